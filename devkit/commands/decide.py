@@ -1,0 +1,33 @@
+"""`queue-scaler decide FILE|-`: one decision from a JSON request, as JSON. Pure: no AWS call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pydantic import ValidationError
+
+from devkit.commands.common import format_validation_error, read_text
+from queue_scaler.domain.decision import decide
+from queue_scaler.domain.models import DecisionRequest
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("decide", help="decide one pool's capacity from a JSON request (no AWS)")
+    parser.add_argument("file", metavar="FILE|-", help="request file, or - for standard input")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        text = read_text(args.file)
+    except OSError as error:
+        print(f"queue-scaler decide: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
+    try:
+        request = DecisionRequest.model_validate_json(text)
+    except ValidationError as error:
+        print(f"queue-scaler decide: invalid request:\n{format_validation_error(error)}", file=sys.stderr)
+        return 2
+    print(decide(request).model_dump_json(indent=2))
+    return 0

@@ -1,0 +1,167 @@
+"""Pool configuration: the validated shape of every pool the scaler manages.
+
+The same models validate the SSM parameter the scaler reads, the `pool` of a `queue-scaler decide`
+request (CONTRACTS.md section 1) and the pools the simulator and local cloud build. Unknown fields are
+rejected so that a misspelled setting fails loudly instead of silently taking a default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PolicyType = Literal["Instances", "Percent"]
+SelectPolicy = Literal["Max", "Min", "Disabled"]
+
+#: Names of pools and queues end up in ARNs, metric dimensions and DynamoDB keys.
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class RatePolicy(_Model):
+    """One HPA-style rate policy: at most `value` instances (or percent) per `period_seconds`."""
+
+    type: PolicyType = Field(description="Instances (a fixed number) or Percent of the size at period start")
+    value: Annotated[int, Field(gt=0, description="Instances or percent allowed per period")]
+    period_seconds: Annotated[float, Field(gt=0, le=3600, description="Length of the look-back period")]
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _pods_alias(cls, value: Any) -> Any:
+        # The Kubernetes HPA calls fixed-count policies "Pods"; people copy HPA specs verbatim.
+        return "Instances" if value == "Pods" else value
+
+
+class ScalingRules(_Model):
+    """Stabilization window and rate policies for one direction (HPA `behavior.scaleUp/scaleDown`)."""
+
+    stabilization_window_seconds: Annotated[float, Field(ge=0, le=3600)]
+    select_policy: SelectPolicy = "Max"
+    policies: list[RatePolicy]
+
+
+class ScaleUpRules(ScalingRules):
+    """Scale-up defaults for EC2 fleets: no stabilization and no rate limit.
+
+    Instances take minutes to boot, so a burst must ask for its full need in one decision (bounded
+    only by max_size); the HPA's gradual 4-pods-or-100% ramp would add a boot time per doubling.
+    """
+
+    stabilization_window_seconds: Annotated[float, Field(ge=0, le=3600)] = 0
+    policies: list[RatePolicy] = Field(default_factory=list)
+
+
+class ScaleDownRules(ScalingRules):
+    """Scale-down defaults: the HPA's 300 s stabilization, then up to 100% per 15 s.
+
+    Stabilization keeps a fleet through the short lulls of bursty traffic; once the highest
+    recommendation of the last 5 minutes is lower, there is no reason to pay for idle instances.
+    """
+
+    stabilization_window_seconds: Annotated[float, Field(ge=0, le=3600)] = 300
+    policies: list[RatePolicy] = Field(
+        default_factory=lambda: [RatePolicy(type="Percent", value=100, period_seconds=15)]
+    )
+
+
+class Behavior(_Model):
+    scale_up: ScaleUpRules = Field(default_factory=ScaleUpRules)
+    scale_down: ScaleDownRules = Field(default_factory=ScaleDownRules)
+
+    def longest_window_seconds(self) -> float:
+        """How much history the decision can look at: stabilization windows and rate periods."""
+        spans = [self.scale_up.stabilization_window_seconds, self.scale_down.stabilization_window_seconds]
+        spans += [p.period_seconds for p in self.scale_up.policies + self.scale_down.policies]
+        return max(spans)
+
+
+class QueueConfig(_Model):
+    """One SQS queue a pool serves, with how many of its messages one instance should carry."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    url: str | None = Field(default=None, description="Queue URL; looked up by name when omitted")
+    target_per_instance: Annotated[float | None, Field(gt=0)] = None
+    max_wait_seconds: Annotated[float | None, Field(gt=0)] = Field(
+        default=None,
+        description="Wait objective; with the pool's seconds_per_message and slots_per_instance it "
+        "gives target_per_instance = slots_per_instance * max_wait_seconds / seconds_per_message",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> QueueConfig:
+        if (self.target_per_instance is None) == (self.max_wait_seconds is None):
+            raise ValueError("set exactly one of target_per_instance and max_wait_seconds")
+        return self
+
+
+class PoolConfig(_Model):
+    """A pool: one Auto Scaling group serving one or more queues (one per plan, highest first)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    auto_scaling_group: str | None = Field(
+        default=None, description="Auto Scaling group name; the pool's name when omitted"
+    )
+    min_size: Annotated[int, Field(ge=0)] = 0
+    max_size: Annotated[int, Field(ge=0, le=10_000)]
+    queues: Annotated[list[QueueConfig], Field(min_length=1)]
+    count_in_flight: bool = True
+    count_delayed: bool = False
+    activation_backlog: Annotated[float, Field(ge=0)] = 0
+    tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    seconds_per_message: Annotated[float | None, Field(gt=0)] = None
+    slots_per_instance: Annotated[int, Field(ge=1)] = 1
+    behavior: Behavior = Field(default_factory=Behavior)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PoolConfig:
+        if self.max_size < self.min_size:
+            raise ValueError(f"max_size ({self.max_size}) is below min_size ({self.min_size})")
+        names = [q.name for q in self.queues]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"queues: duplicate queue names {duplicates}")
+        if self.seconds_per_message is None:
+            for index, queue in enumerate(self.queues):
+                if queue.max_wait_seconds is not None:
+                    raise ValueError(
+                        f"queues.{index}.max_wait_seconds needs the pool's seconds_per_message"
+                    )
+        return self
+
+    @property
+    def group_name(self) -> str:
+        return self.auto_scaling_group or self.name
+
+    def target_for(self, queue: QueueConfig) -> float:
+        """Messages one instance should carry for this queue (CONTRACTS.md section 1)."""
+        if queue.target_per_instance is not None:
+            return queue.target_per_instance
+        assert queue.max_wait_seconds is not None and self.seconds_per_message is not None
+        return self.slots_per_instance * queue.max_wait_seconds / self.seconds_per_message
+
+
+class ScalerConfig(_Model):
+    """The whole configuration: the JSON the SSM parameter (or a config file) holds."""
+
+    pools: Annotated[list[PoolConfig], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_pools(self) -> ScalerConfig:
+        names = [p.name for p in self.pools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"pools: duplicate pool names {duplicates}")
+        groups = [p.group_name for p in self.pools]
+        shared = sorted({g for g in groups if groups.count(g) > 1})
+        if shared:
+            raise ValueError(f"pools: Auto Scaling groups {shared} are claimed by more than one pool")
+        return self
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scaler configuration, for editors and for review of config changes."""
+    return ScalerConfig.model_json_schema()
