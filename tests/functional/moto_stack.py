@@ -50,10 +50,7 @@ def create_queue(name: str, messages: int = 0) -> str:
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     for start in range(0, messages, 10):
-        batch = [
-            {"Id": str(i), "MessageBody": json.dumps({"n": i})}
-            for i in range(start, min(start + 10, messages))
-        ]
+        batch = [{"Id": str(i), "MessageBody": json.dumps({"n": i})} for i in range(start, min(start + 10, messages))]
         sqs.send_message_batch(QueueUrl=url, Entries=batch)  # type: ignore[arg-type]
     return url
 

@@ -67,9 +67,7 @@ class ThrottlingSqs:
 
 def test_given_a_throttled_queue_when_read_then_the_error_code_is_reported() -> None:
     url = create_queue("hot", messages=2)
-    [seen] = SqsQueueMetrics(ThrottlingSqs(url)).read(
-        [QueueConfig(name="hot", url=url, target_per_instance=1)]
-    )  # type: ignore[arg-type]
+    [seen] = SqsQueueMetrics(ThrottlingSqs(url)).read([QueueConfig(name="hot", url=url, target_per_instance=1)])  # type: ignore[arg-type]
     assert seen.error == "ThrottlingException"
 
 

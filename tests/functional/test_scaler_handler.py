@@ -67,9 +67,7 @@ def test_given_two_pools_one_broken_when_invoked_then_the_other_is_still_scaled(
     create_group("ai", desired=0)
     ai = create_queue("ai-pro", messages=30)
     video = create_queue("video-pro", messages=30)  # its group "video" does not exist
-    put_config(
-        PARAMETER, [pool_config("video", [("video-pro", video, 10)]), pool_config("ai", [("ai-pro", ai, 10)])]
-    )
+    put_config(PARAMETER, [pool_config("video", [("video-pro", video, 10)]), pool_config("ai", [("ai-pro", ai, 10)])])
     result = scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
     broken, scaled = result["pools"]
     assert "not found" in broken["error"]
@@ -77,9 +75,7 @@ def test_given_two_pools_one_broken_when_invoked_then_the_other_is_still_scaled(
 
 
 def test_given_an_invalid_config_when_invoked_then_it_fails_naming_the_field(scaler: ModuleType) -> None:
-    put_config(
-        PARAMETER, [{"name": "video", "max_size": 5, "queues": [{"name": "q", "target_per_instance": -1}]}]
-    )
+    put_config(PARAMETER, [{"name": "video", "max_size": 5, "queues": [{"name": "q", "target_per_instance": -1}]}])
     with pytest.raises(Exception, match=r"pools\.0\.queues\.0\.target_per_instance"):
         scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
 

@@ -23,15 +23,11 @@ def test_given_an_omitted_behavior_when_validating_then_the_documented_defaults_
     assert behavior.scale_up.stabilization_window_seconds == 0
     assert behavior.scale_up.policies == []
     assert behavior.scale_down.stabilization_window_seconds == 300
-    assert [(p.type, p.value, p.period_seconds) for p in behavior.scale_down.policies] == [
-        ("Percent", 100, 15)
-    ]
+    assert [(p.type, p.value, p.period_seconds) for p in behavior.scale_down.policies] == [("Percent", 100, 15)]
 
 
 def test_given_a_partial_behavior_when_validating_then_the_rest_keeps_its_defaults() -> None:
-    behavior = PoolConfig.model_validate(
-        pool(behavior={"scale_down": {"stabilization_window_seconds": 60}})
-    ).behavior
+    behavior = PoolConfig.model_validate(pool(behavior={"scale_down": {"stabilization_window_seconds": 60}})).behavior
     assert behavior.scale_down.stabilization_window_seconds == 60
     assert behavior.scale_down.policies[0].type == "Percent"
     assert behavior.scale_up.policies == []

@@ -31,8 +31,7 @@ def request(
     return DecisionRequest.model_validate(
         {
             "now": NOW,
-            "pool": {"name": "p", "max_size": 100, "queues": queues, "behavior": behavior or NO_LIMITS}
-            | pool,
+            "pool": {"name": "p", "max_size": 100, "queues": queues, "behavior": behavior or NO_LIMITS} | pool,
             "observation": {"queues": observed or [], "fleet": {"desired": desired}},
             "history": history or {},
         }
@@ -242,9 +241,7 @@ CASES = [
         ),
         5,
         LimitedBy.SCALE_UP_LIMIT,
-        says=[
-            "scale-up limit: start 1 (4 - 3 added in the last 60 s); Instances +4 = 5; Max = 5: limited to 5"
-        ],
+        says=["scale-up limit: start 1 (4 - 3 added in the last 60 s); Instances +4 = 5; Max = 5: limited to 5"],
     ),
     Case(
         "given an Instances policy when the only change is exactly period-old then it is not counted",
@@ -278,9 +275,7 @@ CASES = [
     ),
     Case(
         "given select Min of Instances +4 and Percent 100% from 10 when scaling up then 14",
-        request(
-            observed=[visible(1000)], desired=10, behavior=up_rules(instances(4), percent(100), select="Min")
-        ),
+        request(observed=[visible(1000)], desired=10, behavior=up_rules(instances(4), percent(100), select="Min")),
         14,
         LimitedBy.SCALE_UP_LIMIT,
     ),
@@ -345,9 +340,7 @@ CASES = [
     ),
     Case(
         "given select Min of Instances -1 and Percent 50% from 10 when scaling down then 9",
-        request(
-            observed=[visible(0)], desired=10, behavior=down_rules(instances(1), percent(50), select="Min")
-        ),
+        request(observed=[visible(0)], desired=10, behavior=down_rules(instances(1), percent(50), select="Min")),
         9,
         LimitedBy.SCALE_DOWN_LIMIT,
     ),
@@ -379,9 +372,7 @@ CASES = [
         ),
         10,
         LimitedBy.SCALE_UP_LIMIT,
-        says=[
-            "Instances +4 = 10 from start 6, Instances +1 = 3 from start 2 (6 - 4 added in the last 120 s)"
-        ],
+        says=["Instances +4 = 10 from start 6, Instances +1 = 3 from start 2 (6 - 4 added in the last 120 s)"],
     ),
     # --- clamps ---
     Case(

@@ -29,3 +29,13 @@ class EmfMetrics:
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
         self._emit({name: value}, pool)
+
+
+class NullMetrics:
+    """Implements ports.MetricsSink for read-only tools (`queue-scaler explain`), which publish nothing."""
+
+    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+        """Nothing to publish."""
+
+    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+        """Nothing to publish."""

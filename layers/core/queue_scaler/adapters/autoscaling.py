@@ -60,8 +60,6 @@ class AutoScalingFleet:
         try:
             # HonorCooldown=False: the decision's stabilization and rate policies already pace changes,
             # and a cooldown would silently drop a scale-out a burst needs now.
-            self._client.set_desired_capacity(
-                AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False
-            )
+            self._client.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=desired, HonorCooldown=False)
         except (ClientError, BotoCoreError) as error:
             raise translate("SetDesiredCapacity", error) from error

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
 
 # A tick makes a handful of calls and must finish well inside Lambda's deadline: fail fast and let
 # the next tick (10 s later) try again rather than wait on a slow endpoint. "standard" retry mode
@@ -43,7 +44,12 @@ def dynamodb(endpoint_url: str | None = None) -> DynamoDBClient:
     return boto3.client("dynamodb", config=CONFIG, endpoint_url=endpoint_url)
 
 
+@cache
+def ssm(endpoint_url: str | None = None) -> SSMClient:
+    return boto3.client("ssm", config=CONFIG, endpoint_url=endpoint_url)
+
+
 def clear() -> None:
     """Forget cached clients (tests start and stop emulators; a client must not outlive its endpoint)."""
-    for factory in (sqs, autoscaling, dynamodb):
+    for factory in (sqs, autoscaling, dynamodb, ssm):
         factory.cache_clear()

@@ -35,9 +35,7 @@ class DynamoHistoryStore:
 
     def load(self, pool: str) -> VersionedHistory:
         try:
-            response = self._client.get_item(
-                TableName=self._table, Key={"pool": {"S": pool}}, ConsistentRead=True
-            )
+            response = self._client.get_item(TableName=self._table, Key={"pool": {"S": pool}}, ConsistentRead=True)
         except (ClientError, BotoCoreError) as error:
             raise translate("GetItem", error) from error
         item = response.get("Item")
@@ -61,10 +59,7 @@ class DynamoHistoryStore:
             "pool": {"S": pool},
             "version": {"N": str(version)},
             "recommendations": {
-                "L": [
-                    {"M": {"at": _number(r.at), "desired": _number(r.desired)}}
-                    for r in history.recommendations
-                ]
+                "L": [{"M": {"at": _number(r.at), "desired": _number(r.desired)}} for r in history.recommendations]
             },
             "scale_events": {
                 "L": [{"M": {"at": _number(e.at), "change": _number(e.change)}} for e in history.scale_events]

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import ValidationError
 
-from queue_scaler.adapters.clients import CONFIG
+from queue_scaler.adapters import clients
 from queue_scaler.config import ScalerConfig
 from queue_scaler.errors import ConfigError
 from queue_scaler.validation import describe_validation_error
@@ -18,7 +18,7 @@ class SsmConfigSource:
     def __init__(self, name: str, max_age: int = 60, provider: SSMProvider | None = None) -> None:
         self._name = name
         self._max_age = max_age
-        self._provider = provider or SSMProvider(boto_config=CONFIG)
+        self._provider = provider or SSMProvider(boto3_client=clients.ssm())
 
     def load(self) -> ScalerConfig:
         try:
@@ -29,6 +29,5 @@ class SsmConfigSource:
             return ScalerConfig.model_validate_json(str(raw))
         except ValidationError as error:
             raise ConfigError(
-                f"SSM parameter {self._name} is not a valid configuration:\n"
-                + describe_validation_error(error)
+                f"SSM parameter {self._name} is not a valid configuration:\n" + describe_validation_error(error)
             ) from error

@@ -79,9 +79,7 @@ def _limit(rules: ScalingRules, current: int, now: float, history: History, up: 
     direction = "scale-up" if up else "scale-down"
     if rules.select_policy == "Disabled":
         return current, f"{direction} limit: Disabled: stay at {current}"
-    starts = {
-        p.period_seconds: _period_start(current, now, history, p.period_seconds) for p in rules.policies
-    }
+    starts = {p.period_seconds: _period_start(current, now, history, p.period_seconds) for p in rules.policies}
     shared_period = len(starts) == 1
     descriptions: list[str] = []
     proposals: list[int] = []

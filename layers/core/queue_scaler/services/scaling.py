@@ -51,9 +51,7 @@ class PoolFailed(Exception):
 class ScaleService:
     """Runs scale ticks: the code behind the Lambda, `queue-scaler explain`, the demo and the local cloud."""
 
-    def __init__(
-        self, queues: QueueMetrics, fleet: Fleet, history: HistoryStore, metrics: MetricsSink
-    ) -> None:
+    def __init__(self, queues: QueueMetrics, fleet: Fleet, history: HistoryStore, metrics: MetricsSink) -> None:
         self._queues = queues
         self._fleet = fleet
         self._history = history
@@ -158,9 +156,7 @@ class ScaleService:
         """Drop the scale event of a change that did not happen, so rate limits do not count it."""
         events = [e for e in history.scale_events if e.at != now]
         try:
-            self._history.save(
-                pool, History(recommendations=history.recommendations, scale_events=events), version
-            )
+            self._history.save(pool, History(recommendations=history.recommendations, scale_events=events), version)
         except (AwsCallError, ConcurrentUpdate) as error:
             # The stale event only makes the next period's rate limit stricter; worth a log, not a failure.
             logger.warning("could not undo scale event", extra={"pool": pool, "error": str(error)})
