@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 
 import pytest
 
+from queue_scaler.adapters import clients
 from queue_scaler.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.adapters.history import DynamoHistoryStore
 from queue_scaler.adapters.sqs import SqsQueueMetrics
@@ -84,6 +86,45 @@ def test_given_an_unexpected_event_when_invoked_then_it_is_rejected(scaler: Modu
     put_config(PARAMETER, [])
     with pytest.raises(Exception, match="detail-type"):
         scaler.lambda_handler({"source": "aws.events", "detail-type": "Something Else"}, FakeContext())
+
+
+class _Throttled:
+    status_code = 400
+
+
+def throttle(queue_url: str):  # type: ignore[no-untyped-def]
+    """A botocore hook answering ThrottlingException for one queue, as SQS does under load."""
+
+    def before_call(params, **_):  # type: ignore[no-untyped-def]
+        body = params["body"]  # JSON bytes (SQS's JSON protocol) or a dict (query protocol)
+        sent = json.loads(body) if isinstance(body, bytes) else body
+        if sent.get("QueueUrl") == queue_url:
+            return _Throttled(), {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+        return None
+
+    return before_call
+
+
+def test_given_a_throttled_queue_when_the_handler_runs_then_capacity_is_never_lowered(scaler: ModuleType) -> None:
+    create_group("video", desired=6)
+    quiet = create_queue("video-pro", messages=0)
+    hot = create_queue("video-free", messages=0)
+    put_config(
+        PARAMETER,
+        [
+            pool_config(
+                "video",
+                [("video-pro", quiet, 8), ("video-free", hot, 15)],
+                behavior={"scale_down": {"stabilization_window_seconds": 0}},
+            )
+        ],
+    )
+    clients.sqs().meta.events.register("before-call.sqs.GetQueueAttributes", throttle(hot))
+    result = scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
+    [outcome] = result["pools"]
+    assert outcome["decision"]["limited_by"] == "MetricsUnavailable"
+    assert outcome["decision"]["unavailable_queues"] == ["video-free"]
+    assert desired_of("video") == 6
 
 
 def test_given_a_throttled_queue_when_need_falls_then_capacity_is_never_lowered(aws: None) -> None:

@@ -262,6 +262,30 @@ CASES = [
         says=["Percent 10% = 4"],
     ),
     Case(
+        "given Percent 100% per 60 s and 2 added 30 s ago when need rises then it doubles from the period start",
+        request(
+            observed=[visible(1000)],
+            desired=6,
+            behavior=up_rules(percent(100)),
+            history={"scale_events": [{"at": NOW - 30, "change": 2}, {"at": NOW - 90, "change": 4}]},
+        ),
+        8,
+        LimitedBy.SCALE_UP_LIMIT,
+        says=["start 4 (6 - 2 added in the last 60 s); Percent 100% = 8"],
+    ),
+    Case(
+        "given Percent 50% per 60 s and 4 removed 20 s ago when need falls then it halves from the period start",
+        request(
+            observed=[visible(0)],
+            desired=4,
+            behavior=down_rules(percent(50)),
+            history={"scale_events": [{"at": NOW - 20, "change": -4}]},
+        ),
+        4,
+        LimitedBy.SCALE_DOWN_LIMIT,
+        says=["start 8 (4 + 4 removed in the last 60 s); Percent 50% = 4"],
+    ),
+    Case(
         "given Percent 10% of 10 when scaling up then the limit is exactly 11",
         request(observed=[visible(200)], desired=10, behavior=up_rules(percent(10))),
         11,

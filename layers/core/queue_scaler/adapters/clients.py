@@ -7,7 +7,7 @@ and the tests point the real adapters at 127.0.0.1; `endpoint_url` overrides it 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -30,26 +30,27 @@ CONFIG = Config(
 
 
 @cache
+def _client(service: str, endpoint_url: str | None) -> Any:
+    # One cache key per (service, endpoint): `sqs()` and `sqs(None)` must return the same client.
+    return boto3.client(service, config=CONFIG, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+
 def sqs(endpoint_url: str | None = None) -> SQSClient:
-    return boto3.client("sqs", config=CONFIG, endpoint_url=endpoint_url)
+    return cast("SQSClient", _client("sqs", endpoint_url))
 
 
-@cache
 def autoscaling(endpoint_url: str | None = None) -> AutoScalingClient:
-    return boto3.client("autoscaling", config=CONFIG, endpoint_url=endpoint_url)
+    return cast("AutoScalingClient", _client("autoscaling", endpoint_url))
 
 
-@cache
 def dynamodb(endpoint_url: str | None = None) -> DynamoDBClient:
-    return boto3.client("dynamodb", config=CONFIG, endpoint_url=endpoint_url)
+    return cast("DynamoDBClient", _client("dynamodb", endpoint_url))
 
 
-@cache
 def ssm(endpoint_url: str | None = None) -> SSMClient:
-    return boto3.client("ssm", config=CONFIG, endpoint_url=endpoint_url)
+    return cast("SSMClient", _client("ssm", endpoint_url))
 
 
 def clear() -> None:
     """Forget cached clients (tests start and stop emulators; a client must not outlive its endpoint)."""
-    for factory in (sqs, autoscaling, dynamodb, ssm):
-        factory.cache_clear()
+    _client.cache_clear()
