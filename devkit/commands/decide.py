@@ -7,9 +7,10 @@ import sys
 
 from pydantic import ValidationError
 
-from devkit.commands.common import format_validation_error, read_text
+from devkit.commands.common import read_text
 from queue_scaler.domain.decision import decide
 from queue_scaler.domain.models import DecisionRequest
+from queue_scaler.validation import describe_validation_error
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         request = DecisionRequest.model_validate_json(text)
     except ValidationError as error:
-        print(f"queue-scaler decide: invalid request:\n{format_validation_error(error)}", file=sys.stderr)
+        print(f"queue-scaler decide: invalid request:\n{describe_validation_error(error)}", file=sys.stderr)
         return 2
     print(decide(request).model_dump_json(indent=2))
     return 0

@@ -133,9 +133,7 @@ class PoolConfig(_Model):
         if self.seconds_per_message is None:
             for index, queue in enumerate(self.queues):
                 if queue.max_wait_seconds is not None:
-                    raise ValueError(
-                        f"queues.{index}.max_wait_seconds needs the pool's seconds_per_message"
-                    )
+                    raise ValueError(f"queues.{index}.max_wait_seconds needs the pool's seconds_per_message")
         return self
 
     @property
@@ -146,7 +144,8 @@ class PoolConfig(_Model):
         """Messages one instance should carry for this queue (CONTRACTS.md section 1)."""
         if queue.target_per_instance is not None:
             return queue.target_per_instance
-        assert queue.max_wait_seconds is not None and self.seconds_per_message is not None
+        if queue.max_wait_seconds is None or self.seconds_per_message is None:
+            raise ValueError(f"queue {queue.name}: no target_per_instance and no max_wait_seconds")
         return self.slots_per_instance * queue.max_wait_seconds / self.seconds_per_message
 
 

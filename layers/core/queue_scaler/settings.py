@@ -21,6 +21,8 @@ class ScalerSettings(BaseSettings):
     history_table: str = Field(description="DynamoDB table of recommendations and scale events per pool")
     environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
     tick_seconds: Annotated[float, Field(gt=0, le=60)] = 10
+    # Ticks stop after this long so that the invocation ends before the next scheduled one (60 s).
+    run_seconds: Annotated[float, Field(ge=0, le=840)] = 55
     # Time kept free at the end of an invocation: one tick's AWS calls (each bounded by its
     # timeouts) must finish before Lambda's deadline.
     safety_margin_seconds: Annotated[float, Field(ge=0, le=60)] = 8

@@ -7,7 +7,6 @@ calculateScaleDownLimitWithBehaviors), with the differences CONTRACTS.md section
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 
 from queue_scaler.config import Behavior, RatePolicy, ScalingRules

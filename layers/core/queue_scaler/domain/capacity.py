@@ -9,7 +9,8 @@ from queue_scaler.config import PoolConfig
 from queue_scaler.domain.models import LimitedBy, Observation
 from queue_scaler.domain.text import fmt
 
-# A ratio like 6.000000000001 from float division must not ask for a seventh instance.
+# A ratio like 6.000000000001 from float division must not ask for a seventh instance, and
+# 2.2 / 2 = 1.1000000000000001 must count as within a tolerance of 0.1.
 _CEIL_EPSILON = 1e-9
 
 
@@ -100,7 +101,7 @@ def recommend(pool: PoolConfig, current: int, load: Load) -> Recommendation:
         )
     ratio = load.raw_need / current
     tail = f"{fmt(load.raw_need)} / {current} = {fmt(ratio)}"
-    if abs(ratio - 1) <= pool.tolerance:
+    if abs(ratio - 1) <= pool.tolerance + _CEIL_EPSILON:
         limited = LimitedBy.WITHIN_TOLERANCE if need != current else LimitedBy.NONE
         return Recommendation(
             current, limited, f"{head}; {tail} is within tolerance {fmt(pool.tolerance)}: keep {current}"

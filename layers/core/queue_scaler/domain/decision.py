@@ -43,9 +43,7 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         limited_by = LimitedBy.SCALE_DOWN_LIMIT
 
     if load.unavailable and value < current:
-        lines.append(
-            f"scale-down to {value} blocked: {len(load.unavailable)} queue(s) unavailable; keep {current}"
-        )
+        lines.append(f"scale-down to {value} blocked: {len(load.unavailable)} queue(s) unavailable; keep {current}")
         value = current
         limited_by = LimitedBy.METRICS_UNAVAILABLE
 

@@ -1,0 +1,87 @@
+"""Scaler history in DynamoDB: one item per pool, replaced with an optimistic-lock condition.
+
+The version condition is what keeps two overlapping ticks (an alarm-triggered invocation racing the
+scheduled one) from both acting on the same history: the second writer's condition fails and it
+stands down without touching the group.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from queue_scaler.adapters import clients
+from queue_scaler.adapters.aws_errors import translate
+from queue_scaler.domain.models import History, Recommendation, ScaleEvent
+from queue_scaler.errors import ConcurrentUpdate
+from queue_scaler.ports import VersionedHistory
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+
+def _number(value: float) -> AttributeValueTypeDef:
+    return {"N": repr(float(value)) if not float(value).is_integer() else str(int(value))}
+
+
+class DynamoHistoryStore:
+    """Implements ports.HistoryStore over a table whose partition key is `pool` (String)."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table
+        self._client = client or clients.dynamodb()
+
+    def load(self, pool: str) -> VersionedHistory:
+        try:
+            response = self._client.get_item(TableName=self._table, Key={"pool": {"S": pool}}, ConsistentRead=True)
+        except (ClientError, BotoCoreError) as error:
+            raise translate("GetItem", error) from error
+        item = response.get("Item")
+        if not item:
+            return VersionedHistory(History(), 0)
+        recommendations = [
+            Recommendation(at=float(r["M"]["at"]["N"]), desired=int(r["M"]["desired"]["N"]))
+            for r in item.get("recommendations", {}).get("L", [])
+        ]
+        events = [
+            ScaleEvent(at=float(e["M"]["at"]["N"]), change=int(e["M"]["change"]["N"]))
+            for e in item.get("scale_events", {}).get("L", [])
+        ]
+        return VersionedHistory(
+            History(recommendations=recommendations, scale_events=events), int(item["version"]["N"])
+        )
+
+    def save(self, pool: str, history: History, expected_version: int) -> int:
+        version = expected_version + 1
+        item: dict[str, AttributeValueTypeDef] = {
+            "pool": {"S": pool},
+            "version": {"N": str(version)},
+            "recommendations": {
+                "L": [{"M": {"at": _number(r.at), "desired": _number(r.desired)}} for r in history.recommendations]
+            },
+            "scale_events": {
+                "L": [{"M": {"at": _number(e.at), "change": _number(e.change)}} for e in history.scale_events]
+            },
+        }
+        if expected_version == 0:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(#pool)",
+                "ExpressionAttributeNames": {"#pool": "pool"},
+            }
+        else:
+            condition = {
+                "ConditionExpression": "#version = :expected",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        try:
+            self._client.put_item(TableName=self._table, Item=item, **condition)  # type: ignore[arg-type]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(pool) from error
+            raise translate("PutItem", error) from error
+        except BotoCoreError as error:
+            raise translate("PutItem", error) from error
+        return version

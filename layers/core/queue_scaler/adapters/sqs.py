@@ -1,0 +1,76 @@
+"""SQS backlog: one GetQueueAttributes per queue, queues read in parallel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from threading import Lock
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from queue_scaler.adapters import clients
+from queue_scaler.adapters.aws_errors import translate
+from queue_scaler.config import QueueConfig
+from queue_scaler.domain.models import QueueObservation
+from queue_scaler.errors import AwsCallError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+class SqsQueueMetrics:
+    """Implements ports.QueueMetrics over SQS."""
+
+    def __init__(self, client: SQSClient | None = None, max_parallel: int = 10) -> None:
+        self._client = client or clients.sqs()
+        self._max_parallel = max_parallel
+        self._urls: dict[str, str] = {}
+        self._lock = Lock()
+
+    def read(self, queues: Sequence[QueueConfig]) -> list[QueueObservation]:
+        if not queues:
+            return []
+        workers = min(self._max_parallel, len(queues))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sqs-read") as pool:
+            return list(pool.map(self._read_one, queues))
+
+    def _read_one(self, queue: QueueConfig) -> QueueObservation:
+        try:
+            url = self._url(queue)
+            response = self._client.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=list(_ATTRIBUTES),  # type: ignore[arg-type]
+            )
+        except AwsCallError as error:
+            return QueueObservation(name=queue.name, error=error.code)
+        except (ClientError, BotoCoreError) as error:
+            return QueueObservation(name=queue.name, error=translate("GetQueueAttributes", error).code)
+        attributes = response.get("Attributes", {})
+        return QueueObservation(
+            name=queue.name,
+            visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+            in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+        )
+
+    def _url(self, queue: QueueConfig) -> str:
+        if queue.url:
+            return queue.url
+        with self._lock:
+            cached = self._urls.get(queue.name)
+        if cached:
+            return cached
+        try:
+            url = self._client.get_queue_url(QueueName=queue.name)["QueueUrl"]
+        except (ClientError, BotoCoreError) as error:
+            raise translate("GetQueueUrl", error) from error
+        with self._lock:
+            self._urls[queue.name] = url
+        return url

@@ -1,0 +1,41 @@
+"""CloudWatch metrics as EMF through Powertools: per-pool figures carry Pool and Environment dimensions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+
+class EmfMetrics:
+    """Implements ports.MetricsSink: one EMF document per pool and tick, so dimensions stay per pool."""
+
+    def __init__(self, namespace: str, service: str, environment: str) -> None:
+        self._namespace = namespace
+        self._service = service
+        self._environment = environment
+
+    def _emit(self, values: Mapping[str, float], pool: str | None) -> None:
+        metrics = EphemeralMetrics(namespace=self._namespace, service=self._service)
+        metrics.add_dimension(name="Environment", value=self._environment)
+        if pool is not None:
+            metrics.add_dimension(name="Pool", value=pool)
+        for name, value in values.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        metrics.flush_metrics()
+
+    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+        self._emit(values, pool)
+
+    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+        self._emit({name: value}, pool)
+
+
+class NullMetrics:
+    """Implements ports.MetricsSink for read-only tools (`queue-scaler explain`), which publish nothing."""
+
+    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+        """Nothing to publish."""
+
+    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+        """Nothing to publish."""

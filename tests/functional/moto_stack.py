@@ -1,0 +1,70 @@
+"""Builds a scaler's AWS resources (queues, groups, history table, config parameter) in moto."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+
+
+def create_history_table(name: str = "scaler-history") -> str:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pool", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pool", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def create_group(name: str, desired: int = 0, max_size: int = 20) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    # One launch template serves every group of a test.
+    with contextlib.suppress(ec2.exceptions.ClientError):
+        ec2.create_launch_template(
+            LaunchTemplateName="workers",
+            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t4g.small"},
+        )
+    boto3.client("autoscaling", region_name=REGION).create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": "workers", "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=max_size,
+        DesiredCapacity=desired,
+        AvailabilityZones=[f"{REGION}a"],
+    )
+
+
+def desired_of(group: str) -> int:
+    groups = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group]
+    )["AutoScalingGroups"]
+    return int(groups[0]["DesiredCapacity"])
+
+
+def create_queue(name: str, messages: int = 0) -> str:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    for start in range(0, messages, 10):
+        batch = [{"Id": str(i), "MessageBody": json.dumps({"n": i})} for i in range(start, min(start + 10, messages))]
+        sqs.send_message_batch(QueueUrl=url, Entries=batch)  # type: ignore[arg-type]
+    return url
+
+
+def pool_config(name: str, queues: list[tuple[str, str, float]], **more: Any) -> dict[str, Any]:
+    """A pool entry: queues as (name, url, target_per_instance)."""
+    return {
+        "name": name,
+        "max_size": 20,
+        "queues": [{"name": q, "url": u, "target_per_instance": t} for q, u, t in queues],
+    } | more
+
+
+def put_config(parameter: str, pools: list[dict[str, Any]]) -> None:
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name=parameter, Value=json.dumps({"pools": pools}), Type="String", Overwrite=True
+    )

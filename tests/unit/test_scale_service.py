@@ -1,0 +1,126 @@
+"""The scale tick's orchestration, over in-memory ports."""
+
+from __future__ import annotations
+
+import pytest
+
+from queue_scaler.config import PoolConfig
+from queue_scaler.errors import Throttled
+from queue_scaler.services.scaling import ScaleService, run_ticks
+from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics
+
+
+def pool(name: str, **more: object) -> PoolConfig:
+    return PoolConfig.model_validate(
+        {"name": name, "max_size": 20, "queues": [{"name": f"{name}-jobs", "target_per_instance": 10}]} | more
+    )
+
+
+@pytest.fixture
+def world() -> tuple[FakeQueues, FakeFleet, FakeHistory, RecordingMetrics, ScaleService]:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    return queues, fleet, history, metrics, ScaleService(queues, fleet, history, metrics)
+
+
+def test_given_a_burst_on_a_pool_at_zero_when_ticking_then_desired_is_the_full_need(world) -> None:
+    queues, fleet, history, metrics, service = world
+    queues.depth["video-jobs"] = 120
+    fleet.desired["video"] = 0
+    [outcome] = service.tick([pool("video")], now=100.0)
+    assert outcome.applied and fleet.set_calls == [("video", 12)]
+    stored = history.load("video").history
+    assert [(e.at, e.change) for e in stored.scale_events] == [(100.0, 12)]
+    assert [(r.at, r.desired) for r in stored.recommendations] == [(100.0, 12)]
+    assert metrics.pools["video"][0]["DesiredCapacity"] == 12
+
+
+def test_given_no_change_when_ticking_then_set_desired_is_not_called(world) -> None:
+    queues, fleet, _history, _metrics, service = world
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 5
+    [outcome] = service.tick([pool("video")], now=100.0)
+    assert not outcome.applied and fleet.set_calls == []
+
+
+def test_given_two_pools_one_without_a_group_when_ticking_then_the_other_is_scaled(world) -> None:
+    queues, fleet, _history, metrics, service = world
+    queues.depth.update({"good-jobs": 30, "broken-jobs": 30})
+    fleet.desired["good"] = 0
+    broken, good = service.tick([pool("broken"), pool("good")], now=1.0)
+    assert broken.error and "not found" in broken.error
+    assert good.applied and fleet.set_calls == [("good", 3)]
+    assert metrics.counts[("PoolErrors", "broken")] == 1
+
+
+def test_given_a_throttled_queue_when_need_falls_then_capacity_is_not_lowered_nor_recorded(world) -> None:
+    queues, fleet, history, metrics, service = world
+    p = pool(
+        "video",
+        queues=[{"name": "a", "target_per_instance": 10}, {"name": "b", "target_per_instance": 10}],
+        behavior={"scale_down": {"stabilization_window_seconds": 0}},
+    )
+    queues.errors["b"] = "ThrottlingException"
+    fleet.desired["video"] = 6
+    [outcome] = service.tick([p], now=1.0)
+    assert outcome.decision is not None and outcome.decision.desired == 6
+    assert fleet.set_calls == []
+    # A partial observation understates need: it must not be remembered for stabilization.
+    assert history.load("video").history.recommendations == []
+    assert metrics.counts[("QueueReadErrors", "video")] == 1
+
+
+def test_given_set_desired_fails_when_ticking_then_the_scale_event_is_undone_and_counted(world) -> None:
+    queues, fleet, history, metrics, service = world
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 0
+    fleet.fail_set = Throttled("SetDesiredCapacity", "Throttling")
+    [outcome] = service.tick([pool("video")], now=7.0)
+    assert outcome.error and "Throttling" in outcome.error and not outcome.applied
+    assert history.load("video").history.scale_events == []
+    assert metrics.counts[("PoolErrors", "video")] == 1
+
+
+def test_given_history_when_ticking_then_it_is_pruned_to_the_longest_window(world) -> None:
+    _queues, fleet, history, _metrics, service = world
+    fleet.desired["video"] = 0
+    for now in (0.0, 200.0, 400.0):
+        service.tick([pool("video")], now=now)
+    # The default scale-down window is 300 s: the entry at 0 is older than that at 400.
+    assert [r.at for r in history.load("video").history.recommendations] == [200.0, 400.0]
+
+
+class FakeTime:
+    def __init__(self, remaining: float, tick_cost: float = 0.5) -> None:
+        self.now = 0.0
+        self.deadline = remaining
+        self.tick_cost = tick_cost
+        self.ticks: list[float] = []
+
+    def tick(self, at: float) -> None:
+        self.ticks.append(at)
+        self.now += self.tick_cost
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "remaining", "run", "expected"),
+    [
+        ("given 70 s and a 55 s run when looping then ticks at 0..50", 70.0, 55.0, [0, 10, 20, 30, 40, 50]),
+        ("given only 25 s left when looping then the margin stops it early", 25.0, 55.0, [0, 10]),
+        ("given a run of 0 when looping then exactly one tick", 70.0, 0.0, [0]),
+    ],
+)
+def test_run_ticks(name: str, remaining: float, run: float, expected: list[float]) -> None:
+    clock = FakeTime(remaining)
+    count = run_ticks(
+        tick=clock.tick,
+        clock=lambda: clock.now,
+        sleep=clock.sleep,
+        remaining_seconds=lambda: clock.deadline - clock.now,
+        tick_seconds=10,
+        run_seconds=run,
+        margin_seconds=8,
+    )
+    assert clock.ticks == expected and count == len(expected)
