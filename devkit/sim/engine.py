@@ -173,8 +173,8 @@ class Simulation:
         self._seq += 1
         heapq.heappush(self._heap, (at, self._seq, kind, a, b))
 
-    def run(self) -> Simulation:
-        """Simulate until the work is done and every fleet is at rest, or the drain limit."""
+    def _begin(self) -> None:
+        """Each pool's initial fleet, in service at time 0, and the first run of each loop."""
         for pool, controller in zip(self.pools, self.controllers, strict=True):
             size = controller.initial_size()
             pool.desired = size
@@ -186,6 +186,10 @@ class Simulation:
             for index, (_, first) in enumerate(controller.loops):
                 self._push(first, _LOOP, pool.index, index)
         self._push(0.0, _SAMPLE, 0)
+
+    def run(self) -> Simulation:
+        """Simulate until the work is done and every fleet is at rest, or the drain limit."""
+        self._begin()
         arrival, pool_of, total = self.workload.arrival, self.workload.pool, len(self.workload)
         horizon = self.scenario.duration_seconds + self.scenario.drain_limit_seconds
         next_job = 0
@@ -203,13 +207,7 @@ class Simulation:
             elif kind == _BOOTED:
                 self._booted(self.pools[a], b)
             elif kind == _LOOP:
-                pool = self.pools[a]
-                controller = self.controllers[a]
-                period = controller.loops[b][0]
-                self._push(at + period, _LOOP, a, b)
-                desired = controller.on_loop(b, at)
-                if desired is not None:
-                    self.set_desired(pool, desired)
+                self._loop(a, b)
             else:
                 self._sample()
                 if at >= horizon or (next_job == total and self._at_rest()):
@@ -221,6 +219,13 @@ class Simulation:
                 pool.reaction.unanswered += 1
                 pool.reaction.started = None
         return self
+
+    def _loop(self, pool_index: int, loop: int) -> None:
+        controller = self.controllers[pool_index]
+        self._push(self.now + controller.loops[loop][0], _LOOP, pool_index, loop)
+        desired = controller.on_loop(loop, self.now)
+        if desired is not None:
+            self.set_desired(self.pools[pool_index], desired)
 
     def _at_rest(self) -> bool:
         if self.now < self.scenario.duration_seconds or self.completed < len(self.workload):
@@ -241,12 +246,10 @@ class Simulation:
     def _dispatch(self, pool: PoolSim) -> None:
         queues = pool.queues
         while pool.free:
-            for q, waiting in enumerate(queues):
-                if waiting:
-                    break
-            else:
+            q = next((i for i, waiting in enumerate(queues) if waiting), None)
+            if q is None:
                 return
-            job = waiting.popleft()
+            job = queues[q].popleft()
             instance = pool.in_service[min(pool.free)]
             instance.running += 1
             if instance.running == pool.slots:

@@ -44,9 +44,7 @@ def summarize(sim: Simulation) -> dict[str, Any]:
     """The metrics of a finished run, as a JSON-ready mapping."""
     workload = sim.workload
     end = sim.finished_at
-    waits = sorted(
-        (s if not math.isnan(s) else end) - a for s, a in zip(sim.start, workload.arrival, strict=True)
-    )
+    waits = sorted((s if not math.isnan(s) else end) - a for s, a in zip(sim.start, workload.arrival, strict=True))
     instance_seconds = 0.0
     actions = 0
     reversals = 0

@@ -104,7 +104,7 @@ class Keda(Controller):
         recommendation = self.hpa_recommendation()
         stabilized = stabilize(recommendation, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
         limited = rate_limit(stabilized.value, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
-        desired = max(max(pool.min_size, 1), min(pool.max_size, limited.value))
+        desired = max(pool.min_size, 1, min(pool.max_size, limited.value))
         events = list(self.history.scale_events)
         if desired != current:
             events.append(ScaleEvent(at=now, change=desired - current))
