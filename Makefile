@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: help setup test lint typecheck unit demo clean
+.PHONY: help setup test lint typecheck unit demo bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ unit: $(STAMP) ## Unit tests only (no sockets, fast)
 
 demo: $(STAMP) ## Run the scaler locally on an in-process AWS emulator: a burst, scale-out from zero, scale-in
 	$(VENV)/bin/queue-scaler demo
+
+bench: $(STAMP) ## Simulate every built-in scenario under queue-scaler and its peers: table, plots in out/bench
+	$(VENV)/bin/queue-scaler bench --plots out/bench
 
 clean: ## Remove environments and build output
 	rm -rf $(VENV) .aws-sam out .pytest_cache .mypy_cache .ruff_cache

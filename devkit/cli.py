@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from devkit.commands import decide, demo, explain, schema
+from devkit.commands import bench, decide, demo, explain, schema, simulate
 
-COMMANDS = (decide, explain, schema, demo)
+COMMANDS = (decide, explain, schema, demo, simulate, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -114,6 +114,12 @@ class PoolConfig(_Model):
     tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
     seconds_per_message: Annotated[float | None, Field(gt=0)] = None
     slots_per_instance: Annotated[int, Field(ge=1)] = 1
+    keep_busy_instances: bool = Field(
+        default=False,
+        description="Scale-down never goes below the instances the queued and in-flight messages "
+        "occupy: ceil((visible + in_flight [+ delayed]) / slots_per_instance). Those instances would "
+        "be busy, so removing them saves nothing and only makes the queued work wait longer",
+    )
     behavior: Behavior = Field(default_factory=Behavior)
 
     @model_validator(mode="after")

@@ -22,6 +22,8 @@ class Load:
     backlog: int
     unavailable: tuple[str, ...]
     lines: tuple[str, ...]
+    work: int = 0
+    """Messages that occupy or wait for a worker slot: visible + in flight (+ delayed if counted)."""
 
 
 def measure(pool: PoolConfig, observation: Observation) -> Load:
@@ -29,6 +31,7 @@ def measure(pool: PoolConfig, observation: Observation) -> Load:
     observed = {q.name: q for q in observation.queues}
     raw_need = 0.0
     backlog_total = 0
+    work = 0
     unavailable: list[str] = []
     lines: list[str] = []
     for queue in pool.queues:
@@ -46,13 +49,28 @@ def measure(pool: PoolConfig, observation: Observation) -> Load:
         if pool.count_delayed:
             parts.append(f"{seen.delayed} delayed")
             backlog += seen.delayed
+        work += seen.visible + seen.in_flight + (seen.delayed if pool.count_delayed else 0)
         target = pool.target_for(queue)
         ratio = backlog / target
         raw_need += ratio
         backlog_total += backlog
         detail = " + ".join(parts) if len(parts) > 1 else parts[0]
         lines.append(f"{queue.name}: backlog {backlog} ({detail}) / target {fmt(target)} = {fmt(ratio)}")
-    return Load(raw_need, backlog_total, tuple(unavailable), tuple(lines))
+    return Load(raw_need, backlog_total, tuple(unavailable), tuple(lines), work)
+
+
+def busy_floor(pool: PoolConfig, current: int, value: int, load: Load) -> tuple[int, str | None]:
+    """With `keep_busy_instances`, a scale-down stops at the instances the present work occupies."""
+    if not pool.keep_busy_instances or value >= current:
+        return value, None
+    occupied = -(-load.work // pool.slots_per_instance)
+    floor = min(current, occupied)
+    if value >= floor:
+        return value, None
+    return floor, (
+        f"scale-down floor: {load.work} queued and in-flight message(s) occupy {occupied} instance(s) "
+        f"of {pool.slots_per_instance} slot(s): keep {floor}"
+    )
 
 
 @dataclass(frozen=True)
