@@ -167,7 +167,9 @@ def run(
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
         session = boto3.session.Session(
-            region_name=settings.region, aws_access_key_id="local", aws_secret_access_key="local"
+            region_name=settings.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the local emulator's dummy credentials
         )
         sqs = session.client("sqs", endpoint_url=state["endpoint_url"])
         timeline = Timeline()
