@@ -19,7 +19,5 @@ def _requirements() -> set[str]:
 
 def test_given_the_project_then_the_layer_requires_its_runtime_dependencies_with_the_same_ranges() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    runtime = {
-        d for d in project if d.split("[")[0].split(">")[0].split("=")[0].split("<")[0] not in CLI_ONLY
-    }
+    runtime = {d for d in project if Requirement(d).name not in CLI_ONLY}
     assert _requirements() == runtime
