@@ -54,9 +54,7 @@ def extract(template: str) -> str:
 def embed(template: str, script: str) -> str:
     """The template with its embedded block replaced by `script`."""
     if len(script.encode()) > MAX_SCRIPT_BYTES:
-        raise ValueError(
-            f"the script has {len(script.encode())} bytes; user data allows about {MAX_SCRIPT_BYTES}"
-        )
+        raise ValueError(f"the script has {len(script.encode())} bytes; user data allows about {MAX_SCRIPT_BYTES}")
     lines = template.splitlines()
     begin, end, indent = _block_bounds(lines)
     # Blank lines stay empty: YAML block scalars keep them, and no line gets trailing spaces.

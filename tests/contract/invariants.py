@@ -54,9 +54,7 @@ def job_queues(root: Stack) -> list[Resource]:
     """Queues that are not some other queue's dead-letter queue."""
     queues = of_type(root, "AWS::SQS::Queue")
     dead_letter_arns = {
-        q.properties["RedrivePolicy"]["deadLetterTargetArn"]
-        for q in queues
-        if "RedrivePolicy" in q.properties
+        q.properties["RedrivePolicy"]["deadLetterTargetArn"] for q in queues if "RedrivePolicy" in q.properties
     }
     return [q for q in queues if _queue_arn(q) not in dead_letter_arns]
 
@@ -75,9 +73,7 @@ def redrive_violations(root: Stack) -> list[str]:
             violations.append(f"{queue.path}: job queue without a redrive policy")
             continue
         if policy.get("deadLetterTargetArn") not in arns:
-            violations.append(
-                f"{queue.path}: dead-letter target {policy.get('deadLetterTargetArn')} is no queue"
-            )
+            violations.append(f"{queue.path}: dead-letter target {policy.get('deadLetterTargetArn')} is no queue")
         if int(policy.get("maxReceiveCount", 0)) < 1:
             violations.append(f"{queue.path}: maxReceiveCount must be at least 1")
     return violations
@@ -87,9 +83,7 @@ def encryption_violations(root: Stack) -> list[str]:
     return [
         f"{q.path}: not encrypted at rest"
         for q in of_type(root, "AWS::SQS::Queue")
-        if not (
-            q.properties.get("SqsManagedSseEnabled") in (True, "true") or q.properties.get("KmsMasterKeyId")
-        )
+        if not (q.properties.get("SqsManagedSseEnabled") in (True, "true") or q.properties.get("KmsMasterKeyId"))
     ]
 
 
@@ -100,9 +94,7 @@ def visibility_violations(root: Stack) -> list[str]:
         visibility = int(queue.properties.get("VisibilityTimeout", 30))
         average = int(queue.stack.ancestor_parameter("AverageJobSeconds"))
         if visibility < 3 * average:
-            violations.append(
-                f"{queue.path}: visibility timeout {visibility} s < 3 x average job {average} s"
-            )
+            violations.append(f"{queue.path}: visibility timeout {visibility} s < 3 x average job {average} s")
     return violations
 
 
@@ -142,9 +134,7 @@ def trigger_rule_violations(root: Stack) -> list[str]:
     if not rules:
         return ["no EventBridge rule on alarm state changes"]
     listened = {name for r in rules for name in r.properties["EventPattern"]["detail"]["alarmName"]}
-    return (
-        [] if listened == triggers else [f"alarm rule listens to {sorted(listened)}, not {sorted(triggers)}"]
-    )
+    return [] if listened == triggers else [f"alarm rule listens to {sorted(listened)}, not {sorted(triggers)}"]
 
 
 # --- IAM ------------------------------------------------------------------------------------------
@@ -176,9 +166,7 @@ def action_wildcard_violations(root: Stack) -> list[str]:
 
 def group_write_violations(root: Stack) -> list[str]:
     """SetDesiredCapacity and lifecycle calls name only this stack's groups, by ARN."""
-    groups = {
-        g.properties["AutoScalingGroupName"] for g in of_type(root, "AWS::AutoScaling::AutoScalingGroup")
-    }
+    groups = {g.properties["AutoScalingGroupName"] for g in of_type(root, "AWS::AutoScaling::AutoScalingGroup")}
     arn = re.compile(r"^arn:aws:autoscaling:[a-z0-9-]+:\d{12}:autoScalingGroup:\*:autoScalingGroupName/(.+)$")
     violations = []
     for where, statement in policy_statements(root):
@@ -188,9 +176,7 @@ def group_write_violations(root: Stack) -> list[str]:
         for resource in _as_list(statement.get("Resource", [])):
             match = arn.match(str(resource))
             if not match or match.group(1) not in groups:
-                violations.append(
-                    f"{where}: {sorted(writes)} on {resource!r}, not one of this stack's groups"
-                )
+                violations.append(f"{where}: {sorted(writes)} on {resource!r}, not one of this stack's groups")
     return violations
 
 
@@ -199,9 +185,7 @@ def lifecycle_violations(root: Stack) -> list[str]:
     """Every group has a launch hook and a terminate hook outlasting the drain: 2 x (drain + 20) s."""
     violations = []
     for group in of_type(root, "AWS::AutoScaling::AutoScalingGroup"):
-        hooks = {
-            h["LifecycleTransition"]: h for h in group.properties.get("LifecycleHookSpecificationList", [])
-        }
+        hooks = {h["LifecycleTransition"]: h for h in group.properties.get("LifecycleHookSpecificationList", [])}
         if "autoscaling:EC2_INSTANCE_LAUNCHING" not in hooks:
             violations.append(f"{group.path}: no launch lifecycle hook")
         terminate = hooks.get("autoscaling:EC2_INSTANCE_TERMINATING")
@@ -210,9 +194,7 @@ def lifecycle_violations(root: Stack) -> list[str]:
             continue
         drain = int(group.stack.ancestor_parameter("DrainSeconds"))
         if int(terminate["HeartbeatTimeout"]) < 2 * (drain + 20):
-            violations.append(
-                f"{group.path}: terminate hook {terminate['HeartbeatTimeout']} s < 2 x ({drain} + 20) s"
-            )
+            violations.append(f"{group.path}: terminate hook {terminate['HeartbeatTimeout']} s < 2 x ({drain} + 20) s")
     return violations
 
 
@@ -255,9 +237,7 @@ def config_violations(root: Stack) -> list[str]:
     violations = []
     if len(parameter.properties["Value"].encode()) > 4096:
         violations.append("the pool configuration exceeds a Standard SSM parameter's 4 KB")
-    groups = {
-        g.properties["AutoScalingGroupName"] for g in of_type(root, "AWS::AutoScaling::AutoScalingGroup")
-    }
+    groups = {g.properties["AutoScalingGroupName"] for g in of_type(root, "AWS::AutoScaling::AutoScalingGroup")}
     queue_urls = {q.stack.ref(q.logical_id) for q in job_queues(root)}
     for pool in config.pools:
         if pool.group_name not in groups:

@@ -34,9 +34,7 @@ NO_VALUE = _NoValue()
 def load_templates() -> dict[str, Any]:
     """The transformed templates, refusing a file older than its sources."""
     if not TRANSFORMED.exists():
-        raise AssertionError(
-            f"{TRANSFORMED.relative_to(ROOT)} is missing: run `make transform` (or `make test`)"
-        )
+        raise AssertionError(f"{TRANSFORMED.relative_to(ROOT)} is missing: run `make transform` (or `make test`)")
     data: dict[str, Any] = json.loads(TRANSFORMED.read_text())
     for source, digest in data["sources"].items():
         current = hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
@@ -119,9 +117,7 @@ class Stack:
             raw = self.template["Resources"][logical_id]
             properties = self.resolve(raw["Properties"])
             key = (PurePosixPath(self.template_key).parent / properties["TemplateURL"]).as_posix()
-            pseudo = dict(
-                self.pseudo, **{"AWS::StackName": f"{self.pseudo['AWS::StackName']}-{logical_id}-X1"}
-            )
+            pseudo = dict(self.pseudo, **{"AWS::StackName": f"{self.pseudo['AWS::StackName']}-{logical_id}-X1"})
             self._children[logical_id] = instantiate(
                 self.templates,
                 key,

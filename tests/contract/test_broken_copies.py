@@ -31,9 +31,7 @@ def _scaler_statement(templates: Templates, sid: str) -> dict[str, Any]:
 
 
 def _worker_statements(templates: Templates, policy_name: str) -> list[dict[str, Any]]:
-    (policy,) = [
-        p for p in _resource(templates, POOL, "WorkerRole")["Policies"] if p["PolicyName"] == policy_name
-    ]
+    (policy,) = [p for p in _resource(templates, POOL, "WorkerRole")["Policies"] if p["PolicyName"] == policy_name]
     statements: list[dict[str, Any]] = policy["PolicyDocument"]["Statement"]
     return statements
 
@@ -49,9 +47,7 @@ def _drop_redrive(t: Templates) -> None:
 
 
 def _redrive_nowhere(t: Templates) -> None:
-    _resource(t, QUEUE, "JobQueue")["RedrivePolicy"]["deadLetterTargetArn"] = (
-        "arn:aws:sqs:us-east-1:1:elsewhere"
-    )
+    _resource(t, QUEUE, "JobQueue")["RedrivePolicy"]["deadLetterTargetArn"] = "arn:aws:sqs:us-east-1:1:elsewhere"
 
 
 def _unencrypted_dlq(t: Templates) -> None:
@@ -166,9 +162,7 @@ STACK_CASES: list[tuple[str, Callable[[Templates], None], Callable[[Stack], list
 ]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "check", "expected"), [c[1:] for c in STACK_CASES], ids=[c[0] for c in STACK_CASES]
-)
+@pytest.mark.parametrize(("mutate", "check", "expected"), [c[1:] for c in STACK_CASES], ids=[c[0] for c in STACK_CASES])
 def test_given_a_broken_copy_when_checked_then_the_violation_is_reported(
     templates: Templates,
     samconfig: dict[str, Any],
@@ -191,9 +185,7 @@ def test_given_a_drain_window_without_enough_hook_time_then_the_mapping_check_fa
 ) -> None:
     pool = copy.deepcopy(templates[POOL])
     pool["Mappings"]["DrainWindows"]["600"]["TerminateHeartbeatSeconds"] = 1000
-    assert inv.drain_window_violations(pool) == [
-        "DrainWindows[600]: terminate hook 1000 s < 2 x (600 + 20) s"
-    ]
+    assert inv.drain_window_violations(pool) == ["DrainWindows[600]: terminate hook 1000 s < 2 x (600 + 20) s"]
 
 
 def _drop_required(c: dict[str, Any]) -> None:
@@ -226,9 +218,7 @@ SAMCONFIG_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "expected"), [c[1:] for c in SAMCONFIG_CASES], ids=[c[0] for c in SAMCONFIG_CASES]
-)
+@pytest.mark.parametrize(("mutate", "expected"), [c[1:] for c in SAMCONFIG_CASES], ids=[c[0] for c in SAMCONFIG_CASES])
 def test_given_a_broken_samconfig_when_checked_then_the_violation_is_reported(
     templates: Templates, samconfig: dict[str, Any], mutate: Callable[[dict[str, Any]], None], expected: str
 ) -> None:
