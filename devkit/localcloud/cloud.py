@@ -20,7 +20,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from devkit.lambdas import ROOT, LocalContext, load_handler_module
+from devkit.lambdas import LocalContext
+from devkit.localcloud import functions
 from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.fleet import WorkerFleet
@@ -156,21 +157,20 @@ class LocalCloud:
                 logger.exception("local cloud control step failed")
 
     def _load_scaler(self) -> Any:
-        assert self.stack is not None
-        os.environ.update(
+        # The template's environment, with the local cloud's compressed time.
+        env = functions.environment(
+            "ScalerFunction",
+            self.settings,
             {
-                "POOL_CONFIG_PARAMETER": self.stack.config_parameter,
-                "HISTORY_TABLE": self.stack.history_table,
-                "ENVIRONMENT": "local",
                 "TICK_SECONDS": str(self.settings.tick_seconds),
                 # End before the next scheduled invocation, as the deployed function does (55 of 60 s).
                 "RUN_SECONDS": str(max(0.0, self.settings.schedule_seconds - self.settings.tick_seconds - 0.5)),
                 "SAFETY_MARGIN_SECONDS": "0.5",
                 "CONFIG_MAX_AGE_SECONDS": "5",
-                "POWERTOOLS_SERVICE_NAME": "scaler",
-            }
+            },
         )
-        return load_handler_module(ROOT / "functions" / "scaler")
+        module, _spec = functions.load("ScalerFunction", env)
+        return module
 
     def invoke_scaler(self) -> None:
         """One scheduled invocation of ScalerFunction; skipped while one runs (reserved concurrency 1)."""

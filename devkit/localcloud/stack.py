@@ -11,11 +11,10 @@ from typing import Any
 
 import boto3
 
+from devkit import template
 from queue_scaler.config import PoolConfig, ScalerConfig
 
 PLANS = ("enterprise", "studio", "pro", "starter", "free")
-#: Messages one instance should carry per plan (the design's per-plan thresholds; template defaults).
-PLAN_TARGETS = {"enterprise": 3, "studio": 5, "pro": 8, "starter": 10, "free": 15}
 LAUNCH_HOOK = "launch-readiness"
 TERMINATE_HOOK = "terminate-drain"
 
@@ -72,33 +71,64 @@ class LocalStack:
 
 
 def pool_specs(settings: LocalSettings) -> list[dict[str, Any]]:
-    """The seed design's three pools: messaging (one worker always idle), video and ai from zero."""
+    """The template's pools with its default parameters: messaging (one worker always idle), video and
+    ai from zero, one queue per plan. Only max sizes and the scale-down window are the local cloud's own
+    (a laptop runs a few workers; time is compressed)."""
+    defaults = template.load()
     prefix = settings.stack
     down = {"stabilization_window_seconds": settings.scale_down_window_seconds}
     specs: list[dict[str, Any]] = [
         {
             "name": "messaging",
             "auto_scaling_group": f"{prefix}-messaging",
-            "min_size": 1,
+            "min_size": int(template.parameter_default(defaults, "MessagingMinSize")),
             "max_size": settings.max_sizes["messaging"],
-            "queues": [{"name": f"{prefix}-messaging-jobs", "target_per_instance": 10}],
+            "queues": [
+                {
+                    "name": f"{prefix}-messaging-jobs",
+                    "target_per_instance": float(template.parameter_default(defaults, "MessagingTargetPerInstance")),
+                }
+            ],
             "behavior": {"scale_down": down},
         }
     ]
-    for pool in ("video", "ai"):
+    for pool, key in (("video", "Video"), ("ai", "Ai")):
+        targets = [float(t) for t in str(template.parameter_default(defaults, f"{key}TargetsPerInstance")).split(",")]
         specs.append(
             {
                 "name": pool,
                 "auto_scaling_group": f"{prefix}-{pool}",
-                "min_size": 0,
+                "min_size": int(template.parameter_default(defaults, f"{key}MinSize")),
                 "max_size": settings.max_sizes[pool],
                 "queues": [
-                    {"name": f"{prefix}-{pool}-{plan}", "target_per_instance": PLAN_TARGETS[plan]} for plan in PLANS
+                    {"name": f"{prefix}-{pool}-{plan}", "target_per_instance": target}
+                    for plan, target in zip(PLANS, targets, strict=True)
                 ],
                 "behavior": {"scale_down": down},
             }
         )
     return specs
+
+
+def config_parameter(settings: LocalSettings) -> str:
+    """The SSM parameter the scaler reads, named as the template names it."""
+    return f"/queue-scaler/{settings.stack}/pools"
+
+
+def history_table(settings: LocalSettings) -> str:
+    return f"{settings.stack}-history"
+
+
+def template_refs(settings: LocalSettings) -> dict[str, str]:
+    """What the template's references resolve to on the local cloud (for functions' environments)."""
+    return {
+        "AWS::Region": settings.region,
+        "AWS::StackName": settings.stack,
+        "AWS::AccountId": "123456789012",
+        "EnvironmentName": "local",
+        "PoolConfigParameter": config_parameter(settings),
+        "HistoryTable": history_table(settings),
+    }
 
 
 def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
@@ -165,14 +195,13 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         asg.update_auto_scaling_group(AutoScalingGroupName=config.group_name, DesiredCapacity=config.min_size)
         pools[config.name] = PoolResources(config, queue_urls, dlq_urls)
 
-    history_table = f"{settings.stack}-history"
     ddb.create_table(
-        TableName=history_table,
+        TableName=history_table(settings),
         KeySchema=[{"AttributeName": "pool", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pool", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    stack = LocalStack(settings, pools, history_table, f"/{settings.stack}/pools")
+    stack = LocalStack(settings, pools, history_table(settings), config_parameter(settings))
     ssm.put_parameter(
         Name=stack.config_parameter,
         Value=stack.scaler_config.model_dump_json(exclude_defaults=False),
