@@ -127,9 +127,7 @@ class PoolConfig(_Model):
         if self.seconds_per_message is None:
             for index, queue in enumerate(self.queues):
                 if queue.max_wait_seconds is not None:
-                    raise ValueError(
-                        f"queues.{index}.max_wait_seconds needs the pool's seconds_per_message"
-                    )
+                    raise ValueError(f"queues.{index}.max_wait_seconds needs the pool's seconds_per_message")
         return self
 
     @property
@@ -140,7 +138,8 @@ class PoolConfig(_Model):
         """Messages one instance should carry for this queue (CONTRACTS.md section 1)."""
         if queue.target_per_instance is not None:
             return queue.target_per_instance
-        assert queue.max_wait_seconds is not None and self.seconds_per_message is not None
+        assert queue.max_wait_seconds is not None
+        assert self.seconds_per_message is not None
         return self.slots_per_instance * queue.max_wait_seconds / self.seconds_per_message
 
 

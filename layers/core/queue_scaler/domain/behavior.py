@@ -7,7 +7,6 @@ calculateScaleDownLimitWithBehaviors), with the differences CONTRACTS.md section
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 
 from queue_scaler.config import Behavior, RatePolicy, ScalingRules
@@ -67,7 +66,7 @@ def _proposal(policy: RatePolicy, start: int, up: bool) -> tuple[int, str]:
     if policy.type == "Instances":
         value = start + policy.value if up else start - policy.value
         return value, f"Instances {'+' if up else '-'}{policy.value} = {value}"
-    if up:
+    if up:  # noqa: SIM108 - each branch carries its own reason
         # Rounded up, or a small fleet could never grow by a fraction of an instance (HPA does the same).
         value = -(-start * (100 + policy.value) // 100)
     else:
@@ -80,7 +79,9 @@ def _limit(rules: ScalingRules, current: int, now: float, history: History, up: 
     direction = "scale-up" if up else "scale-down"
     if rules.select_policy == "Disabled":
         return current, f"{direction} limit: Disabled: stay at {current}"
-    starts = {p.period_seconds: _period_start(current, now, history, p.period_seconds) for p in rules.policies}
+    starts = {
+        p.period_seconds: _period_start(current, now, history, p.period_seconds) for p in rules.policies
+    }
     shared_period = len(starts) == 1
     descriptions: list[str] = []
     proposals: list[int] = []

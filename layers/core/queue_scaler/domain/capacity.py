@@ -78,7 +78,8 @@ def recommend(pool: PoolConfig, current: int, load: Load) -> Recommendation:
         return Recommendation(
             0,
             limited,
-            f"{head}; from zero: backlog {load.backlog} <= activation {fmt(pool.activation_backlog)}, stay at 0",
+            f"{head}; from zero: backlog {load.backlog} <= activation "
+            f"{fmt(pool.activation_backlog)}, stay at 0",
         )
     ratio = load.raw_need / current
     tail = f"{fmt(load.raw_need)} / {current} = {fmt(ratio)}"

@@ -109,6 +109,7 @@ class DecisionRequest(_Model):
         for index, queue in enumerate(self.observation.queues):
             if queue.name not in configured:
                 raise ValueError(
-                    f"observation.queues.{index}.name: {queue.name!r} is not a queue of pool {self.pool.name!r}"
+                    f"observation.queues.{index}.name: {queue.name!r} "
+                    f"is not a queue of pool {self.pool.name!r}"
                 )
         return self
