@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: help setup test lint typecheck unit demo clean
+.PHONY: help setup test lint typecheck unit demo clean bench-worker
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,9 @@ setup: $(STAMP) ## Create .venv (Python 3.12) with the project and its dev tools
 lint: $(STAMP) ## ruff, and mypy (strict on layers/core)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/core/queue_scaler functions devkit
+	$(VENV)/bin/mypy layers/core/queue_scaler $(wildcard functions) devkit workers/queue_worker
+	$(VENV)/bin/hadolint workers/Dockerfile
+	$(VENV)/bin/shellcheck workers/*.sh
 
 test: lint ## Lint, type-check and run every test suite (the README's test command)
 	$(VENV)/bin/pytest
@@ -39,6 +41,9 @@ unit: $(STAMP) ## Unit tests only (no sockets, fast)
 
 demo: $(STAMP) ## Run the scaler locally on an in-process AWS emulator: a burst, scale-out from zero, scale-in
 	$(VENV)/bin/queue-scaler demo
+
+bench-worker: $(STAMP) ## Messages per second: the worker against a one-at-a-time consumer, same moto server
+	$(PY) -m devkit.bench_worker
 
 clean: ## Remove environments and build output
 	rm -rf $(VENV) .aws-sam out .pytest_cache .mypy_cache .ruff_cache
