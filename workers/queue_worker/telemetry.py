@@ -41,7 +41,8 @@ class Telemetry:
         if job_id is not None:
             fields["job_id"] = job_id
         log = getattr(self.logger, level)
-        log(message, event=event, **fields)
+        # stacklevel 3: the log line's `location` names the worker code that called event(), not this.
+        log(message, stacklevel=3, event=event, **fields)
 
     def job_completed(self, seconds: float) -> None:
         """Count a completed job and its run time."""
