@@ -49,7 +49,7 @@ def test_given_a_bad_variable_when_read_then_the_error_names_it(
 ) -> None:
     values: dict[str, object] = {"queue_urls": URLS, "job_handler": "m:f", **changes}
     with pytest.raises(ValidationError) as raised:
-        WorkerSettings(**values)  # type: ignore[arg-type]
+        WorkerSettings(**values)
     assert variable in str(raised.value), case
 
 

@@ -29,7 +29,7 @@ class FakeQueues(Queues):
     """Delivers the given bodies once from queue 0 and records deletes and visibility changes."""
 
     def __init__(self, bodies: list[str]) -> None:
-        super().__init__(client=None, urls=["http://sqs.local/1/jobs"])  # type: ignore[arg-type]
+        super().__init__(client=None, urls=["http://sqs.local/1/jobs"])
         self._pending = [
             ReceivedMessage(0, self.urls[0], f"m-{i}", f"r-{i}", body, 1, time.time())
             for i, body in enumerate(bodies)
@@ -88,7 +88,7 @@ def run_worker(tmp_path: Path) -> Iterator[Callable[..., tuple[Worker, threading
             **settings,
         }
         worker = Worker(
-            WorkerSettings(**values),  # type: ignore[arg-type]
+            WorkerSettings(**values),
             queues,
             handler,
             Telemetry("unit", "Test", 3600, time.monotonic),
