@@ -165,7 +165,7 @@ def test_given_malformed_bodies_when_received_then_job_failed_with_reason_and_th
     failed = worker.events("job_failed")
     assert all(r["reason"].startswith("invalid envelope") for r in failed)
     assert any("credits" in r["reason"] and r.get("job_id") == "bad-2" for r in failed)
-    assert worker.job_ids("job_completed") == ["good-1"]
+    assert wait_for(lambda: worker.job_ids("job_completed"), 5) == ["good-1"]
 
     worker.signal(signal.SIGTERM)
     assert worker.wait(4) == 0

@@ -47,9 +47,10 @@ class FakeQueues(Queues):
             time.sleep(min(wait_seconds, 0.05))
         return batch
 
-    def delete(self, message: ReceivedMessage) -> None:
+    def delete(self, messages: list[ReceivedMessage]) -> dict[str, str]:
         with self._lock:
-            self.deleted.append(message.message_id)
+            self.deleted += [m.message_id for m in messages]
+        return {}
 
     def set_visibility(
         self, messages: list[ReceivedMessage], seconds: int

@@ -52,8 +52,18 @@ class SlotBoard:
     buffered: int = 0
 
     def receive_budget(self) -> int:
-        """How many messages the next receive may ask for: free slots plus prefetch room, at most 10."""
-        return max(0, min(MAX_BATCH, self.slots + self.prefetch - self.running - self.buffered))
+        """How many messages the next receive should ask for now; 0 means wait for more room.
+
+        The room is free slots plus prefetch, at most one SQS batch of 10. While every slot is busy,
+        the receive waits until half that room is free: a receive per finished job would double the
+        SQS calls per message for no gain, since nothing could start earlier anyway. An idle slot
+        is never kept waiting.
+        """
+        room = max(0, min(MAX_BATCH, self.slots + self.prefetch - self.running - self.buffered))
+        if self.running + self.buffered < self.slots:
+            return room
+        low_water = max(1, min(MAX_BATCH, self.slots + self.prefetch) // 2)
+        return room if room >= low_water else 0
 
 
 @dataclass(order=True)

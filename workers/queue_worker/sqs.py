@@ -7,6 +7,7 @@ included), which boto3 reads itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from queue_worker.settings import WorkerSettings
+from queue_worker.settings import MAX_BATCH, WorkerSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -86,30 +87,48 @@ class Queues:
             )
         return received
 
-    def delete(self, message: ReceivedMessage) -> None:
-        """Delete a message whose job succeeded."""
-        self._client.delete_message(QueueUrl=message.queue_url, ReceiptHandle=message.receipt_handle)
+    def delete(self, messages: list[ReceivedMessage]) -> dict[str, str]:
+        """Delete messages of succeeded jobs (batched per queue); returns {receipt handle: why} failed."""
+        failed: dict[str, str] = {}
+        for url, chunk in _chunks(messages):
+            try:
+                answer = self._client.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": key, "ReceiptHandle": m.receipt_handle} for key, m in chunk.items()],
+                )
+            except (BotoCoreError, ClientError) as error:
+                failed |= {m.receipt_handle: repr(error) for m in chunk.values()}
+                continue
+            failed |= {
+                chunk[f["Id"]].receipt_handle: f.get("Code", "unknown") for f in answer.get("Failed", [])
+            }
+        return failed
 
     def set_visibility(
         self, messages: list[ReceivedMessage], seconds: int
     ) -> list[tuple[ReceivedMessage, str]]:
         """Set the visibility timeout of `messages` (batched per queue); returns those that failed, why."""
         failed: list[tuple[ReceivedMessage, str]] = []
-        for url in {m.queue_url for m in messages}:
-            batch = [m for m in messages if m.queue_url == url]
-            for start in range(0, len(batch), 10):
-                chunk = {str(i): m for i, m in enumerate(batch[start : start + 10])}
-                try:
-                    answer = self._client.change_message_visibility_batch(
-                        QueueUrl=url,
-                        Entries=[
-                            {"Id": key, "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
-                            for key, m in chunk.items()
-                        ],
-                    )
-                except (BotoCoreError, ClientError) as error:
-                    # The caller decides per message; one bad call must not stop the other queues.
-                    failed += [(m, repr(error)) for m in chunk.values()]
-                    continue
-                failed += [(chunk[f["Id"]], f.get("Code", "unknown")) for f in answer.get("Failed", [])]
+        for url, chunk in _chunks(messages):
+            try:
+                answer = self._client.change_message_visibility_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": key, "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                        for key, m in chunk.items()
+                    ],
+                )
+            except (BotoCoreError, ClientError) as error:
+                # The caller decides per message; one bad call must not stop the other queues.
+                failed += [(m, repr(error)) for m in chunk.values()]
+                continue
+            failed += [(chunk[f["Id"]], f.get("Code", "unknown")) for f in answer.get("Failed", [])]
         return failed
+
+
+def _chunks(messages: list[ReceivedMessage]) -> Iterator[tuple[str, dict[str, ReceivedMessage]]]:
+    """(queue URL, {batch entry id: message}) groups of at most one SQS batch each."""
+    for url in dict.fromkeys(m.queue_url for m in messages):
+        batch = [m for m in messages if m.queue_url == url]
+        for start in range(0, len(batch), MAX_BATCH):
+            yield url, {str(i): m for i, m in enumerate(batch[start : start + MAX_BATCH])}

@@ -2,7 +2,8 @@
 
 Threads, and what each owns:
 - the poller receives batches (never more than free slots plus prefetch) and hands them to the buffer;
-- N slot threads take messages from the buffer, run the job handler, then delete or fail the message;
+- N slot threads take messages from the buffer and run the job handler; a failed job's message gets
+  the retry delay, a succeeded one goes to the deleter, which deletes them in batches;
 - the heartbeat extends the visibility of every held message while its job waits or runs;
 - the main thread keeps the health file fresh, flushes metrics and, on SIGTERM or SIGINT, drains.
 
@@ -22,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -31,7 +33,7 @@ from pydantic import ValidationError
 from queue_scaler.jobs import JobEnvelope
 from queue_worker.health import HealthFile
 from queue_worker.scheduling import PriorityBuffer, PriorityOrder, SlotBoard
-from queue_worker.settings import WorkerSettings
+from queue_worker.settings import MAX_BATCH, WorkerSettings
 from queue_worker.sqs import Queues, ReceivedMessage, queue_name
 from queue_worker.telemetry import Telemetry
 
@@ -39,6 +41,18 @@ JobHandler = Callable[[JobEnvelope], object]
 
 #: Longest pause after failed receives, so that an SQS outage is retried but not hammered.
 MAX_RECEIVE_BACKOFF_SECONDS = 20.0
+#: How long a finished job's deletion waits for others to share one DeleteMessageBatch call.
+DELETE_GATHER_SECONDS = 0.05
+
+
+@dataclass(eq=False)
+class _Success:
+    """A job that succeeded, waiting for its message to be deleted."""
+
+    message: ReceivedMessage
+    job_id: str
+    seconds: float
+    fields: dict[str, Any]
 
 
 def load_handler(spec: str) -> JobHandler:
@@ -97,6 +111,8 @@ class Worker:
         self._buffer: PriorityBuffer[ReceivedMessage] = PriorityBuffer()
         self._stopping = False
         self._counts: Counter[str] = Counter()
+        self._deletes: list[_Success] = []
+        self._deleter_stop = False
 
         # Guards `_held` and every SQS call that settles or extends a held message.
         self._settle_lock = threading.Lock()
@@ -125,18 +141,20 @@ class Worker:
         )
         poller = threading.Thread(target=self._poll_loop, name="poller", daemon=True)
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        deleter = threading.Thread(target=self._delete_loop, name="deleter", daemon=True)
         # Daemon threads: a job still running at the drain deadline has been released and must
         # not keep the process alive past it.
         for slot in range(settings.worker_slots):
             threading.Thread(target=self._slot_loop, name=f"slot-{slot}", daemon=True).start()
         poller.start()
         heartbeat.start()
+        deleter.start()
 
         while not self._stop.wait(timeout=1.0):
             if self._healthy:
                 self._health.mark_healthy()
             self._telemetry.flush_if_due()
-        self._drain(poller, heartbeat)
+        self._drain(poller, heartbeat, deleter)
         return 0
 
     # Threads ----------------------------------------------------------------------------------
@@ -260,40 +278,57 @@ class Worker:
         except Exception as error:  # any handler error fails the job, never the worker
             self._fail(message, job.job_id, started, f"{type(error).__name__}: {error}")
             return
-        seconds = self._clock() - started
-        errors: list[str] = []
-        if not self._settle(message, lambda: self._delete(message, errors)):
-            self._telemetry.event(
-                "job_finished_after_release",
-                "job finished after its message was released; not deleted",
-                level="warning",
-                job_id=job.job_id,
-            )
-            return
-        self._telemetry.job_completed(seconds)
-        self._count("completed")
-        self._telemetry.event(
-            "job_completed",
-            "job completed",
-            job_id=job.job_id,
-            seconds=round(seconds, 3),
-            deleted=not errors,
-            **fields,
-        )
-        if errors:
-            self._telemetry.event(
-                "delete_failed",
-                "job completed but its message could not be deleted; it will be delivered again",
-                level="error",
-                job_id=job.job_id,
-                error=errors[0],
-            )
+        with self._cond:
+            self._deletes.append(_Success(message, job.job_id, self._clock() - started, fields))
+            self._cond.notify_all()
 
-    def _delete(self, message: ReceivedMessage, errors: list[str]) -> None:
-        try:
-            self._queues.delete(message)
-        except (BotoCoreError, ClientError) as error:
-            errors.append(repr(error))
+    def _delete_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._deletes and not self._deleter_stop:
+                    self._cond.wait(timeout=1.0)
+                if not self._deletes:
+                    return
+                # Jobs finishing in the next moment share the call: one request per 10 messages
+                # instead of one each, which is most of the worker's SQS traffic.
+                if len(self._deletes) < MAX_BATCH and not self._deleter_stop:
+                    self._cond.wait(timeout=DELETE_GATHER_SECONDS)
+                batch, self._deletes = self._deletes[:MAX_BATCH], self._deletes[MAX_BATCH:]
+            self._complete(batch)
+
+    def _complete(self, batch: list[_Success]) -> None:
+        """Delete the messages of succeeded jobs that are still held, then report each job."""
+        with self._settle_lock:
+            mine = [s for s in batch if self._held.pop(s.message.receipt_handle, None) is not None]
+            failures = self._queues.delete([s.message for s in mine]) if mine else {}
+        for success in batch:
+            if success not in mine:
+                self._telemetry.event(
+                    "job_finished_after_release",
+                    "job finished after its message was released; not deleted",
+                    level="warning",
+                    job_id=success.job_id,
+                )
+                continue
+            error = failures.get(success.message.receipt_handle)
+            self._telemetry.job_completed(success.seconds)
+            self._count("completed")
+            self._telemetry.event(
+                "job_completed",
+                "job completed",
+                job_id=success.job_id,
+                seconds=round(success.seconds, 3),
+                deleted=error is None,
+                **success.fields,
+            )
+            if error is not None:
+                self._telemetry.event(
+                    "delete_failed",
+                    "job completed but its message could not be deleted; it will be delivered again",
+                    level="error",
+                    job_id=success.job_id,
+                    error=error,
+                )
 
     def _fail(self, message: ReceivedMessage, job_id: str | None, started: float, reason: str) -> None:
         """Leave a failed job to the redrive policy: visible again after RETRY_DELAY_SECONDS."""
@@ -353,7 +388,9 @@ class Worker:
 
     # Shutdown ---------------------------------------------------------------------------------
 
-    def _drain(self, poller: threading.Thread, heartbeat: threading.Thread) -> None:
+    def _drain(
+        self, poller: threading.Thread, heartbeat: threading.Thread, deleter: threading.Thread
+    ) -> None:
         deadline = self._clock() + self._settings.drain_seconds
         self._health.clear()
         with self._cond:
@@ -377,6 +414,12 @@ class Worker:
         # A long poll under way returns within POLL_WAIT_SECONDS (< DRAIN_SECONDS by the settings'
         # rule) and releases what it got; wait for it so that nothing it received stays hidden.
         poller.join(timeout=max(0.0, deadline - self._clock()))
+        # Jobs that finished are deleted, not released: that would run them twice. The deleter
+        # empties its list and stops; its calls are bounded by the client's timeouts.
+        with self._cond:
+            self._deleter_stop = True
+            self._cond.notify_all()
+        deleter.join(timeout=self._settings.read_timeout)
         with self._settle_lock:
             still_held = list(self._held.values())
         self._release(still_held, "drain deadline reached")
