@@ -105,7 +105,7 @@ class Worker:
         self._heartbeat_stop = threading.Event()
         self._healthy = False
 
-        # Guards the slot board, the buffer, the counters and `_stopping`.
+        # Guards the slot board, the buffer, the counters, the deletions waiting and the stop flags.
         self._cond = threading.Condition()
         self._board = SlotBoard(slots=settings.worker_slots, prefetch=settings.worker_prefetch)
         self._buffer: PriorityBuffer[ReceivedMessage] = PriorityBuffer()
