@@ -7,6 +7,8 @@ flushed periodically because a worker, unlike a Lambda invocation, has no natura
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -67,6 +69,19 @@ class Telemetry:
         with self._lock:
             self._flush()
 
+    def _write_line(self, line: str) -> None:
+        # Powertools' flush_metrics print()s the line and its newline separately, so a log line from
+        # another thread could land in between. Writing the whole line through the logger's own
+        # handler, under its lock, keeps every stdout line one JSON document.
+        handler = self.logger.registered_handler
+        stream = getattr(handler, "stream", sys.stdout)
+        handler.acquire()
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        finally:
+            handler.release()
+
     def _add(self, *values: tuple[str, MetricUnit, float]) -> None:
         with self._lock:
             for name, unit, value in values:
@@ -78,6 +93,8 @@ class Telemetry:
     def _flush(self) -> None:
         # Powertools warns on an empty flush; a quiet worker has nothing to say.
         if self._pending:
-            self._metrics.flush_metrics()
+            blob = self._metrics.serialize_metric_set()
+            self._metrics.clear_metrics()
+            self._write_line(json.dumps(blob, separators=(",", ":")))
         self._pending = 0
         self._last_flush = self._clock()
