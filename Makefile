@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: help setup test lint typecheck unit demo bench clean tools validate build transform
+.PHONY: help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,9 @@ setup: $(STAMP) ## Create .venv (Python 3.12) with the project and its dev tools
 lint: $(STAMP) ## ruff, and mypy (strict on layers/core)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/core/queue_scaler functions devkit
+	$(VENV)/bin/mypy layers/core/queue_scaler $(wildcard functions) devkit workers/queue_worker
+	$(VENV)/bin/hadolint workers/Dockerfile
+	$(VENV)/bin/shellcheck workers/*.sh
 
 test: lint validate build transform ## Lint, validate and build the templates, run every test suite (the README's test command)
 	$(VENV)/bin/pytest
@@ -40,8 +42,12 @@ unit: $(STAMP) ## Unit tests only (no sockets, fast)
 demo: $(STAMP) ## Run the scaler locally on an in-process AWS emulator: a burst, scale-out from zero, scale-in
 	$(VENV)/bin/queue-scaler demo
 
-bench: $(STAMP) ## Simulate every built-in scenario under queue-scaler and its peers: table, plots in out/bench
+bench: $(STAMP) ## The simulator's scenarios under queue-scaler and its peers (plots in out/bench), then the worker's
 	$(VENV)/bin/queue-scaler bench --plots out/bench
+	$(PY) -m devkit.bench_worker
+
+bench-worker: $(STAMP) ## Messages per second: the worker against a one-at-a-time consumer, same moto server
+	$(PY) -m devkit.bench_worker
 
 clean: ## Remove environments and build output
 	rm -rf $(VENV) $(TOOLS) .aws-sam .sam-cli out .pytest_cache .mypy_cache .ruff_cache
