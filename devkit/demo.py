@@ -92,12 +92,14 @@ def envelope(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, 
     }
 
 
-def submit_burst(sqs: Any, prefix: str, rng: random.Random) -> set[str]:
+def submit_burst(sqs: Any, prefix: str, rng: random.Random, size: float = 1.0) -> set[str]:
+    """Send the burst (`size` scales every count) and return the submitted job ids."""
     jobs: list[tuple[str, dict[str, Any]]] = []
     for pool, plans in BURST.items():
         for plan, count in plans.items():
-            jobs += [(f"{prefix}-{pool}-{plan}", envelope(pool, plan, i, rng)) for i in range(count)]
-    jobs += [(f"{prefix}-messaging-jobs", envelope("messaging", "pro", i, rng)) for i in range(MESSAGING_JOBS)]
+            jobs += [(f"{prefix}-{pool}-{plan}", envelope(pool, plan, i, rng)) for i in range(round(count * size))]
+    messaging = round(MESSAGING_JOBS * size)
+    jobs += [(f"{prefix}-messaging-jobs", envelope("messaging", "pro", i, rng)) for i in range(messaging)]
     urls: dict[str, str] = {}
     by_queue: dict[str, list[dict[str, Any]]] = {}
     for queue, job in jobs:
@@ -155,12 +157,14 @@ def settled(status: dict[str, Any]) -> bool:
 
 def run(
     console: Console,
+    *,
     state_dir: Path = Path(".localcloud-demo"),
     out_dir: Path = Path("out"),
     timeout: float = 170.0,
     seed: int = 7,
+    size: float = 1.0,
 ) -> tuple[JobReport, dict[str, Any]]:
-    """Play the demo; returns the job report and the final status."""
+    """Play the demo; returns the job report and the final status. `size` scales the burst."""
     shutil.rmtree(state_dir, ignore_errors=True)
     settings = LocalSettings()
     state = up(state_dir)
@@ -180,7 +184,7 @@ def run(
             while True:
                 elapsed = time.monotonic() - started
                 if not submitted and elapsed >= 3:
-                    submitted = submit_burst(sqs, settings.stack, rng)
+                    submitted = submit_burst(sqs, settings.stack, rng, size)
                 status = fetch_status(state)
                 timeline.add(elapsed, status)
                 live.update(view(status, elapsed, len(submitted)))

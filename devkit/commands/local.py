@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.localcloud.daemon import STATE_FILE
+from devkit.localcloud.stack import LocalSettings
 
 DEFAULT_DIR = Path(".localcloud")
 START_TIMEOUT = 60.0
@@ -23,11 +24,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("local", help="run the whole system on this machine: up, status, down")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_DIR, help="where the local cloud keeps its state")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("up", help="start the local cloud in the background; print its endpoint URL")
+    start = actions.add_parser("up", help="start the local cloud in the background; print its endpoint URL")
+    start.add_argument(
+        "--schedule-seconds",
+        type=float,
+        default=LocalSettings().schedule_seconds,
+        help="how often the scaler's schedule rule fires (compressed minute); 0 turns it off",
+    )
     status = actions.add_parser("status", help="pools, queues, lifecycle actions")
     status.add_argument("--json", action="store_true", help="one JSON object")
     actions.add_parser("down", help="stop the local cloud and every process it started")
     parser.set_defaults(run=run)
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` still runs. A daemon started by this process (the demo, tests) is reaped here:
+    once exited it would otherwise linger as a zombie, which signal 0 still reaches."""
+    try:
+        reaped, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        reaped = 0  # not our child: the `local up` that started it has exited
+    if reaped == pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def read_state(state_dir: Path) -> dict[str, Any] | None:
@@ -36,9 +59,7 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     state: dict[str, Any] = json.loads(path.read_text())
-    try:
-        os.kill(int(state["pid"]), 0)
-    except ProcessLookupError:
+    if not running(int(state["pid"])):
         path.unlink(missing_ok=True)  # left by a daemon that died; nothing runs
         return None
     return state
@@ -50,7 +71,7 @@ def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-def up(state_dir: Path) -> dict[str, Any]:
+def up(state_dir: Path, schedule_seconds: float | None = None) -> dict[str, Any]:
     """Start the daemon unless one runs; wait until it is ready. Returns its state."""
     state = read_state(state_dir)
     if state is not None:
@@ -58,7 +79,8 @@ def up(state_dir: Path) -> dict[str, Any]:
     state_dir.mkdir(parents=True, exist_ok=True)
     log = (state_dir / "localcloud.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "devkit.localcloud.daemon", str(state_dir)],
+        [sys.executable, "-m", "devkit.localcloud.daemon", str(state_dir)]
+        + ([] if schedule_seconds is None else ["--schedule-seconds", str(schedule_seconds)]),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -87,13 +109,13 @@ def down(state_dir: Path, timeout: float = 60.0) -> bool:
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not running(pid):
             break
         time.sleep(0.2)
     else:
         os.killpg(pid, signal.SIGKILL)
+        while running(pid):
+            time.sleep(0.1)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     return True
 
@@ -101,7 +123,7 @@ def down(state_dir: Path, timeout: float = 60.0) -> bool:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
-            print(up(args.state_dir)["endpoint_url"])
+            print(up(args.state_dir, args.schedule_seconds)["endpoint_url"])
             return 0
         if args.action == "down":
             print("stopped" if down(args.state_dir) else "not running")

@@ -186,6 +186,8 @@ class LocalCloud:
             self._scaler_busy.release()
 
     def _schedule_loop(self) -> None:
+        if self.settings.schedule_seconds <= 0:
+            return  # schedule off: the scaler runs only when invoked (`queue-scaler invoke`)
         while not self._stop.is_set():
             threading.Thread(target=self.invoke_scaler, name="scaler", daemon=True).start()
             self._stop.wait(self.settings.schedule_seconds)
@@ -205,7 +207,12 @@ class LocalCloud:
         for name, pool in self.stack.pools.items():
             group = groups[pool.config.group_name]
             instances = [
-                {"id": i["InstanceId"], "state": i["LifecycleState"], "healthy": self.fleet.healthy(i["InstanceId"])}
+                {
+                    "id": i["InstanceId"],
+                    "state": i["LifecycleState"],
+                    "healthy": self.fleet.healthy(i["InstanceId"]),
+                    "worker_pid": self.fleet.pid(i["InstanceId"]),
+                }
                 for i in group["Instances"]
             ]
             pools[name] = {
@@ -235,7 +242,11 @@ class LocalCloud:
                 "pending": sum(1 for a in actions if a.pending),
                 "results": dict(results),
             },
-            "workers": {"running": len(self.fleet.workers), "finished": self.fleet.finished[-50:]},
+            "workers": {
+                "running": len(self.fleet.workers),
+                "pids": self.fleet.pids(),
+                "finished": self.fleet.finished[-50:],
+            },
             "scaler": {
                 "invocations": self.scaler.invocations,
                 "errors": self.scaler.errors,

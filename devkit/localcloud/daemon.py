@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.localcloud.cloud import LocalCloud, free_port
+from devkit.localcloud.stack import LocalSettings
 
 STATE_FILE = "state.json"
 
@@ -45,6 +46,7 @@ def serve_status(cloud: LocalCloud) -> ThreadingHTTPServer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devkit.localcloud.daemon")
     parser.add_argument("state_dir", type=Path)
+    parser.add_argument("--schedule-seconds", type=float, default=LocalSettings().schedule_seconds)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per emulated API request would drown what matters; errors still show.
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
 
-    cloud = LocalCloud(args.state_dir)
+    cloud = LocalCloud(args.state_dir, LocalSettings(schedule_seconds=args.schedule_seconds))
     try:
         endpoint = cloud.start()
         status = serve_status(cloud)

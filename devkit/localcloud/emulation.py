@@ -278,16 +278,13 @@ class AutoScalingEmulator:
             if record is None:
                 return
             self.lifetimes.setdefault(record.group, []).append(self.clock() - record.launched_at)
+            self.backend.ec2_backend.terminate_instances([instance_id])
             group = self.backend.autoscaling_groups.get(record.group)
             if group is not None:
                 group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
-                abandoned_launch = any(
-                    a.instance_id == instance_id and a.transition == LAUNCHING and a.result == "ABANDON"
-                    for a in self.actions.values()
-                )
-                if abandoned_launch:
-                    self._set_desired_capacity(group, group.desired_capacity)
-            self.backend.ec2_backend.terminate_instances([instance_id])
+                # An instance lost below the desired capacity (unhealthy, abandoned launch) is replaced,
+                # as Auto Scaling does; one removed by a scale-in is not, the group being at desired.
+                self._set_desired_capacity(group, group.desired_capacity)
 
     def instance_seconds(self, group: str) -> float:
         """Instance time the group has used so far: removed instances and the ones still running."""

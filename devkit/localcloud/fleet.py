@@ -119,6 +119,15 @@ class WorkerFleet:
                 worker.signalled = True
             return _killpg(worker.process.pid, sig)
 
+    def pid(self, instance_id: str) -> int | None:
+        worker = self.workers.get(instance_id)
+        return worker.process.pid if worker is not None and worker.running else None
+
+    def pids(self) -> list[int]:
+        """Every worker process this fleet started that may still run (for `down`'s no-leftover check)."""
+        with self.lock:
+            return [w.process.pid for w in self.workers.values()]
+
     def worker_exited(self, instance_id: str) -> bool:
         worker = self.workers.get(instance_id)
         return worker is None or not worker.running

@@ -16,7 +16,8 @@ class JobReport:
     completions: Counter[str] = field(default_factory=Counter)
     waits: list[float] = field(default_factory=list)
     dead_lettered: set[str] = field(default_factory=set)
-    #: job_ids whose worker was SIGKILLed while holding them: the only ones allowed to run twice.
+    #: job_ids started by a worker that was SIGKILLed: the only ones allowed to run twice (it may have
+    #: finished a job without deleting its message).
     killed_holders: set[str] = field(default_factory=set)
 
     @property
@@ -42,7 +43,6 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
     """Count completions and queue waits from every instance's log (JSON lines; other lines skipped)."""
     for log in sorted(instances_dir.glob("*.log")):
         started: set[str] = set()
-        finished: set[str] = set()
         stopped_cleanly = False
         for line in log.read_text(errors="replace").splitlines():
             try:
@@ -61,12 +61,9 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
                     report.waits.append(float(entry["queue_wait_seconds"]))
             elif event == "job_completed":
                 report.completions[job] += 1
-                finished.add(job)
-            elif event in ("job_failed", "job_released"):
-                finished.add(job)
         if not stopped_cleanly:
-            # The worker was killed: what it had started but not finished may legitimately run again.
-            report.killed_holders |= started - finished
+            # Killed: any job it started may run again (finished but not yet deleted, or cut short).
+            report.killed_holders |= started
 
 
 def read_dead_letters(sqs: Any, dlq_urls: list[str], report: JobReport) -> None:

@@ -1,0 +1,57 @@
+"""End-to-end tests: the local cloud as a user runs it (real processes, real signals, loopback only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from devkit.commands.local import down, fetch_status, up
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie (a reaped or never-reaped exited process does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+class Cloud:
+    """A running local cloud: its state, its status, and clients for its endpoint."""
+
+    def __init__(self, state_dir: Path, state: dict[str, Any]) -> None:
+        self.state_dir = state_dir
+        self.state = state
+        self.endpoint_url: str = state["endpoint_url"]
+        session = boto3.session.Session(
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
+
+    def status(self) -> dict[str, Any]:
+        return fetch_status(self.state)
+
+    def queue_url(self, name: str) -> str:
+        return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+@pytest.fixture
+def cloud_factory(tmp_path: Path) -> Iterator[Any]:
+    """Starts local clouds under tmp_path; every one is taken down, and checked gone, afterwards."""
+    started: list[Path] = []
+
+    def start(schedule_seconds: float | None = None) -> Cloud:
+        state_dir = tmp_path / f"cloud-{len(started)}"
+        started.append(state_dir)
+        return Cloud(state_dir, up(state_dir, schedule_seconds))
+
+    yield start
+    for state_dir in started:
+        down(state_dir)
