@@ -292,15 +292,17 @@ def _may_send(
 
 
 def _heartbeat_due(action: LifecycleAction, now: float, policy: LifecyclePolicy) -> bool:
-    """Whether waiting for the next reconciler run would leave more than a third of the hook's timeout unbeaten.
+    """Whether the hook needs a heartbeat now, so that heartbeats stay at most a third of its timeout apart.
 
-    Heartbeats are then at most a third of the timeout apart, so two may be lost before the hook
-    could expire; a hook whose timeout is shorter than three reconciler periods gets one every run.
+    Due once waiting for the next reconciler run could overshoot that interval; never within half an
+    interval of the last one, so that events arriving in quick succession do not each send one. A
+    hook whose timeout is under three reconciler periods gets one every run (settings keep the
+    timeout above one period).
     """
     if action.token is None:
         return False
     interval = policy.hook_timeout(action.kind) / 3
-    return now + policy.reconcile_period_seconds >= action.last_heartbeat_at + interval
+    return now - action.last_heartbeat_at >= max(interval - policy.reconcile_period_seconds, interval / 2)
 
 
 def drain_command(container: str, seconds: float) -> CommandRequest:

@@ -260,7 +260,15 @@ class LifecycleService:
             return None
 
     def _heartbeat(self, action: LifecycleAction, now: float) -> LifecycleAction:
-        if self._hooks.heartbeat(_ref(action)):
+        try:
+            active = self._hooks.heartbeat(_ref(action))
+        except AwsCallError as error:
+            # Heartbeats are due a third of the timeout early: the next run can still send one, and
+            # the step (a drain, a health check) must not wait for it.
+            self._metrics.count("LifecycleErrors")
+            logger.warning("heartbeat failed", extra={"instance_id": action.instance_id, "error": str(error)})
+            return action
+        if active:
             self._metrics.count("LifecycleHeartbeats")
             return self._store.save(action.model_copy(update={"last_heartbeat_at": now}))
         return self._already_done(action, now)
