@@ -22,6 +22,8 @@ class Load:
     backlog: int
     unavailable: tuple[str, ...]
     lines: tuple[str, ...]
+    work: int = 0
+    """Messages that occupy or wait for a worker slot: visible + in flight (+ delayed if counted)."""
 
 
 def measure(pool: PoolConfig, observation: Observation) -> Load:
@@ -29,6 +31,7 @@ def measure(pool: PoolConfig, observation: Observation) -> Load:
     observed = {q.name: q for q in observation.queues}
     raw_need = 0.0
     backlog_total = 0
+    work = 0
     unavailable: list[str] = []
     lines: list[str] = []
     for queue in pool.queues:
@@ -46,13 +49,40 @@ def measure(pool: PoolConfig, observation: Observation) -> Load:
         if pool.count_delayed:
             parts.append(f"{seen.delayed} delayed")
             backlog += seen.delayed
+        work += seen.visible + seen.in_flight + (seen.delayed if pool.count_delayed else 0)
         target = pool.target_for(queue)
-        ratio = backlog / target
-        raw_need += ratio
         backlog_total += backlog
         detail = " + ".join(parts) if len(parts) > 1 else parts[0]
-        lines.append(f"{queue.name}: backlog {backlog} ({detail}) / target {fmt(target)} = {fmt(ratio)}")
-    return Load(raw_need, backlog_total, tuple(unavailable), tuple(lines))
+        if pool.count_in_flight_as_slots and pool.slots_per_instance < target:
+            # A running message holds its slot until it ends, however many messages the target lets
+            # one instance carry; the target still sizes the waiting ones. Never below backlog / target.
+            waiting = backlog - seen.in_flight
+            held = seen.in_flight / pool.slots_per_instance
+            ratio = waiting / target + held
+            lines.append(
+                f"{queue.name}: backlog {backlog} ({detail}): {waiting} waiting / target {fmt(target)} "
+                f"= {fmt(waiting / target)} + {seen.in_flight} in flight / {pool.slots_per_instance} slot(s) "
+                f"= {fmt(held)}: {fmt(ratio)}"
+            )
+        else:
+            ratio = backlog / target
+            lines.append(f"{queue.name}: backlog {backlog} ({detail}) / target {fmt(target)} = {fmt(ratio)}")
+        raw_need += ratio
+    return Load(raw_need, backlog_total, tuple(unavailable), tuple(lines), work)
+
+
+def busy_floor(pool: PoolConfig, current: int, value: int, load: Load) -> tuple[int, str | None]:
+    """With `keep_busy_instances`, a scale-down stops at the instances the present work occupies."""
+    if not pool.keep_busy_instances or value >= current:
+        return value, None
+    occupied = -(-load.work // pool.slots_per_instance)
+    floor = min(current, occupied)
+    if value >= floor:
+        return value, None
+    return floor, (
+        f"scale-down floor: {load.work} queued and in-flight message(s) occupy {occupied} instance(s) "
+        f"of {pool.slots_per_instance} slot(s): keep {floor}"
+    )
 
 
 @dataclass(frozen=True)
@@ -83,9 +113,17 @@ def recommend(pool: PoolConfig, current: int, load: Load) -> Recommendation:
         )
     ratio = load.raw_need / current
     tail = f"{fmt(load.raw_need)} / {current} = {fmt(ratio)}"
-    if abs(ratio - 1) <= pool.tolerance + _CEIL_EPSILON:
+    tolerance, which = _tolerance(pool, ratio)
+    if abs(ratio - 1) <= tolerance + _CEIL_EPSILON:
         limited = LimitedBy.WITHIN_TOLERANCE if need != current else LimitedBy.NONE
-        return Recommendation(
-            current, limited, f"{head}; {tail} is within tolerance {fmt(pool.tolerance)}: keep {current}"
-        )
-    return Recommendation(need, LimitedBy.NONE, f"{head}; {tail} is outside tolerance {fmt(pool.tolerance)}")
+        return Recommendation(current, limited, f"{head}; {tail} is within {which}{fmt(tolerance)}: keep {current}")
+    return Recommendation(need, LimitedBy.NONE, f"{head}; {tail} is outside {which}{fmt(tolerance)}")
+
+
+def _tolerance(pool: PoolConfig, ratio: float) -> tuple[float, str]:
+    """The band on the side `ratio` lies: the direction's own tolerance if set, else the pool's."""
+    rules = pool.behavior.scale_up if ratio > 1 else pool.behavior.scale_down
+    if rules.tolerance is None:
+        return pool.tolerance, "tolerance "
+    direction = "scale-up" if ratio > 1 else "scale-down"
+    return rules.tolerance, f"{direction} tolerance "

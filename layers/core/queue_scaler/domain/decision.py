@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.behavior import rate_limit, stabilize
-from queue_scaler.domain.capacity import measure, recommend
+from queue_scaler.domain.capacity import busy_floor, measure, recommend
 from queue_scaler.domain.models import Decision, DecisionRequest, History, LimitedBy, Observation
 
 
@@ -36,6 +36,11 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         if step.limited_by is not None:
             limited_by = step.limited_by
     value = limited.value
+
+    value, floor_line = busy_floor(pool, current, value, load)
+    if floor_line:
+        lines.append(floor_line)
+        limited_by = LimitedBy.SCALE_DOWN_LIMIT
 
     if load.unavailable and value < current:
         lines.append(f"scale-down to {value} blocked: {len(load.unavailable)} queue(s) unavailable; keep {current}")

@@ -1,0 +1,61 @@
+"""`queue-scaler bench [--json]`: every built-in scenario under every policy, with our ratios."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("bench", help="compare queue-scaler with its peers on the built-in scenarios")
+    parser.add_argument("--json", action="store_true", help="print every scenario's metrics as JSON")
+    parser.add_argument("--plots", metavar="DIR", default="out/bench", help="where PNGs go (default out/bench)")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG")
+    parser.add_argument("--scenario", action="append", metavar="NAME", help="run only these scenarios (repeatable)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from devkit.sim.bench import run_bench
+    from devkit.sim.plot import plot_runs
+    from devkit.sim.policies import POLICIES
+    from devkit.sim.report import print_bench
+    from devkit.sim.scenario import builtin_names
+
+    names = args.scenario or builtin_names()
+    unknown = sorted(set(names) - set(builtin_names()))
+    if unknown:
+        print(f"queue-scaler bench: unknown scenario(s) {unknown}; built-ins: {builtin_names()}", file=sys.stderr)
+        return 2
+    plots = not args.no_plots
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task("bench", total=len(names) * len(POLICIES))
+
+        def advance(scenario: str, policy: str) -> None:
+            progress.update(task, advance=1, description=f"{scenario}: {policy}")
+
+        result = run_bench(names, record_series=plots, on_run=advance)
+    written = []
+    if plots:
+        for scenario, runs in result.runs.items():
+            written.append(plot_runs(list(runs.values()), Path(args.plots) / f"{scenario}.png", scenario))
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return 0
+    console = Console(width=max(Console().width, 140))
+    print_bench(result, console)
+    if written:
+        console.print(f"plots: {', '.join(str(p) for p in written)}")
+    return 0

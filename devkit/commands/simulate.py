@@ -1,0 +1,50 @@
+"""`queue-scaler simulate SCENARIO --policy P [--json] [--plot FILE]`: one scenario under one policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from queue_scaler.validation import describe_validation_error
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from devkit.sim.policies import OURS, POLICIES
+
+    parser = sub.add_parser("simulate", help="replay a scenario's workload against one scaling policy")
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or a built-in scenario's name")
+    parser.add_argument("--policy", choices=POLICIES, default=OURS, help=f"scaling policy (default {OURS})")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    parser.add_argument("--plot", metavar="FILE", help="write a PNG of backlog, capacity and wait over time")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from devkit.sim.plot import plot_runs
+    from devkit.sim.report import metrics_table
+    from devkit.sim.runner import simulate
+    from devkit.sim.scenario import load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        result = simulate(scenario, args.policy, record_series=args.plot is not None)
+    except ValidationError as error:
+        print(f"queue-scaler simulate: invalid scenario:\n{describe_validation_error(error)}", file=sys.stderr)
+        return 2
+    except (OSError, yaml.YAMLError) as error:
+        print(f"queue-scaler simulate: {error}", file=sys.stderr)
+        return 2
+    if args.plot:
+        plot_runs([result], Path(args.plot), f"{scenario.name}: {args.policy}")
+    if args.json:
+        print(json.dumps(result.metrics))
+    else:
+        Console().print(metrics_table(f"{scenario.name}  (waits in s)", {args.policy: result.metrics}))
+    return 0

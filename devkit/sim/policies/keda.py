@@ -1,0 +1,116 @@
+"""`keda`: KEDA's aws-sqs-queue scaler driving the group through an HPA with default behavior.
+
+Faithful to the documented algorithm, with the pool's targets as each trigger's `queueLength`:
+- KEDA's loop (keda pkg/scaling/scale_handler.go, executors/scale_scaledobjects.go) polls every
+  `pollingInterval` (default 30 s). A trigger is active when its queue's message count exceeds
+  `activationQueueLength` (default 0; pkg/scalers/aws_sqs_queue_scaler.go counts
+  ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible, `scaleOnInFlight` default
+  true, as the pool's `count_in_flight` does). Active at 0 replicas: scale to max(minReplicaCount, 1)
+  ("activation"). Inactive for `cooldownPeriod` (default 300 s) since the last active poll, with
+  minReplicaCount 0: scale to 0. Between 1 and max, the HPA decides.
+- The HPA (kubernetes pkg/controller/podautoscaler/horizontal.go) syncs every 15 s and does nothing
+  at 0 replicas. Each trigger is an External metric with an AverageValue target: for one metric,
+  usageRatio = value / (target * current); within the 0.1 tolerance it keeps `current`, else it
+  wants ceil(value / target) (replica_calculator.go GetExternalPerPodMetricReplicas). With several
+  triggers the HPA takes the largest. The default behavior (no `advanced.horizontalPodAutoscalerConfig`)
+  then applies: scale-up without stabilization, at most max(4 pods, 100%) per 15 s; scale-down after
+  the highest recommendation of the last 300 s, at most 100% per 15 s; clamp to
+  [max(minReplicaCount, 1), maxReplicaCount].
+
+The HPA's stabilization and rate rules are the ones `queue_scaler.domain.behavior` implements from
+horizontal.go (stabilizeRecommendationWithBehaviors, calculateScaleUpLimitWithScalingRules,
+calculateScaleDownLimitWithBehaviors); the HPA runs them with its own default behavior below.
+"""
+
+from __future__ import annotations
+
+import math
+
+from devkit.sim.engine import Controller, PoolSim
+from queue_scaler.config import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
+from queue_scaler.domain.behavior import rate_limit, stabilize
+from queue_scaler.domain.models import History, Recommendation, ScaleEvent
+
+POLLING_INTERVAL = 30.0
+COOLDOWN_PERIOD = 300.0
+ACTIVATION_QUEUE_LENGTH = 0
+HPA_SYNC_PERIOD = 15.0
+HPA_TOLERANCE = 0.1
+#: The HPA's default behavior (Kubernetes API reference, HorizontalPodAutoscalerBehavior).
+HPA_DEFAULT_BEHAVIOR = Behavior(
+    scale_up=ScaleUpRules(
+        stabilization_window_seconds=0,
+        select_policy="Max",
+        policies=[
+            RatePolicy(type="Instances", value=4, period_seconds=15),
+            RatePolicy(type="Percent", value=100, period_seconds=15),
+        ],
+    ),
+    scale_down=ScaleDownRules(
+        stabilization_window_seconds=300,
+        select_policy="Max",
+        policies=[RatePolicy(type="Percent", value=100, period_seconds=15)],
+    ),
+)
+_EPSILON = 1e-9
+
+
+class Keda(Controller):
+    POLL, HPA = 0, 1
+
+    def __init__(self, pool: PoolSim) -> None:
+        super().__init__(pool)
+        self.loops = [
+            (POLLING_INTERVAL, pool.first_run(POLLING_INTERVAL)),
+            (HPA_SYNC_PERIOD, pool.first_run(HPA_SYNC_PERIOD)),
+        ]
+        self.last_active: float | None = None
+        self.history = History()
+        self.keep = HPA_DEFAULT_BEHAVIOR.longest_window_seconds()
+
+    def on_loop(self, index: int, now: float) -> int | None:
+        return self._poll(now) if index == self.POLL else self._hpa_sync(now)
+
+    def _poll(self, now: float) -> int | None:
+        pool = self.pool
+        active = any(pool.backlog(q) > ACTIVATION_QUEUE_LENGTH for q in range(len(pool.queues)))
+        if active:
+            self.last_active = now
+            if pool.desired == 0:
+                return max(pool.min_size, 1)
+            return None
+        idle_since = self.last_active if self.last_active is not None else 0.0
+        if pool.desired > 0 and pool.min_size == 0 and now - idle_since >= COOLDOWN_PERIOD:
+            return 0
+        return None
+
+    def hpa_recommendation(self) -> int:
+        """The largest of the triggers' replica counts (before behavior and clamps)."""
+        pool = self.pool
+        current = pool.desired
+        wanted = 0
+        for q, target in enumerate(pool.targets):
+            value = pool.backlog(q)
+            ratio = value / (target * current)
+            replicas = current if abs(ratio - 1) <= HPA_TOLERANCE else math.ceil(value / target - _EPSILON)
+            wanted = max(wanted, replicas)
+        return wanted
+
+    def _hpa_sync(self, now: float) -> int | None:
+        pool = self.pool
+        current = pool.desired
+        if current == 0:
+            return None
+        recommendation = self.hpa_recommendation()
+        stabilized = stabilize(recommendation, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
+        limited = rate_limit(stabilized.value, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
+        desired = max(pool.min_size, 1, min(pool.max_size, limited.value))
+        events = list(self.history.scale_events)
+        if desired != current:
+            events.append(ScaleEvent(at=now, change=desired - current))
+        recommendations = [*self.history.recommendations, Recommendation(at=now, desired=recommendation)]
+        self.history = History(recommendations=recommendations, scale_events=events).pruned(now, self.keep)
+        return desired
+
+    def rest_size(self) -> int:
+        return self.pool.min_size

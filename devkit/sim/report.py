@@ -1,0 +1,108 @@
+"""Human-readable tables of simulation metrics and the benchmark's goal check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from devkit.sim.bench import REACTION_GOAL_SECONDS, WAIT_GOAL, BenchResult, goal_check, ratios
+from devkit.sim.policies import OURS, PEERS, POLICIES
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def metrics_table(
+    title: str, rows: dict[str, dict[str, Any]], extra_header: str | None = None, extra: dict[str, str] | None = None
+) -> Table:
+    """One row per policy: jobs, waits, instance-hours, actions, reversals, reaction (and `extra`)."""
+    table = Table(title=title, title_justify="left")
+    headers = [
+        "policy",
+        "jobs",
+        "done",
+        "lost",
+        "wait p50",
+        "p95",
+        "p99",
+        "max",
+        "inst-h",
+        "actions",
+        "revers.",
+        "react p50",
+    ]
+    for header in [*headers, *([extra_header] if extra_header else [])]:
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    for policy, m in rows.items():
+        cells = [
+            policy,
+            str(m["jobs"]),
+            str(m["completed"]),
+            str(m["lost"]),
+            _num(m["wait_p50"]),
+            _num(m["wait_p95"]),
+            _num(m["wait_p99"]),
+            _num(m["wait_max"]),
+            _num(m["instance_seconds"] / 3600, 1),
+            str(m["scale_actions"]),
+            str(m["reversals"]),
+            _num(m["reaction_seconds"], 1),
+        ]
+        if extra_header:
+            cells.append((extra or {}).get(policy, ""))
+        table.add_row(*cells)
+    return table
+
+
+def _ratio(value: float | None) -> str:
+    return "inf" if value is None else f"{value:.2f}"
+
+
+def print_bench(result: BenchResult, console: Console) -> None:
+    """Every scenario's metrics with our ratios, then the goal check, then the speed figure."""
+    for scenario, runs in result.runs.items():
+        metrics = {p: r.metrics for p, r in runs.items()}
+        ours_over = ratios(metrics)
+        extra = {
+            p: f"{_ratio(ours_over[p]['wait_p95'])}, {_ratio(ours_over[p]['instance_seconds'])}"
+            for p in POLICIES
+            if p != OURS
+        }
+        console.print(metrics_table(f"{scenario}  (waits in s)", metrics, f"{OURS}/it: wait p95, inst-s", extra))
+    goal = Table(
+        title=(
+            f"Goal: {OURS} wait_p95 <= {WAIT_GOAL:g} x the better peer's (lowest wait_p95 of {', '.join(PEERS)}),"
+            f" instance_seconds <= its, reaction p50 <= {REACTION_GOAL_SECONDS:g} s"
+        ),
+        title_justify="left",
+    )
+    for header in ("scenario", "better peer", "wait p95 ratio", "inst-s ratio", "react p50", "goal"):
+        goal.add_column(header, justify="left" if header in ("scenario", "better peer") else "right")
+    for scenario, runs in result.runs.items():
+        check = goal_check({p: r.metrics for p, r in runs.items()})
+        misses = [
+            name
+            for name, ok in (("wait", check["wait_ok"]), ("cost", check["cost_ok"]), ("reaction", check["reaction_ok"]))
+            if not ok
+        ]
+        goal.add_row(
+            scenario,
+            check["better_peer"],
+            _ratio(check["wait_p95_ratio"]),
+            _ratio(check["instance_seconds_ratio"]),
+            _num(check["reaction_seconds"], 1),
+            "met" if check["met"] else "missed: " + ", ".join(misses),
+        )
+    console.print(goal)
+    if result.speed is not None:
+        speed = result.speed
+        console.print(
+            f"speed: {speed.scenario} ({speed.pools} pools, {speed.simulated_seconds:,.0f} s of traffic) "
+            f"under {OURS} in {speed.wall_seconds:.2f} s: {speed.factor:,.0f}x real time"
+        )
+    console.print(f"bench wall time: {result.wall_seconds:.1f} s")

@@ -1,0 +1,178 @@
+"""Scenario files: the built-ins validate, and a bad file fails naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from devkit.cli import main
+from devkit.sim.bench import better_peer, goal_check
+from devkit.sim.metrics import percentile
+from devkit.sim.scenario import Scenario, builtin_names, load_scenario
+from devkit.sim.workload import build_workload
+
+VALID: dict[str, Any] = {
+    "name": "s",
+    "duration_seconds": 600,
+    "boot_seconds": {"min": 60, "max": 180},
+    "pools": [
+        {
+            "name": "p",
+            "max_size": 5,
+            "queues": [
+                {
+                    "name": "q",
+                    "target_per_instance": 10,
+                    "arrivals": {"burst": {"at": 10, "count": 5}},
+                    "service_seconds": {"fixed": 30},
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_every_builtin_scenario_validates() -> None:
+    names = builtin_names()
+    assert len(names) >= 8
+    for name in names:
+        assert load_scenario(name).name == name
+
+
+def with_queue(**changes: Any) -> dict[str, Any]:
+    queue = VALID["pools"][0]["queues"][0] | changes
+    return VALID | {"pools": [VALID["pools"][0] | {"queues": [queue]}]}
+
+
+#: The one queue-scaler setting every built-in runs with (docs/benchmark.md, "Recommended setting"):
+#: no per-scenario tuning, so that the benchmark is honest.
+RECOMMENDED = {"keep_busy_instances": True, "count_in_flight_as_slots": True, "scale_up_tolerance": 0}
+
+
+def test_every_builtin_pool_runs_queue_scaler_with_the_recommended_setting() -> None:
+    for name in builtin_names():
+        for pool in load_scenario(name).pools:
+            config = pool.pool_config()
+            used = {
+                "keep_busy_instances": config.keep_busy_instances,
+                "count_in_flight_as_slots": config.count_in_flight_as_slots,
+                "scale_up_tolerance": config.behavior.scale_up.tolerance,
+            }
+            assert used == RECOMMENDED, f"{name}/{pool.name}"
+            assert set(pool.scaler) <= {
+                "seconds_per_message",
+                "keep_busy_instances",
+                "count_in_flight_as_slots",
+                "behavior",
+            }, f"{name}/{pool.name}: only the recommended fields"
+            assert config.behavior.scale_down == type(config.behavior.scale_down)(), f"{name}/{pool.name}"
+
+
+@pytest.mark.parametrize(
+    ("name", "document", "field"),
+    [
+        (
+            "two arrival processes",
+            with_queue(arrivals={"burst": {"at": 0, "count": 1}, "poisson": {"per_second": 1}}),
+            "pools.0.queues.0.arrivals",
+        ),
+        ("negative rate", with_queue(arrivals={"poisson": {"per_second": -1}}), "per_second"),
+        ("no service time", with_queue(service_seconds={}), "pools.0.queues.0.service_seconds"),
+        ("misspelled field", with_queue(target_per_instanse=3), "target_per_instanse"),
+        ("boot max below min", VALID | {"boot_seconds": {"min": 100, "max": 10}}, "boot_seconds"),
+        (
+            "from_trace without a timestamps trace",
+            with_queue(service_seconds={"from_trace": {"column": "x", "per_unit": 1}}),
+            "pools.0.queues.0",
+        ),
+        ("bad pool configuration", VALID | {"pools": [VALID["pools"][0] | {"scaler": {"tolerance": 2}}]}, "pools"),
+    ],
+)
+def test_an_invalid_scenario_names_the_field(name: str, document: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Scenario.model_validate(document)
+    where = [".".join(str(p) for p in e["loc"]) + " " + e["msg"] for e in raised.value.errors()]
+    assert any(field in text for text in where), (name, where)
+
+
+def test_a_burst_draws_its_count_within_its_window() -> None:
+    s = Scenario.model_validate(with_queue(arrivals={"burst": {"at": 100, "count": 50, "over_seconds": 20}}))
+    workload = build_workload(s)
+    assert len(workload) == 50
+    assert all(100 <= t <= 120 for t in workload.arrival)
+
+
+def test_simulate_exits_2_naming_the_field_of_an_invalid_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: s\nduration_seconds: -1\nboot_seconds: {min: 1, max: 2}\npools: []\n", encoding="utf-8")
+    assert main(["simulate", str(path), "--json"]) == 2
+    assert "duration_seconds" in capsys.readouterr().err
+
+
+def test_simulate_json_prints_the_contract_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import yaml
+
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(VALID), encoding="utf-8")
+    assert main(["simulate", str(path), "--policy", "keda", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    contract = {
+        "jobs",
+        "completed",
+        "lost",
+        "wait_p50",
+        "wait_p95",
+        "wait_p99",
+        "wait_max",
+        "instance_seconds",
+        "scale_actions",
+        "reversals",
+        "reaction_seconds",
+    }
+    assert contract <= metrics.keys()
+    assert metrics["jobs"] == metrics["completed"] == 5
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [([], 95, 0.0), ([7.0], 50, 7.0), ([0.0, 10.0], 50, 5.0), ([1.0, 2.0, 3.0, 4.0, 5.0], 100, 5.0)],
+    ids=["empty", "single", "interpolated", "max"],
+)
+def test_percentile_interpolates_between_ranks(values: list[float], q: float, expected: float) -> None:
+    assert percentile(values, q) == expected
+
+
+def metrics(wait: float, cost: float, reaction: float | None = None) -> dict[str, Any]:
+    return {"wait_p95": wait, "instance_seconds": cost, "reaction_seconds": reaction}
+
+
+def test_the_better_peer_is_the_lowest_wait_then_the_lowest_cost() -> None:
+    runs = {"target-tracking": metrics(100, 50), "keda": metrics(80, 90), "fixed": metrics(80, 70)}
+    assert better_peer(runs) == "fixed"
+
+
+@pytest.mark.parametrize(
+    ("ours", "met"),
+    [
+        (metrics(40, 70, 9), True),
+        (metrics(41, 70, 9), False),
+        (metrics(40, 71, 9), False),
+        (metrics(40, 70, 11), False),
+    ],
+    ids=["all met", "wait above half", "costlier", "slow reaction"],
+)
+def test_the_goal_needs_half_the_wait_no_more_cost_and_a_fast_reaction(ours: dict[str, Any], met: bool) -> None:
+    runs = {
+        "queue-scaler": ours,
+        "target-tracking": metrics(100, 50),
+        "keda": metrics(90, 90),
+        "fixed": metrics(80, 70),
+    }
+    assert goal_check(runs)["met"] is met
