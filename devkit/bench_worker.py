@@ -54,9 +54,7 @@ def naive_consume(url: str) -> dict[str, float]:
     sqs = _client()
     done, first, last = 0, 0.0, 0.0
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1).get("Messages", [])
         if not messages:
             return {"messages": done, "seconds": last - first}
         first = first or time.monotonic()
@@ -102,9 +100,7 @@ def _log_time(record: dict[str, Any]) -> float:
     return datetime.strptime(record["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z").timestamp()
 
 
-def _run_worker(
-    env: dict[str, str], sqs: Any, url: str, *, count: int, slots: int, log_dir: Path
-) -> dict[str, float]:
+def _run_worker(env: dict[str, str], sqs: Any, url: str, *, count: int, slots: int, log_dir: Path) -> dict[str, float]:
     worker_env = env | {
         "QUEUE_URLS": url,
         "JOB_HANDLER": "queue_worker.examples:sleep_job",
@@ -117,9 +113,7 @@ def _run_worker(
     }
     log_path = log_dir / "worker.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "queue_worker"], env=worker_env, stdout=log, stderr=log
-        )
+        process = subprocess.Popen([sys.executable, "-m", "queue_worker"], env=worker_env, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + CONSUMER_TIMEOUT_SECONDS
             names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]

@@ -115,9 +115,7 @@ def run_userdata(tmp_path: Path) -> Callable[..., Run]:
                 env.pop(key, None)
             else:
                 env[key] = value
-        done = subprocess.run(
-            ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30, check=False
-        )
+        done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30, check=False)
         calls_file = stub_dir / "calls"
         calls = calls_file.read_text().splitlines() if calls_file.exists() else []
         return Run(done.returncode, done.stderr, calls, stub_dir, work_dir)
@@ -136,10 +134,7 @@ def test_given_working_services_when_run_then_the_container_starts_with_ssm_envi
     assert "--path /qs/test/video/env --with-decryption" in ssm[0]
     assert "--region eu-west-1" in ssm[0]
     assert (run.stub_dir / "login_password").read_text().strip() == "ecr-token"
-    assert (
-        "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-        in run.calls
-    )
+    assert "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com" in run.calls
 
     [docker_run] = run.docker_runs()
     for expected in (
@@ -178,9 +173,7 @@ def test_given_docker_run_failing_twice_when_run_then_the_third_attempt_starts_i
     assert run.code == 0, run.stderr
     assert len(run.docker_runs()) == 3
     assert sum(1 for c in run.calls if c.startswith("docker rm --force queue-worker")) == 3
-    assert (
-        "attempt 1 of 3 failed: docker: Error response from daemon: pull access denied (try 1)" in run.stderr
-    )
+    assert "attempt 1 of 3 failed: docker: Error response from daemon: pull access denied (try 1)" in run.stderr
     assert "attempt 2 of 3 failed" in run.stderr
 
 

@@ -79,9 +79,7 @@ def test_given_500_jobs_when_half_the_fleet_is_replaced_midway_then_each_job_com
     replacements = [start("w4"), start("w5")]
     for worker in first[:2]:
         assert worker.wait(3 + 2) == 0
-    assert sum(len(w.events("job_released")) for w in first[:2]) > 0, (
-        "the stopped workers held prefetched jobs"
-    )
+    assert sum(len(w.events("job_released")) for w in first[:2]) > 0, "the stopped workers held prefetched jobs"
 
     expected = set(jobs) - failing
     assert wait_for(lambda: set(completed(fleet)) == expected and counts(sqs, dlq)[0] == len(failing), 90)
@@ -123,9 +121,7 @@ def test_given_two_full_queues_when_one_worker_consumes_then_the_higher_drains_f
         POLL_WAIT_SECONDS=1,
     )
     fleet.append(worker)
-    assert wait_for(lambda: len(worker.job_ids("job_completed")) == 2 * per_queue, 60), worker.log_text()[
-        -3000:
-    ]
+    assert wait_for(lambda: len(worker.job_ids("job_completed")) == 2 * per_queue, 60), worker.log_text()[-3000:]
     worker.signal(signal.SIGTERM)
     assert worker.wait(4) == 0
 

@@ -64,9 +64,7 @@ def test_given_a_running_job_and_prefetched_ones_when_sigterm_then_job_completes
     url, _ = make_queue(sqs, "term")
     send_bodies(sqs, url, [envelope(f"t-{i}", seconds=2.5) for i in range(4)])
     drain = 5
-    worker = start_worker(
-        QUEUE_URLS=url, WORKER_SLOTS=1, WORKER_PREFETCH=3, DRAIN_SECONDS=drain, VISIBILITY_TIMEOUT=30
-    )
+    worker = start_worker(QUEUE_URLS=url, WORKER_SLOTS=1, WORKER_PREFETCH=3, DRAIN_SECONDS=drain, VISIBILITY_TIMEOUT=30)
     # The worker holds all four: one running, three prefetched.
     assert wait_for(lambda: worker.job_ids("job_started"), 15), worker.log_text()
     assert wait_for(lambda: counts(sqs, url) == (0, 4), 5), counts(sqs, url)
@@ -189,9 +187,7 @@ def test_given_polling_works_when_running_then_healthy_and_when_stopped_then_unh
     assert worker.events("worker_stopped")[0]["signal"] == "SIGINT"
 
 
-def test_given_no_queue_urls_when_started_then_it_exits_2_naming_the_variable(
-    endpoint: str, tmp_path: Path
-) -> None:
+def test_given_no_queue_urls_when_started_then_it_exits_2_naming_the_variable(endpoint: str, tmp_path: Path) -> None:
     worker = WorkerProcess(endpoint, tmp_path, "misconfigured")
     try:
         assert worker.wait(15) == 2

@@ -31,16 +31,13 @@ class FakeQueues(Queues):
     def __init__(self, bodies: list[str]) -> None:
         super().__init__(client=None, urls=["http://sqs.local/1/jobs"])
         self._pending = [
-            ReceivedMessage(0, self.urls[0], f"m-{i}", f"r-{i}", body, 1, time.time())
-            for i, body in enumerate(bodies)
+            ReceivedMessage(0, self.urls[0], f"m-{i}", f"r-{i}", body, 1, time.time()) for i, body in enumerate(bodies)
         ]
         self.deleted: list[str] = []
         self.visibility: list[tuple[str, int]] = []
         self._lock = threading.Lock()
 
-    def receive(
-        self, index: int, max_messages: int, wait_seconds: int, visibility: int
-    ) -> list[ReceivedMessage]:
+    def receive(self, index: int, max_messages: int, wait_seconds: int, visibility: int) -> list[ReceivedMessage]:
         with self._lock:
             batch, self._pending = self._pending[:max_messages], self._pending[max_messages:]
         if not batch:
@@ -52,9 +49,7 @@ class FakeQueues(Queues):
             self.deleted += [m.message_id for m in messages]
         return {}
 
-    def set_visibility(
-        self, messages: list[ReceivedMessage], seconds: int
-    ) -> list[tuple[ReceivedMessage, str]]:
+    def set_visibility(self, messages: list[ReceivedMessage], seconds: int) -> list[tuple[ReceivedMessage, str]]:
         with self._lock:
             self.visibility += [(m.message_id, seconds) for m in messages]
         return []

@@ -58,9 +58,7 @@ class Queues:
         self._client = client
         self.urls = urls
 
-    def receive(
-        self, index: int, max_messages: int, wait_seconds: int, visibility: int
-    ) -> list[ReceivedMessage]:
+    def receive(self, index: int, max_messages: int, wait_seconds: int, visibility: int) -> list[ReceivedMessage]:
         """Up to `max_messages` messages from queue `index`, hidden for `visibility` seconds."""
         url = self.urls[index]
         answer = self._client.receive_message(
@@ -99,14 +97,10 @@ class Queues:
             except (BotoCoreError, ClientError) as error:
                 failed |= {m.receipt_handle: repr(error) for m in chunk.values()}
                 continue
-            failed |= {
-                chunk[f["Id"]].receipt_handle: f.get("Code", "unknown") for f in answer.get("Failed", [])
-            }
+            failed |= {chunk[f["Id"]].receipt_handle: f.get("Code", "unknown") for f in answer.get("Failed", [])}
         return failed
 
-    def set_visibility(
-        self, messages: list[ReceivedMessage], seconds: int
-    ) -> list[tuple[ReceivedMessage, str]]:
+    def set_visibility(self, messages: list[ReceivedMessage], seconds: int) -> list[tuple[ReceivedMessage, str]]:
         """Set the visibility timeout of `messages` (batched per queue); returns those that failed, why."""
         failed: list[tuple[ReceivedMessage, str]] = []
         for url, chunk in _chunks(messages):

@@ -36,9 +36,7 @@ class Telemetry:
         self._pending = 0
         self._last_flush = clock()
 
-    def event(
-        self, event: str, message: str, *, job_id: str | None = None, level: str = "info", **fields: Any
-    ) -> None:
+    def event(self, event: str, message: str, *, job_id: str | None = None, level: str = "info", **fields: Any) -> None:
         """One JSON log line: `event` names what happened, `job_id` which job it concerns."""
         if job_id is not None:
             fields["job_id"] = job_id

@@ -239,9 +239,7 @@ class Worker:
         while not self._heartbeat_stop.wait(self._settings.heartbeat_period):
             with self._settle_lock:
                 held = list(self._held.values())
-                failures = (
-                    self._queues.set_visibility(held, self._settings.visibility_timeout) if held else []
-                )
+                failures = self._queues.set_visibility(held, self._settings.visibility_timeout) if held else []
             for message, reason in failures:
                 self._telemetry.event(
                     "heartbeat_failed",
@@ -335,9 +333,7 @@ class Worker:
         seconds = self._clock() - started
         failures: list[tuple[ReceivedMessage, str]] = []
         delay = self._settings.retry_delay_seconds
-        settled = self._settle(
-            message, lambda: failures.extend(self._queues.set_visibility([message], delay))
-        )
+        settled = self._settle(message, lambda: failures.extend(self._queues.set_visibility([message], delay)))
         self._telemetry.job_failed(seconds)
         self._count("failed")
         self._telemetry.event(
@@ -365,11 +361,7 @@ class Worker:
         """Make still-held `messages` visible at once (unstarted, or out of drain time)."""
         with self._settle_lock:
             mine = [m for m in messages if self._held.pop(m.receipt_handle, None) is not None]
-            failures = (
-                dict((m.receipt_handle, why) for m, why in self._queues.set_visibility(mine, 0))
-                if mine
-                else {}
-            )
+            failures = dict((m.receipt_handle, why) for m, why in self._queues.set_visibility(mine, 0)) if mine else {}
         for message in mine:
             self._count("released")
             self._telemetry.event(
@@ -388,9 +380,7 @@ class Worker:
 
     # Shutdown ---------------------------------------------------------------------------------
 
-    def _drain(
-        self, poller: threading.Thread, heartbeat: threading.Thread, deleter: threading.Thread
-    ) -> None:
+    def _drain(self, poller: threading.Thread, heartbeat: threading.Thread, deleter: threading.Thread) -> None:
         deadline = self._clock() + self._settings.drain_seconds
         self._health.clear()
         with self._cond:
