@@ -137,16 +137,9 @@ def _run_worker(env: dict[str, str], sqs: Any, url: str, *, count: int, slots: i
 
 def run_benchmark(messages: int, job_seconds: float, slots: int) -> dict[str, Any]:
     """Run both consumers on one moto server; returns their counts, seconds and rates."""
-    import logging
+    from devkit.localcloud.server import moto_server
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    with moto_server() as endpoint:
         env = {"PATH": os.environ.get("PATH", ""), **BENCH_ENV, "AWS_ENDPOINT_URL": endpoint}
         sqs = _client(endpoint)
         with tempfile.TemporaryDirectory(prefix="bench-worker-") as log_dir:
@@ -159,8 +152,6 @@ def run_benchmark(messages: int, job_seconds: float, slots: int) -> dict[str, An
                 slots=slots,
                 log_dir=Path(log_dir),
             )
-    finally:
-        server.stop()
     results = {"naive": naive, "queue_worker": worker}
     for result in results.values():
         result["per_second"] = result["messages"] / result["seconds"] if result["seconds"] > 0 else 0.0

@@ -13,12 +13,12 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from devkit.lambdas import LocalContext
 from devkit.localcloud import functions
@@ -26,6 +26,7 @@ from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.fleet import WorkerFleet
 from devkit.localcloud.hooks import HookResponder
+from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class LocalCloud:
     def __init__(self, state_dir: Path, settings: LocalSettings | None = None) -> None:
         self.settings = settings or LocalSettings()
         self.state_dir = state_dir
-        self.server: ThreadedMotoServer | None = None
+        self._resources = ExitStack()
         self.endpoint_url = ""
         self.stack: LocalStack | None = None
         self.scaler = ScalerRuns()
@@ -81,10 +82,7 @@ class LocalCloud:
     # --- lifecycle of the cloud itself ---------------------------------------------------------
     def start(self) -> str:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self.server.start()
-        self.endpoint_url = f"http://127.0.0.1:{port}"
+        self.endpoint_url = self._resources.enter_context(moto_server())
         self._environment()
         self.emulator = AutoScalingEmulator(
             clock=time.time, on_event=self._lifecycle_event, region=self.settings.region
@@ -116,8 +114,7 @@ class LocalCloud:
             thread.join(timeout=self.settings.schedule_seconds + 5)
         if self.fleet is not None:
             self.fleet.stop_all(timeout=self.settings.drain_seconds + 2)
-        if self.server is not None:
-            self.server.stop()
+        self._resources.close()
 
     def _environment(self) -> None:
         """The process environment every in-process handler and client sees: the local endpoint only."""

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_fixtures import (
+
+from devkit.localcloud.server import moto_server
+from tests.functional.worker_fixtures import (
     WorkerProcess,
     counts,
     drain_bodies,
     envelope,
     make_queue,
-    moto_server,
     send_bodies,
     sqs_client,
     wait_for,

@@ -7,21 +7,18 @@ conftest. Every wait here is bounded in time; nothing leaves the loopback interf
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 #: The worker processes get this environment and nothing from the developer's AWS setup.
 BASE_ENV = {
@@ -34,19 +31,6 @@ BASE_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "PYTHONUNBUFFERED": "1",
 }
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on a free loopback port; yields its endpoint URL."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def sqs_client(endpoint: str) -> Any:
