@@ -159,9 +159,10 @@ class LifecycleService:
         created = self._store.create(note)
         if created is not None:
             self._metrics.count("RebalanceRecommendations")
-        # Recorded as leaving (ports.LeavingInstances) so that the scaler can count it as capacity
-        # that is going away. Nothing is drained yet: the instance may run for a long time, and the
-        # Spot warning or the terminate hook that follows drains it.
+        # Recorded as leaving (ports.LeavingInstances), a fact the scaler's observation can read,
+        # rather than acted on here: nothing is drained yet (the instance may run for hours, and the
+        # Spot warning or terminate hook that follows drains it), and changing the group itself
+        # (standby, scale-in protection) would be a capacity decision, which is the scaler's.
         logger.warning(
             "rebalance recommended: instance recorded as leaving",
             extra={"instance_id": instance_id, "group": group, "duplicate": created is None},
