@@ -68,3 +68,27 @@ def put_config(parameter: str, pools: list[dict[str, Any]]) -> None:
     boto3.client("ssm", region_name=REGION).put_parameter(
         Name=parameter, Value=json.dumps({"pools": pools}), Type="String", Overwrite=True
     )
+
+
+def create_actions_table(name: str = "lifecycle-actions") -> str:
+    """The lifecycle actions table: instance_id (hash) and action (range), as the template declares it."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "instance_id", "KeyType": "HASH"},
+            {"AttributeName": "action", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "instance_id", "AttributeType": "S"},
+            {"AttributeName": "action", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def instances_of(group: str) -> list[str]:
+    groups = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group]
+    )["AutoScalingGroups"]
+    return [i["InstanceId"] for i in groups[0]["Instances"]]

@@ -47,3 +47,12 @@ class ConcurrentUpdate(Exception):
 
 class ConfigError(Exception):
     """The pool configuration is missing or does not validate; the message names the field."""
+
+
+class ActionConflict(Exception):
+    """Another invocation changed a lifecycle action first; the step it took stands and this one stands down."""
+
+    def __init__(self, instance_id: str, key: str) -> None:
+        super().__init__(f"lifecycle action {key} of {instance_id} changed under this invocation")
+        self.instance_id = instance_id
+        self.key = key

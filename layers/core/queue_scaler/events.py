@@ -1,15 +1,16 @@
 """Events that invoke the functions, as validated models.
 
-The scaler accepts EventBridge scheduled events and CloudWatch alarm state changes. `version` is
-optional because `sam local generate-event cloudwatch scheduled-event` omits it (Powertools'
-EventBridgeModel requires it, so it is not used here).
+The scaler accepts EventBridge scheduled events and CloudWatch alarm state changes; the lifecycle
+function accepts Auto Scaling lifecycle actions, EC2 Spot warnings, SSM command status changes and
+its reconciler's schedule. `version` is optional because `sam local generate-event cloudwatch
+scheduled-event` omits it (Powertools' EventBridgeModel requires it, so it is not used here).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
 
 class AlarmState(BaseModel):
@@ -41,3 +42,136 @@ class ScalerTrigger(BaseModel):
             alarm = AlarmDetail.model_validate(self.detail)
             return f"alarm {alarm.alarm_name} is {alarm.state.value}"
         return "schedule " + ",".join(self.resources) if self.resources else "schedule"
+
+
+# Lifecycle events (LifecycleFunction): the EventBridge payloads exactly as AWS sends them, plus the
+# Auto Scaling test notification and the reconciler's schedule. Unknown fields are allowed: AWS adds
+# fields to events over time, and a new field must not stop a drain.
+
+
+class _EventBridgeEvent(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    version: str | None = None
+    id: str | None = None
+    account: str | None = None
+    time: str | None = None
+    region: str | None = None
+    resources: list[str] = Field(default_factory=list)
+
+
+class LifecycleActionDetail(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    token: str = Field(alias="LifecycleActionToken")
+    group: str = Field(alias="AutoScalingGroupName")
+    hook: str = Field(alias="LifecycleHookName")
+    instance_id: str = Field(alias="EC2InstanceId")
+    transition: Literal["autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"] = Field(
+        alias="LifecycleTransition"
+    )
+
+
+class LifecycleActionEvent(_EventBridgeEvent):
+    """An instance entered Pending:Wait or Terminating:Wait because of one of our hooks."""
+
+    source: Literal["aws.autoscaling"]
+    detail_type: Literal["EC2 Instance-launch Lifecycle Action", "EC2 Instance-terminate Lifecycle Action"] = Field(
+        alias="detail-type"
+    )
+    detail: LifecycleActionDetail
+
+
+class InstanceDetail(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    instance_id: str = Field(alias="instance-id")
+
+
+class SpotInterruptionEvent(_EventBridgeEvent):
+    """EC2 reclaims the Spot instance in two minutes."""
+
+    source: Literal["aws.ec2"]
+    detail_type: Literal["EC2 Spot Instance Interruption Warning"] = Field(alias="detail-type")
+    detail: InstanceDetail
+
+
+class RebalanceRecommendationEvent(_EventBridgeEvent):
+    """The Spot instance is at elevated risk of interruption."""
+
+    source: Literal["aws.ec2"]
+    detail_type: Literal["EC2 Instance Rebalance Recommendation"] = Field(alias="detail-type")
+    detail: InstanceDetail
+
+
+class CommandStatusDetail(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    command_id: str = Field(alias="command-id")
+    instance_id: str = Field(alias="instance-id")
+    status: str
+
+
+class CommandStatusEvent(_EventBridgeEvent):
+    """One instance's SSM command changed status: a drain or a health check may have finished."""
+
+    source: Literal["aws.ssm"]
+    detail_type: Literal["EC2 Command Invocation Status-change Notification"] = Field(alias="detail-type")
+    detail: CommandStatusDetail
+
+
+class ReconcileSchedule(_EventBridgeEvent):
+    """The reconciler's minute schedule (`version` optional: `sam local generate-event` omits it)."""
+
+    source: Literal["aws.events"]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class AutoScalingTestNotification(BaseModel):
+    """Sent by Auto Scaling when a hook's notification target is set up; acknowledged and ignored."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    event: Literal["autoscaling:TEST_NOTIFICATION"] = Field(alias="Event")
+    group: str | None = Field(default=None, alias="AutoScalingGroupName")
+
+
+_LIFECYCLE_TAGS = {
+    "EC2 Instance-launch Lifecycle Action": "hook",
+    "EC2 Instance-terminate Lifecycle Action": "hook",
+    "EC2 Spot Instance Interruption Warning": "spot",
+    "EC2 Instance Rebalance Recommendation": "rebalance",
+    "EC2 Command Invocation Status-change Notification": "command",
+    "Scheduled Event": "schedule",
+}
+
+
+def _lifecycle_tag(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True)
+    if not isinstance(value, dict):
+        return None
+    if "Event" in value and "detail-type" not in value:
+        return "test"
+    return _LIFECYCLE_TAGS.get(str(value.get("detail-type")))
+
+
+class LifecycleTrigger(
+    RootModel[
+        Annotated[
+            Annotated[LifecycleActionEvent, Tag("hook")]
+            | Annotated[SpotInterruptionEvent, Tag("spot")]
+            | Annotated[RebalanceRecommendationEvent, Tag("rebalance")]
+            | Annotated[CommandStatusEvent, Tag("command")]
+            | Annotated[ReconcileSchedule, Tag("schedule")]
+            | Annotated[AutoScalingTestNotification, Tag("test")],
+            Discriminator(
+                _lifecycle_tag,
+                custom_error_type="unsupported_event",
+                custom_error_message="unsupported detail-type (or Event) for LifecycleFunction",
+            ),
+        ]
+    ]
+):
+    """Any event LifecycleFunction accepts; `.root` is the specific model."""

@@ -15,13 +15,13 @@ class EmfMetrics:
         self._service = service
         self._environment = environment
 
-    def _emit(self, values: Mapping[str, float], pool: str | None) -> None:
+    def _emit(self, values: Mapping[str, float], pool: str | None, unit: MetricUnit = MetricUnit.Count) -> None:
         metrics = EphemeralMetrics(namespace=self._namespace, service=self._service)
         metrics.add_dimension(name="Environment", value=self._environment)
         if pool is not None:
             metrics.add_dimension(name="Pool", value=pool)
         for name, value in values.items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            metrics.add_metric(name=name, unit=unit, value=value)
         metrics.flush_metrics()
 
     def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
@@ -29,6 +29,10 @@ class EmfMetrics:
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
         self._emit({name: value}, pool)
+
+    def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+        """A duration, such as a drain's (ports.LifecycleMetricsSink)."""
+        self._emit({name: value}, pool, MetricUnit.Seconds)
 
 
 class NullMetrics:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from queue_scaler.config import QueueConfig
+from queue_scaler.domain.lifecycle import CommandObservation, CommandRequest, HookResult, LifecycleAction
 from queue_scaler.domain.models import FleetObservation, History, QueueObservation
 
 
@@ -55,4 +56,76 @@ class MetricsSink(Protocol):
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
         """Count an event, such as a failure, optionally for one pool."""
+        ...
+
+
+class LifecycleMetricsSink(MetricsSink, Protocol):
+    def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+        """Record a duration (Seconds unit), such as how long a drain took."""
+        ...
+
+
+@dataclass(frozen=True)
+class HookRef:
+    """What Auto Scaling needs to find one lifecycle action."""
+
+    group: str
+    hook: str
+    instance_id: str
+    token: str
+
+
+class LifecycleHooks(Protocol):
+    def complete(self, ref: HookRef, result: HookResult) -> bool:
+        """CompleteLifecycleAction; False when Auto Scaling has no active action for the token (already done)."""
+        ...
+
+    def heartbeat(self, ref: HookRef) -> bool:
+        """RecordLifecycleActionHeartbeat; False when Auto Scaling has no active action for the token."""
+        ...
+
+    def group_of(self, instance_id: str) -> str | None:
+        """The Auto Scaling group the instance belongs to, None when it is in none."""
+        ...
+
+
+class RemoteCommands(Protocol):
+    def run(self, instance_id: str, command: CommandRequest) -> str:
+        """Start a shell command on the instance; returns the command id."""
+        ...
+
+    def observe(self, command_id: str, instance_id: str) -> CommandObservation:
+        """The command's status and output on the instance (Pending while SSM does not know it yet)."""
+        ...
+
+
+class ActionStore(Protocol):
+    def create(self, action: LifecycleAction) -> LifecycleAction | None:
+        """Record a new action (returned with its stored version); None when it exists (a duplicate event)."""
+        ...
+
+    def get(self, instance_id: str, key: str) -> LifecycleAction | None: ...
+
+    def for_instance(self, instance_id: str) -> list[LifecycleAction]:
+        """Every recorded action of the instance."""
+        ...
+
+    def pending(self) -> list[LifecycleAction]:
+        """Every action not yet completed, for the reconciler."""
+        ...
+
+    def save(self, action: LifecycleAction) -> LifecycleAction:
+        """Replace the action if its stored version is still `action.version`; returns it with the new version.
+
+        Raises ActionConflict when another invocation saved it first.
+        """
+        ...
+
+
+class LeavingInstances(Protocol):
+    def leaving(self, now: float) -> frozenset[str]:
+        """Instances known to be on their way out (terminating, Spot-interrupted, rebalance-recommended).
+
+        The scaler may count them as capacity that is going away; see README "Lifecycle hooks".
+        """
         ...

@@ -6,10 +6,12 @@ and a missing or malformed one fails at cold start with the variable's name.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy
 
 
 class ScalerSettings(BaseSettings):
@@ -27,3 +29,68 @@ class ScalerSettings(BaseSettings):
     # timeouts) must finish before Lambda's deadline.
     safety_margin_seconds: Annotated[float, Field(ge=0, le=60)] = 8
     config_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+
+
+class LifecycleSettings(BaseSettings):
+    """LifecycleFunction: the actions table, this stack's groups, and the timings of drains and launches.
+
+    The hook timeouts must equal the HeartbeatTimeout of the template's hooks, and DRAIN_SECONDS the
+    workers' own DRAIN_SECONDS: the template passes the same parameters to both.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    actions_table: str = Field(description="DynamoDB table of lifecycle actions (keys instance_id, action)")
+    # A comma-separated list: only instances of these groups are drained or admitted. Spot warnings
+    # arrive for every Spot instance of the account, not only ours.
+    group_names: Annotated[frozenset[str], NoDecode] = Field(description="This stack's Auto Scaling groups")
+    environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
+    worker_container: str = Field(default="queue-worker", description="The worker's container name on instances")
+    drain_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
+    # SSM delivery and docker's own stop on top of the drain window, before a drain counts as stuck.
+    drain_grace_seconds: Annotated[int, Field(ge=0, le=600)] = 30
+    # Inside the two-minute Spot notice, leaving time for the command to reach the instance.
+    spot_drain_seconds: Annotated[int, Field(gt=0, le=110)] = 90
+    launch_timeout_seconds: Annotated[int, Field(gt=0, le=7200)] = 300
+    launch_hook_timeout_seconds: Annotated[int, Field(ge=30, le=7200)] = 300
+    terminate_hook_timeout_seconds: Annotated[int, Field(ge=30, le=7200)] = 160
+    # The reconciler's schedule (rate(1 minute)); heartbeats are planned around it.
+    reconcile_period_seconds: Annotated[int, Field(ge=1, le=600)] = 60
+    health_wait_seconds: Annotated[int, Field(gt=0, le=900)] = 60
+    command_retry_seconds: Annotated[int, Field(gt=0, le=600)] = 30
+    drain_failed_result: Literal["CONTINUE", "ABANDON"] = "ABANDON"
+    retention_seconds: Annotated[int, Field(ge=3600)] = 7 * 24 * 3600
+
+    @field_validator("group_names", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _hooks_outlive_heartbeats(self) -> LifecycleSettings:
+        # Heartbeats come from the reconciler; a hook that times out between two of its runs would
+        # be decided by its DefaultResult, not by us.
+        for name in ("launch_hook_timeout_seconds", "terminate_hook_timeout_seconds"):
+            if getattr(self, name) <= self.reconcile_period_seconds:
+                raise ValueError(f"{name} must exceed reconcile_period_seconds ({self.reconcile_period_seconds})")
+        if not self.group_names:
+            raise ValueError("group_names must name at least one Auto Scaling group")
+        return self
+
+    def policy(self) -> LifecyclePolicy:
+        """The domain's view of these settings."""
+        return LifecyclePolicy(
+            container=self.worker_container,
+            drain_seconds=self.drain_seconds,
+            spot_drain_seconds=self.spot_drain_seconds,
+            drain_grace_seconds=self.drain_grace_seconds,
+            launch_timeout_seconds=self.launch_timeout_seconds,
+            launch_hook_timeout_seconds=self.launch_hook_timeout_seconds,
+            terminate_hook_timeout_seconds=self.terminate_hook_timeout_seconds,
+            reconcile_period_seconds=self.reconcile_period_seconds,
+            health_wait_seconds=self.health_wait_seconds,
+            command_retry_seconds=self.command_retry_seconds,
+            drain_failed_result=HookResult(self.drain_failed_result),
+        )

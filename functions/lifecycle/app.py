@@ -1,0 +1,42 @@
+"""LifecycleFunction: lifecycle hooks, Spot warnings, SSM command status changes and the reconciler's schedule."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from queue_scaler.events import LifecycleTrigger
+from queue_scaler.observability import EmfMetrics
+from queue_scaler.services.lifecycle import LifecycleService
+from queue_scaler.services.wiring import lifecycle_service
+from queue_scaler.settings import LifecycleSettings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# The services log through stdlib loggers; give them Powertools' JSON format and Lambda context.
+copy_config_to_registered_loggers(source_logger=logger, include={"queue_scaler"})
+
+
+@cache
+def _service() -> LifecycleService:
+    settings = LifecycleSettings()
+    emf = EmfMetrics(metrics.namespace or "QueueScaler", metrics.service or "lifecycle", settings.environment)
+    return lifecycle_service(settings, emf)
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    trigger = parse(event=event, model=LifecycleTrigger).root
+    reports = _service().handle(trigger, now=time.time())
+    metrics.add_metric(name="LifecycleEvents", unit="Count", value=1)
+    kind = event.get("detail-type") or event.get("Event")
+    return {"event": kind, "actions": [report.as_dict() for report in reports]}

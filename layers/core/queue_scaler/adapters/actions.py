@@ -1,0 +1,155 @@
+"""Lifecycle actions in DynamoDB: one item per instance and action, each change guarded by its version.
+
+Keys: `instance_id` (partition) and `action` (sort: `launch#<token>`, `terminate#<token>`, `spot`,
+`rebalance`). The create condition is what makes a duplicate event harmless: only the first
+delivery of a token records it and starts its command; the version condition keeps two
+invocations advancing the same action (a status event racing the reconciler) from both acting on
+the same state. `expires_at` is the table's TTL attribute: finished actions fade away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from queue_scaler.adapters import clients
+from queue_scaler.adapters.aws_errors import translate
+from queue_scaler.domain.lifecycle import ActionKind, ActionState, LifecycleAction
+from queue_scaler.errors import ActionConflict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+_LEAVING = (ActionKind.TERMINATE, ActionKind.SPOT, ActionKind.REBALANCE)
+
+
+def _value(value: object) -> AttributeValueTypeDef:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return {"S": str(value)}
+    return {"N": str(int(value)) if float(value).is_integer() else repr(float(value))}
+
+
+def _conflict(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoActionStore:
+    """Implements ports.ActionStore and ports.LeavingInstances over one DynamoDB table."""
+
+    def __init__(self, table: str, retention_seconds: float, client: DynamoDBClient | None = None) -> None:
+        self._table = table
+        self._retention = retention_seconds
+        self._client = client or clients.dynamodb()
+
+    def _item(self, action: LifecycleAction, version: int) -> dict[str, AttributeValueTypeDef]:
+        fields = action.model_dump(mode="json", exclude_none=True) | {"version": version}
+        item = {name: _value(value) for name, value in fields.items()}
+        item["action"] = {"S": action.key}
+        ended = action.completed_at if action.completed_at is not None else action.deadline
+        item["expires_at"] = _value(int(ended + self._retention))
+        return item
+
+    @staticmethod
+    def _action(item: dict[str, Any]) -> LifecycleAction:
+        fields = {
+            name: next(iter(value.values())) for name, value in item.items() if name not in ("action", "expires_at")
+        }
+        return LifecycleAction.model_validate(fields)
+
+    def create(self, action: LifecycleAction) -> LifecycleAction | None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._item(action, 1),
+                ConditionExpression="attribute_not_exists(instance_id)",
+            )
+        except ClientError as error:
+            if _conflict(error):
+                return None
+            raise translate("PutItem", error) from error
+        except BotoCoreError as error:
+            raise translate("PutItem", error) from error
+        return action.model_copy(update={"version": 1})
+
+    def get(self, instance_id: str, key: str) -> LifecycleAction | None:
+        try:
+            found = self._client.get_item(
+                TableName=self._table,
+                Key={"instance_id": {"S": instance_id}, "action": {"S": key}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise translate("GetItem", error) from error
+        item = found.get("Item")
+        return self._action(item) if item else None
+
+    def for_instance(self, instance_id: str) -> list[LifecycleAction]:
+        return [
+            self._action(item)
+            for item in self._pages(
+                "Query",
+                KeyConditionExpression="instance_id = :id",
+                ExpressionAttributeValues={":id": {"S": instance_id}},
+            )
+        ]
+
+    def pending(self) -> list[LifecycleAction]:
+        # A scan: the table holds only the fleet's recent actions (TTL), and the reconciler reads it once a minute.
+        return [
+            self._action(item)
+            for item in self._pages(
+                "Scan",
+                FilterExpression="#state = :pending",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":pending": {"S": str(ActionState.PENDING)}},
+            )
+        ]
+
+    def leaving(self, now: float) -> frozenset[str]:
+        names = {f":k{i}": {"S": str(kind)} for i, kind in enumerate(_LEAVING)}
+        items = self._pages(
+            "Scan",
+            # DynamoDB deletes expired items up to days late; the filter keeps them out meanwhile.
+            FilterExpression=f"#kind IN ({', '.join(names)}) AND expires_at > :now",
+            ExpressionAttributeNames={"#kind": "kind"},
+            ExpressionAttributeValues=names | {":now": _value(int(now))},
+            ProjectionExpression="instance_id",
+        )
+        return frozenset(item["instance_id"]["S"] for item in items)
+
+    def save(self, action: LifecycleAction) -> LifecycleAction:
+        version = action.version + 1
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._item(action, version),
+                ConditionExpression="#version = :expected",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":expected": _value(action.version)},
+            )
+        except ClientError as error:
+            if _conflict(error):
+                raise ActionConflict(action.instance_id, action.key) from error
+            raise translate("PutItem", error) from error
+        except BotoCoreError as error:
+            raise translate("PutItem", error) from error
+        return action.model_copy(update={"version": version})
+
+    def _pages(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        call = self._client.query if operation == "Query" else self._client.scan
+        start: dict[str, Any] | None = None
+        while True:
+            page_args = kwargs | {"TableName": self._table, "ConsistentRead": True}
+            if start:
+                page_args["ExclusiveStartKey"] = start
+            try:
+                page = call(**page_args)
+            except (ClientError, BotoCoreError) as error:
+                raise translate(operation, error) from error
+            yield from page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return

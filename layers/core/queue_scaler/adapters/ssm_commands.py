@@ -1,0 +1,59 @@
+"""SSM Run Command: shell scripts on the workers' instances (AWS-RunShellScript), and their results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from queue_scaler.adapters import clients
+from queue_scaler.adapters.aws_errors import translate
+from queue_scaler.domain.lifecycle import CommandObservation, CommandRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+DOCUMENT = "AWS-RunShellScript"
+#: How long SSM may take to deliver a command to the agent (its minimum is 30 s). An instance whose
+#: agent does not answer in a minute will not drain in time either.
+DELIVERY_TIMEOUT_SECONDS = 60
+
+
+class SsmRemoteCommands:
+    """Implements ports.RemoteCommands over SSM Run Command."""
+
+    def __init__(self, client: SSMClient | None = None) -> None:
+        self._client = client or clients.ssm()
+
+    def run(self, instance_id: str, command: CommandRequest) -> str:
+        try:
+            sent = self._client.send_command(
+                InstanceIds=[instance_id],
+                DocumentName=DOCUMENT,
+                Comment=command.comment,
+                TimeoutSeconds=DELIVERY_TIMEOUT_SECONDS,
+                Parameters={
+                    "commands": command.script,
+                    "executionTimeout": [str(command.execution_timeout_seconds)],
+                },
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise translate("SendCommand", error) from error
+        return sent["Command"]["CommandId"]
+
+    def observe(self, command_id: str, instance_id: str) -> CommandObservation:
+        try:
+            invocation = self._client.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        except ClientError as error:
+            # SSM knows a command's invocations only a moment after SendCommand returns.
+            if error.response.get("Error", {}).get("Code") == "InvocationDoesNotExist":
+                return CommandObservation(status="Pending")
+            raise translate("GetCommandInvocation", error) from error
+        except BotoCoreError as error:
+            raise translate("GetCommandInvocation", error) from error
+        output = invocation.get("StandardOutputContent", "")
+        errors = invocation.get("StandardErrorContent", "")
+        return CommandObservation(
+            status=invocation.get("Status", "Pending"),
+            output=output + (("\n" if output else "") + errors if errors else ""),
+        )

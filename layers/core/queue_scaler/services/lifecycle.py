@@ -1,0 +1,383 @@
+"""Lifecycle hooks: record each action once, then advance it by one decided step per event or reconciler run.
+
+Every hook we are sent ends completed by us: with CONTINUE once drained or healthy, with the
+configured result when a drain fails, with ABANDON when a launch never turns healthy, and, failing
+all of those, by the reconciler once the action's deadline passes. One action's failure never
+stops the others: it is logged with context, counted, and reported in its result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from queue_scaler.domain.lifecycle import (
+    ActionKind,
+    ActionState,
+    CommandObservation,
+    LifecycleAction,
+    LifecyclePolicy,
+    Outcome,
+    Step,
+    StepKind,
+    log_tail,
+    new_action,
+    next_step,
+)
+from queue_scaler.errors import ActionConflict, AwsCallError
+from queue_scaler.events import (
+    AutoScalingTestNotification,
+    CommandStatusEvent,
+    LifecycleActionDetail,
+    LifecycleActionEvent,
+    RebalanceRecommendationEvent,
+    ReconcileSchedule,
+    SpotInterruptionEvent,
+)
+from queue_scaler.ports import ActionStore, HookRef, LifecycleHooks, LifecycleMetricsSink, RemoteCommands
+
+logger = logging.getLogger(__name__)
+
+#: Output kept with an action: the last check's or drain's tail, enough for the failure's log line.
+OUTPUT_KEPT_CHARS = 4000
+
+_TRANSITIONS = {
+    "autoscaling:EC2_INSTANCE_LAUNCHING": ActionKind.LAUNCH,
+    "autoscaling:EC2_INSTANCE_TERMINATING": ActionKind.TERMINATE,
+}
+
+Trigger = (
+    LifecycleActionEvent
+    | SpotInterruptionEvent
+    | RebalanceRecommendationEvent
+    | CommandStatusEvent
+    | ReconcileSchedule
+    | AutoScalingTestNotification
+)
+
+
+@dataclass(frozen=True)
+class ActionReport:
+    """What one invocation did for one action."""
+
+    instance_id: str
+    action: str
+    step: str
+    reason: str
+    outcome: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "instance_id": self.instance_id,
+            "action": self.action,
+            "step": self.step,
+            "reason": self.reason,
+        }
+        if self.outcome is not None:
+            out["outcome"] = self.outcome
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+class LifecycleService:
+    """The code behind LifecycleFunction, and behind the local cloud's lifecycle actions."""
+
+    def __init__(
+        self,
+        *,
+        store: ActionStore,
+        hooks: LifecycleHooks,
+        commands: RemoteCommands,
+        metrics: LifecycleMetricsSink,
+        policy: LifecyclePolicy,
+        groups: frozenset[str],
+    ) -> None:
+        self._store = store
+        self._hooks = hooks
+        self._commands = commands
+        self._metrics = metrics
+        self._policy = policy
+        self._groups = groups
+
+    def handle(self, trigger: Trigger, now: float) -> list[ActionReport]:
+        """Act on one event; the reports say what was done for each action it concerned."""
+        match trigger:
+            case LifecycleActionEvent(detail=d):
+                return self._on_hook(d, now)
+            case SpotInterruptionEvent(detail=d):
+                return self._on_spot(d.instance_id, now)
+            case RebalanceRecommendationEvent(detail=d):
+                return self._on_rebalance(d.instance_id, now)
+            case CommandStatusEvent(detail=d):
+                return self._on_command(d.instance_id, d.command_id, d.status, now)
+            case ReconcileSchedule():
+                return self.reconcile(now)
+            case AutoScalingTestNotification(group=group):
+                logger.info("test notification acknowledged", extra={"group": group})
+                return []
+
+    def reconcile(self, now: float) -> list[ActionReport]:
+        """Advance every pending action: heartbeats, lost status events, and completion past the deadline."""
+        try:
+            pending = self._store.pending()
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("pending actions unreadable", extra={"error": str(error), "code": error.code})
+            raise
+        self._metrics.count("LifecycleActionsPending", len(pending))
+        return [self._advance(action, now) for action in pending]
+
+    def _on_hook(self, detail: LifecycleActionDetail, now: float) -> list[ActionReport]:
+        if detail.group not in self._groups:
+            return self._ignored(detail.instance_id, f"group {detail.group!r} is not one of this stack's")
+        action = new_action(
+            _TRANSITIONS[detail.transition],
+            detail.instance_id,
+            detail.group,
+            now,
+            self._policy,
+            hook=detail.hook,
+            token=detail.token,
+        )
+        return [self._start(action, now)]
+
+    def _on_spot(self, instance_id: str, now: float) -> list[ActionReport]:
+        group = self._group_of(instance_id)
+        if group is None:
+            return self._ignored(instance_id, "not an instance of this stack's groups")
+        self._metrics.count("SpotInterruptions")
+        logger.warning("spot interruption: draining now", extra={"instance_id": instance_id, "group": group})
+        return [self._start(new_action(ActionKind.SPOT, instance_id, group, now, self._policy), now)]
+
+    def _on_rebalance(self, instance_id: str, now: float) -> list[ActionReport]:
+        group = self._group_of(instance_id)
+        if group is None:
+            return self._ignored(instance_id, "not an instance of this stack's groups")
+        note = new_action(ActionKind.REBALANCE, instance_id, group, now, self._policy)
+        created = self._store.create(note)
+        if created is not None:
+            self._metrics.count("RebalanceRecommendations")
+        # Recorded as leaving (ports.LeavingInstances), a fact the scaler's observation can read,
+        # rather than acted on here: nothing is drained yet (the instance may run for hours, and the
+        # Spot warning or terminate hook that follows drains it), and changing the group itself
+        # (standby, scale-in protection) would be a capacity decision, which is the scaler's.
+        logger.warning(
+            "rebalance recommended: instance recorded as leaving",
+            extra={"instance_id": instance_id, "group": group, "duplicate": created is None},
+        )
+        return [ActionReport(instance_id, note.key, str(StepKind.NONE), note.reason, str(Outcome.NOTED))]
+
+    def _on_command(self, instance_id: str, command_id: str, status: str, now: float) -> list[ActionReport]:
+        try:
+            actions = self._store.for_instance(instance_id)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("actions unreadable", extra={"instance_id": instance_id, "error": str(error)})
+            raise
+        mine = [a for a in actions if a.command_id == command_id and a.state is ActionState.PENDING]
+        if not mine:
+            # Another tool's command, or one whose action is already complete.
+            logger.info("command status for no pending action", extra={"command_id": command_id, "status": status})
+        return [self._advance(action, now) for action in mine]
+
+    def _group_of(self, instance_id: str) -> str | None:
+        try:
+            group = self._hooks.group_of(instance_id)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("group lookup failed", extra={"instance_id": instance_id, "error": str(error)})
+            raise
+        return group if group in self._groups else None
+
+    def _ignored(self, instance_id: str, reason: str) -> list[ActionReport]:
+        self._metrics.count("LifecycleEventsIgnored")
+        logger.info("event ignored", extra={"instance_id": instance_id, "reason": reason})
+        return [ActionReport(instance_id, "-", "ignored", reason)]
+
+    def _start(self, action: LifecycleAction, now: float) -> ActionReport:
+        """Record the action once per token; a duplicate delivery advances the recorded one instead."""
+        try:
+            created = self._store.create(action)
+            if created is None:
+                self._metrics.count("LifecycleDuplicateEvents")
+                logger.info("duplicate event", extra={"instance_id": action.instance_id, "action": action.key})
+                created = self._store.get(action.instance_id, action.key)
+                if created is None:  # recorded and already expired from the table: nothing left to do
+                    return ActionReport(
+                        action.instance_id, action.key, str(StepKind.NONE), "duplicate of a past action"
+                    )
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("action not recorded", extra={"instance_id": action.instance_id, "error": str(error)})
+            raise
+        return self._advance(created, now)
+
+    def _advance(self, action: LifecycleAction, now: float) -> ActionReport:
+        context = {"instance_id": action.instance_id, "action": action.key, "group": action.group}
+        try:
+            observed = self._observe(action)
+            original, noted = action, _note(action, observed)
+            step = next_step(noted, observed, now, self._policy)
+            action = noted
+            if step.heartbeat:
+                action = self._heartbeat(action, now)
+                if action.state is ActionState.COMPLETED:
+                    return self._report(action, step)
+            if step.kind is StepKind.RUN_COMMAND:
+                action = self._run(action, step, now)
+                if action.command_error is None:
+                    return self._report(action, step)
+                # A send that failed for good may decide the action at once (a drain with no agent).
+                step = next_step(action, None, now, self._policy)
+            if step.kind is StepKind.COMPLETE:
+                action = self._complete(action, step, observed, now)
+            elif action is noted and noted != original:
+                # Waiting, with a finished check's answer that the next decision must still see.
+                action = self._store.save(action)
+            logger.info("lifecycle step", extra=context | {"step": str(step.kind), "reason": step.reason})
+            return self._report(action, step)
+        except ActionConflict as error:
+            # Another invocation advanced it first; its step stands.
+            self._metrics.count("LifecycleConcurrentUpdates")
+            logger.warning("action changed under this invocation", extra=context | {"reason": str(error)})
+            return ActionReport(action.instance_id, action.key, "stood_down", str(error))
+        except AwsCallError as error:
+            # The action stays pending: the next event or reconciler run tries again.
+            self._metrics.count("LifecycleErrors")
+            logger.error("lifecycle step failed", extra=context | {"error": str(error), "code": error.code})
+            return ActionReport(action.instance_id, action.key, "error", "step failed", error=str(error))
+
+    def _observe(self, action: LifecycleAction) -> CommandObservation | None:
+        if action.command_id is None or action.state is ActionState.COMPLETED:
+            return None
+        try:
+            return self._commands.observe(action.command_id, action.instance_id)
+        except AwsCallError as error:
+            # Unknown, not failed: the domain waits (or, past the deadline, completes) without it.
+            self._metrics.count("LifecycleErrors")
+            logger.warning("command status unreadable", extra={"command_id": action.command_id, "error": str(error)})
+            return None
+
+    def _heartbeat(self, action: LifecycleAction, now: float) -> LifecycleAction:
+        try:
+            active = self._hooks.heartbeat(_ref(action))
+        except AwsCallError as error:
+            # Heartbeats are due a third of the timeout early: the next run can still send one, and
+            # the step (a drain, a health check) must not wait for it.
+            self._metrics.count("LifecycleErrors")
+            logger.warning("heartbeat failed", extra={"instance_id": action.instance_id, "error": str(error)})
+            return action
+        if active:
+            self._metrics.count("LifecycleHeartbeats")
+            return self._store.save(action.model_copy(update={"last_heartbeat_at": now}))
+        return self._already_done(action, now)
+
+    def _run(self, action: LifecycleAction, step: Step, now: float) -> LifecycleAction:
+        assert step.command is not None  # RUN_COMMAND steps carry their command
+        # Claim before sending: if another invocation claimed first, the save raises and nothing is sent.
+        claimed = self._store.save(
+            action.model_copy(update={"command_id": None, "command_sent_at": now, "command_error": None})
+        )
+        try:
+            command_id = self._commands.run(action.instance_id, step.command)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error(
+                "command not sent",
+                extra={"instance_id": action.instance_id, "action": action.key, "error": str(error)},
+            )
+            if error.retryable:
+                return claimed  # retried once command_retry_seconds have passed
+            return self._store.save(claimed.model_copy(update={"command_error": str(error)}))
+        logger.info(
+            "command sent",
+            extra={
+                "instance_id": action.instance_id,
+                "action": action.key,
+                "command_id": command_id,
+                "reason": step.reason,
+            },
+        )
+        return self._store.save(claimed.model_copy(update={"command_id": command_id}))
+
+    def _complete(
+        self, action: LifecycleAction, step: Step, observed: CommandObservation | None, now: float
+    ) -> LifecycleAction:
+        # COMPLETE steps carry both.
+        assert step.result is not None
+        assert step.outcome is not None
+        if action.token is not None and not self._hooks.complete(_ref(action), step.result):
+            return self._already_done(action, now)
+        output = observed.output if observed is not None and not observed.running else action.last_output
+        done = self._store.save(
+            action.model_copy(
+                update={
+                    "state": ActionState.COMPLETED,
+                    "result": step.result,
+                    "outcome": step.outcome,
+                    "reason": step.reason,
+                    "completed_at": now,
+                    "last_output": output[-OUTPUT_KEPT_CHARS:],
+                }
+            )
+        )
+        self._metrics.count("LifecycleActionsCompleted")
+        context = {
+            "instance_id": action.instance_id,
+            "action": action.key,
+            "group": action.group,
+            "result": str(step.result),
+            "outcome": str(step.outcome),
+            "reason": step.reason,
+        }
+        if step.outcome is Outcome.SUCCEEDED:
+            if action.is_drain:
+                self._metrics.seconds("DrainSeconds", now - action.started_at)
+            logger.info("lifecycle action completed", extra=context)
+        else:
+            self._metrics.count(
+                "LifecycleActionsForced" if step.outcome is Outcome.FORCED else "LifecycleActionsFailed"
+            )
+            logger.error("lifecycle action completed unsuccessfully", extra=context | {"output": log_tail(output)})
+        return done
+
+    def _already_done(self, action: LifecycleAction, now: float) -> LifecycleAction:
+        """Auto Scaling has no active action for the token: someone completed it, or it timed out."""
+        self._metrics.count("LifecycleActionsAlreadyDone")
+        logger.warning(
+            "no active lifecycle action: already done", extra={"instance_id": action.instance_id, "action": action.key}
+        )
+        return self._store.save(
+            action.model_copy(
+                update={
+                    "state": ActionState.COMPLETED,
+                    "outcome": Outcome.ALREADY_DONE,
+                    "reason": "Auto Scaling had no active action for the token",
+                    "completed_at": now,
+                }
+            )
+        )
+
+    @staticmethod
+    def _report(action: LifecycleAction, step: Step) -> ActionReport:
+        outcome = str(action.outcome) if action.outcome is not None else None
+        reason = action.reason if action.state is ActionState.COMPLETED and action.reason else step.reason
+        return ActionReport(action.instance_id, action.key, str(step.kind), reason, outcome)
+
+
+def _ref(action: LifecycleAction) -> HookRef:
+    # Only hook actions heartbeat or complete.
+    assert action.hook is not None
+    assert action.token is not None
+    return HookRef(group=action.group, hook=action.hook, instance_id=action.instance_id, token=action.token)
+
+
+def _note(action: LifecycleAction, observed: CommandObservation | None) -> LifecycleAction:
+    """The action with its finished command's status and output, kept for later decisions and logs."""
+    if observed is None or observed.running:
+        return action
+    return action.model_copy(
+        update={"last_status": observed.status, "last_output": observed.output[-OUTPUT_KEPT_CHARS:]}
+    )

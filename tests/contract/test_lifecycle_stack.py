@@ -1,0 +1,124 @@
+"""LifecycleFunction as each samconfig environment deploys it: its settings, rules, permissions, table, alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from queue_scaler.settings import LifecycleSettings
+
+from . import invariants as inv
+from .stack import Resource, Stack
+
+FUNCTION = "LifecycleFunction"
+EC2_EVENTS = {
+    "EC2 Instance-launch Lifecycle Action",
+    "EC2 Instance-terminate Lifecycle Action",
+    "EC2 Spot Instance Interruption Warning",
+    "EC2 Instance Rebalance Recommendation",
+}
+
+
+def function(deployed: Stack) -> Resource:
+    (found,) = [f for f in inv.of_type(deployed, "AWS::Lambda::Function") if f.logical_id == FUNCTION]
+    return found
+
+
+def groups(deployed: Stack) -> set[str]:
+    return {g.properties["AutoScalingGroupName"] for g in inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup")}
+
+
+def hook_timeouts(deployed: Stack, transition: str) -> set[int]:
+    return {
+        int(h["HeartbeatTimeout"])
+        for g in inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup")
+        for h in g.properties["LifecycleHookSpecificationList"]
+        if h["LifecycleTransition"] == transition
+    }
+
+
+def rules(deployed: Stack) -> list[dict[str, Any]]:
+    return [r.properties for r in inv.of_type(deployed, "AWS::Events::Rule") if r.logical_id.startswith(FUNCTION)]
+
+
+def statements(deployed: Stack) -> list[dict[str, Any]]:
+    return [s for where, s in inv.policy_statements(deployed) if f"/{FUNCTION}Role" in where]
+
+
+def test_given_an_environment_then_the_lifecycle_settings_match_the_hooks_they_answer(
+    deployed: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in function(deployed).properties["Environment"]["Variables"].items():
+        monkeypatch.setenv(name, str(value))
+    settings = LifecycleSettings()  # type: ignore[call-arg]  # read from the environment
+    assert settings.actions_table == deployed.ref("LifecycleActionsTable")
+    assert settings.group_names == groups(deployed)
+    assert settings.drain_seconds == int(deployed.parameters["DrainSeconds"])
+    # Heartbeats are planned on the hooks' real timeouts.
+    assert hook_timeouts(deployed, "autoscaling:EC2_INSTANCE_LAUNCHING") == {settings.launch_hook_timeout_seconds}
+    assert hook_timeouts(deployed, "autoscaling:EC2_INSTANCE_TERMINATING") == {settings.terminate_hook_timeout_seconds}
+    assert settings.environment == deployed.parameters["EnvironmentName"]
+
+
+def test_given_an_environment_then_every_event_type_and_the_reconciler_reach_the_function(deployed: Stack) -> None:
+    patterns = [r["EventPattern"] for r in rules(deployed) if "EventPattern" in r]
+    detail_types = {t for p in patterns for t in p["detail-type"]}
+    assert detail_types == EC2_EVENTS | {"EC2 Command Invocation Status-change Notification"}
+    [hooks] = [p for p in patterns if p["source"] == ["aws.autoscaling"]]
+    assert set(hooks["detail"]["AutoScalingGroupName"]) == groups(deployed)
+    assert [r["ScheduleExpression"] for r in rules(deployed) if "ScheduleExpression" in r] == ["rate(1 minute)"]
+
+
+def test_given_an_environment_then_commands_run_only_the_shell_document_on_this_stacks_instances(
+    deployed: Stack,
+) -> None:
+    sends = [s for s in statements(deployed) if "ssm:SendCommand" in inv._as_list(s["Action"])]
+    assert sends, "LifecycleFunction may not send commands"
+    for statement in sends:
+        [resource] = inv._as_list(statement["Resource"])
+        if ":document/" in resource:
+            assert resource.endswith(":document/AWS-RunShellScript")
+            continue
+        assert resource.endswith(":instance/*")
+        condition = statement["Condition"]["StringEquals"]["ssm:resourceTag/aws:autoscaling:groupName"]
+        assert set(condition) == groups(deployed)
+
+
+def test_given_an_environment_then_the_actions_table_is_keyed_per_instance_and_expires(deployed: Stack) -> None:
+    (table,) = [t for t in inv.of_type(deployed, "AWS::DynamoDB::Table") if t.logical_id == "LifecycleActionsTable"]
+    props = table.properties
+    assert props["KeySchema"] == [
+        {"AttributeName": "instance_id", "KeyType": "HASH"},
+        {"AttributeName": "action", "KeyType": "RANGE"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_given_an_environment_then_the_lifecycle_alarms_watch_the_dimensions_the_function_emits(
+    deployed: Stack,
+) -> None:
+    variables = function(deployed).properties["Environment"]["Variables"]
+    emitted = {"Environment": variables["ENVIRONMENT"], "service": variables["POWERTOOLS_SERVICE_NAME"]}
+    alarms = [
+        a.properties
+        for a in inv.of_type(deployed, "AWS::CloudWatch::Alarm")
+        if "-lifecycle-" in a.properties["AlarmName"]
+    ]
+    watched = [a for a in alarms if a.get("Namespace") == "QueueScaler"] + [
+        m["MetricStat"]["Metric"]
+        for a in alarms
+        for m in a.get("Metrics", [])
+        if "MetricStat" in m and m["MetricStat"]["Metric"]["Namespace"] == "QueueScaler"
+    ]
+    assert {w["MetricName"] for w in watched} == {
+        "LifecycleActionsFailed",
+        "LifecycleActionsForced",
+        "LifecycleErrors",
+        "LifecycleActionsPending",
+    }
+    for metric in watched:
+        assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == emitted

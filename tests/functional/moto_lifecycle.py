@@ -1,0 +1,125 @@
+"""What moto lacks for lifecycle hooks: pending lifecycle actions, and the instance side of Run Command.
+
+moto 5.2.5 stores hooks but never fires them, has no CompleteLifecycleAction nor
+RecordLifecycleActionHeartbeat, and its SendCommand answers Success and runs nothing. This module
+adds the two actions to moto's AutoScalingResponse (moto dispatches a query-protocol call to the
+method named after the action), backed by a registry of pending actions, and lets a test say how
+each command ends on its instance. The project's boto3 adapters stay unchanged; the local cloud can
+install the same two methods in its moto server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import EmptyResult
+from moto.ssm.models import SimpleSystemManagerBackend
+
+
+@dataclass
+class PendingAction:
+    group: str
+    hook: str
+    instance_id: str
+    heartbeats: int = 0
+    result: str | None = None
+
+
+@dataclass
+class LifecycleActions:
+    """Auto Scaling's side of lifecycle actions: tokens it handed out, and what was done with them."""
+
+    actions: dict[str, PendingAction] = field(default_factory=dict)
+
+    def start(self, group: str, hook: str, instance_id: str) -> str:
+        """An instance enters a wait state: the token its event carries."""
+        token = str(uuid.uuid4())
+        self.actions[token] = PendingAction(group, hook, instance_id)
+        return token
+
+    def active(self, params: dict[str, Any]) -> PendingAction:
+        token = params.get("LifecycleActionToken", "")
+        action = self.actions.get(token)
+        if (
+            action is None
+            or action.result is not None
+            or (action.group, action.hook) != (params.get("AutoScalingGroupName"), params.get("LifecycleHookName"))
+        ):
+            raise ValidationError(f"No active Lifecycle Action found with token {token}")
+        return action
+
+
+@dataclass
+class SentCommand:
+    command_id: str
+    instance_id: str
+    purpose: str  # "drain" or "health", from the Comment the adapter sets
+    script: list[str]
+    invocation: dict[str, Any]
+
+    def finish(self, status: str, output: str = "") -> None:
+        """The command ends on its instance."""
+        self.invocation.update(Status=status, StatusDetails=status, StandardOutputContent=output)
+
+
+@dataclass
+class SsmAgent:
+    """The instances' SSM agent: a command runs (InProgress) until the test finishes it, unless replied at once."""
+
+    sent: list[SentCommand] = field(default_factory=list)
+    replies: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+    def reply(self, instance_id: str, purpose: str, status: str, output: str = "") -> None:
+        """Commands of this purpose on this instance end at once with this status and output."""
+        self.replies[(instance_id, purpose)] = (status, output)
+
+    def of(self, purpose: str) -> list[SentCommand]:
+        return [c for c in self.sent if c.purpose == purpose]
+
+
+def install(monkeypatch: pytest.MonkeyPatch) -> tuple[LifecycleActions, SsmAgent]:
+    """Patch moto for this test; returns the pending-actions registry and the SSM agent."""
+    actions, agent = LifecycleActions(), SsmAgent()
+
+    def complete_lifecycle_action(self: AutoScalingResponse) -> EmptyResult:
+        action = actions.active(self._get_params())
+        action.result = self._get_param("LifecycleActionResult")
+        return EmptyResult()
+
+    def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> EmptyResult:
+        actions.active(self._get_params()).heartbeats += 1
+        return EmptyResult()
+
+    monkeypatch.setattr(AutoScalingResponse, "complete_lifecycle_action", complete_lifecycle_action, raising=False)
+    monkeypatch.setattr(
+        AutoScalingResponse, "record_lifecycle_action_heartbeat", record_lifecycle_action_heartbeat, raising=False
+    )
+
+    send_command = SimpleSystemManagerBackend.send_command
+
+    def send_and_run(backend: SimpleSystemManagerBackend, **kwargs: Any) -> Any:
+        asked = list(kwargs.get("instance_ids") or [])
+        command = send_command(backend, **kwargs)
+        purpose = (kwargs.get("comment") or "").split(" ")[1:2] or ["?"]
+        # moto also adds every EC2 instance it knows when Targets is empty: keep the instances asked for.
+        command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+        for invocation in command.invocations:
+            sent = SentCommand(
+                command.command_id,
+                invocation["InstanceId"],
+                purpose[0],
+                list(kwargs.get("parameters", {}).get("commands", [])),
+                invocation,
+            )
+            status, output = agent.replies.get((sent.instance_id, sent.purpose), ("InProgress", ""))
+            sent.finish(status, output)
+            agent.sent.append(sent)
+        return command
+
+    monkeypatch.setattr(SimpleSystemManagerBackend, "send_command", send_and_run)
+    return actions, agent

@@ -1,0 +1,138 @@
+"""The lifecycle adapters against moto (and moto_lifecycle for what moto lacks): real calls, real parsing."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from queue_scaler.adapters.actions import DynamoActionStore
+from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
+from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
+from queue_scaler.domain.lifecycle import (
+    ActionKind,
+    ActionState,
+    HookResult,
+    LifecyclePolicy,
+    Outcome,
+    drain_command,
+    new_action,
+)
+from queue_scaler.errors import ActionConflict
+from queue_scaler.ports import HookRef
+from tests.functional.moto_lifecycle import install
+from tests.functional.moto_stack import REGION, create_actions_table, create_group, instances_of
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+T0 = 1_800_000_000.0
+POLICY = LifecyclePolicy(
+    container="queue-worker",
+    drain_seconds=60,
+    spot_drain_seconds=90,
+    drain_grace_seconds=30,
+    launch_timeout_seconds=300,
+    launch_hook_timeout_seconds=300,
+    terminate_hook_timeout_seconds=160,
+    reconcile_period_seconds=60,
+    health_wait_seconds=60,
+    command_retry_seconds=30,
+)
+
+
+@pytest.fixture
+def store() -> DynamoActionStore:
+    return DynamoActionStore(create_actions_table(), retention_seconds=3600)
+
+
+def test_given_an_action_when_stored_and_read_then_every_field_survives(store: DynamoActionStore) -> None:
+    action = new_action(ActionKind.TERMINATE, "i-1", "video", T0 + 0.25, POLICY, hook="terminate", token="tok")
+    action = action.model_copy(update={"command_id": "c-1", "last_output": "exit=0\n", "command_sent_at": T0 + 1.5})
+    created = store.create(action)
+    assert created is not None and created.version == 1
+    assert store.get("i-1", "terminate#tok") == created
+    assert store.for_instance("i-1") == [created]
+
+
+def test_given_an_existing_action_when_created_again_then_it_is_a_duplicate(store: DynamoActionStore) -> None:
+    action = new_action(ActionKind.LAUNCH, "i-1", "video", T0, POLICY, hook="launch", token="tok")
+    assert store.create(action) is not None
+    assert store.create(action) is None
+
+
+def test_given_a_stale_version_when_saved_then_it_conflicts(store: DynamoActionStore) -> None:
+    created = store.create(new_action(ActionKind.SPOT, "i-1", "video", T0, POLICY))
+    assert created is not None
+    saved = store.save(created.model_copy(update={"command_id": "c-1"}))
+    assert saved.version == 2
+    with pytest.raises(ActionConflict):
+        store.save(created.model_copy(update={"command_id": "c-2"}))
+    assert store.get("i-1", "spot") == saved
+
+
+def test_given_pending_and_completed_actions_when_listing_pending_then_only_pending(store: DynamoActionStore) -> None:
+    pending = store.create(new_action(ActionKind.TERMINATE, "i-1", "video", T0, POLICY, hook="h", token="a"))
+    done = store.create(new_action(ActionKind.TERMINATE, "i-2", "video", T0, POLICY, hook="h", token="b"))
+    assert pending is not None and done is not None
+    store.save(
+        done.model_copy(update={"state": ActionState.COMPLETED, "outcome": Outcome.SUCCEEDED, "completed_at": T0})
+    )
+    assert [a.instance_id for a in store.pending()] == ["i-1"]
+
+
+def test_given_leaving_and_staying_instances_when_asked_then_only_unexpired_leavers(store: DynamoActionStore) -> None:
+    store.create(new_action(ActionKind.REBALANCE, "i-rebalance", "video", T0, POLICY))
+    store.create(new_action(ActionKind.SPOT, "i-spot", "video", T0, POLICY))
+    store.create(new_action(ActionKind.LAUNCH, "i-new", "video", T0, POLICY, hook="h", token="t"))
+    store.create(new_action(ActionKind.REBALANCE, "i-long-gone", "video", T0 - 7200, POLICY))
+    assert store.leaving(T0) == frozenset({"i-rebalance", "i-spot"})
+
+
+def test_given_pending_actions_when_completed_and_heartbeated_then_auto_scaling_records_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    actions, _ = install(monkeypatch)
+    create_group("video", desired=1)
+    [instance] = instances_of("video")
+    token = actions.start("video", "terminate", instance)
+    hooks = AutoScalingLifecycleHooks()
+    ref = HookRef(group="video", hook="terminate", instance_id=instance, token=token)
+    assert hooks.heartbeat(ref) is True
+    assert hooks.complete(ref, HookResult.CONTINUE) is True
+    assert (actions.actions[token].heartbeats, actions.actions[token].result) == (1, "CONTINUE")
+    # The same token again: Auto Scaling answers "No active Lifecycle Action found".
+    assert hooks.complete(ref, HookResult.CONTINUE) is False
+    assert hooks.heartbeat(ref) is False
+
+
+def test_given_instances_in_and_out_of_groups_when_looked_up_then_the_group_or_none(aws: None) -> None:
+    create_group("video", desired=1)
+    [instance] = instances_of("video")
+    hooks = AutoScalingLifecycleHooks()
+    assert hooks.group_of(instance) == "video"
+    assert hooks.group_of("i-0fffffffffffffff0") is None
+
+
+def test_given_a_drain_when_sent_then_run_shell_script_carries_it_and_its_status_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, agent = install(monkeypatch)
+    commands = SsmRemoteCommands()
+    command_id = commands.run("i-1", drain_command("queue-worker", 60))
+    listed = boto3.client("ssm", region_name=REGION).list_commands(CommandId=command_id)["Commands"][0]
+    assert listed["DocumentName"] == "AWS-RunShellScript"
+    assert listed["Parameters"]["executionTimeout"] == ["120"]
+    assert listed["Comment"] == "queue-scaler drain queue-worker 60"
+    assert commands.observe(command_id, "i-1").running
+    [sent] = agent.sent
+    sent.finish("Failed", "exit=137")
+    seen = commands.observe(command_id, "i-1")
+    assert (seen.status, seen.output, seen.running) == ("Failed", "exit=137", False)
+
+
+def test_given_an_invocation_ssm_does_not_know_yet_when_observed_then_it_is_pending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    install(monkeypatch)
+    commands = SsmRemoteCommands()
+    command_id = commands.run("i-1", drain_command("queue-worker", 60))
+    assert commands.observe(command_id, "i-2").status == "Pending"

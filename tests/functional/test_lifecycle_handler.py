@@ -1,0 +1,277 @@
+"""LifecycleFunction's handler end to end under moto, with moto_lifecycle supplying what moto lacks.
+
+Time moves with time_machine: the handler reads the clock as Lambda does, and the reconciler's
+deadlines are minutes away. Metrics are read from the EMF documents the handler emits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+import time_machine
+
+from queue_scaler.observability import EmfMetrics
+from tests.functional.handlers import ROOT, FakeContext, event, load_handler
+from tests.functional.moto_lifecycle import LifecycleActions, SsmAgent, install
+from tests.functional.moto_stack import REGION, create_actions_table, create_group, instances_of
+
+GROUP = "queue-scaler-dev-video"
+TABLE = "lifecycle-actions"
+
+
+@dataclass
+class Stack:
+    handler: ModuleType
+    actions: LifecycleActions
+    agent: SsmAgent
+    instances: list[str]
+    emitted: list[dict[str, Any]]
+    caplog: pytest.LogCaptureFixture
+
+    def invoke(self, sample: str, **detail: Any) -> dict[str, Any]:
+        raw = event("lifecycle", sample)
+        if detail:
+            raw["detail"] = raw["detail"] | detail
+        result: dict[str, Any] = self.handler.lambda_handler(raw, FakeContext())
+        return result
+
+    def hook(self, sample: str, instance_id: str, hook: str) -> tuple[str, dict[str, Any]]:
+        """Auto Scaling puts the instance in a wait state and sends the event (moto's hooks never fire)."""
+        token = self.actions.start(GROUP, hook, instance_id)
+        detail = {"LifecycleActionToken": token, "AutoScalingGroupName": GROUP, "EC2InstanceId": instance_id}
+        return token, self.invoke(sample, **detail, LifecycleHookName=hook)
+
+    def status(self, command_id: str, instance_id: str, status: str) -> dict[str, Any]:
+        return self.invoke(
+            "command-invocation-status.json", **{"command-id": command_id, "instance-id": instance_id, "status": status}
+        )
+
+    def reconcile(self) -> dict[str, Any]:
+        return self.invoke("reconcile-scheduled.json")
+
+    def stored(self, instance_id: str) -> list[dict[str, Any]]:
+        items = boto3.client("dynamodb", region_name=REGION).query(
+            TableName=TABLE,
+            KeyConditionExpression="instance_id = :id",
+            ExpressionAttributeValues={":id": {"S": instance_id}},
+        )["Items"]
+        return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+    def metrics(self) -> list[str]:
+        """Names of the metrics emitted so far with a non-zero value."""
+        return [name for document in self.emitted for name, value in document.items() if value]
+
+    def failure_log(self) -> logging.LogRecord:
+        [record] = [r for r in self.caplog.records if r.getMessage() == "lifecycle action completed unsuccessfully"]
+        return record
+
+
+@pytest.fixture
+def stack(aws: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Stack:
+    actions, agent = install(monkeypatch)
+    emitted: list[dict[str, Any]] = []
+    emit = EmfMetrics._emit
+
+    def recording_emit(self: EmfMetrics, values: Mapping[str, float], *args: Any) -> None:
+        emitted.append(dict(values))
+        emit(self, values, *args)
+
+    monkeypatch.setattr(EmfMetrics, "_emit", recording_emit)
+    create_actions_table(TABLE)
+    create_group(GROUP, desired=2)
+    for key, value in {
+        "ACTIONS_TABLE": TABLE,
+        "GROUP_NAMES": f"{GROUP},queue-scaler-dev-ai",
+        "ENVIRONMENT": "test",
+        "DRAIN_SECONDS": "60",
+        "TERMINATE_HOOK_TIMEOUT_SECONDS": "160",
+        "LAUNCH_HOOK_TIMEOUT_SECONDS": "300",
+        "LAUNCH_TIMEOUT_SECONDS": "300",
+        "DRAIN_FAILED_RESULT": "ABANDON",
+        "POWERTOOLS_SERVICE_NAME": "lifecycle",
+        "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return Stack(load_handler("lifecycle"), actions, agent, instances_of(GROUP), emitted, caplog)
+
+
+def later(seconds: float) -> time_machine.travel:
+    return time_machine.travel(time.time() + seconds, tick=False)
+
+
+def test_given_a_terminate_hook_when_the_drain_succeeds_then_continue_and_no_job_is_cut_short(stack: Stack) -> None:
+    instance = stack.instances[0]
+    token, result = stack.hook("terminate.json", instance, "terminate")
+    assert result["event"] == "EC2 Instance-terminate Lifecycle Action"
+    [drain] = stack.agent.of("drain")
+    assert drain.instance_id == instance and "docker stop --time 60" in "\n".join(drain.script)
+    assert stack.actions.actions[token].result is None  # the hook waits while the worker drains
+    [stored] = stack.stored(instance)
+    assert (stored["state"], stored["command_id"]) == ("pending", drain.command_id)
+
+    drain.finish("Success", "exit=0")
+    [report] = stack.status(drain.command_id, instance, "Success")["actions"]
+
+    assert report["outcome"] == "succeeded"
+    assert stack.actions.actions[token].result == "CONTINUE"
+    [stored] = stack.stored(instance)
+    assert (stored["state"], stored["result"]) == ("completed", "CONTINUE")
+    assert {"LifecycleActionsCompleted", "DrainSeconds"} <= set(stack.metrics())
+
+
+def test_given_a_duplicate_terminate_event_when_handled_then_one_drain_and_one_completion(stack: Stack) -> None:
+    instance = stack.instances[0]
+    token, _ = stack.hook("terminate.json", instance, "terminate")
+    detail = {"LifecycleActionToken": token, "AutoScalingGroupName": GROUP, "EC2InstanceId": instance}
+    [again] = stack.invoke("terminate.json", **detail, LifecycleHookName="terminate")["actions"]
+    assert again["step"] == "wait"
+    [drain] = stack.agent.of("drain")
+    drain.finish("Success")
+    stack.status(drain.command_id, instance, "Success")
+    stack.status(drain.command_id, instance, "Success")  # status events are delivered at least once too
+    assert stack.actions.actions[token].result == "CONTINUE"
+    assert len(stack.agent.of("drain")) == 1
+    assert "LifecycleDuplicateEvents" in stack.metrics()
+
+
+def test_given_a_stale_token_when_completing_then_it_counts_as_done_and_nothing_fails(stack: Stack) -> None:
+    instance = stack.instances[0]
+    stack.agent.reply(instance, "health", "Success", "health=healthy")
+    # An event replayed after Auto Scaling gave up on its token: the token is unknown there.
+    stale = {
+        "LifecycleActionToken": "00000000-0000-4000-8000-00000000dead",
+        "AutoScalingGroupName": GROUP,
+        "EC2InstanceId": instance,
+    }
+    stack.invoke("launch.json", **stale, LifecycleHookName="launch")
+    [check] = stack.agent.of("health")
+    [report] = stack.status(check.command_id, instance, "Success")["actions"]
+    assert report["outcome"] == "already_done" and "error" not in report
+    [stored] = stack.stored(instance)
+    assert stored["state"] == "completed"
+    metrics = stack.metrics()
+    assert "LifecycleActionsAlreadyDone" in metrics and "LifecycleErrors" not in metrics
+
+
+def test_given_a_drain_that_fails_when_its_status_arrives_then_the_configured_result_with_the_output_logged(
+    stack: Stack,
+) -> None:
+    instance = stack.instances[1]
+    stack.agent.reply(instance, "drain", "Failed", "exit=137\njob j-42 interrupted")
+    token, _ = stack.hook("terminate.json", instance, "terminate")
+    [drain] = stack.agent.of("drain")
+    [report] = stack.status(drain.command_id, instance, "Failed")["actions"]
+    assert report["outcome"] == "failed"
+    assert stack.actions.actions[token].result == "ABANDON"
+    line = stack.failure_log()
+    assert line.output == ["exit=137", "job j-42 interrupted"] and line.levelname == "ERROR"  # type: ignore[attr-defined]
+    assert "LifecycleActionsFailed" in stack.metrics()
+
+
+def test_given_a_launch_when_the_container_is_healthy_then_continue(stack: Stack) -> None:
+    instance = stack.instances[0]
+    stack.agent.reply(instance, "health", "Success", "health=healthy")
+    token, _ = stack.hook("launch.json", instance, "launch")
+    [check] = stack.agent.of("health")
+    stack.status(check.command_id, instance, "Success")
+    assert stack.actions.actions[token].result == "CONTINUE"
+
+
+def test_given_a_launch_never_healthy_when_its_deadline_passes_then_abandon_with_the_last_log_lines(
+    stack: Stack,
+) -> None:
+    instance = stack.instances[0]
+    stack.agent.reply(instance, "health", "Success", "health=unhealthy\nbotocore: QueueDoesNotExist")
+    token, _ = stack.hook("launch.json", instance, "launch")
+    with later(61):  # the first check answered "unhealthy"; the reconciler checks again
+        stack.reconcile()
+    assert len(stack.agent.of("health")) == 2
+    with later(301):
+        [report] = stack.reconcile()["actions"]
+    assert report["outcome"] == "failed"
+    assert stack.actions.actions[token].result == "ABANDON"
+    assert stack.actions.actions[token].heartbeats >= 1  # kept alive while it was being checked
+    line = stack.failure_log()
+    assert line.output == ["health=unhealthy", "botocore: QueueDoesNotExist"]  # type: ignore[attr-defined]
+    assert "last health: unhealthy" in line.reason  # type: ignore[attr-defined]
+
+
+def test_given_a_drain_that_never_answers_when_the_reconciler_runs_past_its_deadline_then_it_is_forced(
+    stack: Stack,
+) -> None:
+    instance = stack.instances[0]
+    token, _ = stack.hook("terminate.json", instance, "terminate")
+    with later(60):
+        [waiting] = stack.reconcile()["actions"]
+    assert waiting["step"] == "wait"
+    assert stack.actions.actions[token].heartbeats == 1  # hook timeout 160 s: beaten every run
+    with later(91):
+        [report] = stack.reconcile()["actions"]
+    assert report["outcome"] == "forced"
+    assert stack.actions.actions[token].result == "ABANDON"
+    assert "LifecycleActionsForced" in stack.metrics()
+    with later(150):
+        assert stack.reconcile()["actions"] == []  # nothing left pending
+
+
+def test_given_a_spot_interruption_when_handled_then_the_drain_starts_at_once(stack: Stack) -> None:
+    instance = stack.instances[0]
+    [report] = stack.invoke("spot-interruption.json", **{"instance-id": instance})["actions"]
+    assert report["step"] == "run_command"
+    [drain] = stack.agent.of("drain")
+    assert "docker stop --time 90" in "\n".join(drain.script)
+    drain.finish("Success")
+    [done] = stack.status(drain.command_id, instance, "Success")["actions"]
+    assert done["outcome"] == "succeeded"
+    assert "SpotInterruptions" in stack.metrics()
+
+
+def test_given_a_spot_interruption_of_an_instance_outside_the_stack_when_handled_then_it_is_ignored(
+    stack: Stack,
+) -> None:
+    [report] = stack.invoke("spot-interruption.json", **{"instance-id": "i-0fffffffffffffff0"})["actions"]
+    assert report["step"] == "ignored" and stack.agent.sent == []
+
+
+def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_recorded_as_leaving(stack: Stack) -> None:
+    from queue_scaler.adapters.actions import DynamoActionStore
+
+    instance = stack.instances[1]
+    [report] = stack.invoke("rebalance-recommendation.json", **{"instance-id": instance})["actions"]
+    assert report["outcome"] == "noted" and stack.agent.sent == []
+    assert DynamoActionStore(TABLE, 3600).leaving(time.time()) == frozenset({instance})
+    assert "RebalanceRecommendations" in stack.metrics()
+
+
+def test_given_the_test_notification_when_handled_then_it_is_acknowledged_and_ignored(stack: Stack) -> None:
+    result = stack.invoke("test-notification.json")
+    assert result == {"event": "autoscaling:TEST_NOTIFICATION", "actions": []}
+    assert stack.agent.sent == []
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in (ROOT / "events" / "lifecycle").glob("*.json")))
+def test_given_each_sample_event_unchanged_when_invoked_then_the_handler_returns(stack: Stack, sample: str) -> None:
+    # The files as they are: what `queue-scaler invoke LifecycleFunction` and `sam local invoke -e` send.
+    result = stack.handler.lambda_handler(event("lifecycle", sample), FakeContext())
+    assert set(result) == {"event", "actions"}
+    assert all("error" not in report for report in result["actions"])
+
+
+def test_given_the_sam_generated_scheduled_event_when_invoked_then_the_reconciler_runs(stack: Stack) -> None:
+    raw = json.loads(Path(ROOT, "events", "scaler", "sam-generated-scheduled.json").read_text())
+    assert stack.handler.lambda_handler(raw, FakeContext()) == {"event": "Scheduled Event", "actions": []}
+
+
+def test_given_an_unexpected_event_when_invoked_then_it_is_rejected(stack: Stack) -> None:
+    with pytest.raises(Exception, match="detail-type"):
+        stack.handler.lambda_handler({"source": "aws.ec2", "detail-type": "EC2 Instance State-change"}, FakeContext())

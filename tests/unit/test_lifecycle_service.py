@@ -1,0 +1,316 @@
+"""The lifecycle service's orchestration, over in-memory ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from queue_scaler.domain.lifecycle import ActionState, HookResult, LifecycleAction, Outcome
+from queue_scaler.errors import AwsCallError, Throttled
+from queue_scaler.events import LifecycleTrigger
+from queue_scaler.services.lifecycle import LifecycleService
+from queue_scaler.settings import LifecycleSettings
+from tests.fakes import FakeActionStore, FakeCommands, FakeHooks, TimingMetrics
+from tests.functional.handlers import event
+
+T0 = 1_000_000.0
+GROUP = "video"
+INSTANCE = "i-0123456789abcdef0"
+
+
+@dataclass
+class World:
+    store: FakeActionStore
+    hooks: FakeHooks
+    commands: FakeCommands
+    metrics: TimingMetrics
+    service: LifecycleService
+
+    def handle(self, sample: str, now: float = T0, **detail: Any) -> list[dict[str, object]]:
+        raw = event("lifecycle", sample)
+        if detail:
+            raw["detail"] = raw["detail"] | detail
+        trigger = LifecycleTrigger.model_validate(raw).root
+        return [r.as_dict() for r in self.service.handle(trigger, now)]
+
+    def terminate(self, token: str = "tok-1", now: float = T0) -> list[dict[str, object]]:
+        self.hooks.active.add(token)
+        return self.handle(
+            "terminate.json", now, LifecycleActionToken=token, AutoScalingGroupName=GROUP, EC2InstanceId=INSTANCE
+        )
+
+    def launch(self, token: str = "tok-L", now: float = T0) -> list[dict[str, object]]:
+        self.hooks.active.add(token)
+        return self.handle(
+            "launch.json", now, LifecycleActionToken=token, AutoScalingGroupName=GROUP, EC2InstanceId=INSTANCE
+        )
+
+    def command_status(self, command_id: str, status: str, now: float) -> list[dict[str, object]]:
+        return self.handle(
+            "command-invocation-status.json",
+            now,
+            **{"command-id": command_id, "instance-id": INSTANCE, "status": status},
+        )
+
+    def reconcile(self, now: float) -> list[dict[str, object]]:
+        return self.handle("reconcile-scheduled.json", now)
+
+    def only(self) -> LifecycleAction:
+        [action] = self.store.items.values()
+        return action
+
+
+@pytest.fixture
+def world() -> World:
+    settings = LifecycleSettings(actions_table="t", group_names=GROUP)  # type: ignore[arg-type]
+    store, hooks, commands, metrics = (
+        FakeActionStore(),
+        FakeHooks(groups={INSTANCE: GROUP}),
+        FakeCommands(),
+        TimingMetrics(),
+    )
+    service = LifecycleService(
+        store=store,
+        hooks=hooks,
+        commands=commands,
+        metrics=metrics,
+        policy=settings.policy(),
+        groups=settings.group_names,
+    )
+    return World(store, hooks, commands, metrics, service)
+
+
+def test_given_a_terminate_event_when_handled_then_one_drain_starts_and_the_hook_waits(world: World) -> None:
+    [report] = world.terminate()
+    assert report["step"] == "run_command"
+    [(command_id, instance, command)] = world.commands.sent
+    assert instance == INSTANCE and "docker stop --time 60" in "\n".join(command.script)
+    assert world.only().command_id == command_id and world.only().state is ActionState.PENDING
+    assert world.hooks.completed == {}
+
+
+def test_given_a_finished_drain_when_its_status_event_arrives_then_continue_and_the_drain_time_is_recorded(
+    world: World,
+) -> None:
+    world.terminate()
+    world.commands.finish("cmd-1", "Success", "exit=0")
+    [report] = world.command_status("cmd-1", "Success", T0 + 42)
+    assert report["outcome"] == "succeeded"
+    assert world.hooks.completed == {"tok-1": HookResult.CONTINUE}
+    assert world.metrics.durations["DrainSeconds"] == [42]
+    assert world.metrics.counts[("LifecycleActionsCompleted", None)] == 1
+
+
+def test_given_the_same_event_twice_when_handled_then_one_drain_only(world: World) -> None:
+    world.terminate()
+    [again] = world.terminate(now=T0 + 1)
+    assert again["step"] == "wait"
+    assert len(world.commands.sent) == 1
+    assert world.metrics.counts[("LifecycleDuplicateEvents", None)] == 1
+
+
+def test_given_a_duplicate_after_completion_when_handled_then_nothing_is_done_again(world: World) -> None:
+    world.terminate()
+    world.commands.finish("cmd-1", "Success")
+    world.command_status("cmd-1", "Success", T0 + 5)
+    [again] = world.terminate(now=T0 + 6)
+    assert again["step"] == "none"
+    assert len(world.commands.sent) == 1 and world.hooks.completed == {"tok-1": HookResult.CONTINUE}
+
+
+def test_given_a_rival_invocation_that_claims_first_when_starting_then_this_one_stands_down(world: World) -> None:
+    def rival(_: LifecycleAction) -> None:
+        # The duplicate delivery, running in another invocation, advances the stored action first.
+        stored = world.only()
+        world.store.save(stored.model_copy(update={"command_sent_at": T0, "command_id": "cmd-rival"}))
+
+    world.store.before_save = rival
+    [report] = world.terminate()
+    assert report["step"] == "stood_down"
+    assert world.commands.sent == []  # the rival's command is the only one
+    assert world.metrics.counts[("LifecycleConcurrentUpdates", None)] == 1
+
+
+def test_given_a_stale_token_when_completing_then_it_counts_as_already_done(world: World) -> None:
+    world.terminate()
+    world.hooks.active.clear()  # Auto Scaling timed it out, or someone completed it by hand
+    world.commands.finish("cmd-1", "Success")
+    [report] = world.command_status("cmd-1", "Success", T0 + 30)
+    assert report["outcome"] == "already_done" and "error" not in report
+    assert world.only().state is ActionState.COMPLETED
+    assert world.metrics.counts[("LifecycleActionsAlreadyDone", None)] == 1
+    assert world.metrics.counts[("LifecycleErrors", None)] == 0
+
+
+def test_given_a_stale_token_when_heartbeating_then_it_is_done_without_completing(world: World) -> None:
+    world.hooks.active.add("tok-L")
+    world.launch()
+    world.hooks.active.clear()
+    [report] = world.reconcile(T0 + 60)  # a heartbeat is due before the next run
+    assert report["outcome"] == "already_done"
+    assert world.hooks.completed == {} and world.hooks.heartbeats == []
+
+
+def test_given_a_long_drain_when_the_reconciler_runs_then_it_heartbeats_and_keeps_waiting(world: World) -> None:
+    world.terminate()
+    [report] = world.reconcile(T0 + 60)  # terminate hook timeout 160 s: a third is 53 s
+    assert report["step"] == "wait"
+    assert world.hooks.heartbeats == ["tok-1"]
+    assert world.only().last_heartbeat_at == T0 + 60
+
+
+def test_given_a_throttled_heartbeat_when_a_check_is_due_then_the_check_still_starts(world: World) -> None:
+    world.launch()
+    world.commands.finish("cmd-1", "Success", "health=starting")
+    world.hooks.fail = Throttled("RecordLifecycleActionHeartbeat", "Throttling")
+    [report] = world.reconcile(T0 + 60)
+    assert report["step"] == "run_command" and len(world.commands.sent) == 2
+    assert world.only().last_heartbeat_at == T0  # the next run sends it
+    assert world.metrics.counts[("LifecycleErrors", None)] == 1
+
+
+def test_given_a_drain_past_its_deadline_when_the_reconciler_runs_then_it_is_forced_and_counted(world: World) -> None:
+    world.terminate()
+    [report] = world.reconcile(T0 + 90)
+    assert report["outcome"] == "forced"
+    assert world.hooks.completed == {"tok-1": HookResult.ABANDON}
+    assert world.metrics.counts[("LifecycleActionsForced", None)] == 1
+
+
+def test_given_a_drain_that_failed_when_its_status_arrives_then_the_configured_result_and_a_failure_count(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.terminate()
+    world.commands.finish("cmd-1", "Failed", "exit=137\njob j-7 released at deadline")
+    [report] = world.command_status("cmd-1", "Failed", T0 + 70)
+    assert report["outcome"] == "failed"
+    assert world.hooks.completed == {"tok-1": HookResult.ABANDON}
+    assert world.metrics.counts[("LifecycleActionsFailed", None)] == 1
+    [record] = [r for r in caplog.records if r.getMessage() == "lifecycle action completed unsuccessfully"]
+    assert record.output == ["exit=137", "job j-7 released at deadline"]  # type: ignore[attr-defined]
+
+
+def test_given_a_throttled_completion_when_advanced_then_it_stays_pending_and_the_next_run_completes(
+    world: World,
+) -> None:
+    world.terminate()
+    world.commands.finish("cmd-1", "Success")
+    world.hooks.fail = Throttled("CompleteLifecycleAction", "Throttling")
+    [report] = world.command_status("cmd-1", "Success", T0 + 10)
+    assert report["step"] == "error" and world.only().state is ActionState.PENDING
+    assert world.metrics.counts[("LifecycleErrors", None)] == 1
+    world.hooks.fail = None
+    [report] = world.reconcile(T0 + 20)
+    assert report["outcome"] == "succeeded" and world.hooks.completed == {"tok-1": HookResult.CONTINUE}
+
+
+def test_given_an_instance_that_cannot_take_commands_when_draining_then_it_fails_at_once(world: World) -> None:
+    world.commands.fail_send = AwsCallError("SendCommand", "InvalidInstanceId")
+    [report] = world.terminate()
+    assert report["outcome"] == "failed"
+    assert world.hooks.completed == {"tok-1": HookResult.ABANDON}
+
+
+def test_given_a_throttled_send_when_draining_then_the_claim_is_kept_and_retried_after_the_spacing(
+    world: World,
+) -> None:
+    world.commands.fail_send = Throttled("SendCommand", "ThrottlingException")
+    [report] = world.terminate()
+    assert report["step"] == "run_command" and world.only().command_sent_at == T0
+    world.commands.fail_send = None
+    assert world.reconcile(T0 + 10)[0]["step"] == "wait"  # within the retry spacing
+    assert world.reconcile(T0 + 30)[0]["step"] == "run_command"
+    assert len(world.commands.sent) == 1
+
+
+def test_given_a_launch_when_the_container_turns_healthy_then_continue(world: World) -> None:
+    world.launch()
+    [(command_id, _, command)] = world.commands.sent
+    assert command.comment.startswith("queue-scaler health")
+    world.commands.finish(command_id, "Success", "health=healthy")
+    [report] = world.command_status(command_id, "Success", T0 + 50)
+    assert report["outcome"] == "succeeded" and world.hooks.completed == {"tok-L": HookResult.CONTINUE}
+
+
+def test_given_a_launch_never_healthy_when_the_deadline_passes_then_abandon_with_its_logs(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.launch()
+    world.commands.finish("cmd-1", "Success", "health=unhealthy\nerror: queue not found")
+    world.command_status("cmd-1", "Success", T0 + 60)  # not healthy yet: another check starts
+    assert len(world.commands.sent) == 2 and world.only().last_output.startswith("health=unhealthy")
+    [report] = world.reconcile(T0 + 300)
+    assert report["outcome"] == "failed"
+    assert world.hooks.completed == {"tok-L": HookResult.ABANDON}
+    [record] = [r for r in caplog.records if r.getMessage() == "lifecycle action completed unsuccessfully"]
+    assert record.output == ["health=unhealthy", "error: queue not found"]  # type: ignore[attr-defined]
+
+
+def test_given_an_event_for_another_group_when_handled_then_it_is_ignored(world: World) -> None:
+    [report] = world.handle("terminate.json", T0, AutoScalingGroupName="someone-elses")
+    assert report["step"] == "ignored" and world.commands.sent == [] and world.store.items == {}
+
+
+def test_given_a_spot_warning_for_an_instance_outside_our_groups_when_handled_then_nothing_is_drained(
+    world: World,
+) -> None:
+    [report] = world.handle("spot-interruption.json", T0, **{"instance-id": "i-not-ours"})
+    assert report["step"] == "ignored" and world.commands.sent == []
+
+
+def test_given_a_spot_warning_when_handled_then_the_drain_starts_at_once_within_the_notice(world: World) -> None:
+    [report] = world.handle("spot-interruption.json", T0, **{"instance-id": INSTANCE})
+    assert report["step"] == "run_command"
+    [(_, _, command)] = world.commands.sent
+    assert "docker stop --time 90" in "\n".join(command.script)
+    world.commands.finish("cmd-1", "Success")
+    [done] = world.command_status("cmd-1", "Success", T0 + 80)
+    assert done["outcome"] == "succeeded" and world.hooks.completed == {}  # no hook to complete
+
+
+def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_recorded_as_leaving(world: World) -> None:
+    [report] = world.handle("rebalance-recommendation.json", T0, **{"instance-id": INSTANCE})
+    assert report["outcome"] == "noted"
+    assert world.only().kind == "rebalance" and world.commands.sent == []
+    assert world.metrics.counts[("RebalanceRecommendations", None)] == 1
+
+
+def test_given_a_test_notification_when_handled_then_it_is_acknowledged(world: World) -> None:
+    assert world.handle("test-notification.json") == []
+
+
+def test_given_a_status_event_of_another_command_when_handled_then_nothing_happens(world: World) -> None:
+    world.terminate()
+    assert world.command_status("not-ours", "Success", T0 + 1) == []
+    assert world.only().state is ActionState.PENDING
+
+
+def test_given_comma_separated_groups_when_settings_load_then_each_is_a_group() -> None:
+    settings = LifecycleSettings(actions_table="t", group_names=" a, b ,,c")  # type: ignore[arg-type]
+    assert settings.group_names == frozenset({"a", "b", "c"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"group_names": ""}, "group_names"),
+        ({"group_names": "a", "terminate_hook_timeout_seconds": 60}, "terminate_hook_timeout_seconds"),
+        ({"group_names": "a", "spot_drain_seconds": 120}, "spot_drain_seconds"),
+    ],
+)
+def test_given_unsafe_settings_when_loaded_then_they_are_rejected_naming_the_field(
+    fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        LifecycleSettings(actions_table="t", **fields)
+
+
+def test_given_a_completed_action_when_reconciling_then_it_is_not_touched(world: World) -> None:
+    world.terminate()
+    world.commands.finish("cmd-1", "Success")
+    world.command_status("cmd-1", "Success", T0 + 5)
+    assert world.reconcile(T0 + 10_000) == []
+    assert world.only().outcome is Outcome.SUCCEEDED
