@@ -62,10 +62,12 @@ class Timeline:
         for pool in self.backlog:
             fig, backlog_axis = plt.subplots(figsize=(9, 4))
             backlog_axis.plot(self.t, self.backlog[pool], color="tab:gray", label="backlog (messages)")
-            backlog_axis.set_xlabel("seconds since the burst")
+            backlog_axis.set_xlabel("seconds since the demo started")
             backlog_axis.set_ylabel("messages")
             fleet_axis = backlog_axis.twinx()
-            fleet_axis.step(self.t, self.desired[pool], where="post", color="tab:blue", label="desired")
+            fleet_axis.step(
+                self.t, self.desired[pool], where="post", color="tab:blue", linestyle="--", linewidth=2, label="desired"
+            )
             fleet_axis.step(self.t, self.in_service[pool], where="post", color="tab:green", label="in service")
             fleet_axis.set_ylabel("instances")
             handles = backlog_axis.get_legend_handles_labels()[0] + fleet_axis.get_legend_handles_labels()[0]

@@ -23,9 +23,8 @@ import boto3
 from devkit.lambdas import LocalContext
 from devkit.localcloud import functions
 from devkit.localcloud import stack as stack_module
-from devkit.localcloud.emulation import AutoScalingEmulator
+from devkit.localcloud.emulation import AutoScalingEmulator, RunCommandEmulator
 from devkit.localcloud.fleet import WorkerFleet
-from devkit.localcloud.hooks import HookResponder
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
 
@@ -55,11 +54,42 @@ def scheduled_event(region: str, rule: str) -> dict[str, Any]:
 
 
 @dataclass
-class ScalerRuns:
+class FunctionRunner:
+    """One template function, loaded in-process, invoked as Lambda would (counts kept for status)."""
+
+    name: str
+    module: Any
+    handler: str
+    timeout: float
+    #: Reserved concurrency 1 (the scaler): an invocation arriving while one runs is dropped, as a
+    #: throttled, no-retry event is on AWS.
+    exclusive: bool = False
     invocations: int = 0
     errors: int = 0
     last_error: str | None = None
-    last: list[dict[str, Any]] = field(default_factory=list)
+    last: Any = None
+    _busy: threading.Lock = field(default_factory=threading.Lock)
+
+    def invoke(self, event: dict[str, Any]) -> None:
+        if self.exclusive and not self._busy.acquire(blocking=False):
+            return
+        try:
+            self.invocations += 1
+            context = LocalContext(timeout_seconds=self.timeout, function_name=self.name)
+            self.last = getattr(self.module, self.handler)(event, context)
+        except Exception as error:
+            self.errors += 1
+            self.last_error = f"{type(error).__name__}: {error}"
+            logger.exception("%s invocation failed", self.name)
+        finally:
+            if self.exclusive:
+                self._busy.release()
+
+    def invoke_async(self, event: dict[str, Any]) -> None:
+        threading.Thread(target=self.invoke, args=(event,), name=self.name, daemon=True).start()
+
+    def status(self) -> dict[str, Any]:
+        return {"invocations": self.invocations, "errors": self.errors, "last_error": self.last_error}
 
 
 class LocalCloud:
@@ -71,10 +101,8 @@ class LocalCloud:
         self._resources = ExitStack()
         self.endpoint_url = ""
         self.stack: LocalStack | None = None
-        self.scaler = ScalerRuns()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._scaler_busy = threading.Lock()
         # The fleet exists only once the stack does; lifecycle events raised while creating it wait here.
         self.fleet: WorkerFleet | None = None
         self._early_events: list[dict[str, Any]] = []
@@ -93,17 +121,21 @@ class LocalCloud:
         self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
         self.stack = stack_module.create(self.settings, self.endpoint_url)
         self.fleet = WorkerFleet(self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time)
-        self.responder = HookResponder(
-            self.fleet,
-            self.autoscaling,
-            time.time,
-            launch_timeout=self.settings.launch_hook_timeout - 5,
-            terminate_timeout=self.settings.drain_seconds + 10,
+        self.agent = RunCommandEmulator(
+            clock=time.time,
+            drain=self.fleet.drain,
+            exit_code=self.fleet.exit_code,
+            healthy=self.fleet.healthy,
+            tail=self.fleet.tail,
+            on_event=self._lifecycle_event,
+            region=self.settings.region,
         )
+        self.agent.install()
+        self.scaler = self._load_scaler()
+        self.lifecycle = self._load_lifecycle()
         for pending in self._early_events:
-            self.responder(pending)
+            self.lifecycle.invoke_async(pending)
         self._early_events.clear()
-        self._scaler = self._load_scaler()
         self._spawn(self._control_loop, "control")
         self._spawn(self._schedule_loop, "schedule")
         return self.endpoint_url
@@ -139,16 +171,18 @@ class LocalCloud:
 
     # --- what drives the system ------------------------------------------------------------------
     def _lifecycle_event(self, event: dict[str, Any]) -> None:
-        if self.fleet is None:
+        """EventBridge's delivery of lifecycle and command-status events to LifecycleFunction."""
+        if getattr(self, "lifecycle", None) is None:
             self._early_events.append(event)
         else:
-            self.responder(event)
+            self.lifecycle.invoke_async(event)
 
     def _control_loop(self) -> None:
         assert self.fleet is not None
         while not self._stop.wait(CONTROL_SECONDS):
             try:
                 self.emulator.expire()
+                self.agent.step()
                 self.fleet.step()
             except Exception:
                 logger.exception("local cloud control step failed")
@@ -166,31 +200,36 @@ class LocalCloud:
                 "CONFIG_MAX_AGE_SECONDS": "5",
             },
         )
-        module, _spec = functions.load("ScalerFunction", env)
-        return module
+        module, spec = functions.load("ScalerFunction", env)
+        return FunctionRunner(
+            "ScalerFunction", module, spec.handler, self.settings.schedule_seconds + 2, exclusive=True
+        )
 
-    def invoke_scaler(self) -> None:
-        """One scheduled invocation of ScalerFunction; skipped while one runs (reserved concurrency 1)."""
-        if not self._scaler_busy.acquire(blocking=False):
-            return
-        try:
-            self.scaler.invocations += 1
-            context = LocalContext(timeout_seconds=self.settings.schedule_seconds + 2, function_name="ScalerFunction")
-            result = self._scaler.lambda_handler(scheduled_event(self.settings.region, "ScalerSchedule"), context)
-            self.scaler.last = result["pools"]
-        except Exception as error:
-            self.scaler.errors += 1
-            self.scaler.last_error = f"{type(error).__name__}: {error}"
-            logger.exception("scaler invocation failed")
-        finally:
-            self._scaler_busy.release()
+    def _load_lifecycle(self) -> FunctionRunner:
+        env = functions.environment(
+            "LifecycleFunction",
+            self.settings,
+            {
+                # Compressed time: the reconciler runs every few seconds, commands are retried sooner.
+                "RECONCILE_PERIOD_SECONDS": str(self.settings.reconcile_seconds),
+                "HEALTH_WAIT_SECONDS": "10",
+                "COMMAND_RETRY_SECONDS": "3",
+                "DRAIN_GRACE_SECONDS": "5",
+            },
+        )
+        module, spec = functions.load("LifecycleFunction", env)
+        return FunctionRunner("LifecycleFunction", module, spec.handler, spec.timeout)
 
     def _schedule_loop(self) -> None:
-        if self.settings.schedule_seconds <= 0:
-            return  # schedule off: the scaler runs only when invoked (`queue-scaler invoke`)
+        """The template's schedule rules: the scaler's minute and the lifecycle reconciler's."""
+        if self.settings.schedule_seconds > 0:
+            self._spawn(lambda: self._every(self.settings.schedule_seconds, self.scaler, "ScalerSchedule"), "scaler")
+        self._every(self.settings.reconcile_seconds, self.lifecycle, "LifecycleReconcile")
+
+    def _every(self, seconds: float, runner: FunctionRunner, rule: str) -> None:
         while not self._stop.is_set():
-            threading.Thread(target=self.invoke_scaler, name="scaler", daemon=True).start()
-            self._stop.wait(self.settings.schedule_seconds)
+            runner.invoke_async(scheduled_event(self.settings.region, rule))
+            self._stop.wait(seconds)
 
     # --- what `local status` shows ---------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -237,8 +276,9 @@ class LocalCloud:
             "pools": pools,
             "queues": queues,
             "lifecycle": {
-                "completed": sum(1 for a in actions if not a.pending and not a.timed_out),
+                "completed": sum(1 for a in actions if not a.pending and not a.timed_out and not a.cancelled),
                 "timed_out": sum(1 for a in actions if a.timed_out),
+                "cancelled": sum(1 for a in actions if a.cancelled),
                 "pending": sum(1 for a in actions if a.pending),
                 "results": dict(results),
             },
@@ -247,12 +287,8 @@ class LocalCloud:
                 "pids": self.fleet.pids(),
                 "finished": self.fleet.finished[-50:],
             },
-            "scaler": {
-                "invocations": self.scaler.invocations,
-                "errors": self.scaler.errors,
-                "last_error": self.scaler.last_error,
-                "last": self.scaler.last,
-            },
+            "scaler": {**self.scaler.status(), "last": (self.scaler.last or {}).get("pools", [])},
+            "functions": {"LifecycleFunction": self.lifecycle.status()},
         }
 
     def _queue_counts(self, url: str) -> tuple[int, int]:

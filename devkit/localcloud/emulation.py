@@ -1,4 +1,4 @@
-"""What moto lacks, and only that (see ../shared/TOOLCHAIN.md): lifecycle states and actions of Auto Scaling.
+"""What moto lacks, and only that (see ../shared/TOOLCHAIN.md): lifecycle hooks and the instances' SSM agent.
 
 moto's Auto Scaling puts new instances InService at once, removes scaled-in ones at once, stores
 lifecycle hooks without firing them, and does not implement CompleteLifecycleAction or
@@ -14,6 +14,9 @@ RecordLifecycleActionHeartbeat. This module patches moto, in the local cloud's p
   API's XML, so the project's boto3 code talks to them unchanged; an unknown or finished token is
   the API's ValidationError "No active Lifecycle Action found";
 - a hook that nobody completes ends at its HeartbeatTimeout with its DefaultResult.
+
+- SendCommand runs on the local instances what the LifecycleFunction's scripts would run
+  (RunCommandEmulator, below).
 
 Everything else (queues, tables, topics, parameters, groups themselves) is moto's own.
 """
@@ -51,6 +54,8 @@ class LifecycleAction:
     result: str | None = None
     completed_at: float | None = None
     timed_out: bool = False
+    #: Ended by the instance's termination (e.g. found unhealthy) before anyone completed it.
+    cancelled: bool = False
     heartbeats: int = 0
 
     @property
@@ -66,6 +71,7 @@ class LifecycleAction:
             "transition": self.transition,
             "result": self.result,
             "timed_out": self.timed_out,
+            "cancelled": self.cancelled,
             "heartbeats": self.heartbeats,
             "seconds": round((self.completed_at or self.started_at) - self.started_at, 2),
         }
@@ -267,6 +273,22 @@ class AutoScalingEmulator:
                 if action.pending and now >= action.deadline:
                     self._finish(action, action.default_result, timed_out=True)
 
+    def mark_unhealthy(self, instance_id: str) -> None:
+        """EC2 health checks failed: Auto Scaling terminates the instance (through its terminate hook)
+        and, once it is gone, launches a replacement."""
+        with self.lock:
+            record = self.instances.get(instance_id)
+            group = self.backend.autoscaling_groups.get(record.group) if record else None
+            if record is None or group is None or record.state.lifecycle_state in TERMINATING_STATES:
+                return
+            self._cancel_actions(instance_id)
+            self._terminate(group, record.state)
+
+    def _cancel_actions(self, instance_id: str) -> None:
+        for action in self.actions.values():
+            if action.instance_id == instance_id and action.pending:
+                action.result, action.completed_at, action.cancelled = "ABANDON", self.clock(), True
+
     def set_state(self, instance_id: str, lifecycle_state: str) -> None:
         with self.lock:
             self.instances[instance_id].state.lifecycle_state = lifecycle_state
@@ -277,6 +299,7 @@ class AutoScalingEmulator:
             record = self.instances.pop(instance_id, None)
             if record is None:
                 return
+            self._cancel_actions(instance_id)
             self.lifetimes.setdefault(record.group, []).append(self.clock() - record.launched_at)
             self.backend.ec2_backend.terminate_instances([instance_id])
             group = self.backend.autoscaling_groups.get(record.group)
@@ -311,3 +334,114 @@ def _iso(at: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Running:
+    command_id: str
+    instance_id: str
+    purpose: str
+    deadline: float
+    invocation: dict[str, Any]
+
+
+@dataclass
+class RunCommandEmulator:
+    """The instances' SSM agent: runs the two scripts LifecycleFunction sends, on local workers.
+
+    moto records SendCommand and answers Success at once without running anything. Here the command's
+    Comment (`queue-scaler drain <container> <seconds>` or `queue-scaler health <container> <wait>`)
+    says which script it is, and the agent does what the script does on an instance: the drain
+    sends SIGTERM to the worker (`docker stop`) and ends with `exit=<code>` once it exits; the health
+    check ends with `health=healthy` once the worker is healthy, or `health=starting` and its last log
+    lines when the wait runs out. Each end is published as the EventBridge "EC2 Command Invocation
+    Status-change Notification" it would be on AWS.
+    """
+
+    clock: Callable[[], float]
+    drain: Callable[[str], None]
+    exit_code: Callable[[str], int | None]  # the worker's exit code once it exited, else None
+    healthy: Callable[[str], bool]
+    tail: Callable[[str], str]
+    on_event: Callable[[dict[str, Any]], None]
+    account: str = "123456789012"
+    region: str = "us-east-1"
+    running: list[_Running] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def install(self) -> None:
+        from moto.ssm.models import SimpleSystemManagerBackend
+
+        send_command = SimpleSystemManagerBackend.send_command
+        agent = self
+
+        def send_and_run(backend: Any, **kwargs: Any) -> Any:
+            asked = list(kwargs.get("instance_ids") or [])
+            command = send_command(backend, **kwargs)
+            # With no Targets moto adds every EC2 instance it knows: keep the instances asked for.
+            command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+            words = (kwargs.get("comment") or "").split()
+            purpose = words[1] if len(words) > 1 else "?"
+            wait = float(words[3]) if purpose == "health" and len(words) > 3 else 0.0
+            for invocation in command.invocations:
+                agent._start(command.command_id, invocation, purpose, wait)
+            return command
+
+        SimpleSystemManagerBackend.send_command = send_and_run  # type: ignore[method-assign,assignment]
+
+    def _start(self, command_id: str, invocation: dict[str, Any], purpose: str, wait: float) -> None:
+        instance = invocation["InstanceId"]
+        invocation.update(Status="InProgress", StatusDetails="InProgress", StandardOutputContent="")
+        if purpose == "drain":
+            self.drain(instance)
+        with self.lock:
+            self.running.append(_Running(command_id, instance, purpose, self.clock() + wait, invocation))
+
+    def step(self) -> None:
+        """Finish the commands whose work is done (called by the local cloud's control loop)."""
+        now = self.clock()
+        with self.lock:
+            running, self.running = self.running, []
+        for command in running:
+            outcome = self._outcome(command, now)
+            if outcome is None:
+                with self.lock:
+                    self.running.append(command)
+                continue
+            status, output = outcome
+            command.invocation.update(Status=status, StatusDetails=status, StandardOutputContent=output)
+            self.on_event(self._event(command, status))
+
+    def _outcome(self, command: _Running, now: float) -> tuple[str, str] | None:
+        instance = command.instance_id
+        if command.purpose == "drain":
+            code = self.exit_code(instance)
+            if code is None:
+                return None
+            return ("Success" if code == 0 else "Failed", f"exit={code}\n{self.tail(instance)}")
+        if command.purpose == "health":
+            if self.healthy(instance):
+                return "Success", "health=healthy"
+            if now >= command.deadline:
+                return "Success", f"health=starting\n{self.tail(instance)}"
+            return None
+        return "Failed", f"the local agent does not run {command.purpose!r} commands"
+
+    def _event(self, command: _Running, status: str) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "EC2 Command Invocation Status-change Notification",
+            "source": "aws.ssm",
+            "account": self.account,
+            "time": _iso(self.clock()),
+            "region": self.region,
+            "resources": [f"arn:aws:ec2:{self.region}:{self.account}:instance/{command.instance_id}"],
+            "detail": {
+                "command-id": command.command_id,
+                "document-name": "AWS-RunShellScript",
+                "instance-id": command.instance_id,
+                "requested-date-time": _iso(self.clock()),
+                "status": status,
+            },
+        }

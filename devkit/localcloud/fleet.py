@@ -128,9 +128,23 @@ class WorkerFleet:
         with self.lock:
             return [w.process.pid for w in self.workers.values()]
 
-    def worker_exited(self, instance_id: str) -> bool:
+    def exit_code(self, instance_id: str) -> int | None:
+        """The worker's exit code once it has exited (0 when the instance never ran one), else None."""
         worker = self.workers.get(instance_id)
-        return worker is None or not worker.running
+        if worker is None:
+            return 0
+        return worker.process.poll()
+
+    def tail(self, instance_id: str, lines: int = 20) -> str:
+        """The last lines of the instance's worker log (`docker logs --tail`)."""
+        worker = self.workers.get(instance_id)
+        if worker is None or not worker.log_path.exists():
+            return ""
+        return "\n".join(worker.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def drain(self, instance_id: str) -> None:
+        """`docker stop`: SIGTERM to the worker, which drains and exits."""
+        self.signal(instance_id, signal.SIGTERM)
 
     def step(self) -> None:
         """Follow the emulator: boot workers, mark them in service, drain and remove leaving ones."""
@@ -143,7 +157,7 @@ class WorkerFleet:
                         self._start(instance_id, group)
                     elif worker is not None and not worker.running:
                         # The container died under a serving instance: EC2 health checks replace it.
-                        self.emulator.set_state(instance_id, "Terminating")
+                        self.emulator.mark_unhealthy(instance_id)
                     elif (state == "Pending" and self.healthy(instance_id)) or state == "Pending:Proceed":
                         self.emulator.set_state(instance_id, "InService")
                 elif state in STOPPING_STATES:

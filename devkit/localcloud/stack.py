@@ -27,9 +27,11 @@ class LocalSettings:
     region: str = "us-east-1"
     boot_seconds: float = 3.0
     schedule_seconds: float = 5.0
+    #: The lifecycle reconciler's schedule (rate(1 minute) on AWS).
+    reconcile_seconds: int = 2
     tick_seconds: float = 1.0
     scale_down_window_seconds: float = 15.0
-    drain_seconds: float = 5.0
+    drain_seconds: int = 5
     visibility_timeout: int = 10
     retry_delay_seconds: int = 1
     max_receive_count: int = 2
@@ -119,16 +121,27 @@ def history_table(settings: LocalSettings) -> str:
     return f"{settings.stack}-history"
 
 
+def actions_table(settings: LocalSettings) -> str:
+    return f"{settings.stack}-lifecycle-actions"
+
+
 def template_refs(settings: LocalSettings) -> dict[str, str]:
     """What the template's references resolve to on the local cloud (for functions' environments)."""
-    return {
+    refs = {
         "AWS::Region": settings.region,
         "AWS::StackName": settings.stack,
         "AWS::AccountId": "123456789012",
         "EnvironmentName": "local",
         "PoolConfigParameter": config_parameter(settings),
         "HistoryTable": history_table(settings),
+        "LifecycleActionsTable": actions_table(settings),
+        "DrainSeconds": str(int(settings.drain_seconds)),
+        "HealthCheckGracePeriodSeconds": str(settings.launch_hook_timeout),
     }
+    for pool, key in (("messaging", "Messaging"), ("video", "Video"), ("ai", "Ai")):
+        refs[f"{key}Pool.Outputs.GroupName"] = f"{settings.stack}-{pool}"
+        refs[f"{key}Pool.Outputs.TerminateHookTimeoutSeconds"] = str(settings.terminate_hook_timeout)
+    return refs
 
 
 def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
@@ -199,6 +212,18 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         TableName=history_table(settings),
         KeySchema=[{"AttributeName": "pool", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pool", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.create_table(
+        TableName=actions_table(settings),
+        KeySchema=[
+            {"AttributeName": "instance_id", "KeyType": "HASH"},
+            {"AttributeName": "action", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "instance_id", "AttributeType": "S"},
+            {"AttributeName": "action", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     stack = LocalStack(settings, pools, history_table(settings), config_parameter(settings))

@@ -1,0 +1,89 @@
+"""Chaos on the local cloud: random SIGTERM and SIGKILL of instances' workers while jobs flow.
+
+Nothing may be lost; a job may run twice only when a worker that had started it was SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from devkit.commands.local import down
+from devkit.localcloud.report import JobReport, read_dead_letters, read_worker_logs
+from tests.e2e.conftest import alive
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]
+JOBS = 120
+CHAOS_SECONDS = 40
+
+
+def envelope(index: int) -> dict[str, Any]:
+    return {
+        "job_id": f"chaos-{index}",
+        "user_id": "u-1",
+        "plan": "pro",
+        "kind": "chaos",
+        "credits": 1,
+        "submitted_at": datetime.now(UTC).isoformat(),
+        "payload": {"seconds": 1.5},
+    }
+
+
+def test_given_random_sigterm_and_sigkill_while_jobs_flow_then_nothing_is_lost(cloud_factory: Any) -> None:
+    rng = random.Random(11)
+    cloud = cloud_factory()
+    queues = [cloud.queue_url("queue-scaler-local-video-pro"), cloud.queue_url("queue-scaler-local-ai-pro")]
+    submitted = set()
+    for start in range(0, JOBS, 10):
+        batch = [envelope(i) for i in range(start, start + 10)]
+        cloud.sqs.send_message_batch(
+            QueueUrl=queues[(start // 10) % 2],
+            Entries=[{"Id": str(i), "MessageBody": json.dumps(job)} for i, job in enumerate(batch)],
+        )
+        submitted |= {job["job_id"] for job in batch}
+
+    kills: list[tuple[str, int]] = []
+    deadline = time.monotonic() + CHAOS_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(rng.uniform(2, 4))
+        pids = [
+            i["worker_pid"]
+            for name in ("video", "ai")
+            for i in cloud.status()["pools"][name]["instances"]
+            if i["worker_pid"] and i["state"] == "InService"
+        ]
+        if pids:
+            victim = rng.choice(pids)
+            sig = rng.choice([signal.SIGTERM, signal.SIGKILL])
+            if alive(victim):
+                os.kill(victim, sig)
+                kills.append((sig.name, victim))
+
+    def settled() -> bool:
+        status = cloud.status()
+        empty = all(q["visible"] == 0 and q["in_flight"] == 0 for q in status["queues"].values())
+        return empty and status["pools"]["video"]["desired"] == 0 and status["pools"]["ai"]["desired"] == 0
+
+    end = time.monotonic() + 180
+    while not settled() and time.monotonic() < end:
+        time.sleep(1)
+    assert settled(), cloud.status()["queues"]
+    assert {name for name, _ in kills} == {"SIGTERM", "SIGKILL"}, kills
+
+    report = JobReport(submitted)
+    read_dead_letters(cloud.sqs, [cloud.queue_url(f"queue-scaler-local-{p}-pro-dlq") for p in ("video", "ai")], report)
+    lifecycle = cloud.status()["lifecycle"]
+    down(cloud.state_dir)
+    read_worker_logs(cloud.state_dir / "instances", report)
+
+    assert report.lost == set()
+    assert report.dead_lettered == set()  # no job fails on purpose here
+    assert report.duplicates <= report.killed_holders, report.duplicates - report.killed_holders
+    assert lifecycle["pending"] == 0 and lifecycle["timed_out"] == 0
