@@ -68,3 +68,55 @@ def put_config(parameter: str, pools: list[dict[str, Any]]) -> None:
     boto3.client("ssm", region_name=REGION).put_parameter(
         Name=parameter, Value=json.dumps({"pools": pools}), Type="String", Overwrite=True
     )
+
+
+def create_ledger_table(name: str = "ledger") -> str:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def create_parking_table(name: str = "parked") -> str:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def parked_items(table: str = "parked") -> list[dict[str, Any]]:
+    pages = boto3.client("dynamodb", region_name=REGION).get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
+
+
+def create_notice_topic(name: str = "notices") -> tuple[str, str]:
+    """The users' topic, with an SQS queue subscribed so that a test can count what was published."""
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    url = sqs.create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return topic, url
+
+
+def drain(url: str) -> list[str]:
+    """Every message body in the queue, deleting them (moto's counts are exact, so nothing is missed)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
