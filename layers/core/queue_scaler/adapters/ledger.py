@@ -14,6 +14,7 @@ about the credit transaction.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,15 @@ ACCOUNT = "ACCOUNT"
 JOB = "JOB"
 _CONDITION_FAILED = "ConditionalCheckFailed"
 
+DEPOSIT = "SET #user_id = :u ADD #balance :c, #deposited :c"
+RESERVE = "SET #balance = #balance - :a ADD #reserved :a"
+REFUND = "ADD #balance :a, #refunded :a"
+FAIL_JOB = (
+    "SET #status = :failed, #job_id = :job, #user_id = :u, #plan = :plan, #kind = :kind, "
+    "#credits = if_not_exists(#credits, :a), #refunded = :a, #failed_at = :at, #last_error = :error, "
+    "#notice = :pending, #notice_claim = :claim, #notice_claimed_at = :at"
+)
+
 
 def _s(value: str) -> AttributeValueTypeDef:
     return {"S": value}
@@ -41,6 +51,11 @@ def _s(value: str) -> AttributeValueTypeDef:
 
 def _n(value: int) -> AttributeValueTypeDef:
     return {"N": str(value)}
+
+
+def _names(expression: str) -> dict[str, str]:
+    """Every `#name` of an expression mapped to its attribute: DynamoDB reserves words like plan and status."""
+    return {f"#{name}": name for name in re.findall(r"#(\w+)", expression)}
 
 
 def _user_key(user_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -112,7 +127,8 @@ class DynamoLedger:
                     "Update": {
                         "TableName": self._table,
                         "Key": _user_key(user_id),
-                        "UpdateExpression": "SET user_id = :u ADD balance :c, deposited :c",
+                        "UpdateExpression": DEPOSIT,
+                        "ExpressionAttributeNames": _names(DEPOSIT),
                         "ExpressionAttributeValues": {":u": _s(user_id), ":c": _n(credits)},
                     }
                 },
@@ -155,8 +171,9 @@ class DynamoLedger:
                     "Update": {
                         "TableName": self._table,
                         "Key": _user_key(reservation.user_id),
-                        "UpdateExpression": "SET balance = balance - :a ADD reserved :a",
-                        "ConditionExpression": "balance >= :a",
+                        "UpdateExpression": RESERVE,
+                        "ConditionExpression": "#balance >= :a",
+                        "ExpressionAttributeNames": _names(RESERVE),
                         "ExpressionAttributeValues": {":a": _n(reservation.amount)},
                     }
                 },
@@ -185,7 +202,7 @@ class DynamoLedger:
             ":claim": _s(job.claim),
             ":job": _s(job.job_id),
         }
-        matches = "#status = :reserved AND user_id = :u AND credits = :a"
+        matches = "#status = :reserved AND #user_id = :u AND #credits = :a"
         # A job that reserved nothing may have no reservation at all (a producer that does not reserve
         # for uncharged plans): it is recorded either way.
         condition = matches if job.amount else f"attribute_not_exists(pk) OR ({matches})"
@@ -194,13 +211,9 @@ class DynamoLedger:
                 "Update": {
                     "TableName": self._table,
                     "Key": _job_key(job.job_id),
-                    "UpdateExpression": (
-                        "SET #status = :failed, job_id = :job, user_id = :u, plan = :plan, kind = :kind, "
-                        "credits = if_not_exists(credits, :a), refunded = :a, failed_at = :at, last_error = :error, "
-                        "notice = :pending, notice_claim = :claim, notice_claimed_at = :at"
-                    ),
+                    "UpdateExpression": FAIL_JOB,
                     "ConditionExpression": condition,
-                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeNames": _names(FAIL_JOB + condition),
                     "ExpressionAttributeValues": values,
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -219,8 +232,9 @@ class DynamoLedger:
                     "Update": {
                         "TableName": self._table,
                         "Key": _user_key(job.user_id),
-                        "UpdateExpression": "ADD balance :a, refunded :a",
+                        "UpdateExpression": REFUND,
                         "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeNames": _names(REFUND),
                         "ExpressionAttributeValues": {":a": _n(job.amount)},
                     }
                 },
@@ -268,8 +282,8 @@ class DynamoLedger:
         return self._update_notice(
             "UpdateItem(take over notice)",
             job_id,
-            "SET notice_claim = :claim, notice_claimed_at = :at",
-            "notice = :pending AND notice_claim = :seen",
+            "SET #notice_claim = :claim, #notice_claimed_at = :at",
+            "#notice = :pending AND #notice_claim = :seen",
             {
                 ":claim": _s(claim),
                 ":at": _s(now.isoformat()),
@@ -282,8 +296,8 @@ class DynamoLedger:
         return self._update_notice(
             "UpdateItem(confirm notice)",
             job_id,
-            "SET notice = :sent",
-            "notice_claim = :claim",
+            "SET #notice = :sent",
+            "#notice_claim = :claim",
             {":sent": _s(NoticeState.SENT), ":claim": _s(claim)},
         )
 
@@ -296,6 +310,7 @@ class DynamoLedger:
                 Key=_job_key(job_id),
                 UpdateExpression=update,
                 ConditionExpression=condition,
+                ExpressionAttributeNames=_names(update + condition),
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
