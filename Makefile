@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: help setup test lint typecheck unit demo bench clean
+.PHONY: help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,9 +29,11 @@ setup: $(STAMP) ## Create .venv (Python 3.12) with the project and its dev tools
 lint: $(STAMP) ## ruff, and mypy (strict on layers/core)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/core/queue_scaler functions devkit
+	$(VENV)/bin/mypy layers/core/queue_scaler $(wildcard functions) devkit workers/queue_worker
+	$(VENV)/bin/hadolint workers/Dockerfile
+	$(VENV)/bin/shellcheck workers/*.sh
 
-test: lint ## Lint, type-check and run every test suite (the README's test command)
+test: lint validate build transform ## Lint, validate and build the templates, run every test suite (the README's test command)
 	$(VENV)/bin/pytest
 
 unit: $(STAMP) ## Unit tests only (no sockets, fast)
@@ -40,8 +42,50 @@ unit: $(STAMP) ## Unit tests only (no sockets, fast)
 demo: $(STAMP) ## Run the scaler locally on an in-process AWS emulator: a burst, scale-out from zero, scale-in
 	$(VENV)/bin/queue-scaler demo
 
-bench: $(STAMP) ## Simulate every built-in scenario under queue-scaler and its peers: table, plots in out/bench
+bench: $(STAMP) ## The simulator's scenarios under queue-scaler and its peers (plots in out/bench), then the worker's
 	$(VENV)/bin/queue-scaler bench --plots out/bench
+	$(PY) -m devkit.bench_worker
+
+bench-worker: $(STAMP) ## Messages per second: the worker against a one-at-a-time consumer, same moto server
+	$(PY) -m devkit.bench_worker
 
 clean: ## Remove environments and build output
-	rm -rf $(VENV) .aws-sam out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .sam-cli out .pytest_cache .mypy_cache .ruff_cache
+
+# --- Deployment tooling: SAM CLI, cfn-lint, checkov, shellcheck -------------------------------------
+# Their own environment: SAM CLI pins boto3, click and (through aws-sam-translator) pydantic~=2.13,
+# which would drag the project's .venv back or make pip backtrack SAM CLI (../shared/TOOLCHAIN.md).
+TOOLS       ?= .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+SAM         := $(TOOLS)/bin/sam
+TEMPLATES   := template.yaml $(wildcard templates/*.yaml)
+SHELL_SCRIPTS := $(wildcard scripts/*.sh workers/*.sh) .ci/run
+# checkov: --skip-download keeps it offline (it otherwise fetches guideline links from its vendor).
+# SAM writes its own state (telemetry id, caches) under the checkout, not in the home directory.
+export __SAM_CLI_APP_DIR := $(CURDIR)/.sam-cli
+
+$(TOOLS_STAMP): requirements-tools.txt
+	@set -e; py=$$(scripts/find-python.sh); \
+	  echo "tools: creating $(TOOLS) with $$py"; \
+	  "$$py" -m venv $(TOOLS); \
+	  $(TOOLS)/bin/python -m pip install --quiet --upgrade pip; \
+	  $(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	@touch $@
+
+tools: $(TOOLS_STAMP) ## Create .venv-tools (SAM CLI, cfn-lint, checkov, shellcheck)
+
+validate: $(TOOLS_STAMP) ## sam validate --lint, cfn-lint and checkov on every template, shellcheck on shell scripts
+	$(SAM) validate --lint --template template.yaml
+	$(TOOLS)/bin/cfn-lint $(TEMPLATES)
+	$(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation $(addprefix -f ,$(TEMPLATES))
+	$(TOOLS)/bin/shellcheck $(SHELL_SCRIPTS)
+
+# No container: sam build installs python3.12 arm64 wheels itself, and needs python3.12 on PATH.
+build: $(TOOLS_STAMP) ## sam build with Python 3.12, without Docker
+	@set -e; py=$$(scripts/find-python.sh); \
+	  PATH="$$(dirname "$$py"):$$PATH" $(SAM) build --template template.yaml
+
+# The contract tests (tests/contract) read the transformed templates this writes. The translation
+# runs in .venv-tools because aws-sam-translator pins pydantic~=2.13, below the project's pydantic.
+transform: $(TOOLS_STAMP) ## Translate the SAM templates to CloudFormation JSON for tests/contract
+	$(TOOLS)/bin/python scripts/transform-templates.py --out .aws-sam/contract

@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from devkit.commands import bench, decide, demo, explain, schema, simulate
+from devkit.commands import bench, decide, demo, explain, local, schema, simulate
 
-COMMANDS = (decide, explain, schema, demo, simulate, bench)
+COMMANDS = (decide, explain, schema, demo, local, simulate, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,170 +1,213 @@
-"""`make demo`, first version: a scripted burst on an in-process AWS emulator (moto).
+"""`make demo`: the whole system on the local cloud, in compressed time.
 
-The real adapters and the real ScaleService run against moto; time is simulated (ticks of 10 s
-advance a clock instead of sleeping) so that a burst, the scale-out from zero, the drain and the
-300 s scale-down stabilization fit in a few seconds. Workers are modelled: each in-service instance
-finishes a fixed number of jobs per tick.
+Three pools start idle (messaging keeps one worker, video and ai are at zero). A burst of jobs across
+the plans lands; the scaler (the real handler, on its schedule) scales out from zero; instances pass
+the launch readiness gate and run real workers; a few jobs fail for good into the DLQs; the queues
+drain; scale-in drains workers through SIGTERM. A live view shows it; at the end one summary line,
+and a PNG timeline per pool under out/.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import random
+import shutil
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import boto3
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
 
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.autoscaling import AutoScalingFleet
-from queue_scaler.adapters.history import DynamoHistoryStore
-from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.config import PoolConfig
-from queue_scaler.observability import NullMetrics
-from queue_scaler.services.scaling import ScaleService
+from devkit.commands.local import down, fetch_status, up
+from devkit.localcloud.report import JobReport, read_dead_letters, read_worker_logs
+from devkit.localcloud.stack import PLANS, LocalSettings
 
-TICK_SECONDS = 10.0
-JOBS_PER_INSTANCE_PER_TICK = 2  # 1 slot, 5-second jobs
-BURST_AT = 20.0
-BURST = {"video-pro": 120, "video-free": 150}
-GIVE_UP_AT = 1800.0
+#: Jobs per plan and pool in the burst, and how long each runs.
+BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}
+MESSAGING_JOBS = 12
+JOB_SECONDS = (0.5, 2.5)
+FAIL_EVERY = 10  # one job in 10 fails on every attempt and ends in its DLQ
+CREDITS = {"enterprise": 20, "studio": 12, "pro": 8, "starter": 4, "free": 0}
 
 
 @dataclass
-class DemoResult:
-    jobs: int
-    completed: int
-    peak_desired: int
-    first_scale_out_at: float | None
-    back_to_zero_at: float | None
+class Timeline:
+    t: list[float] = field(default_factory=list)
+    backlog: dict[str, list[int]] = field(default_factory=dict)
+    desired: dict[str, list[int]] = field(default_factory=dict)
+    in_service: dict[str, list[int]] = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        return self.completed == self.jobs and self.peak_desired > 0 and self.back_to_zero_at is not None
+    def add(self, t: float, status: dict[str, Any]) -> None:
+        self.t.append(t)
+        for pool, state in status["pools"].items():
+            backlog = sum(q["visible"] + q["in_flight"] for q in status["queues"].values() if q["pool"] == pool)
+            self.backlog.setdefault(pool, []).append(backlog)
+            self.desired.setdefault(pool, []).append(state["desired"])
+            self.in_service.setdefault(pool, []).append(state["in_service"])
 
+    def plot(self, out_dir: Path) -> list[Path]:
+        import matplotlib
 
-def _pool() -> PoolConfig:
-    return PoolConfig.model_validate(
-        {
-            "name": "video",
-            "min_size": 0,
-            "max_size": 20,
-            "queues": [
-                {"name": "video-pro", "target_per_instance": 8},
-                {"name": "video-free", "target_per_instance": 15},
-            ],
-        }
-    )
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
-
-def _create_stack(pool: PoolConfig) -> dict[str, str]:
-    ec2 = boto3.client("ec2")
-    ec2.create_launch_template(
-        LaunchTemplateName="video-workers",
-        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t4g.small"},
-    )
-    clients.autoscaling().create_auto_scaling_group(
-        AutoScalingGroupName=pool.group_name,
-        LaunchTemplate={"LaunchTemplateName": "video-workers", "Version": "$Latest"},
-        MinSize=pool.min_size,
-        MaxSize=pool.max_size,
-        DesiredCapacity=0,
-        AvailabilityZones=["us-east-1a"],
-    )
-    clients.dynamodb().create_table(
-        TableName="demo-history",
-        KeySchema=[{"AttributeName": "pool", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pool", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return {q.name: clients.sqs().create_queue(QueueName=q.name)["QueueUrl"] for q in pool.queues}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for pool in self.backlog:
+            fig, backlog_axis = plt.subplots(figsize=(9, 4))
+            backlog_axis.plot(self.t, self.backlog[pool], color="tab:gray", label="backlog (messages)")
+            backlog_axis.set_xlabel("seconds since the burst")
+            backlog_axis.set_ylabel("messages")
+            fleet_axis = backlog_axis.twinx()
+            fleet_axis.step(self.t, self.desired[pool], where="post", color="tab:blue", label="desired")
+            fleet_axis.step(self.t, self.in_service[pool], where="post", color="tab:green", label="in service")
+            fleet_axis.set_ylabel("instances")
+            handles = backlog_axis.get_legend_handles_labels()[0] + fleet_axis.get_legend_handles_labels()[0]
+            fig.legend(handles=handles, loc="upper right")
+            backlog_axis.set_title(f"queue-scaler demo: pool {pool}")
+            fig.tight_layout()
+            path = out_dir / f"demo-{pool}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+        return paths
 
 
-def _send_burst(urls: dict[str, str]) -> int:
-    sent = 0
-    for queue, count in BURST.items():
-        for start in range(0, count, 10):
-            entries = [
-                {"Id": str(i), "MessageBody": json.dumps({"job_id": f"{queue}-{i}", "payload": {"seconds": 5}})}
-                for i in range(start, min(start + 10, count))
-            ]
-            clients.sqs().send_message_batch(QueueUrl=urls[queue], Entries=entries)  # type: ignore[arg-type]
-            sent += len(entries)
-    return sent
+def envelope(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, Any]:
+    """A job as producers submit it (CONTRACTS.md section 4)."""
+    return {
+        "job_id": f"{pool}-{plan}-{index}-{uuid.uuid4().hex[:6]}",
+        "user_id": f"u-{rng.randint(1, 9)}",
+        "plan": plan,
+        "kind": f"{pool}.demo",
+        "credits": CREDITS[plan],
+        "submitted_at": datetime.now(UTC).isoformat(),
+        "payload": {"seconds": round(rng.uniform(*JOB_SECONDS), 2), "fail": index % FAIL_EVERY == FAIL_EVERY // 2},
+    }
 
 
-def _work(urls: dict[str, str], in_service: int) -> int:
-    """Each in-service instance finishes its jobs for this tick, higher-priority queue first."""
-    budget = in_service * JOBS_PER_INSTANCE_PER_TICK
-    done = 0
-    for url in urls.values():
-        while budget > 0:
-            messages = (
-                clients.sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, budget)).get("Messages", [])
-            )
-            if not messages:
-                break
-            clients.sqs().delete_message_batch(
-                QueueUrl=url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-            budget -= len(messages)
-            done += len(messages)
-    return done
+def submit_burst(sqs: Any, prefix: str, rng: random.Random) -> set[str]:
+    jobs: list[tuple[str, dict[str, Any]]] = []
+    for pool, plans in BURST.items():
+        for plan, count in plans.items():
+            jobs += [(f"{prefix}-{pool}-{plan}", envelope(pool, plan, i, rng)) for i in range(count)]
+    jobs += [(f"{prefix}-messaging-jobs", envelope("messaging", "pro", i, rng)) for i in range(MESSAGING_JOBS)]
+    urls: dict[str, str] = {}
+    by_queue: dict[str, list[dict[str, Any]]] = {}
+    for queue, job in jobs:
+        by_queue.setdefault(queue, []).append(job)
+    for queue, batch in by_queue.items():
+        urls[queue] = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        for start in range(0, len(batch), 10):
+            entries = [{"Id": str(i), "MessageBody": json.dumps(j)} for i, j in enumerate(batch[start : start + 10])]
+            sqs.send_message_batch(QueueUrl=urls[queue], Entries=entries)
+    return {job["job_id"] for _, job in jobs}
 
 
-def run(console: Console, pace_seconds: float = 0.02) -> DemoResult:
-    """Play the demo; `pace_seconds` of real time per simulated tick keeps it watchable."""
-    from moto import mock_aws
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "demo",
-        "AWS_SECRET_ACCESS_KEY": "demo",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ[key] = value
-    os.environ.pop("AWS_ENDPOINT_URL", None)  # the emulator is in-process; nothing leaves this machine
-    clients.clear()
-    pool = _pool()
-    with mock_aws():
-        urls = _create_stack(pool)
-        fleet = AutoScalingFleet()
-        service = ScaleService(SqsQueueMetrics(), fleet, DynamoHistoryStore("demo-history"), NullMetrics())
-        console.print(
-            f"[bold]queue-scaler demo[/]: pool {pool.name} (min {pool.min_size}, max {pool.max_size}), queues "
-            + ", ".join(f"{q.name} (target {q.target_per_instance:g}/instance)" for q in pool.queues)
-            + f"; a tick every {TICK_SECONDS:g} s of simulated time"
+def view(status: dict[str, Any], elapsed: float, submitted: int) -> Group:
+    pools = Table(title=f"queue-scaler demo  t={elapsed:5.1f}s  jobs submitted: {submitted}")
+    for column in ("pool", "desired", "in service", "instances", "backlog", "in flight", "DLQ"):
+        pools.add_column(column)
+    for name, pool in status["pools"].items():
+        queues = [q for q in status["queues"].values() if q["pool"] == name]
+        states = " ".join(
+            i["state"].replace("Terminating", "Term").replace("Pending", "Pend") for i in pool["instances"]
         )
-        result = DemoResult(jobs=0, completed=0, peak_desired=0, first_scale_out_at=None, back_to_zero_at=None)
-        now = 0.0
-        while now <= GIVE_UP_AT:
-            if now == BURST_AT:
-                result.jobs = _send_burst(urls)
-                console.print(f"[yellow]t={now:5.0f}s burst: {result.jobs} jobs arrive[/]")
-            [outcome] = service.tick([pool], now)
-            if outcome.decision is None:
-                console.print(f"[red]t={now:5.0f}s error: {outcome.error}[/]")
-            else:
-                d = outcome.decision
-                arrow = f"{d.current} -> {d.desired}" if d.change else f"{d.desired}"
-                style = "green" if d.change > 0 else "cyan" if d.change < 0 else "dim"
-                console.print(f"[{style}]t={now:5.0f}s backlog={d.backlog:4d} desired {arrow} ({d.limited_by})[/]")
-                for line in d.explanation[:-1]:
-                    console.print(f"           [dim]{line}[/]")
-                result.peak_desired = max(result.peak_desired, d.desired)
-                if d.change > 0 and result.first_scale_out_at is None:
-                    result.first_scale_out_at = now
-                if result.peak_desired and d.desired == 0 and result.back_to_zero_at is None:
-                    result.back_to_zero_at = now
-                    break
-            in_service = fleet.describe([pool.group_name])[pool.group_name].in_service
-            result.completed += _work(urls, in_service)
-            now += TICK_SECONDS
-            time.sleep(pace_seconds)
-    clients.clear()
-    console.print(
-        f"demo: jobs={result.jobs} completed={result.completed} peak_desired={result.peak_desired} "
-        f"scale_out_at={result.first_scale_out_at}s back_to_zero_at={result.back_to_zero_at}s"
+        pools.add_row(
+            name,
+            str(pool["desired"]),
+            str(pool["in_service"]),
+            states or "-",
+            str(sum(q["visible"] for q in queues)),
+            str(sum(q["in_flight"] for q in queues)),
+            str(sum(q["dlq"] for q in queues)),
+        )
+    life = status["lifecycle"]
+    decisions = Table(show_header=True, title="last decisions")
+    decisions.add_column("pool")
+    decisions.add_column("why")
+    for outcome in status["scaler"]["last"]:
+        decision = outcome.get("decision")
+        why = decision["explanation"][-2] if decision and len(decision["explanation"]) > 1 else outcome.get("error", "")
+        decisions.add_row(outcome["pool"], why)
+    footer = (
+        f"lifecycle actions: {life['completed']} completed, {life['pending']} pending, {life['timed_out']} timed out"
+        f"   scaler invocations: {status['scaler']['invocations']} ({status['scaler']['errors']} errors)"
     )
-    return result
+    return Group(pools, decisions, footer)
+
+
+def settled(status: dict[str, Any]) -> bool:
+    """Queues drained, pools back at their minimum, no lifecycle action open."""
+    queues_empty = all(q["visible"] == 0 and q["in_flight"] == 0 for q in status["queues"].values())
+    at_minimum = all(
+        p["desired"] == (1 if name == "messaging" else 0) and len(p["instances"]) == p["desired"]
+        for name, p in status["pools"].items()
+    )
+    return queues_empty and at_minimum and status["lifecycle"]["pending"] == 0
+
+
+def run(
+    console: Console,
+    state_dir: Path = Path(".localcloud-demo"),
+    out_dir: Path = Path("out"),
+    timeout: float = 170.0,
+    seed: int = 7,
+) -> tuple[JobReport, dict[str, Any]]:
+    """Play the demo; returns the job report and the final status."""
+    shutil.rmtree(state_dir, ignore_errors=True)
+    settings = LocalSettings()
+    state = up(state_dir)
+    rng = random.Random(seed)  # noqa: S311 - demo workload, not security
+    try:
+        session = boto3.session.Session(
+            region_name=settings.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the local emulator's dummy credentials
+        )
+        sqs = session.client("sqs", endpoint_url=state["endpoint_url"])
+        timeline = Timeline()
+        started = time.monotonic()
+        submitted: set[str] = set()
+        status = fetch_status(state)
+        with Live(view(status, 0, 0), console=console, refresh_per_second=2) as live:
+            while True:
+                elapsed = time.monotonic() - started
+                if not submitted and elapsed >= 3:
+                    submitted = submit_burst(sqs, settings.stack, rng)
+                status = fetch_status(state)
+                timeline.add(elapsed, status)
+                live.update(view(status, elapsed, len(submitted)))
+                if submitted and settled(status) and elapsed > 10:
+                    break
+                if elapsed > timeout:
+                    console.print(f"[red]demo: not settled after {timeout:.0f} s[/]")
+                    break
+                time.sleep(1)
+        report = JobReport(submitted)
+        dlqs = [url for name, url in _dlq_urls(sqs, settings).items()]
+        read_dead_letters(sqs, dlqs, report)
+    finally:
+        down(state_dir)
+    read_worker_logs(state_dir / "instances", report)
+    for path in timeline.plot(out_dir):
+        console.print(f"timeline: {path}")
+    instance_seconds = sum(p["instance_seconds"] for p in status["pools"].values())
+    console.print(
+        f"demo: jobs={len(submitted)} completed={report.completed} dead_lettered={len(report.dead_lettered)} "
+        f"lost={len(report.lost)} duplicates={len(report.duplicates)} wait_p95={report.wait_p95():.1f}s "
+        f"instance_seconds={instance_seconds:.0f}"
+    )
+    return report, status
+
+
+def _dlq_urls(sqs: Any, settings: LocalSettings) -> dict[str, str]:
+    names = [f"{settings.stack}-messaging-jobs-dlq"]
+    names += [f"{settings.stack}-{pool}-{plan}-dlq" for pool in ("video", "ai") for plan in PLANS]
+    return {name: sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in names}

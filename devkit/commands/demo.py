@@ -1,19 +1,22 @@
-"""`queue-scaler demo`: a burst on an in-process AWS emulator, scale-out from zero and back."""
+"""`queue-scaler demo` (`make demo`): the whole system on the local cloud, a burst, scale-out and drain."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("demo", help="a scripted burst on an in-process emulator: scale-out and scale-in")
-    parser.add_argument("--pace", type=float, default=0.02, help="real seconds per simulated 10 s tick")
+    parser = sub.add_parser("demo", help="a burst across plans on the local cloud: scale-out, jobs, DLQ, drain")
+    parser.add_argument("--out", type=Path, default=Path("out"), help="where the PNG timelines go")
+    parser.add_argument("--timeout", type=float, default=170.0, help="give up after this many seconds")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from devkit.demo import run as play
 
-    return 0 if play(Console(soft_wrap=True), pace_seconds=args.pace).ok else 1
+    report, _status = play(Console(), out_dir=args.out, timeout=args.timeout)
+    return 0 if not report.lost and not report.duplicates else 1

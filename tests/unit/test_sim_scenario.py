@@ -47,6 +47,30 @@ def with_queue(**changes: Any) -> dict[str, Any]:
     return VALID | {"pools": [VALID["pools"][0] | {"queues": [queue]}]}
 
 
+#: The one queue-scaler setting every built-in runs with (docs/benchmark.md, "Recommended setting"):
+#: no per-scenario tuning, so that the benchmark is honest.
+RECOMMENDED = {"keep_busy_instances": True, "count_in_flight_as_slots": True, "scale_up_tolerance": 0}
+
+
+def test_every_builtin_pool_runs_queue_scaler_with_the_recommended_setting() -> None:
+    for name in builtin_names():
+        for pool in load_scenario(name).pools:
+            config = pool.pool_config()
+            used = {
+                "keep_busy_instances": config.keep_busy_instances,
+                "count_in_flight_as_slots": config.count_in_flight_as_slots,
+                "scale_up_tolerance": config.behavior.scale_up.tolerance,
+            }
+            assert used == RECOMMENDED, f"{name}/{pool.name}"
+            assert set(pool.scaler) <= {
+                "seconds_per_message",
+                "keep_busy_instances",
+                "count_in_flight_as_slots",
+                "behavior",
+            }, f"{name}/{pool.name}: only the recommended fields"
+            assert config.behavior.scale_down == type(config.behavior.scale_down)(), f"{name}/{pool.name}"
+
+
 @pytest.mark.parametrize(
     ("name", "document", "field"),
     [

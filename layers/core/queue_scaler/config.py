@@ -42,6 +42,11 @@ class ScalingRules(_Model):
     stabilization_window_seconds: Annotated[float, Field(ge=0, le=3600)]
     select_policy: SelectPolicy = "Max"
     policies: list[RatePolicy]
+    tolerance: Annotated[float | None, Field(ge=0, lt=1)] = Field(
+        default=None,
+        description="This direction's tolerance band (HPA behavior.scaleUp/scaleDown.tolerance); the "
+        "pool's tolerance when omitted",
+    )
 
 
 class ScaleUpRules(ScalingRules):
@@ -120,12 +125,22 @@ class PoolConfig(_Model):
         "occupy: ceil((visible + in_flight [+ delayed]) / slots_per_instance). Those instances would "
         "be busy, so removing them saves nothing and only makes the queued work wait longer",
     )
+    count_in_flight_as_slots: bool = Field(
+        default=False,
+        description="Count each in-flight message as the worker slot it holds (1 / slots_per_instance "
+        "of an instance) instead of against its queue's target. The target then sizes only the waiting "
+        "messages (how many one instance clears within the wait objective), and a fleet busy with a "
+        "steady flow keeps the instances that flow occupies without a standing backlog. Needs "
+        "count_in_flight",
+    )
     behavior: Behavior = Field(default_factory=Behavior)
 
     @model_validator(mode="after")
     def _consistent(self) -> PoolConfig:
         if self.max_size < self.min_size:
             raise ValueError(f"max_size ({self.max_size}) is below min_size ({self.min_size})")
+        if self.count_in_flight_as_slots and not self.count_in_flight:
+            raise ValueError("count_in_flight_as_slots needs count_in_flight")
         names = [q.name for q in self.queues]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

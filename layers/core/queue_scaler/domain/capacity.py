@@ -51,11 +51,23 @@ def measure(pool: PoolConfig, observation: Observation) -> Load:
             backlog += seen.delayed
         work += seen.visible + seen.in_flight + (seen.delayed if pool.count_delayed else 0)
         target = pool.target_for(queue)
-        ratio = backlog / target
-        raw_need += ratio
         backlog_total += backlog
         detail = " + ".join(parts) if len(parts) > 1 else parts[0]
-        lines.append(f"{queue.name}: backlog {backlog} ({detail}) / target {fmt(target)} = {fmt(ratio)}")
+        if pool.count_in_flight_as_slots and pool.slots_per_instance < target:
+            # A running message holds its slot until it ends, however many messages the target lets
+            # one instance carry; the target still sizes the waiting ones. Never below backlog / target.
+            waiting = backlog - seen.in_flight
+            held = seen.in_flight / pool.slots_per_instance
+            ratio = waiting / target + held
+            lines.append(
+                f"{queue.name}: backlog {backlog} ({detail}): {waiting} waiting / target {fmt(target)} "
+                f"= {fmt(waiting / target)} + {seen.in_flight} in flight / {pool.slots_per_instance} slot(s) "
+                f"= {fmt(held)}: {fmt(ratio)}"
+            )
+        else:
+            ratio = backlog / target
+            lines.append(f"{queue.name}: backlog {backlog} ({detail}) / target {fmt(target)} = {fmt(ratio)}")
+        raw_need += ratio
     return Load(raw_need, backlog_total, tuple(unavailable), tuple(lines), work)
 
 
@@ -101,9 +113,17 @@ def recommend(pool: PoolConfig, current: int, load: Load) -> Recommendation:
         )
     ratio = load.raw_need / current
     tail = f"{fmt(load.raw_need)} / {current} = {fmt(ratio)}"
-    if abs(ratio - 1) <= pool.tolerance + _CEIL_EPSILON:
+    tolerance, which = _tolerance(pool, ratio)
+    if abs(ratio - 1) <= tolerance + _CEIL_EPSILON:
         limited = LimitedBy.WITHIN_TOLERANCE if need != current else LimitedBy.NONE
-        return Recommendation(
-            current, limited, f"{head}; {tail} is within tolerance {fmt(pool.tolerance)}: keep {current}"
-        )
-    return Recommendation(need, LimitedBy.NONE, f"{head}; {tail} is outside tolerance {fmt(pool.tolerance)}")
+        return Recommendation(current, limited, f"{head}; {tail} is within {which}{fmt(tolerance)}: keep {current}")
+    return Recommendation(need, LimitedBy.NONE, f"{head}; {tail} is outside {which}{fmt(tolerance)}")
+
+
+def _tolerance(pool: PoolConfig, ratio: float) -> tuple[float, str]:
+    """The band on the side `ratio` lies: the direction's own tolerance if set, else the pool's."""
+    rules = pool.behavior.scale_up if ratio > 1 else pool.behavior.scale_down
+    if rules.tolerance is None:
+        return pool.tolerance, "tolerance "
+    direction = "scale-up" if ratio > 1 else "scale-down"
+    return rules.tolerance, f"{direction} tolerance "

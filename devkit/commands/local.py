@@ -1,0 +1,133 @@
+"""`queue-scaler local up|status|down`: the whole system on 127.0.0.1 (CONTRACTS.md section 3)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from devkit.localcloud.daemon import STATE_FILE
+
+DEFAULT_DIR = Path(".localcloud")
+START_TIMEOUT = 60.0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("local", help="run the whole system on this machine: up, status, down")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_DIR, help="where the local cloud keeps its state")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("up", help="start the local cloud in the background; print its endpoint URL")
+    status = actions.add_parser("status", help="pools, queues, lifecycle actions")
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    actions.add_parser("down", help="stop the local cloud and every process it started")
+    parser.set_defaults(run=run)
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    """The running local cloud's pid and URLs, or None when none runs there."""
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text())
+    try:
+        os.kill(int(state["pid"]), 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)  # left by a daemon that died; nothing runs
+        return None
+    return state
+
+
+def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
+    with urllib.request.urlopen(state["status_url"], timeout=10) as response:  # noqa: S310 - loopback URL we wrote
+        status: dict[str, Any] = json.loads(response.read())
+    return status
+
+
+def up(state_dir: Path) -> dict[str, Any]:
+    """Start the daemon unless one runs; wait until it is ready. Returns its state."""
+    state = read_state(state_dir)
+    if state is not None:
+        return state
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = (state_dir / "localcloud.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devkit.localcloud.daemon", str(state_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # outlives this command; `down` stops it
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local cloud exited with {process.returncode}; see {state_dir / 'localcloud.log'}")
+        state = read_state(state_dir)
+        if state is not None:
+            return state
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError(
+        f"the local cloud did not start within {START_TIMEOUT:.0f} s; see {state_dir / 'localcloud.log'}"
+    )
+
+
+def down(state_dir: Path, timeout: float = 60.0) -> bool:
+    """Stop the daemon (it drains and stops its workers first). False when none was running."""
+    state = read_state(state_dir)
+    if state is None:
+        return False
+    pid = int(state["pid"])
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "up":
+            print(up(args.state_dir)["endpoint_url"])
+            return 0
+        if args.action == "down":
+            print("stopped" if down(args.state_dir) else "not running")
+            return 0
+        state = read_state(args.state_dir)
+        if state is None:
+            print("queue-scaler local: not running (start it with `queue-scaler local up`)", file=sys.stderr)
+            return 1
+        status = fetch_status(state)
+    except (RuntimeError, OSError) as error:
+        print(f"queue-scaler local {args.action}: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print_status(status)
+    return 0
+
+
+def print_status(status: dict[str, Any]) -> None:
+    print(f"endpoint {status['endpoint_url']}")
+    for name, pool in status["pools"].items():
+        states = ", ".join(f"{i['id']} {i['state']}" for i in pool["instances"]) or "no instances"
+        print(f"pool {name}: desired {pool['desired']}, in service {pool['in_service']} ({states})")
+    for name, queue in status["queues"].items():
+        if queue["visible"] or queue["in_flight"] or queue["dlq"]:
+            print(f"queue {name}: {queue['visible']} visible, {queue['in_flight']} in flight, {queue['dlq']} in DLQ")
+    life = status["lifecycle"]
+    print(f"lifecycle actions: {life['completed']} completed, {life['pending']} pending, {life['timed_out']} timed out")

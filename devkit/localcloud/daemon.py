@@ -1,0 +1,77 @@
+"""`python -m devkit.localcloud.daemon STATE_DIR`: the process behind `queue-scaler local up`.
+
+It runs the local cloud, serves its status as JSON on 127.0.0.1, writes `state.json` (pid, endpoint,
+status URL) once ready, and on SIGTERM stops every process it started before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from devkit.localcloud.cloud import LocalCloud, free_port
+
+STATE_FILE = "state.json"
+
+
+def serve_status(cloud: LocalCloud) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/status":
+                self.send_error(404)
+                return
+            body = json.dumps(cloud.status()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: status is polled every second by the demo."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, name="status", daemon=True).start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devkit.localcloud.daemon")
+    parser.add_argument("state_dir", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per emulated API request would drown what matters; errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+
+    cloud = LocalCloud(args.state_dir)
+    try:
+        endpoint = cloud.start()
+        status = serve_status(cloud)
+        state = {
+            "pid": __import__("os").getpid(),
+            "endpoint_url": endpoint,
+            "status_url": f"http://127.0.0.1:{status.server_address[1]}/status",
+        }
+        (args.state_dir / STATE_FILE).write_text(json.dumps(state))
+        logging.info("local cloud ready at %s", endpoint)
+        stopping.wait()
+        status.shutdown()
+    finally:
+        cloud.stop()
+        (args.state_dir / STATE_FILE).unlink(missing_ok=True)
+        logging.info("local cloud stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

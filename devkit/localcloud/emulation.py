@@ -1,0 +1,316 @@
+"""What moto lacks, and only that (see ../shared/TOOLCHAIN.md): lifecycle states and actions of Auto Scaling.
+
+moto's Auto Scaling puts new instances InService at once, removes scaled-in ones at once, stores
+lifecycle hooks without firing them, and does not implement CompleteLifecycleAction or
+RecordLifecycleActionHeartbeat. This module patches moto, in the local cloud's process only, so that:
+
+- a launch goes Pending (booting), or Pending:Wait when the group has a launch hook, then
+  Pending:Proceed and InService once the action completes with CONTINUE (ABANDON terminates it);
+- a scale-in picks instances as Auto Scaling does (scale-in protection respected, instances that are
+  not yet in service first, then the oldest), and they go Terminating:Wait when there is a terminate
+  hook, Terminating:Proceed once it completes (or times out), and Terminated once the instance's
+  worker has stopped;
+- CompleteLifecycleAction and RecordLifecycleActionHeartbeat are real API calls, answered with the
+  API's XML, so the project's boto3 code talks to them unchanged; an unknown or finished token is
+  the API's ValidationError "No active Lifecycle Action found";
+- a hook that nobody completes ends at its HeartbeatTimeout with its DefaultResult.
+
+Everything else (queues, tables, topics, parameters, groups themselves) is moto's own.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.autoscaling import models as asg_models
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+TERMINATING_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
+
+
+@dataclass
+class LifecycleAction:
+    """One pending (or finished) lifecycle action, as Auto Scaling tracks it."""
+
+    token: str
+    group: str
+    hook: str
+    instance_id: str
+    transition: str
+    started_at: float
+    deadline: float
+    heartbeat_timeout: float
+    default_result: str
+    result: str | None = None
+    completed_at: float | None = None
+    timed_out: bool = False
+    heartbeats: int = 0
+
+    @property
+    def pending(self) -> bool:
+        return self.completed_at is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "group": self.group,
+            "hook": self.hook,
+            "instance_id": self.instance_id,
+            "transition": self.transition,
+            "result": self.result,
+            "timed_out": self.timed_out,
+            "heartbeats": self.heartbeats,
+            "seconds": round((self.completed_at or self.started_at) - self.started_at, 2),
+        }
+
+
+@dataclass
+class InstanceRecord:
+    instance_id: str
+    group: str
+    launched_at: float
+    state: Any  # moto's InstanceState; its lifecycle_state is what DescribeAutoScalingGroups reports
+
+
+@dataclass
+class AutoScalingEmulator:
+    """Lifecycle states and actions on top of moto's Auto Scaling backend (one per local cloud)."""
+
+    clock: Callable[[], float]
+    #: Called with an EventBridge-shaped lifecycle event whenever an instance enters a :Wait state.
+    on_event: Callable[[dict[str, Any]], None]
+    account: str = "123456789012"
+    region: str = "us-east-1"
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    actions: dict[str, LifecycleAction] = field(default_factory=dict)
+    instances: dict[str, InstanceRecord] = field(default_factory=dict)
+    #: Seconds each removed instance lived (launch request to termination, as EC2 bills), per group.
+    lifetimes: dict[str, list[float]] = field(default_factory=dict)
+
+    # --- installation -----------------------------------------------------------------------
+    def install(self) -> None:
+        """Patch moto in this process. Idempotent per process: the last installed emulator wins."""
+        emulator = self
+
+        def set_desired_capacity(group: Any, new_capacity: int | None) -> None:
+            emulator._set_desired_capacity(group, new_capacity)
+
+        def complete_lifecycle_action(response: AutoScalingResponse) -> str:
+            emulator._complete(
+                response._get_param("AutoScalingGroupName"),
+                response._get_param("LifecycleHookName"),
+                response._get_param("LifecycleActionToken"),
+                response._get_param("InstanceId"),
+                response._get_param("LifecycleActionResult"),
+            )
+            return _xml("CompleteLifecycleAction")
+
+        def record_lifecycle_action_heartbeat(response: AutoScalingResponse) -> str:
+            emulator._heartbeat(
+                response._get_param("AutoScalingGroupName"),
+                response._get_param("LifecycleHookName"),
+                response._get_param("LifecycleActionToken"),
+                response._get_param("InstanceId"),
+            )
+            return _xml("RecordLifecycleActionHeartbeat")
+
+        asg_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign,assignment]
+        AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
+        AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
+
+    @property
+    def backend(self) -> Any:
+        return asg_models.autoscaling_backends[self.account][self.region]
+
+    # --- scaling ------------------------------------------------------------------------------
+    def _hook(self, group: Any, transition: str) -> Any | None:
+        for hook in self.backend.describe_lifecycle_hooks(group.name):
+            if hook.lifecycle_transition == transition:
+                return hook
+        return None
+
+    def _set_desired_capacity(self, group: Any, new_capacity: int | None) -> None:
+        with self.lock:
+            group.desired_capacity = group.min_size if new_capacity is None else new_capacity
+            live = [s for s in group.instance_states if s.lifecycle_state not in TERMINATING_STATES]
+            delta = (group.desired_capacity or 0) - len(live)
+            if delta > 0:
+                before = set(group.instance_states)
+                group.replace_autoscaling_group_instances(delta, group.get_propagated_tags())
+                for state in [s for s in group.instance_states if s not in before]:
+                    self._launched(group, state)
+            elif delta < 0:
+                for state in self._scale_in_order(live)[:-delta]:
+                    self._terminate(group, state)
+
+    def _scale_in_order(self, live: list[Any]) -> list[Any]:
+        """Auto Scaling's choice, simplified: never protected ones; not-yet-serving first, then the oldest."""
+        candidates = [s for s in live if not s.protected_from_scale_in]
+
+        def key(state: Any) -> tuple[int, float]:
+            record = self.instances.get(state.instance.id)
+            serving = state.lifecycle_state == "InService"
+            return (1 if serving else 0, record.launched_at if record else 0.0)
+
+        return sorted(candidates, key=key)
+
+    def _launched(self, group: Any, state: Any) -> None:
+        now = self.clock()
+        self.instances[state.instance.id] = InstanceRecord(state.instance.id, group.name, now, state)
+        hook = self._hook(group, LAUNCHING)
+        if hook is None:
+            state.lifecycle_state = "Pending"
+            return
+        state.lifecycle_state = "Pending:Wait"
+        self._start_action(group, hook, state, LAUNCHING, now)
+
+    def _terminate(self, group: Any, state: Any) -> None:
+        now = self.clock()
+        hook = self._hook(group, TERMINATING)
+        if hook is None:
+            state.lifecycle_state = "Terminating"
+            return
+        state.lifecycle_state = "Terminating:Wait"
+        self._start_action(group, hook, state, TERMINATING, now)
+
+    def _start_action(self, group: Any, hook: Any, state: Any, transition: str, now: float) -> None:
+        timeout = float(hook.heartbeat_timeout)
+        action = LifecycleAction(
+            token=str(uuid.uuid4()),
+            group=group.name,
+            hook=hook.name,
+            instance_id=state.instance.id,
+            transition=transition,
+            started_at=now,
+            deadline=now + timeout,
+            heartbeat_timeout=timeout,
+            default_result=hook.default_result,
+        )
+        self.actions[action.token] = action
+        self.on_event(self._event(action))
+
+    def _event(self, action: LifecycleAction) -> dict[str, Any]:
+        kind = "launch" if action.transition == LAUNCHING else "terminate"
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": f"EC2 Instance-{kind} Lifecycle Action",
+            "source": "aws.autoscaling",
+            "account": self.account,
+            "time": _iso(action.started_at),
+            "region": self.region,
+            "resources": [
+                f"arn:aws:autoscaling:{self.region}:{self.account}:autoScalingGroup:local:"
+                f"autoScalingGroupName/{action.group}"
+            ],
+            "detail": {
+                "LifecycleActionToken": action.token,
+                "AutoScalingGroupName": action.group,
+                "LifecycleHookName": action.hook,
+                "EC2InstanceId": action.instance_id,
+                "LifecycleTransition": action.transition,
+                "Origin": "EC2" if kind == "launch" else "AutoScalingGroup",
+                "Destination": "AutoScalingGroup" if kind == "launch" else "EC2",
+            },
+        }
+
+    # --- the API moto lacks ----------------------------------------------------------------------
+    def _find(self, group: str, hook: str, token: str | None, instance_id: str | None) -> LifecycleAction:
+        for action in self.actions.values():
+            if action.group != group or action.hook != hook or not action.pending:
+                continue
+            if (token and action.token == token) or (not token and action.instance_id == instance_id):
+                return action
+        raise ValidationError(
+            f"No active Lifecycle Action found with token {token or instance_id} for hook {hook} of group {group}"
+        )
+
+    def _complete(self, group: str, hook: str, token: str | None, instance_id: str | None, result: str) -> None:
+        if result not in ("CONTINUE", "ABANDON"):
+            raise ValidationError(f"LifecycleActionResult must be CONTINUE or ABANDON, not {result!r}")
+        with self.lock:
+            self._finish(self._find(group, hook, token, instance_id), result, timed_out=False)
+
+    def _heartbeat(self, group: str, hook: str, token: str | None, instance_id: str | None) -> None:
+        with self.lock:
+            action = self._find(group, hook, token, instance_id)
+            action.deadline = self.clock() + action.heartbeat_timeout
+            action.heartbeats += 1
+
+    def _finish(self, action: LifecycleAction, result: str, timed_out: bool) -> None:
+        action.result, action.completed_at, action.timed_out = result, self.clock(), timed_out
+        record = self.instances.get(action.instance_id)
+        if record is None:
+            return
+        state = record.state
+        if action.transition == TERMINATING:
+            state.lifecycle_state = "Terminating:Proceed"
+        elif result == "CONTINUE":
+            state.lifecycle_state = "Pending:Proceed"
+        else:
+            # An abandoned launch is terminated; Auto Scaling then launches a replacement.
+            state.lifecycle_state = "Terminating"
+
+    # --- time passes -------------------------------------------------------------------------------
+    def expire(self) -> None:
+        """End every action past its deadline with its hook's default result."""
+        now = self.clock()
+        with self.lock:
+            for action in self.actions.values():
+                if action.pending and now >= action.deadline:
+                    self._finish(action, action.default_result, timed_out=True)
+
+    def set_state(self, instance_id: str, lifecycle_state: str) -> None:
+        with self.lock:
+            self.instances[instance_id].state.lifecycle_state = lifecycle_state
+
+    def remove(self, instance_id: str) -> None:
+        """The instance has stopped: drop it from its group (and EC2), as Auto Scaling does after Terminated."""
+        with self.lock:
+            record = self.instances.pop(instance_id, None)
+            if record is None:
+                return
+            self.lifetimes.setdefault(record.group, []).append(self.clock() - record.launched_at)
+            group = self.backend.autoscaling_groups.get(record.group)
+            if group is not None:
+                group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+                abandoned_launch = any(
+                    a.instance_id == instance_id and a.transition == LAUNCHING and a.result == "ABANDON"
+                    for a in self.actions.values()
+                )
+                if abandoned_launch:
+                    self._set_desired_capacity(group, group.desired_capacity)
+            self.backend.ec2_backend.terminate_instances([instance_id])
+
+    def instance_seconds(self, group: str) -> float:
+        """Instance time the group has used so far: removed instances and the ones still running."""
+        with self.lock:
+            now = self.clock()
+            live = sum(now - r.launched_at for r in self.instances.values() if r.group == group)
+            return live + sum(self.lifetimes.get(group, []))
+
+    def snapshot(self) -> list[tuple[str, str, str, float]]:
+        """(instance id, group, lifecycle state, launched at) of every instance the emulator tracks."""
+        with self.lock:
+            return [(r.instance_id, r.group, r.state.lifecycle_state, r.launched_at) for r in self.instances.values()]
+
+
+def _xml(action: str) -> str:
+    return (
+        f'<{action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+        f"<{action}Result/><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        f"</{action}Response>"
+    )
+
+
+def _iso(at: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

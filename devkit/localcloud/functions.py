@@ -1,0 +1,33 @@
+"""The template's functions, loaded in-process with the environment the template gives them locally."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from types import ModuleType
+
+from devkit import template
+from devkit.lambdas import load_handler_module
+from devkit.localcloud.stack import LocalSettings, template_refs
+
+# Handlers read their environment when first invoked; loading two at once must not mix them up.
+_ENV_LOCK = threading.Lock()
+
+
+def environment(logical_id: str, settings: LocalSettings, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The function's environment from template.yaml, references resolved to the local cloud's names."""
+    spec = template.function(template.load(), logical_id)
+    env = {name: template.resolve(value, template_refs(settings)) for name, value in spec.environment.items()}
+    env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
+    env.update(overrides or {})
+    return env
+
+
+def load(logical_id: str, env: Mapping[str, str]) -> tuple[ModuleType, template.FunctionSpec]:
+    """Import the function's handler module fresh, with `env` applied to this process."""
+    spec = template.function(template.load(), logical_id)
+    with _ENV_LOCK:
+        os.environ.update(env)
+        module = load_handler_module(spec.code_dir, spec.module)
+    return module, spec

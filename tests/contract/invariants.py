@@ -1,0 +1,311 @@
+"""The stack's invariants, each a function returning its violations (an empty list when it holds).
+
+They take the instantiated stack tree (tests/contract/stack.py), so that a broken copy of a template
+can be checked with the very same function the real template passes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from queue_scaler.config import ScalerConfig
+
+from .stack import Resource, Stack
+
+SCALER = "ScalerFunction"
+ALARM_TOPIC = "AlarmTopic"
+# Alarms that wake the scaler through EventBridge instead of paging anyone (templates/pool.yaml).
+TRIGGER_ALARM_SUFFIX = "-backlog-at-zero"
+# Auto Scaling calls that change a group: they must name this stack's groups.
+GROUP_WRITES = {
+    "autoscaling:setdesiredcapacity",
+    "autoscaling:completelifecycleaction",
+    "autoscaling:recordlifecycleactionheartbeat",
+    "autoscaling:setinstanceprotection",
+    "autoscaling:terminateinstanceinautoscalinggroup",
+}
+
+
+# Resources holding one policy document (identity or resource policy) in `PolicyDocument`.
+POLICY_DOCUMENT_TYPES = {
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
+}
+
+
+def of_type(root: Stack, kind: str) -> list[Resource]:
+    return [r for r in root.walk() if r.type == kind]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- queues ---------------------------------------------------------------------------------------
+def job_queues(root: Stack) -> list[Resource]:
+    """Queues that are not some other queue's dead-letter queue."""
+    queues = of_type(root, "AWS::SQS::Queue")
+    dead_letter_arns = {
+        q.properties["RedrivePolicy"]["deadLetterTargetArn"] for q in queues if "RedrivePolicy" in q.properties
+    }
+    return [q for q in queues if _queue_arn(q) not in dead_letter_arns]
+
+
+def _queue_arn(queue: Resource) -> str:
+    return str(queue.stack.get_att(queue.logical_id, "Arn"))
+
+
+def redrive_violations(root: Stack) -> list[str]:
+    """Every job queue redrives to an existing queue of the stack, after a bounded number of receives."""
+    arns = {_queue_arn(q) for q in of_type(root, "AWS::SQS::Queue")}
+    violations = []
+    for queue in job_queues(root):
+        policy = queue.properties.get("RedrivePolicy")
+        if not policy:
+            violations.append(f"{queue.path}: job queue without a redrive policy")
+            continue
+        if policy.get("deadLetterTargetArn") not in arns:
+            violations.append(f"{queue.path}: dead-letter target {policy.get('deadLetterTargetArn')} is no queue")
+        if int(policy.get("maxReceiveCount", 0)) < 1:
+            violations.append(f"{queue.path}: maxReceiveCount must be at least 1")
+    return violations
+
+
+def encryption_violations(root: Stack) -> list[str]:
+    return [
+        f"{q.path}: not encrypted at rest"
+        for q in of_type(root, "AWS::SQS::Queue")
+        if not (q.properties.get("SqsManagedSseEnabled") in (True, "true") or q.properties.get("KmsMasterKeyId"))
+    ]
+
+
+def visibility_violations(root: Stack) -> list[str]:
+    """A job's visibility timeout is at least 3 x its pool's average job time (seed design 2.2)."""
+    violations = []
+    for queue in job_queues(root):
+        visibility = int(queue.properties.get("VisibilityTimeout", 30))
+        average = int(queue.stack.ancestor_parameter("AverageJobSeconds"))
+        if visibility < 3 * average:
+            violations.append(f"{queue.path}: visibility timeout {visibility} s < 3 x average job {average} s")
+    return violations
+
+
+# --- alarms ---------------------------------------------------------------------------------------
+def alarm_topic_arn(root: Stack) -> str:
+    return str(root.ref(ALARM_TOPIC))
+
+
+def alarm_action_violations(root: Stack) -> list[str]:
+    """On-call alarms notify the topic on ALARM and OK; the scaler's trigger alarms notify no one."""
+    topic = alarm_topic_arn(root)
+    violations = []
+    for alarm in of_type(root, "AWS::CloudWatch::Alarm"):
+        props = alarm.properties
+        if str(props.get("AlarmName", "")).endswith(TRIGGER_ALARM_SUFFIX):
+            if props.get("AlarmActions") or props.get("OKActions"):
+                violations.append(f"{alarm.path}: a scaler trigger alarm must not page")
+            continue
+        for key in ("AlarmActions", "OKActions"):
+            if topic not in props.get(key, []):
+                violations.append(f"{alarm.path}: {key} lacks the on-call topic")
+    return violations
+
+
+def trigger_rule_violations(root: Stack) -> list[str]:
+    """The scaler's alarm rule listens to exactly the stack's trigger alarms."""
+    triggers = {
+        a.properties["AlarmName"]
+        for a in of_type(root, "AWS::CloudWatch::Alarm")
+        if str(a.properties.get("AlarmName", "")).endswith(TRIGGER_ALARM_SUFFIX)
+    }
+    rules = [
+        r
+        for r in of_type(root, "AWS::Events::Rule")
+        if "aws.cloudwatch" in r.properties.get("EventPattern", {}).get("source", [])
+    ]
+    if not rules:
+        return ["no EventBridge rule on alarm state changes"]
+    listened = {name for r in rules for name in r.properties["EventPattern"]["detail"]["alarmName"]}
+    return [] if listened == triggers else [f"alarm rule listens to {sorted(listened)}, not {sorted(triggers)}"]
+
+
+# --- IAM ------------------------------------------------------------------------------------------
+def policy_statements(root: Stack) -> list[tuple[str, dict[str, Any]]]:
+    """(where, statement) for every identity and resource policy of the stack tree."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for resource in root.walk():
+        props = resource.properties
+        documents = []
+        if resource.type == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        elif resource.type in POLICY_DOCUMENT_TYPES:
+            documents = [props["PolicyDocument"]]
+        for document in documents:
+            found += [(resource.path, s) for s in _as_list(document["Statement"])]
+    return found
+
+
+def action_wildcard_violations(root: Stack) -> list[str]:
+    violations = []
+    for where, statement in policy_statements(root):
+        if "NotAction" in statement:
+            violations.append(f"{where}: NotAction grants everything else")
+        for action in _as_list(statement.get("Action", [])):
+            if "*" in action:
+                violations.append(f"{where}: action wildcard {action!r}")
+    return violations
+
+
+def group_write_violations(root: Stack) -> list[str]:
+    """SetDesiredCapacity and lifecycle calls name only this stack's groups, by ARN."""
+    groups = {g.properties["AutoScalingGroupName"] for g in of_type(root, "AWS::AutoScaling::AutoScalingGroup")}
+    arn = re.compile(r"^arn:aws:autoscaling:[a-z0-9-]+:\d{12}:autoScalingGroup:\*:autoScalingGroupName/(.+)$")
+    violations = []
+    for where, statement in policy_statements(root):
+        writes = {a.lower() for a in _as_list(statement.get("Action", []))} & GROUP_WRITES
+        if not writes:
+            continue
+        for resource in _as_list(statement.get("Resource", [])):
+            match = arn.match(str(resource))
+            if not match or match.group(1) not in groups:
+                violations.append(f"{where}: {sorted(writes)} on {resource!r}, not one of this stack's groups")
+    return violations
+
+
+# --- pools ----------------------------------------------------------------------------------------
+def lifecycle_violations(root: Stack) -> list[str]:
+    """Every group has a launch hook and a terminate hook outlasting the drain: 2 x (drain + 20) s."""
+    violations = []
+    for group in of_type(root, "AWS::AutoScaling::AutoScalingGroup"):
+        hooks = {h["LifecycleTransition"]: h for h in group.properties.get("LifecycleHookSpecificationList", [])}
+        if "autoscaling:EC2_INSTANCE_LAUNCHING" not in hooks:
+            violations.append(f"{group.path}: no launch lifecycle hook")
+        terminate = hooks.get("autoscaling:EC2_INSTANCE_TERMINATING")
+        if terminate is None:
+            violations.append(f"{group.path}: no terminate lifecycle hook")
+            continue
+        drain = int(group.stack.ancestor_parameter("DrainSeconds"))
+        if int(terminate["HeartbeatTimeout"]) < 2 * (drain + 20):
+            violations.append(f"{group.path}: terminate hook {terminate['HeartbeatTimeout']} s < 2 x ({drain} + 20) s")
+    return violations
+
+
+def drain_window_violations(pool_template: dict[str, Any]) -> list[str]:
+    """Every allowed drain window maps to a terminate hook timeout of at least 2 x (drain + 20)."""
+    windows = pool_template["Mappings"]["DrainWindows"]
+    violations = []
+    for drain in pool_template["Parameters"]["DrainSeconds"]["AllowedValues"]:
+        timeout = windows.get(str(drain), {}).get("TerminateHeartbeatSeconds", 0)
+        if int(timeout) < 2 * (int(drain) + 20):
+            violations.append(f"DrainWindows[{drain}]: terminate hook {timeout} s < 2 x ({drain} + 20) s")
+    return violations
+
+
+def launch_template_violations(root: Stack) -> list[str]:
+    violations = []
+    for template in of_type(root, "AWS::EC2::LaunchTemplate"):
+        data = template.properties["LaunchTemplateData"]
+        if data.get("MetadataOptions", {}).get("HttpTokens") != "required":
+            violations.append(f"{template.path}: IMDSv2 is not required")
+        if not str(data.get("InstanceType", "")).startswith("t4g."):
+            violations.append(f"{template.path}: {data.get('InstanceType')} is not the design's t4g")
+    return violations
+
+
+# --- the scaler's configuration -------------------------------------------------------------------
+def scaler_config(root: Stack) -> ScalerConfig:
+    """The SSM parameter's value, validated by the model the scaler reads it with."""
+    (parameter,) = [p for p in of_type(root, "AWS::SSM::Parameter") if p.stack is root]
+    return ScalerConfig.model_validate_json(parameter.properties["Value"])
+
+
+def config_violations(root: Stack) -> list[str]:
+    """The configuration validates, names the real groups and queues, and fits a Standard parameter."""
+    try:
+        config = scaler_config(root)
+    except ValidationError as error:
+        return [f"the pool configuration does not validate: {error}"]
+    (parameter,) = [p for p in of_type(root, "AWS::SSM::Parameter") if p.stack is root]
+    violations = []
+    if len(parameter.properties["Value"].encode()) > 4096:
+        violations.append("the pool configuration exceeds a Standard SSM parameter's 4 KB")
+    groups = {g.properties["AutoScalingGroupName"] for g in of_type(root, "AWS::AutoScaling::AutoScalingGroup")}
+    queue_urls = {q.stack.ref(q.logical_id) for q in job_queues(root)}
+    for pool in config.pools:
+        if pool.group_name not in groups:
+            violations.append(f"pool {pool.name}: group {pool.group_name} is not one of {sorted(groups)}")
+        violations += [
+            f"pool {pool.name}: queue {q.name} has url {q.url}, no job queue of the stack"
+            for q in pool.queues
+            if q.url not in queue_urls
+        ]
+    configured = {q.url for p in config.pools for q in p.queues}
+    violations += [f"job queue {u} is in no pool" for u in sorted(queue_urls - configured)]
+    return violations
+
+
+def scaler_environment(root: Stack) -> dict[str, str]:
+    (function,) = [f for f in of_type(root, "AWS::Lambda::Function") if f.logical_id == SCALER]
+    variables: dict[str, str] = function.properties["Environment"]["Variables"]
+    return variables
+
+
+# --- samconfig.toml -------------------------------------------------------------------------------
+def load_samconfig(path: Path) -> dict[str, Any]:
+    with path.open("rb") as file:
+        return tomllib.load(file)
+
+
+def environments(samconfig: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The deploy parameters of each environment (the tables with a `deploy` section)."""
+    return {
+        name: table["deploy"]["parameters"]
+        for name, table in samconfig.items()
+        if isinstance(table, dict) and "deploy" in table
+    }
+
+
+def parameter_overrides(deploy: dict[str, Any]) -> dict[str, str]:
+    """`parameter_overrides` as SAM reads it: a list of Key=Value, or one space-separated string."""
+    overrides = deploy.get("parameter_overrides", [])
+    items = overrides if isinstance(overrides, list) else overrides.split()
+    return dict(item.split("=", 1) for item in items)
+
+
+def samconfig_violations(root_template: dict[str, Any], samconfig: dict[str, Any]) -> list[str]:
+    """Each environment sets every parameter without a default, nothing unknown, and deploys safely."""
+    declared = root_template["Parameters"]
+    required = {name for name, p in declared.items() if "Default" not in p}
+    violations = []
+    envs = environments(samconfig)
+    for expected in ("dev", "staging", "prod"):
+        if expected not in envs:
+            violations.append(f"samconfig: no {expected} environment")
+    for env, deploy in envs.items():
+        overrides = parameter_overrides(deploy)
+        violations += [f"{env}: sets unknown parameter {n}" for n in sorted(set(overrides) - set(declared))]
+        violations += [f"{env}: misses required parameter {n}" for n in sorted(required - set(overrides))]
+        if overrides.get("EnvironmentName") != env:
+            violations.append(f"{env}: EnvironmentName is {overrides.get('EnvironmentName')!r}")
+        for key in ("stack_name", "region"):
+            if not deploy.get(key):
+                violations.append(f"{env}: no {key}")
+        capabilities = str(deploy.get("capabilities", "")).split()
+        violations += [
+            f"{env}: lacks {c}" for c in ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND") if c not in capabilities
+        ]
+    if envs.get("prod", {}).get("confirm_changeset") is not True:
+        violations.append("prod: confirm_changeset must be true")
+    return violations
+
+
+def pretty(violations: list[str]) -> str:
+    return json.dumps(violations, indent=1)

@@ -1,0 +1,51 @@
+"""Wiring of one worker process: settings, SQS client, handler, telemetry and signal handlers."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+from pydantic import ValidationError
+
+from queue_worker.health import HealthFile
+from queue_worker.settings import WorkerSettings
+from queue_worker.sqs import Queues, make_client
+from queue_worker.telemetry import Telemetry
+from queue_worker.worker import Worker, load_handler
+
+#: Exit code of a worker that cannot start: its configuration or handler is wrong.
+EXIT_CONFIG = 2
+
+
+def main() -> int:
+    """Run a worker until SIGTERM or SIGINT; 0 after a drain, 2 when it cannot start."""
+    try:
+        settings = WorkerSettings()
+    except ValidationError as error:
+        print(f"queue_worker: invalid configuration: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    telemetry = Telemetry(
+        settings.pool_name, settings.metrics_namespace, settings.metrics_flush_seconds, time.monotonic
+    )
+    try:
+        handler = load_handler(settings.job_handler)
+    except (ImportError, AttributeError, TypeError) as error:
+        telemetry.event(
+            "worker_failed",
+            "cannot load JOB_HANDLER",
+            level="error",
+            handler=settings.job_handler,
+            error=repr(error),
+        )
+        return EXIT_CONFIG
+    worker = Worker(
+        settings,
+        Queues(make_client(settings), settings.queue_urls),
+        handler,
+        telemetry,
+        HealthFile(settings.health_file),
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, worker.request_stop)
+    return worker.run()

@@ -1,0 +1,434 @@
+"""The worker: priority polling, N job slots, a visibility heartbeat and a SIGTERM drain.
+
+Threads, and what each owns:
+- the poller receives batches (never more than free slots plus prefetch) and hands them to the buffer;
+- N slot threads take messages from the buffer and run the job handler; a failed job's message gets
+  the retry delay, a succeeded one goes to the deleter, which deletes them in batches;
+- the heartbeat extends the visibility of every held message while its job waits or runs;
+- the main thread keeps the health file fresh, flushes metrics and, on SIGTERM or SIGINT, drains.
+
+Every message this process holds is in `_held` until it is settled (deleted, failed or released),
+and every SQS call that settles or extends a message happens under `_settle_lock` after checking
+that the message is still held. That is what makes "released" final: a heartbeat can never hide a
+message again once the drain has made it visible, and a job that finishes after its message was
+released never deletes a message another worker may now be running.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from queue_scaler.jobs import JobEnvelope
+from queue_worker.health import HealthFile
+from queue_worker.scheduling import PriorityBuffer, PriorityOrder, SlotBoard
+from queue_worker.settings import MAX_BATCH, WorkerSettings
+from queue_worker.sqs import Queues, ReceivedMessage, queue_name
+from queue_worker.telemetry import Telemetry
+
+JobHandler = Callable[[JobEnvelope], object]
+
+#: Longest pause after failed receives, so that an SQS outage is retried but not hammered.
+MAX_RECEIVE_BACKOFF_SECONDS = 20.0
+#: How long a finished job's deletion waits for others to share one DeleteMessageBatch call.
+DELETE_GATHER_SECONDS = 0.05
+
+
+@dataclass(eq=False)
+class _Success:
+    """A job that succeeded, waiting for its message to be deleted."""
+
+    message: ReceivedMessage
+    job_id: str
+    seconds: float
+    fields: dict[str, Any]
+
+
+def load_handler(spec: str) -> JobHandler:
+    """Import the JOB_HANDLER `module:function`; raises ImportError, AttributeError or TypeError."""
+    module_name, _, attribute = spec.partition(":")
+    handler = getattr(importlib.import_module(module_name), attribute)
+    if not callable(handler):
+        raise TypeError(f"JOB_HANDLER {spec!r} is not callable")
+    return handler  # type: ignore[no-any-return]
+
+
+def peek_job_id(body: str) -> str | None:
+    """The body's `job_id` when it has a readable one, for logging messages that fail validation."""
+    try:
+        value = json.loads(body).get("job_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A one-line reason naming every invalid field of an envelope."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+
+
+class Worker:
+    """One worker process: see the module docstring for its threads and their invariants."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        queues: Queues,
+        handler: JobHandler,
+        telemetry: Telemetry,
+        health: HealthFile,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._queues = queues
+        self._handler = handler
+        self._telemetry = telemetry
+        self._health = health
+        self._clock = clock
+        self._wall_clock = wall_clock
+
+        self._stop = threading.Event()  # set by the signal handler: nothing else may happen there
+        self._signal_name = ""
+        self._heartbeat_stop = threading.Event()
+        self._healthy = False
+
+        # Guards the slot board, the buffer, the counters, the deletions waiting and the stop flags.
+        self._cond = threading.Condition()
+        self._board = SlotBoard(slots=settings.worker_slots, prefetch=settings.worker_prefetch)
+        self._buffer: PriorityBuffer[ReceivedMessage] = PriorityBuffer()
+        self._stopping = False
+        self._counts: Counter[str] = Counter()
+        self._deletes: list[_Success] = []
+        self._deleter_stop = False
+
+        # Guards `_held` and every SQS call that settles or extends a held message.
+        self._settle_lock = threading.Lock()
+        self._held: dict[str, ReceivedMessage] = {}
+
+        self._priority = PriorityOrder(len(queues.urls), settings.starvation_limit)
+
+    # Entry points -----------------------------------------------------------------------------
+
+    def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
+        """Signal handler for SIGTERM and SIGINT: ask the main loop to drain."""
+        self._signal_name = signal.Signals(signum).name
+        self._stop.set()
+
+    def run(self) -> int:
+        """Consume until a stop is requested, then drain; returns the process exit code (0)."""
+        settings = self._settings
+        self._telemetry.event(
+            "worker_started",
+            "worker started",
+            queues=[queue_name(url) for url in self._queues.urls],
+            slots=settings.worker_slots,
+            prefetch=settings.worker_prefetch,
+            drain_seconds=settings.drain_seconds,
+            visibility_timeout=settings.visibility_timeout,
+        )
+        poller = threading.Thread(target=self._poll_loop, name="poller", daemon=True)
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        deleter = threading.Thread(target=self._delete_loop, name="deleter", daemon=True)
+        # Daemon threads: a job still running at the drain deadline has been released and must
+        # not keep the process alive past it.
+        for slot in range(settings.worker_slots):
+            threading.Thread(target=self._slot_loop, name=f"slot-{slot}", daemon=True).start()
+        poller.start()
+        heartbeat.start()
+        deleter.start()
+
+        while not self._stop.wait(timeout=1.0):
+            if self._healthy:
+                self._health.mark_healthy()
+            self._telemetry.flush_if_due()
+        self._drain(poller, heartbeat, deleter)
+        return 0
+
+    # Threads ----------------------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        idle = False
+        backoff = 0.0
+        while True:
+            with self._cond:
+                while not self._stopping and not self._stop.is_set() and self._board.receive_budget() == 0:
+                    self._cond.wait(timeout=1.0)
+                if self._stopping or self._stop.is_set():
+                    return
+                budget = self._board.receive_budget()
+            order = self._priority.order()
+            polled: list[int] = []
+            received: list[ReceivedMessage] = []
+            try:
+                for position, index in enumerate(order):
+                    if self._stop.is_set():
+                        break
+                    # Long-poll only the first queue, and only once a whole sweep found nothing:
+                    # a busy worker keeps sweeping with short polls so that priority is applied to
+                    # what is there now; an idle one waits where the most important work arrives.
+                    wait = self._settings.poll_wait_seconds if idle and position == 0 else 0
+                    polled.append(index)
+                    received = self._queues.receive(index, budget, wait, self._settings.visibility_timeout)
+                    if received:
+                        break
+            except (BotoCoreError, ClientError) as error:
+                self._healthy = False
+                backoff = min(MAX_RECEIVE_BACKOFF_SECONDS, backoff * 2 or 1.0)
+                self._telemetry.event(
+                    "receive_failed",
+                    "receive failed; retrying",
+                    level="warning",
+                    queue=queue_name(self._queues.urls[polled[-1]]),
+                    error=repr(error),
+                    retry_in_seconds=backoff,
+                )
+                self._stop.wait(backoff)
+                continue
+            backoff = 0.0
+            self._healthy = True
+            self._priority.record(polled)
+            idle = not received and len(polled) == len(order)
+            if received:
+                self._accept(received)
+
+    def _accept(self, received: list[ReceivedMessage]) -> None:
+        with self._settle_lock:
+            for message in received:
+                self._held[message.receipt_handle] = message
+        with self._cond:
+            if not (self._stopping or self._stop.is_set()):
+                for message in received:
+                    self._buffer.push(message.queue_index, message)
+                self._board.buffered += len(received)
+                self._cond.notify_all()
+                return
+        # A receive that was already under way when the stop came: give its messages back at once.
+        self._release(received, "received while stopping")
+
+    def _slot_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and not self._buffer:
+                    self._cond.wait(timeout=1.0)
+                if self._stopping:
+                    return
+                message = self._buffer.pop()
+                self._board.buffered -= 1
+                self._board.running += 1
+            try:
+                self._run(message)
+            finally:
+                with self._cond:
+                    self._board.running -= 1
+                    self._cond.notify_all()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._heartbeat_stop.wait(self._settings.heartbeat_period):
+            with self._settle_lock:
+                held = list(self._held.values())
+                failures = self._queues.set_visibility(held, self._settings.visibility_timeout) if held else []
+            for message, reason in failures:
+                self._telemetry.event(
+                    "heartbeat_failed",
+                    "could not extend visibility; the message may be delivered again",
+                    level="warning",
+                    job_id=peek_job_id(message.body),
+                    message_id=message.message_id,
+                    reason=reason,
+                )
+
+    # One job ----------------------------------------------------------------------------------
+
+    def _run(self, message: ReceivedMessage) -> None:
+        started = self._clock()
+        queue = queue_name(message.queue_url)
+        try:
+            job = JobEnvelope.from_body(message.body)
+        except ValidationError as error:
+            self._fail(
+                message,
+                peek_job_id(message.body),
+                started,
+                f"invalid envelope: {describe_validation_error(error)}",
+            )
+            return
+        fields: dict[str, Any] = {"queue": queue, "attempt": message.receive_count, "plan": job.plan}
+        if message.sent_at is not None:
+            waited = max(0.0, self._wall_clock() - message.sent_at)
+            self._telemetry.queue_wait(waited)
+            fields["queue_wait_seconds"] = round(waited, 3)
+        self._telemetry.event("job_started", "job started", job_id=job.job_id, kind=job.kind, **fields)
+        try:
+            self._handler(job)
+        except Exception as error:  # any handler error fails the job, never the worker
+            self._fail(message, job.job_id, started, f"{type(error).__name__}: {error}")
+            return
+        with self._cond:
+            self._deletes.append(_Success(message, job.job_id, self._clock() - started, fields))
+            self._cond.notify_all()
+
+    def _delete_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._deletes and not self._deleter_stop:
+                    self._cond.wait(timeout=1.0)
+                if not self._deletes:
+                    return
+                # Jobs finishing in the next moment share the call: one request per 10 messages
+                # instead of one each, which is most of the worker's SQS traffic.
+                if len(self._deletes) < MAX_BATCH and not self._deleter_stop:
+                    self._cond.wait(timeout=DELETE_GATHER_SECONDS)
+                batch, self._deletes = self._deletes[:MAX_BATCH], self._deletes[MAX_BATCH:]
+            self._complete(batch)
+
+    def _complete(self, batch: list[_Success]) -> None:
+        """Delete the messages of succeeded jobs that are still held, then report each job."""
+        with self._settle_lock:
+            mine = [s for s in batch if self._held.pop(s.message.receipt_handle, None) is not None]
+            failures = self._queues.delete([s.message for s in mine]) if mine else {}
+        for success in batch:
+            if success not in mine:
+                self._telemetry.event(
+                    "job_finished_after_release",
+                    "job finished after its message was released; not deleted",
+                    level="warning",
+                    job_id=success.job_id,
+                )
+                continue
+            error = failures.get(success.message.receipt_handle)
+            self._telemetry.job_completed(success.seconds)
+            self._count("completed")
+            self._telemetry.event(
+                "job_completed",
+                "job completed",
+                job_id=success.job_id,
+                seconds=round(success.seconds, 3),
+                deleted=error is None,
+                **success.fields,
+            )
+            if error is not None:
+                self._telemetry.event(
+                    "delete_failed",
+                    "job completed but its message could not be deleted; it will be delivered again",
+                    level="error",
+                    job_id=success.job_id,
+                    error=error,
+                )
+
+    def _fail(self, message: ReceivedMessage, job_id: str | None, started: float, reason: str) -> None:
+        """Leave a failed job to the redrive policy: visible again after RETRY_DELAY_SECONDS."""
+        seconds = self._clock() - started
+        failures: list[tuple[ReceivedMessage, str]] = []
+        delay = self._settings.retry_delay_seconds
+        settled = self._settle(message, lambda: failures.extend(self._queues.set_visibility([message], delay)))
+        self._telemetry.job_failed(seconds)
+        self._count("failed")
+        self._telemetry.event(
+            "job_failed",
+            "job failed; left to the queue's redrive policy",
+            level="error",
+            job_id=job_id,
+            reason=reason,
+            queue=queue_name(message.queue_url),
+            attempt=message.receive_count,
+            message_id=message.message_id,
+            seconds=round(seconds, 3),
+            retry_in_seconds=delay if settled and not failures else None,
+        )
+
+    def _settle(self, message: ReceivedMessage, action: Callable[[], object]) -> bool:
+        """Run `action` on a still-held message and stop holding it; False when already released."""
+        with self._settle_lock:
+            if self._held.pop(message.receipt_handle, None) is None:
+                return False
+            action()
+            return True
+
+    def _release(self, messages: list[ReceivedMessage], reason: str) -> None:
+        """Make still-held `messages` visible at once (unstarted, or out of drain time)."""
+        with self._settle_lock:
+            mine = [m for m in messages if self._held.pop(m.receipt_handle, None) is not None]
+            failures = dict((m.receipt_handle, why) for m, why in self._queues.set_visibility(mine, 0)) if mine else {}
+        for message in mine:
+            self._count("released")
+            self._telemetry.event(
+                "job_released",
+                "message made visible again",
+                level="warning" if message.receipt_handle in failures else "info",
+                job_id=peek_job_id(message.body),
+                message_id=message.message_id,
+                reason=reason,
+                error=failures.get(message.receipt_handle),
+            )
+
+    def _count(self, what: str) -> None:
+        with self._cond:
+            self._counts[what] += 1
+
+    # Shutdown ---------------------------------------------------------------------------------
+
+    def _drain(self, poller: threading.Thread, heartbeat: threading.Thread, deleter: threading.Thread) -> None:
+        deadline = self._clock() + self._settings.drain_seconds
+        self._health.clear()
+        with self._cond:
+            self._stopping = True
+            unstarted = self._buffer.drain()
+            self._board.buffered = 0
+            running = self._board.running
+            self._cond.notify_all()
+        self._telemetry.event(
+            "worker_stopping",
+            "stop requested: receiving stopped, draining",
+            signal=self._signal_name,
+            running=running,
+            unstarted=len(unstarted),
+            drain_seconds=self._settings.drain_seconds,
+        )
+        self._release(unstarted, "not started before stop")
+        with self._cond:
+            while self._board.running and (left := deadline - self._clock()) > 0:
+                self._cond.wait(timeout=min(left, 0.5))
+        # A long poll under way returns within POLL_WAIT_SECONDS (< DRAIN_SECONDS by the settings'
+        # rule) and releases what it got; wait for it so that nothing it received stays hidden.
+        poller.join(timeout=max(0.0, deadline - self._clock()))
+        # Jobs that finished are deleted, not released: that would run them twice. The deleter
+        # empties its list and stops; its calls are bounded by the client's timeouts.
+        with self._cond:
+            self._deleter_stop = True
+            self._cond.notify_all()
+        deleter.join(timeout=self._settings.read_timeout)
+        with self._settle_lock:
+            still_held = list(self._held.values())
+        self._release(still_held, "drain deadline reached")
+        self._heartbeat_stop.set()
+        heartbeat.join(timeout=self._settings.read_timeout)
+        if poller.is_alive():
+            self._telemetry.event(
+                "poll_abandoned",
+                "a receive was still under way at exit; what it returns stays hidden until its timeout",
+                level="warning",
+            )
+        self._telemetry.flush()
+        with self._cond:
+            counts = dict(self._counts)
+        self._telemetry.event(
+            "worker_stopped",
+            "worker stopped",
+            signal=self._signal_name,
+            completed=counts.get("completed", 0),
+            failed=counts.get("failed", 0),
+            released=counts.get("released", 0),
+        )
