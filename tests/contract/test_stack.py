@@ -77,7 +77,7 @@ def test_given_an_environment_then_the_scaler_function_is_wired_as_agreed(deploy
     schedules = [
         r.properties["ScheduleExpression"]
         for r in inv.of_type(deployed, "AWS::Events::Rule")
-        if "ScheduleExpression" in r.properties
+        if "ScheduleExpression" in r.properties and r.logical_id.startswith(inv.SCALER)
     ]
     assert schedules == ["rate(1 minute)"]
 
@@ -99,7 +99,7 @@ def test_given_an_environment_then_the_scaler_settings_load_from_the_template_en
 def test_given_an_environment_then_the_history_table_is_on_demand_recoverable_and_encrypted(
     deployed: Stack,
 ) -> None:
-    (table,) = inv.of_type(deployed, "AWS::DynamoDB::Table")
+    (table,) = [t for t in inv.of_type(deployed, "AWS::DynamoDB::Table") if t.logical_id == "HistoryTable"]
     props = table.properties
     assert props["KeySchema"] == [{"AttributeName": "pool", "KeyType": "HASH"}]
     assert props["AttributeDefinitions"] == [{"AttributeName": "pool", "AttributeType": "S"}]
