@@ -117,7 +117,7 @@ def test_given_sams_generated_sqs_event_when_invoked_then_it_is_handled(stack: d
     assert result == {"batchItemFailures": []}
     assert refunds.summary().refunds == 1
     [notice] = notices(stack)
-    assert "dead-lettered from an unknown queue after 1 receives" not in notice["message"]
+    assert (notice["job_id"], notice["user_id"], notice["refunded"]) == ("j-2001", "u-9", 4)
 
 
 def deliver(handler: ModuleType, evt: dict[str, Any]) -> list[str]:
