@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from queue_scaler.config import QueueConfig
+from queue_scaler.domain.ledger import Account, Summary
 from queue_scaler.domain.lifecycle import (
     ActionState,
     CommandObservation,
@@ -15,8 +19,9 @@ from queue_scaler.domain.lifecycle import (
     LifecycleAction,
 )
 from queue_scaler.domain.models import FleetObservation, History, QueueObservation
-from queue_scaler.errors import ActionConflict, ConcurrentUpdate
-from queue_scaler.ports import HookRef, VersionedHistory
+from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
+from queue_scaler.errors import ActionConflict, ConcurrentUpdate, DuplicateReservation, InsufficientCredits
+from queue_scaler.ports import FailureWrite, HookRef, VersionedHistory, WriteOutcome
 
 
 @dataclass
@@ -71,12 +76,19 @@ class FakeHistory:
 class RecordingMetrics:
     pools: dict[str, list[Mapping[str, float]]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[tuple[str, str | None], float] = field(default_factory=lambda: defaultdict(float))
+    queues: dict[tuple[str, str], dict[str, tuple[float, str]]] = field(default_factory=lambda: defaultdict(dict))
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
         self.pools[pool].append(dict(values))
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
-        self.counts[(name, pool)] += value
+        with self.lock:  # the refund tests count from several threads at once
+            self.counts[(name, pool)] += value
+
+    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
+        for name, value in values.items():
+            self.queues[(pool, queue)][name] = (value, unit)
 
 
 @dataclass
@@ -177,3 +189,120 @@ class FakeCommands:
 
     def finish(self, command_id: str, status: str, output: str = "") -> None:
         self.status[command_id] = CommandObservation(status=status, output=output)
+
+
+@dataclass
+class FakeLedger:
+    """The DynamoDB ledger's semantics in memory: each method is one atomic step, as a transaction is."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deposits: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _account(self, user_id: str) -> Account:
+        return self.accounts.get(user_id, Account(user_id=user_id))
+
+    def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
+        with self.lock:
+            if reference in self.deposits:
+                return
+            self.deposits.add(reference)
+            a = self._account(user_id)
+            self.accounts[user_id] = a.model_copy(
+                update={"balance": a.balance + credits, "deposited": a.deposited + credits}
+            )
+
+    def reserve(self, reservation: Reservation) -> None:
+        with self.lock:
+            if reservation.job_id in self.jobs:
+                raise DuplicateReservation(reservation.job_id)
+            a = self._account(reservation.user_id)
+            if reservation.amount and (reservation.user_id not in self.accounts or a.balance < reservation.amount):
+                raise InsufficientCredits(reservation.user_id)
+            if reservation.amount:
+                self.accounts[reservation.user_id] = a.model_copy(
+                    update={"balance": a.balance - reservation.amount, "reserved": a.reserved + reservation.amount}
+                )
+            self.jobs[reservation.job_id] = {"user_id": reservation.user_id, "credits": reservation.amount}
+
+    def record_failure(self, job: FailedJob) -> FailureWrite:
+        with self.lock:
+            held = self.jobs.get(job.job_id)
+            if held is not None and "failed" in held:
+                return FailureWrite(
+                    WriteOutcome.DUPLICATE, stored=held["failed"], notice=held["notice"], claimed_at=held["claimed_at"]
+                )
+            if held is None and job.amount:
+                return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
+            if held is not None and (held["user_id"] != job.user_id or held["credits"] != job.amount):
+                return FailureWrite(WriteOutcome.REJECTED, reason=f"job {job.job_id} reservation does not match")
+            if job.amount:
+                a = self._account(job.user_id)
+                self.accounts[job.user_id] = a.model_copy(
+                    update={"balance": a.balance + job.amount, "refunded": a.refunded + job.amount}
+                )
+            self.jobs[job.job_id] = {
+                "user_id": job.user_id,
+                "credits": job.amount,
+                "failed": job,
+                "notice": NoticeState.PENDING,
+                "claimed_at": job.failed_at,
+            }
+            return FailureWrite(WriteOutcome.WRITTEN)
+
+    def take_over_notice(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+        with self.lock:
+            held = self.jobs[job_id]
+            if held["notice"] != NoticeState.PENDING or held["failed"].claim != seen_claim:
+                return False
+            held["failed"] = held["failed"].model_copy(update={"claim": claim})
+            held["claimed_at"] = now
+            return True
+
+    def confirm_notice(self, job_id: str, claim: str) -> bool:
+        with self.lock:
+            held = self.jobs[job_id]
+            if held["failed"].claim != claim:
+                return False
+            held["notice"] = NoticeState.SENT
+            return True
+
+    def summary(self) -> Summary:
+        with self.lock:
+            failed = [j["failed"] for j in self.jobs.values() if "failed" in j]
+            return Summary(
+                accounts=sorted(self.accounts.values(), key=lambda a: a.user_id),
+                refunds=sum(1 for f in failed if f.amount),
+                recorded=sum(1 for f in failed if not f.amount),
+            )
+
+
+@dataclass
+class FakeParking:
+    parked: dict[str, ParkedRecord] = field(default_factory=dict)
+
+    def park(self, record: ParkedRecord) -> None:
+        self.parked[record.message_id] = record
+
+
+@dataclass
+class FakeNotifier:
+    sent: list[UserNotice] = field(default_factory=list)
+    fail: Exception | None = None
+
+    def publish(self, notice: UserNotice) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append(notice)
+
+
+@dataclass
+class FakeAges:
+    ages: dict[str, float] = field(default_factory=dict)
+    fail: Exception | None = None
+
+    def oldest(self, queues: Sequence[str], now: datetime) -> Mapping[str, float]:
+        if self.fail is not None:
+            raise self.fail
+        return {q: self.ages[q] for q in queues if q in self.ages}

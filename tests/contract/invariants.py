@@ -248,7 +248,10 @@ def config_violations(root: Stack) -> list[str]:
             if q.url not in queue_urls
         ]
     configured = {q.url for p in config.pools for q in p.queues}
-    violations += [f"job queue {u} is in no pool" for u in sorted(queue_urls - configured)]
+    # A pool in the target-tracking ScalingMode is sized by EC2 target tracking, not by the scaler.
+    tracked = {id(p.stack) for p in of_type(root, "AWS::AutoScaling::ScalingPolicy")}
+    tracked_urls = {q.stack.ref(q.logical_id) for q in job_queues(root) if id(q.stack.parent) in tracked}
+    violations += [f"job queue {u} is in no pool" for u in sorted(queue_urls - configured - tracked_urls)]
     return violations
 
 

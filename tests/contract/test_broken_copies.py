@@ -121,7 +121,7 @@ def _misnamed_config_field(t: Templates) -> None:
 
 
 def _pool_left_out_of_config(t: Templates) -> None:
-    _rewrite(t, ROOT, ",${AiPool.Outputs.Config}", "")
+    _rewrite(t, ROOT, '{"Fn::GetAtt": ["AiPool", "Outputs.Config"]}', '{"Ref": "AWS::NoValue"}')
 
 
 def _config_names_a_foreign_group(t: Templates) -> None:

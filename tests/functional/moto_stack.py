@@ -70,6 +70,127 @@ def put_config(parameter: str, pools: list[dict[str, Any]]) -> None:
     )
 
 
+def create_ledger_table(name: str = "ledger") -> str:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def create_parking_table(name: str = "parked") -> str:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def parked_items(table: str = "parked") -> list[dict[str, Any]]:
+    pages = boto3.client("dynamodb", region_name=REGION).get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"]]
+
+
+def create_notice_topic(name: str = "notices") -> tuple[str, str]:
+    """The users' topic, with an SQS queue subscribed so that a test can count what was published."""
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    url = sqs.create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return topic, url
+
+
+def drain(url: str) -> list[str]:
+    """Every message body in the queue, deleting them (moto's counts are exact, so nothing is missed)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def make_dynamodb_atomic(monkeypatch: Any) -> None:
+    """Give moto DynamoDB's per-request atomicity, and transactions that cost what they touch.
+
+    moto checks a condition and then writes without a lock, and a transaction snapshots every table
+    it touches whole (a deep copy) to roll back on cancellation: concurrent threads could both pass
+    one condition, a cancelled transaction would erase what other threads wrote meanwhile, and each
+    transaction costs time proportional to the table. Here each request holds one lock, and a
+    transaction snapshots only the items it names, restoring exactly those when it is cancelled.
+    The races between requests (a transaction, then a notice claim, then a publish) stay as real as
+    the test's threads make them.
+    """
+    import copy
+    import threading
+
+    from moto.dynamodb import models
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    lock = threading.RLock()
+    backend = models.DynamoDBBackend
+
+    def atomic(original: Any) -> Any:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+
+        return call
+
+    for name in ("put_item", "update_item", "get_item", "delete_item", "scan", "query"):
+        monkeypatch.setattr(backend, name, atomic(getattr(backend, name)))
+
+    original_transact = backend.transact_write_items
+
+    class _NoTableCopies:
+        """Stands in for the `copy` module inside moto's transaction: the snapshot is taken per item below."""
+
+        @staticmethod
+        def deepcopy(value: Any) -> Any:
+            return value
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with lock:
+            saved = []
+            for entry in transact_items:
+                op = next(iter(entry.values()))
+                table = self.get_table(op["TableName"])
+                key = op.get("Key") or {
+                    k: op["Item"][k] for k in (table.hash_key_attr, table.range_key_attr) if k is not None
+                }
+                current = self.get_item(op["TableName"], key)
+                saved.append(
+                    (op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None)
+                )
+            monkeypatch.setattr(models, "copy", _NoTableCopies)
+            try:
+                original_transact(self, transact_items)
+            except TransactionCanceledException:
+                for table_name, key, attributes in saved:
+                    if attributes is None:
+                        if self.get_item(table_name, key) is not None:
+                            self.delete_item(table_name, key)
+                    else:
+                        self.put_item(table_name, attributes)
+                raise
+            finally:
+                monkeypatch.setattr(models, "copy", copy)
+
+    monkeypatch.setattr(backend, "transact_write_items", transact)
+
+
 def create_actions_table(name: str = "lifecycle-actions") -> str:
     """The lifecycle actions table: instance_id (hash) and action (range), as the template declares it."""
     boto3.client("dynamodb", region_name=REGION).create_table(

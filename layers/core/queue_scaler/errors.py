@@ -56,3 +56,25 @@ class ActionConflict(Exception):
         super().__init__(f"lifecycle action {key} of {instance_id} changed under this invocation")
         self.instance_id = instance_id
         self.key = key
+
+
+class NotificationPending(Exception):
+    """Another delivery of the same job holds a live claim on the user's notice.
+
+    Retryable: the record goes back to its queue and, by the time it is delivered again, the notice
+    was either sent (nothing left to do) or its holder died and the claim's lease ran out (take over).
+    """
+
+    retryable = True
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"the notice of job {job_id!r} is being sent by another delivery")
+        self.job_id = job_id
+
+
+class InsufficientCredits(Exception):
+    """A reservation asked for more credits than the user's balance holds; nothing was reserved."""
+
+
+class DuplicateReservation(Exception):
+    """The job already has a reservation (a producer retried its submission); nothing was reserved again."""

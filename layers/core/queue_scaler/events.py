@@ -175,3 +175,43 @@ class LifecycleTrigger(
     ]
 ):
     """Any event LifecycleFunction accepts; `.root` is the specific model."""
+
+
+class ScheduledEvent(BaseModel):
+    """An EventBridge schedule's event, with or without `version` (see the module's docstring)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    version: str | None = None
+    id: str | None = None
+    source: Literal["aws.events"]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
+    resources: list[str] = Field(default_factory=list)
+
+
+class DeadLetterAttributes(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    approximate_receive_count: int | None = Field(default=None, alias="ApproximateReceiveCount")
+    dead_letter_queue_source_arn: str | None = Field(default=None, alias="DeadLetterQueueSourceArn")
+
+
+class DeadLetter(BaseModel):
+    """One SQS record from a dead-letter queue, as Lambda delivers it (only the fields the refund reads).
+
+    The body is kept as the raw string: validating it as a job envelope is the refund's job, so that a
+    malformed body is parked with its reason instead of failing the whole record here.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    message_id: str = Field(alias="messageId")
+    body: str
+    attributes: DeadLetterAttributes = Field(default_factory=DeadLetterAttributes)
+    event_source_arn: str | None = Field(default=None, alias="eventSourceARN")
+
+    @property
+    def source_queue(self) -> str | None:
+        """The job queue the message was dead-lettered from (DeadLetterQueueSourceArn's last part)."""
+        arn = self.attributes.dead_letter_queue_source_arn
+        return arn.rsplit(":", 1)[-1] if arn else None

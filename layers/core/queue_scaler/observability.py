@@ -1,4 +1,5 @@
-"""CloudWatch metrics as EMF through Powertools: per-pool figures carry Pool and Environment dimensions."""
+"""CloudWatch metrics as EMF through Powertools: per-pool figures carry Pool and Environment dimensions,
+per-queue figures Pool, Queue and Environment (Powertools adds `service` to each)."""
 
 from __future__ import annotations
 
@@ -15,24 +16,32 @@ class EmfMetrics:
         self._service = service
         self._environment = environment
 
-    def _emit(self, values: Mapping[str, float], pool: str | None, unit: MetricUnit = MetricUnit.Count) -> None:
+    def _emit(
+        self, values: Mapping[str, float], pool: str | None, queue: str | None = None, unit: str = "Count"
+    ) -> None:
         metrics = EphemeralMetrics(namespace=self._namespace, service=self._service)
         metrics.add_dimension(name="Environment", value=self._environment)
         if pool is not None:
             metrics.add_dimension(name="Pool", value=pool)
+        if queue is not None:
+            metrics.add_dimension(name="Queue", value=queue)
         for name, value in values.items():
-            metrics.add_metric(name=name, unit=unit, value=value)
+            metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
         metrics.flush_metrics()
 
     def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
         self._emit(values, pool)
+
+    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
+        """Implements ports.LoadMetricsSink: one EMF document per queue, so dimensions stay per queue."""
+        self._emit(values, pool, queue, unit)
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
         self._emit({name: value}, pool)
 
     def seconds(self, name: str, value: float, pool: str | None = None) -> None:
         """A duration, such as a drain's (ports.LifecycleMetricsSink)."""
-        self._emit({name: value}, pool, MetricUnit.Seconds)
+        self._emit({name: value}, pool, unit="Seconds")
 
 
 class NullMetrics:
@@ -42,4 +51,7 @@ class NullMetrics:
         """Nothing to publish."""
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+        """Nothing to publish."""
+
+    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
         """Nothing to publish."""

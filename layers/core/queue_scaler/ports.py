@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from queue_scaler.config import QueueConfig
+from queue_scaler.domain.ledger import Summary
 from queue_scaler.domain.lifecycle import CommandObservation, CommandRequest, HookResult, LifecycleAction
 from queue_scaler.domain.models import FleetObservation, History, QueueObservation
+from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 
 
 class QueueMetrics(Protocol):
@@ -128,4 +132,76 @@ class LeavingInstances(Protocol):
 
         The scaler may count them as capacity that is going away; see README "Lifecycle hooks".
         """
+
+
+class LoadMetricsSink(MetricsSink, Protocol):
+    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
+        """Record one queue's figures for this minute (dimensions Pool, Queue, Environment)."""
+        ...
+
+
+class MessageAges(Protocol):
+    def oldest(self, queues: Sequence[str], now: datetime) -> Mapping[str, float]:
+        """Seconds the oldest message of each queue has waited; a queue without a datapoint is absent."""
+        ...
+
+
+class WriteOutcome(StrEnum):
+    WRITTEN = "written"  # this delivery wrote the failure (and the refund): it holds the notice claim
+    DUPLICATE = "duplicate"  # the job was already failed by an earlier or concurrent delivery
+    REJECTED = "rejected"  # the ledger holds no matching reservation: the record must be parked
+
+
+@dataclass(frozen=True)
+class FailureWrite:
+    """What writing a failed job did, with the job's notice as the ledger holds it."""
+
+    outcome: WriteOutcome
+    # DUPLICATE only: the job as the ledger holds it (its claim is the notice's current holder), the
+    # notice's state and when it was last claimed.
+    stored: FailedJob | None = None
+    notice: NoticeState | None = None
+    claimed_at: datetime | None = None
+    # REJECTED only: why the ledger refused the write.
+    reason: str = ""
+
+
+class Ledger(Protocol):
+    def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
+        """Add credits to a user's balance, once per `reference`."""
+        ...
+
+    def reserve(self, reservation: Reservation) -> None:
+        """Reserve a job's credits in one transaction.
+
+        Raises InsufficientCredits when the balance is short, DuplicateReservation when the job has one.
+        """
+        ...
+
+    def record_failure(self, job: FailedJob) -> FailureWrite:
+        """Write the failed job (refund, balance, job status, notice claim) in one transaction, once per job."""
+        ...
+
+    def take_over_notice(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+        """Move the job's notice claim from `seen_claim` to `claim`; False when someone else moved it first."""
+        ...
+
+    def confirm_notice(self, job_id: str, claim: str) -> bool:
+        """Mark the notice sent if `claim` still holds it; False when another delivery took it over."""
+        ...
+
+    def summary(self) -> Summary:
+        """Every account's totals and the count of refunded and recorded jobs."""
+        ...
+
+
+class Parking(Protocol):
+    def park(self, record: ParkedRecord) -> None:
+        """Keep a record that cannot be refunded, with its body and the reason, for a person to act on."""
+        ...
+
+
+class Notifier(Protocol):
+    def publish(self, notice: UserNotice) -> None:
+        """Send the user's notice (one SNS message)."""
         ...

@@ -14,7 +14,9 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
@@ -49,6 +51,14 @@ def dynamodb(endpoint_url: str | None = None) -> DynamoDBClient:
 
 def ssm(endpoint_url: str | None = None) -> SSMClient:
     return cast("SSMClient", _client("ssm", endpoint_url))
+
+
+def sns(endpoint_url: str | None = None) -> SNSClient:
+    return cast("SNSClient", _client("sns", endpoint_url))
+
+
+def cloudwatch(endpoint_url: str | None = None) -> CloudWatchClient:
+    return cast("CloudWatchClient", _client("cloudwatch", endpoint_url))
 
 
 def clear() -> None:

@@ -5,12 +5,19 @@ from __future__ import annotations
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.actions import DynamoActionStore
 from queue_scaler.adapters.autoscaling import AutoScalingFleet
+from queue_scaler.adapters.cloudwatch import CloudWatchMessageAges
 from queue_scaler.adapters.history import DynamoHistoryStore
+from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
+from queue_scaler.adapters.notifier import SnsNotifier
+from queue_scaler.adapters.parking import DynamoParking
 from queue_scaler.adapters.sqs import SqsQueueMetrics
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
-from queue_scaler.ports import LifecycleMetricsSink, MetricsSink
+from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.ports import LifecycleMetricsSink, LoadMetricsSink, MetricsSink
 from queue_scaler.services.lifecycle import LifecycleService
+from queue_scaler.services.queue_metrics import QueueMetricsService
+from queue_scaler.services.refunds import RefundService
 from queue_scaler.services.scaling import ScaleService
 from queue_scaler.settings import LifecycleSettings
 
@@ -36,4 +43,40 @@ def lifecycle_service(
         metrics=metrics,
         policy=settings.policy(),
         groups=settings.group_names,
+    )
+
+
+def queue_metrics_service(
+    metrics: LoadMetricsSink, age_lookback_seconds: int = 600, endpoint_url: str | None = None
+) -> QueueMetricsService:
+    """A QueueMetricsService over SQS, Auto Scaling and CloudWatch."""
+    return QueueMetricsService(
+        queues=SqsQueueMetrics(clients.sqs(endpoint_url)),
+        fleet=AutoScalingFleet(clients.autoscaling(endpoint_url)),
+        ages=CloudWatchMessageAges(clients.cloudwatch(endpoint_url), age_lookback_seconds),
+        metrics=metrics,
+    )
+
+
+def refund_service(
+    *,
+    ledger_table: str,
+    parking_table: str,
+    notice_topic_arn: str,
+    metrics: MetricsSink,
+    policy: RefundPolicy,
+    lease_seconds: float,
+    endpoint_url: str | None = None,
+) -> RefundService:
+    """A RefundService over the DynamoDB ledger and parking tables and the SNS notice topic.
+
+    The local cloud builds the same service against its emulator with `endpoint_url`.
+    """
+    return RefundService(
+        ledger=DynamoLedger(ledger_table, clients.dynamodb(endpoint_url)),
+        parking=DynamoParking(parking_table, clients.dynamodb(endpoint_url)),
+        notifier=SnsNotifier(notice_topic_arn, clients.sns(endpoint_url)),
+        metrics=metrics,
+        policy=policy,
+        lease_seconds=lease_seconds,
     )

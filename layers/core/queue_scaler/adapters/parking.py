@@ -1,0 +1,43 @@
+"""Parked dead letters in DynamoDB: one item per SQS message id, with the body and the reason.
+
+Keyed by message id, so a record delivered twice is parked once. Items never expire: a parked record
+is money a person has to look at (the ParkedRecords alarm pages on-call), never something to drop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from queue_scaler.adapters import clients
+from queue_scaler.adapters.aws_errors import translate
+from queue_scaler.domain.refund import ParkedRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+
+class DynamoParking:
+    """Implements ports.Parking over a table whose partition key is `message_id` (String)."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table
+        self._client = client or clients.dynamodb()
+
+    def park(self, record: ParkedRecord) -> None:
+        item: dict[str, AttributeValueTypeDef] = {
+            "message_id": {"S": record.message_id},
+            "body": {"S": record.body},
+            "reason": {"S": record.reason},
+            "parked_at": {"S": record.parked_at.isoformat()},
+        }
+        if record.source_queue:
+            item["source_queue"] = {"S": record.source_queue}
+        if record.job_id:
+            item["job_id"] = {"S": record.job_id}
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as error:
+            raise translate("PutItem(park)", error) from error

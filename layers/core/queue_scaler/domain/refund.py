@@ -1,0 +1,206 @@
+"""Refunds of dead-lettered jobs: what a job reserved, whether it is refunded, and who tells the user.
+
+Pure and deterministic: the service passes in the job's plan and credits, the policy and `now`.
+The ledger's invariant (README, "Credits"): for every user, credits reserved minus credits refunded
+equals credits charged, and the balance equals credits deposited minus credits charged. A reservation
+is the charge; a refund returns it; a job that succeeds simply keeps its reservation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from queue_scaler.jobs import Plan
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class RefundPolicy(_Model):
+    """What the ledger accepts: which plans are charged at all, and the largest single amount."""
+
+    cap: Annotated[int, Field(gt=0, description="Largest amount one job may reserve or refund")] = 10_000
+    uncharged_plans: frozenset[Plan] = Field(
+        default=frozenset({"free"}), description="Plans whose jobs reserve nothing, whatever their credits"
+    )
+
+
+class Verdict(StrEnum):
+    """What happens to a dead-lettered job."""
+
+    REFUND = "refund"  # it reserved credits: give them back
+    RECORD = "record"  # it reserved nothing: mark it failed, move no credit
+    PARK = "park"  # the amount cannot be trusted: keep the record for a person, move nothing
+
+
+class Assessment(_Model):
+    verdict: Verdict
+    amount: Annotated[int, Field(ge=0, description="Credits to refund (0 unless REFUND)")]
+    reason: str = Field(description="Why, in words an operator reads in the parking table")
+
+
+class InvalidAmount(ValueError):
+    """A reservation's amount is negative or above the policy's cap."""
+
+
+def chargeable(plan: Plan, credits: int, policy: RefundPolicy) -> int:
+    """The credits a job of `plan` reserves at submission; raises InvalidAmount outside [0, cap]."""
+    if credits < 0:
+        raise InvalidAmount(f"credits {credits} is negative")
+    if plan in policy.uncharged_plans:
+        return 0
+    if credits > policy.cap:
+        raise InvalidAmount(f"credits {credits} exceed the cap of {policy.cap}")
+    return credits
+
+
+def assess(plan: Plan, credits: int, policy: RefundPolicy) -> Assessment:
+    """Refund what the job reserved, record a job that reserved nothing, park an amount out of bounds."""
+    try:
+        amount = chargeable(plan, credits, policy)
+    except InvalidAmount as error:
+        return Assessment(verdict=Verdict.PARK, amount=0, reason=f"unrefundable: {error}")
+    if amount == 0:
+        why = f"plan {plan} is not charged" if plan in policy.uncharged_plans else "the job reserved 0 credits"
+        return Assessment(verdict=Verdict.RECORD, amount=0, reason=f"nothing to refund: {why}")
+    return Assessment(verdict=Verdict.REFUND, amount=amount, reason=f"refund {amount} credits")
+
+
+class FailedJob(_Model):
+    """The ledger transaction for one dead-lettered job, written at most once per job_id.
+
+    One DynamoDB transaction: the refund credit transaction (only when `amount` > 0, condition: none
+    yet for this job), the balance credited by `amount`, and the job marked failed with `last_error`
+    (condition: still reserved by this user for exactly `amount`). It also opens the job's user
+    notice, claimed by `claim` at `failed_at`, so that the notice is born with the refund.
+    """
+
+    job_id: str
+    user_id: str
+    plan: Plan
+    kind: str
+    amount: Annotated[int, Field(ge=0)]
+    last_error: str
+    failed_at: datetime
+    claim: Annotated[str, Field(min_length=1, description="Token of the delivery that holds the notice")]
+
+
+def failed_job(
+    *,
+    job_id: str,
+    user_id: str,
+    plan: Plan,
+    kind: str,
+    assessment: Assessment,
+    last_error: str,
+    now: datetime,
+    claim: str,
+) -> FailedJob:
+    """The transaction to write for a job assessed REFUND or RECORD (a PARK verdict writes none)."""
+    if assessment.verdict == Verdict.PARK:
+        raise ValueError(f"job {job_id} is parked, not written to the ledger: {assessment.reason}")
+    return FailedJob(
+        job_id=job_id,
+        user_id=user_id,
+        plan=plan,
+        kind=kind,
+        amount=assessment.amount,
+        last_error=last_error,
+        failed_at=now,
+        claim=claim,
+    )
+
+
+def last_error(source_queue: str | None, receive_count: int | None) -> str:
+    """What the ledger keeps as the job's last error.
+
+    SQS cannot rewrite a message's body or attributes, so a worker's exception stays in the worker's
+    log (`job_failed`, keyed by job_id); the dead-letter record says where and how often it failed.
+    """
+    where = f"from {source_queue}" if source_queue else "from an unknown queue"
+    attempts = f" after {receive_count} receives" if receive_count else ""
+    return f"dead-lettered {where}{attempts}"
+
+
+class NoticeState(StrEnum):
+    PENDING = "pending"  # claimed by a delivery that has not confirmed the publish yet
+    SENT = "sent"
+
+
+class NoticeStep(StrEnum):
+    """What a delivery that found the job already failed does about the user's notice."""
+
+    DONE = "done"  # the notice was sent: nothing to do
+    WAIT = "wait"  # another delivery holds a live claim: retry later, it may still fail
+    TAKE_OVER = "take_over"  # the claim's lease ran out (its holder died): claim it and send
+
+
+def notice_step(state: NoticeState, claimed_at: datetime, now: datetime, lease_seconds: float) -> NoticeStep:
+    """Exactly one notice per job: only the holder of an unexpired claim may publish."""
+    if state == NoticeState.SENT:
+        return NoticeStep.DONE
+    if (now - claimed_at).total_seconds() < lease_seconds:
+        return NoticeStep.WAIT
+    return NoticeStep.TAKE_OVER
+
+
+class Reservation(_Model):
+    """Credits a producer reserves when it submits a job: the job's charge unless it is refunded."""
+
+    job_id: str
+    user_id: str
+    plan: Plan
+    kind: str
+    amount: Annotated[int, Field(ge=0)]
+    at: datetime
+
+
+def reservation(
+    *, job_id: str, user_id: str, plan: Plan, kind: str, credits: int, policy: RefundPolicy, now: datetime
+) -> Reservation:
+    """The reservation for a submitted job; raises InvalidAmount when `credits` is out of bounds."""
+    amount = chargeable(plan, credits, policy)
+    return Reservation(job_id=job_id, user_id=user_id, plan=plan, kind=kind, amount=amount, at=now)
+
+
+class UserNotice(_Model):
+    """The one message a user receives about a job that failed for good."""
+
+    job_id: str
+    user_id: str
+    kind: str
+    refunded: Annotated[int, Field(ge=0)]
+    subject: str
+    message: str
+
+
+def user_notice(job: FailedJob) -> UserNotice:
+    """What to tell the user: the job failed, and what came back to their balance."""
+    if job.amount:
+        outcome = f"{job.amount} credits were returned to your balance."
+    else:
+        outcome = "It had not reserved any credits, so your balance is unchanged."
+    return UserNotice(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        kind=job.kind,
+        refunded=job.amount,
+        subject=f"Job {job.job_id} failed",
+        message=f"Your {job.kind} job {job.job_id} could not be completed after several attempts. {outcome}",
+    )
+
+
+class ParkedRecord(_Model):
+    """A dead-letter record that was neither refunded nor recorded, kept whole for a person to act on."""
+
+    message_id: str
+    body: str
+    reason: str
+    source_queue: str | None = None
+    job_id: str | None = Field(default=None, description="When the body named one")
+    parked_at: datetime

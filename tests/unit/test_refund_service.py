@@ -1,0 +1,229 @@
+"""The refund service's orchestration over in-memory ports: refund, record, park, duplicates, notices."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+import pytest
+
+from queue_scaler.domain.refund import InvalidAmount, RefundPolicy
+from queue_scaler.errors import DuplicateReservation, InsufficientCredits, NotificationPending, Throttled
+from queue_scaler.events import DeadLetter
+from queue_scaler.jobs import JobEnvelope
+from queue_scaler.services.refunds import RefundService
+from tests.fakes import FakeLedger, FakeNotifier, FakeParking, RecordingMetrics
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+LEASE = 60.0
+
+
+class World:
+    def __init__(self) -> None:
+        self.ledger, self.parking, self.notifier, self.metrics = (
+            FakeLedger(),
+            FakeParking(),
+            FakeNotifier(),
+            RecordingMetrics(),
+        )
+        claims = count(1)
+        self.service = RefundService(
+            self.ledger,
+            self.parking,
+            self.notifier,
+            self.metrics,
+            policy=RefundPolicy(cap=100),
+            lease_seconds=LEASE,
+            new_claim=lambda: f"claim-{next(claims)}",
+        )
+
+    def counted(self, name: str) -> float:
+        return self.metrics.counts[(name, None)]
+
+
+def envelope(job_id: str = "j-1", user_id: str = "u-1", plan: str = "pro", credits: int = 12) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "user_id": user_id,
+        "plan": plan,
+        "kind": "video.transcode",
+        "credits": credits,
+        "submitted_at": "2026-11-22T09:00:00Z",
+        "payload": {},
+    }
+
+
+def letter(body: dict[str, Any] | str, message_id: str = "m-1") -> DeadLetter:
+    return DeadLetter.model_validate(
+        {
+            "messageId": message_id,
+            "body": body if isinstance(body, str) else json.dumps(body),
+            "attributes": {
+                "ApproximateReceiveCount": "5",
+                "DeadLetterQueueSourceArn": "arn:aws:sqs:us-east-1:123456789012:video-pro",
+            },
+        }
+    )
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.service.deposit("u-1", 100, "purchase-1", NOW)
+    return w
+
+
+def reserve(world: World, **fields: Any) -> None:
+    world.service.reserve(JobEnvelope.model_validate(envelope(**fields)), NOW)
+
+
+def test_given_a_reserved_job_when_it_is_dead_lettered_then_it_is_refunded_and_notified(world: World) -> None:
+    reserve(world)
+    outcome = world.service.handle(letter(envelope()), NOW)
+    assert (outcome.result, outcome.refunded, outcome.notified) == ("refunded", 12, True)
+    [account] = world.service.summary().accounts
+    assert (account.balance, account.reserved, account.refunded, account.charged) == (100, 12, 12, 0)
+    [notice] = world.notifier.sent
+    assert notice.refunded == 12 and notice.user_id == "u-1"
+    assert world.ledger.jobs["j-1"]["failed"].last_error == "dead-lettered from video-pro after 5 receives"
+    assert world.counted("Refunds") == 1 and world.counted("RefundedCredits") == 12
+
+
+def test_given_a_free_job_when_it_is_dead_lettered_then_it_is_recorded_not_refunded(world: World) -> None:
+    reserve(world, job_id="j-free", plan="free", credits=30)
+    outcome = world.service.handle(letter(envelope(job_id="j-free", plan="free", credits=30)), NOW)
+    assert (outcome.result, outcome.refunded, outcome.notified) == ("recorded", 0, True)
+    assert world.service.summary().accounts[0].balance == 100
+    assert world.counted("FailuresRecorded") == 1 and world.counted("Refunds") == 0
+
+
+def test_given_a_zero_credit_job_never_reserved_when_dead_lettered_then_it_is_recorded(world: World) -> None:
+    outcome = world.service.handle(letter(envelope(job_id="j-0", credits=0)), NOW)
+    assert outcome.result == "recorded" and len(world.notifier.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "reason"),
+    [
+        ("given a body that is not JSON then it is parked", '{"job_id": "j-1", "credits": 3', "malformed"),
+        ("given a missing user then it is parked", {k: v for k, v in envelope().items() if k != "user_id"}, "user_id"),
+        ("given string credits then it is parked", envelope() | {"credits": "12"}, "credits"),
+        ("given negative credits then it is parked", envelope() | {"credits": -5}, "credits"),
+        ("given an unknown plan then it is parked", envelope() | {"plan": "platinum"}, "plan"),
+        ("given credits above the cap then it is parked", envelope(credits=101), "exceed the cap of 100"),
+        ("given no reservation then it is parked", envelope(job_id="j-unknown"), "no reservation"),
+    ],
+)
+def test_unrefundable_records_are_parked(world: World, name: str, body: Any, reason: str) -> None:
+    outcome = world.service.handle(letter(body, message_id="m-bad"), NOW)
+    assert outcome.result == "parked" and reason in outcome.reason
+    parked = world.parking.parked["m-bad"]
+    assert parked.body == (body if isinstance(body, str) else json.dumps(body))
+    assert reason in parked.reason and parked.source_queue == "video-pro"
+    assert world.notifier.sent == [] and world.counted("ParkedRecords") == 1
+
+
+def test_given_an_envelope_that_disagrees_with_its_reservation_then_it_is_parked(world: World) -> None:
+    reserve(world, credits=5)
+    outcome = world.service.handle(letter(envelope(credits=12)), NOW)
+    assert outcome.result == "parked" and "does not match" in outcome.reason
+    assert world.service.summary().accounts[0].refunded == 0
+
+
+def test_given_a_second_delivery_after_the_notice_was_sent_then_nothing_more_happens(world: World) -> None:
+    reserve(world)
+    world.service.handle(letter(envelope(), "m-1"), NOW)
+    again = world.service.handle(letter(envelope(), "m-2"), NOW + timedelta(seconds=1))
+    assert (again.result, again.refunded, again.notified) == ("duplicate", 0, False)
+    assert len(world.notifier.sent) == 1 and world.service.summary().accounts[0].refunded == 12
+    assert world.counted("DuplicateDeliveries") == 1
+
+
+def test_given_a_live_claim_when_a_duplicate_arrives_then_it_is_retried_not_sent(world: World) -> None:
+    reserve(world)
+    world.notifier.fail = Throttled("Publish", "Throttling")
+    with pytest.raises(Throttled):
+        world.service.handle(letter(envelope(), "m-1"), NOW)
+    world.notifier.fail = None
+    with pytest.raises(NotificationPending):
+        world.service.handle(letter(envelope(), "m-2"), NOW + timedelta(seconds=LEASE - 1))
+    assert world.notifier.sent == [] and world.counted("NoticesPending") == 1
+    assert world.counted("NotificationErrors") == 1 and world.counted("RefundErrors") == 1
+
+
+def test_given_a_claim_whose_holder_died_when_the_lease_ran_out_then_a_duplicate_sends_once(world: World) -> None:
+    reserve(world)
+    world.notifier.fail = Throttled("Publish", "Throttling")
+    with pytest.raises(Throttled):
+        world.service.handle(letter(envelope(), "m-1"), NOW)
+    world.notifier.fail = None
+    later = NOW + timedelta(seconds=LEASE)
+    taken = world.service.handle(letter(envelope(), "m-1"), later)
+    assert (taken.result, taken.notified) == ("duplicate", True)
+    again = world.service.handle(letter(envelope(), "m-3"), later + timedelta(seconds=1))
+    assert not again.notified
+    assert len(world.notifier.sent) == 1 and world.counted("NoticesTakenOver") == 1
+    assert world.service.summary().accounts[0].refunded == 12  # the refund itself happened once
+
+
+def test_given_a_holder_overtaken_while_publishing_then_the_lost_claim_is_counted(world: World) -> None:
+    reserve(world)
+    real_confirm = world.ledger.confirm_notice
+
+    def overtaken(job_id: str, claim: str) -> bool:
+        world.ledger.take_over_notice(job_id, claim, "someone-else", NOW)
+        return real_confirm(job_id, claim)
+
+    world.ledger.confirm_notice = overtaken  # type: ignore[method-assign]
+    outcome = world.service.handle(letter(envelope()), NOW)
+    assert outcome.notified and world.counted("NoticeClaimsLost") == 1
+
+
+def test_given_an_unexpected_error_then_the_record_is_parked_not_raised(world: World) -> None:
+    def broken(job: object) -> None:
+        raise KeyError("status")
+
+    world.ledger.record_failure = broken  # type: ignore[assignment, method-assign]
+    reserve(world)
+    outcome = world.service.handle(letter(envelope()), NOW)
+    assert outcome.result == "parked" and "unexpected error: KeyError" in outcome.reason
+
+
+def test_given_the_parking_table_fails_then_the_record_is_retried(world: World) -> None:
+    def down(record: object) -> None:
+        raise Throttled("PutItem", "ProvisionedThroughputExceededException")
+
+    world.parking.park = down  # type: ignore[assignment, method-assign]
+    with pytest.raises(Throttled):
+        world.service.handle(letter("not json"), NOW)
+
+
+def test_reserve_rules(world: World) -> None:
+    reserve(world, job_id="j-a", credits=60)
+    with pytest.raises(DuplicateReservation):
+        reserve(world, job_id="j-a", credits=60)
+    with pytest.raises(InsufficientCredits):
+        reserve(world, job_id="j-b", credits=41)
+    with pytest.raises(InvalidAmount):
+        reserve(world, job_id="j-c", credits=101)
+    reserve(world, job_id="j-free", plan="free", credits=50)
+    [account] = world.service.summary().accounts
+    assert (account.balance, account.reserved) == (40, 60)
+    with pytest.raises(ValueError, match="positive"):
+        world.service.deposit("u-1", 0, "zero", NOW)
+
+
+def test_given_reservations_refunds_and_successes_then_reserved_minus_refunded_is_charged(world: World) -> None:
+    world.service.deposit("u-2", 50, "purchase-2", NOW)
+    world.service.deposit("u-2", 50, "purchase-2", NOW)  # a retried purchase counts once
+    for job, user, credits in [("j-1", "u-1", 10), ("j-2", "u-1", 20), ("j-3", "u-2", 7), ("j-4", "u-2", 9)]:
+        reserve(world, job_id=job, user_id=user, credits=credits)
+    for job, user, credits in [("j-2", "u-1", 20), ("j-4", "u-2", 9)]:  # j-1 and j-3 succeeded
+        world.service.handle(letter(envelope(job_id=job, user_id=user, credits=credits), f"m-{job}"), NOW)
+    summary = world.service.summary()
+    assert summary.problems() == []
+    by_user = {a.user_id: (a.reserved, a.refunded, a.charged, a.balance) for a in summary.accounts}
+    assert by_user == {"u-1": (30, 20, 10, 90), "u-2": (16, 9, 7, 43)}
+    assert (summary.reserved - summary.refunded, summary.charged, summary.refunds) == (17, 17, 2)
