@@ -81,9 +81,9 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureF
     emitted: list[dict[str, Any]] = []
     emit = EmfMetrics._emit
 
-    def recording_emit(self: EmfMetrics, values: Mapping[str, float], *args: Any) -> None:
+    def recording_emit(self: EmfMetrics, values: Mapping[str, float], *args: Any, **kwargs: Any) -> None:
         emitted.append(dict(values))
-        emit(self, values, *args)
+        emit(self, values, *args, **kwargs)
 
     monkeypatch.setattr(EmfMetrics, "_emit", recording_emit)
     create_actions_table(TABLE)
