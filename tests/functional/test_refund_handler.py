@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from devkit.localcloud.server import make_dynamodb_atomic
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.domain.refund import RefundPolicy
@@ -26,7 +27,6 @@ from tests.functional.moto_stack import (
     create_notice_topic,
     create_parking_table,
     drain,
-    make_dynamodb_atomic,
     parked_items,
 )
 
@@ -35,7 +35,7 @@ NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    make_dynamodb_atomic(monkeypatch)
+    make_dynamodb_atomic()
     topic, inbox = create_notice_topic()
     names = {"ledger": create_ledger_table(), "parking": create_parking_table(), "topic": topic, "inbox": inbox}
     for key, value in {

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devkit.localcloud.server import make_dynamodb_atomic
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.domain.refund import RefundPolicy, assess, failed_job, reservation
 from queue_scaler.errors import DuplicateReservation, InsufficientCredits
 from queue_scaler.jobs import Plan
 from queue_scaler.ports import WriteOutcome
-from tests.functional.moto_stack import create_ledger_table, make_dynamodb_atomic
+from tests.functional.moto_stack import create_ledger_table
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 POLICY = RefundPolicy(cap=1000)
@@ -19,7 +20,7 @@ POLICY = RefundPolicy(cap=1000)
 
 @pytest.fixture
 def ledger(aws: None, monkeypatch: pytest.MonkeyPatch) -> DynamoLedger:
-    make_dynamodb_atomic(monkeypatch)
+    make_dynamodb_atomic()
     return DynamoLedger(create_ledger_table())
 
 
