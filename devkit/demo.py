@@ -10,6 +10,7 @@ and a PNG timeline per pool under out/.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import time
@@ -25,8 +26,14 @@ from rich.live import Live
 from rich.table import Table
 
 from devkit.commands.local import down, fetch_status, up
-from devkit.localcloud.report import JobReport, read_dead_letters, read_worker_logs
-from devkit.localcloud.stack import PLANS, LocalSettings
+from devkit.localcloud import stack
+from devkit.localcloud.report import JobReport, read_worker_logs
+from devkit.localcloud.stack import LocalSettings
+from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.jobs import JobEnvelope
+from queue_scaler.observability import NullMetrics
+from queue_scaler.services.refunds import RefundService
+from queue_scaler.services.wiring import refund_service
 
 #: Jobs per plan and pool in the burst, and how long each runs.
 BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}
@@ -34,6 +41,7 @@ MESSAGING_JOBS = 12
 JOB_SECONDS = (0.5, 2.5)
 FAIL_EVERY = 10  # one job in 10 fails on every attempt and ends in its DLQ
 CREDITS = {"enterprise": 20, "studio": 12, "pro": 8, "starter": 4, "free": 0}
+STARTING_CREDITS = 10_000
 
 
 @dataclass
@@ -94,14 +102,28 @@ def envelope(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, 
     }
 
 
-def submit_burst(sqs: Any, prefix: str, rng: random.Random, size: float = 1.0) -> set[str]:
-    """Send the burst (`size` scales every count) and return the submitted job ids."""
+def submit_burst(
+    sqs: Any, ledger: RefundService, prefix: str, rng: random.Random, size: float = 1.0
+) -> tuple[set[str], set[str]]:
+    """Reserve each job's credits, then send the burst (`size` scales every count).
+
+    Returns the submitted job ids, and those whose reservation holds credits (the refundable ones).
+
+    This is a producer's side of the ledger: a job is submitted only once its credits are reserved.
+    """
     jobs: list[tuple[str, dict[str, Any]]] = []
     for pool, plans in BURST.items():
         for plan, count in plans.items():
             jobs += [(f"{prefix}-{pool}-{plan}", envelope(pool, plan, i, rng)) for i in range(round(count * size))]
     messaging = round(MESSAGING_JOBS * size)
     jobs += [(f"{prefix}-messaging-jobs", envelope("messaging", "pro", i, rng)) for i in range(messaging)]
+    now = datetime.now(UTC)
+    for user in sorted({job["user_id"] for _, job in jobs}):
+        ledger.deposit(user, STARTING_CREDITS, "demo-grant", now)
+    charged = set()
+    for _, job in jobs:
+        if ledger.reserve(JobEnvelope.model_validate(job), now).amount:
+            charged.add(job["job_id"])
     urls: dict[str, str] = {}
     by_queue: dict[str, list[dict[str, Any]]] = {}
     for queue, job in jobs:
@@ -111,7 +133,7 @@ def submit_burst(sqs: Any, prefix: str, rng: random.Random, size: float = 1.0) -
         for start in range(0, len(batch), 10):
             entries = [{"Id": str(i), "MessageBody": json.dumps(j)} for i, j in enumerate(batch[start : start + 10])]
             sqs.send_message_batch(QueueUrl=urls[queue], Entries=entries)
-    return {job["job_id"] for _, job in jobs}
+    return {job["job_id"] for _, job in jobs}, charged
 
 
 def view(status: dict[str, Any], elapsed: float, submitted: int) -> Group:
@@ -142,14 +164,15 @@ def view(status: dict[str, Any], elapsed: float, submitted: int) -> Group:
         decisions.add_row(outcome["pool"], why)
     footer = (
         f"lifecycle actions: {life['completed']} completed, {life['pending']} pending, {life['timed_out']} timed out"
+        f"   refunds: {status['ledger']['refunds']}"
         f"   scaler invocations: {status['scaler']['invocations']} ({status['scaler']['errors']} errors)"
     )
     return Group(pools, decisions, footer)
 
 
 def settled(status: dict[str, Any]) -> bool:
-    """Queues drained, pools back at their minimum, no lifecycle action open."""
-    queues_empty = all(q["visible"] == 0 and q["in_flight"] == 0 for q in status["queues"].values())
+    """Queues and DLQs drained (dead letters refunded), pools back at their minimum, no lifecycle action open."""
+    queues_empty = all(q["visible"] == 0 and q["in_flight"] == 0 and q["dlq"] == 0 for q in status["queues"].values())
     at_minimum = all(
         p["desired"] == (1 if name == "messaging" else 0) and len(p["instances"]) == p["desired"]
         for name, p in status["pools"].items()
@@ -169,6 +192,13 @@ def run(
     """Play the demo; returns the job report and the final status. `size` scales the burst."""
     shutil.rmtree(state_dir, ignore_errors=True)
     settings = LocalSettings()
+    # This process's own clients (the producer's ledger) talk only to the local cloud's endpoint.
+    for key, value in {
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }.items():
+        os.environ.setdefault(key, value)
     state = up(state_dir)
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
@@ -178,15 +208,25 @@ def run(
             aws_secret_access_key="local",  # noqa: S106 - the local emulator's dummy credentials
         )
         sqs = session.client("sqs", endpoint_url=state["endpoint_url"])
+        ledger = refund_service(
+            ledger_table=stack.ledger_table(settings),
+            parking_table=stack.parking_table(settings),
+            notice_topic_arn=stack.notice_topic_arn(settings),
+            metrics=NullMetrics(),
+            policy=RefundPolicy(),
+            lease_seconds=60,
+            endpoint_url=state["endpoint_url"],
+        )
         timeline = Timeline()
         started = time.monotonic()
         submitted: set[str] = set()
+        charged: set[str] = set()
         status = fetch_status(state)
         with Live(view(status, 0, 0), console=console, refresh_per_second=2) as live:
             while True:
                 elapsed = time.monotonic() - started
                 if not submitted and elapsed >= 3:
-                    submitted = submit_burst(sqs, settings.stack, rng, size)
+                    submitted, charged = submit_burst(sqs, ledger, settings.stack, rng, size)
                 status = fetch_status(state)
                 timeline.add(elapsed, status)
                 live.update(view(status, elapsed, len(submitted)))
@@ -196,24 +236,23 @@ def run(
                     console.print(f"[red]demo: not settled after {timeout:.0f} s[/]")
                     break
                 time.sleep(1)
-        report = JobReport(submitted)
-        dlqs = [url for name, url in _dlq_urls(sqs, settings).items()]
-        read_dead_letters(sqs, dlqs, report)
+        report = JobReport(submitted, charged=charged)
+        report.dead_lettered = set(status["dead_lettered_jobs"])
     finally:
         down(state_dir)
     read_worker_logs(state_dir / "instances", report)
     for path in timeline.plot(out_dir):
         console.print(f"timeline: {path}")
     instance_seconds = sum(p["instance_seconds"] for p in status["pools"].values())
+    ledger = status["ledger"]
+    console.print(
+        f"ledger: reserved={ledger['reserved']} refunded={ledger['refunded']} charged={ledger['charged']} "
+        f"(reserved - refunded = charged: {ledger['reserved'] - ledger['refunded'] == ledger['charged']}), "
+        f"problems={ledger['problems'] or 'none'}"
+    )
     console.print(
         f"demo: jobs={len(submitted)} completed={report.completed} dead_lettered={len(report.dead_lettered)} "
         f"lost={len(report.lost)} duplicates={len(report.duplicates)} wait_p95={report.wait_p95():.1f}s "
-        f"instance_seconds={instance_seconds:.0f}"
+        f"instance_seconds={instance_seconds:.0f} refunded={ledger['refunds']}"
     )
     return report, status
-
-
-def _dlq_urls(sqs: Any, settings: LocalSettings) -> dict[str, str]:
-    names = [f"{settings.stack}-messaging-jobs-dlq"]
-    names += [f"{settings.stack}-{pool}-{plan}-dlq" for pool in ("video", "ai") for plan in PLANS]
-    return {name: sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in names}

@@ -18,5 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from devkit.demo import run as play
 
-    report, _status = play(Console(), out_dir=args.out, timeout=args.timeout)
-    return 0 if not report.lost and not report.duplicates else 1
+    report, status = play(Console(), out_dir=args.out, timeout=args.timeout)
+    ledger = status["ledger"]
+    refunds_right = ledger["refunds"] == len(report.refundable) and not ledger["problems"]
+    return 0 if not report.lost and not report.duplicates and refunds_right else 1

@@ -6,6 +6,7 @@ lacks is emulated (devkit/localcloud/emulation.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -27,6 +28,9 @@ from devkit.localcloud.emulation import AutoScalingEmulator, RunCommandEmulator
 from devkit.localcloud.fleet import WorkerFleet
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
+from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.observability import NullMetrics
+from queue_scaler.services.wiring import refund_service
 
 logger = logging.getLogger(__name__)
 CONTROL_SECONDS = 0.2
@@ -103,6 +107,8 @@ class LocalCloud:
         self.stack: LocalStack | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: job_id (or message id, for a body that is not a job) of every dead letter delivered to the refunds.
+        self.dead_lettered: set[str] = set()
         # The fleet exists only once the stack does; lifecycle events raised while creating it wait here.
         self.fleet: WorkerFleet | None = None
         self._early_events: list[dict[str, Any]] = []
@@ -133,6 +139,17 @@ class LocalCloud:
         self.agent.install()
         self.scaler = self._load_scaler()
         self.lifecycle = self._load_lifecycle()
+        self.metrics_function = self._load("MetricsFunction")
+        self.refunds = self._load("DlqRefundFunction")
+        self.ledger = refund_service(
+            ledger_table=stack_module.ledger_table(self.settings),
+            parking_table=stack_module.parking_table(self.settings),
+            notice_topic_arn=stack_module.notice_topic_arn(self.settings),
+            metrics=NullMetrics(),
+            policy=RefundPolicy(),
+            lease_seconds=60,
+            endpoint_url=self.endpoint_url,
+        )
         for pending in self._early_events:
             self.lifecycle.invoke_async(pending)
         self._early_events.clear()
@@ -220,11 +237,77 @@ class LocalCloud:
         module, spec = functions.load("LifecycleFunction", env)
         return FunctionRunner("LifecycleFunction", module, spec.handler, spec.timeout)
 
+    def _load(self, logical_id: str) -> FunctionRunner:
+        module, spec = functions.load(logical_id, functions.environment(logical_id, self.settings))
+        return FunctionRunner(logical_id, module, spec.handler, spec.timeout)
+
     def _schedule_loop(self) -> None:
-        """The template's schedule rules: the scaler's minute and the lifecycle reconciler's."""
+        """The template's schedule rules (the scaler's and the metrics' minute, the lifecycle
+        reconciler's) and the dead-letter queues' event source mapping."""
         if self.settings.schedule_seconds > 0:
             self._spawn(lambda: self._every(self.settings.schedule_seconds, self.scaler, "ScalerSchedule"), "scaler")
+            self._spawn(
+                lambda: self._every(self.settings.schedule_seconds, self.metrics_function, "MetricsSchedule"), "metrics"
+            )
+        self._spawn(self._dead_letter_source, "dlq-source")
         self._every(self.settings.reconcile_seconds, self.lifecycle, "LifecycleReconcile")
+
+    def _dead_letter_source(self) -> None:
+        """Lambda's SQS event source on every DLQ: batches of up to 10, partial batch responses.
+
+        Records the function reports as failed stay in the queue and come back after their
+        visibility timeout; the others are deleted, as Lambda deletes a batch's successes.
+        """
+        assert self.stack is not None
+        sources = {
+            dlq: source
+            for pool in self.stack.pools.values()
+            for source, dlq in zip(pool.queue_urls, pool.dlq_urls, strict=True)
+        }
+        arns = {url: self._arn(url) for url in [*sources, *sources.values()]}
+        while not self._stop.wait(1.0):
+            for dlq, source in sources.items():
+                try:
+                    self._deliver_dead_letters(dlq, arns[dlq], arns[source])
+                except Exception:
+                    logger.exception("dead-letter delivery from %s failed", dlq)
+
+    def _deliver_dead_letters(self, dlq: str, dlq_arn: str, source_arn: str) -> None:
+        messages = self.sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            return
+        records: list[dict[str, Any]] = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                # SQS adds the source queue to messages it moved to a DLQ; moto does not.
+                "attributes": {**dict(m.get("Attributes", {})), "DeadLetterQueueSourceArn": source_arn},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": dlq_arn,
+                "awsRegion": self.settings.region,
+            }
+            for m in messages
+        ]
+        for record in records:
+            self.dead_lettered.add(_job_id(record["body"]) or f"message:{record['messageId']}")
+        self.refunds.invoke({"Records": records})
+        failed = {f["itemIdentifier"] for f in (self.refunds.last or {}).get("batchItemFailures", [])}
+        if self.refunds.last is None:
+            return  # the whole invocation failed: every record comes back
+        done = [r for r in records if r["messageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=dlq,
+                Entries=[{"Id": str(i), "ReceiptHandle": str(r["receiptHandle"])} for i, r in enumerate(done)],
+            )
+
+    def _arn(self, url: str) -> str:
+        return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
     def _every(self, seconds: float, runner: FunctionRunner, rule: str) -> None:
         while not self._stop.is_set():
@@ -288,7 +371,23 @@ class LocalCloud:
                 "finished": self.fleet.finished[-50:],
             },
             "scaler": {**self.scaler.status(), "last": (self.scaler.last or {}).get("pools", [])},
-            "functions": {"LifecycleFunction": self.lifecycle.status()},
+            "functions": {
+                runner.name: runner.status() for runner in (self.lifecycle, self.metrics_function, self.refunds)
+            },
+            "ledger": self._ledger_status(),
+            "dead_lettered_jobs": sorted(self.dead_lettered),
+        }
+
+    def _ledger_status(self) -> dict[str, Any]:
+        summary = self.ledger.summary()
+        return {
+            "refunds": summary.refunds,
+            "recorded": summary.recorded,
+            "reserved": summary.reserved,
+            "refunded": summary.refunded,
+            "charged": summary.charged,
+            "problems": summary.problems(),
+            "balances": {a.user_id: a.balance for a in summary.accounts},
         }
 
     def _queue_counts(self, url: str) -> tuple[int, int]:
@@ -296,3 +395,11 @@ class LocalCloud:
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         )["Attributes"]
         return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def _job_id(body: str) -> str | None:
+    try:
+        job = json.loads(body)
+    except ValueError:
+        return None
+    return str(job["job_id"]) if isinstance(job, dict) and "job_id" in job else None

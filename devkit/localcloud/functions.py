@@ -17,8 +17,16 @@ _ENV_LOCK = threading.Lock()
 
 def environment(logical_id: str, settings: LocalSettings, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The function's environment from template.yaml, references resolved to the local cloud's names."""
-    spec = template.function(template.load(), logical_id)
-    env = {name: template.resolve(value, template_refs(settings)) for name, value in spec.environment.items()}
+    loaded = template.load()
+    spec = template.function(loaded, logical_id)
+    # A template parameter takes its default, as in a deploy that does not override it.
+    refs = {
+        name: str(parameter["Default"])
+        for name, parameter in loaded.get("Parameters", {}).items()
+        if "Default" in parameter
+    }
+    refs.update(template_refs(settings))
+    env = {name: template.resolve(value, refs) for name, value in spec.environment.items()}
     env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
     env.update(overrides or {})
     return env

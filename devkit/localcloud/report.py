@@ -13,12 +13,16 @@ from typing import Any
 @dataclass
 class JobReport:
     submitted: set[str]
+    #: The submitted jobs whose reservation holds credits: a dead letter among them must be refunded.
+    charged: set[str] = field(default_factory=set)
     completions: Counter[str] = field(default_factory=Counter)
     waits: list[float] = field(default_factory=list)
     dead_lettered: set[str] = field(default_factory=set)
     #: job_ids started by a worker that was SIGKILLed: the only ones allowed to run twice (it may have
     #: finished a job without deleting its message).
     killed_holders: set[str] = field(default_factory=set)
+    #: job_ids a draining worker released (made visible again) at its deadline.
+    released: set[str] = field(default_factory=set)
 
     @property
     def completed(self) -> int:
@@ -27,6 +31,11 @@ class JobReport:
     @property
     def lost(self) -> set[str]:
         return {job for job in self.submitted if not self.completions[job] and job not in self.dead_lettered}
+
+    @property
+    def refundable(self) -> set[str]:
+        """Dead-lettered jobs that had reserved credits: exactly these must be refunded."""
+        return self.dead_lettered & self.charged
 
     @property
     def duplicates(self) -> set[str]:
@@ -61,26 +70,8 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
                     report.waits.append(float(entry["queue_wait_seconds"]))
             elif event == "job_completed":
                 report.completions[job] += 1
+            elif event == "job_released":
+                report.released.add(job)
         if not stopped_cleanly:
             # Killed: any job it started may run again (finished but not yet deleted, or cut short).
             report.killed_holders |= started
-
-
-def read_dead_letters(sqs: Any, dlq_urls: list[str], report: JobReport) -> None:
-    """Every job_id in the DLQs (messages are only looked at: received with a short visibility)."""
-    for url in dlq_urls:
-        seen: set[str] = set()
-        for _ in range(100):
-            messages = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not messages:
-                break
-            for message in messages:
-                if message["MessageId"] in seen:
-                    continue
-                seen.add(message["MessageId"])
-                try:
-                    report.dead_lettered.add(str(json.loads(message["Body"])["job_id"]))
-                except (ValueError, KeyError, TypeError):
-                    report.dead_lettered.add(f"malformed:{message['MessageId']}")

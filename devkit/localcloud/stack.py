@@ -125,6 +125,18 @@ def actions_table(settings: LocalSettings) -> str:
     return f"{settings.stack}-lifecycle-actions"
 
 
+def ledger_table(settings: LocalSettings) -> str:
+    return f"{settings.stack}-ledger"
+
+
+def parking_table(settings: LocalSettings) -> str:
+    return f"{settings.stack}-parked-dead-letters"
+
+
+def notice_topic_arn(settings: LocalSettings) -> str:
+    return f"arn:aws:sns:{settings.region}:123456789012:{settings.stack}-notices"
+
+
 def template_refs(settings: LocalSettings) -> dict[str, str]:
     """What the template's references resolve to on the local cloud (for functions' environments)."""
     refs = {
@@ -137,6 +149,9 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "LifecycleActionsTable": actions_table(settings),
         "DrainSeconds": str(int(settings.drain_seconds)),
         "HealthCheckGracePeriodSeconds": str(settings.launch_hook_timeout),
+        "LedgerTable": ledger_table(settings),
+        "ParkingTable": parking_table(settings),
+        "NoticeTopic": notice_topic_arn(settings),
     }
     for pool, key in (("messaging", "Messaging"), ("video", "Video"), ("ai", "Ai")):
         refs[f"{key}Pool.Outputs.GroupName"] = f"{settings.stack}-{pool}"
@@ -226,6 +241,22 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    ddb.create_table(
+        TableName=ledger_table(settings),
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.create_table(
+        TableName=parking_table(settings),
+        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    session.client("sns", endpoint_url=endpoint_url).create_topic(Name=f"{settings.stack}-notices")
     stack = LocalStack(settings, pools, history_table(settings), config_parameter(settings))
     ssm.put_parameter(
         Name=stack.config_parameter,

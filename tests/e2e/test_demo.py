@@ -36,5 +36,10 @@ def test_given_a_burst_across_plans_when_the_demo_runs_then_nothing_is_lost_and_
         "demo-video.png",
         "demo-ai.png",
     }
+    # Every dead letter that had reserved credits was refunded once, and the books add up.
+    ledger = status["ledger"]
+    assert report.refundable and ledger["refunds"] == len(report.refundable)
+    assert ledger["reserved"] - ledger["refunded"] == ledger["charged"] and ledger["problems"] == []
+    assert ledger["recorded"] == len(report.dead_lettered - report.charged)
     assert f"demo: jobs={len(report.submitted)} completed={report.completed}" in text
-    assert "lost=0 duplicates=0" in text
+    assert "lost=0 duplicates=0" in text and f"refunded={len(report.refundable)}" in text
