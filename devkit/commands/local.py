@@ -58,7 +58,10 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
     path = state_dir / STATE_FILE
     if not path.exists():
         return None
-    state: dict[str, Any] = json.loads(path.read_text())
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # being replaced as we read it
     if not running(int(state["pid"])):
         path.unlink(missing_ok=True)  # left by a daemon that died; nothing runs
         return None

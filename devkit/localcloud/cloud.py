@@ -138,7 +138,7 @@ class LocalCloud:
         )
         self.agent.install()
         self.scaler = self._load_scaler()
-        self.lifecycle = self._load_lifecycle()
+        self.lifecycle = self._load("LifecycleFunction")
         self.metrics_function = self._load("MetricsFunction")
         self.refunds = self._load("DlqRefundFunction")
         self.ledger = refund_service(
@@ -204,38 +204,11 @@ class LocalCloud:
             except Exception:
                 logger.exception("local cloud control step failed")
 
-    def _load_scaler(self) -> Any:
-        # The template's environment, with the local cloud's compressed time.
-        env = functions.environment(
-            "ScalerFunction",
-            self.settings,
-            {
-                "TICK_SECONDS": str(self.settings.tick_seconds),
-                # End before the next scheduled invocation, as the deployed function does (55 of 60 s).
-                "RUN_SECONDS": str(max(0.0, self.settings.schedule_seconds - self.settings.tick_seconds - 0.5)),
-                "SAFETY_MARGIN_SECONDS": "0.5",
-                "CONFIG_MAX_AGE_SECONDS": "5",
-            },
-        )
-        module, spec = functions.load("ScalerFunction", env)
+    def _load_scaler(self) -> FunctionRunner:
+        module, spec = functions.load("ScalerFunction", functions.environment("ScalerFunction", self.settings))
         return FunctionRunner(
             "ScalerFunction", module, spec.handler, self.settings.schedule_seconds + 2, exclusive=True
         )
-
-    def _load_lifecycle(self) -> FunctionRunner:
-        env = functions.environment(
-            "LifecycleFunction",
-            self.settings,
-            {
-                # Compressed time: the reconciler runs every few seconds, commands are retried sooner.
-                "RECONCILE_PERIOD_SECONDS": str(self.settings.reconcile_seconds),
-                "HEALTH_WAIT_SECONDS": "10",
-                "COMMAND_RETRY_SECONDS": "3",
-                "DRAIN_GRACE_SECONDS": "5",
-            },
-        )
-        module, spec = functions.load("LifecycleFunction", env)
-        return FunctionRunner("LifecycleFunction", module, spec.handler, spec.timeout)
 
     def _load(self, logical_id: str) -> FunctionRunner:
         module, spec = functions.load(logical_id, functions.environment(logical_id, self.settings))

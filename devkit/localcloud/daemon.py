@@ -64,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             "endpoint_url": endpoint,
             "status_url": f"http://127.0.0.1:{status.server_address[1]}/status",
         }
-        (args.state_dir / STATE_FILE).write_text(json.dumps(state))
+        # Written whole, then renamed: `local up` polls for this file and must never read half of it.
+        partial = args.state_dir / f"{STATE_FILE}.partial"
+        partial.write_text(json.dumps(state))
+        partial.replace(args.state_dir / STATE_FILE)
         logging.info("local cloud ready at %s", endpoint)
         stopping.wait()
         status.shutdown()

@@ -15,8 +15,30 @@ from devkit.localcloud.stack import LocalSettings, template_refs
 _ENV_LOCK = threading.Lock()
 
 
+def compressed_time(logical_id: str, settings: LocalSettings) -> dict[str, str]:
+    """The local cloud's seconds for what the template sets in minutes (the only values it changes)."""
+    if logical_id == "ScalerFunction":
+        return {
+            "TICK_SECONDS": str(settings.tick_seconds),
+            # End before the next scheduled invocation, as the deployed function does (55 of 60 s).
+            "RUN_SECONDS": str(max(0.0, settings.schedule_seconds - settings.tick_seconds - 0.5)),
+            "SAFETY_MARGIN_SECONDS": "0.5",
+            "CONFIG_MAX_AGE_SECONDS": "5",
+        }
+    if logical_id == "LifecycleFunction":
+        # The reconciler runs every few seconds; commands are retried and health checked sooner.
+        return {
+            "RECONCILE_PERIOD_SECONDS": str(settings.reconcile_seconds),
+            "HEALTH_WAIT_SECONDS": "10",
+            "COMMAND_RETRY_SECONDS": "3",
+            "DRAIN_GRACE_SECONDS": "5",
+        }
+    return {}
+
+
 def environment(logical_id: str, settings: LocalSettings, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The function's environment from template.yaml, references resolved to the local cloud's names."""
+    """The function's environment from template.yaml, references resolved to the local cloud's names,
+    time compressed as the local cloud runs it, then `overrides`."""
     loaded = template.load()
     spec = template.function(loaded, logical_id)
     # A template parameter takes its default, as in a deploy that does not override it.
@@ -28,6 +50,7 @@ def environment(logical_id: str, settings: LocalSettings, overrides: Mapping[str
     refs.update(template_refs(settings))
     env = {name: template.resolve(value, refs) for name, value in spec.environment.items()}
     env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
+    env.update(compressed_time(logical_id, settings))
     env.update(overrides or {})
     return env
 

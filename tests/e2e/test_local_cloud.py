@@ -96,3 +96,25 @@ def test_given_a_running_cloud_with_workers_when_down_then_no_process_is_left(cl
     assert not alive(daemon)
     assert [pid for pid in pids if alive(pid)] == []
     assert cli("local", "--state-dir", str(cloud.state_dir), "status").returncode == 1
+
+
+FUNCTION_EVENTS = {
+    "LifecycleFunction": "lifecycle",
+    "MetricsFunction": "metrics",
+    "DlqRefundFunction": "dlq_refund",
+}
+
+
+def test_given_every_sample_event_when_invoked_against_the_local_cloud_then_each_handler_returns(
+    cloud_factory: Any,
+) -> None:
+    cloud = cloud_factory(schedule_seconds=0)
+    ran = []
+    for function, folder in FUNCTION_EVENTS.items():
+        for event in sorted((ROOT / "events" / folder).glob("*.json")):
+            run = cli("invoke", function, str(event), "--state-dir", str(cloud.state_dir))
+            assert run.returncode == 0, (function, event.name, run.stderr[-1500:])
+            json.loads(run.stdout)  # the handler's return value, as JSON
+            ran.append((function, event.name))
+    assert {function for function, _ in ran} == set(FUNCTION_EVENTS)
+    assert len(ran) >= 10
