@@ -30,7 +30,7 @@ def _wiring() -> tuple[ScalerSettings, SsmConfigSource, ScaleService]:
     settings = ScalerSettings()
     emf = EmfMetrics(metrics.namespace or "QueueScaler", metrics.service or "scaler", settings.environment)
     source = SsmConfigSource(settings.pool_config_parameter, settings.config_max_age_seconds)
-    return settings, source, scale_service(settings.history_table, emf)
+    return settings, source, scale_service(settings.history_table, emf, actions_table=settings.actions_table)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -118,3 +118,27 @@ def test_given_a_stale_version_when_saving_then_it_is_a_concurrent_update() -> N
 def test_given_no_table_when_loading_history_then_it_is_not_found() -> None:
     with pytest.raises(NotFound):
         DynamoHistoryStore("missing-table").load("video")
+
+
+def test_given_an_instance_recorded_as_leaving_when_described_then_it_counts_as_leaving_not_serving() -> None:
+    from queue_scaler.adapters.actions import DynamoActionStore
+    from tests.functional.moto_stack import create_actions_table, instances_of
+
+    create_group("video", desired=3)
+    leaving_id = instances_of("video")[0]
+    table = create_actions_table()
+    # What the LifecycleFunction writes for a rebalance recommendation (kind and expiry are what the scan reads).
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=table,
+        Item={
+            "instance_id": {"S": leaving_id},
+            "action": {"S": "rebalance"},
+            "kind": {"S": "rebalance"},
+            "expires_at": {"N": "9999999999"},
+            "version": {"N": "1"},
+        },
+    )
+    fleet = AutoScalingFleet(clients.autoscaling(), DynamoActionStore(table, 0.0, clients.dynamodb()))
+    observed = fleet.describe(["video"])["video"]
+    assert (observed.desired, observed.in_service, observed.leaving) == (3, 2, 1)
+    assert AutoScalingFleet().describe(["video"])["video"].leaving == 0

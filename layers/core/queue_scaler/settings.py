@@ -30,6 +30,10 @@ class ScalerSettings(BaseSettings):
     # timeouts) must finish before Lambda's deadline.
     safety_margin_seconds: Annotated[float, Field(ge=0, le=60)] = 8
     config_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    actions_table: str | None = Field(
+        default=None,
+        description="LifecycleFunction's actions table: instances it recorded as leaving count as going away",
+    )
 
 
 class LifecycleSettings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
 from queue_scaler.domain.models import FleetObservation
+from queue_scaler.ports import LeavingInstances
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -27,12 +29,15 @@ def _is_pending(state: str) -> bool:
 class AutoScalingFleet:
     """Implements ports.Fleet over EC2 Auto Scaling."""
 
-    def __init__(self, client: AutoScalingClient | None = None) -> None:
+    def __init__(self, client: AutoScalingClient | None = None, leaving: LeavingInstances | None = None) -> None:
         self._client = client or clients.autoscaling()
+        # Instances the lifecycle function recorded as on their way out (Spot interruption, rebalance).
+        self._leaving = leaving
 
     def describe(self, groups: Sequence[str]) -> Mapping[str, FleetObservation]:
         names = list(dict.fromkeys(groups))
         found: dict[str, FleetObservation] = {}
+        leaving = self._leaving.leaving(time.time()) if self._leaving is not None else frozenset()
         for start in range(0, len(names), NAMES_PER_CALL):
             chunk = names[start : start + NAMES_PER_CALL]
             token: str | None = None
@@ -45,11 +50,19 @@ class AutoScalingFleet:
                 except (ClientError, BotoCoreError) as error:
                     raise translate("DescribeAutoScalingGroups", error) from error
                 for group in page["AutoScalingGroups"]:
-                    states = [i["LifecycleState"] for i in group.get("Instances", [])]
+                    instances = group.get("Instances", [])
+                    # Only instances still counted in desired: one already terminating is replaced anyway.
+                    going = {
+                        i["InstanceId"]
+                        for i in instances
+                        if i["InstanceId"] in leaving and not i["LifecycleState"].startswith("Terminat")
+                    }
+                    states = [i["LifecycleState"] for i in instances if i["InstanceId"] not in going]
                     found[group["AutoScalingGroupName"]] = FleetObservation(
                         desired=group["DesiredCapacity"],
                         in_service=sum(1 for s in states if s == "InService"),
                         pending=sum(1 for s in states if _is_pending(s)),
+                        leaving=len(going),
                     )
                 token = page.get("NextToken")
                 if not token:

@@ -92,8 +92,23 @@ class Recommendation:
     line: str
 
 
-def recommend(pool: PoolConfig, current: int, load: Load) -> Recommendation:
-    """The need, held at `current` inside the tolerance band, and gated by activation from zero."""
+def recommend(pool: PoolConfig, current: int, load: Load, leaving: int = 0) -> Recommendation:
+    """The need, held at `current` inside the tolerance band, gated by activation from zero, and
+    topped up by the instances that are leaving when what stays would not cover it."""
+    base = _recommend(pool, current, load)
+    going = min(leaving, current)
+    if going <= 0 or base.value <= current - going:
+        return base
+    # The leaving instances still hold slots of the desired capacity until they terminate: without
+    # them on top, their replacements would start booting only after they are gone.
+    value = base.value + going
+    line = (
+        f"{base.line}; {going} instance(s) leaving (Spot interruption or rebalance): {base.value} + {going} = {value}"
+    )
+    return Recommendation(value, base.limited_by, line)
+
+
+def _recommend(pool: PoolConfig, current: int, load: Load) -> Recommendation:
     need = max(0, math.ceil(load.raw_need - _CEIL_EPSILON))
     head = f"need ceil({fmt(load.raw_need)}) = {need}"
     if current == 0:

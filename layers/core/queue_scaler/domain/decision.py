@@ -23,7 +23,7 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
     load = measure(pool, observation)
     lines = list(load.lines)
 
-    rec = recommend(pool, current, load)
+    rec = recommend(pool, current, load, observation.fleet.leaving)
     lines.append(rec.line)
     limited_by = rec.limited_by
     value = rec.value

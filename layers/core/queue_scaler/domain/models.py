@@ -30,6 +30,11 @@ class FleetObservation(_Model):
     desired: Annotated[int, Field(ge=0)]
     in_service: Annotated[int, Field(ge=0)] = 0
     pending: Annotated[int, Field(ge=0)] = 0
+    leaving: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Instances on their way out (Spot interruption, rebalance recommendation): counted in "
+        "desired until they terminate, but capacity that is going away",
+    )
 
 
 class Observation(_Model):

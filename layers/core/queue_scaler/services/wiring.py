@@ -21,12 +21,21 @@ from queue_scaler.services.refunds import RefundService
 from queue_scaler.services.scaling import ScaleService
 from queue_scaler.settings import LifecycleSettings
 
+#: The scaler only reads the actions table; the retention applies to what the lifecycle function writes.
+LEAVING_READ_ONLY = 0.0
 
-def scale_service(history_table: str, metrics: MetricsSink, endpoint_url: str | None = None) -> ScaleService:
-    """A ScaleService over SQS, Auto Scaling and the DynamoDB history table."""
+
+def scale_service(
+    history_table: str, metrics: MetricsSink, endpoint_url: str | None = None, actions_table: str | None = None
+) -> ScaleService:
+    """A ScaleService over SQS, Auto Scaling and the DynamoDB history table; with `actions_table`, the
+    lifecycle function's record of leaving instances feeds the fleet's observation."""
+    leaving = (
+        DynamoActionStore(actions_table, LEAVING_READ_ONLY, clients.dynamodb(endpoint_url)) if actions_table else None
+    )
     return ScaleService(
         queues=SqsQueueMetrics(clients.sqs(endpoint_url)),
-        fleet=AutoScalingFleet(clients.autoscaling(endpoint_url)),
+        fleet=AutoScalingFleet(clients.autoscaling(endpoint_url), leaving),
         history=DynamoHistoryStore(history_table, clients.dynamodb(endpoint_url)),
         metrics=metrics,
     )
