@@ -39,7 +39,7 @@ test: lint validate build transform ## Lint, validate and build the templates, r
 unit: $(STAMP) ## Unit tests only (no sockets, fast)
 	$(VENV)/bin/pytest tests/unit
 
-demo: $(STAMP) ## Run the scaler locally on an in-process AWS emulator: a burst, scale-out from zero, scale-in
+demo: $(STAMP) ## The whole system on the local cloud: a burst across plans, scale-out from zero, DLQ refunds, drain
 	$(VENV)/bin/queue-scaler demo
 
 bench: $(STAMP) ## The simulator's scenarios under queue-scaler and its peers (plots in out/bench), then the worker's
