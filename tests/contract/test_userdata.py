@@ -13,7 +13,6 @@ from .stack import ROOT, Stack, root_stack
 
 SCRIPT = ROOT / "workers" / "userdata.sh"
 TEMPLATE = ROOT / "templates" / "pool.yaml"
-STAND_IN = 'echo "queue-scaler: user data not embedded yet" >&2; exit 1\n'
 # Every Fn::Sub form a shell script may contain: braces, indirection, defaults, and none at all.
 SAMPLE = """#!/usr/bin/env bash
 set -euo pipefail
@@ -41,18 +40,7 @@ def _pool_stack(templates: dict[str, Any], samconfig: dict[str, Any]) -> Stack:
 
 
 def test_given_the_worker_script_then_the_pool_template_embeds_it_unchanged() -> None:
-    if not SCRIPT.exists():
-        pytest.skip(
-            "workers/userdata.sh is not on this branch yet (the workers' issue writes it); "
-            "run scripts/embed-userdata.py when it lands"
-        )
     assert _embedder().extract(TEMPLATE.read_text()) == SCRIPT.read_text(), "run scripts/embed-userdata.py"
-
-
-def test_given_no_worker_script_then_the_embedded_stand_in_fails_the_boot_loudly() -> None:
-    if SCRIPT.exists():
-        pytest.skip("workers/userdata.sh exists: the test above checks the embedded copy")
-    assert _embedder().extract(TEMPLATE.read_text()) == STAND_IN
 
 
 def test_given_a_script_when_embedded_then_fn_sub_renders_the_preamble_and_the_script_verbatim(
