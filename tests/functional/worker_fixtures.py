@@ -131,10 +131,17 @@ class WorkerProcess:
             [sys.executable, "-m", "queue_worker"], env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
+    def _complete_lines(self) -> list[str]:
+        """The log's lines so far, without a last line the worker is still writing (no newline yet):
+        its output is block-buffered, so a read can land in the middle of a flush."""
+        text = self.log_path.read_text()
+        lines = text.split("\n")
+        return lines[:-1]  # the last element is "" after a full line, or a line being written
+
     def events(self, event: str | None = None) -> list[dict[str, Any]]:
         """The JSON log events written so far (EMF metric lines excluded), optionally of one kind."""
         found = []
-        for line in self.log_path.read_text().splitlines():
+        for line in self._complete_lines():
             if not line.startswith("{"):
                 continue
             record = json.loads(line)
@@ -144,7 +151,7 @@ class WorkerProcess:
 
     def metric_lines(self) -> list[dict[str, Any]]:
         """The EMF lines written so far."""
-        lines = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+        lines = [json.loads(line) for line in self._complete_lines() if line.startswith("{")]
         return [line for line in lines if "_aws" in line]
 
     def job_ids(self, event: str) -> list[str]:
