@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from queue_scaler.config import PoolConfig
-from queue_scaler.domain.models import LimitedBy, Observation
+from queue_scaler.domain.models import LimitedBy, Observation, QueueObservation
 from queue_scaler.domain.text import fmt
 
 # A ratio like 6.000000000001 from float division must not ask for a seventh instance, and
@@ -26,6 +26,19 @@ class Load:
     """Messages that occupy or wait for a worker slot: visible + in flight (+ delayed if counted)."""
 
 
+def queue_backlog(pool: PoolConfig, seen: QueueObservation) -> int:
+    """A queue's backlog (CONTRACTS.md section 1): visible, plus in flight and delayed when the pool counts them.
+
+    The one place this rule lives: the decision, the published metrics and the simulator all use it.
+    """
+    backlog = seen.visible
+    if pool.count_in_flight:
+        backlog += seen.in_flight
+    if pool.count_delayed:
+        backlog += seen.delayed
+    return backlog
+
+
 def measure(pool: PoolConfig, observation: Observation) -> Load:
     """Sum backlog / target over readable queues; a queue that errored or is missing is unavailable."""
     observed = {q.name: q for q in observation.queues}
@@ -42,13 +55,11 @@ def measure(pool: PoolConfig, observation: Observation) -> Load:
             lines.append(f"{queue.name}: {reason}: scale-down blocked")
             continue
         parts = [f"{seen.visible} visible"]
-        backlog = seen.visible
         if pool.count_in_flight:
             parts.append(f"{seen.in_flight} in flight")
-            backlog += seen.in_flight
         if pool.count_delayed:
             parts.append(f"{seen.delayed} delayed")
-            backlog += seen.delayed
+        backlog = queue_backlog(pool, seen)
         work += seen.visible + seen.in_flight + (seen.delayed if pool.count_delayed else 0)
         target = pool.target_for(queue)
         backlog_total += backlog

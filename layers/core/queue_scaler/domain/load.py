@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from queue_scaler.config import PoolConfig
-from queue_scaler.domain.models import Observation, QueueObservation
+from queue_scaler.domain.capacity import queue_backlog
+from queue_scaler.domain.models import Observation
 
 
 class _Model(BaseModel):
@@ -42,16 +43,6 @@ class PoolLoad(_Model):
     totals: PoolTotals | None
     queues: list[QueueLoad]
     unavailable: list[str] = Field(default_factory=list, description="Queues that could not be read")
-
-
-def queue_backlog(pool: PoolConfig, seen: QueueObservation) -> int:
-    """Messages waiting for or held by a worker, counted as the pool's scaling rule counts them."""
-    backlog = seen.visible
-    if pool.count_in_flight:
-        backlog += seen.in_flight
-    if pool.count_delayed:
-        backlog += seen.delayed
-    return backlog
 
 
 def pool_load(pool: PoolConfig, observation: Observation, oldest: Mapping[str, float]) -> PoolLoad:

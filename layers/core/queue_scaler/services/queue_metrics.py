@@ -14,9 +14,9 @@ from datetime import datetime
 
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.load import PoolLoad, pool_load
-from queue_scaler.domain.models import FleetObservation, Observation
 from queue_scaler.errors import AwsCallError
 from queue_scaler.ports import Fleet, LoadMetricsSink, MessageAges, QueueMetrics
+from queue_scaler.services.observation import observe_pools
 
 logger = logging.getLogger(__name__)
 
@@ -49,29 +49,17 @@ class QueueMetricsService:
 
     def publish(self, pools: Sequence[PoolConfig], now: datetime) -> list[LoadOutcome]:
         """Observe every pool once and publish its figures; a failing pool never stops the others."""
-        fleets: Mapping[str, FleetObservation]
-        try:
-            fleets = self._fleet.describe([p.group_name for p in pools])
-        except AwsCallError as error:
-            self._metrics.count("DescribeGroupsErrors")
-            logger.error("describe groups failed", extra={"error": str(error), "code": error.code})
-            return [LoadOutcome(p.name, error=f"groups unavailable: {error}") for p in pools]
-        flat = [q for p in pools for q in p.queues]
-        readings = iter(self._queues.read(flat))
-        oldest = self._oldest([q.name for q in flat], now)
+        observations = observe_pools(pools, self._queues, self._fleet, self._metrics)
+        oldest = self._oldest([q.name for p in pools for q in p.queues], now)
         outcomes = []
         for pool in pools:
-            queues = [next(readings) for _ in pool.queues]
-            fleet = fleets.get(pool.group_name)
-            if fleet is None:
+            observed = observations[pool.name]
+            if isinstance(observed, str):
                 self._metrics.count("PoolErrors", pool=pool.name)
-                logger.error("pool not measured: group not found", extra={"pool": pool.name})
-                outcomes.append(LoadOutcome(pool.name, error=f"Auto Scaling group {pool.group_name!r} not found"))
+                logger.error("pool not measured", extra={"pool": pool.name, "error": observed})
+                outcomes.append(LoadOutcome(pool.name, error=observed))
                 continue
-            load = pool_load(pool, Observation(queues=queues, fleet=fleet), oldest)
-            for name in load.unavailable:
-                self._metrics.count("QueueReadErrors", pool=pool.name)
-                logger.warning("queue unreadable, not published", extra={"pool": pool.name, "queue": name})
+            load = pool_load(pool, observed, oldest)
             self._report(load)
             outcomes.append(LoadOutcome(pool.name, load))
         return outcomes

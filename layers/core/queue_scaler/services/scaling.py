@@ -7,14 +7,13 @@ its outcome, and the remaining pools are still scaled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
 from queue_scaler.domain.models import (
     Decision,
-    FleetObservation,
     History,
     Observation,
     Recommendation,
@@ -22,6 +21,7 @@ from queue_scaler.domain.models import (
 )
 from queue_scaler.errors import AwsCallError, ConcurrentUpdate
 from queue_scaler.ports import Fleet, HistoryStore, MetricsSink, QueueMetrics
+from queue_scaler.services.observation import observe_pools
 
 logger = logging.getLogger(__name__)
 
@@ -59,33 +59,7 @@ class ScaleService:
 
     def observe(self, pools: Sequence[PoolConfig]) -> dict[str, Observation | str]:
         """Each pool's observation, or the reason it could not be observed. Reads only."""
-        fleets: Mapping[str, FleetObservation]
-        try:
-            fleets = self._fleet.describe([p.group_name for p in pools])
-        except AwsCallError as error:
-            # Without the groups' state no pool can be decided; the next tick tries again.
-            self._metrics.count("DescribeGroupsErrors")
-            logger.error("describe groups failed", extra={"error": str(error), "code": error.code})
-            return {p.name: f"groups unavailable: {error}" for p in pools}
-        # All pools' queues in one parallel fan-out: a tick costs one round trip, not one per pool.
-        flat = [q for p in pools for q in p.queues]
-        readings = iter(self._queues.read(flat))
-        result: dict[str, Observation | str] = {}
-        for pool in pools:
-            queues = [next(readings) for _ in pool.queues]
-            for reading in queues:
-                if reading.error is not None:
-                    self._metrics.count("QueueReadErrors", pool=pool.name)
-                    logger.warning(
-                        "queue unreadable",
-                        extra={"pool": pool.name, "queue": reading.name, "code": reading.error},
-                    )
-            fleet = fleets.get(pool.group_name)
-            if fleet is None:
-                result[pool.name] = f"Auto Scaling group {pool.group_name!r} not found"
-                continue
-            result[pool.name] = Observation(queues=queues, fleet=fleet)
-        return result
+        return observe_pools(pools, self._queues, self._fleet, self._metrics)
 
     def explain(self, pools: Sequence[PoolConfig], now: float, use_history: bool = True) -> list[PoolOutcome]:
         """What a tick would decide now, writing nothing (for `queue-scaler explain`)."""

@@ -1,0 +1,49 @@
+"""Observing pools: all groups in one describe, all queues in one parallel fan-out.
+
+The scale tick and the metrics publisher read the same things the same way; a failure is logged
+with its context and counted, never turned into a zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from queue_scaler.config import PoolConfig
+from queue_scaler.domain.models import FleetObservation, Observation
+from queue_scaler.errors import AwsCallError
+from queue_scaler.ports import Fleet, MetricsSink, QueueMetrics
+
+logger = logging.getLogger(__name__)
+
+
+def observe_pools(
+    pools: Sequence[PoolConfig], queues: QueueMetrics, fleet: Fleet, metrics: MetricsSink
+) -> dict[str, Observation | str]:
+    """Each pool's observation, or the reason it could not be observed. Reads only."""
+    fleets: Mapping[str, FleetObservation]
+    try:
+        fleets = fleet.describe([p.group_name for p in pools])
+    except AwsCallError as error:
+        # Without the groups' state no pool can be observed; the next tick tries again.
+        metrics.count("DescribeGroupsErrors")
+        logger.error("describe groups failed", extra={"error": str(error), "code": error.code})
+        return {p.name: f"groups unavailable: {error}" for p in pools}
+    # All pools' queues in one parallel fan-out: a tick costs one round trip, not one per pool.
+    flat = [q for p in pools for q in p.queues]
+    readings = iter(queues.read(flat))
+    result: dict[str, Observation | str] = {}
+    for pool in pools:
+        observed = [next(readings) for _ in pool.queues]
+        for reading in observed:
+            if reading.error is not None:
+                metrics.count("QueueReadErrors", pool=pool.name)
+                logger.warning(
+                    "queue unreadable", extra={"pool": pool.name, "queue": reading.name, "code": reading.error}
+                )
+        group = fleets.get(pool.group_name)
+        if group is None:
+            result[pool.name] = f"Auto Scaling group {pool.group_name!r} not found"
+            continue
+        result[pool.name] = Observation(queues=observed, fleet=group)
+    return result
