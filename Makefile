@@ -50,7 +50,7 @@ bench-worker: $(STAMP) ## Messages per second: the worker against a one-at-a-tim
 	$(PY) -m devkit.bench_worker
 
 clean: ## Remove environments and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam .sam-cli out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .sam-cli out .localcloud .localcloud-demo .pytest_cache .mypy_cache .ruff_cache
 
 # --- Deployment tooling: SAM CLI, cfn-lint, checkov, shellcheck -------------------------------------
 # Their own environment: SAM CLI pins boto3, click and (through aws-sam-translator) pydantic~=2.13,
