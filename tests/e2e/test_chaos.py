@@ -67,9 +67,12 @@ def test_given_random_sigterm_and_sigkill_while_jobs_flow_then_nothing_is_lost(c
                 kills.append((sig.name, victim))
 
     def settled() -> bool:
+        # Queues empty, both pools back at zero with their last instances gone (drained through the
+        # terminate hook), and no lifecycle action still open.
         status = cloud.status()
         empty = all(q["visible"] == 0 and q["in_flight"] == 0 for q in status["queues"].values())
-        return empty and status["pools"]["video"]["desired"] == 0 and status["pools"]["ai"]["desired"] == 0
+        gone = all(not status["pools"][p]["instances"] and status["pools"][p]["desired"] == 0 for p in ("video", "ai"))
+        return empty and gone and status["lifecycle"]["pending"] == 0
 
     end = time.monotonic() + 180
     while not settled() and time.monotonic() < end:
