@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -109,6 +110,10 @@ def down(state_dir: Path, timeout: float = 60.0) -> bool:
     if state is None:
         return False
     pid = int(state["pid"])
+    try:
+        workers = [int(p) for p in fetch_status(state)["workers"]["pids"]]
+    except (OSError, ValueError, KeyError):
+        workers = []  # the daemon does not answer: it is stopped below all the same
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,8 +124,20 @@ def down(state_dir: Path, timeout: float = 60.0) -> bool:
         os.killpg(pid, signal.SIGKILL)
         while running(pid):
             time.sleep(0.1)
+    # The daemon drains and stops its workers; if it could not (killed above), none may survive it.
+    for worker in workers:
+        if _is_worker(worker):  # its pid may have been reused since the daemon reaped it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(worker, signal.SIGKILL)
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     return True
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"queue_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def run(args: argparse.Namespace) -> int:

@@ -158,11 +158,19 @@ class LocalCloud:
         return self.endpoint_url
 
     def stop(self) -> None:
+        """Stop the schedules, drain and stop every worker, then the emulator. Workers come first:
+        they are the processes that would outlive this one."""
+        logger.info("local cloud stopping")
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=self.settings.schedule_seconds + 5)
+        control = [t for t in self._threads if t.name == "control"]
+        for thread in control:
+            thread.join(timeout=2)  # no worker may start after the fleet is stopped
         if self.fleet is not None:
             self.fleet.stop_all(timeout=self.settings.drain_seconds + 2)
+        for thread in self._threads:
+            # Daemon threads, each checking the stop event at least every second; an invocation still
+            # running in one of them ends with the process.
+            thread.join(timeout=2)
         self._resources.close()
 
     def _environment(self) -> None:

@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         partial.write_text(json.dumps(state))
         partial.replace(args.state_dir / STATE_FILE)
         logging.info("local cloud ready at %s", endpoint)
-        stopping.wait()
+        # Waiting in short steps keeps the main thread where signal handlers run.
+        while not stopping.wait(1.0):
+            pass
         status.shutdown()
     finally:
         cloud.stop()
