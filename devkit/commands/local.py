@@ -105,39 +105,39 @@ def up(state_dir: Path, schedule_seconds: float | None = None) -> dict[str, Any]
 
 
 def down(state_dir: Path, timeout: float = 60.0) -> bool:
-    """Stop the daemon (it drains and stops its workers first). False when none was running."""
+    """Stop the daemon (it drains and stops its workers first), then make sure no worker of this local
+    cloud survives, even one a crashed daemon left behind. False when no daemon was running."""
     state = read_state(state_dir)
-    if state is None:
-        return False
-    pid = int(state["pid"])
-    try:
-        workers = [int(p) for p in fetch_status(state)["workers"]["pids"]]
-    except (OSError, ValueError, KeyError):
-        workers = []  # the daemon does not answer: it is stopped below all the same
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not running(pid):
-            break
-        time.sleep(0.2)
-    else:
-        os.killpg(pid, signal.SIGKILL)
-        while running(pid):
-            time.sleep(0.1)
-    # The daemon drains and stops its workers; if it could not (killed above), none may survive it.
-    for worker in workers:
-        if _is_worker(worker):  # its pid may have been reused since the daemon reaped it
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(worker, signal.SIGKILL)
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
-    return True
+    if state is not None:
+        pid = int(state["pid"])
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not running(pid):
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+            while running(pid):
+                time.sleep(0.1)
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
+    for worker in leftover_workers(state_dir):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker, signal.SIGKILL)
+    return state is not None
 
 
-def _is_worker(pid: int) -> bool:
-    try:
-        return b"queue_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+def leftover_workers(state_dir: Path) -> list[int]:
+    """Worker processes of this local cloud still running: their HEALTH_FILE lies in its state dir."""
+    marker = f"HEALTH_FILE={(state_dir / 'instances').resolve()}/".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"queue_worker" in (proc / "cmdline").read_bytes() and marker in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue  # exited meanwhile, or not ours to read
+    return found
 
 
 def run(args: argparse.Namespace) -> int:

@@ -89,7 +89,7 @@ class WorkerFleet:
         logs = self.state_dir / "instances"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{instance_id}.log"
-        health = logs / f"{instance_id}.health"
+        health = (logs / f"{instance_id}.health").resolve()
         log = log_path.open("ab")
         process = subprocess.Popen(  # the container's entry point, as a local process
             [sys.executable, "-m", "queue_worker"],

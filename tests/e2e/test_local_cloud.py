@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from devkit.commands.local import down
+from devkit.commands.local import down, leftover_workers
 from tests.e2e.conftest import alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -118,3 +121,22 @@ def test_given_every_sample_event_when_invoked_against_the_local_cloud_then_each
             ran.append((function, event.name))
     assert {function for function, _ in ran} == set(FUNCTION_EVENTS)
     assert len(ran) >= 10
+
+
+def test_given_a_daemon_that_crashed_when_down_then_its_orphaned_workers_are_stopped(cloud_factory: Any) -> None:
+    cloud = cloud_factory()
+    assert wait_for(lambda: len(cloud.status()["workers"]["pids"]) >= 1, 60)
+    [worker] = cloud.status()["workers"]["pids"]
+    daemon = int(cloud.state["pid"])
+    os.kill(daemon, signal.SIGKILL)  # a crash: the daemon cannot drain its workers
+    assert wait_for(lambda: not alive(daemon) or _reap(daemon), 10)
+    assert alive(worker) and leftover_workers(cloud.state_dir) == [worker]
+    down(cloud.state_dir)
+    assert wait_for(lambda: not alive(worker), 10)  # the daemon could not stop it; down did
+    assert leftover_workers(cloud.state_dir) == []
+
+
+def _reap(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return not alive(pid)
