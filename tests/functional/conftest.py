@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from moto import mock_aws
 
+from devkit.localcloud.server import moto_server
 from queue_scaler.adapters import clients
+from tests.functional.worker_fixtures import sqs_client
 
 
 @pytest.fixture
@@ -27,3 +30,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws():
         yield
     clients.clear()
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A moto server on loopback for the worker tests, whose workers are real processes."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def sqs(endpoint: str) -> Any:
+    """The worker tests' own SQS client for `endpoint`."""
+    return sqs_client(endpoint)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from devkit.localcloud.server import moto_server
 from tests.functional.worker_fixtures import (
     WorkerProcess,
     counts,
@@ -19,20 +18,8 @@ from tests.functional.worker_fixtures import (
     envelope,
     make_queue,
     send_bodies,
-    sqs_client,
     wait_for,
 )
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def sqs(endpoint: str) -> Any:
-    return sqs_client(endpoint)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from devkit.localcloud.server import moto_server
 from tests.functional.worker_fixtures import (
     WorkerProcess,
     counts,
@@ -25,24 +24,12 @@ from tests.functional.worker_fixtures import (
     envelope,
     make_queue,
     send_bodies,
-    sqs_client,
     wait_for,
 )
 
 pytestmark = pytest.mark.timeout(60)
 
 StartWorker = Callable[..., WorkerProcess]
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def sqs(endpoint: str) -> Any:
-    return sqs_client(endpoint)
 
 
 @pytest.fixture
