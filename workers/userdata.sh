@@ -3,6 +3,12 @@
 # SSM Parameter Store, log in to ECR, start the worker container, and ship this script's log and
 # the container's log to CloudWatch Logs.
 #
+# Written for the standard Amazon Linux 2023 AMI (the template's default WorkerAmi), which ships
+# the AWS CLI v2 and the SSM Agent but not Docker: Docker is installed from the distribution's own
+# repository (dnf) when missing, and so is the AWS CLI on an image without it (the minimal or
+# ECS-optimized AL2023 images). Every other tool is checked before anything runs; a missing one
+# stops the script with one line naming it.
+#
 # Settings, all from environment variables (the launch template sets them before this script):
 #   QS_POOL                pool name: the log stream prefix, and POOL_NAME in the container
 #   QS_IMAGE               full ECR image URI, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/queue-worker:1.4.0
@@ -22,6 +28,14 @@
 set -eo pipefail
 umask 077
 
+# Tools every AL2023 image has (coreutils, sed, gawk, grep): without one, stop before anything else.
+for tool in awk basename cut date mkdir paste rm sed sleep tr uname grep; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    printf 'queue-worker-userdata ERROR: FAILED: required tool %s is not installed; the worker is not running\n' "$tool" >&2
+    exit 1
+  }
+done
+
 work_dir=$QS_WORK_DIR
 [ -n "$work_dir" ] || work_dir=/run/queue-worker
 retry_base=$QS_RETRY_BASE_SECONDS
@@ -32,7 +46,7 @@ log_file=$work_dir/userdata.log
 events_file=$work_dir/userdata.events
 env_file=$work_dir/worker.env
 : >"$events_file"
-stream_prefix="$QS_POOL/$(hostname)"
+stream_prefix="$QS_POOL/$(uname -n)"
 # Bounded AWS CLI calls: standard retry mode, 3 attempts each, connect and read timeouts.
 export AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=3
 awscli() {
@@ -98,6 +112,15 @@ retry() {
   done
 }
 
+
+install_package() {
+  # install_package TOOL PACKAGE: install PACKAGE with dnf unless TOOL is already on PATH.
+  command -v "$1" >/dev/null 2>&1 && return 0
+  command -v dnf >/dev/null 2>&1 || fail "$1 is not installed and dnf is not available to install $2"
+  retry "dnf install $2" dnf install --assumeyes --quiet "$2" || fail "cannot install $2 (for $1) with dnf"
+  command -v "$1" >/dev/null 2>&1 || fail "dnf installed $2 but $1 is still not on PATH"
+}
+
 missing=""
 [ -n "$QS_POOL" ] || missing="$missing QS_POOL"
 [ -n "$QS_IMAGE" ] || missing="$missing QS_IMAGE"
@@ -110,6 +133,13 @@ case $QS_DRAIN_SECONDS in
   '' | *[!0-9]*) fail "QS_DRAIN_SECONDS must be a whole number of seconds, not '$QS_DRAIN_SECONDS'" ;;
 esac
 log INFO "starting pool $QS_POOL: image $QS_IMAGE, drain $QS_DRAIN_SECONDS s, environment from $QS_ENV_PARAMETER_PATH"
+
+install_package aws awscli-2
+install_package docker docker
+if ! docker info >/dev/null 2>&1; then
+  command -v systemctl >/dev/null 2>&1 || fail "the docker daemon is not running and systemctl is not available to start it"
+  retry "start the docker service" systemctl enable --now docker.service || fail "cannot start the docker service"
+fi
 
 fetch_parameters() {
   awscli ssm get-parameters-by-path --path "$QS_ENV_PARAMETER_PATH" --with-decryption \

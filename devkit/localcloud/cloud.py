@@ -14,8 +14,9 @@ import threading
 import time
 import uuid
 from collections import Counter
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from devkit.localcloud import functions
 from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator, RunCommandEmulator
 from devkit.localcloud.fleet import WorkerFleet
+from devkit.localcloud.iam import LocalIam, current_component, resource_context
+from devkit.localcloud.recording import CallRecorder, default_session
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
 from queue_scaler.domain.refund import RefundPolicy
@@ -65,29 +68,23 @@ class FunctionRunner:
     module: Any
     handler: str
     timeout: float
-    #: Reserved concurrency 1 (the scaler): an invocation arriving while one runs is dropped, as a
-    #: throttled, no-retry event is on AWS.
-    exclusive: bool = False
     invocations: int = 0
     errors: int = 0
     last_error: str | None = None
     last: Any = None
-    _busy: threading.Lock = field(default_factory=threading.Lock)
+    #: Runs the invocation under the function's own role (devkit/localcloud/iam.py).
+    acting_as: Callable[[str], AbstractContextManager[None]] = lambda _name: nullcontext()
 
     def invoke(self, event: dict[str, Any]) -> None:
-        if self.exclusive and not self._busy.acquire(blocking=False):
-            return
         try:
             self.invocations += 1
             context = LocalContext(timeout_seconds=self.timeout, function_name=self.name)
-            self.last = getattr(self.module, self.handler)(event, context)
+            with self.acting_as(self.name):
+                self.last = getattr(self.module, self.handler)(event, context)
         except Exception as error:
             self.errors += 1
             self.last_error = f"{type(error).__name__}: {error}"
             logger.exception("%s invocation failed", self.name)
-        finally:
-            if self.exclusive:
-                self._busy.release()
 
     def invoke_async(self, event: dict[str, Any]) -> None:
         threading.Thread(target=self.invoke, args=(event,), name=self.name, daemon=True).start()
@@ -118,6 +115,10 @@ class LocalCloud:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.endpoint_url = self._resources.enter_context(moto_server())
         self._environment()
+        # Roles first: from here on every request is judged against its caller's policies.
+        self.iam = LocalIam(self.settings, self.endpoint_url)
+        self.iam.start()
+        CallRecorder(self.state_dir / "calls", current_component, resource_context).attach(default_session())
         self.emulator = AutoScalingEmulator(
             clock=time.time, on_event=self._lifecycle_event, region=self.settings.region
         )
@@ -126,7 +127,7 @@ class LocalCloud:
         self.autoscaling = session.client("autoscaling", endpoint_url=self.endpoint_url)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
         self.stack = stack_module.create(self.settings, self.endpoint_url)
-        self.fleet = WorkerFleet(self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time)
+        self.fleet = WorkerFleet(self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time, iam=self.iam)
         self.agent = RunCommandEmulator(
             clock=time.time,
             drain=self.fleet.drain,
@@ -214,13 +215,15 @@ class LocalCloud:
 
     def _load_scaler(self) -> FunctionRunner:
         module, spec = functions.load("ScalerFunction", functions.environment("ScalerFunction", self.settings))
+        # The template reserves no concurrency by default: an invocation arriving while one runs
+        # runs beside it, as on AWS (the history table's version condition keeps them from both acting).
         return FunctionRunner(
-            "ScalerFunction", module, spec.handler, self.settings.schedule_seconds + 2, exclusive=True
+            "ScalerFunction", module, spec.handler, self.settings.schedule_seconds + 2, acting_as=self.iam.acting_as
         )
 
     def _load(self, logical_id: str) -> FunctionRunner:
         module, spec = functions.load(logical_id, functions.environment(logical_id, self.settings))
-        return FunctionRunner(logical_id, module, spec.handler, spec.timeout)
+        return FunctionRunner(logical_id, module, spec.handler, spec.timeout, acting_as=self.iam.acting_as)
 
     def _schedule_loop(self) -> None:
         """The template's schedule rules (the scaler's and the metrics' minute, the lifecycle
@@ -246,15 +249,18 @@ class LocalCloud:
             for source, dlq in zip(pool.queue_urls, pool.dlq_urls, strict=True)
         }
         arns = {url: self._arn(url) for url in [*sources, *sources.values()]}
+        # Lambda's poller reads and deletes with the function's execution role, not its own.
+        poller = default_session().client("sqs", endpoint_url=self.endpoint_url)
         while not self._stop.wait(1.0):
             for dlq, source in sources.items():
                 try:
-                    self._deliver_dead_letters(dlq, arns[dlq], arns[source])
+                    with self.iam.acting_as(self.refunds.name):
+                        self._deliver_dead_letters(poller, dlq, arns[dlq], arns[source])
                 except Exception:
                     logger.exception("dead-letter delivery from %s failed", dlq)
 
-    def _deliver_dead_letters(self, dlq: str, dlq_arn: str, source_arn: str) -> None:
-        messages = self.sqs.receive_message(
+    def _deliver_dead_letters(self, poller: Any, dlq: str, dlq_arn: str, source_arn: str) -> None:
+        messages = poller.receive_message(
             QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
         ).get("Messages", [])
         if not messages:
@@ -282,7 +288,7 @@ class LocalCloud:
             return  # the whole invocation failed: every record comes back
         done = [r for r in records if r["messageId"] not in failed]
         if done:
-            self.sqs.delete_message_batch(
+            poller.delete_message_batch(
                 QueueUrl=dlq,
                 Entries=[{"Id": str(i), "ReceiptHandle": str(r["receiptHandle"])} for i, r in enumerate(done)],
             )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from devkit.localcloud.emulation import AutoScalingEmulator
+from devkit.localcloud.iam import LocalIam, worker_component
 from devkit.localcloud.stack import LocalStack
 
 RUNNING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
@@ -51,6 +52,8 @@ class WorkerFleet:
     state_dir: Path
     clock: Callable[[], float]
     job_handler: str = "queue_worker.examples:sleep_job"
+    #: Each worker runs under its pool's instance role, its AWS calls recorded (devkit/localcloud/recording.py).
+    iam: LocalIam | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
     finished: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -82,6 +85,8 @@ class WorkerFleet:
                 "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             }
         )
+        if self.iam is not None:
+            env.update(self.iam.environment(worker_component(pool)))
         return env
 
     def _start(self, instance_id: str, group: str) -> None:
@@ -91,8 +96,17 @@ class WorkerFleet:
         log_path = logs / f"{instance_id}.log"
         health = (logs / f"{instance_id}.health").resolve()
         log = log_path.open("ab")
+        entry = ["-m", "queue_worker"]
+        if self.iam is not None:
+            entry = [
+                "-m",
+                "devkit.localcloud.recording",
+                worker_component(pool),
+                str(self.state_dir / "calls"),
+                "queue_worker",
+            ]
         process = subprocess.Popen(  # the container's entry point, as a local process
-            [sys.executable, "-m", "queue_worker"],
+            [sys.executable, *entry],
             env=self._env(pool, health),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from devkit.stackmodel import ROOT, Stack, load_templates, root_stack
+
 from .invariants import environments, load_samconfig, parameter_overrides
-from .stack import ROOT, Stack, load_templates, root_stack
 
 SAMCONFIG = ROOT / "samconfig.toml"
 

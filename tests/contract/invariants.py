@@ -1,6 +1,6 @@
 """The stack's invariants, each a function returning its violations (an empty list when it holds).
 
-They take the instantiated stack tree (tests/contract/stack.py), so that a broken copy of a template
+They take the instantiated stack tree (devkit/stackmodel.py), so that a broken copy of a template
 can be checked with the very same function the real template passes.
 """
 
@@ -14,9 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devkit.stackmodel import Resource, Stack
 from queue_scaler.config import ScalerConfig
-
-from .stack import Resource, Stack
 
 SCALER = "ScalerFunction"
 ALARM_TOPIC = "AlarmTopic"

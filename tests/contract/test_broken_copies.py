@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from devkit.stackmodel import Stack, root_stack
+
 from . import invariants as inv
-from .stack import Stack, root_stack
 
 Templates = dict[str, Any]
 ROOT, POOL, QUEUE = "template.yaml", "templates/pool.yaml", "templates/queue.yaml"

@@ -6,7 +6,7 @@ import tomllib
 
 from packaging.requirements import Requirement
 
-from .stack import ROOT
+from devkit.stackmodel import ROOT
 
 # Dependencies of the command line (devkit) only: the functions never import them.
 CLI_ONLY = {"pyyaml", "rich"}

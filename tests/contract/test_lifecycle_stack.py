@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from devkit.stackmodel import Resource, Stack
 from queue_scaler.settings import LifecycleSettings
 
 from . import invariants as inv
-from .stack import Resource, Stack
 
 FUNCTION = "LifecycleFunction"
 EC2_EVENTS = {

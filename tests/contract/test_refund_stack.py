@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from devkit.stackmodel import Stack, root_stack
 from queue_scaler.settings import DlqRefundSettings
 
 from . import invariants as inv
 from .invariants import environments, parameter_overrides
-from .stack import Stack, root_stack
 
 
 def function(stack: Stack, logical_id: str) -> inv.Resource:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from devkit.stackmodel import Stack
 from queue_scaler.settings import ScalerSettings
 
 from . import invariants as inv
-from .stack import Stack
 
 CHECKS = [
     inv.redrive_violations,
@@ -69,7 +69,7 @@ def test_given_an_environment_then_the_scaler_function_is_wired_as_agreed(deploy
     assert props["Runtime"] == "python3.12"
     assert props["Handler"] == "app.lambda_handler"
     assert props["Timeout"] == 70
-    assert props["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in props  # tests/contract/test_deploy_limits.py
     assert props["Architectures"] == ["arm64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
     (layer,) = inv.of_type(deployed, "AWS::Lambda::LayerVersion")

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from devkit.stackmodel import ROOT, Stack, root_stack
+
 from . import invariants as inv
-from .stack import ROOT, Stack, root_stack
 
 SCRIPT = ROOT / "workers" / "userdata.sh"
 TEMPLATE = ROOT / "templates" / "pool.yaml"

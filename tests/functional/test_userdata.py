@@ -1,14 +1,18 @@
-"""workers/userdata.sh under bash with stub `aws` and `docker` commands first on PATH.
+"""workers/userdata.sh under bash, with PATH reduced to the tools the default image ships.
 
-The stubs record every call and play the part of SSM, ECR, CloudWatch Logs and the docker daemon;
-nothing leaves the machine.
+The default WorkerAmi is the standard Amazon Linux 2023 AMI. Its tools are taken from the host
+(symlinked into a bin directory that is the whole PATH), except where using them would leave the
+machine: `aws` (every call is an API call), `dnf` (downloads from the package repository; installing
+`docker` puts the stand-in docker below on PATH, as the real package would) and `systemctl` (no init
+system runs a test). The docker stand-in answers for the daemon and the registry. The stubs record
+every call; nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +25,37 @@ IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/queue-worker:1.4.0"
 SECRET = "s3cr3t-value"
 
 pytestmark = pytest.mark.timeout(60)
+
+# The commands of the standard Amazon Linux 2023 AMI the script and the stubs use, by package, from
+# the AL2023 User Guide's package comparison of its images
+# (https://docs.aws.amazon.com/linux/al2023/ug/image-comparison.html): bash, coreutils, sed, gawk,
+# grep, awscli-2, dnf and systemd are in the standard AMI; docker is in none of the AL2023 AMIs, and
+# awscli-2 is not in the minimal image the ECS-optimized AMI is built from.
+AL2023_STANDARD = {
+    "bash": ["bash"],
+    "coreutils": ["basename", "cat", "cp", "cut", "date", "mkdir", "paste", "rm", "sleep", "tr", "uname"],
+    "sed": ["sed"],
+    "gawk": ["awk"],
+    "grep": ["grep"],
+}
+NETWORK_STUBS = {"awscli-2": "aws", "dnf": "dnf", "systemd": "systemctl"}
+
+DNF_STUB = r"""#!/usr/bin/env bash
+# Stub dnf: installing a package downloads it; here it puts the package's stand-in on PATH.
+printf 'dnf %s\n' "$*" >>"$STUB_DIR/calls"
+[ -f "$STUB_DIR/dnf_fail" ] && { echo "Error: Failed to download metadata for repo 'amazonlinux'" >&2; exit 1; }
+for package in "$@"; do
+  case $package in
+    docker) cp "$STUB_DIR/docker.package" "$STUB_BIN/docker" ;;
+    awscli-2) cp "$STUB_DIR/aws.package" "$STUB_BIN/aws" ;;
+  esac
+done
+"""
+
+SYSTEMCTL_STUB = r"""#!/usr/bin/env bash
+printf 'systemctl %s\n' "$*" >>"$STUB_DIR/calls"
+: >"$STUB_DIR/docker_started"
+"""
 
 AWS_STUB = r"""#!/usr/bin/env bash
 # Stub aws CLI: answers from files in $STUB_DIR, records its arguments.
@@ -47,7 +82,8 @@ DOCKER_STUB = r"""#!/usr/bin/env bash
 # Stub docker: `run` fails the first $(cat run_failures) times; records arguments and the env file.
 printf 'docker %s\n' "$*" >>"$STUB_DIR/calls"
 case $1 in
-  info | rm) : ;;
+  info) [ -f "$STUB_DIR/docker_started" ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; } ;;
+  rm) : ;;
   login) cat >"$STUB_DIR/login_password" ;;
   run)
     runs=$(($(cat "$STUB_DIR/runs" 2>/dev/null || echo 0) + 1))
@@ -87,19 +123,40 @@ class Run:
 
 @pytest.fixture
 def run_userdata(tmp_path: Path) -> Callable[..., Run]:
-    def run(run_failures: int = 0, ssm_fails: bool = False, **overrides: str | None) -> Run:
+    def run(
+        run_failures: int = 0,
+        ssm_fails: bool = False,
+        without: tuple[str, ...] = (),
+        dnf_fails: bool = False,
+        **overrides: str | None,
+    ) -> Run:
+        """Run the script; `without` leaves those commands off the image (as another image would)."""
         stub_dir = tmp_path / "stubs"
+        bin_dir = tmp_path / "bin"
         stub_dir.mkdir(exist_ok=True)
-        for name, text in (("aws", AWS_STUB), ("docker", DOCKER_STUB)):
-            (stub_dir / name).write_text(text)
-            (stub_dir / name).chmod(0o755)
+        bin_dir.mkdir(exist_ok=True)
+        for tool in (t for tools in AL2023_STANDARD.values() for t in tools):
+            host = shutil.which(tool)
+            assert host is not None, f"the host lacks {tool}, which the image ships"
+            if tool not in without:
+                (bin_dir / tool).symlink_to(host)
+        packages = {"aws": AWS_STUB, "docker": DOCKER_STUB}
+        for name, text in (*packages.items(), ("dnf", DNF_STUB), ("systemctl", SYSTEMCTL_STUB)):
+            (stub_dir / f"{name}.package").write_text(text)
+            (stub_dir / f"{name}.package").chmod(0o755)
+        for tool in NETWORK_STUBS.values():
+            if tool not in without:
+                shutil.copy(stub_dir / f"{tool}.package", bin_dir / tool)
         (stub_dir / "run_failures").write_text(str(run_failures))
         if ssm_fails:
             (stub_dir / "ssm_fail").touch()
+        if dnf_fails:
+            (stub_dir / "dnf_fail").touch()
         work_dir = tmp_path / "work"
         env = {
-            "PATH": f"{stub_dir}{os.pathsep}{os.environ['PATH']}",
+            "PATH": str(bin_dir),
             "STUB_DIR": str(stub_dir),
+            "STUB_BIN": str(bin_dir),
             "STUB_SECRET": SECRET,
             "QS_POOL": "video",
             "QS_IMAGE": IMAGE,
@@ -115,7 +172,9 @@ def run_userdata(tmp_path: Path) -> Callable[..., Run]:
                 env.pop(key, None)
             else:
                 env[key] = value
-        done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [str(bin_dir / "bash"), str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30, check=False
+        )
         calls_file = stub_dir / "calls"
         calls = calls_file.read_text().splitlines() if calls_file.exists() else []
         return Run(done.returncode, done.stderr, calls, stub_dir, work_dir)
@@ -128,6 +187,10 @@ def test_given_working_services_when_run_then_the_container_starts_with_ssm_envi
 ) -> None:
     run = run_userdata()
     assert run.code == 0, run.stderr
+    # The standard AL2023 AMI has the AWS CLI but no Docker: installed, then its service started.
+    assert "dnf install --assumeyes --quiet docker" in run.calls
+    assert not any("awscli-2" in c for c in run.calls)
+    assert "systemctl enable --now docker.service" in run.calls
 
     ssm = [c for c in run.calls if " ssm get-parameters-by-path " in c]
     assert len(ssm) == 1
@@ -214,3 +277,45 @@ def test_given_missing_settings_when_run_then_it_names_them_and_touches_nothing(
 
 def test_given_the_script_then_it_has_no_brace_expansion_that_fn_sub_would_resolve() -> None:
     assert "${" not in SCRIPT.read_text()
+
+
+def test_given_an_image_without_the_aws_cli_when_run_then_it_is_installed_before_its_first_use(
+    run_userdata: Callable[..., Run],
+) -> None:
+    # The minimal and ECS-optimized AL2023 images ship no AWS CLI.
+    run = run_userdata(without=("aws",))
+    assert run.code == 0, run.stderr
+    install = run.calls.index("dnf install --assumeyes --quiet awscli-2")
+    first_aws = next(i for i, c in enumerate(run.calls) if c.startswith("aws "))
+    assert install < first_aws
+
+
+def test_given_docker_missing_and_no_dnf_when_run_then_one_line_names_what_is_missing(
+    run_userdata: Callable[..., Run],
+) -> None:
+    run = run_userdata(without=("dnf",))
+    assert run.code == 1
+    failure = [line for line in run.stderr.splitlines() if "FAILED" in line]
+    assert len(failure) == 1
+    assert "FAILED: docker is not installed and dnf is not available to install docker" in failure[0]
+    assert "FAILED: docker is not installed" in str(run.shipped()[-1]["message"])
+
+
+def test_given_the_package_repository_unreachable_when_run_then_it_stops_after_three_attempts(
+    run_userdata: Callable[..., Run],
+) -> None:
+    run = run_userdata(dnf_fails=True)
+    assert run.code == 1
+    assert sum(1 for c in run.calls if c.startswith("dnf install")) == 3
+    assert "FAILED: cannot install docker (for docker) with dnf" in run.stderr
+    assert run.docker_runs() == []
+
+
+@pytest.mark.parametrize("tool", ["sed", "awk", "date"])
+def test_given_a_basic_tool_missing_when_run_then_it_stops_before_any_call_naming_the_tool(
+    run_userdata: Callable[..., Run], tool: str
+) -> None:
+    run = run_userdata(without=(tool,))
+    assert run.code == 1
+    assert f"FAILED: required tool {tool} is not installed" in run.stderr
+    assert run.calls == []

@@ -1,11 +1,13 @@
-"""An offline model of the deployed stack tree, for contract tests.
+"""An offline model of the deployed stack tree: for contract tests, and for the local cloud's roles.
 
 `make transform` writes the templates as CloudFormation JSON (the root one translated by SAM). This
 module instantiates them the way CloudFormation would for one set of parameter values: conditions
 decided, intrinsic functions resolved, nested stacks expanded with the parameters their parent
 passes. Where only AWS knows a value (a queue URL, a topic ARN) it stands in a realistic
 placeholder built from the resource's own properties, so that checks can compare ARNs and names
-across stacks exactly as they would be compared after a deploy.
+across stacks exactly as they would be compared after a deploy. The local cloud passes the names it
+gave the resources whose names AWS would generate (`names`), so that the policies it enforces name
+its own tables and topics.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TRANSFORMED = ROOT / ".aws-sam" / "contract" / "templates.json"
 ROOT_TEMPLATE = "template.yaml"
 ACCOUNT = "123456789012"
@@ -31,12 +33,13 @@ class _NoValue:
 NO_VALUE = _NoValue()
 
 
-def load_templates() -> dict[str, Any]:
-    """The transformed templates, refusing a file older than its sources."""
-    if not TRANSFORMED.exists():
-        raise AssertionError(f"{TRANSFORMED.relative_to(ROOT)} is missing: run `make transform` (or `make test`)")
-    data: dict[str, Any] = json.loads(TRANSFORMED.read_text())
-    for source, digest in data["sources"].items():
+def load_templates(path: Path = TRANSFORMED, *, check_sources: bool = True) -> dict[str, Any]:
+    """The transformed templates, refusing a file older than its sources (unless `check_sources` is
+    off: a deliberately broken copy differs from them by design)."""
+    if not path.exists():
+        raise AssertionError(f"{path} is missing: run `make transform` (or `make test`)")
+    data: dict[str, Any] = json.loads(path.read_text())
+    for source, digest in data["sources"].items() if check_sources else ():
         current = hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         if current != digest:
             raise AssertionError(f"{source} changed since `make transform`: run it again")
@@ -76,6 +79,8 @@ class Stack:
     pseudo: dict[str, str]
     path: str
     parent: Stack | None = None
+    #: Physical names of resources whose names AWS would generate, by logical id (root stack only).
+    names: dict[str, str] = field(default_factory=dict)
     _children: dict[str, Stack] = field(default_factory=dict)
     _resources: dict[str, Resource] | None = None
 
@@ -163,8 +168,8 @@ class Stack:
                 return self.condition(arg)
             if key.startswith("Fn::"):
                 return self.function(key, arg)
-        items = {k: self.resolve(v) for k, v in value.items()}
-        return {k: v for k, v in items.items() if v is not NO_VALUE}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
     def function(self, name: str, arg: Any) -> Any:  # noqa: PLR0911 (one return per intrinsic function)
         if name == "Fn::If":
@@ -199,7 +204,7 @@ class Stack:
         if name == "Fn::Base64":
             # Kept readable: the tests compare the user data's text.
             return args
-        raise NotImplementedError(f"{self.path}: {name} is not modelled; add it to tests/contract/stack.py")
+        raise NotImplementedError(f"{self.path}: {name} is not modelled; add it to devkit/stackmodel.py")
 
     def sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
@@ -247,9 +252,11 @@ class Stack:
         return self.generated_name(resource)
 
     def generated_name(self, resource: Resource) -> str:
+        if resource.stack.parent is None and resource.logical_id in self.names:
+            return self.names[resource.logical_id]
         return f"{self.pseudo['AWS::StackName']}-{resource.logical_id}-GEN"
 
-    def get_att(self, logical_id: str, attribute: str) -> Any:
+    def get_att(self, logical_id: str, attribute: str) -> Any:  # noqa: PLR0911 - one return per resource kind
         resource = self.resources()[logical_id]
         if resource.type == "AWS::CloudFormation::Stack":
             assert attribute.startswith("Outputs."), attribute
@@ -258,6 +265,13 @@ class Stack:
         if resource.type == "AWS::SQS::Queue":
             name = resource.properties["QueueName"]
             return {"Arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{name}", "QueueName": name}[attribute]
+        # The ARN formats AWS documents for the resources policies name by Fn::GetAtt.
+        if attribute == "Arn" and resource.type == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{self.resource_ref(resource)}"
+        if attribute == "Arn" and resource.type == "AWS::Logs::LogGroup":
+            return f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{self.resource_ref(resource)}:*"
+        if attribute == "Arn" and resource.type == "AWS::IAM::Role":
+            return f"arn:aws:iam::{ACCOUNT}:role/{self.resource_ref(resource)}"
         if attribute == "Arn":
             service = resource.type.split("::")[1].lower()
             return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource.logical_id}/{self.resource_ref(resource)}"
@@ -303,7 +317,14 @@ def instantiate(
     return Stack(templates, key, values, pseudo, path, parent)
 
 
-def root_stack(templates: dict[str, Any], parameters: dict[str, str], stack_name: str, region: str) -> Stack:
+def root_stack(
+    templates: dict[str, Any],
+    parameters: dict[str, Any],
+    stack_name: str,
+    region: str,
+    names: dict[str, str] | None = None,
+) -> Stack:
+    """The stack tree of `stack_name`; `names` gives resources the names AWS would generate."""
     pseudo = {
         "AWS::StackName": stack_name,
         "AWS::Region": region,
@@ -311,4 +332,6 @@ def root_stack(templates: dict[str, Any], parameters: dict[str, str], stack_name
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
     }
-    return instantiate(templates, ROOT_TEMPLATE, parameters, pseudo, stack_name)
+    stack = instantiate(templates, ROOT_TEMPLATE, parameters, pseudo, stack_name)
+    stack.names = dict(names or {})
+    return stack
