@@ -180,6 +180,13 @@ def settled(status: dict[str, Any]) -> bool:
     return queues_empty and at_minimum and status["lifecycle"]["pending"] == 0
 
 
+def passed(report: JobReport, status: dict[str, Any]) -> bool:
+    """`make demo` succeeds: no job lost or run twice, every refundable dead letter refunded, books right."""
+    ledger = status["ledger"]
+    refunds_right = ledger["refunds"] == len(report.refundable) and not ledger["problems"]
+    return not report.lost and not report.duplicates and refunds_right
+
+
 def run(
     console: Console,
     *,

@@ -16,9 +16,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from devkit.demo import passed
     from devkit.demo import run as play
 
     report, status = play(Console(), out_dir=args.out, timeout=args.timeout)
-    ledger = status["ledger"]
-    refunds_right = ledger["refunds"] == len(report.refundable) and not ledger["problems"]
-    return 0 if not report.lost and not report.duplicates and refunds_right else 1
+    return 0 if passed(report, status) else 1

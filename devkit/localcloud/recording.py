@@ -96,9 +96,15 @@ class Checked:
 
 
 def check(records: Iterable[Mapping[str, Any]], roles: Mapping[str, ComponentRole]) -> list[Checked]:
-    """Each recorded call judged against the role of its component (a component with no role fails)."""
+    """Each recorded call judged against the role of its component (a component with no role fails);
+    a call several processes of one component made is judged once."""
     checked = []
+    seen: set[tuple[str, str, str]] = set()
     for record in records:
+        key = (record["component"], record["action"], record["resource"])
+        if key in seen:
+            continue
+        seen.add(key)
         role = roles.get(record["component"])
         if role is None:
             checked.append(Checked(record["component"], record["action"], record["resource"], False, "no role"))
@@ -122,6 +128,22 @@ def report(checked: Iterable[Checked], roles: Mapping[str, ComponentRole]) -> st
             verdict = f"granted by {item.grant}" if item.allowed else f"NOT GRANTED ({item.grant})"
             lines.append(f"  {item.action} on {item.resource}: {verdict}")
     return "\n".join(lines)
+
+
+def unused_grants(checked: Iterable[Checked], roles: Mapping[str, ComponentRole]) -> list[str]:
+    """Actions a role grants that its component never called in the run (wildcards left out): each
+    must be removed, or carry a comment in the template saying why AWS needs it."""
+    called = {(c.component, c.action.lower()) for c in checked}
+    unused = []
+    for component, role in sorted(roles.items()):
+        for name, document in role.policies.items():
+            statements = document.get("Statement", [])
+            for statement in [statements] if isinstance(statements, dict) else statements:
+                actions = statement.get("Action", [])
+                for action in [actions] if isinstance(actions, str) else actions:
+                    if "*" not in action and (component, action.lower()) not in called:
+                        unused.append(f"{component} ({name}): {action}")
+    return unused
 
 
 def main(argv: list[str] | None = None) -> None:

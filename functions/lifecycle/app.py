@@ -38,5 +38,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     trigger = parse(event=event, model=LifecycleTrigger).root
     reports = _service().handle(trigger, now=time.time())
     metrics.add_metric(name="LifecycleEvents", unit="Count", value=1)
-    kind = event.get("detail-type") or event.get("Event")
+    kind = event.get("detail-type")
     return {"event": kind, "actions": [report.as_dict() for report in reports]}

@@ -9,6 +9,9 @@ import pytest
 from rich.console import Console
 
 from devkit.demo import run
+from devkit.localcloud import recording
+from devkit.localcloud.iam import component_roles, local_stack
+from devkit.localcloud.stack import LocalSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -43,3 +46,34 @@ def test_given_a_burst_across_plans_when_the_demo_runs_then_nothing_is_lost_and_
     assert ledger["recorded"] == len(report.dead_lettered - report.charged)
     assert f"demo: jobs={len(report.submitted)} completed={report.completed}" in text
     assert "lost=0 duplicates=0" in text and f"refunded={len(report.refundable)}" in text
+
+
+def test_given_the_demo_run_when_its_recorded_calls_are_checked_then_each_role_grants_every_call_it_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recorded-calls contract: every AWS call each component made (botocore hooks, in the
+    daemon and in each worker process) is judged against its role from the transformed template,
+    conditions included. Nothing lists the calls to expect: a call a later change adds is checked
+    the first time the demo makes it."""
+    state_dir = tmp_path / "cloud"
+    run(Console(file=io.StringIO(), width=120), state_dir=state_dir, out_dir=tmp_path / "out", size=0.3, timeout=150)
+    roles = {role.component: role for role in component_roles(local_stack(LocalSettings()))}
+    checked = recording.check(recording.load(state_dir / "calls"), roles)
+    listing = recording.report(checked, roles)
+    unused = "\n".join(recording.unused_grants(checked, roles))
+    with capsys.disabled():
+        print(f"\nrecorded calls, per role:\n{listing}")
+        print(f"granted, not called locally (the template's comments say why AWS needs them):\n{unused}")
+    # Every function and every pool's workers ran and called AWS under their own role.
+    assert {c.component for c in checked} == set(roles), listing
+    assert [c for c in checked if not c.allowed] == [], listing
+    operations = {(c.component, c.action) for c in checked}
+    for expected in [
+        ("Worker:video", "sqs:ReceiveMessage"),
+        ("Worker:video", "sqs:DeleteMessage"),
+        ("ScalerFunction", "autoscaling:SetDesiredCapacity"),
+        ("LifecycleFunction", "ssm:SendCommand"),
+        ("DlqRefundFunction", "sns:Publish"),
+        ("MetricsFunction", "sqs:GetQueueAttributes"),
+    ]:
+        assert expected in operations, listing

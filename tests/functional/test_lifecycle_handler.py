@@ -253,12 +253,6 @@ def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_reco
     assert "RebalanceRecommendations" in stack.metrics()
 
 
-def test_given_the_test_notification_when_handled_then_it_is_acknowledged_and_ignored(stack: Stack) -> None:
-    result = stack.invoke("test-notification.json")
-    assert result == {"event": "autoscaling:TEST_NOTIFICATION", "actions": []}
-    assert stack.agent.sent == []
-
-
 @pytest.mark.parametrize("sample", sorted(p.name for p in (ROOT / "events" / "lifecycle").glob("*.json")))
 def test_given_each_sample_event_unchanged_when_invoked_then_the_handler_returns(stack: Stack, sample: str) -> None:
     # The files as they are: what `queue-scaler invoke LifecycleFunction` and `sam local invoke -e` send.

@@ -245,6 +245,7 @@ def test_given_a_launch_never_healthy_when_the_deadline_passes_then_abandon_with
     [report] = world.reconcile(T0 + 300)
     assert report["outcome"] == "failed"
     assert world.hooks.completed == {"tok-L": HookResult.ABANDON}
+    assert world.metrics.counts[("LaunchesAbandoned", None)] == 1
     [record] = [r for r in caplog.records if r.getMessage() == "lifecycle action completed unsuccessfully"]
     assert record.output == ["health=unhealthy", "error: queue not found"]  # type: ignore[attr-defined]
 
@@ -276,10 +277,6 @@ def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_reco
     assert report["outcome"] == "noted"
     assert world.only().kind == "rebalance" and world.commands.sent == []
     assert world.metrics.counts[("RebalanceRecommendations", None)] == 1
-
-
-def test_given_a_test_notification_when_handled_then_it_is_acknowledged(world: World) -> None:
-    assert world.handle("test-notification.json") == []
 
 
 def test_given_a_status_event_of_another_command_when_handled_then_nothing_happens(world: World) -> None:

@@ -128,15 +128,6 @@ class ReconcileSchedule(_EventBridgeEvent):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
-class AutoScalingTestNotification(BaseModel):
-    """Sent by Auto Scaling when a hook's notification target is set up; acknowledged and ignored."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    event: Literal["autoscaling:TEST_NOTIFICATION"] = Field(alias="Event")
-    group: str | None = Field(default=None, alias="AutoScalingGroupName")
-
-
 _LIFECYCLE_TAGS = {
     "EC2 Instance-launch Lifecycle Action": "hook",
     "EC2 Instance-terminate Lifecycle Action": "hook",
@@ -152,8 +143,6 @@ def _lifecycle_tag(value: Any) -> str | None:
         value = value.model_dump(by_alias=True)
     if not isinstance(value, dict):
         return None
-    if "Event" in value and "detail-type" not in value:
-        return "test"
     return _LIFECYCLE_TAGS.get(str(value.get("detail-type")))
 
 
@@ -164,12 +153,11 @@ class LifecycleTrigger(
             | Annotated[SpotInterruptionEvent, Tag("spot")]
             | Annotated[RebalanceRecommendationEvent, Tag("rebalance")]
             | Annotated[CommandStatusEvent, Tag("command")]
-            | Annotated[ReconcileSchedule, Tag("schedule")]
-            | Annotated[AutoScalingTestNotification, Tag("test")],
+            | Annotated[ReconcileSchedule, Tag("schedule")],
             Discriminator(
                 _lifecycle_tag,
                 custom_error_type="unsupported_event",
-                custom_error_message="unsupported detail-type (or Event) for LifecycleFunction",
+                custom_error_message="unsupported detail-type for LifecycleFunction",
             ),
         ]
     ]

@@ -15,6 +15,7 @@ from queue_scaler.domain.lifecycle import (
     ActionKind,
     ActionState,
     CommandObservation,
+    HookResult,
     LifecycleAction,
     LifecyclePolicy,
     Outcome,
@@ -26,7 +27,6 @@ from queue_scaler.domain.lifecycle import (
 )
 from queue_scaler.errors import ActionConflict, AwsCallError
 from queue_scaler.events import (
-    AutoScalingTestNotification,
     CommandStatusEvent,
     LifecycleActionDetail,
     LifecycleActionEvent,
@@ -47,12 +47,7 @@ _TRANSITIONS = {
 }
 
 Trigger = (
-    LifecycleActionEvent
-    | SpotInterruptionEvent
-    | RebalanceRecommendationEvent
-    | CommandStatusEvent
-    | ReconcileSchedule
-    | AutoScalingTestNotification
+    LifecycleActionEvent | SpotInterruptionEvent | RebalanceRecommendationEvent | CommandStatusEvent | ReconcileSchedule
 )
 
 
@@ -114,9 +109,6 @@ class LifecycleService:
                 return self._on_command(d.instance_id, d.command_id, d.status, now)
             case ReconcileSchedule():
                 return self.reconcile(now)
-            case AutoScalingTestNotification(group=group):
-                logger.info("test notification acknowledged", extra={"group": group})
-                return []
 
     def reconcile(self, now: float) -> list[ActionReport]:
         """Advance every pending action: heartbeats, lost status events, and completion past the deadline."""
@@ -340,6 +332,10 @@ class LifecycleService:
             self._metrics.count(
                 "LifecycleActionsForced" if step.outcome is Outcome.FORCED else "LifecycleActionsFailed"
             )
+            if not action.is_drain and step.result is HookResult.ABANDON:
+                # A launch the gate gave up on: the instance is replaced, and a fleet whose workers
+                # never turn healthy loops on this (the LaunchesAbandoned alarm).
+                self._metrics.count("LaunchesAbandoned")
             logger.error("lifecycle action completed unsuccessfully", extra=context | {"output": log_tail(output)})
         return done
 
