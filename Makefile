@@ -11,16 +11,19 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform
+.PHONY: help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The locked runtime dependencies first (layers/core/requirements.txt): the tests run on exactly
+# the versions the layer and the worker image ship.
+$(STAMP): pyproject.toml layers/core/requirements.txt
 	@set -e; py=$$(scripts/find-python.sh); \
 	  echo "setup: creating $(VENV) with $$py"; \
 	  "$$py" -m venv $(VENV); \
 	  $(PY) -m pip install --quiet --upgrade pip; \
+	  $(PY) -m pip install --quiet --require-hashes -r layers/core/requirements.txt; \
 	  $(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
@@ -48,6 +51,13 @@ bench: $(STAMP) ## The simulator's scenarios under queue-scaler and its peers (p
 
 bench-worker: $(STAMP) ## Messages per second: the worker against a one-at-a-time consumer, same moto server
 	$(PY) -m devkit.bench_worker
+
+# The layer's and the worker image's dependencies, every version pinned with the hashes of all its
+# files (arm64 wheels included): `sam build` and workers/Dockerfile install exactly these. Needs the
+# package index; run it after changing layers/core/requirements.in.
+lock: $(STAMP) ## Re-resolve layers/core/requirements.in into the hashed lock layers/core/requirements.txt
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --output-file layers/core/requirements.txt layers/core/requirements.in
 
 clean: ## Remove environments and build output
 	rm -rf $(VENV) $(TOOLS) .aws-sam .sam-cli out .localcloud .localcloud-demo .pytest_cache .mypy_cache .ruff_cache
