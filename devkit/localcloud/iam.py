@@ -296,7 +296,7 @@ def resource_context(access: Access) -> Mapping[str, str]:
     _, _, _, region, account, rest = access.resource.split(":", 5)
     try:
         instance = ec2_backends[account][region].get_instance(rest.split("/", 1)[1])
-    except Exception:
+    except Exception:  # an unknown instance has no tags: its conditional grant fails, as on AWS
         return {}
     tags = {t["key"]: t["value"] for t in instance.get_tags()}
     prefix = access.action.split(":", 1)[0]
