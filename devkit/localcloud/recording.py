@@ -24,12 +24,16 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from devkit.localcloud.iam import ComponentRole
 from devkit.localcloud.policy import Access, evaluate, iam_prefix, requested_access
+
+if TYPE_CHECKING:
+    # Only a type here: iam.py imports moto, and every worker process starts through this module,
+    # where seconds of moto import would delay each worker's boot on a busy machine.
+    from devkit.localcloud.iam import ComponentRole
 
 Context = Callable[[Access], Mapping[str, str]]
 
