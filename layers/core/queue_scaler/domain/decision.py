@@ -150,6 +150,16 @@ RECOMMEND: Sequence[Rule] = (activation, tolerance, leaving)
 LIMIT: Sequence[Rule] = (stabilization, rate_limits, busy_floor, metrics_unavailable, clamps)
 
 
+def bounded_need(raw_need: float) -> float:
+    """The raw need, finite and at most MAX_NEED."""
+    return min(raw_need, float(MAX_NEED)) if math.isfinite(raw_need) else float(MAX_NEED)
+
+
+def ceil_need(raw_need: float) -> int:
+    """The pool's need: ceil(raw need), without the float noise that would add an instance."""
+    return max(0, math.ceil(bounded_need(raw_need) - _CEIL_EPSILON))
+
+
 def decide(request: DecisionRequest) -> Decision:
     """The decision for a `queue-scaler decide` request."""
     return decide_pool(request.now, request.pool, request.observation, request.history)
@@ -167,8 +177,8 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         lines.append(f"signals: {each}; largest: {proposal.signal}")
     if ignored:
         lines.append(f"ignored {ignored} history entr{'y' if ignored == 1 else 'ies'} dated after now (a clock ahead)")
-    raw_need = min(proposal.raw_need, float(MAX_NEED)) if math.isfinite(proposal.raw_need) else float(MAX_NEED)
-    need = max(0, min(MAX_NEED, math.ceil(raw_need - _CEIL_EPSILON)))
+    raw_need = bounded_need(proposal.raw_need)
+    need = ceil_need(raw_need)
     ctx = Context(pool, now, observation.fleet.desired, observation.fleet.leaving, history, proposal, raw_need, need)
 
     value, limited_by = need, LimitedBy.NONE
