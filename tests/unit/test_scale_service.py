@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
+from queue_scaler.adapters.memory import MemoryLeaving
 from queue_scaler.config import PoolConfig
+from queue_scaler.domain.fleet import LeavingRecord
 from queue_scaler.domain.models import History, Recommendation
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
@@ -188,3 +192,29 @@ def test_run_ticks(name: str, remaining: float, run: float, expected: list[float
         margin_seconds=8,
     )
     assert clock.ticks == expected and count == len(expected)
+
+
+class BrokenLeaving:
+    def records(self, instance_ids: Sequence[str]) -> list[LeavingRecord]:
+        raise Throttled("BatchGetItem", "ProvisionedThroughputExceededException")
+
+
+@pytest.mark.parametrize(
+    ("name", "leaving", "expected"),
+    [
+        ("given a Spot-warned instance of 5 when 5 are needed then its replacement is asked for", "spot", 6),
+        ("given an expired record when 5 are needed then nothing is added", "expired", 5),
+        ("given the records unreadable when 5 are needed then the fleet is still scaled on its backlog", "broken", 5),
+    ],
+)
+def test_leaving_instances_in_the_tick(name: str, leaving: str, expected: int) -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    records = MemoryLeaving(
+        [LeavingRecord(instance_id="video-0", kind="spot", expires_at=50.0 if leaving == "expired" else 500.0)]
+    )
+    service = ScaleService(queues, fleet, history, metrics, BrokenLeaving() if leaving == "broken" else records)
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 5
+    [outcome] = service.tick([pool("video", behavior={"scale_down": {"stabilization_window_seconds": 0}})], now=100.0)
+    assert outcome.decision is not None and outcome.decision.desired == expected
+    assert metrics.counts.get(("LeavingReadErrors", None), 0) == (1 if leaving == "broken" else 0)

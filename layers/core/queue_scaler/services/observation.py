@@ -30,8 +30,9 @@ def observe_pools(
     """Each pool's observation at `now`, or the reason it could not be observed. Reads only.
 
     With `leaving`, the lifecycle function's records of instances on their way out count as
-    capacity going away (domain.fleet); their read failing fails every pool's observation, as a
-    describe failure does: without it a Spot-interrupted fleet would look whole.
+    capacity going away (domain.fleet). When they cannot be read, no instance counts as leaving:
+    leaving instances only ever add to a recommendation, so the fleet is still scaled on its
+    backlog (a burst during a DynamoDB outage still scales out); only their early replacement waits.
     """
     fleets: Mapping[str, GroupState]
     try:
@@ -48,8 +49,10 @@ def observe_pools(
             going = leaving_instances(leaving.records(counted), now)
         except AwsCallError as error:
             metrics.count("LeavingReadErrors")
-            logger.error("leaving instances unreadable", extra={"error": str(error), "code": error.code})
-            return {p.name: f"leaving instances unavailable: {error}" for p in pools}
+            logger.error(
+                "leaving instances unreadable: none counted as leaving",
+                extra={"error": str(error), "code": error.code},
+            )
     # All pools' queues in one parallel fan-out: a tick costs one round trip, not one per pool.
     flat = [q for p in pools for q in p.queues]
     readings = iter(queues.read(flat))

@@ -124,7 +124,8 @@ class ScaleService:
                 self._metrics.count("ConcurrentTicks", pool=pool)
                 logger.warning("history not saved: another tick wrote it", extra={"pool": pool, "reason": str(error)})
             except AwsCallError as error:
-                self._metrics.count("HistoryWriteErrors", pool=pool)
+                # Without a pool dimension: the ScalerErrorsAlarm watches the stack-wide figure.
+                self._metrics.count("HistoryWriteErrors")
                 logger.error("history not saved", extra={"pool": pool, "error": str(error)})
         self._held.clear()
         self._unsaved.clear()
