@@ -69,7 +69,7 @@ class TimingMetrics(RecordingMetrics):
 
 @dataclass
 class FakeActionStore:
-    """ports.ActionStore and ports.LeavingInstances in memory, with the same version rule as DynamoDB's."""
+    """ports.ActionStore in memory, with the same version rule as DynamoDB's."""
 
     items: dict[tuple[str, str], LifecycleAction] = field(default_factory=dict)
     #: Called before each save, to let a rival invocation act in between (a race).
