@@ -7,8 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.parameters import SsmConfigSource
+from queue_scaler import bootstrap
 from queue_scaler.config import ScalerConfig
 from queue_scaler.errors import ConfigError
 from queue_scaler.validation import describe_validation_error
@@ -33,6 +32,4 @@ def load_file(path: Path) -> ScalerConfig:
 
 def load_parameter(name: str, endpoint_url: str | None) -> ScalerConfig:
     """The configuration the deployed scaler reads, from SSM Parameter Store."""
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-    return SsmConfigSource(name, max_age=0, provider=SSMProvider(boto3_client=clients.ssm(endpoint_url))).load()
+    return bootstrap.config_source(name, max_age_seconds=0, endpoint_url=endpoint_url).load()

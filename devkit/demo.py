@@ -29,11 +29,11 @@ from devkit.commands.local import down, fetch_status, up
 from devkit.localcloud import stack
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
+from queue_scaler.adapters.memory import NullMetrics
+from queue_scaler.bootstrap import refund_service
 from queue_scaler.domain.refund import RefundPolicy
 from queue_scaler.jobs import JobEnvelope
-from queue_scaler.observability import NullMetrics
 from queue_scaler.services.refunds import RefundService
-from queue_scaler.services.wiring import refund_service
 
 #: Jobs per plan and pool in the burst, and how long each runs.
 BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}

@@ -60,6 +60,62 @@ def parameter_default(template: Mapping[str, Any], name: str) -> Any:
     return template["Parameters"][name]["Default"]
 
 
+def tables(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every DynamoDB table of the template, by logical id, as CreateTable arguments (without a name).
+
+    The key schema, attributes and billing mode come from the template itself, so the local cloud and
+    the moto tests create exactly the tables CloudFormation creates (SAM's transform leaves
+    AWS::DynamoDB::Table resources as they are written).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        properties = resource["Properties"]
+        found[logical_id] = {
+            "KeySchema": properties["KeySchema"],
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "BillingMode": properties.get("BillingMode", "PROVISIONED"),
+        }
+    return found
+
+
+@dataclass(frozen=True)
+class PoolDefinition:
+    """One pool the template's nested pool stacks define, with its parameters' default values."""
+
+    logical_id: str  # e.g. VideoPool
+    name: str  # PoolName, e.g. video
+    queue_suffixes: tuple[str, ...]  # highest priority first, e.g. enterprise,...,free
+    targets: tuple[float, ...]
+    min_size: int
+
+
+_POOL_PARAMETERS = ("PoolName", "QueueSuffixes", "TargetsPerInstance", "MinSize")
+
+
+def pools(template: Mapping[str, Any]) -> list[PoolDefinition]:
+    """The pools of the template (its `templates/pool.yaml` applications), parameters at their defaults."""
+    defaults = {name: str(p["Default"]) for name, p in template.get("Parameters", {}).items() if "Default" in p}
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] != "AWS::Serverless::Application" or properties.get("Location") != "templates/pool.yaml":
+            continue
+        given = properties["Parameters"]
+        values = {name: resolve(given[name], defaults) for name in _POOL_PARAMETERS}
+        found.append(
+            PoolDefinition(
+                logical_id=logical_id,
+                name=values["PoolName"],
+                queue_suffixes=tuple(values["QueueSuffixes"].split(",")),
+                targets=tuple(float(t) for t in values["TargetsPerInstance"].split(",")),
+                min_size=int(values["MinSize"]),
+            )
+        )
+    return found
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str

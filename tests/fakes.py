@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from queue_scaler.config import QueueConfig
+from queue_scaler.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
 from queue_scaler.domain.ledger import Account, Summary
 from queue_scaler.domain.lifecycle import (
     ActionState,
@@ -18,58 +18,24 @@ from queue_scaler.domain.lifecycle import (
     HookResult,
     LifecycleAction,
 )
-from queue_scaler.domain.models import FleetObservation, History, QueueObservation
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
-from queue_scaler.errors import ActionConflict, ConcurrentUpdate, DuplicateReservation, InsufficientCredits
-from queue_scaler.ports import FailureWrite, HookRef, VersionedHistory, WriteOutcome
+from queue_scaler.errors import ActionConflict, DuplicateReservation, InsufficientCredits
+from queue_scaler.ports import FailureWrite, HookRef, WriteOutcome
+
+# The scaler's in-memory ports are the product's own (queue_scaler.adapters.memory), shared with the
+# simulator and `explain`; the tests add only what they need to inject failures.
+FakeQueues = MemoryQueues
+FakeHistory = MemoryHistory
 
 
 @dataclass
-class FakeQueues:
-    depth: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def read(self, queues: Sequence[QueueConfig]) -> list[QueueObservation]:
-        return [
-            QueueObservation(name=q.name, error=self.errors[q.name])
-            if q.name in self.errors
-            else QueueObservation(name=q.name, visible=self.depth.get(q.name, 0))
-            for q in queues
-        ]
-
-
-@dataclass
-class FakeFleet:
-    desired: dict[str, int] = field(default_factory=dict)
-    set_calls: list[tuple[str, int]] = field(default_factory=list)
+class FakeFleet(MemoryFleet):
     fail_set: Exception | None = None
-
-    def describe(self, groups: Sequence[str]) -> Mapping[str, FleetObservation]:
-        return {
-            g: FleetObservation(desired=self.desired[g], in_service=self.desired[g])
-            for g in groups
-            if g in self.desired
-        }
 
     def set_desired(self, group: str, desired: int) -> None:
         if self.fail_set is not None:
             raise self.fail_set
-        self.set_calls.append((group, desired))
-        self.desired[group] = desired
-
-
-@dataclass
-class FakeHistory:
-    items: dict[str, VersionedHistory] = field(default_factory=dict)
-
-    def load(self, pool: str) -> VersionedHistory:
-        return self.items.get(pool, VersionedHistory(History(), 0))
-
-    def save(self, pool: str, history: History, expected_version: int) -> int:
-        if self.load(pool).version != expected_version:
-            raise ConcurrentUpdate(pool)
-        self.items[pool] = VersionedHistory(history, expected_version + 1)
-        return expected_version + 1
+        super().set_desired(group, desired)
 
 
 @dataclass
@@ -103,7 +69,7 @@ class TimingMetrics(RecordingMetrics):
 
 @dataclass
 class FakeActionStore:
-    """ports.ActionStore and ports.LeavingInstances in memory, with the same version rule as DynamoDB's."""
+    """ports.ActionStore in memory, with the same version rule as DynamoDB's."""
 
     items: dict[tuple[str, str], LifecycleAction] = field(default_factory=dict)
     #: Called before each save, to let a rival invocation act in between (a race).

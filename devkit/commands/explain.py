@@ -14,25 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from devkit.configfile import load_file, load_parameter
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.autoscaling import AutoScalingFleet
-from queue_scaler.adapters.history import DynamoHistoryStore
-from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.domain.models import History
+from queue_scaler import bootstrap
+from queue_scaler.adapters.memory import NullMetrics
 from queue_scaler.errors import AwsCallError, ConfigError
-from queue_scaler.observability import NullMetrics
-from queue_scaler.ports import VersionedHistory
-from queue_scaler.services.scaling import PoolOutcome, ScaleService
-
-
-class _NoHistory:
-    """History for `explain` without a table: decisions as from a fresh start. Never written."""
-
-    def load(self, pool: str) -> VersionedHistory:
-        return VersionedHistory(History(), 0)
-
-    def save(self, pool: str, history: History, expected_version: int) -> int:
-        raise AssertionError("explain writes nothing")
+from queue_scaler.services.scaling import PoolOutcome
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     source.add_argument("--config", type=Path, help="configuration file (JSON or YAML: {pools: [...]})")
     source.add_argument("--parameter", help="SSM parameter holding the configuration (as the scaler reads it)")
     parser.add_argument("--history-table", help="DynamoDB history table; without it, decisions ignore history")
+    parser.add_argument(
+        "--actions-table",
+        help="the LifecycleFunction's actions table: instances it recorded as leaving count as the scaler counts them",
+    )
     parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local cloud's http://127.0.0.1:PORT)")
     parser.add_argument("--region", help="AWS region (default: the AWS_REGION / AWS_DEFAULT_REGION setting)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -66,17 +55,8 @@ def _explain(args: argparse.Namespace) -> int:
     except (ConfigError, AwsCallError) as error:
         print(f"queue-scaler explain: {error}", file=sys.stderr)
         return 2
-    history = (
-        DynamoHistoryStore(args.history_table, clients.dynamodb(args.endpoint_url))
-        if args.history_table
-        else _NoHistory()
-    )
-    service = ScaleService(
-        queues=SqsQueueMetrics(clients.sqs(args.endpoint_url)),
-        fleet=AutoScalingFleet(clients.autoscaling(args.endpoint_url)),
-        history=history,
-        metrics=NullMetrics(),
-    )
+    # The ScalerFunction's own service (bootstrap), so that explain decides exactly as the Lambda does.
+    service = bootstrap.explain_service(NullMetrics(), args.history_table, args.actions_table, args.endpoint_url)
     try:
         outcomes = service.explain(config.pools, now=time.time())
     except AwsCallError as error:

@@ -31,9 +31,9 @@ from devkit.localcloud.iam import LocalIam, current_component, resource_context
 from devkit.localcloud.recording import CallRecorder, default_session
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
+from queue_scaler.adapters.memory import NullMetrics
+from queue_scaler.bootstrap import refund_service
 from queue_scaler.domain.refund import RefundPolicy
-from queue_scaler.observability import NullMetrics
-from queue_scaler.services.wiring import refund_service
 
 logger = logging.getLogger(__name__)
 CONTROL_SECONDS = 0.2

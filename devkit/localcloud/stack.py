@@ -14,7 +14,6 @@ import boto3
 from devkit import template
 from queue_scaler.config import PoolConfig, ScalerConfig
 
-PLANS = ("enterprise", "studio", "pro", "starter", "free")
 LAUNCH_HOOK = "launch-readiness"
 TERMINATE_HOOK = "terminate-drain"
 
@@ -73,43 +72,26 @@ class LocalStack:
 
 
 def pool_specs(settings: LocalSettings) -> list[dict[str, Any]]:
-    """The template's pools with its default parameters: messaging (one worker always idle), video and
-    ai from zero, one queue per plan. Only max sizes and the scale-down window are the local cloud's own
-    (a laptop runs a few workers; time is compressed)."""
-    defaults = template.load()
+    """The template's pools (templates/pool.yaml applications) with its default parameters: their
+    names, queues (one per suffix, highest priority first), targets and minimum sizes. Only max sizes
+    and the scale-down window are the local cloud's own (a laptop runs a few workers; time is
+    compressed). Queues and groups are named as templates/pool.yaml names them."""
     prefix = settings.stack
     down = {"stabilization_window_seconds": settings.scale_down_window_seconds}
-    specs: list[dict[str, Any]] = [
+    return [
         {
-            "name": "messaging",
-            "auto_scaling_group": f"{prefix}-messaging",
-            "min_size": int(template.parameter_default(defaults, "MessagingMinSize")),
-            "max_size": settings.max_sizes["messaging"],
+            "name": pool.name,
+            "auto_scaling_group": f"{prefix}-{pool.name}",
+            "min_size": pool.min_size,
+            "max_size": settings.max_sizes[pool.name],
             "queues": [
-                {
-                    "name": f"{prefix}-messaging-jobs",
-                    "target_per_instance": float(template.parameter_default(defaults, "MessagingTargetPerInstance")),
-                }
+                {"name": f"{prefix}-{pool.name}-{suffix}", "target_per_instance": target}
+                for suffix, target in zip(pool.queue_suffixes, pool.targets, strict=True)
             ],
             "behavior": {"scale_down": down},
         }
+        for pool in template.pools(template.load())
     ]
-    for pool, key in (("video", "Video"), ("ai", "Ai")):
-        targets = [float(t) for t in str(template.parameter_default(defaults, f"{key}TargetsPerInstance")).split(",")]
-        specs.append(
-            {
-                "name": pool,
-                "auto_scaling_group": f"{prefix}-{pool}",
-                "min_size": int(template.parameter_default(defaults, f"{key}MinSize")),
-                "max_size": settings.max_sizes[pool],
-                "queues": [
-                    {"name": f"{prefix}-{pool}-{plan}", "target_per_instance": target}
-                    for plan, target in zip(PLANS, targets, strict=True)
-                ],
-                "behavior": {"scale_down": down},
-            }
-        )
-    return specs
 
 
 def config_parameter(settings: LocalSettings) -> str:
@@ -153,10 +135,19 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "ParkingTable": parking_table(settings),
         "NoticeTopic": notice_topic_arn(settings),
     }
-    for pool, key in (("messaging", "Messaging"), ("video", "Video"), ("ai", "Ai")):
-        refs[f"{key}Pool.Outputs.GroupName"] = f"{settings.stack}-{pool}"
-        refs[f"{key}Pool.Outputs.TerminateHookTimeoutSeconds"] = str(settings.terminate_hook_timeout)
+    for pool in template.pools(template.load()):
+        refs[f"{pool.logical_id}.Outputs.GroupName"] = f"{settings.stack}-{pool.name}"
+        refs[f"{pool.logical_id}.Outputs.TerminateHookTimeoutSeconds"] = str(settings.terminate_hook_timeout)
     return refs
+
+
+def create_tables(dynamodb: Any, names: dict[str, str]) -> None:
+    """Every DynamoDB table of the template, as the template declares it, named by `names` (logical id
+    to name). A table the template has and `names` lacks is an error: nothing is left out silently."""
+    for logical_id, definition in template.tables(template.load()).items():
+        if logical_id not in names:
+            raise template.UnresolvedReference(f"the local cloud provides no name for table {logical_id!r}")
+        dynamodb.create_table(TableName=names[logical_id], **definition)
 
 
 def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
@@ -168,7 +159,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
     ddb = session.client("dynamodb", endpoint_url=endpoint_url)
     ssm = session.client("ssm", endpoint_url=endpoint_url)
 
-    template = ec2.create_launch_template(
+    launch_template = ec2.create_launch_template(
         LaunchTemplateName=f"{settings.stack}-workers",
         LaunchTemplateData={
             "ImageId": "ami-12c6146b",
@@ -199,7 +190,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         config = PoolConfig.model_validate({**spec, "queues": queues})
         asg.create_auto_scaling_group(
             AutoScalingGroupName=config.group_name,
-            LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+            LaunchTemplate={"LaunchTemplateId": launch_template, "Version": "$Latest"},
             MinSize=config.min_size,
             MaxSize=config.max_size,
             DesiredCapacity=0,
@@ -223,39 +214,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         asg.update_auto_scaling_group(AutoScalingGroupName=config.group_name, DesiredCapacity=config.min_size)
         pools[config.name] = PoolResources(config, queue_urls, dlq_urls)
 
-    ddb.create_table(
-        TableName=history_table(settings),
-        KeySchema=[{"AttributeName": "pool", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pool", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.create_table(
-        TableName=actions_table(settings),
-        KeySchema=[
-            {"AttributeName": "instance_id", "KeyType": "HASH"},
-            {"AttributeName": "action", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "instance_id", "AttributeType": "S"},
-            {"AttributeName": "action", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.create_table(
-        TableName=ledger_table(settings),
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.create_table(
-        TableName=parking_table(settings),
-        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_tables(ddb, template_refs(settings))
     session.client("sns", endpoint_url=endpoint_url).create_topic(Name=f"{settings.stack}-notices")
     stack = LocalStack(settings, pools, history_table(settings), config_parameter(settings))
     ssm.put_parameter(

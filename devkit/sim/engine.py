@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from devkit.sim.scenario import PoolSpec, Scenario
 from devkit.sim.workload import Workload
 from queue_scaler.config import PoolConfig
+from queue_scaler.domain.decision import ceil_need
+from queue_scaler.domain.signals.backlog import backlog_count
 
 _BOOTED, _DONE, _LOOP, _SAMPLE = 0, 1, 2, 3
 #: How often the engine records a point of the time series and checks whether the run is over.
 SAMPLE_SECONDS = 10.0
-# Ceil of a float ratio must not ask for one more instance because of rounding noise.
-_EPSILON = 1e-9
 
 
 @dataclass(slots=True)
@@ -91,7 +91,6 @@ class PoolSim:
         self.max_size = spec.max_size
         self.slots = spec.slots_per_instance
         self.targets = [self.config.target_for(q) for q in self.config.queues]
-        self.count_in_flight = self.config.count_in_flight
         self.queues: list[deque[int]] = [deque() for _ in spec.queues]
         self.in_flight = [0] * len(spec.queues)
         self.instances: list[Instance] = []
@@ -114,14 +113,16 @@ class PoolSim:
         return [len(q) for q in self.queues]
 
     def backlog(self, queue: int) -> int:
-        """The queue's backlog as the pool's configuration counts it (CONTRACTS.md section 1)."""
-        return len(self.queues[queue]) + (self.in_flight[queue] if self.count_in_flight else 0)
+        """The queue's backlog as the pool's configuration counts it: the domain's backlog rule."""
+        return backlog_count(self.config, len(self.queues[queue]), self.in_flight[queue], 0)
 
     def raw_need(self) -> float:
+        """Backlog over targets (CONTRACTS.md section 1), as every policy reads the pool: the refinements
+        only queue-scaler is configured with (`count_in_flight_as_slots`) are its signal's own."""
         return sum(self.backlog(i) / t for i, t in enumerate(self.targets))
 
     def need(self) -> int:
-        return max(0, math.ceil(self.raw_need() - _EPSILON))
+        return ceil_need(self.raw_need())
 
     @property
     def pending(self) -> int:

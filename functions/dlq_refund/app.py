@@ -17,10 +17,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from queue_scaler.bootstrap import refund_service
 from queue_scaler.events import DeadLetter
 from queue_scaler.observability import EmfMetrics
 from queue_scaler.services.refunds import RefundService
-from queue_scaler.services.wiring import refund_service
 from queue_scaler.settings import DlqRefundSettings
 
 logger = Logger()

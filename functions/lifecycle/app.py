@@ -11,10 +11,10 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from queue_scaler.bootstrap import lifecycle_service
 from queue_scaler.events import LifecycleTrigger
 from queue_scaler.observability import EmfMetrics
 from queue_scaler.services.lifecycle import LifecycleService
-from queue_scaler.services.wiring import lifecycle_service
 from queue_scaler.settings import LifecycleSettings
 
 logger = Logger()

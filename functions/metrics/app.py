@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from functools import cache
 from typing import Any
 
@@ -11,11 +11,11 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from queue_scaler import bootstrap
 from queue_scaler.adapters.parameters import SsmConfigSource
 from queue_scaler.events import ScheduledEvent
 from queue_scaler.observability import EmfMetrics
 from queue_scaler.services.queue_metrics import QueueMetricsService
-from queue_scaler.services.wiring import queue_metrics_service
 from queue_scaler.settings import MetricsSettings
 
 logger = Logger()
@@ -28,8 +28,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"queue_scaler"}
 def _wiring() -> tuple[SsmConfigSource, QueueMetricsService]:
     settings = MetricsSettings()
     emf = EmfMetrics(metrics.namespace or "QueueScaler", metrics.service or "metrics", settings.environment)
-    source = SsmConfigSource(settings.pool_config_parameter, settings.config_max_age_seconds)
-    return source, queue_metrics_service(emf, settings.age_lookback_seconds)
+    source = bootstrap.config_source(settings.pool_config_parameter, settings.config_max_age_seconds)
+    return source, bootstrap.queue_metrics_service(settings, emf)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -37,5 +37,5 @@ def _wiring() -> tuple[SsmConfigSource, QueueMetricsService]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parse(event=event, model=ScheduledEvent)
     source, service = _wiring()
-    outcomes = service.publish(source.load().pools, datetime.now(UTC))
+    outcomes = service.publish(source.load().pools, time.time())
     return {"pools": [outcome.as_dict() for outcome in outcomes]}

@@ -11,11 +11,11 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from queue_scaler import bootstrap
 from queue_scaler.adapters.parameters import SsmConfigSource
 from queue_scaler.events import ScalerTrigger
 from queue_scaler.observability import EmfMetrics
 from queue_scaler.services.scaling import PoolOutcome, ScaleService, run_ticks
-from queue_scaler.services.wiring import scale_service
 from queue_scaler.settings import ScalerSettings
 
 logger = Logger()
@@ -29,8 +29,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"queue_scaler"}
 def _wiring() -> tuple[ScalerSettings, SsmConfigSource, ScaleService]:
     settings = ScalerSettings()
     emf = EmfMetrics(metrics.namespace or "QueueScaler", metrics.service or "scaler", settings.environment)
-    source = SsmConfigSource(settings.pool_config_parameter, settings.config_max_age_seconds)
-    return settings, source, scale_service(settings.history_table, emf, actions_table=settings.actions_table)
+    source = bootstrap.config_source(settings.pool_config_parameter, settings.config_max_age_seconds)
+    return settings, source, bootstrap.scale_service(settings, emf)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -46,14 +46,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     def tick(now: float) -> None:
         last[:] = service.tick(pools, now)
 
-    ticks = run_ticks(
-        tick=tick,
-        clock=time.time,
-        sleep=time.sleep,
-        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
-        tick_seconds=settings.tick_seconds,
-        run_seconds=settings.run_seconds,
-        margin_seconds=settings.safety_margin_seconds,
-    )
+    try:
+        ticks = run_ticks(
+            tick=tick,
+            clock=time.time,
+            sleep=time.sleep,
+            remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+            tick_seconds=settings.tick_seconds,
+            run_seconds=settings.run_seconds,
+            margin_seconds=settings.safety_margin_seconds,
+        )
+    finally:
+        # The recommendations the ticks held in memory, for the stabilization windows of the next invocation.
+        service.flush()
     metrics.add_metric(name="Ticks", unit="Count", value=ticks)
     return {"ticks": ticks, "pools": [outcome.as_dict() for outcome in last]}

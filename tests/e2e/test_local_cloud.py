@@ -68,7 +68,8 @@ def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_des
         run = cli("invoke", "ScalerFunction", str(event), "--state-dir", str(cloud.state_dir), "--env", "RUN_SECONDS=0")
         assert run.returncode == 0, run.stderr[-2000:]
         pools = {p["pool"]: p for p in json.loads(run.stdout)["pools"]}
-        assert pools["video"]["decision"]["desired"] == 4  # ceil(30 / 8)
+        decision = pools["video"]["decision"]
+        assert decision["desired"] == 4, (event.name, decision["explanation"])  # ceil(30 / 8)
     assert cloud.status()["pools"]["video"]["desired"] == 4
     assert any(e.name == "sam-generated-scheduled.json" for e in SCALER_EVENTS)
 

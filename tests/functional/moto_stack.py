@@ -1,4 +1,4 @@
-"""Builds a scaler's AWS resources (queues, groups, history table, config parameter) in moto."""
+"""Builds a scaler's AWS resources (queues, groups, the template's tables, config parameter) in moto."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ from typing import Any
 
 import boto3
 
+from devkit import template
+
 REGION = "us-east-1"
 
 
-def create_history_table(name: str = "scaler-history") -> str:
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pool", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pool", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def create_table(logical_id: str, name: str) -> str:
+    """The template's table `logical_id` (its key schema, attributes and billing mode), named `name`."""
+    definition = template.tables(template.load())[logical_id]
+    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **definition)
     return name
+
+
+def create_history_table(name: str = "scaler-history") -> str:
+    return create_table("HistoryTable", name)
 
 
 def create_group(name: str, desired: int = 0, max_size: int = 20) -> None:
@@ -71,26 +74,11 @@ def put_config(parameter: str, pools: list[dict[str, Any]]) -> None:
 
 
 def create_ledger_table(name: str = "ledger") -> str:
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    return create_table("LedgerTable", name)
 
 
 def create_parking_table(name: str = "parked") -> str:
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    return create_table("ParkingTable", name)
 
 
 def parked_items(table: str = "parked") -> list[dict[str, Any]]:
@@ -123,20 +111,7 @@ def drain(url: str) -> list[str]:
 
 
 def create_actions_table(name: str = "lifecycle-actions") -> str:
-    """The lifecycle actions table: instance_id (hash) and action (range), as the template declares it."""
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "instance_id", "KeyType": "HASH"},
-            {"AttributeName": "action", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "instance_id", "AttributeType": "S"},
-            {"AttributeName": "action", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    return create_table("LifecycleActionsTable", name)
 
 
 def instances_of(group: str) -> list[str]:

@@ -12,7 +12,7 @@ from queue_scaler.adapters import clients
 from queue_scaler.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.adapters.history import DynamoHistoryStore
 from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.config import QueueConfig
+from queue_scaler.config import PoolConfig, QueueConfig
 from queue_scaler.domain.models import History, Recommendation, ScaleEvent
 from queue_scaler.errors import ConcurrentUpdate, NotFound
 from tests.functional.moto_stack import REGION, create_group, create_history_table, create_queue
@@ -83,7 +83,7 @@ def test_given_more_than_fifty_groups_when_described_then_all_come_back_in_chunk
     )
     fleets = AutoScalingFleet(client).describe([*names, "not-a-group"])
     assert len(fleets) == 60 and "not-a-group" not in fleets
-    assert fleets["pool-05"].desired == 2 and fleets["pool-05"].in_service == 2
+    assert fleets["pool-05"].desired == 2 and len(fleets["pool-05"].counted()) == 2
     assert calls == [50, 11]
 
 
@@ -120,25 +120,64 @@ def test_given_no_table_when_loading_history_then_it_is_not_found() -> None:
         DynamoHistoryStore("missing-table").load("video")
 
 
-def test_given_an_instance_recorded_as_leaving_when_described_then_it_counts_as_leaving_not_serving() -> None:
-    from queue_scaler.adapters.actions import DynamoActionStore
+def test_given_an_instance_recorded_as_leaving_when_observed_then_it_counts_as_leaving_not_serving() -> None:
+    from queue_scaler.adapters.actions import DynamoLeavingRecords
+    from queue_scaler.adapters.memory import NullMetrics
+    from queue_scaler.services.observation import observe_pools
     from tests.functional.moto_stack import create_actions_table, instances_of
 
     create_group("video", desired=3)
-    leaving_id = instances_of("video")[0]
+    leaving_id, *staying = instances_of("video")
     table = create_actions_table()
-    # What the LifecycleFunction writes for a rebalance recommendation (kind and expiry are what the scan reads).
-    boto3.client("dynamodb", region_name=REGION).put_item(
-        TableName=table,
-        Item={
-            "instance_id": {"S": leaving_id},
-            "action": {"S": "rebalance"},
-            "kind": {"S": "rebalance"},
-            "expires_at": {"N": "9999999999"},
-            "version": {"N": "1"},
-        },
+    # What the LifecycleFunction writes for a rebalance recommendation (kind and expiry are what the rule reads),
+    # and a Spot warning whose record has expired (DynamoDB's TTL deletes it up to days late).
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    for instance, kind, expires in ((leaving_id, "rebalance", "2000"), (staying[0], "spot", "999")):
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "instance_id": {"S": instance},
+                "action": {"S": kind},
+                "kind": {"S": kind},
+                "expires_at": {"N": expires},
+                "version": {"N": "1"},
+            },
+        )
+    url = create_queue("video-jobs")
+    pool = PoolConfig.model_validate(
+        {"name": "video", "max_size": 5, "queues": [{"name": "video-jobs", "url": url, "target_per_instance": 1}]}
     )
-    fleet = AutoScalingFleet(clients.autoscaling(), DynamoActionStore(table, 0.0, clients.dynamodb()))
-    observed = fleet.describe(["video"])["video"]
-    assert (observed.desired, observed.in_service, observed.leaving) == (3, 2, 1)
-    assert AutoScalingFleet().describe(["video"])["video"].leaving == 0
+    queues, fleet, leaving = SqsQueueMetrics(), AutoScalingFleet(), DynamoLeavingRecords(table)
+    observed = observe_pools([pool], queues, fleet, NullMetrics(), now=1000.0, leaving=leaving)["video"]
+    assert not isinstance(observed, str)
+    assert (observed.fleet.desired, observed.fleet.in_service, observed.fleet.leaving) == (3, 2, 1)
+    # Past the record's expiry it counts no more: the domain judges it with the `now` it is given.
+    later = observe_pools([pool], queues, fleet, NullMetrics(), now=2000.0, leaving=leaving)["video"]
+    assert not isinstance(later, str) and later.fleet.leaving == 0
+
+
+def test_given_more_than_fifty_instances_when_reading_leaving_records_then_keys_are_batched_by_100() -> None:
+    from queue_scaler.adapters.actions import DynamoLeavingRecords
+    from tests.functional.moto_stack import create_actions_table
+
+    table = create_actions_table()
+    calls: list[int] = []
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: calls.append(len(params["RequestItems"][table]["Keys"])),
+    )
+    assert DynamoLeavingRecords(table, client).records([f"i-{n}" for n in range(120)]) == []
+    assert calls == [100, 100, 40]
+
+
+def test_given_a_missing_sqs_attribute_when_read_then_the_queue_is_an_error_never_zero() -> None:
+    url = create_queue("video-jobs", messages=5)
+    client = boto3.client("sqs", region_name=REGION)
+
+    def drop_delayed(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Attributes"].pop("ApproximateNumberOfMessagesDelayed", None)
+
+    client.meta.events.register("after-call.sqs.GetQueueAttributes", drop_delayed)
+    [observed] = SqsQueueMetrics(client).read([QueueConfig(name="video-jobs", url=url, target_per_instance=1)])
+    assert observed.error == "MissingAttribute:ApproximateNumberOfMessagesDelayed"

@@ -244,12 +244,13 @@ def test_given_a_spot_interruption_of_an_instance_outside_the_stack_when_handled
 
 
 def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_recorded_as_leaving(stack: Stack) -> None:
-    from queue_scaler.adapters.actions import DynamoActionStore
+    from queue_scaler.adapters.actions import DynamoLeavingRecords
+    from queue_scaler.domain.fleet import leaving_instances
 
     instance = stack.instances[1]
     [report] = stack.invoke("rebalance-recommendation.json", **{"instance-id": instance})["actions"]
     assert report["outcome"] == "noted" and stack.agent.sent == []
-    assert DynamoActionStore(TABLE, 3600).leaving(time.time()) == frozenset({instance})
+    assert leaving_instances(DynamoLeavingRecords(TABLE).records(stack.instances), time.time()) == {instance}
     assert "RebalanceRecommendations" in stack.metrics()
 
 

@@ -133,5 +133,5 @@ def test_given_an_alarm_event_when_invoked_then_it_is_rejected(metrics_fn: Modul
 
 def test_given_no_datapoint_then_the_age_is_absent_not_zero(aws: None) -> None:
     put_age("busy", 90.0)
-    ages = CloudWatchMessageAges().oldest(["busy", "idle"], datetime.now(UTC))
+    ages = CloudWatchMessageAges().oldest(["busy", "idle"], datetime.now(UTC).timestamp())
     assert ages == {"busy": 90.0}

@@ -16,10 +16,10 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from devkit.localcloud.server import make_dynamodb_atomic
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.bootstrap import refund_service
 from queue_scaler.domain.refund import RefundPolicy
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
-from queue_scaler.services.wiring import refund_service
 from tests.fakes import RecordingMetrics
 from tests.functional.handlers import FakeContext, event, load_handler
 from tests.functional.moto_stack import (

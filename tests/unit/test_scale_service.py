@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
+from queue_scaler.adapters.memory import MemoryLeaving
 from queue_scaler.config import PoolConfig
+from queue_scaler.domain.fleet import LeavingRecord
+from queue_scaler.domain.models import History, Recommendation
 from queue_scaler.errors import Throttled
+from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import ScaleService, run_ticks
 from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics
 
@@ -85,8 +91,70 @@ def test_given_history_when_ticking_then_it_is_pruned_to_the_longest_window(worl
     fleet.desired["video"] = 0
     for now in (0.0, 200.0, 400.0):
         service.tick([pool("video")], now=now)
+    service.flush()
     # The default scale-down window is 300 s: the entry at 0 is older than that at 400.
     assert [r.at for r in history.load("video").history.recommendations] == [200.0, 400.0]
+
+
+class CountingHistory(FakeHistory):
+    loads: int = 0
+
+    def load(self, pool: str) -> VersionedHistory:
+        self.loads += 1
+        return super().load(pool)
+
+
+def test_given_steady_ticks_when_nothing_changes_then_history_is_neither_read_again_nor_written() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), CountingHistory(), RecordingMetrics()
+    service = ScaleService(queues, fleet, history, metrics)
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 5
+    for now in (0.0, 10.0, 20.0, 30.0):
+        [outcome] = service.tick([pool("video")], now=now)
+        assert not outcome.applied
+    assert (history.loads, history.saves) == (1, 0)
+    # The invocation's end writes what the windows must remember, once.
+    service.flush()
+    assert history.saves == 1
+    assert [r.at for r in history.load("video").history.recommendations] == [0.0, 10.0, 20.0, 30.0]
+
+
+def test_given_held_recommendations_when_the_need_falls_then_stabilization_still_sees_them() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    service = ScaleService(queues, fleet, history, metrics)
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 5
+    service.tick([pool("video")], now=0.0)
+    queues.depth["video-jobs"] = 0
+    [held] = service.tick([pool("video")], now=100.0)
+    assert held.decision is not None and (held.decision.desired, held.decision.limited_by) == (5, "ScaleDownStabilized")
+    [released] = service.tick([pool("video")], now=301.0)
+    assert released.applied and fleet.set_calls == [("video", 0)]
+    # The change was claimed with one write holding every recommendation since the load.
+    assert [r.at for r in history.load("video").history.recommendations] == [100.0, 301.0]
+
+
+def test_given_a_rival_write_when_flushing_then_it_stands_down_and_counts() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    service = ScaleService(queues, fleet, history, metrics)
+    fleet.desired["video"] = 0
+    service.tick([pool("video")], now=0.0)
+    history.save("video", History(), 0)  # another invocation wrote first
+    service.flush()
+    assert metrics.counts[("ConcurrentTicks", "video")] == 1
+    assert history.load("video").history == History()
+
+
+def test_given_a_history_entry_from_a_clock_ahead_when_ticking_then_it_is_ignored_counted_and_dropped() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    history.save("video", History(recommendations=[Recommendation(at=3_600.0, desired=10)]), 0)
+    service = ScaleService(queues, fleet, history, metrics)
+    fleet.desired["video"] = 10
+    [outcome] = service.tick([pool("video", behavior={"scale_down": {"stabilization_window_seconds": 60}})], now=0.0)
+    # An hour ahead would otherwise hold the fleet of 10 at zero backlog for the hour.
+    assert outcome.applied and fleet.set_calls == [("video", 0)]
+    assert metrics.counts[("FutureHistoryEntries", "video")] == 1
+    assert [r.at for r in history.load("video").history.recommendations] == [0.0]
 
 
 class FakeTime:
@@ -124,3 +192,29 @@ def test_run_ticks(name: str, remaining: float, run: float, expected: list[float
         margin_seconds=8,
     )
     assert clock.ticks == expected and count == len(expected)
+
+
+class BrokenLeaving:
+    def records(self, instance_ids: Sequence[str]) -> list[LeavingRecord]:
+        raise Throttled("BatchGetItem", "ProvisionedThroughputExceededException")
+
+
+@pytest.mark.parametrize(
+    ("name", "leaving", "expected"),
+    [
+        ("given a Spot-warned instance of 5 when 5 are needed then its replacement is asked for", "spot", 6),
+        ("given an expired record when 5 are needed then nothing is added", "expired", 5),
+        ("given the records unreadable when 5 are needed then the fleet is still scaled on its backlog", "broken", 5),
+    ],
+)
+def test_leaving_instances_in_the_tick(name: str, leaving: str, expected: int) -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    records = MemoryLeaving(
+        [LeavingRecord(instance_id="video-0", kind="spot", expires_at=50.0 if leaving == "expired" else 500.0)]
+    )
+    service = ScaleService(queues, fleet, history, metrics, BrokenLeaving() if leaving == "broken" else records)
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 5
+    [outcome] = service.tick([pool("video", behavior={"scale_down": {"stabilization_window_seconds": 0}})], now=100.0)
+    assert outcome.decision is not None and outcome.decision.desired == expected
+    assert metrics.counts.get(("LeavingReadErrors", None), 0) == (1 if leaving == "broken" else 0)

@@ -29,7 +29,7 @@ import math
 from devkit.sim.engine import Controller, PoolSim
 from queue_scaler.config import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
 from queue_scaler.domain.behavior import rate_limit, stabilize
-from queue_scaler.domain.models import History, Recommendation, ScaleEvent
+from queue_scaler.domain.models import Decision, History, LimitedBy
 
 POLLING_INTERVAL = 30.0
 COOLDOWN_PERIOD = 300.0
@@ -105,11 +105,17 @@ class Keda(Controller):
         stabilized = stabilize(recommendation, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
         limited = rate_limit(stabilized.value, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
         desired = max(pool.min_size, 1, min(pool.max_size, limited.value))
-        events = list(self.history.scale_events)
-        if desired != current:
-            events.append(ScaleEvent(at=now, change=desired - current))
-        recommendations = [*self.history.recommendations, Recommendation(at=now, desired=recommendation)]
-        self.history = History(recommendations=recommendations, scale_events=events).pruned(now, self.keep)
+        decision = Decision(
+            pool=pool.name,
+            current=current,
+            recommendation=recommendation,
+            desired=desired,
+            limited_by=limited.limited_by or LimitedBy.NONE,
+            explanation=[],
+            raw_need=pool.raw_need(),
+            backlog=sum(pool.backlog(q) for q in range(len(pool.queues))),
+        )
+        self.history = self.history.record(decision, now, self.keep)
         return desired
 
     def rest_size(self) -> int:

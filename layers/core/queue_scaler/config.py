@@ -7,9 +7,10 @@ rejected so that a misspelled setting fails loudly instead of silently taking a 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 PolicyType = Literal["Instances", "Percent"]
 SelectPolicy = Literal["Max", "Min", "Disabled"]
@@ -134,6 +135,19 @@ class PoolConfig(_Model):
         "count_in_flight",
     )
     behavior: Behavior = Field(default_factory=Behavior)
+    signals: dict[str, SerializeAsAny[BaseModel]] = Field(
+        default_factory=lambda: _signal_settings({"backlog": {}}),
+        description="The scaling signals this pool uses, by name, each with its own settings "
+        "(queue_scaler.domain.signals); the pool's need is the largest of their proposals. Default: backlog",
+        json_schema_extra={"additionalProperties": {"type": "object"}},
+    )
+
+    @field_validator("signals", mode="before")
+    @classmethod
+    def _known_signals(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return _signal_settings(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> PoolConfig:
@@ -145,10 +159,21 @@ class PoolConfig(_Model):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"queues: duplicate queue names {duplicates}")
-        if self.seconds_per_message is None:
-            for index, queue in enumerate(self.queues):
-                if queue.max_wait_seconds is not None:
-                    raise ValueError(f"queues.{index}.max_wait_seconds needs the pool's seconds_per_message")
+        for index, queue in enumerate(self.queues):
+            if queue.max_wait_seconds is None:
+                continue
+            if self.seconds_per_message is None:
+                raise ValueError(f"queues.{index}.max_wait_seconds needs the pool's seconds_per_message")
+            # A derived target that underflows to 0 or overflows to infinity would divide by zero or
+            # ask for infinitely many instances: refuse it here, naming the field.
+            target = self.target_for(queue)
+            if not (math.isfinite(target) and target > 0):
+                raise ValueError(
+                    f"queues.{index}.max_wait_seconds: slots_per_instance * max_wait_seconds / "
+                    f"seconds_per_message = {target} is not a positive finite target"
+                )
+        if not self.signals:
+            raise ValueError("signals: name at least one signal (backlog is the default)")
         return self
 
     @property
@@ -162,6 +187,28 @@ class PoolConfig(_Model):
         if queue.max_wait_seconds is None or self.seconds_per_message is None:
             raise ValueError(f"queue {queue.name}: no target_per_instance and no max_wait_seconds")
         return self.slots_per_instance * queue.max_wait_seconds / self.seconds_per_message
+
+
+def _signal_settings(value: dict[str, Any]) -> dict[str, BaseModel]:
+    """Each named signal's settings, validated by the model its domain module registered."""
+    # Imported here: the signals import this module's PoolConfig.
+    from queue_scaler.domain import signals
+
+    known = signals.registered()
+    settings: dict[str, BaseModel] = {}
+    for name, raw in value.items():
+        spec = known.get(name)
+        if spec is None:
+            raise ValueError(f"signals.{name}: unknown signal (known: {', '.join(sorted(known))})")
+        if isinstance(raw, spec.settings):
+            settings[name] = raw
+            continue
+        try:
+            settings[name] = spec.settings.model_validate(raw or {})
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ValueError(f"signals.{name}: {problems}") from None
+    return settings
 
 
 class ScalerConfig(_Model):

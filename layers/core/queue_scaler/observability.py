@@ -42,16 +42,3 @@ class EmfMetrics:
     def seconds(self, name: str, value: float, pool: str | None = None) -> None:
         """A duration, such as a drain's (ports.LifecycleMetricsSink)."""
         self._emit({name: value}, pool, unit="Seconds")
-
-
-class NullMetrics:
-    """Implements ports.MetricsSink for read-only tools (`queue-scaler explain`), which publish nothing."""
-
-    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
-        """Nothing to publish."""
-
-    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
-        """Nothing to publish."""
-
-    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
-        """Nothing to publish."""

@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Protocol
 
 from queue_scaler.config import QueueConfig
+from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.ledger import Summary
 from queue_scaler.domain.lifecycle import CommandObservation, CommandRequest, HookResult, LifecycleAction
-from queue_scaler.domain.models import FleetObservation, History, QueueObservation
+from queue_scaler.domain.models import History, QueueObservation
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 
 
@@ -25,8 +26,8 @@ class QueueMetrics(Protocol):
 
 
 class Fleet(Protocol):
-    def describe(self, groups: Sequence[str]) -> Mapping[str, FleetObservation]:
-        """The named groups' state; a group that does not exist is absent from the result."""
+    def describe(self, groups: Sequence[str]) -> Mapping[str, GroupState]:
+        """The named groups' raw state; a group that does not exist is absent from the result."""
         ...
 
     def set_desired(self, group: str, desired: int) -> None:
@@ -127,11 +128,12 @@ class ActionStore(Protocol):
 
 
 class LeavingInstances(Protocol):
-    def leaving(self, now: float) -> frozenset[str]:
-        """Instances known to be on their way out (terminating, Spot-interrupted, rebalance-recommended).
-
-        The scaler may count them as capacity that is going away; see README "Lifecycle hooks".
+    def records(self, instance_ids: Sequence[str]) -> list[LeavingRecord]:
+        """What the lifecycle function recorded about these instances leaving (Spot interruption,
+        rebalance recommendation), as stored: whether a record still counts is the domain's rule
+        (domain.fleet.leaving_instances). See README "Lifecycle hooks".
         """
+        ...
 
 
 class LoadMetricsSink(MetricsSink, Protocol):
@@ -141,7 +143,7 @@ class LoadMetricsSink(MetricsSink, Protocol):
 
 
 class MessageAges(Protocol):
-    def oldest(self, queues: Sequence[str], now: datetime) -> Mapping[str, float]:
+    def oldest(self, queues: Sequence[str], now: float) -> Mapping[str, float]:
         """Seconds the oldest message of each queue has waited; a queue without a datapoint is absent."""
         ...
 

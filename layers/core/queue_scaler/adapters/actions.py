@@ -9,21 +9,21 @@ the same state. `expires_at` is the table's TTL attribute: finished actions fade
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
-from queue_scaler.domain.lifecycle import ActionKind, ActionState, LifecycleAction
-from queue_scaler.errors import ActionConflict
+from queue_scaler.domain.fleet import LEAVING_KINDS, LeavingRecord
+from queue_scaler.domain.lifecycle import ActionState, LifecycleAction
+from queue_scaler.errors import ActionConflict, Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
-
-_LEAVING = (ActionKind.TERMINATE, ActionKind.SPOT, ActionKind.REBALANCE)
 
 
 def _value(value: object) -> AttributeValueTypeDef:
@@ -37,7 +37,7 @@ def _conflict(error: ClientError) -> bool:
 
 
 class DynamoActionStore:
-    """Implements ports.ActionStore and ports.LeavingInstances over one DynamoDB table."""
+    """Implements ports.ActionStore over one DynamoDB table."""
 
     def __init__(self, table: str, retention_seconds: float, client: DynamoDBClient | None = None) -> None:
         self._table = table
@@ -108,18 +108,6 @@ class DynamoActionStore:
             )
         ]
 
-    def leaving(self, now: float) -> frozenset[str]:
-        names = {f":k{i}": {"S": str(kind)} for i, kind in enumerate(_LEAVING)}
-        items = self._pages(
-            "Scan",
-            # DynamoDB deletes expired items up to days late; the filter keeps them out meanwhile.
-            FilterExpression=f"#kind IN ({', '.join(names)}) AND expires_at > :now",
-            ExpressionAttributeNames={"#kind": "kind"},
-            ExpressionAttributeValues=names | {":now": _value(int(now))},
-            ProjectionExpression="instance_id",
-        )
-        return frozenset(item["instance_id"]["S"] for item in items)
-
     def save(self, action: LifecycleAction) -> LifecycleAction:
         version = action.version + 1
         try:
@@ -153,3 +141,70 @@ class DynamoActionStore:
             start = page.get("LastEvaluatedKey")
             if not start:
                 return
+
+
+# --- The scaler's read: leaving instances, by key, never a scan -------------------------------------
+
+#: BatchGetItem reads at most 100 keys a call; unprocessed keys (throttling) are retried this often.
+KEYS_PER_CALL = 100
+UNPROCESSED_RETRIES = 3
+
+
+class DynamoLeavingRecords:
+    """Implements ports.LeavingInstances: the records of the given instances' Spot and rebalance
+    actions (fixed sort keys, domain.fleet.LEAVING_KINDS), read with BatchGetItem.
+
+    The cost follows the fleet, not the table: two keys per instance still counted in desired, in
+    calls of 100 keys, and no call at all for a pool at zero. Expiry is the domain's to judge.
+    """
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None, sleep: Any = time.sleep) -> None:
+        self._table = table
+        self._client = client or clients.dynamodb()
+        self._sleep = sleep
+
+    def records(self, instance_ids: Sequence[str]) -> list[LeavingRecord]:
+        keys = [
+            {"instance_id": {"S": instance_id}, "action": {"S": kind}}
+            for instance_id in dict.fromkeys(instance_ids)
+            for kind in LEAVING_KINDS
+        ]
+        found: list[LeavingRecord] = []
+        for start in range(0, len(keys), KEYS_PER_CALL):
+            found += self._batch(keys[start : start + KEYS_PER_CALL])
+        return found
+
+    def _batch(self, keys: list[dict[str, Any]]) -> list[LeavingRecord]:
+        found: list[LeavingRecord] = []
+        pending: list[dict[str, Any]] = keys
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            try:
+                response = self._client.batch_get_item(
+                    RequestItems={
+                        self._table: {
+                            "Keys": pending,
+                            "ProjectionExpression": "instance_id, #kind, expires_at",
+                            "ExpressionAttributeNames": {"#kind": "kind"},
+                        }
+                    }
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise translate("BatchGetItem", error) from error
+            responses: dict[str, Any] = dict(response.get("Responses", {}))
+            for item in responses.get(self._table, []):
+                found.append(
+                    LeavingRecord(
+                        instance_id=item["instance_id"]["S"],
+                        kind=item["kind"]["S"],
+                        expires_at=float(item["expires_at"]["N"]),
+                    )
+                )
+            unprocessed: dict[str, Any] = dict(response.get("UnprocessedKeys", {}))
+            pending = list(unprocessed.get(self._table, {}).get("Keys", []))
+            if not pending:
+                return found
+            if attempt < UNPROCESSED_RETRIES:
+                # AWS's advice for unprocessed keys: retry them with exponential backoff.
+                self._sleep(0.05 * 2**attempt)
+        # Never a silent partial answer: an instance left unread could be leaving.
+        raise Throttled("BatchGetItem", "UnprocessedKeys")

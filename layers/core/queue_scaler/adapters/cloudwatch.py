@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,7 +30,8 @@ class CloudWatchMessageAges:
         self._client = client or clients.cloudwatch()
         self._lookback = timedelta(seconds=lookback_seconds)
 
-    def oldest(self, queues: Sequence[str], now: datetime) -> Mapping[str, float]:
+    def oldest(self, queues: Sequence[str], now: float) -> Mapping[str, float]:
+        end = datetime.fromtimestamp(now, UTC)
         names = list(dict.fromkeys(queues))
         found: dict[str, float] = {}
         for start in range(0, len(names), QUERIES_PER_CALL):
@@ -55,8 +56,8 @@ class CloudWatchMessageAges:
             try:
                 pages = self._client.get_paginator("get_metric_data").paginate(
                     MetricDataQueries=queries,
-                    StartTime=now - self._lookback,
-                    EndTime=now,
+                    StartTime=end - self._lookback,
+                    EndTime=end,
                     ScanBy="TimestampDescending",
                 )
                 for page in pages:

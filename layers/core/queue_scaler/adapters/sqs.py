@@ -52,13 +52,16 @@ class SqsQueueMetrics:
             return QueueObservation(name=queue.name, error=error.code)
         except (ClientError, BotoCoreError) as error:
             return QueueObservation(name=queue.name, error=translate("GetQueueAttributes", error).code)
-        attributes = response.get("Attributes", {})
-        return QueueObservation(
-            name=queue.name,
-            visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-            in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-            delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
-        )
+        attributes = {str(name): value for name, value in response.get("Attributes", {}).items()}
+        missing = [name for name in _ATTRIBUTES if name not in attributes]
+        if missing:
+            # An attribute SQS left out is unknown, not zero: a zero would scale a busy fleet in.
+            return QueueObservation(name=queue.name, error=f"MissingAttribute:{missing[0]}")
+        try:
+            counts = [int(attributes[name]) for name in _ATTRIBUTES]
+        except ValueError:
+            return QueueObservation(name=queue.name, error="MalformedAttribute")
+        return QueueObservation(name=queue.name, visible=counts[0], in_flight=counts[1], delayed=counts[2])
 
     def _url(self, queue: QueueConfig) -> str:
         if queue.url:

@@ -7,18 +7,9 @@ calculateScaleDownLimitWithBehaviors), with the differences CONTRACTS.md section
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from queue_scaler.config import Behavior, RatePolicy, ScalingRules
-from queue_scaler.domain.models import History, LimitedBy
+from queue_scaler.domain.models import History, LimitedBy, Step
 from queue_scaler.domain.text import fmt
-
-
-@dataclass(frozen=True)
-class Step:
-    value: int
-    limited_by: LimitedBy | None
-    line: str | None
 
 
 def stabilize(recommendation: int, current: int, now: float, history: History, behavior: Behavior) -> Step:

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from queue_scaler.config import PoolConfig
-from queue_scaler.domain.capacity import queue_backlog
 from queue_scaler.domain.models import Observation
+from queue_scaler.domain.signals.backlog import queue_backlog
 
 
 class _Model(BaseModel):

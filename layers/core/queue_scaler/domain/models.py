@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
@@ -59,12 +60,42 @@ class History(_Model):
     scale_events: list[ScaleEvent] = Field(default_factory=list)
 
     def pruned(self, now: float, keep_seconds: float) -> History:
-        """Only the entries a decision at `now` can still look at."""
+        """Only the entries a decision at `now` can still look at: none older than `keep_seconds`,
+        none dated after `now` (a clock ahead must not hold the fleet for as long as it is ahead)."""
         horizon = now - keep_seconds
         return History(
-            recommendations=[r for r in self.recommendations if r.at > horizon],
-            scale_events=[e for e in self.scale_events if e.at > horizon],
+            recommendations=[r for r in self.recommendations if horizon < r.at <= now],
+            scale_events=[e for e in self.scale_events if horizon < e.at <= now],
         )
+
+    def future_count(self, now: float) -> int:
+        """How many entries are dated after `now`: written by a clock that was ahead of this one."""
+        return sum(1 for r in self.recommendations if r.at > now) + sum(1 for e in self.scale_events if e.at > now)
+
+    def as_of(self, now: float) -> History:
+        """The entries dated at or before `now`; later ones are ignored (see `future_count`)."""
+        if not self.future_count(now):
+            return self
+        return History(
+            recommendations=[r for r in self.recommendations if r.at <= now],
+            scale_events=[e for e in self.scale_events if e.at <= now],
+        )
+
+    def record(self, decision: Decision, now: float, keep_seconds: float) -> History:
+        """The history after `decision` at `now`: its recommendation and its change appended, pruned
+        to `keep_seconds`. A recommendation from partial metrics understates the need: it must not
+        steer later decisions, so it is not kept."""
+        recommendations = list(self.recommendations)
+        if not decision.unavailable_queues:
+            recommendations.append(Recommendation(at=now, desired=decision.recommendation))
+        events = list(self.scale_events)
+        if decision.change:
+            events.append(ScaleEvent(at=now, change=decision.change))
+        return History(recommendations=recommendations, scale_events=events).pruned(now, keep_seconds)
+
+    def without_event(self, at: float) -> History:
+        """The history without the scale events made at `at` (a change that did not happen)."""
+        return History(recommendations=self.recommendations, scale_events=[e for e in self.scale_events if e.at != at])
 
 
 class LimitedBy(StrEnum):
@@ -82,6 +113,18 @@ class LimitedBy(StrEnum):
     ACTIVATION = "Activation"
 
 
+@dataclass(frozen=True)
+class Step:
+    """What one rule of the decision did: the value so far, the limit it names (None: it named none),
+    and its explanation line (None: nothing worth saying). `joins` puts the line after the previous
+    one, as one sentence."""
+
+    value: int
+    limited_by: LimitedBy | None = None
+    line: str | None = None
+    joins: bool = False
+
+
 class Decision(_Model):
     """One pool's decision, with a human-readable line for every step that shaped it."""
 
@@ -94,6 +137,10 @@ class Decision(_Model):
     raw_need: float = Field(description="Sum over readable queues of backlog / target")
     backlog: int = Field(description="Backlog counted over readable queues")
     unavailable_queues: list[str] = Field(default_factory=list)
+    signal: str = Field(default="backlog", description="The signal whose proposal was the largest")
+    ignored_history: int = Field(
+        default=0, description="History entries dated after `now` (a clock ahead), ignored by this decision"
+    )
 
     @property
     def change(self) -> int:

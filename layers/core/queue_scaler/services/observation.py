@@ -10,18 +10,31 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from queue_scaler.config import PoolConfig
-from queue_scaler.domain.models import FleetObservation, Observation
+from queue_scaler.domain.fleet import GroupState, fleet_observation, leaving_instances
+from queue_scaler.domain.models import Observation
 from queue_scaler.errors import AwsCallError
-from queue_scaler.ports import Fleet, MetricsSink, QueueMetrics
+from queue_scaler.ports import Fleet, LeavingInstances, MetricsSink, QueueMetrics
 
 logger = logging.getLogger(__name__)
 
 
 def observe_pools(
-    pools: Sequence[PoolConfig], queues: QueueMetrics, fleet: Fleet, metrics: MetricsSink
+    pools: Sequence[PoolConfig],
+    queues: QueueMetrics,
+    fleet: Fleet,
+    metrics: MetricsSink,
+    *,
+    now: float,
+    leaving: LeavingInstances | None = None,
 ) -> dict[str, Observation | str]:
-    """Each pool's observation, or the reason it could not be observed. Reads only."""
-    fleets: Mapping[str, FleetObservation]
+    """Each pool's observation at `now`, or the reason it could not be observed. Reads only.
+
+    With `leaving`, the lifecycle function's records of instances on their way out count as
+    capacity going away (domain.fleet). When they cannot be read, no instance counts as leaving:
+    leaving instances only ever add to a recommendation, so the fleet is still scaled on its
+    backlog (a burst during a DynamoDB outage still scales out); only their early replacement waits.
+    """
+    fleets: Mapping[str, GroupState]
     try:
         fleets = fleet.describe([p.group_name for p in pools])
     except AwsCallError as error:
@@ -29,6 +42,17 @@ def observe_pools(
         metrics.count("DescribeGroupsErrors")
         logger.error("describe groups failed", extra={"error": str(error), "code": error.code})
         return {p.name: f"groups unavailable: {error}" for p in pools}
+    going: frozenset[str] = frozenset()
+    counted = [i for group in fleets.values() for i in group.counted()]
+    if leaving is not None and counted:
+        try:
+            going = leaving_instances(leaving.records(counted), now)
+        except AwsCallError as error:
+            metrics.count("LeavingReadErrors")
+            logger.error(
+                "leaving instances unreadable: none counted as leaving",
+                extra={"error": str(error), "code": error.code},
+            )
     # All pools' queues in one parallel fan-out: a tick costs one round trip, not one per pool.
     flat = [q for p in pools for q in p.queues]
     readings = iter(queues.read(flat))
@@ -45,5 +69,5 @@ def observe_pools(
         if group is None:
             result[pool.name] = f"Auto Scaling group {pool.group_name!r} not found"
             continue
-        result[pool.name] = Observation(queues=observed, fleet=group)
+        result[pool.name] = Observation(queues=observed, fleet=fleet_observation(group, going))
     return result

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.load import PoolLoad, pool_load
@@ -47,9 +46,10 @@ class QueueMetricsService:
         self._ages = ages
         self._metrics = metrics
 
-    def publish(self, pools: Sequence[PoolConfig], now: datetime) -> list[LoadOutcome]:
-        """Observe every pool once and publish its figures; a failing pool never stops the others."""
-        observations = observe_pools(pools, self._queues, self._fleet, self._metrics)
+    def publish(self, pools: Sequence[PoolConfig], now: float) -> list[LoadOutcome]:
+        """Observe every pool once at `now` (epoch seconds) and publish its figures; a failing pool
+        never stops the others."""
+        observations = observe_pools(pools, self._queues, self._fleet, self._metrics, now=now)
         oldest = self._oldest([q.name for p in pools for q in p.queues], now)
         outcomes = []
         for pool in pools:
@@ -64,7 +64,7 @@ class QueueMetricsService:
             outcomes.append(LoadOutcome(pool.name, load))
         return outcomes
 
-    def _oldest(self, queues: list[str], now: datetime) -> Mapping[str, float]:
+    def _oldest(self, queues: list[str], now: float) -> Mapping[str, float]:
         try:
             return self._ages.oldest(queues, now)
         except AwsCallError as error:

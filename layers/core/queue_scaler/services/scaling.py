@@ -2,6 +2,11 @@
 
 A failing pool never stops the others: its error is logged with context, counted, and reported in
 its outcome, and the remaining pools are still scaled.
+
+The history is held in memory between the ticks of one invocation and written only when it must be:
+before a change of desired capacity (the write claims the change: a rival writer makes it fail and
+nothing moves), and once at the end of the invocation (`flush`) for the recommendations the
+stabilization windows must remember. A tick that changes nothing writes nothing and reads no table.
 """
 
 from __future__ import annotations
@@ -12,15 +17,9 @@ from dataclasses import dataclass
 
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
-from queue_scaler.domain.models import (
-    Decision,
-    History,
-    Observation,
-    Recommendation,
-    ScaleEvent,
-)
+from queue_scaler.domain.models import Decision, History, Observation
 from queue_scaler.errors import AwsCallError, ConcurrentUpdate
-from queue_scaler.ports import Fleet, HistoryStore, MetricsSink, QueueMetrics
+from queue_scaler.ports import Fleet, HistoryStore, LeavingInstances, MetricsSink, QueueMetrics, VersionedHistory
 from queue_scaler.services.observation import observe_pools
 
 logger = logging.getLogger(__name__)
@@ -51,32 +50,43 @@ class PoolFailed(Exception):
 class ScaleService:
     """Runs scale ticks: the code behind the Lambda, `queue-scaler explain`, the demo and the local cloud."""
 
-    def __init__(self, queues: QueueMetrics, fleet: Fleet, history: HistoryStore, metrics: MetricsSink) -> None:
+    def __init__(
+        self,
+        queues: QueueMetrics,
+        fleet: Fleet,
+        history: HistoryStore,
+        metrics: MetricsSink,
+        leaving: LeavingInstances | None = None,
+    ) -> None:
         self._queues = queues
         self._fleet = fleet
         self._history = history
         self._metrics = metrics
+        self._leaving = leaving
+        # Each pool's history since it was loaded, and the pools whose history is newer than the table's.
+        self._held: dict[str, VersionedHistory] = {}
+        self._unsaved: set[str] = set()
 
-    def observe(self, pools: Sequence[PoolConfig]) -> dict[str, Observation | str]:
-        """Each pool's observation, or the reason it could not be observed. Reads only."""
-        return observe_pools(pools, self._queues, self._fleet, self._metrics)
+    def observe(self, pools: Sequence[PoolConfig], now: float) -> dict[str, Observation | str]:
+        """Each pool's observation at `now`, or the reason it could not be observed. Reads only."""
+        return observe_pools(pools, self._queues, self._fleet, self._metrics, now=now, leaving=self._leaving)
 
     def explain(self, pools: Sequence[PoolConfig], now: float, use_history: bool = True) -> list[PoolOutcome]:
         """What a tick would decide now, writing nothing (for `queue-scaler explain`)."""
-        observations = self.observe(pools)
+        observations = self.observe(pools, now)
         outcomes = []
         for pool in pools:
             observed = observations[pool.name]
             if isinstance(observed, str):
                 outcomes.append(PoolOutcome(pool.name, error=observed))
                 continue
-            history = self._history.load(pool.name).history if use_history else History()
+            history = self._current(pool.name).history if use_history else History()
             outcomes.append(PoolOutcome(pool.name, decide_pool(now, pool, observed, history)))
         return outcomes
 
     def tick(self, pools: Sequence[PoolConfig], now: float) -> list[PoolOutcome]:
         """Decide and actuate every pool once."""
-        observations = self.observe(pools)
+        observations = self.observe(pools, now)
         outcomes = []
         for pool in pools:
             observed = observations[pool.name]
@@ -85,7 +95,8 @@ class ScaleService:
                     raise PoolFailed(observed)
                 outcomes.append(self._scale(pool, observed, now))
             except ConcurrentUpdate as error:
-                # Another tick acted on this pool first; its decision stands.
+                # Another tick acted on this pool first; its decision stands, and its history is reloaded.
+                self._forget(pool.name)
                 self._metrics.count("ConcurrentTicks", pool=pool.name)
                 logger.warning("tick stood down", extra={"pool": pool.name, "reason": str(error)})
                 outcomes.append(PoolOutcome(pool.name, error=str(error)))
@@ -95,44 +106,73 @@ class ScaleService:
                 outcomes.append(PoolOutcome(pool.name, error=str(error)))
             except Exception as error:
                 # A bug must not keep the other pools from being scaled; it is logged with its traceback.
+                self._forget(pool.name)
                 self._metrics.count("PoolErrors", pool=pool.name)
                 logger.exception("pool not scaled: unexpected error", extra={"pool": pool.name})
                 outcomes.append(PoolOutcome(pool.name, error=f"{type(error).__name__}: {error}"))
         return outcomes
 
-    def _scale(self, pool: PoolConfig, observation: Observation, now: float) -> PoolOutcome:
-        stored = self._history.load(pool.name)
-        keep = pool.behavior.longest_window_seconds()
-        history = stored.history.pruned(now, keep)
-        decision = decide_pool(now, pool, observation, history)
-
-        recommendations = list(history.recommendations)
-        # A recommendation from partial metrics understates the need; it must not steer later ticks.
-        if not decision.unavailable_queues:
-            recommendations.append(Recommendation(at=now, desired=decision.recommendation))
-        events = list(history.scale_events)
-        if decision.change:
-            events.append(ScaleEvent(at=now, change=decision.change))
-        updated = History(recommendations=recommendations, scale_events=events)
-
-        # Claim the change before making it: if another tick saved first, this raises and nothing moves.
-        version = self._history.save(pool.name, updated, stored.version)
-        if decision.change:
+    def flush(self) -> None:
+        """Write every pool's history that is newer than the table's, then forget what is held: the next
+        invocation starts from the table. A pool whose write fails keeps the table's older history; its
+        stabilization then remembers less, never more."""
+        for pool in sorted(self._unsaved):
+            held = self._held[pool]
             try:
-                self._fleet.set_desired(pool.group_name, decision.desired)
-            except AwsCallError:
-                self._undo_event(pool.name, updated, version, now)
-                raise
-        self._report(decision, observation, applied=bool(decision.change))
-        return PoolOutcome(pool.name, decision, applied=bool(decision.change))
+                self._history.save(pool, held.history, held.version)
+            except ConcurrentUpdate as error:
+                self._metrics.count("ConcurrentTicks", pool=pool)
+                logger.warning("history not saved: another tick wrote it", extra={"pool": pool, "reason": str(error)})
+            except AwsCallError as error:
+                # Without a pool dimension: the ScalerErrorsAlarm watches the stack-wide figure.
+                self._metrics.count("HistoryWriteErrors")
+                logger.error("history not saved", extra={"pool": pool, "error": str(error)})
+        self._held.clear()
+        self._unsaved.clear()
+
+    def _current(self, pool: str) -> VersionedHistory:
+        held = self._held.get(pool)
+        if held is None:
+            held = self._held[pool] = self._history.load(pool)
+        return held
+
+    def _forget(self, pool: str) -> None:
+        self._held.pop(pool, None)
+        self._unsaved.discard(pool)
+
+    def _scale(self, pool: PoolConfig, observation: Observation, now: float) -> PoolOutcome:
+        held = self._current(pool.name)
+        decision = decide_pool(now, pool, observation, held.history)
+        if decision.ignored_history:
+            # A clock ahead of this one wrote them; they are dropped when the history is next written.
+            self._metrics.count("FutureHistoryEntries", decision.ignored_history, pool=pool.name)
+        updated = held.history.record(decision, now, pool.behavior.longest_window_seconds())
+        if not decision.change:
+            if updated != held.history:
+                self._held[pool.name] = VersionedHistory(updated, held.version)
+                self._unsaved.add(pool.name)
+            self._report(decision, observation, applied=False)
+            return PoolOutcome(pool.name, decision)
+        # Claim the change before making it: if another tick saved first, this raises and nothing moves.
+        version = self._history.save(pool.name, updated, held.version)
+        self._held[pool.name] = VersionedHistory(updated, version)
+        self._unsaved.discard(pool.name)
+        try:
+            self._fleet.set_desired(pool.group_name, decision.desired)
+        except AwsCallError:
+            self._undo_event(pool.name, updated, version, now)
+            raise
+        self._report(decision, observation, applied=True)
+        return PoolOutcome(pool.name, decision, applied=True)
 
     def _undo_event(self, pool: str, history: History, version: int, now: float) -> None:
         """Drop the scale event of a change that did not happen, so rate limits do not count it."""
-        events = [e for e in history.scale_events if e.at != now]
+        undone = history.without_event(now)
         try:
-            self._history.save(pool, History(recommendations=history.recommendations, scale_events=events), version)
+            self._held[pool] = VersionedHistory(undone, self._history.save(pool, undone, version))
         except (AwsCallError, ConcurrentUpdate) as error:
             # The stale event only makes the next period's rate limit stricter; worth a log, not a failure.
+            self._forget(pool)
             logger.warning("could not undo scale event", extra={"pool": pool, "error": str(error)})
 
     def _report(self, decision: Decision, observation: Observation, applied: bool) -> None:

@@ -1,0 +1,76 @@
+"""What a group's raw state means for scaling: instances serving, booting and leaving.
+
+Pure: the adapters return the group's instances with their lifecycle states and the lifecycle
+function's records of leaving instances as they are stored; this decides what they count as, at
+the `now` it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from queue_scaler.domain.models import FleetObservation
+
+#: What the LifecycleFunction records for an instance on its way out that no hook holds back yet
+#: (its sort keys in the actions table): a Spot interruption warning, a rebalance recommendation.
+LEAVING_KINDS = ("spot", "rebalance")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class InstanceState(_Model):
+    instance_id: str
+    lifecycle_state: str = Field(description="Auto Scaling's LifecycleState: InService, Pending:Wait, ...")
+
+    @property
+    def terminating(self) -> bool:
+        # Terminating, Terminating:Wait, Terminating:Proceed: no longer counted in desired capacity.
+        return self.lifecycle_state.startswith("Terminat")
+
+    @property
+    def pending(self) -> bool:
+        # Pending, Pending:Wait (launch hook), Pending:Proceed: capacity that is coming but not serving.
+        return self.lifecycle_state.startswith("Pending")
+
+
+class GroupState(_Model):
+    """One Auto Scaling group as DescribeAutoScalingGroups returns it."""
+
+    desired: Annotated[int, Field(ge=0)]
+    instances: list[InstanceState] = Field(default_factory=list)
+
+    def counted(self) -> list[str]:
+        """Instances still counted in desired capacity: the only ones that can be leaving early."""
+        return [i.instance_id for i in self.instances if not i.terminating]
+
+
+class LeavingRecord(_Model):
+    """A record of an instance on its way out, as the actions table holds it."""
+
+    instance_id: str
+    kind: str
+    expires_at: float = Field(description="When the record stops counting (the table's TTL attribute)")
+
+
+def leaving_instances(records: Iterable[LeavingRecord], now: float) -> frozenset[str]:
+    """The instances the records say are leaving at `now`. DynamoDB deletes expired items up to days
+    late: an expired record no longer counts."""
+    return frozenset(r.instance_id for r in records if r.kind in LEAVING_KINDS and r.expires_at > now)
+
+
+def fleet_observation(group: GroupState, leaving: frozenset[str]) -> FleetObservation:
+    """The group's serving, booting and leaving counts. A leaving instance still counted in desired is
+    capacity going away: neither serving nor pending. One already terminating is replaced anyway."""
+    staying = [i for i in group.instances if i.instance_id not in leaving or i.terminating]
+    going = len(group.instances) - len(staying)
+    return FleetObservation(
+        desired=group.desired,
+        in_service=sum(1 for i in staying if i.lifecycle_state == "InService"),
+        pending=sum(1 for i in staying if i.pending),
+        leaving=going,
+    )

@@ -1,0 +1,41 @@
+"""A toy signal, as a new signal is written: one module with its settings model, registered by name.
+
+It proposes a fixed number of instances per oldest-message minute it is told about; the test only
+needs a second proposal it controls.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from queue_scaler.config import PoolConfig
+from queue_scaler.domain import signals
+from queue_scaler.domain.models import History, Observation
+from queue_scaler.domain.signals import Proposal
+from queue_scaler.domain.text import fmt
+
+
+class ToySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instances: Annotated[float, Field(ge=0, le=10_000)]
+
+
+class ToySignal:
+    name = "toy"
+
+    def need(self, pool: PoolConfig, observation: Observation, history: History, now: float) -> Proposal:
+        settings = pool.signals[self.name]
+        assert isinstance(settings, ToySettings)
+        return Proposal(
+            signal=self.name,
+            raw_need=settings.instances,
+            lines=(f"toy: {fmt(settings.instances)} instance(s)",),
+            active=settings.instances > 0,
+            activity=f"toy {fmt(settings.instances)} > 0" if settings.instances > 0 else "toy 0",
+        )
+
+
+signals.register(ToySignal(), ToySettings)
