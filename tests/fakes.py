@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from queue_scaler.config import QueueConfig
+from queue_scaler.domain.commands import CommandRequest
 from queue_scaler.domain.ledger import Account, Summary
 from queue_scaler.domain.lifecycle import (
     ActionState,
     CommandObservation,
-    CommandRequest,
     HookResult,
     LifecycleAction,
 )

@@ -33,6 +33,15 @@ from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 
+from queue_scaler.domain.commands import (
+    HEALTHY,
+    CommandComment,
+    Purpose,
+    drain_output,
+    health_output,
+    parse_comment,
+)
+
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 TERMINATING_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
@@ -340,7 +349,8 @@ def _iso(at: float) -> str:
 class _Running:
     command_id: str
     instance_id: str
-    purpose: str
+    #: The command's parsed comment, or why it could not be parsed.
+    purpose: CommandComment | str
     deadline: float
     invocation: dict[str, Any]
 
@@ -350,8 +360,9 @@ class RunCommandEmulator:
     """The instances' SSM agent: runs the two scripts LifecycleFunction sends, on local workers.
 
     moto records SendCommand and answers Success at once without running anything. Here the command's
-    Comment (`queue-scaler drain <container> <seconds>` or `queue-scaler health <container> <wait>`)
-    says which script it is, and the agent does what the script does on an instance: the drain
+    Comment, read with the domain's own `parse_comment` (queue_scaler/domain/commands.py), says which
+    script it is, and the agent does what the script does on an instance, printing what the script
+    prints (`drain_output`, `health_output`): the drain
     sends SIGTERM to the worker (`docker stop`) and ends with `exit=<code>` once it exits; the health
     check ends with `health=healthy` once the worker is healthy, or `health=starting` and its last log
     lines when the wait runs out. Each end is published as the EventBridge "EC2 Command Invocation
@@ -380,22 +391,24 @@ class RunCommandEmulator:
             command = send_command(backend, **kwargs)
             # With no Targets moto adds every EC2 instance it knows: keep the instances asked for.
             command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
-            words = (kwargs.get("comment") or "").split()
-            purpose = words[1] if len(words) > 1 else "?"
-            wait = float(words[3]) if purpose == "health" and len(words) > 3 else 0.0
+            try:
+                parsed: CommandComment | str = parse_comment(kwargs.get("comment") or "")
+            except ValueError as error:
+                parsed = str(error)  # a command the local agent cannot run: it fails, as its script would
             for invocation in command.invocations:
-                agent._start(command.command_id, invocation, purpose, wait)
+                agent._start(command.command_id, invocation, parsed)
             return command
 
         SimpleSystemManagerBackend.send_command = send_and_run  # type: ignore[method-assign,assignment]
 
-    def _start(self, command_id: str, invocation: dict[str, Any], purpose: str, wait: float) -> None:
+    def _start(self, command_id: str, invocation: dict[str, Any], parsed: CommandComment | str) -> None:
         instance = invocation["InstanceId"]
         invocation.update(Status="InProgress", StatusDetails="InProgress", StandardOutputContent="")
-        if purpose == "drain":
+        if isinstance(parsed, CommandComment) and parsed.purpose is Purpose.DRAIN:
             self.drain(instance)
+        wait = parsed.seconds if isinstance(parsed, CommandComment) and parsed.purpose is Purpose.HEALTH else 0
         with self.lock:
-            self.running.append(_Running(command_id, instance, purpose, self.clock() + wait, invocation))
+            self.running.append(_Running(command_id, instance, parsed, self.clock() + wait, invocation))
 
     def step(self) -> None:
         """Finish the commands whose work is done (called by the local cloud's control loop)."""
@@ -413,19 +426,19 @@ class RunCommandEmulator:
             self.on_event(self._event(command, status))
 
     def _outcome(self, command: _Running, now: float) -> tuple[str, str] | None:
-        instance = command.instance_id
-        if command.purpose == "drain":
+        instance, parsed = command.instance_id, command.purpose
+        if not isinstance(parsed, CommandComment):
+            return "Failed", f"the local agent does not run this command: {parsed}"
+        if parsed.purpose is Purpose.DRAIN:
             code = self.exit_code(instance)
             if code is None:
                 return None
-            return ("Success" if code == 0 else "Failed", f"exit={code}\n{self.tail(instance)}")
-        if command.purpose == "health":
-            if self.healthy(instance):
-                return "Success", "health=healthy"
-            if now >= command.deadline:
-                return "Success", f"health=starting\n{self.tail(instance)}"
-            return None
-        return "Failed", f"the local agent does not run {command.purpose!r} commands"
+            return ("Success" if code == 0 else "Failed", drain_output(code, self.tail(instance)))
+        if self.healthy(instance):
+            return "Success", health_output(HEALTHY)
+        if now >= command.deadline:
+            return "Success", health_output("starting", self.tail(instance))
+        return None
 
     def _event(self, command: _Running, status: str) -> dict[str, Any]:
         return {

@@ -8,13 +8,13 @@ import pytest
 from queue_scaler.adapters.actions import DynamoActionStore
 from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
+from queue_scaler.domain.commands import drain_command
 from queue_scaler.domain.lifecycle import (
     ActionKind,
     ActionState,
     HookResult,
     LifecyclePolicy,
     Outcome,
-    drain_command,
     new_action,
 )
 from queue_scaler.errors import ActionConflict

@@ -12,8 +12,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from queue_scaler.config import QueueConfig
+from queue_scaler.domain.commands import CommandRequest
 from queue_scaler.domain.ledger import Summary
-from queue_scaler.domain.lifecycle import CommandObservation, CommandRequest, HookResult, LifecycleAction
+from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
 from queue_scaler.domain.models import FleetObservation, History, QueueObservation
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 
