@@ -23,6 +23,8 @@ class JobReport:
     killed_holders: set[str] = field(default_factory=set)
     #: job_ids a draining worker released (made visible again) at its deadline.
     released: set[str] = field(default_factory=set)
+    #: job_ids some worker started.
+    started: set[str] = field(default_factory=set)
 
     @property
     def completed(self) -> int:
@@ -66,6 +68,7 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
                 continue
             elif event == "job_started":
                 started.add(job)
+                report.started.add(job)
                 if "queue_wait_seconds" in entry:
                     report.waits.append(float(entry["queue_wait_seconds"]))
             elif event == "job_completed":
