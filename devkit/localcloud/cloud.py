@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -74,17 +75,20 @@ class FunctionRunner:
     last: Any = None
     _busy: threading.Lock = field(default_factory=threading.Lock)
 
-    def invoke(self, event: dict[str, Any]) -> None:
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """The handler's result, or None when it raised (or was throttled)."""
         if self.exclusive and not self._busy.acquire(blocking=False):
-            return
+            return None
         try:
             self.invocations += 1
             context = LocalContext(timeout_seconds=self.timeout, function_name=self.name)
-            self.last = getattr(self.module, self.handler)(event, context)
+            self.last = result = getattr(self.module, self.handler)(event, context)
+            return result
         except Exception as error:
             self.errors += 1
             self.last_error = f"{type(error).__name__}: {error}"
             logger.exception("%s invocation failed", self.name)
+            return None
         finally:
             if self.exclusive:
                 self._busy.release()
@@ -109,9 +113,12 @@ class LocalCloud:
         self._threads: list[threading.Thread] = []
         #: job_id (or message id, for a body that is not a job) of every dead letter delivered to the refunds.
         self.dead_lettered: set[str] = set()
-        # The fleet exists only once the stack does; lifecycle events raised while creating it wait here.
         self.fleet: WorkerFleet | None = None
-        self._early_events: list[dict[str, Any]] = []
+        #: Lifecycle events on their way to LifecycleEventsQueue (EventBridge's rule targets); sent by
+        #: the event source thread, never from inside an emulated API call.
+        self._outbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        #: Lifecycle events lost on purpose (LocalSettings.drop_lifecycle_events), by detail-type.
+        self.dropped_events: Counter[str] = Counter()
 
     # --- lifecycle of the cloud itself ---------------------------------------------------------
     def start(self) -> str:
@@ -150,9 +157,7 @@ class LocalCloud:
             lease_seconds=60,
             endpoint_url=self.endpoint_url,
         )
-        for pending in self._early_events:
-            self.lifecycle.invoke_async(pending)
-        self._early_events.clear()
+        self._spawn(self._lifecycle_event_source, "lifecycle-source")
         self._spawn(self._control_loop, "control")
         self._spawn(self._schedule_loop, "schedule")
         return self.endpoint_url
@@ -196,11 +201,26 @@ class LocalCloud:
 
     # --- what drives the system ------------------------------------------------------------------
     def _lifecycle_event(self, event: dict[str, Any]) -> None:
-        """EventBridge's delivery of lifecycle and command-status events to LifecycleFunction."""
-        if getattr(self, "lifecycle", None) is None:
-            self._early_events.append(event)
-        else:
-            self.lifecycle.invoke_async(event)
+        """EventBridge's rules: lifecycle, Spot and command-status events go to LifecycleEventsQueue."""
+        kind = str(event.get("detail-type"))
+        if kind in self.settings.drop_lifecycle_events:
+            self.dropped_events[kind] += 1
+            logger.warning("fault injection: %s for %s dropped", kind, json.dumps(event.get("detail")))
+            return
+        self._outbox.put(event)
+
+    def _lifecycle_event_source(self) -> None:
+        """LifecycleFunction's SQS event source on LifecycleEventsQueue (partial batch responses)."""
+        url = self.sqs.get_queue_url(QueueName=stack_module.lifecycle_events_queue(self.settings))["QueueUrl"]
+        arn = self._arn(url)
+        while not self._stop.wait(CONTROL_SECONDS):
+            try:
+                while not self._outbox.empty():
+                    self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(self._outbox.get()))
+                while self._deliver(url, arn, self.lifecycle, visibility=10):
+                    pass
+            except Exception:
+                logger.exception("lifecycle event delivery failed")
 
     def _control_loop(self) -> None:
         assert self.fleet is not None
@@ -254,38 +274,60 @@ class LocalCloud:
                     logger.exception("dead-letter delivery from %s failed", dlq)
 
     def _deliver_dead_letters(self, dlq: str, dlq_arn: str, source_arn: str) -> None:
+        # SQS adds the source queue to messages it moved to a DLQ; moto does not.
+        self._deliver(
+            dlq, dlq_arn, self.refunds, visibility=30, attributes={"DeadLetterQueueSourceArn": source_arn}, seen=True
+        )
+
+    def _deliver(
+        self,
+        url: str,
+        arn: str,
+        runner: FunctionRunner,
+        *,
+        visibility: int,
+        attributes: dict[str, str] | None = None,
+        seen: bool = False,
+    ) -> bool:
+        """One batch of Lambda's SQS event source: up to 10 records, partial batch responses.
+
+        Records the function reports as failed stay in the queue and come back after their
+        visibility timeout; the others are deleted, as Lambda deletes a batch's successes. False
+        when the queue had nothing. `seen` records each body's job as dead-lettered (for status).
+        """
         messages = self.sqs.receive_message(
-            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, AttributeNames=["All"]
         ).get("Messages", [])
         if not messages:
-            return
+            return False
         records: list[dict[str, Any]] = [
             {
                 "messageId": m["MessageId"],
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
-                # SQS adds the source queue to messages it moved to a DLQ; moto does not.
-                "attributes": {**dict(m.get("Attributes", {})), "DeadLetterQueueSourceArn": source_arn},
+                "attributes": {**dict(m.get("Attributes", {})), **(attributes or {})},
                 "messageAttributes": {},
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
-                "eventSourceARN": dlq_arn,
+                "eventSourceARN": arn,
                 "awsRegion": self.settings.region,
             }
             for m in messages
         ]
-        for record in records:
-            self.dead_lettered.add(_job_id(record["body"]) or f"message:{record['messageId']}")
-        self.refunds.invoke({"Records": records})
-        failed = {f["itemIdentifier"] for f in (self.refunds.last or {}).get("batchItemFailures", [])}
-        if self.refunds.last is None:
-            return  # the whole invocation failed: every record comes back
+        if seen:
+            for record in records:
+                self.dead_lettered.add(_job_id(record["body"]) or f"message:{record['messageId']}")
+        result = runner.invoke({"Records": records})
+        if result is None:
+            return True  # the whole invocation failed: every record comes back
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [r for r in records if r["messageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(
-                QueueUrl=dlq,
+                QueueUrl=url,
                 Entries=[{"Id": str(i), "ReceiptHandle": str(r["receiptHandle"])} for i, r in enumerate(done)],
             )
+        return True
 
     def _arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
@@ -356,6 +398,7 @@ class LocalCloud:
                 runner.name: runner.status() for runner in (self.lifecycle, self.metrics_function, self.refunds)
             },
             "ledger": self._ledger_status(),
+            "dropped_lifecycle_events": dict(self.dropped_events),
             "dead_lettered_jobs": sorted(self.dead_lettered),
         }
 

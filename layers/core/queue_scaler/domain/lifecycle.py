@@ -18,13 +18,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from queue_scaler.domain.commands import HEALTHY, CommandRequest, drain_command, health_command, health_of
 from queue_scaler.domain.text import fmt
 
 #: EC2 gives a Spot instance two minutes' notice before it reclaims it.
 SPOT_NOTICE_SECONDS = 120.0
+#: A lifecycle hook can be kept waiting by heartbeats for at most 100 x its HeartbeatTimeout, or
+#: 48 hours, whichever is smaller (EC2 Auto Scaling's global timeout).
+HOOK_GLOBAL_TIMEOUT_FACTOR = 100
+HOOK_GLOBAL_TIMEOUT_SECONDS = 48 * 3600.0
 #: Output kept with an action: the last check's or drain's tail, enough for the failure's log line.
 OUTPUT_KEPT_CHARS = 4000
 
@@ -62,6 +66,18 @@ class Outcome(StrEnum):
     NOTED = "noted"  # a rebalance recommendation: recorded, nothing to complete
 
 
+class PoolTimings(_Model):
+    """A pool's own drain: its DrainSeconds (at least its jobs' p99) and its terminate hook's timeout."""
+
+    drain_seconds: Annotated[float, Field(gt=0)]
+    terminate_hook_timeout_seconds: Annotated[float, Field(gt=0)]
+
+
+def hook_maximum(heartbeat_timeout: float) -> float:
+    """How long heartbeats can keep a hook waiting: its global timeout."""
+    return min(HOOK_GLOBAL_TIMEOUT_FACTOR * heartbeat_timeout, HOOK_GLOBAL_TIMEOUT_SECONDS)
+
+
 class LifecyclePolicy(_Model):
     """The timings and choices that shape every step (from LifecycleSettings)."""
 
@@ -82,9 +98,34 @@ class LifecyclePolicy(_Model):
         description="Least time between two commands of one action (a failed send, a quick unhealthy answer)"
     )
     drain_failed_result: HookResult = HookResult.ABANDON
+    pools: dict[str, PoolTimings] = Field(
+        default_factory=dict,
+        description="Per Auto Scaling group: its drain and terminate hook timeout; others use the defaults above",
+    )
 
-    def hook_timeout(self, kind: ActionKind) -> float:
-        return self.launch_hook_timeout_seconds if kind is ActionKind.LAUNCH else self.terminate_hook_timeout_seconds
+    @model_validator(mode="after")
+    def _drains_fit_their_hooks(self) -> LifecyclePolicy:
+        # Heartbeats keep a terminate hook waiting while the drain runs, but only up to the hook's
+        # global timeout: a drain window beyond it would be cut by Auto Scaling, not by us.
+        for group in ["", *self.pools]:
+            window = self.drain_seconds_for(group) + self.drain_grace_seconds
+            maximum = hook_maximum(self.hook_timeout(ActionKind.TERMINATE, group))
+            if window > maximum:
+                name = f"pools[{group}]" if group else "drain_seconds"
+                raise ValueError(
+                    f"{name}: a drain of {fmt(window)} s outlasts its terminate hook's maximum {fmt(maximum)} s"
+                )
+        return self
+
+    def drain_seconds_for(self, group: str) -> float:
+        timings = self.pools.get(group)
+        return timings.drain_seconds if timings is not None else self.drain_seconds
+
+    def hook_timeout(self, kind: ActionKind, group: str) -> float:
+        if kind is ActionKind.LAUNCH:
+            return self.launch_hook_timeout_seconds
+        timings = self.pools.get(group)
+        return timings.terminate_hook_timeout_seconds if timings is not None else self.terminate_hook_timeout_seconds
 
 
 class LifecycleAction(_Model):
@@ -160,8 +201,15 @@ def new_action(
     *,
     hook: str | None = None,
     token: str | None = None,
+    discovered: bool = False,
 ) -> LifecycleAction:
-    """An action as its event arrives; a rebalance note is complete at once."""
+    """An action as its event arrives; a rebalance note is complete at once.
+
+    `now` is when the event happened (its `time`), not when it was handled: the hook's timer and
+    the drain window started then. A `discovered` action is one the reconciler found waiting in
+    Auto Scaling with no event about it: its hook's timer started at an unknown time, so it is
+    heartbeated at once, and it is completed by instance id (it has no token).
+    """
     if kind is ActionKind.REBALANCE:
         return LifecycleAction(
             instance_id=instance_id,
@@ -179,7 +227,7 @@ def new_action(
     # the heartbeat rule's margin (a third of the timeout) absorbs.
     window = {
         ActionKind.LAUNCH: policy.launch_timeout_seconds,
-        ActionKind.TERMINATE: policy.drain_seconds + policy.drain_grace_seconds,
+        ActionKind.TERMINATE: policy.drain_seconds_for(group) + policy.drain_grace_seconds,
         ActionKind.SPOT: SPOT_NOTICE_SECONDS,
     }[kind]
     return LifecycleAction(
@@ -190,7 +238,7 @@ def new_action(
         token=token,
         started_at=now,
         deadline=now + window,
-        last_heartbeat_at=now,
+        last_heartbeat_at=now - policy.hook_timeout(kind, group) if discovered else now,
     )
 
 
@@ -224,7 +272,9 @@ def _drain_step(
         return _complete(failed, Outcome.FORCED, f"drain not finished within its {window} s window")
     heartbeat = _heartbeat_due(action, now, policy)
     if _may_send(action, observed, now, policy):
-        seconds = policy.spot_drain_seconds if action.kind is ActionKind.SPOT else policy.drain_seconds
+        seconds = (
+            policy.spot_drain_seconds if action.kind is ActionKind.SPOT else policy.drain_seconds_for(action.group)
+        )
         return Step(
             kind=StepKind.RUN_COMMAND,
             reason=f"drain {policy.container}: SIGTERM, up to {fmt(seconds)} s",
@@ -294,9 +344,9 @@ def _heartbeat_due(action: LifecycleAction, now: float, policy: LifecyclePolicy)
     hook whose timeout is under three reconciler periods gets one every run (settings keep the
     timeout above one period).
     """
-    if action.token is None:
+    if action.hook is None:
         return False
-    interval = policy.hook_timeout(action.kind) / 3
+    interval = policy.hook_timeout(action.kind, action.group) / 3
     return now - action.last_heartbeat_at >= max(interval - policy.reconcile_period_seconds, interval / 2)
 
 

@@ -53,6 +53,9 @@ _TRANSITIONS = {
     "autoscaling:EC2_INSTANCE_LAUNCHING": ActionKind.LAUNCH,
     "autoscaling:EC2_INSTANCE_TERMINATING": ActionKind.TERMINATE,
 }
+_TRANSITION_OF = {kind: transition for transition, kind in _TRANSITIONS.items()}
+#: The hook an instance waits at, by its lifecycle state.
+_WAIT_KINDS = {"Pending:Wait": ActionKind.LAUNCH, "Terminating:Wait": ActionKind.TERMINATE}
 
 Trigger = (
     LifecycleActionEvent
@@ -113,9 +116,9 @@ class LifecycleService:
         """Act on one event; the reports say what was done for each action it concerned."""
         match trigger:
             case LifecycleActionEvent(detail=d):
-                return self._on_hook(d, now)
+                return self._on_hook(d, trigger.occurred_at(now), now)
             case SpotInterruptionEvent(detail=d):
-                return self._on_spot(d.instance_id, now)
+                return self._on_spot(d.instance_id, trigger.occurred_at(now), now)
             case RebalanceRecommendationEvent(detail=d):
                 return self._on_rebalance(d.instance_id, now)
             case CommandStatusEvent(detail=d):
@@ -127,37 +130,89 @@ class LifecycleService:
                 return []
 
     def reconcile(self, now: float) -> list[ActionReport]:
-        """Advance every pending action: heartbeats, lost status events, and completion past the deadline."""
+        """Advance every pending action (heartbeats, lost status events, completion past the deadline),
+        then take up every instance waiting at a hook that no event told us about."""
         try:
             pending = self._store.pending()
         except AwsCallError as error:
             self._metrics.count("LifecycleErrors")
             logger.error("pending actions unreadable", extra={"error": str(error), "code": error.code})
             raise
-        self._metrics.count("LifecycleActionsPending", len(pending))
-        return [self._advance(action, now) for action in pending]
+        for problem in pending.unreadable:
+            # Skipped, never fatal: one bad item must not stop every other drain from being forced.
+            self._metrics.count("LifecycleActionsUnreadable")
+            logger.error("actions table item is not a lifecycle action: skipped", extra={"item": problem})
+        self._metrics.count("LifecycleActionsPending", len(pending.actions))
+        reports = [self._advance(action, now) for action in pending.actions]
+        return reports + self._discover(pending.actions, now)
 
-    def _on_hook(self, detail: LifecycleActionDetail, now: float) -> list[ActionReport]:
+    def _discover(self, pending: list[LifecycleAction], now: float) -> list[ActionReport]:
+        """Instances in Pending:Wait / Terminating:Wait with no action: their event was lost (or never sent)."""
+        known = {(a.instance_id, a.kind) for a in pending}
+        reports: list[ActionReport] = []
+        hooks: dict[tuple[str, ActionKind], str | None] = {}
+        try:
+            for instance in self._hooks.waiting(self._groups):
+                kind = _WAIT_KINDS[instance.lifecycle_state]
+                if (instance.instance_id, kind) in known:
+                    continue
+                if any(a.kind is kind for a in self._store.for_instance(instance.instance_id)):
+                    continue  # completed a moment ago; Auto Scaling has not moved it on yet
+                if (instance.group, kind) not in hooks:
+                    hooks[instance.group, kind] = self._hooks.hook_name(instance.group, _TRANSITION_OF[kind])
+                hook = hooks[instance.group, kind]
+                if hook is None:
+                    continue  # held by a hook of someone else's making: not ours to answer
+                self._metrics.count("LifecycleActionsDiscovered")
+                logger.warning(
+                    "instance waiting at a hook with no event: taking it up",
+                    extra={
+                        "instance_id": instance.instance_id,
+                        "group": instance.group,
+                        "state": instance.lifecycle_state,
+                    },
+                )
+                action = new_action(
+                    kind, instance.instance_id, instance.group, now, self._policy, hook=hook, discovered=True
+                )
+                reports.append(self._start(action, now))
+            return reports
+        except AwsCallError as error:
+            # The pending actions are advanced already; the next run looks again.
+            self._metrics.count("LifecycleErrors")
+            logger.error("waiting instances not discovered", extra={"error": str(error), "code": error.code})
+            return []
+
+    def _on_hook(self, detail: LifecycleActionDetail, at: float, now: float) -> list[ActionReport]:
         if detail.group not in self._groups:
             return self._ignored(detail.instance_id, f"group {detail.group!r} is not one of this stack's")
+        kind = _TRANSITIONS[detail.transition]
+        try:
+            adopted = [
+                a
+                for a in self._store.for_instance(detail.instance_id)
+                if a.kind is kind and a.token is None and a.state is ActionState.PENDING
+            ]
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("actions unreadable", extra={"instance_id": detail.instance_id, "error": str(error)})
+            raise
+        if adopted:
+            # The reconciler found this instance first and drains it already: the event adds nothing.
+            self._metrics.count("LifecycleDuplicateEvents")
+            return [self._advance(adopted[0], now)]
         action = new_action(
-            _TRANSITIONS[detail.transition],
-            detail.instance_id,
-            detail.group,
-            now,
-            self._policy,
-            hook=detail.hook,
-            token=detail.token,
+            kind, detail.instance_id, detail.group, at, self._policy, hook=detail.hook, token=detail.token
         )
         return [self._start(action, now)]
 
-    def _on_spot(self, instance_id: str, now: float) -> list[ActionReport]:
+    def _on_spot(self, instance_id: str, at: float, now: float) -> list[ActionReport]:
         group = self._group_of(instance_id)
         if group is None:
             return self._ignored(instance_id, "not an instance of this stack's groups")
         self._metrics.count("SpotInterruptions")
         logger.warning("spot interruption: draining now", extra={"instance_id": instance_id, "group": group})
-        return [self._start(new_action(ActionKind.SPOT, instance_id, group, now, self._policy), now)]
+        return [self._start(new_action(ActionKind.SPOT, instance_id, group, at, self._policy), now)]
 
     def _on_rebalance(self, instance_id: str, now: float) -> list[ActionReport]:
         group = self._group_of(instance_id)
@@ -360,7 +415,6 @@ def _reason(command: Command) -> str:
 
 
 def _ref(action: LifecycleAction) -> HookRef:
-    # Only hook actions heartbeat or complete.
+    # Only hook actions heartbeat or complete; one found without its event has no token.
     assert action.hook is not None
-    assert action.token is not None
     return HookRef(group=action.group, hook=action.hook, instance_id=action.instance_id, token=action.token)
