@@ -281,6 +281,9 @@ class Worker:
         except Exception as error:  # any handler error fails the job, never the worker
             self._fail(message, job.job_id, started, f"{type(error).__name__}: {error}")
             return
+        # Before the deletion: a worker killed between deleting the message and logging job_completed
+        # would otherwise leave a job that ran and is gone with no line saying so.
+        self._telemetry.event("job_succeeded", "job succeeded; deleting its message", job_id=job.job_id)
         with self._cond:
             self._deletes.append(_Success(message, job.job_id, self._clock() - started, fields))
             self._cond.notify_all()
