@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,19 +12,13 @@ import pytest
 
 from devkit.commands.local import down
 from devkit.localcloud.report import JobReport, read_worker_logs
+from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 GROUP = "queue-scaler-local-video"
 QUEUE = "queue-scaler-local-video-pro"
 #: Longer than the local cloud's 5 s drain window: a drain would cut these jobs short.
 JOB_SECONDS = 15
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 def started(state_dir: Path, job: str) -> bool:

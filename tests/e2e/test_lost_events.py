@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 
 from devkit.commands.local import down
+from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 GROUP = "queue-scaler-local-video"
 TERMINATE_EVENT = "EC2 Instance-terminate Lifecycle Action"
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 def test_given_a_dropped_terminate_event_and_a_malformed_item_when_scaled_in_then_the_drain_still_completes(
