@@ -1,7 +1,7 @@
 """Embed workers/userdata.sh into the launch template of templates/pool.yaml.
 
 The launch template's UserData is Fn::Base64 of Fn::Sub: a preamble exporting the script's settings
-(QS_POOL, QS_IMAGE, QS_ENV_PARAMETER_PATH, QS_DRAIN_SECONDS, QS_LOG_GROUP, AWS_REGION) from the
+(QS_POOL, QS_IMAGE, QS_ENV_PARAMETER_PATH, QS_DRAIN_SECONDS, QS_LOG_GROUP, QS_GROUP_NAME, AWS_REGION) from the
 pool's parameters, then the script itself between two marker lines. Inside Fn::Sub every literal
 "${" must be written "${!", so the script is copied with that escape; nothing else changes.
 

@@ -10,17 +10,17 @@ from datetime import datetime
 from typing import Any
 
 from queue_scaler.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
+from queue_scaler.domain.commands import CommandRequest
 from queue_scaler.domain.ledger import Account, Summary
 from queue_scaler.domain.lifecycle import (
     ActionState,
     CommandObservation,
-    CommandRequest,
     HookResult,
     LifecycleAction,
 )
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 from queue_scaler.errors import ActionConflict, DuplicateReservation, InsufficientCredits
-from queue_scaler.ports import FailureWrite, HookRef, WriteOutcome
+from queue_scaler.ports import FailureWrite, HookRef, PendingActions, WaitingInstance, WriteOutcome
 
 # The scaler's in-memory ports are the product's own (queue_scaler.adapters.memory), shared with the
 # simulator and `explain`; the tests add only what they need to inject failures.
@@ -74,6 +74,8 @@ class FakeActionStore:
     items: dict[tuple[str, str], LifecycleAction] = field(default_factory=dict)
     #: Called before each save, to let a rival invocation act in between (a race).
     before_save: Callable[[LifecycleAction], None] | None = None
+    #: Items that are not valid actions, as the DynamoDB store reports them.
+    unreadable: list[str] = field(default_factory=list)
 
     def create(self, action: LifecycleAction) -> LifecycleAction | None:
         if (action.instance_id, action.key) in self.items:
@@ -88,8 +90,8 @@ class FakeActionStore:
     def for_instance(self, instance_id: str) -> list[LifecycleAction]:
         return [a for (i, _), a in self.items.items() if i == instance_id]
 
-    def pending(self) -> list[LifecycleAction]:
-        return [a for a in self.items.values() if a.state is ActionState.PENDING]
+    def pending(self) -> PendingActions:
+        return PendingActions([a for a in self.items.values() if a.state is ActionState.PENDING], list(self.unreadable))
 
     def save(self, action: LifecycleAction) -> LifecycleAction:
         if self.before_save is not None:
@@ -112,26 +114,37 @@ class FakeHooks:
     completed: dict[str, HookResult] = field(default_factory=dict)
     heartbeats: list[str] = field(default_factory=list)
     fail: Exception | None = None
+    #: Instances held at a hook, as DescribeAutoScalingInstances reports them.
+    held: list[WaitingInstance] = field(default_factory=list)
+    hooks: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def complete(self, ref: HookRef, result: HookResult) -> bool:
         if self.fail is not None:
             raise self.fail
-        if ref.token not in self.active:
+        key = ref.token or ref.instance_id  # an action found without its event is named by its instance
+        if key not in self.active:
             return False
-        self.active.discard(ref.token)
-        self.completed[ref.token] = result
+        self.active.discard(key)
+        self.completed[key] = result
         return True
 
     def heartbeat(self, ref: HookRef) -> bool:
         if self.fail is not None:
             raise self.fail
-        if ref.token not in self.active:
+        key = ref.token or ref.instance_id
+        if key not in self.active:
             return False
-        self.heartbeats.append(ref.token)
+        self.heartbeats.append(key)
         return True
 
     def group_of(self, instance_id: str) -> str | None:
         return self.groups.get(instance_id)
+
+    def waiting(self, groups: frozenset[str]) -> list[WaitingInstance]:
+        return [w for w in self.held if w.group in groups]
+
+    def hook_name(self, group: str, transition: str) -> str | None:
+        return self.hooks.get((group, transition))
 
 
 @dataclass

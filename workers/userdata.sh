@@ -18,6 +18,8 @@
 #                          at least QUEUE_URLS and JOB_HANDLER.
 #   QS_DRAIN_SECONDS       drain window: DRAIN_SECONDS in the container and its `docker stop` timeout
 #   QS_LOG_GROUP           CloudWatch Logs group (existing) for the container's and this script's logs
+#   QS_GROUP_NAME          the instance's Auto Scaling group: the worker keeps scale-in protection on in it
+#                          while it holds a job (SCALE_IN_PROTECTION; its instance id comes from IMDS)
 #   AWS_REGION             region of SSM, ECR and CloudWatch Logs
 # Optional: QS_WORK_DIR (default /run/queue-worker, a tmpfs: the environment file holds secrets and
 # is deleted on exit), QS_RETRY_BASE_SECONDS (default 5: retries wait 5, then 10 seconds).
@@ -127,6 +129,7 @@ missing=""
 [ -n "$QS_ENV_PARAMETER_PATH" ] || missing="$missing QS_ENV_PARAMETER_PATH"
 [ -n "$QS_DRAIN_SECONDS" ] || missing="$missing QS_DRAIN_SECONDS"
 [ -n "$QS_LOG_GROUP" ] || missing="$missing QS_LOG_GROUP"
+[ -n "$QS_GROUP_NAME" ] || missing="$missing QS_GROUP_NAME"
 [ -n "$AWS_REGION" ] || missing="$missing AWS_REGION"
 [ -z "$missing" ] || fail "missing settings:$missing"
 case $QS_DRAIN_SECONDS in
@@ -178,6 +181,7 @@ start_container() {
     --stop-signal SIGTERM --stop-timeout "$QS_DRAIN_SECONDS" \
     --env-file "$env_file" --env "DRAIN_SECONDS=$QS_DRAIN_SECONDS" --env "POOL_NAME=$QS_POOL" \
     --env "AWS_REGION=$AWS_REGION" \
+    --env SCALE_IN_PROTECTION=true --env "AUTOSCALING_GROUP_NAME=$QS_GROUP_NAME" \
     --log-driver awslogs --log-opt "awslogs-region=$AWS_REGION" --log-opt "awslogs-group=$QS_LOG_GROUP" \
     --log-opt "awslogs-stream=$stream_prefix/worker" --log-opt mode=non-blocking \
     --log-opt max-buffer-size=4m \

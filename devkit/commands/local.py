@@ -75,8 +75,13 @@ def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-def up(state_dir: Path, schedule_seconds: float | None = None) -> dict[str, Any]:
-    """Start the daemon unless one runs; wait until it is ready. Returns its state."""
+def up(
+    state_dir: Path, schedule_seconds: float | None = None, drop_lifecycle_events: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Start the daemon unless one runs; wait until it is ready. Returns its state.
+
+    `drop_lifecycle_events` (fault injection, for tests) names detail-types whose events are lost.
+    """
     state = read_state(state_dir)
     if state is not None:
         return state
@@ -84,7 +89,8 @@ def up(state_dir: Path, schedule_seconds: float | None = None) -> dict[str, Any]
     log = (state_dir / "localcloud.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "devkit.localcloud.daemon", str(state_dir)]
-        + ([] if schedule_seconds is None else ["--schedule-seconds", str(schedule_seconds)]),
+        + ([] if schedule_seconds is None else ["--schedule-seconds", str(schedule_seconds)])
+        + [arg for kind in drop_lifecycle_events for arg in ("--drop-lifecycle-event", kind)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

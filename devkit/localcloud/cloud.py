@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -75,16 +76,19 @@ class FunctionRunner:
     #: Runs the invocation under the function's own role (devkit/localcloud/iam.py).
     acting_as: Callable[[str], AbstractContextManager[None]] = lambda _name: nullcontext()
 
-    def invoke(self, event: dict[str, Any]) -> None:
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """The handler's result, or None when it raised."""
         try:
             self.invocations += 1
             context = LocalContext(timeout_seconds=self.timeout, function_name=self.name)
             with self.acting_as(self.name):
-                self.last = getattr(self.module, self.handler)(event, context)
+                self.last = result = getattr(self.module, self.handler)(event, context)
+            return result
         except Exception as error:
             self.errors += 1
             self.last_error = f"{type(error).__name__}: {error}"
             logger.exception("%s invocation failed", self.name)
+            return None
 
     def invoke_async(self, event: dict[str, Any]) -> None:
         threading.Thread(target=self.invoke, args=(event,), name=self.name, daemon=True).start()
@@ -106,9 +110,12 @@ class LocalCloud:
         self._threads: list[threading.Thread] = []
         #: job_id (or message id, for a body that is not a job) of every dead letter delivered to the refunds.
         self.dead_lettered: set[str] = set()
-        # The fleet exists only once the stack does; lifecycle events raised while creating it wait here.
         self.fleet: WorkerFleet | None = None
-        self._early_events: list[dict[str, Any]] = []
+        #: Lifecycle events on their way to LifecycleEventsQueue (EventBridge's rule targets); sent by
+        #: the event source thread, never from inside an emulated API call.
+        self._outbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        #: Lifecycle events lost on purpose (LocalSettings.drop_lifecycle_events), by detail-type.
+        self.dropped_events: Counter[str] = Counter()
 
     # --- lifecycle of the cloud itself ---------------------------------------------------------
     def start(self) -> str:
@@ -126,6 +133,8 @@ class LocalCloud:
         session = boto3.session.Session(region_name=self.settings.region)
         self.autoscaling = session.client("autoscaling", endpoint_url=self.endpoint_url)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
+        # Lambda's SQS poller: its calls are the function's (recorded and judged against its role).
+        self._poller = default_session().client("sqs", endpoint_url=self.endpoint_url)
         self.stack = stack_module.create(self.settings, self.endpoint_url)
         self.fleet = WorkerFleet(self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time, iam=self.iam)
         self.agent = RunCommandEmulator(
@@ -151,9 +160,7 @@ class LocalCloud:
             lease_seconds=60,
             endpoint_url=self.endpoint_url,
         )
-        for pending in self._early_events:
-            self.lifecycle.invoke_async(pending)
-        self._early_events.clear()
+        self._spawn(self._lifecycle_event_source, "lifecycle-source")
         self._spawn(self._control_loop, "control")
         self._spawn(self._schedule_loop, "schedule")
         return self.endpoint_url
@@ -197,11 +204,26 @@ class LocalCloud:
 
     # --- what drives the system ------------------------------------------------------------------
     def _lifecycle_event(self, event: dict[str, Any]) -> None:
-        """EventBridge's delivery of lifecycle and command-status events to LifecycleFunction."""
-        if getattr(self, "lifecycle", None) is None:
-            self._early_events.append(event)
-        else:
-            self.lifecycle.invoke_async(event)
+        """EventBridge's rules: lifecycle, Spot and command-status events go to LifecycleEventsQueue."""
+        kind = str(event.get("detail-type"))
+        if kind in self.settings.drop_lifecycle_events:
+            self.dropped_events[kind] += 1
+            logger.warning("fault injection: %s for %s dropped", kind, json.dumps(event.get("detail")))
+            return
+        self._outbox.put(event)
+
+    def _lifecycle_event_source(self) -> None:
+        """LifecycleFunction's SQS event source on LifecycleEventsQueue (partial batch responses)."""
+        url = self.sqs.get_queue_url(QueueName=stack_module.lifecycle_events_queue(self.settings))["QueueUrl"]
+        arn = self._arn(url)
+        while not self._stop.wait(CONTROL_SECONDS):
+            try:
+                while not self._outbox.empty():
+                    self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(self._outbox.get()))
+                while self._deliver(url, arn, self.lifecycle, visibility=10):
+                    pass
+            except Exception:
+                logger.exception("lifecycle event delivery failed")
 
     def _control_loop(self) -> None:
         assert self.fleet is not None
@@ -249,49 +271,77 @@ class LocalCloud:
             for source, dlq in zip(pool.queue_urls, pool.dlq_urls, strict=True)
         }
         arns = {url: self._arn(url) for url in [*sources, *sources.values()]}
-        # Lambda's poller reads and deletes with the function's execution role, not its own.
-        poller = default_session().client("sqs", endpoint_url=self.endpoint_url)
         while not self._stop.wait(1.0):
             for dlq, source in sources.items():
                 try:
-                    with self.iam.acting_as(self.refunds.name):
-                        self._deliver_dead_letters(poller, dlq, arns[dlq], arns[source])
+                    self._deliver_dead_letters(dlq, arns[dlq], arns[source])
                 except Exception:
                     logger.exception("dead-letter delivery from %s failed", dlq)
 
-    def _deliver_dead_letters(self, poller: Any, dlq: str, dlq_arn: str, source_arn: str) -> None:
-        messages = poller.receive_message(
-            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+    def _deliver_dead_letters(self, dlq: str, dlq_arn: str, source_arn: str) -> None:
+        # SQS adds the source queue to messages it moved to a DLQ; moto does not.
+        self._deliver(
+            dlq, dlq_arn, self.refunds, visibility=30, attributes={"DeadLetterQueueSourceArn": source_arn}, seen=True
+        )
+
+    def _deliver(
+        self,
+        url: str,
+        arn: str,
+        runner: FunctionRunner,
+        *,
+        visibility: int,
+        attributes: dict[str, str] | None = None,
+        seen: bool = False,
+    ) -> bool:
+        """One batch of Lambda's SQS event source: up to 10 records, partial batch responses.
+
+        Records the function reports as failed stay in the queue and come back after their
+        visibility timeout; the others are deleted, as Lambda deletes a batch's successes. False
+        when the queue had nothing. `seen` records each body's job as dead-lettered (for status).
+        Lambda's poller reads and deletes with the function's execution role, not its own.
+        """
+        with self.iam.acting_as(runner.name):
+            return self._deliver_as_function(
+                url, arn, runner, visibility=visibility, attributes=attributes or {}, seen=seen
+            )
+
+    def _deliver_as_function(
+        self, url: str, arn: str, runner: FunctionRunner, *, visibility: int, attributes: dict[str, str], seen: bool
+    ) -> bool:
+        messages = self._poller.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, AttributeNames=["All"]
         ).get("Messages", [])
         if not messages:
-            return
+            return False
         records: list[dict[str, Any]] = [
             {
                 "messageId": m["MessageId"],
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
-                # SQS adds the source queue to messages it moved to a DLQ; moto does not.
-                "attributes": {**dict(m.get("Attributes", {})), "DeadLetterQueueSourceArn": source_arn},
+                "attributes": {**dict(m.get("Attributes", {})), **attributes},
                 "messageAttributes": {},
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
-                "eventSourceARN": dlq_arn,
+                "eventSourceARN": arn,
                 "awsRegion": self.settings.region,
             }
             for m in messages
         ]
-        for record in records:
-            self.dead_lettered.add(_job_id(record["body"]) or f"message:{record['messageId']}")
-        self.refunds.invoke({"Records": records})
-        failed = {f["itemIdentifier"] for f in (self.refunds.last or {}).get("batchItemFailures", [])}
-        if self.refunds.last is None:
-            return  # the whole invocation failed: every record comes back
+        if seen:
+            for record in records:
+                self.dead_lettered.add(_job_id(record["body"]) or f"message:{record['messageId']}")
+        result = runner.invoke({"Records": records})
+        if result is None:
+            return True  # the whole invocation failed: every record comes back
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [r for r in records if r["messageId"] not in failed]
         if done:
-            poller.delete_message_batch(
-                QueueUrl=dlq,
+            self._poller.delete_message_batch(
+                QueueUrl=url,
                 Entries=[{"Id": str(i), "ReceiptHandle": str(r["receiptHandle"])} for i, r in enumerate(done)],
             )
+        return True
 
     def _arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
@@ -362,6 +412,7 @@ class LocalCloud:
                 runner.name: runner.status() for runner in (self.lifecycle, self.metrics_function, self.refunds)
             },
             "ledger": self._ledger_status(),
+            "dropped_lifecycle_events": dict(self.dropped_events),
             "dead_lettered_jobs": sorted(self.dead_lettered),
         }
 

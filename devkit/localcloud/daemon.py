@@ -47,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devkit.localcloud.daemon")
     parser.add_argument("state_dir", type=Path)
     parser.add_argument("--schedule-seconds", type=float, default=LocalSettings().schedule_seconds)
+    parser.add_argument(
+        "--drop-lifecycle-event",
+        action="append",
+        default=[],
+        metavar="DETAIL_TYPE",
+        help="fault injection: lose every lifecycle event of this detail-type before it reaches its queue",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per emulated API request would drown what matters; errors still show.
@@ -55,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
 
-    cloud = LocalCloud(args.state_dir, LocalSettings(schedule_seconds=args.schedule_seconds))
+    settings = LocalSettings(
+        schedule_seconds=args.schedule_seconds, drop_lifecycle_events=tuple(args.drop_lifecycle_event)
+    )
+    cloud = LocalCloud(args.state_dir, settings)
     try:
         endpoint = cloud.start()
         status = serve_status(cloud)

@@ -6,10 +6,14 @@ RecordLifecycleActionHeartbeat. This module patches moto, in the local cloud's p
 
 - a launch goes Pending (booting), or Pending:Wait when the group has a launch hook, then
   Pending:Proceed and InService once the action completes with CONTINUE (ABANDON terminates it);
-- a scale-in picks instances as Auto Scaling does (scale-in protection respected, instances that are
-  not yet in service first, then the oldest), and they go Terminating:Wait when there is a terminate
-  hook, Terminating:Proceed once it completes (or times out), and Terminated once the instance's
-  worker has stopped;
+- a scale-in picks instances as the group's default termination policy does: protected instances
+  are never chosen; then the Availability Zone with the most instances, the oldest launch template
+  version, the instance closest to its next billing hour, and at random among the rest (not "idle
+  first": Auto Scaling cannot see whether a worker is busy, only its scale-in protection). A group
+  whose desired capacity is below its protected instances keeps them, and terminates each one as its
+  protection is removed (SetInstanceProtection). Chosen instances go Terminating:Wait when there is a
+  terminate hook, Terminating:Proceed once it completes (or times out), and Terminated once the
+  instance's worker has stopped;
 - CompleteLifecycleAction and RecordLifecycleActionHeartbeat are real API calls, answered with the
   API's XML, so the project's boto3 code talks to them unchanged; an unknown or finished token is
   the API's ValidationError "No active Lifecycle Action found";
@@ -23,8 +27,10 @@ Everything else (queues, tables, topics, parameters, groups themselves) is moto'
 
 from __future__ import annotations
 
+import random
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +38,15 @@ from typing import Any
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
+
+from queue_scaler.domain.commands import (
+    HEALTHY,
+    CommandComment,
+    Purpose,
+    drain_output,
+    health_output,
+    parse_comment,
+)
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -83,6 +98,8 @@ class InstanceRecord:
     group: str
     launched_at: float
     state: Any  # moto's InstanceState; its lifecycle_state is what DescribeAutoScalingGroups reports
+    #: The group's launch template version when the instance launched (the policy's "oldest" rule).
+    template_version: int = 0
 
 
 @dataclass
@@ -99,6 +116,8 @@ class AutoScalingEmulator:
     instances: dict[str, InstanceRecord] = field(default_factory=dict)
     #: Seconds each removed instance lived (launch request to termination, as EC2 bills), per group.
     lifetimes: dict[str, list[float]] = field(default_factory=dict)
+    #: The default termination policy's last tie-breaker: "at random".
+    rng: random.Random = field(default_factory=random.Random)
 
     # --- installation -----------------------------------------------------------------------
     def install(self) -> None:
@@ -127,7 +146,14 @@ class AutoScalingEmulator:
             )
             return _xml("RecordLifecycleActionHeartbeat")
 
+        set_instance_protection = asg_models.AutoScalingBackend.set_instance_protection
+
+        def protect(backend: Any, group_name: str, instance_ids: list[str], protected: bool | None) -> None:
+            set_instance_protection(backend, group_name, instance_ids, protected)
+            emulator._protection_changed(backend.autoscaling_groups[group_name])
+
         asg_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign,assignment]
+        asg_models.AutoScalingBackend.set_instance_protection = protect  # type: ignore[method-assign,assignment]
         AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
         AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
 
@@ -156,20 +182,40 @@ class AutoScalingEmulator:
                 for state in self._scale_in_order(live)[:-delta]:
                     self._terminate(group, state)
 
+    def _protection_changed(self, group: Any) -> None:
+        """Removed protection lets a group above its desired capacity terminate what it could not before."""
+        with self.lock:
+            self._set_desired_capacity(group, group.desired_capacity)
+
     def _scale_in_order(self, live: list[Any]) -> list[Any]:
-        """Auto Scaling's choice, simplified: never protected ones; not-yet-serving first, then the oldest."""
+        """The default termination policy's order, one choice at a time (protected instances never)."""
         candidates = [s for s in live if not s.protected_from_scale_in]
+        chosen: list[Any] = []
+        zones = Counter(s.instance.placement.zone for s in live)
+        now = self.clock()
+        while candidates:
+            # 1. The zone with the most instances (protected ones count) that has a candidate.
+            zone = max({s.instance.placement.zone for s in candidates}, key=lambda z: zones[z])
+            in_zone = [s for s in candidates if s.instance.placement.zone == zone]
+            # 2. The oldest launch template version; 3. closest to the next billing hour; 4. at random.
+            oldest = min(self._record(s).template_version for s in in_zone)
+            in_zone = [s for s in in_zone if self._record(s).template_version == oldest]
+            to_hour = {s.instance.id: 3600 - (now - self._record(s).launched_at) % 3600 for s in in_zone}
+            nearest = min(to_hour.values())
+            pick = self.rng.choice([s for s in in_zone if to_hour[s.instance.id] - nearest < 1.0])
+            chosen.append(pick)
+            candidates.remove(pick)
+            zones[zone] -= 1
+        return chosen
 
-        def key(state: Any) -> tuple[int, float]:
-            record = self.instances.get(state.instance.id)
-            serving = state.lifecycle_state == "InService"
-            return (1 if serving else 0, record.launched_at if record else 0.0)
-
-        return sorted(candidates, key=key)
+    def _record(self, state: Any) -> InstanceRecord:
+        return self.instances.get(state.instance.id) or InstanceRecord(state.instance.id, "", 0.0, state)
 
     def _launched(self, group: Any, state: Any) -> None:
         now = self.clock()
-        self.instances[state.instance.id] = InstanceRecord(state.instance.id, group.name, now, state)
+        self.instances[state.instance.id] = InstanceRecord(
+            state.instance.id, group.name, now, state, _template_version(group)
+        )
         hook = self._hook(group, LAUNCHING)
         if hook is None:
             state.lifecycle_state = "Pending"
@@ -322,6 +368,11 @@ class AutoScalingEmulator:
             return [(r.instance_id, r.group, r.state.lifecycle_state, r.launched_at) for r in self.instances.values()]
 
 
+def _template_version(group: Any) -> int:
+    version = str(getattr(group, "launch_template_version", "") or "")
+    return int(version) if version.isdigit() else 0
+
+
 def _xml(action: str) -> str:
     return (
         f'<{action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
@@ -340,7 +391,8 @@ def _iso(at: float) -> str:
 class _Running:
     command_id: str
     instance_id: str
-    purpose: str
+    #: The command's parsed comment, or why it could not be parsed.
+    purpose: CommandComment | str
     deadline: float
     invocation: dict[str, Any]
 
@@ -350,8 +402,9 @@ class RunCommandEmulator:
     """The instances' SSM agent: runs the two scripts LifecycleFunction sends, on local workers.
 
     moto records SendCommand and answers Success at once without running anything. Here the command's
-    Comment (`queue-scaler drain <container> <seconds>` or `queue-scaler health <container> <wait>`)
-    says which script it is, and the agent does what the script does on an instance: the drain
+    Comment, read with the domain's own `parse_comment` (queue_scaler/domain/commands.py), says which
+    script it is, and the agent does what the script does on an instance, printing what the script
+    prints (`drain_output`, `health_output`): the drain
     sends SIGTERM to the worker (`docker stop`) and ends with `exit=<code>` once it exits; the health
     check ends with `health=healthy` once the worker is healthy, or `health=starting` and its last log
     lines when the wait runs out. Each end is published as the EventBridge "EC2 Command Invocation
@@ -380,22 +433,24 @@ class RunCommandEmulator:
             command = send_command(backend, **kwargs)
             # With no Targets moto adds every EC2 instance it knows: keep the instances asked for.
             command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
-            words = (kwargs.get("comment") or "").split()
-            purpose = words[1] if len(words) > 1 else "?"
-            wait = float(words[3]) if purpose == "health" and len(words) > 3 else 0.0
+            try:
+                parsed: CommandComment | str = parse_comment(kwargs.get("comment") or "")
+            except ValueError as error:
+                parsed = str(error)  # a command the local agent cannot run: it fails, as its script would
             for invocation in command.invocations:
-                agent._start(command.command_id, invocation, purpose, wait)
+                agent._start(command.command_id, invocation, parsed)
             return command
 
         SimpleSystemManagerBackend.send_command = send_and_run  # type: ignore[method-assign,assignment]
 
-    def _start(self, command_id: str, invocation: dict[str, Any], purpose: str, wait: float) -> None:
+    def _start(self, command_id: str, invocation: dict[str, Any], parsed: CommandComment | str) -> None:
         instance = invocation["InstanceId"]
         invocation.update(Status="InProgress", StatusDetails="InProgress", StandardOutputContent="")
-        if purpose == "drain":
+        if isinstance(parsed, CommandComment) and parsed.purpose is Purpose.DRAIN:
             self.drain(instance)
+        wait = parsed.seconds if isinstance(parsed, CommandComment) and parsed.purpose is Purpose.HEALTH else 0
         with self.lock:
-            self.running.append(_Running(command_id, instance, purpose, self.clock() + wait, invocation))
+            self.running.append(_Running(command_id, instance, parsed, self.clock() + wait, invocation))
 
     def step(self) -> None:
         """Finish the commands whose work is done (called by the local cloud's control loop)."""
@@ -413,19 +468,19 @@ class RunCommandEmulator:
             self.on_event(self._event(command, status))
 
     def _outcome(self, command: _Running, now: float) -> tuple[str, str] | None:
-        instance = command.instance_id
-        if command.purpose == "drain":
+        instance, parsed = command.instance_id, command.purpose
+        if not isinstance(parsed, CommandComment):
+            return "Failed", f"the local agent does not run this command: {parsed}"
+        if parsed.purpose is Purpose.DRAIN:
             code = self.exit_code(instance)
             if code is None:
                 return None
-            return ("Success" if code == 0 else "Failed", f"exit={code}\n{self.tail(instance)}")
-        if command.purpose == "health":
-            if self.healthy(instance):
-                return "Success", "health=healthy"
-            if now >= command.deadline:
-                return "Success", f"health=starting\n{self.tail(instance)}"
-            return None
-        return "Failed", f"the local agent does not run {command.purpose!r} commands"
+            return ("Success" if code == 0 else "Failed", drain_output(code, self.tail(instance)))
+        if self.healthy(instance):
+            return "Success", health_output(HEALTHY)
+        if now >= command.deadline:
+            return "Success", health_output("starting", self.tail(instance))
+        return None
 
     def _event(self, command: _Running, status: str) -> dict[str, Any]:
         return {

@@ -64,7 +64,7 @@ class WorkerFleet:
                 return name
         raise KeyError(group)
 
-    def _env(self, pool: str, health_file: Path) -> dict[str, str]:
+    def _env(self, pool: str, health_file: Path, instance_id: str, group: str) -> dict[str, str]:
         settings = self.stack.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QUEUE_", "JOB_", "POWERTOOLS_"))}
         env.update(
@@ -78,6 +78,11 @@ class WorkerFleet:
                 "POLL_WAIT_SECONDS": "1",
                 "HEALTH_FILE": str(health_file),
                 "POOL_NAME": pool,
+                # What the user data gives the container on EC2 (the instance id comes from IMDS there).
+                "SCALE_IN_PROTECTION": "true",
+                "INSTANCE_ID": instance_id,
+                "AUTOSCALING_GROUP_NAME": group,
+                "PROTECTION_LINGER_SECONDS": "1",
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "AWS_DEFAULT_REGION": settings.region,
                 "AWS_REGION": settings.region,
@@ -107,7 +112,7 @@ class WorkerFleet:
             ]
         process = subprocess.Popen(  # the container's entry point, as a local process
             [sys.executable, *entry],
-            env=self._env(pool, health),
+            env=self._env(pool, health, instance_id, group),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -23,6 +23,8 @@ class JobReport:
     killed_holders: set[str] = field(default_factory=set)
     #: job_ids a draining worker released (made visible again) at its deadline.
     released: set[str] = field(default_factory=set)
+    #: job_ids some worker started.
+    started: set[str] = field(default_factory=set)
 
     @property
     def completed(self) -> int:
@@ -49,9 +51,15 @@ class JobReport:
 
 
 def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
-    """Count completions and queue waits from every instance's log (JSON lines; other lines skipped)."""
+    """Count completions and queue waits from every instance's log (JSON lines; other lines skipped).
+
+    A job a SIGKILLed worker reported `job_succeeded` but not `job_completed` counts as completed:
+    the kill may have come between its message's deletion and the completion line.
+    """
     for log in sorted(instances_dir.glob("*.log")):
         started: set[str] = set()
+        succeeded: set[str] = set()
+        completed: set[str] = set()
         stopped_cleanly = False
         for line in log.read_text(errors="replace").splitlines():
             try:
@@ -66,12 +74,18 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
                 continue
             elif event == "job_started":
                 started.add(job)
+                report.started.add(job)
                 if "queue_wait_seconds" in entry:
                     report.waits.append(float(entry["queue_wait_seconds"]))
+            elif event == "job_succeeded":
+                succeeded.add(job)
             elif event == "job_completed":
                 report.completions[job] += 1
+                completed.add(job)
             elif event == "job_released":
                 report.released.add(job)
         if not stopped_cleanly:
             # Killed: any job it started may run again (finished but not yet deleted, or cut short).
             report.killed_holders |= started
+            for job in succeeded - completed:
+                report.completions[job] += 1

@@ -36,6 +36,9 @@ class LocalSettings:
     max_receive_count: int = 2
     worker_slots: int = 2
     launch_hook_timeout: int = 60
+    #: Fault injection: lifecycle events of these detail-types are lost before they reach the queue
+    #: (as an EventBridge delivery that never happened); the reconciler must find their instances.
+    drop_lifecycle_events: tuple[str, ...] = ()
     max_sizes: dict[str, int] = field(default_factory=lambda: {"messaging": 2, "video": 6, "ai": 4})
 
     @property
@@ -107,6 +110,11 @@ def actions_table(settings: LocalSettings) -> str:
     return f"{settings.stack}-lifecycle-actions"
 
 
+def lifecycle_events_queue(settings: LocalSettings) -> str:
+    """LifecycleEventsQueue's name (the template's "${AWS::StackName}-lifecycle-events")."""
+    return f"{settings.stack}-lifecycle-events"
+
+
 def ledger_table(settings: LocalSettings) -> str:
     return f"{settings.stack}-ledger"
 
@@ -129,7 +137,9 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "PoolConfigParameter": config_parameter(settings),
         "HistoryTable": history_table(settings),
         "LifecycleActionsTable": actions_table(settings),
-        "DrainSeconds": str(int(settings.drain_seconds)),
+        "MessagingDrainSeconds": str(int(settings.drain_seconds)),
+        "VideoDrainSeconds": str(int(settings.drain_seconds)),
+        "AiDrainSeconds": str(int(settings.drain_seconds)),
         "HealthCheckGracePeriodSeconds": str(settings.launch_hook_timeout),
         "LedgerTable": ledger_table(settings),
         "ParkingTable": parking_table(settings),
@@ -158,6 +168,19 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
     asg = session.client("autoscaling", endpoint_url=endpoint_url)
     ddb = session.client("dynamodb", endpoint_url=endpoint_url)
     ssm = session.client("ssm", endpoint_url=endpoint_url)
+
+    # First: the launch of messaging's minimum instance already sends a lifecycle event to it.
+    events_dlq = sqs.create_queue(QueueName=f"{lifecycle_events_queue(settings)}-dlq")["QueueUrl"]
+    events_dlq_arn = sqs.get_queue_attributes(QueueUrl=events_dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sqs.create_queue(
+        QueueName=lifecycle_events_queue(settings),
+        Attributes={
+            "VisibilityTimeout": "10",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": events_dlq_arn, "maxReceiveCount": 5}),
+        },
+    )
 
     launch_template = ec2.create_launch_template(
         LaunchTemplateName=f"{settings.stack}-workers",
@@ -190,7 +213,19 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         config = PoolConfig.model_validate({**spec, "queues": queues})
         asg.create_auto_scaling_group(
             AutoScalingGroupName=config.group_name,
-            LaunchTemplate={"LaunchTemplateId": launch_template, "Version": "$Latest"},
+            # Spot-ready as the template's groups are: several types, capacity rebalancing.
+            MixedInstancesPolicy={
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": launch_template, "Version": "$Latest"},
+                    "Overrides": [{"InstanceType": "t4g.small"}, {"InstanceType": "t4g.medium"}],
+                },
+                "InstancesDistribution": {
+                    "OnDemandBaseCapacity": 0,
+                    "OnDemandPercentageAboveBaseCapacity": 30,
+                    "SpotAllocationStrategy": "price-capacity-optimized",
+                },
+            },
+            CapacityRebalance=True,
             MinSize=config.min_size,
             MaxSize=config.max_size,
             DesiredCapacity=0,

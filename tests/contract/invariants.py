@@ -50,12 +50,12 @@ def _as_list(value: Any) -> list[Any]:
 
 # --- queues ---------------------------------------------------------------------------------------
 def job_queues(root: Stack) -> list[Resource]:
-    """Queues that are not some other queue's dead-letter queue."""
+    """The pools' queues (nested stacks) that are not some other queue's dead-letter queue."""
     queues = of_type(root, "AWS::SQS::Queue")
     dead_letter_arns = {
         q.properties["RedrivePolicy"]["deadLetterTargetArn"] for q in queues if "RedrivePolicy" in q.properties
     }
-    return [q for q in queues if _queue_arn(q) not in dead_letter_arns]
+    return [q for q in queues if q.stack is not root and _queue_arn(q) not in dead_letter_arns]
 
 
 def _queue_arn(queue: Resource) -> str:
@@ -205,6 +205,27 @@ def drain_window_violations(pool_template: dict[str, Any]) -> list[str]:
         timeout = windows.get(str(drain), {}).get("TerminateHeartbeatSeconds", 0)
         if int(timeout) < 2 * (int(drain) + 20):
             violations.append(f"DrainWindows[{drain}]: terminate hook {timeout} s < 2 x ({drain} + 20) s")
+    return violations
+
+
+def spot_violations(root: Stack) -> list[str]:
+    """Every group is Spot-ready: two or more Graviton types, price-capacity-optimized, capacity rebalancing."""
+    violations = []
+    for group in of_type(root, "AWS::AutoScaling::AutoScalingGroup"):
+        policy = group.properties.get("MixedInstancesPolicy")
+        if policy is None:
+            violations.append(f"{group.path}: no MixedInstancesPolicy")
+            continue
+        types = [o["InstanceType"] for o in policy["LaunchTemplate"].get("Overrides", [])]
+        if len(types) < 2 or len(set(types)) != len(types):
+            violations.append(f"{group.path}: {types}: at least two distinct instance types")
+        if not all(re.fullmatch(r"[a-z]+[0-9]+g[a-z]*\.[a-z0-9]+", t) for t in types):
+            violations.append(f"{group.path}: {types}: every type must be arm64 (Graviton), as the AMI is")
+        distribution = policy.get("InstancesDistribution", {})
+        if distribution.get("SpotAllocationStrategy") != "price-capacity-optimized":
+            violations.append(f"{group.path}: Spot allocation is not price-capacity-optimized")
+        if group.properties.get("CapacityRebalance") is not True:
+            violations.append(f"{group.path}: no capacity rebalancing")
     return violations
 
 

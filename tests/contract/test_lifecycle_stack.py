@@ -7,11 +7,13 @@ from typing import Any
 import pytest
 
 from devkit.stackmodel import Resource, Stack
+from queue_scaler.domain.lifecycle import ActionKind
 from queue_scaler.settings import LifecycleSettings
 
 from . import invariants as inv
 
 FUNCTION = "LifecycleFunction"
+LIFECYCLE_SOURCES = {"aws.autoscaling", "aws.ec2", "aws.ssm"}
 EC2_EVENTS = {
     "EC2 Instance-launch Lifecycle Action",
     "EC2 Instance-terminate Lifecycle Action",
@@ -54,20 +56,51 @@ def test_given_an_environment_then_the_lifecycle_settings_match_the_hooks_they_a
     settings = LifecycleSettings()  # type: ignore[call-arg]  # read from the environment
     assert settings.actions_table == deployed.ref("LifecycleActionsTable")
     assert settings.group_names == groups(deployed)
-    assert settings.drain_seconds == int(deployed.parameters["DrainSeconds"])
-    # Heartbeats are planned on the hooks' real timeouts.
+    policy = settings.policy()
+    for group in inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup"):
+        name = group.properties["AutoScalingGroupName"]
+        # Each pool drains for its own DrainSeconds, the one its workers get as DRAIN_SECONDS...
+        assert policy.drain_seconds_for(name) == int(group.stack.ancestor_parameter("DrainSeconds"))
+        # ...and heartbeats are planned on its hooks' real timeouts.
+        [terminate] = [
+            h
+            for h in group.properties["LifecycleHookSpecificationList"]
+            if h["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+        ]
+        assert policy.hook_timeout(ActionKind.TERMINATE, name) == int(terminate["HeartbeatTimeout"])
     assert hook_timeouts(deployed, "autoscaling:EC2_INSTANCE_LAUNCHING") == {settings.launch_hook_timeout_seconds}
-    assert hook_timeouts(deployed, "autoscaling:EC2_INSTANCE_TERMINATING") == {settings.terminate_hook_timeout_seconds}
     assert settings.environment == deployed.parameters["EnvironmentName"]
 
 
 def test_given_an_environment_then_every_event_type_and_the_reconciler_reach_the_function(deployed: Stack) -> None:
-    patterns = [r["EventPattern"] for r in rules(deployed) if "EventPattern" in r]
+    queue = deployed.get_att("LifecycleEventsQueue", "Arn")
+    dead_letters = deployed.get_att("LifecycleEventsDeadLetters", "Arn")
+    events = [
+        r.properties
+        for r in inv.of_type(deployed, "AWS::Events::Rule")
+        if "EventPattern" in r.properties and r.properties["EventPattern"]["source"][0] in LIFECYCLE_SOURCES
+    ]
+    # Every event rule delivers to the durable queue, retries, and keeps what it cannot deliver.
+    for rule in events:
+        [target] = rule["Targets"]
+        assert target["Arn"] == queue
+        assert target["DeadLetterConfig"]["Arn"] == dead_letters
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    patterns = [r["EventPattern"] for r in events]
     detail_types = {t for p in patterns for t in p["detail-type"]}
     assert detail_types == EC2_EVENTS | {"EC2 Command Invocation Status-change Notification"}
     [hooks] = [p for p in patterns if p["source"] == ["aws.autoscaling"]]
     assert set(hooks["detail"]["AutoScalingGroupName"]) == groups(deployed)
     assert [r["ScheduleExpression"] for r in rules(deployed) if "ScheduleExpression" in r] == ["rate(1 minute)"]
+    # The function reads the queue with partial batch responses; the queue redrives to its DLQ.
+    [mapping] = [
+        m.properties
+        for m in inv.of_type(deployed, "AWS::Lambda::EventSourceMapping")
+        if m.properties["EventSourceArn"] == queue
+    ]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    (source,) = [q for q in inv.of_type(deployed, "AWS::SQS::Queue") if q.logical_id == "LifecycleEventsQueue"]
+    assert source.properties["RedrivePolicy"]["deadLetterTargetArn"] == dead_letters
 
 
 def test_given_an_environment_then_commands_run_only_the_shell_document_on_this_stacks_instances(

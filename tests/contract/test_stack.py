@@ -24,6 +24,7 @@ CHECKS = [
     inv.group_write_violations,
     inv.lifecycle_violations,
     inv.launch_template_violations,
+    inv.spot_violations,
     inv.config_violations,
 ]
 

@@ -58,7 +58,7 @@ def test_given_a_script_when_embedded_then_fn_sub_renders_the_preamble_and_the_s
     block = "\n".join(line[indent:] for line in lines[start : end + 1])
     rendered = _pool_stack(templates, samconfig).sub(block)
     assert rendered.startswith("#!/bin/bash\nexport QS_POOL='video'\n")
-    assert "export QS_DRAIN_SECONDS='60'\n" in rendered
+    assert "export QS_DRAIN_SECONDS='900'\n" in rendered  # the video pool's own drain window
     assert SAMPLE in rendered
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,14 @@ import boto3
 import pytest
 
 from devkit.commands.local import down, fetch_status, up
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `seconds` (a bound, never a sleep)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
 
 
 def alive(pid: int) -> bool:
@@ -47,10 +56,10 @@ def cloud_factory(tmp_path: Path) -> Iterator[Any]:
     """Starts local clouds under tmp_path; every one is taken down, and checked gone, afterwards."""
     started: list[Path] = []
 
-    def start(schedule_seconds: float | None = None) -> Cloud:
+    def start(schedule_seconds: float | None = None, drop_lifecycle_events: tuple[str, ...] = ()) -> Cloud:
         state_dir = tmp_path / f"cloud-{len(started)}"
         started.append(state_dir)
-        return Cloud(state_dir, up(state_dir, schedule_seconds))
+        return Cloud(state_dir, up(state_dir, schedule_seconds, drop_lifecycle_events))
 
     yield start
     for state_dir in started:

@@ -20,6 +20,8 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
 from moto.ssm.models import SimpleSystemManagerBackend
 
+from queue_scaler.domain.commands import parse_comment
+
 
 @dataclass
 class PendingAction:
@@ -44,7 +46,11 @@ class LifecycleActions:
 
     def active(self, params: dict[str, Any]) -> PendingAction:
         token = params.get("LifecycleActionToken", "")
-        action = self.actions.get(token)
+        if token:
+            action = self.actions.get(token)
+        else:  # Auto Scaling also finds an action by its instance, when no token is given
+            instance = params.get("InstanceId")
+            action = next((a for a in self.actions.values() if a.instance_id == instance and a.result is None), None)
         if (
             action is None
             or action.result is not None
@@ -105,7 +111,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> tuple[LifecycleActions, SsmAgent
     def send_and_run(backend: SimpleSystemManagerBackend, **kwargs: Any) -> Any:
         asked = list(kwargs.get("instance_ids") or [])
         command = send_command(backend, **kwargs)
-        purpose = (kwargs.get("comment") or "").split(" ")[1:2] or ["?"]
+        purpose = [str(parse_comment(kwargs.get("comment") or "").purpose)]
         # moto also adds every EC2 instance it knows when Targets is empty: keep the instances asked for.
         command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
         for invocation in command.invocations:

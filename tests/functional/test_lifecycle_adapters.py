@@ -8,6 +8,7 @@ import pytest
 from queue_scaler.adapters.actions import DynamoActionStore, DynamoLeavingRecords
 from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
+from queue_scaler.domain.commands import drain_command
 from queue_scaler.domain.fleet import leaving_instances
 from queue_scaler.domain.lifecycle import (
     ActionKind,
@@ -15,7 +16,6 @@ from queue_scaler.domain.lifecycle import (
     HookResult,
     LifecyclePolicy,
     Outcome,
-    drain_command,
     new_action,
 )
 from queue_scaler.errors import ActionConflict
@@ -77,7 +77,27 @@ def test_given_pending_and_completed_actions_when_listing_pending_then_only_pend
     store.save(
         done.model_copy(update={"state": ActionState.COMPLETED, "outcome": Outcome.SUCCEEDED, "completed_at": T0})
     )
-    assert [a.instance_id for a in store.pending()] == ["i-1"]
+    assert [a.instance_id for a in store.pending().actions] == ["i-1"]
+
+
+def test_given_a_malformed_item_when_listing_pending_then_it_is_reported_and_the_others_are_read(
+    store: DynamoActionStore,
+) -> None:
+    store.create(new_action(ActionKind.TERMINATE, "i-1", "video", T0, POLICY, hook="h", token="a"))
+    # Hand-edited, or written by an older schema: no deadline, a kind nobody knows.
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName="lifecycle-actions",
+        Item={
+            "instance_id": {"S": "i-bad"},
+            "action": {"S": "terminate#x"},
+            "state": {"S": "pending"},
+            "kind": {"S": "evict"},
+        },
+    )
+    pending = store.pending()
+    assert [a.instance_id for a in pending.actions] == ["i-1"]
+    [problem] = pending.unreadable
+    assert problem.startswith("i-bad/terminate#x: ValidationError")
 
 
 def test_given_leaving_and_staying_instances_when_asked_then_only_unexpired_leavers(store: DynamoActionStore) -> None:

@@ -41,6 +41,8 @@ class Stack:
         raw = event("lifecycle", sample)
         if detail:
             raw["detail"] = raw["detail"] | detail
+        if "time" in raw:  # sent now: the action's deadline is dated from the event's time
+            raw["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         result: dict[str, Any] = self.handler.lambda_handler(raw, FakeContext())
         return result
 
@@ -258,8 +260,28 @@ def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_reco
 def test_given_each_sample_event_unchanged_when_invoked_then_the_handler_returns(stack: Stack, sample: str) -> None:
     # The files as they are: what `queue-scaler invoke LifecycleFunction` and `sam local invoke -e` send.
     result = stack.handler.lambda_handler(event("lifecycle", sample), FakeContext())
+    if "Records" in event("lifecycle", sample):  # an SQS batch from LifecycleEventsQueue
+        assert set(result) == {"batchItemFailures"}
+        return
     assert set(result) == {"event", "actions"}
     assert all("error" not in report for report in result["actions"])
+
+
+def test_given_a_batch_from_the_events_queue_when_handled_then_only_the_unreadable_record_comes_back(
+    stack: Stack,
+) -> None:
+    raw = event("lifecycle", "sqs-batch.json")
+    instance = stack.instances[0]
+    token = stack.actions.start(GROUP, "terminate", instance)
+    terminate = json.loads(raw["Records"][0]["body"])
+    terminate["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    terminate["detail"] |= {"LifecycleActionToken": token, "AutoScalingGroupName": GROUP, "EC2InstanceId": instance}
+    raw["Records"][0]["body"] = json.dumps(terminate)
+    result = stack.handler.lambda_handler(raw, FakeContext())
+    # The terminate event is handled (its drain sent) and deleted; the unknown one is retried, then
+    # dead-lettered by the queue's redrive policy.
+    assert result == {"batchItemFailures": [{"itemIdentifier": raw["Records"][1]["messageId"]}]}
+    assert [c.instance_id for c in stack.agent.of("drain")] == [instance]
 
 
 def test_given_the_sam_generated_scheduled_event_when_invoked_then_the_reconciler_runs(stack: Stack) -> None:

@@ -11,16 +11,22 @@ from queue_scaler.domain.lifecycle import (
     SPOT_NOTICE_SECONDS,
     ActionKind,
     ActionState,
+    CommandNotSent,
     CommandObservation,
+    CommandSent,
+    CompleteHook,
+    Done,
+    HeartbeatAnswered,
+    HookCompleted,
     HookResult,
+    Input,
     LifecycleAction,
     LifecyclePolicy,
+    Observed,
     Outcome,
+    RunCommand,
     StepKind,
-    drain_command,
-    health_command,
-    health_of,
-    log_tail,
+    apply,
     new_action,
     next_step,
 )
@@ -351,36 +357,98 @@ def test_given_hook_and_spot_actions_when_keyed_then_each_token_has_its_own_key(
     assert action(ActionKind.SPOT).key == "spot"
 
 
-def test_given_a_drain_window_when_the_command_is_built_then_docker_stop_gets_it_and_a_kill_fails_the_command() -> None:
-    command = drain_command("queue-worker", 60)
-    script = "\n".join(command.script)
-    assert 'docker stop --time 60 "$c"' in script
-    assert script.endswith('[ "$code" = 0 ]')
-    assert command.execution_timeout_seconds == 120
-    assert command.comment == "queue-scaler drain queue-worker 60"
+# --- apply: the state machine's transitions ----------------------------------------------------
 
 
-def test_given_a_wait_when_the_health_check_is_built_then_it_prints_the_health_first() -> None:
-    command = health_command("queue-worker", 45.7)
-    assert command.comment == "queue-scaler health queue-worker 45"
-    assert any(line.startswith('echo "health=') for line in command.script)
+@dataclass
+class Transition:
+    name: str
+    before: LifecycleAction
+    event: Input
+    now: float
+    after: dict[str, Any]  # fields the action must have afterwards
+    commands: list[type]
 
 
-@pytest.mark.parametrize(
-    ("output", "health"),
-    [
-        ("health=healthy\n", "healthy"),
-        ("health=starting\nline 1\nline 2", "starting"),
-        ("health=missing", "missing"),
-        ("health=\n", "unknown"),
-        ("Error: no such container", "unknown"),
-        ("", "unknown"),
-    ],
-)
-def test_given_a_check_output_when_read_then_its_health_is_found(output: str, health: str) -> None:
-    assert health_of(output) == health
+DONE = CompleteHook(result=HookResult.CONTINUE, outcome=Outcome.SUCCEEDED, reason="drained", notify_hook=True)
+TRANSITIONS = [
+    Transition(
+        "given_a_new_drain_when_observed_then_it_is_claimed_and_the_command_is_to_be_sent",
+        action(),
+        Observed(),
+        T0 + 1,
+        {"command_sent_at": T0 + 1, "command_id": None},
+        [RunCommand],
+    ),
+    Transition(
+        "given_a_claimed_drain_when_sent_then_it_holds_the_command_id",
+        action(command_sent_at=T0),
+        CommandSent(command_id="cmd-9"),
+        T0,
+        {"command_id": "cmd-9"},
+        [],
+    ),
+    Transition(
+        "given_a_claimed_drain_when_the_send_fails_for_good_then_it_completes_failed",
+        action(command_sent_at=T0),
+        CommandNotSent(error="InvalidInstanceId", retryable=False),
+        T0,
+        {"command_error": "InvalidInstanceId"},
+        [CompleteHook],
+    ),
+    Transition(
+        "given_a_claimed_drain_when_the_send_is_throttled_then_the_claim_stands",
+        action(command_sent_at=T0),
+        CommandNotSent(error="Throttling", retryable=True),
+        T0,
+        {"command_sent_at": T0, "command_error": None},
+        [],
+    ),
+    Transition(
+        "given_a_finished_drain_when_observed_then_its_output_is_kept_and_the_hook_is_to_be_completed",
+        action(**running()),
+        Observed(observation=CommandObservation(status="Success", output="exit=0")),
+        T0 + 5,
+        {"last_status": "Success", "last_output": "exit=0"},
+        [CompleteHook],
+    ),
+    Transition(
+        "given_a_heartbeat_when_answered_then_its_timer_restarts",
+        action(**running()),
+        HeartbeatAnswered(active=True),
+        T0 + 50,
+        {"last_heartbeat_at": T0 + 50},
+        [],
+    ),
+    Transition(
+        "given_a_heartbeat_when_no_action_is_active_then_it_is_already_done",
+        action(**running()),
+        HeartbeatAnswered(active=False),
+        T0 + 50,
+        {"state": ActionState.COMPLETED, "outcome": Outcome.ALREADY_DONE, "completed_at": T0 + 50},
+        [],
+    ),
+    Transition(
+        "given_a_completion_when_accepted_then_the_action_is_completed_with_its_result",
+        action(**running()),
+        HookCompleted(completion=DONE, active=True),
+        T0 + 6,
+        {"state": ActionState.COMPLETED, "result": HookResult.CONTINUE, "outcome": Outcome.SUCCEEDED},
+        [],
+    ),
+    Transition(
+        "given_a_completed_action_when_anything_happens_then_nothing_changes",
+        action(state=ActionState.COMPLETED, outcome=Outcome.SUCCEEDED),
+        Observed(),
+        T0 + 9,
+        {"state": ActionState.COMPLETED, "outcome": Outcome.SUCCEEDED},
+        [Done],
+    ),
+]
 
 
-def test_given_a_long_output_when_logged_then_only_the_last_lines_are_kept() -> None:
-    output = "\n".join(f"line {i}" for i in range(100))
-    assert log_tail(output, 3) == ["line 97", "line 98", "line 99"]
+@pytest.mark.parametrize("case", TRANSITIONS, ids=[t.name for t in TRANSITIONS])
+def test_apply(case: Transition) -> None:
+    after, commands = apply(case.before, case.event, case.now, POLICY)
+    assert {name: getattr(after, name) for name in case.after} == case.after
+    assert [type(c) for c in commands] == case.commands

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from queue_scaler.domain.lifecycle import ActionState, HookResult, LifecycleAction, Outcome
+from queue_scaler.domain.lifecycle import ActionKind, ActionState, HookResult, LifecycleAction, Outcome
 from queue_scaler.errors import AwsCallError, Throttled
 from queue_scaler.events import LifecycleTrigger
+from queue_scaler.ports import WaitingInstance
 from queue_scaler.services.lifecycle import LifecycleService
 from queue_scaler.settings import LifecycleSettings
 from tests.fakes import FakeActionStore, FakeCommands, FakeHooks, TimingMetrics
@@ -285,6 +287,16 @@ def test_given_a_status_event_of_another_command_when_handled_then_nothing_happe
     assert world.only().state is ActionState.PENDING
 
 
+def test_given_pool_timings_in_json_when_settings_load_then_each_pool_drains_for_its_own_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POOL_TIMINGS", '{"video": {"drain_seconds": 900, "terminate_hook_timeout_seconds": 1840}}')
+    settings = LifecycleSettings(actions_table="t", group_names="video,ai")  # type: ignore[arg-type]
+    policy = settings.policy()
+    assert (policy.drain_seconds_for("video"), policy.hook_timeout(ActionKind.TERMINATE, "video")) == (900, 1840)
+    assert (policy.drain_seconds_for("ai"), policy.hook_timeout(ActionKind.TERMINATE, "ai")) == (60, 160)
+
+
 def test_given_comma_separated_groups_when_settings_load_then_each_is_a_group() -> None:
     settings = LifecycleSettings(actions_table="t", group_names=" a, b ,,c")  # type: ignore[arg-type]
     assert settings.group_names == frozenset({"a", "b", "c"})
@@ -296,6 +308,22 @@ def test_given_comma_separated_groups_when_settings_load_then_each_is_a_group() 
         ({"group_names": ""}, "group_names"),
         ({"group_names": "a", "terminate_hook_timeout_seconds": 60}, "terminate_hook_timeout_seconds"),
         ({"group_names": "a", "spot_drain_seconds": 120}, "spot_drain_seconds"),
+        (
+            {"group_names": "a", "pool_timings": {"a": {"drain_seconds": 900, "terminate_hook_timeout_seconds": 60}}},
+            r"pool_timings\[a\]\.terminate_hook_timeout_seconds",
+        ),
+        (
+            # 100 x 61 s of heartbeats cannot cover a two-hour drain.
+            {"group_names": "a", "pool_timings": {"a": {"drain_seconds": 7200, "terminate_hook_timeout_seconds": 61}}},
+            r"pools\[a\]: a drain of 7230 s outlasts its terminate hook's maximum 6100 s",
+        ),
+    ],
+    ids=[
+        "no-groups",
+        "hook-within-a-reconcile",
+        "spot-beyond-notice",
+        "pool-hook-within-a-reconcile",
+        "pool-drain-beyond-hook-maximum",
     ],
 )
 def test_given_unsafe_settings_when_loaded_then_they_are_rejected_naming_the_field(
@@ -311,3 +339,68 @@ def test_given_a_completed_action_when_reconciling_then_it_is_not_touched(world:
     world.command_status("cmd-1", "Success", T0 + 5)
     assert world.reconcile(T0 + 10_000) == []
     assert world.only().outcome is Outcome.SUCCEEDED
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_given_an_event_sent_a_while_ago_when_handled_then_its_deadline_is_dated_from_the_event(world: World) -> None:
+    world.hooks.active.add("tok-1")
+    raw = event("lifecycle", "terminate.json")
+    raw["time"] = iso(T0 - 50)
+    raw["detail"] |= {"LifecycleActionToken": "tok-1", "AutoScalingGroupName": GROUP, "EC2InstanceId": INSTANCE}
+    world.service.handle(LifecycleTrigger.model_validate(raw).root, T0)
+    action = world.only()
+    assert (action.started_at, action.deadline) == (T0 - 50, T0 - 50 + 60 + 30)
+
+
+def test_given_an_event_time_ahead_of_our_clock_when_handled_then_it_is_dated_now(world: World) -> None:
+    world.hooks.active.add("tok-1")
+    raw = event("lifecycle", "terminate.json")
+    raw["time"] = iso(T0 + 3600)
+    raw["detail"] |= {"LifecycleActionToken": "tok-1", "AutoScalingGroupName": GROUP, "EC2InstanceId": INSTANCE}
+    world.service.handle(LifecycleTrigger.model_validate(raw).root, T0)
+    assert world.only().deadline == T0 + 90
+
+
+def lost_terminate_event(world: World) -> None:
+    """The instance waits at its terminate hook; the event about it never arrived."""
+    world.hooks.held.append(WaitingInstance(INSTANCE, GROUP, "Terminating:Wait"))
+    world.hooks.hooks[GROUP, "autoscaling:EC2_INSTANCE_TERMINATING"] = "terminate"
+    world.hooks.active.add(INSTANCE)  # found by its instance id: there is no token
+
+
+def test_given_a_lost_terminate_event_when_reconciled_then_the_instance_is_found_drained_and_completed(
+    world: World,
+) -> None:
+    lost_terminate_event(world)
+    [report] = world.reconcile(T0)
+    assert report["step"] == "run_command"
+    # Its hook's timer started at an unknown time: heartbeated at once.
+    assert world.hooks.heartbeats == [INSTANCE]
+    assert world.metrics.counts[("LifecycleActionsDiscovered", None)] == 1
+    world.commands.finish("cmd-1", "Success", "exit=0")
+    world.command_status("cmd-1", "Success", T0 + 5)
+    assert world.hooks.completed == {INSTANCE: HookResult.CONTINUE}
+    assert world.reconcile(T0 + 10) == []  # completed: not found again
+
+
+def test_given_a_discovered_drain_when_the_late_event_arrives_then_no_second_drain_starts(world: World) -> None:
+    lost_terminate_event(world)
+    world.reconcile(T0)
+    [report] = world.terminate(now=T0 + 1)
+    assert report["action"] == "terminate" and len(world.commands.sent) == 1
+
+
+def test_given_an_instance_waiting_at_someone_elses_hook_when_reconciled_then_it_is_left_alone(world: World) -> None:
+    world.hooks.held.append(WaitingInstance(INSTANCE, GROUP, "Pending:Wait"))
+    assert world.reconcile(T0) == [] and world.commands.sent == []
+
+
+def test_given_a_malformed_item_when_reconciled_then_it_is_counted_and_the_others_still_advance(world: World) -> None:
+    world.terminate()
+    world.store.unreadable.append("i-bad/terminate#x: ValidationError: deadline: Field required")
+    [report] = world.reconcile(T0 + 200)  # past the drain's deadline: forced
+    assert report["outcome"] == "forced"
+    assert world.metrics.counts[("LifecycleActionsUnreadable", None)] == 1

@@ -6,9 +6,11 @@ import signal
 import sys
 import time
 
+from botocore.exceptions import BotoCoreError
 from pydantic import ValidationError
 
 from queue_worker.health import HealthFile
+from queue_worker.protection import protect_instance
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import Queues, make_client
 from queue_worker.telemetry import Telemetry
@@ -39,12 +41,18 @@ def main() -> int:
             error=repr(error),
         )
         return EXIT_CONFIG
+    try:
+        protection = protect_instance(settings, telemetry)
+    except (OSError, BotoCoreError) as error:
+        telemetry.event("worker_failed", "cannot set up scale-in protection", level="error", error=repr(error))
+        return EXIT_CONFIG
     worker = Worker(
         settings,
         Queues(make_client(settings), settings.queue_urls),
         handler,
         telemetry,
         HealthFile(settings.health_file),
+        protection=protection,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, worker.request_stop)

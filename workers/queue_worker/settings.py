@@ -76,6 +76,22 @@ class WorkerSettings(HealthSettings):
     pool_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,80}$")] = Field(
         default="default", description="POOL_NAME: the pool this worker serves, a metric dimension"
     )
+    scale_in_protection: bool = Field(
+        default=False,
+        description="SCALE_IN_PROTECTION: protect this instance from scale-in while it holds a job, so "
+        "that scale-in takes idle instances (queue_worker/protection.py); the user data turns it on",
+    )
+    instance_id: Annotated[str | None, Field(pattern=r"^i-[0-9a-f]{8,17}$")] = Field(
+        default=None, description="INSTANCE_ID: this instance; read from the instance metadata when unset"
+    )
+    autoscaling_group_name: Annotated[str | None, Field(min_length=1, max_length=255)] = Field(
+        default=None, description="AUTOSCALING_GROUP_NAME: the group to protect the instance in"
+    )
+    protection_linger_seconds: Annotated[float, Field(ge=0, le=300)] = Field(
+        default=5,
+        description="PROTECTION_LINGER_SECONDS: how long protection outlives the last job, so that a busy "
+        "worker does not unprotect and protect again between two jobs",
+    )
     metrics_namespace: str = Field(default="QueueScaler", description="METRICS_NAMESPACE: EMF namespace")
     metrics_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=60, description="METRICS_FLUSH_SECONDS: how often EMF lines are written"
@@ -94,6 +110,12 @@ class WorkerSettings(HealthSettings):
         # before the drain deadline, or those messages would stay hidden after the process exits.
         if self.poll_wait_seconds >= self.drain_seconds:
             self.poll_wait_seconds = max(0, int(self.drain_seconds) - 1)
+        return self
+
+    @model_validator(mode="after")
+    def _protection_names_its_group(self) -> WorkerSettings:
+        if self.scale_in_protection and not self.autoscaling_group_name:
+            raise ValueError("SCALE_IN_PROTECTION needs AUTOSCALING_GROUP_NAME")
         return self
 
     @property

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from queue_scaler.jobs import JobEnvelope
 from queue_worker.health import HealthFile
+from queue_worker.protection import NoProtection, Protection
 from queue_worker.scheduling import PriorityBuffer, PriorityOrder, SlotBoard
 from queue_worker.settings import MAX_BATCH, WorkerSettings
 from queue_worker.sqs import Queues, ReceivedMessage, queue_name
@@ -91,6 +92,7 @@ class Worker:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        protection: Protection | None = None,
     ) -> None:
         self._settings = settings
         self._queues = queues
@@ -99,6 +101,7 @@ class Worker:
         self._health = health
         self._clock = clock
         self._wall_clock = wall_clock
+        self._protection = protection or NoProtection()
 
         self._stop = threading.Event()  # set by the signal handler: nothing else may happen there
         self._signal_name = ""
@@ -208,6 +211,8 @@ class Worker:
         with self._settle_lock:
             for message in received:
                 self._held[message.receipt_handle] = message
+        # Protected before its job starts, so that scale-in passes this instance by (protection.py).
+        self._protection.busy()
         with self._cond:
             if not (self._stopping or self._stop.is_set()):
                 for message in received:
@@ -276,6 +281,9 @@ class Worker:
         except Exception as error:  # any handler error fails the job, never the worker
             self._fail(message, job.job_id, started, f"{type(error).__name__}: {error}")
             return
+        # Before the deletion: a worker killed between deleting the message and logging job_completed
+        # would otherwise leave a job that ran and is gone with no line saying so.
+        self._telemetry.event("job_succeeded", "job succeeded; deleting its message", job_id=job.job_id)
         with self._cond:
             self._deletes.append(_Success(message, job.job_id, self._clock() - started, fields))
             self._cond.notify_all()
@@ -299,6 +307,7 @@ class Worker:
         with self._settle_lock:
             mine = [s for s in batch if self._held.pop(s.message.receipt_handle, None) is not None]
             failures = self._queues.delete([s.message for s in mine]) if mine else {}
+            self._idle_if_empty()
         for success in batch:
             if success not in mine:
                 self._telemetry.event(
@@ -355,6 +364,7 @@ class Worker:
             if self._held.pop(message.receipt_handle, None) is None:
                 return False
             action()
+            self._idle_if_empty()
             return True
 
     def _release(self, messages: list[ReceivedMessage], reason: str) -> None:
@@ -362,6 +372,7 @@ class Worker:
         with self._settle_lock:
             mine = [m for m in messages if self._held.pop(m.receipt_handle, None) is not None]
             failures = dict((m.receipt_handle, why) for m, why in self._queues.set_visibility(mine, 0)) if mine else {}
+            self._idle_if_empty()
         for message in mine:
             self._count("released")
             self._telemetry.event(
@@ -373,6 +384,11 @@ class Worker:
                 reason=reason,
                 error=failures.get(message.receipt_handle),
             )
+
+    def _idle_if_empty(self) -> None:
+        """Called under `_settle_lock` after a settlement: a worker holding nothing may be scaled in."""
+        if not self._held:
+            self._protection.idle()
 
     def _count(self, what: str) -> None:
         with self._cond:
@@ -415,6 +431,7 @@ class Worker:
         self._release(still_held, "drain deadline reached")
         self._heartbeat_stop.set()
         heartbeat.join(timeout=self._settings.read_timeout)
+        self._protection.stop()
         if poller.is_alive():
             self._telemetry.event(
                 "poll_abandoned",

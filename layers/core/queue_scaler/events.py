@@ -8,6 +8,7 @@ scheduled-event` omits it (Powertools' EventBridgeModel requires it, so it is no
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
@@ -58,6 +59,21 @@ class _EventBridgeEvent(BaseModel):
     time: str | None = None
     region: str | None = None
     resources: list[str] = Field(default_factory=list)
+
+    def occurred_at(self, received: float) -> float:
+        """When the event happened (its `time`), in epoch seconds; `received` when it has no readable time.
+
+        Never later than `received`: a sender's clock ahead of ours must not lengthen a deadline.
+        """
+        if not self.time:
+            return received
+        try:
+            at = datetime.fromisoformat(self.time.replace("Z", "+00:00"))
+        except ValueError:
+            return received
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        return min(at.timestamp(), received)
 
 
 class LifecycleActionDetail(BaseModel):

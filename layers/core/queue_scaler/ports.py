@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Protocol
 
 from queue_scaler.config import QueueConfig
+from queue_scaler.domain.commands import CommandRequest
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.ledger import Summary
-from queue_scaler.domain.lifecycle import CommandObservation, CommandRequest, HookResult, LifecycleAction
+from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
 from queue_scaler.domain.models import History, QueueObservation
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 
@@ -77,7 +78,25 @@ class HookRef:
     group: str
     hook: str
     instance_id: str
-    token: str
+    #: None for an action the reconciler found without its event: Auto Scaling finds it by instance id.
+    token: str | None
+
+
+@dataclass(frozen=True)
+class WaitingInstance:
+    """An instance Auto Scaling holds at a lifecycle hook (Pending:Wait or Terminating:Wait)."""
+
+    instance_id: str
+    group: str
+    lifecycle_state: str
+
+
+@dataclass(frozen=True)
+class PendingActions:
+    """The actions not yet completed, and the items that could not be read as actions (with why)."""
+
+    actions: list[LifecycleAction]
+    unreadable: list[str]
 
 
 class LifecycleHooks(Protocol):
@@ -91,6 +110,14 @@ class LifecycleHooks(Protocol):
 
     def group_of(self, instance_id: str) -> str | None:
         """The Auto Scaling group the instance belongs to, None when it is in none."""
+        ...
+
+    def waiting(self, groups: frozenset[str]) -> list[WaitingInstance]:
+        """Every instance of `groups` in Pending:Wait or Terminating:Wait (DescribeAutoScalingInstances)."""
+        ...
+
+    def hook_name(self, group: str, transition: str) -> str | None:
+        """The group's lifecycle hook for `transition` (autoscaling:EC2_INSTANCE_...), None when it has none."""
         ...
 
 
@@ -115,8 +142,8 @@ class ActionStore(Protocol):
         """Every recorded action of the instance."""
         ...
 
-    def pending(self) -> list[LifecycleAction]:
-        """Every action not yet completed, for the reconciler."""
+    def pending(self) -> PendingActions:
+        """Every action not yet completed, for the reconciler; a malformed item is reported, not raised."""
         ...
 
     def save(self, action: LifecycleAction) -> LifecycleAction:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy
+from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy, PoolTimings
 from queue_scaler.domain.refund import RefundPolicy
 
 
@@ -65,6 +65,10 @@ class LifecycleSettings(BaseSettings):
     command_retry_seconds: Annotated[int, Field(gt=0, le=600)] = 30
     drain_failed_result: Literal["CONTINUE", "ABANDON"] = "ABANDON"
     retention_seconds: Annotated[int, Field(ge=3600)] = 7 * 24 * 3600
+    # JSON, per Auto Scaling group: {"<group>": {"drain_seconds": 600, "terminate_hook_timeout_seconds": 300}}.
+    # Each pool drains for its own DrainSeconds (at least its jobs' p99); groups not listed use
+    # DRAIN_SECONDS and TERMINATE_HOOK_TIMEOUT_SECONDS.
+    pool_timings: dict[str, PoolTimings] = Field(default_factory=dict)
 
     @field_validator("group_names", mode="before")
     @classmethod
@@ -80,8 +84,15 @@ class LifecycleSettings(BaseSettings):
         for name in ("launch_hook_timeout_seconds", "terminate_hook_timeout_seconds"):
             if getattr(self, name) <= self.reconcile_period_seconds:
                 raise ValueError(f"{name} must exceed reconcile_period_seconds ({self.reconcile_period_seconds})")
+        for group, timings in self.pool_timings.items():
+            if timings.terminate_hook_timeout_seconds <= self.reconcile_period_seconds:
+                raise ValueError(
+                    f"pool_timings[{group}].terminate_hook_timeout_seconds must exceed reconcile_period_seconds "
+                    f"({self.reconcile_period_seconds})"
+                )
         if not self.group_names:
             raise ValueError("group_names must name at least one Auto Scaling group")
+        self.policy()  # the domain's own rules (a drain within its hook's maximum), at load time
         return self
 
     def policy(self) -> LifecyclePolicy:
@@ -98,6 +109,7 @@ class LifecycleSettings(BaseSettings):
             health_wait_seconds=self.health_wait_seconds,
             command_retry_seconds=self.command_retry_seconds,
             drain_failed_result=HookResult(self.drain_failed_result),
+            pools=self.pool_timings,
         )
 
 

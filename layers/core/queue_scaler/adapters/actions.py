@@ -10,16 +10,18 @@ the same state. `expires_at` is the table's TTL attribute: finished actions fade
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
 from queue_scaler.domain.fleet import LEAVING_KINDS, LeavingRecord
 from queue_scaler.domain.lifecycle import ActionState, LifecycleAction
 from queue_scaler.errors import ActionConflict, Throttled
+from queue_scaler.ports import PendingActions
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -96,17 +98,15 @@ class DynamoActionStore:
             )
         ]
 
-    def pending(self) -> list[LifecycleAction]:
+    def pending(self) -> PendingActions:
         # A scan: the table holds only the fleet's recent actions (TTL), and the reconciler reads it once a minute.
-        return [
-            self._action(item)
-            for item in self._pages(
-                "Scan",
-                FilterExpression="#state = :pending",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":pending": {"S": str(ActionState.PENDING)}},
-            )
-        ]
+        items = self._pages(
+            "Scan",
+            FilterExpression="#state = :pending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":pending": {"S": str(ActionState.PENDING)}},
+        )
+        return _readable(items, self._action)
 
     def save(self, action: LifecycleAction) -> LifecycleAction:
         version = action.version + 1
@@ -141,6 +141,27 @@ class DynamoActionStore:
             start = page.get("LastEvaluatedKey")
             if not start:
                 return
+
+
+def _readable(items: Iterator[dict[str, Any]], read: Callable[[dict[str, Any]], LifecycleAction]) -> PendingActions:
+    """Each item read as an action; one that is not (hand-edited, an older schema) is set aside with why,
+    so that it never stops the reconciler from advancing the others."""
+    actions: list[LifecycleAction] = []
+    unreadable: list[str] = []
+    for item in items:
+        try:
+            actions.append(read(item))
+        except (ValidationError, ValueError, TypeError, KeyError, StopIteration, AttributeError) as error:
+            key = f"{_text(item.get('instance_id'))}/{_text(item.get('action'))}"
+            unreadable.append(f"{key}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+    return PendingActions(actions, unreadable)
+
+
+def _text(value: object) -> str:
+    """An item attribute's value for a log line, whatever its type."""
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value.values())))
+    return "?"
 
 
 # --- The scaler's read: leaving instances, by key, never a scan -------------------------------------

@@ -1,4 +1,4 @@
-"""EC2 Auto Scaling lifecycle actions: complete, heartbeat, and which group an instance is in."""
+"""EC2 Auto Scaling lifecycle actions: complete, heartbeat, which group an instance is in, who waits at a hook."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
 from queue_scaler.domain.lifecycle import HookResult
-from queue_scaler.ports import HookRef
+from queue_scaler.ports import HookRef, WaitingInstance
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
 
+#: The states of an instance held at a hook, waiting for CompleteLifecycleAction.
+WAIT_STATES = frozenset({"Pending:Wait", "Terminating:Wait"})
+#: DescribeAutoScalingInstances' largest page.
+_PAGE = 50
 #: Auto Scaling's answer (a ValidationError) for a token that is completed, expired or unknown.
 NO_ACTIVE_ACTION = "No active Lifecycle Action found"
 
@@ -35,13 +39,7 @@ class AutoScalingLifecycleHooks:
 
     def complete(self, ref: HookRef, result: HookResult) -> bool:
         try:
-            self._client.complete_lifecycle_action(
-                AutoScalingGroupName=ref.group,
-                LifecycleHookName=ref.hook,
-                LifecycleActionToken=ref.token,
-                InstanceId=ref.instance_id,
-                LifecycleActionResult=str(result),
-            )
+            self._client.complete_lifecycle_action(**_find(ref), LifecycleActionResult=str(result))
         except ClientError as error:
             if _no_active_action(error):
                 return False
@@ -52,12 +50,7 @@ class AutoScalingLifecycleHooks:
 
     def heartbeat(self, ref: HookRef) -> bool:
         try:
-            self._client.record_lifecycle_action_heartbeat(
-                AutoScalingGroupName=ref.group,
-                LifecycleHookName=ref.hook,
-                LifecycleActionToken=ref.token,
-                InstanceId=ref.instance_id,
-            )
+            self._client.record_lifecycle_action_heartbeat(**_find(ref))
         except ClientError as error:
             if _no_active_action(error):
                 return False
@@ -75,3 +68,35 @@ class AutoScalingLifecycleHooks:
             if instance["InstanceId"] == instance_id:
                 return instance["AutoScalingGroupName"]
         return None
+
+    def waiting(self, groups: frozenset[str]) -> list[WaitingInstance]:
+        found: list[WaitingInstance] = []
+        token: str | None = None
+        while True:
+            try:
+                page = self._client.describe_auto_scaling_instances(
+                    MaxRecords=_PAGE, **({"NextToken": token} if token else {})
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise translate("DescribeAutoScalingInstances", error) from error
+            found += [
+                WaitingInstance(i["InstanceId"], i["AutoScalingGroupName"], i["LifecycleState"])
+                for i in page.get("AutoScalingInstances", [])
+                if i["AutoScalingGroupName"] in groups and i["LifecycleState"] in WAIT_STATES
+            ]
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def hook_name(self, group: str, transition: str) -> str | None:
+        try:
+            hooks = self._client.describe_lifecycle_hooks(AutoScalingGroupName=group).get("LifecycleHooks", [])
+        except (ClientError, BotoCoreError) as error:
+            raise translate("DescribeLifecycleHooks", error) from error
+        return next((h["LifecycleHookName"] for h in hooks if h.get("LifecycleTransition") == transition), None)
+
+
+def _find(ref: HookRef) -> dict[str, str]:
+    """The parameters that name one lifecycle action: by token when known, else by instance id."""
+    found = {"AutoScalingGroupName": ref.group, "LifecycleHookName": ref.hook, "InstanceId": ref.instance_id}
+    return found | ({"LifecycleActionToken": ref.token} if ref.token else {})

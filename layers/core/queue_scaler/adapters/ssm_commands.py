@@ -8,7 +8,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
-from queue_scaler.domain.lifecycle import CommandObservation, CommandRequest
+from queue_scaler.domain.commands import CommandRequest
+from queue_scaler.domain.lifecycle import CommandObservation
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient

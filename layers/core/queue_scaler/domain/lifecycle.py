@@ -6,6 +6,11 @@ schedule. Each step is decided here from the action, what its last SSM command r
 run a command (the drain, or a health check), complete the hook, or wait; a heartbeat rides along
 with any of them when the hook's timer needs one. Nothing here sleeps: the waiting happens on the
 instance (the SSM command) and between invocations.
+
+`apply(action, input, now) -> (action, commands)` is the whole state machine: the service feeds it
+what it observed (a command's status) or what its last command came to (a heartbeat's answer, a
+send, a completion), and carries out the commands it returns, in order. Every change of an action
+is made here; the service only reads, writes and calls AWS.
 """
 
 from __future__ import annotations
@@ -13,17 +18,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from queue_scaler.domain.commands import HEALTHY, CommandRequest, drain_command, health_command, health_of
 from queue_scaler.domain.text import fmt
 
 #: EC2 gives a Spot instance two minutes' notice before it reclaims it.
 SPOT_NOTICE_SECONDS = 120.0
-#: First line of a health check's output: `health=<docker health status>`.
-HEALTH_PREFIX = "health="
-HEALTHY = "healthy"
-#: Log lines kept from a command's output: enough to see why a worker failed, small enough for a log line.
-LOG_TAIL_LINES = 20
+#: A lifecycle hook can be kept waiting by heartbeats for at most 100 x its HeartbeatTimeout, or
+#: 48 hours, whichever is smaller (EC2 Auto Scaling's global timeout).
+HOOK_GLOBAL_TIMEOUT_FACTOR = 100
+HOOK_GLOBAL_TIMEOUT_SECONDS = 48 * 3600.0
+#: Output kept with an action: the last check's or drain's tail, enough for the failure's log line.
+OUTPUT_KEPT_CHARS = 4000
 
 # SSM invocation statuses (GetCommandInvocation `Status`, and the status-change events' `status`).
 _RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
@@ -59,6 +66,18 @@ class Outcome(StrEnum):
     NOTED = "noted"  # a rebalance recommendation: recorded, nothing to complete
 
 
+class PoolTimings(_Model):
+    """A pool's own drain: its DrainSeconds (at least its jobs' p99) and its terminate hook's timeout."""
+
+    drain_seconds: Annotated[float, Field(gt=0)]
+    terminate_hook_timeout_seconds: Annotated[float, Field(gt=0)]
+
+
+def hook_maximum(heartbeat_timeout: float) -> float:
+    """How long heartbeats can keep a hook waiting: its global timeout."""
+    return min(HOOK_GLOBAL_TIMEOUT_FACTOR * heartbeat_timeout, HOOK_GLOBAL_TIMEOUT_SECONDS)
+
+
 class LifecyclePolicy(_Model):
     """The timings and choices that shape every step (from LifecycleSettings)."""
 
@@ -79,9 +98,34 @@ class LifecyclePolicy(_Model):
         description="Least time between two commands of one action (a failed send, a quick unhealthy answer)"
     )
     drain_failed_result: HookResult = HookResult.ABANDON
+    pools: dict[str, PoolTimings] = Field(
+        default_factory=dict,
+        description="Per Auto Scaling group: its drain and terminate hook timeout; others use the defaults above",
+    )
 
-    def hook_timeout(self, kind: ActionKind) -> float:
-        return self.launch_hook_timeout_seconds if kind is ActionKind.LAUNCH else self.terminate_hook_timeout_seconds
+    @model_validator(mode="after")
+    def _drains_fit_their_hooks(self) -> LifecyclePolicy:
+        # Heartbeats keep a terminate hook waiting while the drain runs, but only up to the hook's
+        # global timeout: a drain window beyond it would be cut by Auto Scaling, not by us.
+        for group in ["", *self.pools]:
+            window = self.drain_seconds_for(group) + self.drain_grace_seconds
+            maximum = hook_maximum(self.hook_timeout(ActionKind.TERMINATE, group))
+            if window > maximum:
+                name = f"pools[{group}]" if group else "drain_seconds"
+                raise ValueError(
+                    f"{name}: a drain of {fmt(window)} s outlasts its terminate hook's maximum {fmt(maximum)} s"
+                )
+        return self
+
+    def drain_seconds_for(self, group: str) -> float:
+        timings = self.pools.get(group)
+        return timings.drain_seconds if timings is not None else self.drain_seconds
+
+    def hook_timeout(self, kind: ActionKind, group: str) -> float:
+        if kind is ActionKind.LAUNCH:
+            return self.launch_hook_timeout_seconds
+        timings = self.pools.get(group)
+        return timings.terminate_hook_timeout_seconds if timings is not None else self.terminate_hook_timeout_seconds
 
 
 class LifecycleAction(_Model):
@@ -132,14 +176,6 @@ class CommandObservation(_Model):
         return self.status in _SUCCEEDED
 
 
-class CommandRequest(_Model):
-    """A shell script for AWS-RunShellScript, and what it is for (the SSM command's Comment)."""
-
-    comment: str = Field(max_length=100)
-    script: list[str]
-    execution_timeout_seconds: int
-
-
 class StepKind(StrEnum):
     RUN_COMMAND = "run_command"
     COMPLETE = "complete"
@@ -165,8 +201,15 @@ def new_action(
     *,
     hook: str | None = None,
     token: str | None = None,
+    discovered: bool = False,
 ) -> LifecycleAction:
-    """An action as its event arrives; a rebalance note is complete at once."""
+    """An action as its event arrives; a rebalance note is complete at once.
+
+    `now` is when the event happened (its `time`), not when it was handled: the hook's timer and
+    the drain window started then. A `discovered` action is one the reconciler found waiting in
+    Auto Scaling with no event about it: its hook's timer started at an unknown time, so it is
+    heartbeated at once, and it is completed by instance id (it has no token).
+    """
     if kind is ActionKind.REBALANCE:
         return LifecycleAction(
             instance_id=instance_id,
@@ -184,7 +227,7 @@ def new_action(
     # the heartbeat rule's margin (a third of the timeout) absorbs.
     window = {
         ActionKind.LAUNCH: policy.launch_timeout_seconds,
-        ActionKind.TERMINATE: policy.drain_seconds + policy.drain_grace_seconds,
+        ActionKind.TERMINATE: policy.drain_seconds_for(group) + policy.drain_grace_seconds,
         ActionKind.SPOT: SPOT_NOTICE_SECONDS,
     }[kind]
     return LifecycleAction(
@@ -195,7 +238,7 @@ def new_action(
         token=token,
         started_at=now,
         deadline=now + window,
-        last_heartbeat_at=now,
+        last_heartbeat_at=now - policy.hook_timeout(kind, group) if discovered else now,
     )
 
 
@@ -229,7 +272,9 @@ def _drain_step(
         return _complete(failed, Outcome.FORCED, f"drain not finished within its {window} s window")
     heartbeat = _heartbeat_due(action, now, policy)
     if _may_send(action, observed, now, policy):
-        seconds = policy.spot_drain_seconds if action.kind is ActionKind.SPOT else policy.drain_seconds
+        seconds = (
+            policy.spot_drain_seconds if action.kind is ActionKind.SPOT else policy.drain_seconds_for(action.group)
+        )
         return Step(
             kind=StepKind.RUN_COMMAND,
             reason=f"drain {policy.container}: SIGTERM, up to {fmt(seconds)} s",
@@ -299,70 +344,152 @@ def _heartbeat_due(action: LifecycleAction, now: float, policy: LifecyclePolicy)
     hook whose timeout is under three reconciler periods gets one every run (settings keep the
     timeout above one period).
     """
-    if action.token is None:
+    if action.hook is None:
         return False
-    interval = policy.hook_timeout(action.kind) / 3
+    interval = policy.hook_timeout(action.kind, action.group) / 3
     return now - action.last_heartbeat_at >= max(interval - policy.reconcile_period_seconds, interval / 2)
 
 
-def drain_command(container: str, seconds: float) -> CommandRequest:
-    """`docker stop` with the drain window as its timeout: SIGTERM, the worker drains, SIGKILL only after.
+# --- the state machine: inputs (what happened), commands (what to do) and apply ---------------------
 
-    The worker exits 0 when it drained; any other exit code (137: killed at the end of the window)
-    fails the command, so a drain cut short is reported as failed, with the worker's last log lines.
-    An instance without the container has nothing to drain.
-    """
-    window = int(seconds)
-    return CommandRequest(
-        comment=f"queue-scaler drain {container} {window}",
-        script=[
-            f"c={container}",
-            'if ! docker inspect "$c" >/dev/null 2>&1; then echo "no container $c: nothing to drain"; exit 0; fi',
-            f'docker stop --time {window} "$c"',
-            "code=$(docker inspect --format '{{.State.ExitCode}}' \"$c\")",
-            'echo "exit=$code"',
-            f'docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
-            '[ "$code" = 0 ]',
-        ],
-        # docker stop returns at most `window` s after SIGTERM (then SIGKILL); a minute covers the rest.
-        execution_timeout_seconds=window + 60,
+
+class Observed(_Model):
+    """An event or a reconciler run: decide the next step from the command's status (None: unknown)."""
+
+    observation: CommandObservation | None = None
+
+
+class HeartbeatAnswered(_Model):
+    """RecordLifecycleActionHeartbeat returned; `active` is False when Auto Scaling had no such action."""
+
+    active: bool
+
+
+class CommandSent(_Model):
+    command_id: str
+
+
+class CommandNotSent(_Model):
+    error: str
+    retryable: bool
+
+
+class SendHeartbeat(_Model):
+    """Restart the hook's heartbeat timer."""
+
+
+class RunCommand(_Model):
+    """Send `request` to the action's instance (already claimed in the action returned with it)."""
+
+    request: CommandRequest
+    reason: str
+
+
+class CompleteHook(_Model):
+    """End the action; `notify_hook` says whether Auto Scaling must be told (hook actions only)."""
+
+    result: HookResult
+    outcome: Outcome
+    reason: str
+    notify_hook: bool
+
+
+class HookCompleted(_Model):
+    """CompleteLifecycleAction returned (or there was no hook to tell); `active` as for heartbeats."""
+
+    completion: CompleteHook
+    active: bool
+
+
+class Wait(_Model):
+    """Nothing to do until the next event or reconciler run."""
+
+    reason: str
+
+
+class Done(_Model):
+    """Nothing to do ever again: the action is complete."""
+
+    reason: str
+
+
+Input = Observed | HeartbeatAnswered | CommandSent | CommandNotSent | HookCompleted
+Command = SendHeartbeat | RunCommand | CompleteHook | Wait | Done
+
+
+def apply(
+    action: LifecycleAction, event: Input, now: float, policy: LifecyclePolicy
+) -> tuple[LifecycleAction, list[Command]]:
+    """The action after `event`, and the commands to carry out next, in order."""
+    if action.state is ActionState.COMPLETED:
+        return action, [Done(reason=f"already completed ({action.outcome})")]
+    match event:
+        case Observed(observation=observed):
+            return _decide(_note(action, observed), observed, now, policy)
+        case CommandNotSent(error=error, retryable=False):
+            # A send that failed for good may decide the action at once (a drain with no agent).
+            return _decide(action.model_copy(update={"command_error": error}), None, now, policy)
+        case HeartbeatAnswered(active=True):
+            changed = action.model_copy(update={"last_heartbeat_at": now})
+        case CommandSent(command_id=command_id):
+            changed = action.model_copy(update={"command_id": command_id})
+        case CommandNotSent():
+            changed = action  # the claim stands: retried once command_retry_seconds have passed
+        case HookCompleted(completion=done, active=True):
+            changed = _completed(action, done.result, done.outcome, done.reason, now)
+        case HeartbeatAnswered() | HookCompleted():
+            changed = already_done(action, now)
+    return changed, []
+
+
+def already_done(action: LifecycleAction, now: float) -> LifecycleAction:
+    """Auto Scaling has no active action for the token: someone completed it, or it timed out."""
+    return _completed(action, None, Outcome.ALREADY_DONE, "Auto Scaling had no active action for the token", now)
+
+
+def _completed(
+    action: LifecycleAction, result: HookResult | None, outcome: Outcome, reason: str, now: float
+) -> LifecycleAction:
+    return action.model_copy(
+        update={
+            "state": ActionState.COMPLETED,
+            "result": result if result is not None else action.result,
+            "outcome": outcome,
+            "reason": reason,
+            "completed_at": now,
+        }
     )
 
 
-def health_command(container: str, wait_seconds: float) -> CommandRequest:
-    """Poll the container's docker health every 5 s until healthy or `wait_seconds` pass.
+def _decide(
+    action: LifecycleAction, observed: CommandObservation | None, now: float, policy: LifecyclePolicy
+) -> tuple[LifecycleAction, list[Command]]:
+    step = next_step(action, observed, now, policy)
+    commands: list[Command] = [SendHeartbeat()] if step.heartbeat else []
+    match step.kind:
+        case StepKind.RUN_COMMAND:
+            assert step.command is not None  # RUN_COMMAND steps carry their command
+            # Claimed before it is sent: if another invocation claimed first, saving the claim fails
+            # and nothing is sent. A claim without a command id is a send that failed or died mid-send.
+            action = action.model_copy(update={"command_id": None, "command_sent_at": now, "command_error": None})
+            commands.append(RunCommand(request=step.command, reason=step.reason))
+        case StepKind.COMPLETE:
+            assert step.result is not None  # COMPLETE steps carry both
+            assert step.outcome is not None
+            commands.append(
+                CompleteHook(
+                    result=step.result, outcome=step.outcome, reason=step.reason, notify_hook=action.hook is not None
+                )
+            )
+        case _:
+            commands.append(Wait(reason=step.reason))
+    return action, commands
 
-    Prints `health=<status>` first (`missing` when there is no such container, the container's state
-    when its image has no HEALTHCHECK), then, when not healthy, its last log lines.
-    """
-    wait = max(0, int(wait_seconds))
-    return CommandRequest(
-        comment=f"queue-scaler health {container} {wait}",
-        script=[
-            f"c={container}",
-            f"end=$(( $(date +%s) + {wait} ))",
-            "while :; do",
-            "  f='{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'",
-            '  s=$(docker inspect --format "$f" "$c" 2>/dev/null || echo missing)',
-            f'  [ "$s" = {HEALTHY} ] && break',
-            '  [ "$(date +%s)" -ge "$end" ] && break',
-            "  sleep 5",
-            "done",
-            f'echo "{HEALTH_PREFIX}$s"',
-            f'[ "$s" = {HEALTHY} ] || docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
-        ],
-        execution_timeout_seconds=wait + 60,
+
+def _note(action: LifecycleAction, observed: CommandObservation | None) -> LifecycleAction:
+    """The action with its finished command's status and output, kept for later decisions and logs."""
+    if observed is None or observed.running:
+        return action
+    return action.model_copy(
+        update={"last_status": observed.status, "last_output": observed.output[-OUTPUT_KEPT_CHARS:]}
     )
-
-
-def health_of(output: str) -> str:
-    """The docker health a check printed, or `unknown` when it printed none."""
-    for line in output.splitlines():
-        if line.startswith(HEALTH_PREFIX):
-            return line.removeprefix(HEALTH_PREFIX).strip() or "unknown"
-    return "unknown"
-
-
-def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> list[str]:
-    """The last lines of a command's output, for the log line of a failure."""
-    return output.splitlines()[-lines:]

@@ -11,19 +11,30 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from queue_scaler.domain.commands import CommandRequest, log_tail
 from queue_scaler.domain.lifecycle import (
     ActionKind,
     ActionState,
+    Command,
+    CommandNotSent,
     CommandObservation,
+    CommandSent,
+    CompleteHook,
+    Done,
+    HeartbeatAnswered,
+    HookCompleted,
     HookResult,
+    Input,
     LifecycleAction,
     LifecyclePolicy,
+    Observed,
     Outcome,
-    Step,
+    RunCommand,
+    SendHeartbeat,
     StepKind,
-    log_tail,
+    Wait,
+    apply,
     new_action,
-    next_step,
 )
 from queue_scaler.errors import ActionConflict, AwsCallError
 from queue_scaler.events import (
@@ -38,13 +49,13 @@ from queue_scaler.ports import ActionStore, HookRef, LifecycleHooks, LifecycleMe
 
 logger = logging.getLogger(__name__)
 
-#: Output kept with an action: the last check's or drain's tail, enough for the failure's log line.
-OUTPUT_KEPT_CHARS = 4000
-
 _TRANSITIONS = {
     "autoscaling:EC2_INSTANCE_LAUNCHING": ActionKind.LAUNCH,
     "autoscaling:EC2_INSTANCE_TERMINATING": ActionKind.TERMINATE,
 }
+_TRANSITION_OF = {kind: transition for transition, kind in _TRANSITIONS.items()}
+#: The hook an instance waits at, by its lifecycle state.
+_WAIT_KINDS = {"Pending:Wait": ActionKind.LAUNCH, "Terminating:Wait": ActionKind.TERMINATE}
 
 Trigger = (
     LifecycleActionEvent | SpotInterruptionEvent | RebalanceRecommendationEvent | CommandStatusEvent | ReconcileSchedule
@@ -100,9 +111,9 @@ class LifecycleService:
         """Act on one event; the reports say what was done for each action it concerned."""
         match trigger:
             case LifecycleActionEvent(detail=d):
-                return self._on_hook(d, now)
+                return self._on_hook(d, trigger.occurred_at(now), now)
             case SpotInterruptionEvent(detail=d):
-                return self._on_spot(d.instance_id, now)
+                return self._on_spot(d.instance_id, trigger.occurred_at(now), now)
             case RebalanceRecommendationEvent(detail=d):
                 return self._on_rebalance(d.instance_id, now)
             case CommandStatusEvent(detail=d):
@@ -111,37 +122,89 @@ class LifecycleService:
                 return self.reconcile(now)
 
     def reconcile(self, now: float) -> list[ActionReport]:
-        """Advance every pending action: heartbeats, lost status events, and completion past the deadline."""
+        """Advance every pending action (heartbeats, lost status events, completion past the deadline),
+        then take up every instance waiting at a hook that no event told us about."""
         try:
             pending = self._store.pending()
         except AwsCallError as error:
             self._metrics.count("LifecycleErrors")
             logger.error("pending actions unreadable", extra={"error": str(error), "code": error.code})
             raise
-        self._metrics.count("LifecycleActionsPending", len(pending))
-        return [self._advance(action, now) for action in pending]
+        for problem in pending.unreadable:
+            # Skipped, never fatal: one bad item must not stop every other drain from being forced.
+            self._metrics.count("LifecycleActionsUnreadable")
+            logger.error("actions table item is not a lifecycle action: skipped", extra={"item": problem})
+        self._metrics.count("LifecycleActionsPending", len(pending.actions))
+        reports = [self._advance(action, now) for action in pending.actions]
+        return reports + self._discover(pending.actions, now)
 
-    def _on_hook(self, detail: LifecycleActionDetail, now: float) -> list[ActionReport]:
+    def _discover(self, pending: list[LifecycleAction], now: float) -> list[ActionReport]:
+        """Instances in Pending:Wait / Terminating:Wait with no action: their event was lost (or never sent)."""
+        known = {(a.instance_id, a.kind) for a in pending}
+        reports: list[ActionReport] = []
+        hooks: dict[tuple[str, ActionKind], str | None] = {}
+        try:
+            for instance in self._hooks.waiting(self._groups):
+                kind = _WAIT_KINDS[instance.lifecycle_state]
+                if (instance.instance_id, kind) in known:
+                    continue
+                if any(a.kind is kind for a in self._store.for_instance(instance.instance_id)):
+                    continue  # completed a moment ago; Auto Scaling has not moved it on yet
+                if (instance.group, kind) not in hooks:
+                    hooks[instance.group, kind] = self._hooks.hook_name(instance.group, _TRANSITION_OF[kind])
+                hook = hooks[instance.group, kind]
+                if hook is None:
+                    continue  # held by a hook of someone else's making: not ours to answer
+                self._metrics.count("LifecycleActionsDiscovered")
+                logger.warning(
+                    "instance waiting at a hook with no event: taking it up",
+                    extra={
+                        "instance_id": instance.instance_id,
+                        "group": instance.group,
+                        "state": instance.lifecycle_state,
+                    },
+                )
+                action = new_action(
+                    kind, instance.instance_id, instance.group, now, self._policy, hook=hook, discovered=True
+                )
+                reports.append(self._start(action, now))
+            return reports
+        except AwsCallError as error:
+            # The pending actions are advanced already; the next run looks again.
+            self._metrics.count("LifecycleErrors")
+            logger.error("waiting instances not discovered", extra={"error": str(error), "code": error.code})
+            return []
+
+    def _on_hook(self, detail: LifecycleActionDetail, at: float, now: float) -> list[ActionReport]:
         if detail.group not in self._groups:
             return self._ignored(detail.instance_id, f"group {detail.group!r} is not one of this stack's")
+        kind = _TRANSITIONS[detail.transition]
+        try:
+            adopted = [
+                a
+                for a in self._store.for_instance(detail.instance_id)
+                if a.kind is kind and a.token is None and a.state is ActionState.PENDING
+            ]
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("actions unreadable", extra={"instance_id": detail.instance_id, "error": str(error)})
+            raise
+        if adopted:
+            # The reconciler found this instance first and drains it already: the event adds nothing.
+            self._metrics.count("LifecycleDuplicateEvents")
+            return [self._advance(adopted[0], now)]
         action = new_action(
-            _TRANSITIONS[detail.transition],
-            detail.instance_id,
-            detail.group,
-            now,
-            self._policy,
-            hook=detail.hook,
-            token=detail.token,
+            kind, detail.instance_id, detail.group, at, self._policy, hook=detail.hook, token=detail.token
         )
         return [self._start(action, now)]
 
-    def _on_spot(self, instance_id: str, now: float) -> list[ActionReport]:
+    def _on_spot(self, instance_id: str, at: float, now: float) -> list[ActionReport]:
         group = self._group_of(instance_id)
         if group is None:
             return self._ignored(instance_id, "not an instance of this stack's groups")
         self._metrics.count("SpotInterruptions")
         logger.warning("spot interruption: draining now", extra={"instance_id": instance_id, "group": group})
-        return [self._start(new_action(ActionKind.SPOT, instance_id, group, now, self._policy), now)]
+        return [self._start(new_action(ActionKind.SPOT, instance_id, group, at, self._policy), now)]
 
     def _on_rebalance(self, instance_id: str, now: float) -> list[ActionReport]:
         group = self._group_of(instance_id)
@@ -207,29 +270,32 @@ class LifecycleService:
         return self._advance(created, now)
 
     def _advance(self, action: LifecycleAction, now: float) -> ActionReport:
+        """Apply what is observed, then carry out the domain's commands, feeding each outcome back."""
         context = {"instance_id": action.instance_id, "action": action.key, "group": action.group}
+        saved = action
         try:
-            observed = self._observe(action)
-            original, noted = action, _note(action, observed)
-            step = next_step(noted, observed, now, self._policy)
-            action = noted
-            if step.heartbeat:
-                action = self._heartbeat(action, now)
-                if action.state is ActionState.COMPLETED:
-                    return self._report(action, step)
-            if step.kind is StepKind.RUN_COMMAND:
-                action = self._run(action, step, now)
-                if action.command_error is None:
-                    return self._report(action, step)
-                # A send that failed for good may decide the action at once (a drain with no agent).
-                step = next_step(action, None, now, self._policy)
-            if step.kind is StepKind.COMPLETE:
-                action = self._complete(action, step, observed, now)
-            elif action is noted and noted != original:
+            action, commands = apply(action, Observed(observation=self._observe(action)), now, self._policy)
+            last: Command = commands[-1]  # the decided step, until the commands run
+            while commands and action.state is ActionState.PENDING:
+                last, *commands = commands
+                if isinstance(last, RunCommand):
+                    saved = action = self._store.save(action)  # the claim, before anything is sent
+                outcome = self._execute(action, last)
+                if outcome is None:
+                    continue
+                action, more = apply(action, outcome, now, self._policy)
+                commands = [*more, *commands]
+                if action != saved:
+                    saved = action = self._store.save(action)
+                if isinstance(outcome, HookCompleted):
+                    self._completed(action, outcome.completion, now)
+                elif action.outcome is Outcome.ALREADY_DONE:
+                    self._already_done(action)
+            if action != saved:
                 # Waiting, with a finished check's answer that the next decision must still see.
                 action = self._store.save(action)
-            logger.info("lifecycle step", extra=context | {"step": str(step.kind), "reason": step.reason})
-            return self._report(action, step)
+            logger.info("lifecycle step", extra=context | {"step": _step_name(last), "reason": _reason(last)})
+            return self._report(action, last)
         except ActionConflict as error:
             # Another invocation advanced it first; its step stands.
             self._metrics.count("LifecycleConcurrentUpdates")
@@ -240,6 +306,40 @@ class LifecycleService:
             self._metrics.count("LifecycleErrors")
             logger.error("lifecycle step failed", extra=context | {"error": str(error), "code": error.code})
             return ActionReport(action.instance_id, action.key, "error", "step failed", error=str(error))
+
+    def _execute(self, action: LifecycleAction, command: Command) -> Input | None:
+        """Carry out one command (I/O only); its outcome, for the domain, or None when there is none."""
+        match command:
+            case SendHeartbeat():
+                try:
+                    active = self._hooks.heartbeat(_ref(action))
+                except AwsCallError as error:
+                    # Heartbeats are due a third of the timeout early: the next run can still send
+                    # one, and the step (a drain, a health check) must not wait for it.
+                    self._metrics.count("LifecycleErrors")
+                    logger.warning("heartbeat failed", extra={"instance_id": action.instance_id, "error": str(error)})
+                    return None
+                if active:
+                    self._metrics.count("LifecycleHeartbeats")
+                return HeartbeatAnswered(active=active)
+            case RunCommand(request=request, reason=reason):
+                return self._send(action, request, reason)
+            case CompleteHook(notify_hook=notify):
+                active = self._hooks.complete(_ref(action), command.result) if notify else True
+                return HookCompleted(completion=command, active=active)
+            case Wait() | Done():
+                return None
+
+    def _send(self, action: LifecycleAction, request: CommandRequest, reason: str) -> Input:
+        context = {"instance_id": action.instance_id, "action": action.key}
+        try:
+            command_id = self._commands.run(action.instance_id, request)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("command not sent", extra=context | {"error": str(error)})
+            return CommandNotSent(error=str(error), retryable=error.retryable)
+        logger.info("command sent", extra=context | {"command_id": command_id, "reason": reason})
+        return CommandSent(command_id=command_id)
 
     def _observe(self, action: LifecycleAction) -> CommandObservation | None:
         if action.command_id is None or action.state is ActionState.COMPLETED:
@@ -252,128 +352,65 @@ class LifecycleService:
             logger.warning("command status unreadable", extra={"command_id": action.command_id, "error": str(error)})
             return None
 
-    def _heartbeat(self, action: LifecycleAction, now: float) -> LifecycleAction:
-        try:
-            active = self._hooks.heartbeat(_ref(action))
-        except AwsCallError as error:
-            # Heartbeats are due a third of the timeout early: the next run can still send one, and
-            # the step (a drain, a health check) must not wait for it.
-            self._metrics.count("LifecycleErrors")
-            logger.warning("heartbeat failed", extra={"instance_id": action.instance_id, "error": str(error)})
-            return action
-        if active:
-            self._metrics.count("LifecycleHeartbeats")
-            return self._store.save(action.model_copy(update={"last_heartbeat_at": now}))
-        return self._already_done(action, now)
-
-    def _run(self, action: LifecycleAction, step: Step, now: float) -> LifecycleAction:
-        assert step.command is not None  # RUN_COMMAND steps carry their command
-        # Claim before sending: if another invocation claimed first, the save raises and nothing is sent.
-        claimed = self._store.save(
-            action.model_copy(update={"command_id": None, "command_sent_at": now, "command_error": None})
-        )
-        try:
-            command_id = self._commands.run(action.instance_id, step.command)
-        except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
-            logger.error(
-                "command not sent",
-                extra={"instance_id": action.instance_id, "action": action.key, "error": str(error)},
-            )
-            if error.retryable:
-                return claimed  # retried once command_retry_seconds have passed
-            return self._store.save(claimed.model_copy(update={"command_error": str(error)}))
-        logger.info(
-            "command sent",
-            extra={
-                "instance_id": action.instance_id,
-                "action": action.key,
-                "command_id": command_id,
-                "reason": step.reason,
-            },
-        )
-        return self._store.save(claimed.model_copy(update={"command_id": command_id}))
-
-    def _complete(
-        self, action: LifecycleAction, step: Step, observed: CommandObservation | None, now: float
-    ) -> LifecycleAction:
-        # COMPLETE steps carry both.
-        assert step.result is not None
-        assert step.outcome is not None
-        if action.token is not None and not self._hooks.complete(_ref(action), step.result):
-            return self._already_done(action, now)
-        output = observed.output if observed is not None and not observed.running else action.last_output
-        done = self._store.save(
-            action.model_copy(
-                update={
-                    "state": ActionState.COMPLETED,
-                    "result": step.result,
-                    "outcome": step.outcome,
-                    "reason": step.reason,
-                    "completed_at": now,
-                    "last_output": output[-OUTPUT_KEPT_CHARS:],
-                }
-            )
-        )
+    def _completed(self, action: LifecycleAction, done: CompleteHook, now: float) -> None:
+        """Count and log an action that has just been completed."""
+        if action.outcome is Outcome.ALREADY_DONE:
+            self._already_done(action)
+            return
         self._metrics.count("LifecycleActionsCompleted")
         context = {
             "instance_id": action.instance_id,
             "action": action.key,
             "group": action.group,
-            "result": str(step.result),
-            "outcome": str(step.outcome),
-            "reason": step.reason,
+            "result": str(done.result),
+            "outcome": str(done.outcome),
+            "reason": done.reason,
         }
-        if step.outcome is Outcome.SUCCEEDED:
+        if done.outcome is Outcome.SUCCEEDED:
             if action.is_drain:
                 self._metrics.seconds("DrainSeconds", now - action.started_at)
             logger.info("lifecycle action completed", extra=context)
         else:
             self._metrics.count(
-                "LifecycleActionsForced" if step.outcome is Outcome.FORCED else "LifecycleActionsFailed"
+                "LifecycleActionsForced" if done.outcome is Outcome.FORCED else "LifecycleActionsFailed"
             )
-            if not action.is_drain and step.result is HookResult.ABANDON:
+            logger.error(
+                "lifecycle action completed unsuccessfully", extra=context | {"output": log_tail(action.last_output)}
+            )
+            if not action.is_drain and done.result is HookResult.ABANDON:
                 # A launch the gate gave up on: the instance is replaced, and a fleet whose workers
                 # never turn healthy loops on this (the LaunchesAbandoned alarm).
                 self._metrics.count("LaunchesAbandoned")
-            logger.error("lifecycle action completed unsuccessfully", extra=context | {"output": log_tail(output)})
-        return done
 
-    def _already_done(self, action: LifecycleAction, now: float) -> LifecycleAction:
-        """Auto Scaling has no active action for the token: someone completed it, or it timed out."""
+    def _already_done(self, action: LifecycleAction) -> None:
         self._metrics.count("LifecycleActionsAlreadyDone")
         logger.warning(
             "no active lifecycle action: already done", extra={"instance_id": action.instance_id, "action": action.key}
         )
-        return self._store.save(
-            action.model_copy(
-                update={
-                    "state": ActionState.COMPLETED,
-                    "outcome": Outcome.ALREADY_DONE,
-                    "reason": "Auto Scaling had no active action for the token",
-                    "completed_at": now,
-                }
-            )
-        )
 
     @staticmethod
-    def _report(action: LifecycleAction, step: Step) -> ActionReport:
+    def _report(action: LifecycleAction, last: Command) -> ActionReport:
         outcome = str(action.outcome) if action.outcome is not None else None
-        reason = action.reason if action.state is ActionState.COMPLETED and action.reason else step.reason
-        return ActionReport(action.instance_id, action.key, str(step.kind), reason, outcome)
+        reason = action.reason if action.state is ActionState.COMPLETED and action.reason else _reason(last)
+        return ActionReport(action.instance_id, action.key, _step_name(last), reason, outcome)
+
+
+def _step_name(command: Command) -> str:
+    """The report's `step`: what the last command was (the names of the reports' contract)."""
+    return {
+        SendHeartbeat: "wait",
+        RunCommand: "run_command",
+        CompleteHook: "complete",
+        Wait: "wait",
+        Done: "none",
+    }[type(command)]
+
+
+def _reason(command: Command) -> str:
+    return "heartbeat" if isinstance(command, SendHeartbeat) else command.reason
 
 
 def _ref(action: LifecycleAction) -> HookRef:
-    # Only hook actions heartbeat or complete.
+    # Only hook actions heartbeat or complete; one found without its event has no token.
     assert action.hook is not None
-    assert action.token is not None
     return HookRef(group=action.group, hook=action.hook, instance_id=action.instance_id, token=action.token)
-
-
-def _note(action: LifecycleAction, observed: CommandObservation | None) -> LifecycleAction:
-    """The action with its finished command's status and output, kept for later decisions and logs."""
-    if observed is None or observed.running:
-        return action
-    return action.model_copy(
-        update={"last_status": observed.status, "last_output": observed.output[-OUTPUT_KEPT_CHARS:]}
-    )

@@ -1,0 +1,139 @@
+"""The two shell commands the LifecycleFunction runs on an instance, and the one format both ends read.
+
+A command is sent with AWS-RunShellScript; its SSM Comment names what it is
+(`queue-scaler <purpose> <container> <seconds>`) and its output starts with one `key=value` line
+(`exit=<code>` for a drain, `health=<status>` for a health check) followed by the container's last
+log lines. The LifecycleFunction reads the outputs with `health_of`; the local cloud's emulated SSM
+agent reads the comment with `parse_comment` and writes outputs with `drain_output` /
+`health_output`, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+COMMENT_PREFIX = "queue-scaler"
+#: First line of a health check's output: `health=<docker health status>`.
+HEALTH_PREFIX = "health="
+#: First line of a drain's output: `exit=<the container's exit code>`.
+EXIT_PREFIX = "exit="
+HEALTHY = "healthy"
+#: Log lines kept from a command's output: enough to see why a worker failed, small enough for a log line.
+LOG_TAIL_LINES = 20
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Purpose(StrEnum):
+    DRAIN = "drain"
+    HEALTH = "health"
+
+
+class CommandRequest(_Model):
+    """A shell script for AWS-RunShellScript, and what it is for (the SSM command's Comment)."""
+
+    comment: str = Field(max_length=100)
+    script: list[str]
+    execution_timeout_seconds: int
+
+
+class CommandComment(_Model):
+    """What a command's Comment says: its purpose, the container and its seconds (drain window or wait)."""
+
+    purpose: Purpose
+    container: str
+    seconds: int = Field(ge=0)
+
+
+def _comment(purpose: Purpose, container: str, seconds: int) -> str:
+    return f"{COMMENT_PREFIX} {purpose} {container} {seconds}"
+
+
+def parse_comment(comment: str) -> CommandComment:
+    """The comment `drain_command` / `health_command` wrote; ValueError naming what is wrong otherwise."""
+    words = comment.split()
+    if len(words) != 4 or words[0] != COMMENT_PREFIX:
+        raise ValueError(f"comment {comment!r} is not `{COMMENT_PREFIX} <purpose> <container> <seconds>`")
+    _, purpose, container, seconds = words
+    if purpose not in set(Purpose):
+        raise ValueError(f"comment {comment!r}: purpose must be one of {sorted(Purpose)}, not {purpose!r}")
+    if not seconds.isdigit():
+        raise ValueError(f"comment {comment!r}: seconds must be a whole number, not {seconds!r}")
+    return CommandComment(purpose=Purpose(purpose), container=container, seconds=int(seconds))
+
+
+def drain_command(container: str, seconds: float) -> CommandRequest:
+    """`docker stop` with the drain window as its timeout: SIGTERM, the worker drains, SIGKILL only after.
+
+    The worker exits 0 when it drained; any other exit code (137: killed at the end of the window)
+    fails the command, so a drain cut short is reported as failed, with the worker's last log lines.
+    An instance without the container has nothing to drain.
+    """
+    window = int(seconds)
+    return CommandRequest(
+        comment=_comment(Purpose.DRAIN, container, window),
+        script=[
+            f"c={container}",
+            'if ! docker inspect "$c" >/dev/null 2>&1; then echo "no container $c: nothing to drain"; exit 0; fi',
+            f'docker stop --time {window} "$c"',
+            "code=$(docker inspect --format '{{.State.ExitCode}}' \"$c\")",
+            f'echo "{EXIT_PREFIX}$code"',
+            f'docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
+            '[ "$code" = 0 ]',
+        ],
+        # docker stop returns at most `window` s after SIGTERM (then SIGKILL); a minute covers the rest.
+        execution_timeout_seconds=window + 60,
+    )
+
+
+def health_command(container: str, wait_seconds: float) -> CommandRequest:
+    """Poll the container's docker health every 5 s until healthy or `wait_seconds` pass.
+
+    Prints `health=<status>` first (`missing` when there is no such container, the container's state
+    when its image has no HEALTHCHECK), then, when not healthy, its last log lines.
+    """
+    wait = max(0, int(wait_seconds))
+    return CommandRequest(
+        comment=_comment(Purpose.HEALTH, container, wait),
+        script=[
+            f"c={container}",
+            f"end=$(( $(date +%s) + {wait} ))",
+            "while :; do",
+            "  f='{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'",
+            '  s=$(docker inspect --format "$f" "$c" 2>/dev/null || echo missing)',
+            f'  [ "$s" = {HEALTHY} ] && break',
+            '  [ "$(date +%s)" -ge "$end" ] && break',
+            "  sleep 5",
+            "done",
+            f'echo "{HEALTH_PREFIX}$s"',
+            f'[ "$s" = {HEALTHY} ] || docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
+        ],
+        execution_timeout_seconds=wait + 60,
+    )
+
+
+def drain_output(exit_code: int, tail: str) -> str:
+    """What the drain script prints once the container has exited."""
+    return f"{EXIT_PREFIX}{exit_code}\n{tail}"
+
+
+def health_output(status: str, tail: str = "") -> str:
+    """What the health script prints: the status, then the log tail when not healthy."""
+    return f"{HEALTH_PREFIX}{status}" if status == HEALTHY else f"{HEALTH_PREFIX}{status}\n{tail}"
+
+
+def health_of(output: str) -> str:
+    """The docker health a check printed, or `unknown` when it printed none."""
+    for line in output.splitlines():
+        if line.startswith(HEALTH_PREFIX):
+            return line.removeprefix(HEALTH_PREFIX).strip() or "unknown"
+    return "unknown"
+
+
+def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last lines of a command's output, for the log line of a failure."""
+    return output.splitlines()[-lines:]
