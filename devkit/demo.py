@@ -200,12 +200,8 @@ def run(
     shutil.rmtree(state_dir, ignore_errors=True)
     settings = LocalSettings()
     # This process's own clients (the producer's ledger) talk only to the local cloud's endpoint.
-    for key, value in {
-        "AWS_DEFAULT_REGION": settings.region,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-    }.items():
-        os.environ.setdefault(key, value)
+    os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
     state = up(state_dir)
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:

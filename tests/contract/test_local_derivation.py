@@ -10,9 +10,9 @@ from typing import Any
 
 from devkit import template
 from devkit.localcloud.stack import LocalSettings, pool_specs
+from devkit.stackmodel import root_stack
 
 from . import invariants as inv
-from .stack import root_stack
 
 #: The parameters without a default; their values do not shape pools, queues or tables.
 REQUIRED = {
