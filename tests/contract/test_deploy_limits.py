@@ -70,9 +70,7 @@ def test_given_an_environment_then_a_new_launch_template_version_rolls_each_grou
         assert transitions == {"autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"}
         # The group follows the launch template's latest version: a new AMI or image is an update.
         template = group.raw["Properties"]["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
-        assert template["Version"] == {
-            "Fn::GetAtt": ["LaunchTemplate", "LatestVersionNumber"]
-        }
+        assert template["Version"] == {"Fn::GetAtt": ["LaunchTemplate", "LatestVersionNumber"]}
 
 
 def _alarm_metrics(alarm: Any) -> set[tuple[str, str, str]]:
