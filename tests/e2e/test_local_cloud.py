@@ -57,12 +57,28 @@ def test_given_the_local_cloud_when_up_then_status_shows_pools_queues_and_lifecy
     assert printed.returncode == 0 and json.loads(printed.stdout)["endpoint_url"] == cloud.endpoint_url
 
 
+def long_job(job_id: str) -> str:
+    return json.dumps(
+        {
+            "job_id": job_id,
+            "user_id": "u-e2e",
+            "plan": "pro",
+            "kind": "e2e.sleep",
+            "credits": 0,
+            "submitted_at": "2026-11-22T10:00:00Z",
+            "payload": {"seconds": 600},
+        }
+    )
+
+
 def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_desired(cloud_factory: Any) -> None:
     # Schedule off: any scale-out comes from the invocations themselves.
     cloud = cloud_factory(schedule_seconds=0)
     url = cloud.queue_url("queue-scaler-local-video-pro")
+    # Jobs that run for longer than the test: in flight, they stay backlog however fast the workers
+    # start and however slowly a busy machine runs the invocations, so every event must ask for 4.
     for batch in range(3):
-        entries = [{"Id": str(i), "MessageBody": json.dumps({"job_id": f"b{batch}-{i}"})} for i in range(10)]
+        entries = [{"Id": str(i), "MessageBody": long_job(f"b{batch}-{i}")} for i in range(10)]
         cloud.sqs.send_message_batch(QueueUrl=url, Entries=entries)
     for event in SCALER_EVENTS:
         run = cli("invoke", "ScalerFunction", str(event), "--state-dir", str(cloud.state_dir), "--env", "RUN_SECONDS=0")
