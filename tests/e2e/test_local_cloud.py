@@ -20,6 +20,7 @@ from tests.e2e.conftest import alive
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 SCALER_EVENTS = sorted((ROOT / "events" / "scaler").glob("*.json"))
+NOW = "2026-01-01T00:00:00+00:00"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,8 +62,14 @@ def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_des
     # Schedule off: any scale-out comes from the invocations themselves.
     cloud = cloud_factory(schedule_seconds=0)
     url = cloud.queue_url("queue-scaler-local-video-pro")
+    # Jobs longer than the test: a worker that boots holds them (in flight, still backlog) instead of
+    # finishing or dead-lettering them, however slow the invocations are on a busy machine.
+    job = {"user_id": "u", "plan": "pro", "kind": "k", "credits": 1, "payload": {"seconds": 600}}
     for batch in range(3):
-        entries = [{"Id": str(i), "MessageBody": json.dumps({"job_id": f"b{batch}-{i}"})} for i in range(10)]
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({**job, "job_id": f"b{batch}-{i}", "submitted_at": NOW})}
+            for i in range(10)
+        ]
         cloud.sqs.send_message_batch(QueueUrl=url, Entries=entries)
     for event in SCALER_EVENTS:
         run = cli("invoke", "ScalerFunction", str(event), "--state-dir", str(cloud.state_dir), "--env", "RUN_SECONDS=0")
