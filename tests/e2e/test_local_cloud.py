@@ -20,6 +20,7 @@ from tests.e2e.conftest import alive
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 SCALER_EVENTS = sorted((ROOT / "events" / "scaler").glob("*.json"))
+NOW = "2026-01-01T00:00:00+00:00"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
