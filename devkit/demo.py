@@ -9,7 +9,6 @@ and a PNG timeline per pool under out/.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -20,20 +19,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from devkit.commands.local import down, fetch_status, up
+from devkit.configfile import load_parameter
 from devkit.localcloud import stack
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
+from queue_scaler.domain.ledger import JobOutcome
 from queue_scaler.domain.refund import RefundPolicy
-from queue_scaler.jobs import JobEnvelope
 from queue_scaler.observability import NullMetrics
-from queue_scaler.services.refunds import RefundService
-from queue_scaler.services.wiring import refund_service
+from queue_scaler.producer import Producer
+from queue_scaler.services.wiring import producer
 
 #: Jobs per plan and pool in the burst, and how long each runs.
 BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}
@@ -89,51 +88,46 @@ class Timeline:
         return paths
 
 
-def envelope(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, Any]:
-    """A job as producers submit it (CONTRACTS.md section 4)."""
+def job(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, Any]:
+    """One job of the burst, as `Producer.submit` takes it."""
     return {
         "job_id": f"{pool}-{plan}-{index}-{uuid.uuid4().hex[:6]}",
         "user_id": f"u-{rng.randint(1, 9)}",
         "plan": plan,
         "kind": f"{pool}.demo",
         "credits": CREDITS[plan],
-        "submitted_at": datetime.now(UTC).isoformat(),
         "payload": {"seconds": round(rng.uniform(*JOB_SECONDS), 2), "fail": index % FAIL_EVERY == FAIL_EVERY // 2},
     }
 
 
-def submit_burst(
-    sqs: Any, ledger: RefundService, prefix: str, rng: random.Random, size: float = 1.0
-) -> tuple[set[str], set[str]]:
-    """Reserve each job's credits, then send the burst (`size` scales every count).
+def submit_burst(jobs_producer: Producer, rng: random.Random, size: float = 1.0) -> tuple[set[str], set[str]]:
+    """Give every user credits, then submit the burst through the producer (`size` scales every count).
 
     Returns the submitted job ids, and those whose reservation holds credits (the refundable ones).
-
-    This is a producer's side of the ledger: a job is submitted only once its credits are reserved.
     """
-    jobs: list[tuple[str, dict[str, Any]]] = []
-    for pool, plans in BURST.items():
-        for plan, count in plans.items():
-            jobs += [(f"{prefix}-{pool}-{plan}", envelope(pool, plan, i, rng)) for i in range(round(count * size))]
-    messaging = round(MESSAGING_JOBS * size)
-    jobs += [(f"{prefix}-messaging-jobs", envelope("messaging", "pro", i, rng)) for i in range(messaging)]
+    jobs = [
+        job(pool, plan, i, rng)
+        for pool, plans in BURST.items()
+        for plan, count in plans.items()
+        for i in range(round(count * size))
+    ]
+    jobs += [job("messaging", "pro", i, rng) for i in range(round(MESSAGING_JOBS * size))]
     now = datetime.now(UTC)
-    for user in sorted({job["user_id"] for _, job in jobs}):
-        ledger.deposit(user, STARTING_CREDITS, "demo-grant", now)
+    for user in sorted({j["user_id"] for j in jobs}):
+        jobs_producer.deposit(user, STARTING_CREDITS, "demo-grant", now)
     charged = set()
-    for _, job in jobs:
-        if ledger.reserve(JobEnvelope.model_validate(job), now).amount:
-            charged.add(job["job_id"])
-    urls: dict[str, str] = {}
-    by_queue: dict[str, list[dict[str, Any]]] = {}
-    for queue, job in jobs:
-        by_queue.setdefault(queue, []).append(job)
-    for queue, batch in by_queue.items():
-        urls[queue] = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        for start in range(0, len(batch), 10):
-            entries = [{"Id": str(i), "MessageBody": json.dumps(j)} for i, j in enumerate(batch[start : start + 10])]
-            sqs.send_message_batch(QueueUrl=urls[queue], Entries=entries)
-    return {job["job_id"] for _, job in jobs}, charged
+    for spec in jobs:
+        if jobs_producer.submit(**spec, now=datetime.now(UTC)).reserved:
+            charged.add(spec["job_id"])
+    return {j["job_id"] for j in jobs}, charged
+
+
+def outcome_line(ledger: dict[str, Any], submitted: int) -> str:
+    """The ledger's outcome counts, and whether they add up to the jobs submitted."""
+    outcomes = ledger["outcomes"]
+    counts = " ".join(f"{outcome}={outcomes.get(outcome, 0)}" for outcome in JobOutcome)
+    total = sum(outcomes.values())
+    return f"ledger outcomes: {counts} (sum {total} = {submitted} submitted: {total == submitted})"
 
 
 def view(status: dict[str, Any], elapsed: float, submitted: int) -> Group:
@@ -164,6 +158,7 @@ def view(status: dict[str, Any], elapsed: float, submitted: int) -> Group:
         decisions.add_row(outcome["pool"], why)
     footer = (
         f"lifecycle actions: {life['completed']} completed, {life['pending']} pending, {life['timed_out']} timed out"
+        f"   completed: {status['ledger']['outcomes'].get('completed', 0)}"
         f"   refunds: {status['ledger']['refunds']}"
         f"   scaler invocations: {status['scaler']['invocations']} ({status['scaler']['errors']} errors)"
     )
@@ -202,19 +197,12 @@ def run(
     state = up(state_dir)
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
-        session = boto3.session.Session(
-            region_name=settings.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local emulator's dummy credentials
-        )
-        sqs = session.client("sqs", endpoint_url=state["endpoint_url"])
-        ledger = refund_service(
+        # The producer a product would use, routing by the same pool configuration the scaler reads.
+        jobs_producer = producer(
             ledger_table=stack.ledger_table(settings),
-            parking_table=stack.parking_table(settings),
-            notice_topic_arn=stack.notice_topic_arn(settings),
+            config=load_parameter(stack.config_parameter(settings), state["endpoint_url"]),
             metrics=NullMetrics(),
             policy=RefundPolicy(),
-            lease_seconds=60,
             endpoint_url=state["endpoint_url"],
         )
         timeline = Timeline()
@@ -226,7 +214,7 @@ def run(
             while True:
                 elapsed = time.monotonic() - started
                 if not submitted and elapsed >= 3:
-                    submitted, charged = submit_burst(sqs, ledger, settings.stack, rng, size)
+                    submitted, charged = submit_burst(jobs_producer, rng, size)
                 status = fetch_status(state)
                 timeline.add(elapsed, status)
                 live.update(view(status, elapsed, len(submitted)))
@@ -250,6 +238,7 @@ def run(
         f"(reserved - refunded = charged: {ledger['reserved'] - ledger['refunded'] == ledger['charged']}), "
         f"problems={ledger['problems'] or 'none'}"
     )
+    console.print(outcome_line(ledger, len(submitted)))
     console.print(
         f"demo: jobs={len(submitted)} completed={report.completed} dead_lettered={len(report.dead_lettered)} "
         f"lost={len(report.lost)} duplicates={len(report.duplicates)} wait_p95={report.wait_p95():.1f}s "

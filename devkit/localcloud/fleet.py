@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.stack import LocalStack
 
@@ -75,6 +76,7 @@ class WorkerFleet:
                 "POLL_WAIT_SECONDS": "1",
                 "HEALTH_FILE": str(health_file),
                 "POOL_NAME": pool,
+                "LEDGER_TABLE": stack_module.ledger_table(settings),
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "AWS_DEFAULT_REGION": settings.region,
                 "AWS_REGION": settings.region,

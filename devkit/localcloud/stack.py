@@ -148,6 +148,7 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "HistoryTable": history_table(settings),
         "LifecycleActionsTable": actions_table(settings),
         "DrainSeconds": str(int(settings.drain_seconds)),
+        "MaxReceiveCount": str(settings.max_receive_count),
         "HealthCheckGracePeriodSeconds": str(settings.launch_hook_timeout),
         "LedgerTable": ledger_table(settings),
         "ParkingTable": parking_table(settings),

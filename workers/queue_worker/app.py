@@ -8,6 +8,7 @@ import time
 
 from pydantic import ValidationError
 
+from queue_worker.attempts import AttemptRecorder, make_attempt_log
 from queue_worker.health import HealthFile
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import Queues, make_client
@@ -45,6 +46,7 @@ def main() -> int:
         handler,
         telemetry,
         HealthFile(settings.health_file),
+        attempts=AttemptRecorder(make_attempt_log(settings), telemetry),
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, worker.request_stop)
