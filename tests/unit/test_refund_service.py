@@ -188,10 +188,13 @@ def test_given_the_confirm_write_fails_after_the_publish_then_no_delivery_sends_
     world.ledger.fail_confirm = Throttled("UpdateItem", "ProvisionedThroughputExceededException")
     first = world.service.handle(letter(envelope(), "m-1"), NOW)
     assert (first.result, first.notified) == ("refunded", True)  # sent: the record is done, not retried
-    for later in (NOW + timedelta(seconds=1), NOW + timedelta(seconds=LEASE * 10)):
+    with pytest.raises(NotificationPending):  # a duplicate within the lease waits, as for any live claim
+        world.service.handle(letter(envelope(), "m-2"), NOW + timedelta(seconds=1))
+    for later in (NOW + timedelta(seconds=LEASE), NOW + timedelta(seconds=LEASE * 10)):
         again = world.service.handle(letter(envelope(), "m-1"), later)
         assert (again.result, again.notified) == ("duplicate", False)
-    assert len(world.notifier.sent) == 1 and world.counted("NoticesUnconfirmed") == 1
+    # Counted when the confirm failed, and by each later delivery that found it unconfirmed.
+    assert len(world.notifier.sent) == 1 and world.counted("NoticesUnconfirmed") == 3
 
 
 def test_given_a_publishing_notice_then_it_is_never_taken_over(world: World) -> None:

@@ -190,15 +190,15 @@ def last_error(source_queue: str | None, receive_count: int | None) -> str:
 
 
 class NoticeState(StrEnum):
-    PENDING = "pending"  # claimed by a delivery that has not started publishing yet
-    PUBLISHING = "publishing"  # its holder is publishing (or did, and could not confirm it)
+    PENDING = "pending"  # claimed by a delivery that has not started publishing (or whose publish was refused)
+    PUBLISHING = "publishing"  # its holder is publishing (or did, and could not confirm it, or died doing so)
     SENT = "sent"
 
 
 class NoticeStep(StrEnum):
     """What a delivery that found the job already failed does about the user's notice."""
 
-    DONE = "done"  # the notice was sent, or may have been: never send a second one
+    DONE = "done"  # the notice was sent, or may have been (publishing past its lease): never send again
     WAIT = "wait"  # another delivery holds a live claim: retry later, it may still fail
     TAKE_OVER = "take_over"  # the claim's lease ran out before its holder published: claim it and send
 
@@ -206,15 +206,17 @@ class NoticeStep(StrEnum):
 def notice_step(state: NoticeState, claimed_at: datetime, now: datetime, lease_seconds: float) -> NoticeStep:
     """At most one notice per job: only the holder of an unexpired claim may publish.
 
-    A notice marked publishing is never taken over: its holder may have published and then failed to
-    confirm it (the publish and the confirm cannot be one transaction), and a second notice is worse
-    than an unconfirmed one, which the NoticesUnconfirmed metric reports.
+    While the claim is live, duplicates wait (the holder may still fail and put the notice back to
+    pending). Once it has run out, a pending notice is taken over (its holder died before publishing),
+    but a publishing one never is: its holder may have published and then failed to confirm it (the
+    publish and the confirm cannot be one transaction), and a second notice is worse than an
+    unconfirmed one, which the NoticesUnconfirmed metric reports.
     """
-    if state in (NoticeState.SENT, NoticeState.PUBLISHING):
+    if state == NoticeState.SENT:
         return NoticeStep.DONE
     if (now - claimed_at).total_seconds() < lease_seconds:
         return NoticeStep.WAIT
-    return NoticeStep.TAKE_OVER
+    return NoticeStep.DONE if state == NoticeState.PUBLISHING else NoticeStep.TAKE_OVER
 
 
 class Reservation(_Model):

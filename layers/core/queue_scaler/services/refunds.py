@@ -12,8 +12,9 @@ A refund happens exactly once, in two steps that each hold under concurrent and 
   an unexpired claim publishes; a duplicate delivery that finds the notice pending under a live claim
   is retried later (NotificationPending), and takes the claim over with a conditional write only once
   its lease has run out, i.e. when its holder died between the transaction and the publish. The holder
-  marks the notice publishing before it publishes, and a publishing notice is never taken over: when
-  the confirm write fails after SNS accepted the notice, no retry sends a second one.
+  marks the notice publishing just before it publishes, and a publishing notice is never taken over
+  (a refused publish puts it back to pending): when the confirm write fails after SNS accepted the
+  notice, no retry sends a second one.
 
 A record that cannot be refunded (malformed, amount out of bounds, no matching reservation) is parked
 with its body and the reason, counted, and acknowledged: it never blocks its batch.
@@ -248,6 +249,11 @@ class RefundService:
         if step == NoticeStep.WAIT:
             raise NotificationPending(stored.job_id)
         notified = False
+        if step == NoticeStep.DONE and notice == NoticeState.PUBLISHING:
+            # Past its lease and never confirmed: sent (the confirm failed) or not (its holder died while
+            # publishing). Resending risks a second notice; an operator can tell from SNS delivery logs.
+            self._metrics.count("NoticesUnconfirmed")
+            logger.error("user notice unconfirmed past its lease; not sent again", extra={"job_id": stored.job_id})
         if step == NoticeStep.TAKE_OVER:
             claim = self._new_claim()
             if not self._ledger.take_over_notice(stored.job_id, stored.claim, claim, now):
@@ -264,6 +270,8 @@ class RefundService:
             self._metrics.count("NoticeClaimsLost")
             logger.warning("notice claim lost before publishing", extra={"job_id": job.job_id})
             return False
+        # From here a crash can never lead to a second notice, at worst to none (counted as
+        # NoticesUnconfirmed by the delivery that finds it publishing past its lease).
         try:
             self._notifier.publish(user_notice(job))
         except AwsCallError as error:
