@@ -100,10 +100,11 @@ def job(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def submit_burst(jobs_producer: Producer, rng: random.Random, size: float = 1.0) -> tuple[set[str], set[str]]:
+def submit_burst(jobs_producer: Producer, rng: random.Random, size: float = 1.0) -> JobReport:
     """Give every user credits, then submit the burst through the producer (`size` scales every count).
 
-    Returns the submitted job ids, and those whose reservation holds credits (the refundable ones).
+    Returns the report to fill: the submitted job ids, those whose reservation holds credits (the
+    refundable ones) and those that fail on every attempt.
     """
     jobs = [
         job(pool, plan, i, rng)
@@ -115,11 +116,11 @@ def submit_burst(jobs_producer: Producer, rng: random.Random, size: float = 1.0)
     now = datetime.now(UTC)
     for user in sorted({j["user_id"] for j in jobs}):
         jobs_producer.deposit(user, STARTING_CREDITS, "demo-grant", now)
-    charged = set()
+    report = JobReport({j["job_id"] for j in jobs}, failing={j["job_id"] for j in jobs if j["payload"]["fail"]})
     for spec in jobs:
         if jobs_producer.submit(**spec, now=datetime.now(UTC)).reserved:
-            charged.add(spec["job_id"])
-    return {j["job_id"] for j in jobs}, charged
+            report.charged.add(spec["job_id"])
+    return report
 
 
 def outcome_line(ledger: dict[str, Any], submitted: int) -> str:
@@ -207,24 +208,22 @@ def run(
         )
         timeline = Timeline()
         started = time.monotonic()
-        submitted: set[str] = set()
-        charged: set[str] = set()
+        report = JobReport(set())
         status = fetch_status(state)
         with Live(view(status, 0, 0), console=console, refresh_per_second=2) as live:
             while True:
                 elapsed = time.monotonic() - started
-                if not submitted and elapsed >= 3:
-                    submitted, charged = submit_burst(jobs_producer, rng, size)
+                if not report.submitted and elapsed >= 3:
+                    report = submit_burst(jobs_producer, rng, size)
                 status = fetch_status(state)
                 timeline.add(elapsed, status)
-                live.update(view(status, elapsed, len(submitted)))
-                if submitted and settled(status) and elapsed > 10:
+                live.update(view(status, elapsed, len(report.submitted)))
+                if report.submitted and settled(status) and elapsed > 10:
                     break
                 if elapsed > timeout:
                     console.print(f"[red]demo: not settled after {timeout:.0f} s[/]")
                     break
                 time.sleep(1)
-        report = JobReport(submitted, charged=charged)
         report.dead_lettered = set(status["dead_lettered_jobs"])
     finally:
         down(state_dir)
@@ -238,9 +237,9 @@ def run(
         f"(reserved - refunded = charged: {ledger['reserved'] - ledger['refunded'] == ledger['charged']}), "
         f"problems={ledger['problems'] or 'none'}"
     )
-    console.print(outcome_line(ledger, len(submitted)))
+    console.print(outcome_line(ledger, len(report.submitted)))
     console.print(
-        f"demo: jobs={len(submitted)} completed={report.completed} dead_lettered={len(report.dead_lettered)} "
+        f"demo: jobs={len(report.submitted)} completed={report.completed} dead_lettered={len(report.dead_lettered)} "
         f"lost={len(report.lost)} duplicates={len(report.duplicates)} wait_p95={report.wait_p95():.1f}s "
         f"instance_seconds={instance_seconds:.0f} refunded={ledger['refunds']}"
     )

@@ -20,5 +20,8 @@ def run(args: argparse.Namespace) -> int:
 
     report, status = play(Console(), out_dir=args.out, timeout=args.timeout)
     ledger = status["ledger"]
-    refunds_right = ledger["refunds"] == len(report.refundable) and not ledger["problems"]
-    return 0 if not report.lost and not report.duplicates and refunds_right else 1
+    refunds_right = ledger["refunds"] == len(report.failing & report.charged) and not ledger["problems"]
+    # Every submitted job settled, each counted once by its outcome in the ledger.
+    outcomes = ledger["outcomes"]
+    adds_up = sum(outcomes.values()) == len(report.submitted) and not outcomes["pending"] and not outcomes["running"]
+    return 0 if not report.lost and not report.duplicates and refunds_right and adds_up else 1

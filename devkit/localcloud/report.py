@@ -15,6 +15,8 @@ class JobReport:
     submitted: set[str]
     #: The submitted jobs whose reservation holds credits: a dead letter among them must be refunded.
     charged: set[str] = field(default_factory=set)
+    #: The submitted jobs whose handler fails on every attempt: exactly these fail for good.
+    failing: set[str] = field(default_factory=set)
     completions: Counter[str] = field(default_factory=Counter)
     waits: list[float] = field(default_factory=list)
     dead_lettered: set[str] = field(default_factory=set)
@@ -31,11 +33,6 @@ class JobReport:
     @property
     def lost(self) -> set[str]:
         return {job for job in self.submitted if not self.completions[job] and job not in self.dead_lettered}
-
-    @property
-    def refundable(self) -> set[str]:
-        """Dead-lettered jobs that had reserved credits: exactly these must be refunded."""
-        return self.dead_lettered & self.charged
 
     @property
     def duplicates(self) -> set[str]:
