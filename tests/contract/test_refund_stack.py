@@ -34,13 +34,18 @@ def test_given_an_environment_then_every_dead_letter_queue_feeds_the_refund_func
             assert queue.properties["VisibilityTimeout"] >= 6 * timeout
 
 
-def test_given_an_environment_then_the_refund_settings_load_from_the_template_environment(
-    deployed: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def refund_settings(deployed: Stack, monkeypatch: pytest.MonkeyPatch) -> DlqRefundSettings:
+    """DlqRefundFunction's settings as it reads them from the environment the template gives it."""
     props = function(deployed, "DlqRefundFunction").properties
     for name, value in props["Environment"]["Variables"].items():
         monkeypatch.setenv(name, str(value))
-    settings = DlqRefundSettings()  # type: ignore[call-arg]  # read from the environment
+    return DlqRefundSettings()  # type: ignore[call-arg]  # read from the environment
+
+
+def test_given_an_environment_then_the_refund_settings_load_from_the_template_environment(
+    deployed: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = refund_settings(deployed, monkeypatch)
     assert settings.ledger_table == deployed.ref("LedgerTable")
     assert settings.parking_table == deployed.ref("ParkingTable")
     assert settings.notice_topic_arn == deployed.ref("NoticeTopic")
@@ -79,10 +84,7 @@ def test_given_the_default_mode_then_no_pool_has_a_target_tracking_policy(deploy
 def test_given_an_environment_then_a_refund_needs_as_many_real_failures_as_the_queues_allow_receives(
     deployed: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    props = function(deployed, "DlqRefundFunction").properties
-    for name, value in props["Environment"]["Variables"].items():
-        monkeypatch.setenv(name, str(value))
-    settings = DlqRefundSettings()  # type: ignore[call-arg]  # read from the environment
+    settings = refund_settings(deployed, monkeypatch)
     receives = {int(q.properties["RedrivePolicy"]["maxReceiveCount"]) for q in inv.job_queues(deployed)}
     assert receives == {settings.required_failures} and settings.max_returns >= 1
 

@@ -17,7 +17,7 @@ from devkit.localcloud.server import make_dynamodb_atomic
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.domain.ledger import Attempt, AttemptOutcome
-from queue_scaler.domain.refund import RefundPolicy, reservation
+from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
 from queue_scaler.services.wiring import refund_service
@@ -75,18 +75,7 @@ class Book:
         self.ledger.deposit(user_id, credits, reference, now)
 
     def reserve(self, job: JobEnvelope, now: datetime) -> None:
-        self.ledger.reserve(
-            reservation(
-                job_id=job.job_id,
-                user_id=job.user_id,
-                plan=job.plan,
-                kind=job.kind,
-                credits=job.credits,
-                policy=RefundPolicy(cap=1000),
-                now=now,
-            ),
-            claim=f"submit-{job.job_id}",
-        )
+        self.ledger.reserve(envelope_reservation(job, RefundPolicy(cap=1000), now), claim=f"submit-{job.job_id}")
 
 
 def book(stack: dict[str, str]) -> Book:

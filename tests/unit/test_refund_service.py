@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome
-from queue_scaler.domain.refund import DeadLetterPolicy, InvalidAmount, RefundPolicy, reservation
+from queue_scaler.domain.refund import DeadLetterPolicy, InvalidAmount, RefundPolicy, envelope_reservation
 from queue_scaler.errors import DuplicateReservation, InsufficientCredits, NotificationPending, Throttled
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
@@ -80,17 +80,8 @@ def world() -> World:
 
 
 def reserve(world: World, **fields: Any) -> None:
-    job = JobEnvelope.model_validate(envelope(**fields))
     world.ledger.reserve(
-        reservation(
-            job_id=job.job_id,
-            user_id=job.user_id,
-            plan=job.plan,
-            kind=job.kind,
-            credits=job.credits,
-            policy=RefundPolicy(cap=100),
-            now=NOW,
-        )
+        envelope_reservation(JobEnvelope.model_validate(envelope(**fields)), RefundPolicy(cap=100), NOW)
     )
 
 

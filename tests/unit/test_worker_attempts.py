@@ -14,14 +14,13 @@ import pytest
 from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus
 from queue_scaler.errors import Throttled
 from queue_scaler.jobs import JobEnvelope
+from queue_scaler.ports import AttemptLog
 from queue_worker.attempts import AttemptRecorder, attempt_id
-from queue_worker.health import HealthFile
-from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import ReceivedMessage
 from queue_worker.telemetry import Telemetry
 from queue_worker.worker import Worker
 from tests.fakes import FakeLedger
-from tests.unit.test_worker_settlement import FakeQueues, body
+from tests.unit.test_worker_settlement import FakeQueues, body, make_worker
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -37,25 +36,9 @@ class BrokenLog:
 
 
 def start(
-    tmp_path: Path, queues: FakeQueues, handler: Callable[[JobEnvelope], object], log: object, **settings: object
+    tmp_path: Path, queues: FakeQueues, handler: Callable[[JobEnvelope], object], log: AttemptLog, **settings: object
 ) -> tuple[Worker, threading.Thread]:
-    telemetry = Telemetry("unit", "Test", 3600, time.monotonic)
-    values: dict[str, object] = {
-        "queue_urls": queues.urls,
-        "job_handler": "m:f",
-        "drain_seconds": 0.5,
-        "visibility_timeout": 30,
-        "poll_wait_seconds": 0,
-        **settings,
-    }
-    worker = Worker(
-        WorkerSettings(**values),
-        queues,
-        handler,
-        telemetry,
-        HealthFile(tmp_path / "health"),
-        attempts=AttemptRecorder(log, telemetry),  # type: ignore[arg-type]
-    )
+    worker = make_worker(tmp_path / "health", queues, handler, log, **settings)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     return worker, thread

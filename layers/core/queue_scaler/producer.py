@@ -22,7 +22,7 @@ from typing import Any
 
 from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.ledger import Account, JobRecord
-from queue_scaler.domain.refund import RefundPolicy, Reservation, reservation
+from queue_scaler.domain.refund import RefundPolicy, Reservation, envelope_reservation
 from queue_scaler.domain.routing import Route, route
 from queue_scaler.errors import AwsCallError, DuplicateReservation
 from queue_scaler.jobs import JobEnvelope, Plan
@@ -127,15 +127,7 @@ class Producer:
             submitted_at=now,
             payload=payload or {},
         )
-        held = reservation(
-            job_id=envelope.job_id,
-            user_id=user_id,
-            plan=plan,
-            kind=kind,
-            credits=credits,
-            policy=self._policy,
-            now=now,
-        )
+        held = envelope_reservation(envelope, self._policy, now)
         claim = self._new_claim()
         try:
             self._ledger.reserve(held, claim)

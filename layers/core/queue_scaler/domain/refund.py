@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from queue_scaler.domain.ledger import AttemptOutcome, JobRecord, JobStatus
-from queue_scaler.jobs import Plan
+from queue_scaler.jobs import JobEnvelope, Plan
 
 
 class _Model(BaseModel):
@@ -236,6 +236,19 @@ def reservation(
     """The reservation for a submitted job; raises InvalidAmount when `credits` is out of bounds."""
     amount = chargeable(plan, credits, policy)
     return Reservation(job_id=job_id, user_id=user_id, plan=plan, kind=kind, amount=amount, at=now)
+
+
+def envelope_reservation(envelope: JobEnvelope, policy: RefundPolicy, now: datetime) -> Reservation:
+    """The reservation for a job envelope (what a producer reserves before it sends the envelope)."""
+    return reservation(
+        job_id=envelope.job_id,
+        user_id=envelope.user_id,
+        plan=envelope.plan,
+        kind=envelope.kind,
+        credits=envelope.credits,
+        policy=policy,
+        now=now,
+    )
 
 
 class UserNotice(_Model):
