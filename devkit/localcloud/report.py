@@ -25,14 +25,18 @@ class JobReport:
     killed_holders: set[str] = field(default_factory=set)
     #: job_ids a draining worker released (made visible again) at its deadline.
     released: set[str] = field(default_factory=set)
+    #: job_ids a worker received and skipped because the ledger marks them completed: the worker that
+    #: completed one may have died (SIGKILL) before it logged `job_completed` and deleted the message.
+    skipped: set[str] = field(default_factory=set)
 
     @property
     def completed(self) -> int:
-        return sum(1 for job in self.submitted if self.completions[job])
+        return sum(1 for job in self.submitted if self.completions[job] or job in self.skipped)
 
     @property
     def lost(self) -> set[str]:
-        return {job for job in self.submitted if not self.completions[job] and job not in self.dead_lettered}
+        done = {job for job in self.submitted if self.completions[job]} | self.skipped
+        return self.submitted - done - self.dead_lettered
 
     @property
     def duplicates(self) -> set[str]:
@@ -69,6 +73,8 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
                 report.completions[job] += 1
             elif event == "job_released":
                 report.released.add(job)
+            elif event == "job_skipped":
+                report.skipped.add(job)
         if not stopped_cleanly:
             # Killed: any job it started may run again (finished but not yet deleted, or cut short).
             report.killed_holders |= started
