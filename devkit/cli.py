@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from devkit.commands import bench, decide, demo, explain, invoke, local, schema, simulate
+from devkit.commands import bench, decide, demo, explain, invoke, local, producer, schema, simulate
 
-COMMANDS = (decide, explain, schema, invoke, demo, local, simulate, bench)
+COMMANDS = (decide, explain, schema, invoke, demo, local, simulate, bench, producer)
 
 
 def build_parser() -> argparse.ArgumentParser:

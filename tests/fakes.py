@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +11,7 @@ from typing import Any
 
 from queue_scaler.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
 from queue_scaler.domain.commands import CommandRequest
-from queue_scaler.domain.ledger import Account, Summary
+from queue_scaler.domain.ledger import Account, Attempt, AttemptOutcome, JobOutcome, JobRecord, JobStatus, Summary
 from queue_scaler.domain.lifecycle import (
     ActionState,
     CommandObservation,
@@ -20,7 +20,14 @@ from queue_scaler.domain.lifecycle import (
 )
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 from queue_scaler.errors import ActionConflict, DuplicateReservation, InsufficientCredits
-from queue_scaler.ports import FailureWrite, HookRef, PendingActions, WaitingInstance, WriteOutcome
+from queue_scaler.ports import (
+    FailureWrite,
+    HookRef,
+    PendingActions,
+    ReturnWrite,
+    WaitingInstance,
+    WriteOutcome,
+)
 
 # The scaler's in-memory ports are the product's own (queue_scaler.adapters.memory), shared with the
 # simulator and `explain`; the tests add only what they need to inject failures.
@@ -176,8 +183,11 @@ class FakeLedger:
 
     accounts: dict[str, Account] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attempts: dict[str, dict[str, Attempt]] = field(default_factory=lambda: defaultdict(dict))
     deposits: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Raised by the next confirm_notice (then cleared), to fail the write after the publish.
+    fail_confirm: Exception | None = None
 
     def _account(self, user_id: str) -> Account:
         return self.accounts.get(user_id, Account(user_id=user_id))
@@ -192,9 +202,12 @@ class FakeLedger:
                 update={"balance": a.balance + credits, "deposited": a.deposited + credits}
             )
 
-    def reserve(self, reservation: Reservation) -> None:
+    def account(self, user_id: str) -> Account | None:
+        return self.accounts.get(user_id)
+
+    def reserve(self, reservation: Reservation, claim: str = "claim") -> None:
         with self.lock:
-            if reservation.job_id in self.jobs:
+            if "status" in self.jobs.get(reservation.job_id, {}):
                 raise DuplicateReservation(reservation.job_id)
             a = self._account(reservation.user_id)
             if reservation.amount and (reservation.user_id not in self.accounts or a.balance < reservation.amount):
@@ -203,7 +216,107 @@ class FakeLedger:
                 self.accounts[reservation.user_id] = a.model_copy(
                     update={"balance": a.balance - reservation.amount, "reserved": a.reserved + reservation.amount}
                 )
-            self.jobs[reservation.job_id] = {"user_id": reservation.user_id, "credits": reservation.amount}
+            self.jobs[reservation.job_id] = {
+                "user_id": reservation.user_id,
+                "plan": reservation.plan,
+                "kind": reservation.kind,
+                "credits": reservation.amount,
+                "status": JobStatus.RESERVED,
+                "sent": False,
+                "send_claim": claim,
+                "claimed_at": reservation.at,
+            }
+
+    def mark_sent(self, job_id: str, claim: str, queue: str, message_id: str) -> bool:
+        with self.lock:
+            held = self.jobs[job_id]
+            if held.get("send_claim") != claim:
+                return False
+            held.update(sent=True, queue=queue)
+            return True
+
+    def take_over_send(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+        with self.lock:
+            held = self.jobs[job_id]
+            if held["sent"] or held["send_claim"] != seen_claim:
+                return False
+            held.update(send_claim=claim, claimed_at=now)
+            return True
+
+    def release(self, reservation: Reservation, claim: str) -> bool:
+        with self.lock:
+            held = self.jobs.get(reservation.job_id)
+            if held is None or held["sent"] or held["send_claim"] != claim:
+                return False
+            del self.jobs[reservation.job_id]
+            if reservation.amount:
+                a = self._account(reservation.user_id)
+                self.accounts[reservation.user_id] = a.model_copy(
+                    update={"balance": a.balance + reservation.amount, "reserved": a.reserved - reservation.amount}
+                )
+            return True
+
+    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
+        with self.lock:
+            if self.jobs.get(job_id, {}).get("status") == JobStatus.COMPLETED:
+                return False
+            self.attempts[job_id][attempt.attempt_id] = attempt
+            return True
+
+    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
+        with self.lock:
+            started = self.attempts[job_id].get(attempt.attempt_id)
+            self.attempts[job_id][attempt.attempt_id] = attempt.model_copy(
+                update={"at": started.at if started else attempt.at}
+            )
+            if attempt.outcome == AttemptOutcome.COMPLETED:
+                held = self.jobs.setdefault(job_id, {})
+                if held.get("status") in (None, JobStatus.RESERVED, JobStatus.COMPLETED):
+                    held["status"] = JobStatus.COMPLETED
+
+    def job(self, job_id: str) -> JobRecord | None:
+        with self.lock:
+            held = self.jobs.get(job_id)
+            attempts = sorted(self.attempts.get(job_id, {}).values(), key=lambda a: a.at)
+            if held is None and not attempts:
+                return None
+            held = held or {}
+            failed = held.get("failed")
+            return JobRecord(
+                job_id=job_id,
+                user_id=held.get("user_id"),
+                plan=held.get("plan"),
+                kind=held.get("kind"),
+                credits=held.get("credits", 0),
+                status=held.get("status"),
+                refunded=failed.amount if failed else 0,
+                sent=held.get("sent", False),
+                send_claim=held.get("send_claim"),
+                claimed_at=held.get("claimed_at"),
+                queue=held.get("queue"),
+                parked=held.get("parked", False),
+                returns=held.get("returns", 0),
+                returned=frozenset(held.get("returned", ())),
+                attempts=attempts,
+            )
+
+    def record_return(self, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
+        with self.lock:
+            held = self.jobs.setdefault(job_id, {})
+            returned = held.setdefault("returned", set())
+            if message_id in returned:
+                return ReturnWrite.ALREADY
+            if held.get("returns", 0) >= max_returns:
+                return ReturnWrite.EXHAUSTED
+            returned.add(message_id)
+            held["returns"] = held.get("returns", 0) + 1
+            return ReturnWrite.COUNTED
+
+    def mark_parked(self, job_id: str, message_id: str, now: datetime) -> None:
+        with self.lock:
+            held = self.jobs.setdefault(job_id, {})
+            if held.get("status") in (None, JobStatus.RESERVED):
+                held["parked"] = True
 
     def record_failure(self, job: FailedJob) -> FailureWrite:
         with self.lock:
@@ -212,9 +325,12 @@ class FakeLedger:
                 return FailureWrite(
                     WriteOutcome.DUPLICATE, stored=held["failed"], notice=held["notice"], claimed_at=held["claimed_at"]
                 )
-            if held is None and job.amount:
+            if held is not None and held.get("status") == JobStatus.COMPLETED:
+                return FailureWrite(WriteOutcome.COMPLETED)
+            reserved = held is not None and "status" in held
+            if not reserved and job.amount:
                 return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
-            if held is not None and (held["user_id"] != job.user_id or held["credits"] != job.amount):
+            if reserved and held is not None and (held["user_id"] != job.user_id or held["credits"] != job.amount):
                 return FailureWrite(WriteOutcome.REJECTED, reason=f"job {job.job_id} reservation does not match")
             if job.amount:
                 a = self._account(job.user_id)
@@ -222,8 +338,10 @@ class FakeLedger:
                     update={"balance": a.balance + job.amount, "refunded": a.refunded + job.amount}
                 )
             self.jobs[job.job_id] = {
+                **(held or {}),
                 "user_id": job.user_id,
                 "credits": job.amount,
+                "status": JobStatus.FAILED,
                 "failed": job,
                 "notice": NoticeState.PENDING,
                 "claimed_at": job.failed_at,
@@ -239,7 +357,24 @@ class FakeLedger:
             held["claimed_at"] = now
             return True
 
+    def _move_notice(self, job_id: str, claim: str, before: NoticeState, after: NoticeState) -> bool:
+        with self.lock:
+            held = self.jobs[job_id]
+            if held["failed"].claim != claim or held["notice"] != before:
+                return False
+            held["notice"] = after
+            return True
+
+    def start_notice(self, job_id: str, claim: str) -> bool:
+        return self._move_notice(job_id, claim, NoticeState.PENDING, NoticeState.PUBLISHING)
+
+    def reopen_notice(self, job_id: str, claim: str) -> bool:
+        return self._move_notice(job_id, claim, NoticeState.PUBLISHING, NoticeState.PENDING)
+
     def confirm_notice(self, job_id: str, claim: str) -> bool:
+        if self.fail_confirm is not None:
+            error, self.fail_confirm = self.fail_confirm, None
+            raise error
         with self.lock:
             held = self.jobs[job_id]
             if held["failed"].claim != claim:
@@ -248,13 +383,28 @@ class FakeLedger:
             return True
 
     def summary(self) -> Summary:
-        with self.lock:
-            failed = [j["failed"] for j in self.jobs.values() if "failed" in j]
-            return Summary(
-                accounts=sorted(self.accounts.values(), key=lambda a: a.user_id),
-                refunds=sum(1 for f in failed if f.amount),
-                recorded=sum(1 for f in failed if not f.amount),
-            )
+        ids = set(self.jobs) | set(self.attempts)
+        outcomes = Counter(record.outcome for job_id in ids if (record := self.job(job_id)) is not None)
+        return Summary(
+            accounts=sorted(self.accounts.values(), key=lambda a: a.user_id),
+            refunds=outcomes[JobOutcome.REFUNDED],
+            recorded=outcomes[JobOutcome.RECORDED],
+            outcomes=dict(outcomes),
+        )
+
+
+@dataclass
+class FakeJobQueues:
+    """Job queues in memory: what was sent where; `fail` makes every send raise."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    fail: Exception | None = None
+
+    def send(self, queue: str, body: str) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append((queue, body))
+        return f"m-{len(self.sent)}"
 
 
 @dataclass

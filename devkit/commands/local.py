@@ -179,3 +179,5 @@ def print_status(status: dict[str, Any]) -> None:
             print(f"queue {name}: {queue['visible']} visible, {queue['in_flight']} in flight, {queue['dlq']} in DLQ")
     life = status["lifecycle"]
     print(f"lifecycle actions: {life['completed']} completed, {life['pending']} pending, {life['timed_out']} timed out")
+    outcomes = status["ledger"]["outcomes"]
+    print("ledger jobs: " + ", ".join(f"{count} {outcome}" for outcome, count in outcomes.items()))

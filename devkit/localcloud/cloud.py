@@ -421,6 +421,8 @@ class LocalCloud:
         return {
             "refunds": summary.refunds,
             "recorded": summary.recorded,
+            # Every job the ledger knows, counted once by its outcome (CONTRACTS.md section 6).
+            "outcomes": {str(outcome): count for outcome, count in summary.outcomes.items()},
             "reserved": summary.reserved,
             "refunded": summary.refunded,
             "charged": summary.charged,

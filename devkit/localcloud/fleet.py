@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.iam import LocalIam, worker_component
 from devkit.localcloud.stack import LocalStack
@@ -83,6 +84,7 @@ class WorkerFleet:
                 "INSTANCE_ID": instance_id,
                 "AUTOSCALING_GROUP_NAME": group,
                 "PROTECTION_LINGER_SECONDS": "1",
+                "LEDGER_TABLE": stack_module.ledger_table(settings),
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "AWS_DEFAULT_REGION": settings.region,
                 "AWS_REGION": settings.region,

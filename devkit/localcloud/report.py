@@ -15,6 +15,8 @@ class JobReport:
     submitted: set[str]
     #: The submitted jobs whose reservation holds credits: a dead letter among them must be refunded.
     charged: set[str] = field(default_factory=set)
+    #: The submitted jobs whose handler fails on every attempt: exactly these fail for good.
+    failing: set[str] = field(default_factory=set)
     completions: Counter[str] = field(default_factory=Counter)
     waits: list[float] = field(default_factory=list)
     dead_lettered: set[str] = field(default_factory=set)
@@ -25,19 +27,18 @@ class JobReport:
     released: set[str] = field(default_factory=set)
     #: job_ids some worker started.
     started: set[str] = field(default_factory=set)
+    #: job_ids a worker received and skipped because the ledger marks them completed: the worker that
+    #: completed one may have died (SIGKILL) before it logged `job_completed` and deleted the message.
+    skipped: set[str] = field(default_factory=set)
 
     @property
     def completed(self) -> int:
-        return sum(1 for job in self.submitted if self.completions[job])
+        return sum(1 for job in self.submitted if self.completions[job] or job in self.skipped)
 
     @property
     def lost(self) -> set[str]:
-        return {job for job in self.submitted if not self.completions[job] and job not in self.dead_lettered}
-
-    @property
-    def refundable(self) -> set[str]:
-        """Dead-lettered jobs that had reserved credits: exactly these must be refunded."""
-        return self.dead_lettered & self.charged
+        done = {job for job in self.submitted if self.completions[job]} | self.skipped
+        return self.submitted - done - self.dead_lettered
 
     @property
     def duplicates(self) -> set[str]:
@@ -60,6 +61,14 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
         started: set[str] = set()
         succeeded: set[str] = set()
         completed: set[str] = set()
+        # Events that only add the job to a set (this log's, or the whole report's).
+        sets = {
+            "job_started": started,
+            "job_succeeded": succeeded,
+            "job_completed": completed,
+            "job_released": report.released,
+            "job_skipped": report.skipped,
+        }
         stopped_cleanly = False
         for line in log.read_text(errors="replace").splitlines():
             try:
@@ -70,20 +79,14 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
             event = entry.get("event")
             if event == "worker_stopped":
                 stopped_cleanly = True
-            elif not job:
-                continue
-            elif event == "job_started":
-                started.add(job)
-                report.started.add(job)
-                if "queue_wait_seconds" in entry:
-                    report.waits.append(float(entry["queue_wait_seconds"]))
-            elif event == "job_succeeded":
-                succeeded.add(job)
-            elif event == "job_completed":
-                report.completions[job] += 1
-                completed.add(job)
-            elif event == "job_released":
-                report.released.add(job)
+            elif job and event in sets:
+                sets[event].add(job)
+                if event == "job_completed":
+                    report.completions[job] += 1
+                elif event == "job_started":
+                    report.started.add(job)
+                    if "queue_wait_seconds" in entry:
+                        report.waits.append(float(entry["queue_wait_seconds"]))
         if not stopped_cleanly:
             # Killed: any job it started may run again (finished but not yet deleted, or cut short).
             report.killed_holders |= started

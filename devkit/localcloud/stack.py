@@ -140,6 +140,7 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "MessagingDrainSeconds": str(int(settings.drain_seconds)),
         "VideoDrainSeconds": str(int(settings.drain_seconds)),
         "AiDrainSeconds": str(int(settings.drain_seconds)),
+        "MaxReceiveCount": str(settings.max_receive_count),
         "HealthCheckGracePeriodSeconds": str(settings.launch_hook_timeout),
         "LedgerTable": ledger_table(settings),
         "ParkingTable": parking_table(settings),

@@ -39,6 +39,7 @@ def _service() -> RefundService:
         notice_topic_arn=settings.notice_topic_arn,
         metrics=EmfMetrics(metrics.namespace or "QueueScaler", metrics.service or "dlq-refund", settings.environment),
         policy=settings.policy(),
+        dead_letters=settings.dead_letters(),
         lease_seconds=settings.notice_lease_seconds,
     )
 

@@ -40,13 +40,18 @@ def test_given_an_environment_then_every_dead_letter_queue_feeds_the_refund_func
             assert queue.properties["VisibilityTimeout"] >= 6 * timeout
 
 
-def test_given_an_environment_then_the_refund_settings_load_from_the_template_environment(
-    deployed: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def refund_settings(deployed: Stack, monkeypatch: pytest.MonkeyPatch) -> DlqRefundSettings:
+    """DlqRefundFunction's settings as it reads them from the environment the template gives it."""
     props = function(deployed, "DlqRefundFunction").properties
     for name, value in props["Environment"]["Variables"].items():
         monkeypatch.setenv(name, str(value))
-    settings = DlqRefundSettings()  # type: ignore[call-arg]  # read from the environment
+    return DlqRefundSettings()  # type: ignore[call-arg]  # read from the environment
+
+
+def test_given_an_environment_then_the_refund_settings_load_from_the_template_environment(
+    deployed: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = refund_settings(deployed, monkeypatch)
     assert settings.ledger_table == deployed.ref("LedgerTable")
     assert settings.parking_table == deployed.ref("ParkingTable")
     assert settings.notice_topic_arn == deployed.ref("NoticeTopic")
@@ -80,3 +85,26 @@ def test_given_video_in_target_tracking_mode_then_it_tracks_backlog_per_instance
 def test_given_the_default_mode_then_no_pool_has_a_target_tracking_policy(deployed: Stack) -> None:
     assert inv.of_type(deployed, "AWS::AutoScaling::ScalingPolicy") == []
     assert len(inv.scaler_config(deployed).pools) == 3
+
+
+def test_given_an_environment_then_a_refund_needs_as_many_real_failures_as_the_queues_allow_receives(
+    deployed: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = refund_settings(deployed, monkeypatch)
+    receives = {int(q.properties["RedrivePolicy"]["maxReceiveCount"]) for q in inv.job_queues(deployed)}
+    assert receives == {settings.required_failures} and settings.max_returns >= 1
+
+
+def test_given_an_environment_then_workers_may_write_only_the_jobs_items_of_the_ledger(deployed: Stack) -> None:
+    policies = [
+        p for p in inv.of_type(deployed, "AWS::IAM::Policy") if p.properties["PolicyName"] == "record-job-attempts"
+    ]
+    assert len(policies) == 3  # one per pool's WorkerRole
+    ledger = deployed.ref("LedgerTable")
+    for policy in policies:
+        [statement] = policy.properties["PolicyDocument"]["Statement"]
+        assert set(statement["Action"]) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
+        assert str(statement["Resource"]).endswith(f":table/{ledger}")
+        assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["JOB#*"]}}
+    names = {p.properties["Name"]: p.properties["Value"] for p in inv.of_type(deployed, "AWS::SSM::Parameter")}
+    assert [n for n, v in names.items() if n.endswith("/LEDGER_TABLE") and v == ledger] != []

@@ -27,8 +27,10 @@ def test_given_a_burst_across_plans_when_the_demo_runs_then_nothing_is_lost_and_
     assert "not settled" not in text
     assert report.submitted and report.lost == set()
     assert report.duplicates == set()
-    # One job in ten fails on every attempt: those, and only those, end in a DLQ.
-    assert report.dead_lettered and report.completed + len(report.dead_lettered) == len(report.submitted)
+    # One job in ten fails on every attempt: those, and only those, fail for good; every other job
+    # completes (a drained one may reach its DLQ too, and is sent back, never refunded).
+    assert report.failing and report.failing <= report.dead_lettered
+    assert report.completed == len(report.submitted) - len(report.failing)
     # Scaled out from zero, then drained back: every lifecycle action completed, none left to time out.
     assert status["pools"]["video"]["desired"] == 0 and status["pools"]["messaging"]["desired"] == 1
     assert status["lifecycle"]["pending"] == 0 and status["lifecycle"]["timed_out"] == 0
@@ -39,13 +41,19 @@ def test_given_a_burst_across_plans_when_the_demo_runs_then_nothing_is_lost_and_
         "demo-video.png",
         "demo-ai.png",
     }
-    # Every dead letter that had reserved credits was refunded once, and the books add up.
+    # Every failing job that had reserved credits was refunded once, and the books add up.
     ledger = status["ledger"]
-    assert report.refundable and ledger["refunds"] == len(report.refundable)
+    assert ledger["refunds"] == len(report.failing & report.charged) > 0
     assert ledger["reserved"] - ledger["refunded"] == ledger["charged"] and ledger["problems"] == []
-    assert ledger["recorded"] == len(report.dead_lettered - report.charged)
+    assert ledger["recorded"] == len(report.failing - report.charged)
+    # The ledger's outcomes: every submitted job counted once, all settled.
+    outcomes = ledger["outcomes"]
+    assert outcomes["completed"] == report.completed and outcomes["parked"] == 0
+    assert outcomes["pending"] == outcomes["running"] == 0
+    assert sum(outcomes.values()) == len(report.submitted)
+    assert f"(sum {len(report.submitted)} = {len(report.submitted)} submitted: True)" in text
     assert f"demo: jobs={len(report.submitted)} completed={report.completed}" in text
-    assert "lost=0 duplicates=0" in text and f"refunded={len(report.refundable)}" in text
+    assert "lost=0 duplicates=0" in text and f"refunded={ledger['refunds']}" in text
 
 
 def test_given_the_demo_run_when_its_recorded_calls_are_checked_then_each_role_grants_every_call_it_made(

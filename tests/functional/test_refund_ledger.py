@@ -26,7 +26,8 @@ def ledger(aws: None, monkeypatch: pytest.MonkeyPatch) -> DynamoLedger:
 
 def reserve(ledger: DynamoLedger, job_id: str, user_id: str, credits: int, plan: Plan = "pro") -> None:
     ledger.reserve(
-        reservation(job_id=job_id, user_id=user_id, plan=plan, kind="k", credits=credits, policy=POLICY, now=NOW)
+        reservation(job_id=job_id, user_id=user_id, plan=plan, kind="k", credits=credits, policy=POLICY, now=NOW),
+        claim=f"submit-{job_id}",
     )
 
 

@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from queue_scaler.domain.refund import RefundPolicy, reservation
+from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy, reservation
 from queue_scaler.errors import AwsCallError, Forbidden, Throttled, Unavailable
 from queue_scaler.services.refunds import RETRYABLE_ERRORS, RefundService
-from tests.fakes import FakeLedger, FakeNotifier, FakeParking, RecordingMetrics
+from tests.fakes import FakeJobQueues, FakeLedger, FakeNotifier, FakeParking, RecordingMetrics
 from tests.functional.handlers import load_handler
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -133,7 +133,9 @@ def test_whatever_the_body_only_retryable_errors_escape_the_record_handler(
         Flaky(parking, parking_fails),
         Flaky(notifier, notifier_fails),
         RecordingMetrics(),
+        queues=FakeJobQueues(),
         policy=RefundPolicy(cap=100),
+        dead_letters=DeadLetterPolicy(),
         lease_seconds=60,
     )
     monkeypatch.setattr(handler, "_service", lambda: service)

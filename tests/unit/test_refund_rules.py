@@ -91,6 +91,13 @@ NOTICE_CASES = [
     NoticeCase("given a claim just inside its lease then it waits", NoticeState.PENDING, 59.9, NoticeStep.WAIT),
     NoticeCase("given a claim at its lease then it is taken over", NoticeState.PENDING, 60, NoticeStep.TAKE_OVER),
     NoticeCase("given a dead holder then the claim is taken over", NoticeState.PENDING, 3600, NoticeStep.TAKE_OVER),
+    NoticeCase("given a live publish then the duplicate waits", NoticeState.PUBLISHING, 10, NoticeStep.WAIT),
+    NoticeCase(
+        "given a publish past its lease (maybe sent, unconfirmed) then never sent again",
+        NoticeState.PUBLISHING,
+        3600,
+        NoticeStep.DONE,
+    ),
 ]
 
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from queue_scaler.domain.refund import InvalidAmount, RefundPolicy
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome
+from queue_scaler.domain.refund import DeadLetterPolicy, InvalidAmount, RefundPolicy, envelope_reservation
 from queue_scaler.errors import DuplicateReservation, InsufficientCredits, NotificationPending, Throttled
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
 from queue_scaler.services.refunds import RefundService
-from tests.fakes import FakeLedger, FakeNotifier, FakeParking, RecordingMetrics
+from tests.fakes import FakeJobQueues, FakeLedger, FakeNotifier, FakeParking, RecordingMetrics
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 LEASE = 60.0
@@ -28,13 +29,16 @@ class World:
             FakeNotifier(),
             RecordingMetrics(),
         )
+        self.queues = FakeJobQueues()
         claims = count(1)
         self.service = RefundService(
             self.ledger,
             self.parking,
             self.notifier,
             self.metrics,
+            queues=self.queues,
             policy=RefundPolicy(cap=100),
+            dead_letters=DeadLetterPolicy(required_failures=2, max_returns=2),
             lease_seconds=LEASE,
             new_claim=lambda: f"claim-{next(claims)}",
         )
@@ -71,12 +75,14 @@ def letter(body: dict[str, Any] | str, message_id: str = "m-1") -> DeadLetter:
 @pytest.fixture
 def world() -> World:
     w = World()
-    w.service.deposit("u-1", 100, "purchase-1", NOW)
+    w.ledger.deposit("u-1", 100, "purchase-1", NOW)
     return w
 
 
 def reserve(world: World, **fields: Any) -> None:
-    world.service.reserve(JobEnvelope.model_validate(envelope(**fields)), NOW)
+    world.ledger.reserve(
+        envelope_reservation(JobEnvelope.model_validate(envelope(**fields)), RefundPolicy(cap=100), NOW)
+    )
 
 
 def test_given_a_reserved_job_when_it_is_dead_lettered_then_it_is_refunded_and_notified(world: World) -> None:
@@ -168,17 +174,31 @@ def test_given_a_claim_whose_holder_died_when_the_lease_ran_out_then_a_duplicate
     assert world.service.summary().accounts[0].refunded == 12  # the refund itself happened once
 
 
-def test_given_a_holder_overtaken_while_publishing_then_the_lost_claim_is_counted(world: World) -> None:
+def test_given_the_confirm_write_fails_after_the_publish_then_no_delivery_sends_a_second_notice(world: World) -> None:
     reserve(world)
-    real_confirm = world.ledger.confirm_notice
+    world.ledger.fail_confirm = Throttled("UpdateItem", "ProvisionedThroughputExceededException")
+    first = world.service.handle(letter(envelope(), "m-1"), NOW)
+    assert (first.result, first.notified) == ("refunded", True)  # sent: the record is done, not retried
+    with pytest.raises(NotificationPending):  # a duplicate within the lease waits, as for any live claim
+        world.service.handle(letter(envelope(), "m-2"), NOW + timedelta(seconds=1))
+    for later in (NOW + timedelta(seconds=LEASE), NOW + timedelta(seconds=LEASE * 10)):
+        again = world.service.handle(letter(envelope(), "m-1"), later)
+        assert (again.result, again.notified) == ("duplicate", False)
+    # Counted when the confirm failed, and by each later delivery that found it unconfirmed.
+    assert len(world.notifier.sent) == 1 and world.counted("NoticesUnconfirmed") == 3
 
-    def overtaken(job_id: str, claim: str) -> bool:
-        world.ledger.take_over_notice(job_id, claim, "someone-else", NOW)
-        return real_confirm(job_id, claim)
 
-    world.ledger.confirm_notice = overtaken  # type: ignore[method-assign]
+def test_given_a_publishing_notice_then_it_is_never_taken_over(world: World) -> None:
+    reserve(world)
+    real_publish = world.notifier.publish
+
+    def overtaking(notice: object) -> None:
+        assert not world.ledger.take_over_notice("j-1", "claim-1", "someone-else", NOW)
+        real_publish(notice)  # type: ignore[arg-type]
+
+    world.notifier.publish = overtaking  # type: ignore[method-assign]
     outcome = world.service.handle(letter(envelope()), NOW)
-    assert outcome.notified and world.counted("NoticeClaimsLost") == 1
+    assert outcome.notified and len(world.notifier.sent) == 1 and world.counted("NoticesUnconfirmed") == 0
 
 
 def test_given_an_unexpected_error_then_the_record_is_parked_not_raised(world: World) -> None:
@@ -211,13 +231,11 @@ def test_reserve_rules(world: World) -> None:
     reserve(world, job_id="j-free", plan="free", credits=50)
     [account] = world.service.summary().accounts
     assert (account.balance, account.reserved) == (40, 60)
-    with pytest.raises(ValueError, match="positive"):
-        world.service.deposit("u-1", 0, "zero", NOW)
 
 
 def test_given_reservations_refunds_and_successes_then_reserved_minus_refunded_is_charged(world: World) -> None:
-    world.service.deposit("u-2", 50, "purchase-2", NOW)
-    world.service.deposit("u-2", 50, "purchase-2", NOW)  # a retried purchase counts once
+    world.ledger.deposit("u-2", 50, "purchase-2", NOW)
+    world.ledger.deposit("u-2", 50, "purchase-2", NOW)  # a retried purchase counts once
     for job, user, credits in [("j-1", "u-1", 10), ("j-2", "u-1", 20), ("j-3", "u-2", 7), ("j-4", "u-2", 9)]:
         reserve(world, job_id=job, user_id=user, credits=credits)
     for job, user, credits in [("j-2", "u-1", 20), ("j-4", "u-2", 9)]:  # j-1 and j-3 succeeded
@@ -227,3 +245,53 @@ def test_given_reservations_refunds_and_successes_then_reserved_minus_refunded_i
     by_user = {a.user_id: (a.reserved, a.refunded, a.charged, a.balance) for a in summary.accounts}
     assert by_user == {"u-1": (30, 20, 10, 90), "u-2": (16, 9, 7, 43)}
     assert (summary.reserved - summary.refunded, summary.charged, summary.refunds) == (17, 17, 2)
+
+
+def attempt(world: World, job_id: str, index: int, outcome: AttemptOutcome) -> None:
+    at = NOW + timedelta(seconds=index)
+    world.ledger.start_attempt(job_id, Attempt(attempt_id=f"{job_id}-{index}", at=at, outcome=AttemptOutcome.STARTED))
+    world.ledger.end_attempt(job_id, Attempt(attempt_id=f"{job_id}-{index}", at=at, outcome=outcome))
+
+
+def test_given_a_completed_job_when_its_dead_letter_arrives_then_it_is_deleted_never_refunded(world: World) -> None:
+    reserve(world)
+    attempt(world, "j-1", 1, AttemptOutcome.COMPLETED)
+    for message_id in ("m-1", "m-2"):  # replayed: still nothing
+        outcome = world.service.handle(letter(envelope(), message_id), NOW)
+        assert (outcome.result, outcome.refunded) == ("completed", 0)
+    assert world.notifier.sent == [] and world.service.summary().accounts[0].refunded == 0
+    assert world.counted("CompletedDeadLetters") == 2
+
+
+def test_given_a_released_job_when_dead_lettered_then_it_goes_back_to_its_queue_once_per_letter(world: World) -> None:
+    reserve(world)
+    attempt(world, "j-1", 1, AttemptOutcome.RELEASED)
+    attempt(world, "j-1", 2, AttemptOutcome.RELEASED)
+    first = world.service.handle(letter(envelope(), "m-1"), NOW)
+    again = world.service.handle(letter(envelope(), "m-1"), NOW)  # the same dead letter delivered twice
+    assert (first.result, again.result) == ("returned", "returned")
+    assert [q for q, _ in world.queues.sent] == ["video-pro", "video-pro"]
+    assert world.ledger.job("j-1").returns == 1  # type: ignore[union-attr]
+    assert world.notifier.sent == [] and world.counted("DeadLettersReturned") == 2
+
+
+def test_given_a_job_returned_up_to_the_bound_then_it_is_refunded_and_the_exhaustion_counted(world: World) -> None:
+    reserve(world)
+    for index in range(2):
+        attempt(world, "j-1", index, AttemptOutcome.RELEASED)
+    results = [world.service.handle(letter(envelope(), f"m-{n}"), NOW).result for n in range(3)]
+    assert results == ["returned", "returned", "refunded"]
+    assert world.counted("ReturnsExhausted") == 1 and len(world.notifier.sent) == 1
+
+
+def test_given_a_dead_letter_without_its_source_queue_then_a_released_job_is_settled(world: World) -> None:
+    reserve(world)
+    attempt(world, "j-1", 1, AttemptOutcome.RELEASED)
+    bare = DeadLetter.model_validate({"messageId": "m-1", "body": json.dumps(envelope())})
+    assert world.service.handle(bare, NOW).result == "refunded"
+
+
+def test_given_a_parked_job_then_the_ledger_marks_it_parked(world: World) -> None:
+    reserve(world, credits=12)
+    outcome = world.service.handle(letter(envelope(credits=13)), NOW)  # disagrees with its reservation
+    assert outcome.result == "parked" and world.ledger.job("j-1").outcome == JobOutcome.PARKED  # type: ignore[union-attr]

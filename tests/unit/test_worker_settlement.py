@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from queue_scaler.jobs import JobEnvelope
+from queue_scaler.ports import AttemptLog
+from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import Queues, ReceivedMessage
@@ -69,27 +71,40 @@ def body(job_id: str) -> str:
     )
 
 
+def make_worker(
+    health: Path,
+    queues: FakeQueues,
+    handler: Callable[[JobEnvelope], object],
+    log: AttemptLog | None = None,
+    **settings: object,
+) -> Worker:
+    """A worker over the fake queues, recording attempts in `log` when one is given."""
+    values: dict[str, object] = {
+        "queue_urls": queues.urls,
+        "job_handler": "m:f",
+        "drain_seconds": 0.5,
+        "visibility_timeout": 30,
+        "poll_wait_seconds": 0,
+        "retry_delay_seconds": 7,
+        **settings,
+    }
+    telemetry = Telemetry("unit", "Test", 3600, time.monotonic)
+    return Worker(
+        WorkerSettings(**values),
+        queues,
+        handler,
+        telemetry,
+        HealthFile(health),
+        attempts=AttemptRecorder(log, telemetry),
+    )
+
+
 @pytest.fixture
 def run_worker(tmp_path: Path) -> Iterator[Callable[..., tuple[Worker, threading.Thread, list[int]]]]:
     threads: list[threading.Thread] = []
 
     def start(queues: FakeQueues, handler: Callable[[JobEnvelope], object], **settings: object):
-        values: dict[str, object] = {
-            "queue_urls": queues.urls,
-            "job_handler": "m:f",
-            "drain_seconds": 0.5,
-            "visibility_timeout": 30,
-            "poll_wait_seconds": 0,
-            "retry_delay_seconds": 7,
-            **settings,
-        }
-        worker = Worker(
-            WorkerSettings(**values),
-            queues,
-            handler,
-            Telemetry("unit", "Test", 3600, time.monotonic),
-            HealthFile(tmp_path / "health"),
-        )
+        worker = make_worker(tmp_path / "health", queues, handler, **settings)
         result: list[int] = []
         thread = threading.Thread(target=lambda: result.append(worker.run()), daemon=True)
         thread.start()

@@ -93,6 +93,11 @@ class WorkerSettings(HealthSettings):
         "worker does not unprotect and protect again between two jobs",
     )
     metrics_namespace: str = Field(default="QueueScaler", description="METRICS_NAMESPACE: EMF namespace")
+    ledger_table: str | None = Field(
+        default=None,
+        description="LEDGER_TABLE: the ledger's DynamoDB table, where each attempt's outcome is recorded "
+        "(so that a released job is never refunded as failed); unset, nothing is recorded",
+    )
     metrics_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=60, description="METRICS_FLUSH_SECONDS: how often EMF lines are written"
     )

@@ -30,7 +30,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from queue_scaler.domain.ledger import AttemptOutcome
 from queue_scaler.jobs import JobEnvelope
+from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile
 from queue_worker.protection import NoProtection, Protection
 from queue_worker.scheduling import PriorityBuffer, PriorityOrder, SlotBoard
@@ -93,8 +95,10 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         protection: Protection | None = None,
+        attempts: AttemptRecorder | None = None,
     ) -> None:
         self._settings = settings
+        self._attempts = attempts or AttemptRecorder(None, telemetry)
         self._queues = queues
         self._handler = handler
         self._telemetry = telemetry
@@ -275,12 +279,18 @@ class Worker:
             waited = max(0.0, self._wall_clock() - message.sent_at)
             self._telemetry.queue_wait(waited)
             fields["queue_wait_seconds"] = round(waited, 3)
+        if not self._attempts.start(job.job_id, message):
+            # Already completed (a returned dead letter, or a copy SQS delivered twice): never run twice.
+            self._settle(message, lambda: self._queues.delete([message]))
+            self._telemetry.event("job_skipped", "job already completed; message deleted", job_id=job.job_id)
+            return
         self._telemetry.event("job_started", "job started", job_id=job.job_id, kind=job.kind, **fields)
         try:
             self._handler(job)
         except Exception as error:  # any handler error fails the job, never the worker
             self._fail(message, job.job_id, started, f"{type(error).__name__}: {error}")
             return
+        self._attempts.end(job.job_id, message, AttemptOutcome.COMPLETED)
         # Before the deletion: a worker killed between deleting the message and logging job_completed
         # would otherwise leave a job that ran and is gone with no line saying so.
         self._telemetry.event("job_succeeded", "job succeeded; deleting its message", job_id=job.job_id)
@@ -343,6 +353,7 @@ class Worker:
         failures: list[tuple[ReceivedMessage, str]] = []
         delay = self._settings.retry_delay_seconds
         settled = self._settle(message, lambda: failures.extend(self._queues.set_visibility([message], delay)))
+        self._attempts.end(job_id, message, AttemptOutcome.FAILED, reason)
         self._telemetry.job_failed(seconds)
         self._count("failed")
         self._telemetry.event(
@@ -375,6 +386,8 @@ class Worker:
             self._idle_if_empty()
         for message in mine:
             self._count("released")
+            # A release is not a failure: recorded, it keeps this receive from counting toward a refund.
+            self._attempts.end(peek_job_id(message.body), message, AttemptOutcome.RELEASED, reason)
             self._telemetry.event(
                 "job_released",
                 "message made visible again",

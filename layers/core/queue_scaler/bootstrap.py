@@ -20,10 +20,12 @@ from queue_scaler.adapters.memory import MemoryHistory
 from queue_scaler.adapters.notifier import SnsNotifier
 from queue_scaler.adapters.parameters import SsmConfigSource
 from queue_scaler.adapters.parking import DynamoParking
-from queue_scaler.adapters.sqs import SqsQueueMetrics
+from queue_scaler.adapters.sqs import SqsJobQueues, SqsQueueMetrics
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
-from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
 from queue_scaler.ports import Fleet, HistoryStore, LifecycleMetricsSink, LoadMetricsSink, MetricsSink, QueueMetrics
+from queue_scaler.producer import Producer
 from queue_scaler.services.lifecycle import LifecycleService
 from queue_scaler.services.queue_metrics import QueueMetricsService
 from queue_scaler.services.refunds import RefundService
@@ -109,9 +111,11 @@ def refund_service(
     metrics: MetricsSink,
     policy: RefundPolicy,
     lease_seconds: float,
+    dead_letters: DeadLetterPolicy | None = None,
     endpoint_url: str | None = None,
 ) -> RefundService:
-    """A RefundService over the DynamoDB ledger and parking tables and the SNS notice topic.
+    """A RefundService over the DynamoDB ledger and parking tables, the SNS notice topic and the job
+    queues (to send released jobs back).
 
     The local cloud builds the same service against its emulator with `endpoint_url`.
     """
@@ -120,6 +124,26 @@ def refund_service(
         parking=DynamoParking(parking_table, clients.dynamodb(endpoint_url)),
         notifier=SnsNotifier(notice_topic_arn, clients.sns(endpoint_url)),
         metrics=metrics,
+        queues=SqsJobQueues(clients.sqs(endpoint_url)),
         policy=policy,
+        dead_letters=dead_letters or DeadLetterPolicy(),
         lease_seconds=lease_seconds,
+    )
+
+
+def producer(
+    *,
+    ledger_table: str,
+    config: ScalerConfig,
+    metrics: MetricsSink,
+    policy: RefundPolicy,
+    endpoint_url: str | None = None,
+) -> Producer:
+    """A Producer over the DynamoDB ledger and the SQS job queues the pool configuration names."""
+    return Producer(
+        DynamoLedger(ledger_table, clients.dynamodb(endpoint_url)),
+        SqsJobQueues(clients.sqs(endpoint_url)),
+        config,
+        metrics,
+        policy=policy,
     )

@@ -90,6 +90,11 @@ class QueueConfig(_Model):
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     url: str | None = Field(default=None, description="Queue URL; looked up by name when omitted")
+    plan: str | None = Field(
+        default=None,
+        description="The plan whose jobs the producer sends here; when omitted, the plan the name ends "
+        "with (`-<plan>`), or every plan for a pool's only queue",
+    )
     target_per_instance: Annotated[float | None, Field(gt=0)] = None
     max_wait_seconds: Annotated[float | None, Field(gt=0)] = Field(
         default=None,
@@ -114,6 +119,11 @@ class PoolConfig(_Model):
     min_size: Annotated[int, Field(ge=0)] = 0
     max_size: Annotated[int, Field(ge=0, le=10_000)]
     queues: Annotated[list[QueueConfig], Field(min_length=1)]
+    kinds: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list,
+        description="Job kinds the producer routes to this pool (shell-style patterns such as "
+        "`video.*`); when no pool lists a kind, the pool named by the kind's first dotted part serves it",
+    )
     count_in_flight: bool = True
     count_delayed: bool = False
     activation_backlog: Annotated[float, Field(ge=0)] = 0

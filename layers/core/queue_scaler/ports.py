@@ -14,7 +14,7 @@ from typing import Protocol
 from queue_scaler.config import QueueConfig
 from queue_scaler.domain.commands import CommandRequest
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
-from queue_scaler.domain.ledger import Summary
+from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Summary
 from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
 from queue_scaler.domain.models import History, QueueObservation
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
@@ -179,6 +179,7 @@ class WriteOutcome(StrEnum):
     WRITTEN = "written"  # this delivery wrote the failure (and the refund): it holds the notice claim
     DUPLICATE = "duplicate"  # the job was already failed by an earlier or concurrent delivery
     REJECTED = "rejected"  # the ledger holds no matching reservation: the record must be parked
+    COMPLETED = "completed"  # the job completed meanwhile: it is served, nothing is refunded
 
 
 @dataclass(frozen=True)
@@ -195,16 +196,65 @@ class FailureWrite:
     reason: str = ""
 
 
-class Ledger(Protocol):
+class AttemptLog(Protocol):
+    """What a worker writes about each receive of a job (the worker's side of the ledger)."""
+
+    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
+        """Record an attempt as started; False (nothing written) when the job has already completed."""
+        ...
+
+    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
+        """Record how the attempt ended; a COMPLETED one also marks the job completed (its final charge)."""
+        ...
+
+
+class ReturnWrite(StrEnum):
+    COUNTED = "counted"  # this dead letter's return is counted: send it back
+    ALREADY = "already"  # an earlier delivery of this dead letter counted it (and may not have sent it)
+    EXHAUSTED = "exhausted"  # the job was sent back the allowed number of times
+
+
+class Ledger(AttemptLog, Protocol):
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
         """Add credits to a user's balance, once per `reference`."""
         ...
 
-    def reserve(self, reservation: Reservation) -> None:
-        """Reserve a job's credits in one transaction.
+    def account(self, user_id: str) -> Account | None:
+        """The user's running totals, None when the user has none."""
+        ...
+
+    def reserve(self, reservation: Reservation, claim: str) -> None:
+        """Reserve a job's credits in one transaction, its send claimed by `claim`.
 
         Raises InsufficientCredits when the balance is short, DuplicateReservation when the job has one.
         """
+        ...
+
+    def mark_sent(self, job_id: str, claim: str, queue: str, message_id: str) -> bool:
+        """Note that the job's message was sent; False when `claim` no longer holds the send."""
+        ...
+
+    def release(self, reservation: Reservation, claim: str) -> bool:
+        """Undo an unsent reservation (its send failed): the credits go back, the job is forgotten.
+
+        False when `claim` no longer holds the send (another submit took it over, or it was sent).
+        """
+        ...
+
+    def take_over_send(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+        """Move an unsent job's send claim from `seen_claim` to `claim`; False when someone moved it first."""
+        ...
+
+    def job(self, job_id: str) -> JobRecord | None:
+        """The job's reservation, attempts and settlement; None when the ledger has nothing on it."""
+        ...
+
+    def record_return(self, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
+        """Count one dead letter (`message_id`) of the job as sent back to its queue, once per message."""
+        ...
+
+    def mark_parked(self, job_id: str, message_id: str, now: datetime) -> None:
+        """Note on an unsettled job that a dead letter of it was parked (for `jobs show`)."""
         ...
 
     def record_failure(self, job: FailedJob) -> FailureWrite:
@@ -213,6 +263,14 @@ class Ledger(Protocol):
 
     def take_over_notice(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
         """Move the job's notice claim from `seen_claim` to `claim`; False when someone else moved it first."""
+        ...
+
+    def start_notice(self, job_id: str, claim: str) -> bool:
+        """Mark the notice publishing if `claim` still holds it pending; False otherwise (do not publish)."""
+        ...
+
+    def reopen_notice(self, job_id: str, claim: str) -> bool:
+        """Put a publishing notice back to pending (its publish was refused); False when `claim` lost it."""
         ...
 
     def confirm_notice(self, job_id: str, claim: str) -> bool:
@@ -227,6 +285,12 @@ class Ledger(Protocol):
 class Parking(Protocol):
     def park(self, record: ParkedRecord) -> None:
         """Keep a record that cannot be refunded, with its body and the reason, for a person to act on."""
+        ...
+
+
+class JobQueues(Protocol):
+    def send(self, queue: str, body: str) -> str:
+        """Send one message to the named job queue; returns its message id."""
         ...
 
 

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy, PoolTimings
-from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
 
 
 class ScalerSettings(BaseSettings):
@@ -125,22 +125,50 @@ class MetricsSettings(BaseSettings):
     age_lookback_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
 
 
-class DlqRefundSettings(BaseSettings):
-    """DlqRefundFunction: the ledger, the parking table, the users' topic and the refund policy."""
+class RefundPolicySettings(BaseSettings):
+    """The refund policy: the producer reserves and DlqRefundFunction refunds by the same one."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    ledger_table: str = Field(description="DynamoDB table of accounts, credit transactions and jobs")
-    parking_table: str = Field(description="DynamoDB table of dead letters that could not be refunded")
-    notice_topic_arn: str = Field(description="SNS topic of user notices (one per failed job)")
-    environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
     refund_cap: Annotated[int, Field(gt=0)] = Field(default=10_000, description="Largest refund of one job")
     uncharged_plans: str = Field(default="free", description="Comma-separated plans whose jobs reserve nothing")
-    # A notice claim older than this is taken over by a later delivery: it must exceed one publish's
-    # worst case (3 attempts of at most 8 s each) so that a live holder is never overtaken.
-    notice_lease_seconds: Annotated[float, Field(ge=30, le=900)] = 60
 
     def policy(self) -> RefundPolicy:
         """The refund policy these settings describe (an unknown plan name fails here, at cold start)."""
         plans = [p.strip() for p in self.uncharged_plans.split(",") if p.strip()]
         return RefundPolicy.model_validate({"cap": self.refund_cap, "uncharged_plans": plans})
+
+
+class ProducerSettings(RefundPolicySettings):
+    """`queue-scaler submit`, `jobs show`, `credits deposit` and `queue_scaler.producer` users."""
+
+    ledger_table: str | None = Field(
+        default=None, description="LEDGER_TABLE: the ledger (the stack's LedgerTableName output)"
+    )
+    pool_config_parameter: str | None = Field(
+        default=None, description="POOL_CONFIG_PARAMETER: the SSM parameter holding the pool configuration"
+    )
+
+
+class DlqRefundSettings(RefundPolicySettings):
+    """DlqRefundFunction: the ledger, the parking table, the users' topic and the refund policy."""
+
+    ledger_table: str = Field(description="DynamoDB table of accounts, credit transactions and jobs")
+    parking_table: str = Field(description="DynamoDB table of dead letters that could not be refunded")
+    notice_topic_arn: str = Field(description="SNS topic of user notices (one per failed job)")
+    environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
+    # A notice claim older than this is taken over by a later delivery: it must exceed one publish's
+    # worst case (3 attempts of at most 8 s each) so that a live holder is never overtaken.
+    notice_lease_seconds: Annotated[float, Field(ge=30, le=900)] = 60
+    required_failures: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5,
+        description="REQUIRED_FAILURES: real failures before a dead-lettered job is refunded (the queues' "
+        "maxReceiveCount); a job with fewer, whose other receives were releases, is sent back instead",
+    )
+    max_returns: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=3, description="MAX_RETURNS: times one job is sent back before it is settled as failed for good"
+    )
+
+    def dead_letters(self) -> DeadLetterPolicy:
+        """When a dead letter is a failure and how often a released job goes back."""
+        return DeadLetterPolicy(required_failures=self.required_failures, max_returns=self.max_returns)

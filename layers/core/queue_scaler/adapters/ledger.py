@@ -4,8 +4,12 @@ Items (partition key `pk`, sort key `sk`, both strings):
 - `USER#<user>` / `ACCOUNT`: the user's running totals: balance, deposited, reserved, refunded.
 - `USER#<user>` / `TX#<kind>#<job or reference>`: one credit transaction (deposit, reserve, refund):
   querying a user's partition gives their statement.
-- `JOB#<job>` / `JOB`: the job's reservation, then its failure: status, credits, refunded,
-  last_error, and its user notice (notice, notice_claim, notice_claimed_at).
+- `JOB#<job>` / `JOB`: the job's reservation (status, credits, its send claim and whether SQS took
+  the message), then its settlement: completed (completed_at) or failed (refunded, last_error, and
+  the user notice: notice, notice_claim, notice_claimed_at); dead letters sent back (returns,
+  returned: their message ids) and parked (parked_at).
+- `JOB#<job>` / `ATTEMPT#<attempt>`: one receive of the job's message as its worker recorded it:
+  at, outcome (started, completed, failed, released), reason, ended_at.
 
 The job item's condition (still reserved, by this user, for this amount) is what makes a refund
 happen once per job_id; the refund transaction's own `attribute_not_exists` condition says the same
@@ -15,6 +19,7 @@ about the credit transaction.
 from __future__ import annotations
 
 import re
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +27,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
-from queue_scaler.domain.ledger import Account, JobStatus, Summary, TransactionKind
+from queue_scaler.domain.ledger import (
+    Account,
+    Attempt,
+    AttemptOutcome,
+    JobOutcome,
+    JobRecord,
+    JobStatus,
+    Summary,
+    TransactionKind,
+)
 from queue_scaler.domain.refund import FailedJob, NoticeState, Reservation
 from queue_scaler.errors import DuplicateReservation, InsufficientCredits
-from queue_scaler.ports import FailureWrite, WriteOutcome
+from queue_scaler.ports import FailureWrite, ReturnWrite, WriteOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -33,11 +47,18 @@ if TYPE_CHECKING:
 
 ACCOUNT = "ACCOUNT"
 JOB = "JOB"
+ATTEMPT = "ATTEMPT#"
 _CONDITION_FAILED = "ConditionalCheckFailed"
 
 DEPOSIT = "SET #user_id = :u ADD #balance :c, #deposited :c"
 RESERVE = "SET #balance = #balance - :a ADD #reserved :a"
 REFUND = "ADD #balance :a, #refunded :a"
+RELEASE = "ADD #balance :a, #reserved :minus"
+END_ATTEMPT = "SET #attempt_id = :id, #at = if_not_exists(#at, :at), #outcome = :outcome, #ended_at = :now"
+COMPLETE_JOB = "SET #status = :completed, #job_id = :job, #completed_at = :now"
+#: A completion settles a job still reserved (or one the ledger only knows from its attempts); a job
+#: already refunded stays refunded.
+COMPLETABLE = "attribute_not_exists(#status) OR #status = :reserved OR #status = :completed"
 FAIL_JOB = (
     "SET #status = :failed, #job_id = :job, #user_id = :u, #plan = :plan, #kind = :kind, "
     "#credits = if_not_exists(#credits, :a), #refunded = :a, #failed_at = :at, #last_error = :error, "
@@ -135,7 +156,14 @@ class DynamoLedger:
             ],
         )
 
-    def reserve(self, reservation: Reservation) -> None:
+    def account(self, user_id: str) -> Account | None:
+        try:
+            item = self._client.get_item(TableName=self._table, Key=_user_key(user_id), ConsistentRead=True).get("Item")
+        except (ClientError, BotoCoreError) as error:
+            raise translate("GetItem(account)", error) from error
+        return _account(item) if item else None
+
+    def reserve(self, reservation: Reservation, claim: str) -> None:
         job: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self._table,
@@ -148,6 +176,9 @@ class DynamoLedger:
                     "credits": _n(reservation.amount),
                     "status": _s(JobStatus.RESERVED),
                     "reserved_at": _s(reservation.at.isoformat()),
+                    "sent": {"BOOL": False},
+                    "send_claim": _s(claim),
+                    "claimed_at": _s(reservation.at.isoformat()),
                 },
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
@@ -188,6 +219,167 @@ class DynamoLedger:
             f"user {reservation.user_id} cannot reserve {reservation.amount} credits for job {reservation.job_id}"
         )
 
+    def mark_sent(self, job_id: str, claim: str, queue: str, message_id: str) -> bool:
+        return self._update_job(
+            "UpdateItem(mark sent)",
+            job_id,
+            "SET #sent = :true, #queue = :queue, #message_id = :message",
+            "#send_claim = :claim",
+            {":true": {"BOOL": True}, ":queue": _s(queue), ":message": _s(message_id), ":claim": _s(claim)},
+        )
+
+    def take_over_send(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+        return self._update_job(
+            "UpdateItem(take over send)",
+            job_id,
+            "SET #send_claim = :claim, #claimed_at = :at",
+            "#sent = :false AND #send_claim = :seen",
+            {":claim": _s(claim), ":at": _s(now.isoformat()), ":false": {"BOOL": False}, ":seen": _s(seen_claim)},
+        )
+
+    def release(self, reservation: Reservation, claim: str) -> bool:
+        condition = "#send_claim = :claim AND #sent = :false"
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": _job_key(reservation.job_id),
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": _names(condition),
+                    "ExpressionAttributeValues": {":claim": _s(claim), ":false": {"BOOL": False}},
+                }
+            }
+        ]
+        if reservation.amount:
+            items += [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {
+                            "pk": _s(f"USER#{reservation.user_id}"),
+                            "sk": _s(f"TX#{TransactionKind.RESERVE}#{reservation.job_id}"),
+                        },
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _user_key(reservation.user_id),
+                        "UpdateExpression": RELEASE,
+                        "ExpressionAttributeNames": _names(RELEASE),
+                        "ExpressionAttributeValues": {":a": _n(reservation.amount), ":minus": _n(-reservation.amount)},
+                    }
+                },
+            ]
+        return self._transact("TransactWriteItems(release)", items) is None
+
+    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
+        condition = "attribute_not_exists(#status) OR #status <> :completed"
+        cancelled = self._transact(
+            "TransactWriteItems(start attempt)",
+            [
+                {"Put": {"TableName": self._table, "Item": _attempt_item(job_id, attempt)}},
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": _job_key(job_id),
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": _names(condition),
+                        "ExpressionAttributeValues": {":completed": _s(JobStatus.COMPLETED)},
+                    }
+                },
+            ],
+        )
+        return cancelled is None
+
+    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
+        # The first write of an attempt keeps its start time; this one's time is when it ended.
+        ended = attempt.at.isoformat()
+        update = END_ATTEMPT + (", #reason = :reason" if attempt.reason else "")
+        values: dict[str, AttributeValueTypeDef] = {
+            ":id": _s(attempt.attempt_id),
+            ":at": _s(attempt.at.isoformat()),
+            ":outcome": _s(attempt.outcome),
+            ":now": _s(ended),
+        }
+        if attempt.reason:
+            values[":reason"] = _s(attempt.reason)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": _s(f"JOB#{job_id}"), "sk": _s(f"{ATTEMPT}{attempt.attempt_id}")},
+                UpdateExpression=update,
+                ExpressionAttributeNames=_names(update),
+                ExpressionAttributeValues=values,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise translate("UpdateItem(end attempt)", error) from error
+        if attempt.outcome == AttemptOutcome.COMPLETED:
+            # False when the job was refunded meanwhile: the refund stands (the user keeps the result).
+            self._update_job(
+                "UpdateItem(complete job)",
+                job_id,
+                COMPLETE_JOB,
+                COMPLETABLE,
+                {
+                    ":completed": _s(JobStatus.COMPLETED),
+                    ":reserved": _s(JobStatus.RESERVED),
+                    ":job": _s(job_id),
+                    ":now": _s(ended),
+                },
+            )
+
+    def job(self, job_id: str) -> JobRecord | None:
+        items: list[dict[str, Any]] = []
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                ConsistentRead=True,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": _s(f"JOB#{job_id}")},
+            )
+            for page in pages:
+                items += page.get("Items", [])
+        except (ClientError, BotoCoreError) as error:
+            raise translate("Query(job)", error) from error
+        return _job_record(job_id, items) if items else None
+
+    def record_return(self, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
+        condition = "NOT contains(#returned, :mid) AND (attribute_not_exists(#returns) OR #returns < :max)"
+        update = "ADD #returns :one, #returned :mids SET #returned_at = :at"
+        counted = self._update_job(
+            "UpdateItem(return)",
+            job_id,
+            update,
+            condition,
+            {
+                ":mid": _s(message_id),
+                ":mids": {"SS": [message_id]},
+                ":one": _n(1),
+                ":max": _n(max_returns),
+                ":at": _s(now.isoformat()),
+            },
+        )
+        if counted:
+            return ReturnWrite.COUNTED
+        record = self.job(job_id)
+        item_returned = record is not None and message_id in record.returned
+        return ReturnWrite.ALREADY if item_returned else ReturnWrite.EXHAUSTED
+
+    def mark_parked(self, job_id: str, message_id: str, now: datetime) -> None:
+        self._update_job(
+            "UpdateItem(mark parked)",
+            job_id,
+            "SET #job_id = :job, #parked_at = :at, #parked_message = :mid",
+            "attribute_not_exists(#status) OR #status = :reserved",
+            {
+                ":job": _s(job_id),
+                ":at": _s(now.isoformat()),
+                ":mid": _s(message_id),
+                ":reserved": _s(JobStatus.RESERVED),
+            },
+        )
+
     def record_failure(self, job: FailedJob) -> FailureWrite:
         values: dict[str, AttributeValueTypeDef] = {
             ":failed": _s(JobStatus.FAILED),
@@ -205,7 +397,8 @@ class DynamoLedger:
         matches = "#status = :reserved AND #user_id = :u AND #credits = :a"
         # A job that reserved nothing may have no reservation at all (a producer that does not reserve
         # for uncharged plans): it is recorded either way.
-        condition = matches if job.amount else f"attribute_not_exists(pk) OR ({matches})"
+        unreserved = "attribute_not_exists(pk) OR attribute_not_exists(#status)"
+        condition = matches if job.amount else f"{unreserved} OR ({matches})"
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Update": {
@@ -253,6 +446,11 @@ class DynamoLedger:
         if not item:
             return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
         status = item.get("status", {}).get("S")
+        if status == JobStatus.COMPLETED:
+            # It completed between the refund's read of the job and this write: it is served.
+            return FailureWrite(WriteOutcome.COMPLETED)
+        if status is None:
+            return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
         if status == JobStatus.FAILED:
             return FailureWrite(
                 WriteOutcome.DUPLICATE,
@@ -279,7 +477,7 @@ class DynamoLedger:
         )
 
     def take_over_notice(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
-        return self._update_notice(
+        return self._update_job(
             "UpdateItem(take over notice)",
             job_id,
             "SET #notice_claim = :claim, #notice_claimed_at = :at",
@@ -292,8 +490,26 @@ class DynamoLedger:
             },
         )
 
+    def start_notice(self, job_id: str, claim: str) -> bool:
+        return self._update_job(
+            "UpdateItem(start notice)",
+            job_id,
+            "SET #notice = :publishing",
+            "#notice = :pending AND #notice_claim = :claim",
+            {":publishing": _s(NoticeState.PUBLISHING), ":pending": _s(NoticeState.PENDING), ":claim": _s(claim)},
+        )
+
+    def reopen_notice(self, job_id: str, claim: str) -> bool:
+        return self._update_job(
+            "UpdateItem(reopen notice)",
+            job_id,
+            "SET #notice = :pending",
+            "#notice = :publishing AND #notice_claim = :claim",
+            {":publishing": _s(NoticeState.PUBLISHING), ":pending": _s(NoticeState.PENDING), ":claim": _s(claim)},
+        )
+
     def confirm_notice(self, job_id: str, claim: str) -> bool:
-        return self._update_notice(
+        return self._update_job(
             "UpdateItem(confirm notice)",
             job_id,
             "SET #notice = :sent",
@@ -301,7 +517,7 @@ class DynamoLedger:
             {":sent": _s(NoticeState.SENT), ":claim": _s(claim)},
         )
 
-    def _update_notice(
+    def _update_job(
         self, operation: str, job_id: str, update: str, condition: str, values: dict[str, AttributeValueTypeDef]
     ) -> bool:
         try:
@@ -322,32 +538,88 @@ class DynamoLedger:
         return True
 
     def summary(self) -> Summary:
-        """One paginated scan: every account, and the failed jobs counted as refunded or recorded.
+        """One paginated scan: every account, and every job counted once by its outcome.
 
         A scan reads the whole table; it serves operators, the demo and `local status`, not a request path.
         """
         accounts: list[Account] = []
-        refunds = recorded = 0
+        jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
         try:
-            pages = self._client.get_paginator("scan").paginate(
-                TableName=self._table,
-                ConsistentRead=True,
-                FilterExpression="sk = :account OR (sk = :job AND #status = :failed)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":account": _s(ACCOUNT), ":job": _s(JOB), ":failed": _s(JobStatus.FAILED)},
-            )
-            for page in pages:
+            for page in self._client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True):
                 for item in page.get("Items", []):
-                    if item["sk"].get("S") == ACCOUNT:
+                    pk, sk = item["pk"]["S"], item["sk"]["S"]
+                    if sk == ACCOUNT:
                         accounts.append(_account(item))
-                    elif int(item.get("refunded", {}).get("N", "0")):
-                        refunds += 1
-                    else:
-                        recorded += 1
+                    elif pk.startswith("JOB#"):
+                        jobs[pk.removeprefix("JOB#")].append(item)
         except (ClientError, BotoCoreError) as error:
             raise translate("Scan", error) from error
         accounts.sort(key=lambda a: a.user_id)
-        return Summary(accounts=accounts, refunds=refunds, recorded=recorded)
+        outcomes = Counter(_job_record(job_id, items).outcome for job_id, items in jobs.items())
+        return Summary(
+            accounts=accounts,
+            refunds=outcomes[JobOutcome.REFUNDED],
+            recorded=outcomes[JobOutcome.RECORDED],
+            outcomes={outcome: outcomes[outcome] for outcome in JobOutcome},
+        )
+
+
+def _attempt_item(job_id: str, attempt: Attempt) -> dict[str, AttributeValueTypeDef]:
+    item: dict[str, AttributeValueTypeDef] = {
+        "pk": _s(f"JOB#{job_id}"),
+        "sk": _s(f"{ATTEMPT}{attempt.attempt_id}"),
+        "attempt_id": _s(attempt.attempt_id),
+        "at": _s(attempt.at.isoformat()),
+        "outcome": _s(attempt.outcome),
+    }
+    if attempt.reason:
+        item["reason"] = _s(attempt.reason)
+    return item
+
+
+def _job_record(job_id: str, items: list[dict[str, Any]]) -> JobRecord:
+    """The job as its items describe it: the JOB item (if any) and its ATTEMPT# items."""
+    job: dict[str, Any] = next((i for i in items if i["sk"]["S"] == JOB), {})
+
+    def text(name: str) -> str | None:
+        value = job.get(name, {}).get("S")
+        return str(value) if value is not None else None
+
+    def number(name: str) -> int:
+        return int(job.get(name, {}).get("N", "0"))
+
+    attempts = sorted(
+        (
+            Attempt(
+                attempt_id=i["attempt_id"]["S"],
+                at=datetime.fromisoformat(i["at"]["S"]),
+                outcome=AttemptOutcome(i["outcome"]["S"]),
+                reason=i.get("reason", {}).get("S"),
+            )
+            for i in items
+            if i["sk"]["S"].startswith(ATTEMPT)
+        ),
+        key=lambda a: a.at,
+    )
+    status = text("status")
+    claimed_at = text("claimed_at")
+    return JobRecord(
+        job_id=job_id,
+        user_id=text("user_id"),
+        plan=text("plan"),
+        kind=text("kind"),
+        credits=number("credits"),
+        status=JobStatus(status) if status else None,
+        refunded=number("refunded"),
+        sent=bool(job.get("sent", {}).get("BOOL", False)),
+        send_claim=text("send_claim"),
+        claimed_at=datetime.fromisoformat(claimed_at) if claimed_at else None,
+        queue=text("queue"),
+        parked="parked_at" in job,
+        returns=number("returns"),
+        returned=frozenset(job.get("returned", {}).get("SS", [])),
+        attempts=attempts,
+    )
 
 
 def _account(item: dict[str, Any]) -> Account:

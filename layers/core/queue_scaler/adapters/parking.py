@@ -1,5 +1,9 @@
 """Parked dead letters in DynamoDB: one item per SQS message id, with the body and the reason.
 
+The body is kept whole up to 256 KiB (domain.refund.parked_record), always with its length and SHA-256
+and whether it was truncated, so that an item never exceeds DynamoDB's 400 KB and parking never fails
+on size.
+
 Keyed by message id, so a record delivered twice is parked once. Items never expire: a parked record
 is money a person has to look at (the ParkedRecords alarm pages on-call), never something to drop.
 """
@@ -32,6 +36,9 @@ class DynamoParking:
             "body": {"S": record.body},
             "reason": {"S": record.reason},
             "parked_at": {"S": record.parked_at.isoformat()},
+            "body_bytes": {"N": str(record.body_bytes)},
+            "body_sha256": {"S": record.body_sha256},
+            "truncated": {"BOOL": record.truncated},
         }
         if record.source_queue:
             item["source_queue"] = {"S": record.source_queue}

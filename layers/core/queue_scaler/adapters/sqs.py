@@ -77,3 +77,30 @@ class SqsQueueMetrics:
         with self._lock:
             self._urls[queue.name] = url
         return url
+
+
+class SqsJobQueues:
+    """Implements ports.JobQueues: sends job envelopes, by queue URL or by name (looked up once)."""
+
+    def __init__(self, client: SQSClient | None = None) -> None:
+        self._client = client or clients.sqs()
+        self._urls: dict[str, str] = {}
+        self._lock = Lock()
+
+    def _url(self, queue: str) -> str:
+        if queue.startswith(("https://", "http://")):
+            return queue
+        with self._lock:
+            if queue not in self._urls:
+                try:
+                    self._urls[queue] = self._client.get_queue_url(QueueName=queue)["QueueUrl"]
+                except (ClientError, BotoCoreError) as error:
+                    raise translate("GetQueueUrl", error) from error
+            return self._urls[queue]
+
+    def send(self, queue: str, body: str) -> str:
+        url = self._url(queue)
+        try:
+            return self._client.send_message(QueueUrl=url, MessageBody=body)["MessageId"]
+        except (ClientError, BotoCoreError) as error:
+            raise translate("SendMessage", error) from error

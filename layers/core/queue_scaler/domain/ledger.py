@@ -9,6 +9,8 @@ writes the matching credit transaction, so the totals below are exact, not estim
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -29,7 +31,74 @@ class TransactionKind(StrEnum):
 
 class JobStatus(StrEnum):
     RESERVED = "reserved"  # submitted; its credits are reserved (charged unless refunded)
+    COMPLETED = "completed"  # its handler succeeded: the reservation is the final charge
     FAILED = "failed"  # dead-lettered; refunded if it had reserved anything
+
+
+class AttemptOutcome(StrEnum):
+    """How one receive of a job's message ended, as its worker recorded it."""
+
+    STARTED = "started"  # the handler is running, or its worker died (SIGKILL, crash) before it ended
+    COMPLETED = "completed"
+    FAILED = "failed"  # the handler raised, or the envelope was invalid
+    RELEASED = "released"  # given back unfinished (drain deadline, prefetched or received while stopping)
+
+
+class Attempt(_Model):
+    """One receive of a job's message: `attempt_id` is unique per receive (derived from its receipt handle)."""
+
+    attempt_id: str
+    at: datetime
+    outcome: AttemptOutcome
+    reason: str | None = None
+
+
+class JobOutcome(StrEnum):
+    """A job's fate as `queue-scaler jobs show` prints it (CONTRACTS.md section 6)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+    RECORDED = "recorded"
+    PARKED = "parked"
+
+
+class JobRecord(_Model):
+    """Everything the ledger holds about one job: its reservation, attempts and settlement."""
+
+    job_id: str
+    user_id: str | None = None
+    plan: str | None = None
+    kind: str | None = None
+    credits: Annotated[int, Field(ge=0)] = 0
+    status: JobStatus | None = Field(default=None, description="None: attempts recorded but no reservation")
+    refunded: Annotated[int, Field(ge=0)] = 0
+    sent: bool = Field(default=False, description="The producer's message was accepted by SQS")
+    send_claim: str | None = Field(default=None, description="Token of the submit that holds the send")
+    claimed_at: datetime | None = None
+    queue: str | None = Field(default=None, description="The queue the producer sent it to")
+    parked: bool = False
+    returns: Annotated[int, Field(ge=0)] = Field(default=0, description="Dead letters sent back to the queue")
+    returned: frozenset[str] = Field(default=frozenset(), description="Message ids of those dead letters")
+    attempts: list[Attempt] = Field(default_factory=list)
+
+    @property
+    def outcome(self) -> JobOutcome:
+        """Settled states first (failed, completed, parked), then what its attempts say."""
+        if self.status == JobStatus.FAILED:
+            return JobOutcome.REFUNDED if self.refunded else JobOutcome.RECORDED
+        if self.status == JobStatus.COMPLETED:
+            return JobOutcome.COMPLETED
+        if self.parked:
+            return JobOutcome.PARKED
+        if self.attempts and max(self.attempts, key=lambda a: a.at).outcome == AttemptOutcome.STARTED:
+            return JobOutcome.RUNNING
+        return JobOutcome.PENDING
+
+    def tally(self) -> Counter[AttemptOutcome]:
+        """Attempts per outcome."""
+        return Counter(a.outcome for a in self.attempts)
 
 
 class Account(_Model):
@@ -64,6 +133,14 @@ class Summary(_Model):
     accounts: list[Account]
     refunds: Annotated[int, Field(ge=0, description="Jobs refunded (credits returned)")]
     recorded: Annotated[int, Field(ge=0, description="Failed jobs that had reserved nothing")]
+    outcomes: dict[JobOutcome, int] = Field(
+        default_factory=dict, description="Jobs per outcome (each job the ledger knows counted once)"
+    )
+
+    @property
+    def jobs(self) -> int:
+        """Jobs the ledger knows: the sum of `outcomes`."""
+        return sum(self.outcomes.values())
 
     @property
     def reserved(self) -> int:

@@ -8,13 +8,15 @@ is the charge; a refund returns it; a job that succeeds simply keeps its reserva
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from queue_scaler.jobs import Plan
+from queue_scaler.domain.ledger import AttemptOutcome, JobRecord, JobStatus
+from queue_scaler.jobs import JobEnvelope, Plan
 
 
 class _Model(BaseModel):
@@ -42,6 +44,66 @@ class Assessment(_Model):
     verdict: Verdict
     amount: Annotated[int, Field(ge=0, description="Credits to refund (0 unless REFUND)")]
     reason: str = Field(description="Why, in words an operator reads in the parking table")
+
+
+class DeadLetterPolicy(_Model):
+    """When a dead letter is a job that failed for good, and how often one that did not goes back."""
+
+    required_failures: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5,
+        description="Real failures (handler errors, or attempts whose worker died) a job needs before it is "
+        "refunded: the job queues' maxReceiveCount, so releases never count toward it",
+    )
+    max_returns: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=3,
+        description="Times a dead letter without enough real failures is sent back to its queue; after "
+        "that it is settled as failed for good (refunded), logged and counted as ReturnsExhausted",
+    )
+
+
+class DeadLetterStep(StrEnum):
+    """What a dead letter of a known job calls for, before any credit moves."""
+
+    COMPLETED = "completed"  # the job was served (its message came back after it succeeded): delete it
+    RETURN = "return"  # its receives were mostly releases, not failures: send it back to its queue
+    SETTLE = "settle"  # it failed for good: refund (or record) once
+
+
+class DeadLetterDecision(_Model):
+    step: DeadLetterStep
+    reason: str
+    exhausted: bool = Field(default=False, description="SETTLE because the returns ran out")
+
+
+def dead_letter_step(job: JobRecord | None, policy: DeadLetterPolicy) -> DeadLetterDecision:
+    """Tell real failures from releases: only a job that failed `required_failures` times is refunded.
+
+    An attempt still marked started counts as a failure: its worker died holding it (a crash or a
+    SIGKILL), which the job itself may have caused. A job with no release recorded is settled as it
+    always was (a worker that records nothing, or a message that kept timing out).
+    """
+    if job is None or job.status == JobStatus.FAILED:
+        known = "the ledger knows nothing of the job" if job is None else "the job is already settled as failed"
+        return DeadLetterDecision(step=DeadLetterStep.SETTLE, reason=known)
+    if job.status == JobStatus.COMPLETED:
+        return DeadLetterDecision(step=DeadLetterStep.COMPLETED, reason="the job completed; nothing to refund")
+    tally = job.tally()
+    failures = tally[AttemptOutcome.FAILED] + tally[AttemptOutcome.STARTED]
+    releases = tally[AttemptOutcome.RELEASED]
+    counts = f"{failures} real failures of {policy.required_failures} needed, {releases} releases"
+    if failures >= policy.required_failures:
+        return DeadLetterDecision(step=DeadLetterStep.SETTLE, reason=f"failed for good: {counts}")
+    if releases == 0:
+        return DeadLetterDecision(step=DeadLetterStep.SETTLE, reason=f"no release recorded: {counts}")
+    if job.returns >= policy.max_returns:
+        return DeadLetterDecision(
+            step=DeadLetterStep.SETTLE,
+            reason=f"sent back {job.returns} times (the limit) without completing: {counts}",
+            exhausted=True,
+        )
+    return DeadLetterDecision(
+        step=DeadLetterStep.RETURN, reason=f"send back ({job.returns + 1} of {policy.max_returns}): {counts}"
+    )
 
 
 class InvalidAmount(ValueError):
@@ -128,25 +190,33 @@ def last_error(source_queue: str | None, receive_count: int | None) -> str:
 
 
 class NoticeState(StrEnum):
-    PENDING = "pending"  # claimed by a delivery that has not confirmed the publish yet
+    PENDING = "pending"  # claimed by a delivery that has not started publishing (or whose publish was refused)
+    PUBLISHING = "publishing"  # its holder is publishing (or did, and could not confirm it, or died doing so)
     SENT = "sent"
 
 
 class NoticeStep(StrEnum):
     """What a delivery that found the job already failed does about the user's notice."""
 
-    DONE = "done"  # the notice was sent: nothing to do
+    DONE = "done"  # the notice was sent, or may have been (publishing past its lease): never send again
     WAIT = "wait"  # another delivery holds a live claim: retry later, it may still fail
-    TAKE_OVER = "take_over"  # the claim's lease ran out (its holder died): claim it and send
+    TAKE_OVER = "take_over"  # the claim's lease ran out before its holder published: claim it and send
 
 
 def notice_step(state: NoticeState, claimed_at: datetime, now: datetime, lease_seconds: float) -> NoticeStep:
-    """Exactly one notice per job: only the holder of an unexpired claim may publish."""
+    """At most one notice per job: only the holder of an unexpired claim may publish.
+
+    While the claim is live, duplicates wait (the holder may still fail and put the notice back to
+    pending). Once it has run out, a pending notice is taken over (its holder died before publishing),
+    but a publishing one never is: its holder may have published and then failed to confirm it (the
+    publish and the confirm cannot be one transaction), and a second notice is worse than an
+    unconfirmed one, which the NoticesUnconfirmed metric reports.
+    """
     if state == NoticeState.SENT:
         return NoticeStep.DONE
     if (now - claimed_at).total_seconds() < lease_seconds:
         return NoticeStep.WAIT
-    return NoticeStep.TAKE_OVER
+    return NoticeStep.DONE if state == NoticeState.PUBLISHING else NoticeStep.TAKE_OVER
 
 
 class Reservation(_Model):
@@ -166,6 +236,19 @@ def reservation(
     """The reservation for a submitted job; raises InvalidAmount when `credits` is out of bounds."""
     amount = chargeable(plan, credits, policy)
     return Reservation(job_id=job_id, user_id=user_id, plan=plan, kind=kind, amount=amount, at=now)
+
+
+def envelope_reservation(envelope: JobEnvelope, policy: RefundPolicy, now: datetime) -> Reservation:
+    """The reservation for a job envelope (what a producer reserves before it sends the envelope)."""
+    return reservation(
+        job_id=envelope.job_id,
+        user_id=envelope.user_id,
+        plan=envelope.plan,
+        kind=envelope.kind,
+        credits=envelope.credits,
+        policy=policy,
+        now=now,
+    )
 
 
 class UserNotice(_Model):
@@ -195,8 +278,19 @@ def user_notice(job: FailedJob) -> UserNotice:
     )
 
 
+#: Bytes of a dead letter's body a parked record keeps: a DynamoDB item holds at most 400 KB, and an
+#: SQS message may carry up to 1 MiB (256 KiB before 2025), so a longer body is kept truncated with
+#: its length and hash. The reason is bounded too: a validation error may quote the body.
+MAX_PARKED_BODY_BYTES = 256 * 1024
+MAX_PARKED_REASON_CHARS = 8 * 1024
+
+
 class ParkedRecord(_Model):
-    """A dead-letter record that was neither refunded nor recorded, kept whole for a person to act on."""
+    """A dead-letter record that was neither refunded nor recorded, kept for a person to act on.
+
+    `body` is the whole body up to MAX_PARKED_BODY_BYTES of UTF-8; `body_bytes` and `body_sha256`
+    always describe the original, so a truncated record still identifies its message.
+    """
 
     message_id: str
     body: str
@@ -204,3 +298,28 @@ class ParkedRecord(_Model):
     source_queue: str | None = None
     job_id: str | None = Field(default=None, description="When the body named one")
     parked_at: datetime
+    body_bytes: Annotated[int, Field(ge=0)] = 0
+    body_sha256: str = ""
+    truncated: bool = False
+
+
+def parked_record(
+    *, message_id: str, body: str, reason: str, source_queue: str | None, job_id: str | None, now: datetime
+) -> ParkedRecord:
+    """The record to park: the body cut at a character boundary below MAX_PARKED_BODY_BYTES, with the
+    original's length and SHA-256, so that parking never fails on size."""
+    raw = body.encode("utf-8", errors="surrogatepass")
+    kept = raw[:MAX_PARKED_BODY_BYTES].decode("utf-8", errors="ignore")
+    if len(reason) > MAX_PARKED_REASON_CHARS:
+        reason = reason[:MAX_PARKED_REASON_CHARS] + f"... ({len(reason)} characters)"
+    return ParkedRecord(
+        message_id=message_id,
+        body=kept,
+        reason=reason,
+        source_queue=source_queue,
+        job_id=job_id,
+        parked_at=now,
+        body_bytes=len(raw),
+        body_sha256=hashlib.sha256(raw).hexdigest(),
+        truncated=len(raw) > MAX_PARKED_BODY_BYTES,
+    )

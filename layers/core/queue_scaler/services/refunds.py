@@ -1,12 +1,20 @@
 """Dead-letter refunds: for every job that failed for good, refund its credits once and tell its user once.
 
-Exactly once, in two steps that each hold under concurrent and repeated deliveries of one message:
+First the job's fate in the ledger decides what the dead letter is (domain.refund.dead_letter_step):
+a job that completed is served (its dead letter is deleted and counted, never refunded); a job whose
+receives were releases rather than failures is sent back to its queue, a bounded number of times;
+every other job failed for good.
+
+A refund happens exactly once, in two steps that each hold under concurrent and repeated deliveries:
 - the ledger write is one DynamoDB transaction, conditional on the job still being reserved, so only
   one delivery of a job ever writes it (the others find it failed: DUPLICATE);
 - that transaction also opens the job's notice, claimed by the writing delivery. Only the holder of
   an unexpired claim publishes; a duplicate delivery that finds the notice pending under a live claim
   is retried later (NotificationPending), and takes the claim over with a conditional write only once
-  its lease has run out, i.e. when its holder died between the transaction and the publish.
+  its lease has run out, i.e. when its holder died between the transaction and the publish. The holder
+  marks the notice publishing just before it publishes, and a publishing notice is never taken over
+  (a refused publish puts it back to pending): when the confirm write fails after SNS accepted the
+  notice, no retry sends a second one.
 
 A record that cannot be refunded (malformed, amount out of bounds, no matching reservation) is parked
 with its body and the reason, counted, and acknowledged: it never blocks its batch.
@@ -25,24 +33,27 @@ from pydantic import ValidationError
 
 from queue_scaler.domain.ledger import Summary
 from queue_scaler.domain.refund import (
+    Assessment,
+    DeadLetterDecision,
+    DeadLetterPolicy,
+    DeadLetterStep,
     FailedJob,
     NoticeState,
     NoticeStep,
-    ParkedRecord,
     RefundPolicy,
-    Reservation,
     Verdict,
     assess,
+    dead_letter_step,
     failed_job,
     last_error,
     notice_step,
-    reservation,
+    parked_record,
     user_notice,
 )
 from queue_scaler.errors import AwsCallError, NotificationPending
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
-from queue_scaler.ports import Ledger, MetricsSink, Notifier, Parking, WriteOutcome
+from queue_scaler.ports import JobQueues, Ledger, MetricsSink, Notifier, Parking, ReturnWrite, WriteOutcome
 from queue_scaler.validation import describe_validation_error
 
 logger = logging.getLogger(__name__)
@@ -51,7 +62,7 @@ logger = logging.getLogger(__name__)
 #: delivered again. Everything else ends in a refund, a record, a duplicate or a parked record.
 RETRYABLE_ERRORS: tuple[type[Exception], ...] = (AwsCallError, NotificationPending)
 
-Result = Literal["refunded", "recorded", "duplicate", "parked"]
+Result = Literal["refunded", "recorded", "duplicate", "parked", "completed", "returned"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,9 @@ class RefundService:
         notifier: Notifier,
         metrics: MetricsSink,
         *,
+        queues: JobQueues,
         policy: RefundPolicy,
+        dead_letters: DeadLetterPolicy,
         lease_seconds: float,
         new_claim: Callable[[], str] = _new_claim,
     ) -> None:
@@ -98,35 +111,14 @@ class RefundService:
         self._parking = parking
         self._notifier = notifier
         self._metrics = metrics
+        self._queues = queues
         self._policy = policy
+        self._dead_letters = dead_letters
         self._lease_seconds = lease_seconds
         self._new_claim = new_claim
 
-    def reserve(self, envelope: JobEnvelope, now: datetime) -> Reservation:
-        """Reserve a job's credits at submission (the producer's side of the ledger).
-
-        Raises InvalidAmount, InsufficientCredits or DuplicateReservation; nothing is reserved then.
-        """
-        held = reservation(
-            job_id=envelope.job_id,
-            user_id=envelope.user_id,
-            plan=envelope.plan,
-            kind=envelope.kind,
-            credits=envelope.credits,
-            policy=self._policy,
-            now=now,
-        )
-        self._ledger.reserve(held)
-        return held
-
-    def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
-        """Add credits to a user's balance (a purchase or a grant), once per `reference`."""
-        if credits <= 0:
-            raise ValueError(f"a deposit must be positive, got {credits}")
-        self._ledger.deposit(user_id, credits, reference, now)
-
     def summary(self) -> Summary:
-        """Reserved, refunded and charged credits per user, and how many jobs were refunded."""
+        """Reserved, refunded and charged credits per user, and how many jobs ended each way."""
         return self._ledger.summary()
 
     def handle(self, letter: DeadLetter, now: datetime) -> RefundOutcome:
@@ -157,6 +149,30 @@ class RefundService:
         assessment = assess(envelope.plan, envelope.credits, self._policy)
         if assessment.verdict == Verdict.PARK:
             return self._park(letter, assessment.reason, now, envelope.job_id)
+        decision = dead_letter_step(self._ledger.job(envelope.job_id), self._dead_letters)
+        if decision.step == DeadLetterStep.COMPLETED:
+            return self._served(letter, envelope.job_id, decision.reason)
+        if decision.step == DeadLetterStep.RETURN:
+            returned = self._send_back(letter, envelope, decision, now)
+            if returned is not None:
+                return returned
+        elif decision.exhausted:
+            self._metrics.count("ReturnsExhausted")
+            logger.warning(
+                "job sent back too often; settled as failed for good",
+                extra={"job_id": envelope.job_id, "reason": decision.reason},
+            )
+        return self._fail(letter, envelope, assessment, decision, now)
+
+    def _fail(
+        self,
+        letter: DeadLetter,
+        envelope: JobEnvelope,
+        assessment: Assessment,
+        decision: DeadLetterDecision,
+        now: datetime,
+    ) -> RefundOutcome:
+        """Write the job failed for good (refunded or recorded) once, then tell its user once."""
         job = failed_job(
             job_id=envelope.job_id,
             user_id=envelope.user_id,
@@ -168,6 +184,8 @@ class RefundService:
             claim=self._new_claim(),
         )
         write = self._ledger.record_failure(job)
+        if write.outcome == WriteOutcome.COMPLETED:
+            return self._served(letter, envelope.job_id, "the job completed while its dead letter was handled")
         if write.outcome == WriteOutcome.REJECTED:
             return self._park(letter, write.reason, now, envelope.job_id)
         if write.outcome == WriteOutcome.WRITTEN:
@@ -180,8 +198,40 @@ class RefundService:
                 extra={"job_id": job.job_id, "user_id": job.user_id, "result": result, "refunded": job.amount},
             )
             notified = self._notify(job, job.claim)
-            return RefundOutcome(letter.message_id, result, job.job_id, job.amount, notified, assessment.reason)
+            return RefundOutcome(
+                letter.message_id, result, job.job_id, job.amount, notified, f"{assessment.reason}; {decision.reason}"
+            )
         return self._duplicate(letter, write.stored, write.notice, write.claimed_at, now)
+
+    def _served(self, letter: DeadLetter, job_id: str, reason: str) -> RefundOutcome:
+        """A dead letter of a job that completed (a lost heartbeat, a failed delete): delete it, refund nothing."""
+        self._metrics.count("CompletedDeadLetters")
+        logger.warning("dead letter of a completed job deleted", extra={"job_id": job_id, "reason": reason})
+        return RefundOutcome(letter.message_id, "completed", job_id, 0, False, reason)
+
+    def _send_back(
+        self, letter: DeadLetter, envelope: JobEnvelope, decision: DeadLetterDecision, now: datetime
+    ) -> RefundOutcome | None:
+        """Send a released (not failed) job back to its queue; None when it must be settled instead."""
+        queue = letter.source_queue
+        if queue is None:
+            logger.warning("dead letter without its source queue; settled", extra={"job_id": envelope.job_id})
+            return None
+        write = self._ledger.record_return(envelope.job_id, letter.message_id, self._dead_letters.max_returns, now)
+        if write == ReturnWrite.EXHAUSTED:
+            # A concurrent delivery of another dead letter of this job used the last return.
+            self._metrics.count("ReturnsExhausted")
+            return None
+        # ALREADY: an earlier delivery of this very dead letter counted it and may have died before the
+        # send; sending again can at worst give the job a second copy, which completes once (workers
+        # skip a job the ledger already marks completed).
+        self._queues.send(queue, letter.body)
+        self._metrics.count("DeadLettersReturned")
+        logger.info(
+            "released job sent back to its queue",
+            extra={"job_id": envelope.job_id, "queue": queue, "reason": decision.reason, "write": str(write)},
+        )
+        return RefundOutcome(letter.message_id, "returned", envelope.job_id, 0, False, decision.reason)
 
     def _duplicate(
         self,
@@ -199,6 +249,11 @@ class RefundService:
         if step == NoticeStep.WAIT:
             raise NotificationPending(stored.job_id)
         notified = False
+        if step == NoticeStep.DONE and notice == NoticeState.PUBLISHING:
+            # Past its lease and never confirmed: sent (the confirm failed) or not (its holder died while
+            # publishing). Resending risks a second notice; an operator can tell from SNS delivery logs.
+            self._metrics.count("NoticesUnconfirmed")
+            logger.error("user notice unconfirmed past its lease; not sent again", extra={"job_id": stored.job_id})
         if step == NoticeStep.TAKE_OVER:
             claim = self._new_claim()
             if not self._ledger.take_over_notice(stored.job_id, stored.claim, claim, now):
@@ -210,33 +265,49 @@ class RefundService:
         return RefundOutcome(letter.message_id, "duplicate", stored.job_id, 0, notified, "already failed")
 
     def _notify(self, job: FailedJob, claim: str) -> bool:
+        if not self._ledger.start_notice(job.job_id, claim):
+            # Our lease ran out before we published and another delivery took the claim: it sends.
+            self._metrics.count("NoticeClaimsLost")
+            logger.warning("notice claim lost before publishing", extra={"job_id": job.job_id})
+            return False
+        # From here a crash can never lead to a second notice, at worst to none (counted as
+        # NoticesUnconfirmed by the delivery that finds it publishing past its lease).
         try:
             self._notifier.publish(user_notice(job))
         except AwsCallError as error:
-            # The claim stays pending: a later delivery takes it over once the lease runs out.
+            # SNS refused it: put the claim back to pending so that a later delivery takes it over once
+            # the lease runs out. If even that write fails, the notice stays unsent and counted.
             self._metrics.count("NotificationErrors")
             logger.error("user notice not sent", extra={"job_id": job.job_id, "error": str(error)})
+            if not self._ledger.reopen_notice(job.job_id, claim):
+                self._metrics.count("NoticesUnconfirmed")
             raise
         self._metrics.count("Notifications")
-        if not self._ledger.confirm_notice(job.job_id, claim):
-            # Our lease ran out while publishing and another delivery took the claim: it may send a second
-            # notice. The lease must exceed the publish's worst case (timeouts times attempts).
-            self._metrics.count("NoticeClaimsLost")
-            logger.error("notice claim lost while publishing", extra={"job_id": job.job_id})
+        try:
+            confirmed = self._ledger.confirm_notice(job.job_id, claim)
+        except AwsCallError as error:
+            confirmed = False
+            logger.error("user notice sent but not confirmed", extra={"job_id": job.job_id, "error": str(error)})
+        if not confirmed:
+            # It stays "publishing", which no delivery ever sends again: one notice, unconfirmed.
+            self._metrics.count("NoticesUnconfirmed")
         return True
 
     def _park(self, letter: DeadLetter, reason: str, now: datetime, job_id: str | None) -> RefundOutcome:
-        self._parking.park(
-            ParkedRecord(
-                message_id=letter.message_id,
-                body=letter.body,
-                reason=reason,
-                source_queue=letter.source_queue,
-                job_id=job_id,
-                parked_at=now,
-            )
+        record = parked_record(
+            message_id=letter.message_id,
+            body=letter.body,
+            reason=reason,
+            source_queue=letter.source_queue,
+            job_id=job_id,
+            now=now,
         )
+        self._parking.park(record)
+        if job_id is not None:
+            self._ledger.mark_parked(job_id, letter.message_id, now)
         self._metrics.count("ParkedRecords")
+        if record.truncated:
+            self._metrics.count("ParkedTruncated")
         logger.error(
             "dead letter parked",
             extra={"message_id": letter.message_id, "job_id": job_id, "reason": reason, "queue": letter.source_queue},

@@ -1,0 +1,210 @@
+"""`queue-scaler submit`, `jobs show` and `credits deposit`: a product's side of the system (CONTRACTS.md section 6).
+
+Thin over `queue_scaler.producer` and the ledger adapter: each command parses its arguments, points
+the clients at AWS, an endpoint or the running local cloud, calls the library once and prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+from pydantic import ValidationError
+
+from devkit.commands.common import AwsTarget, TargetError, add_aws_options, aws_target
+from devkit.configfile import load_file, load_parameter
+from queue_scaler.adapters import clients
+from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.adapters.memory import NullMetrics
+from queue_scaler.bootstrap import producer
+from queue_scaler.domain.ledger import JobRecord
+from queue_scaler.domain.refund import InvalidAmount
+from queue_scaler.domain.routing import Unroutable
+from queue_scaler.errors import AwsCallError, ConfigError, InsufficientCredits
+from queue_scaler.jobs import PLANS
+from queue_scaler.producer import JobIdConflict, Producer, SubmissionInProgress, SubmitFailed
+from queue_scaler.settings import ProducerSettings
+from queue_scaler.validation import describe_validation_error
+
+EXIT_AWS = 1
+EXIT_USAGE = 2
+EXIT_CREDITS = 3
+
+
+class UsageError(Exception):
+    """A bad argument, named in the message (exit 2)."""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    submit = sub.add_parser("submit", help="route a job to its queue, reserve its credits and send it")
+    submit.add_argument("--kind", required=True, help="what the job does, e.g. video.transcode (picks the pool)")
+    submit.add_argument("--plan", required=True, choices=PLANS, help="the user's plan (picks the pool's queue)")
+    submit.add_argument("--user", required=True, help="who is charged")
+    submit.add_argument("--credits", required=True, type=int, help="credits the job costs")
+    submit.add_argument("--payload", default="{}", help="the job's parameters, a JSON object")
+    submit.add_argument("--job-id", help="idempotency key: the same id submitted twice sends one message")
+    source = submit.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help="pool configuration file (JSON or YAML)")
+    source.add_argument("--parameter", help="SSM parameter holding the pool configuration (as the scaler reads it)")
+    _common(submit)
+    submit.set_defaults(run=lambda args: _guarded(args, _submit))
+
+    jobs = sub.add_parser("jobs", help="a job's fate: its plan, credits, attempts and outcome")
+    jobs_actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = jobs_actions.add_parser("show", help="print one job from the ledger")
+    show.add_argument("job_id", metavar="JOB_ID")
+    show.add_argument("--json", action="store_true", help="one JSON object")
+    _common(show)
+    show.set_defaults(run=lambda args: _guarded(args, _show))
+
+    credits = sub.add_parser("credits", help="users' credits")
+    credits_actions = credits.add_subparsers(dest="action", required=True, metavar="ACTION")
+    deposit = credits_actions.add_parser("deposit", help="add credits to a user's balance, once per reference")
+    deposit.add_argument("user", metavar="USER")
+    deposit.add_argument("credits", metavar="CREDITS", type=int)
+    deposit.add_argument("--reference", required=True, help="the purchase or grant; repeated, it changes nothing")
+    _common(deposit)
+    deposit.set_defaults(run=lambda args: _guarded(args, _deposit))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    add_aws_options(parser)
+    parser.add_argument(
+        "--ledger-table", help="the ledger's DynamoDB table (default: LEDGER_TABLE, or the local cloud's)"
+    )
+
+
+def _guarded(args: argparse.Namespace, command: Any) -> int:
+    name = args.command if not getattr(args, "action", None) else f"{args.command} {args.action}"
+    try:
+        code: int = command(args, aws_target(args))
+    except (UsageError, ConfigError, TargetError) as error:
+        print(f"queue-scaler {name}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (AwsCallError, BotoCoreError, SubmitFailed, SubmissionInProgress) as error:
+        print(f"queue-scaler {name}: {error}", file=sys.stderr)
+        return EXIT_AWS
+    return code
+
+
+def _table(args: argparse.Namespace, target: AwsTarget, settings: ProducerSettings) -> str:
+    table = args.ledger_table or settings.ledger_table
+    if table is None and target.local:
+        from devkit.localcloud import stack
+        from devkit.localcloud.stack import LocalSettings
+
+        table = stack.ledger_table(LocalSettings())
+    if table is None:
+        raise UsageError(
+            "--ledger-table: give the ledger table (the stack's LedgerTableName output) or set LEDGER_TABLE"
+        )
+    return str(table)
+
+
+def _producer(args: argparse.Namespace, target: AwsTarget) -> Producer:
+    settings = ProducerSettings()
+    table = _table(args, target, settings)
+    parameter = getattr(args, "parameter", None) or settings.pool_config_parameter
+    config_file = getattr(args, "config", None)
+    if config_file is None and parameter is None and target.local:
+        from devkit.localcloud import stack
+        from devkit.localcloud.stack import LocalSettings
+
+        parameter = stack.config_parameter(LocalSettings())
+    if config_file is not None:
+        config = load_file(config_file)
+    elif parameter is not None:
+        config = load_parameter(parameter, target.endpoint_url)
+    else:
+        raise UsageError(
+            "--config or --parameter: the pool configuration routes the job (or set POOL_CONFIG_PARAMETER)"
+        )
+    return producer(
+        ledger_table=table,
+        config=config,
+        metrics=NullMetrics(),
+        policy=settings.policy(),
+        endpoint_url=target.endpoint_url,
+    )
+
+
+def _submit(args: argparse.Namespace, target: AwsTarget) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except ValueError as error:
+        raise UsageError(f"--payload is not JSON: {error}") from error
+    if not isinstance(payload, dict):
+        raise UsageError("--payload must be a JSON object")
+    service = _producer(args, target)
+    try:
+        submission = service.submit(
+            user_id=args.user,
+            plan=args.plan,
+            kind=args.kind,
+            credits=args.credits,
+            payload=payload,
+            job_id=args.job_id,
+            now=datetime.now(UTC),
+        )
+    except ValidationError as error:
+        raise UsageError("invalid job:\n" + describe_validation_error(error)) from error
+    except (InvalidAmount, Unroutable, JobIdConflict) as error:
+        raise UsageError(str(error)) from error
+    except InsufficientCredits as error:
+        print(f"queue-scaler submit: insufficient credits: {error}; nothing was sent", file=sys.stderr)
+        return EXIT_CREDITS
+    print(json.dumps(submission.as_dict()))
+    return 0
+
+
+def _deposit(args: argparse.Namespace, target: AwsTarget) -> int:
+    table = _table(args, target, ProducerSettings())
+    if args.credits <= 0:
+        raise UsageError(f"CREDITS: a deposit must be positive, got {args.credits}")
+    ledger = DynamoLedger(table, clients.dynamodb(target.endpoint_url))
+    now = datetime.now(UTC)
+    ledger.deposit(args.user, args.credits, args.reference, now)
+    account = ledger.account(args.user)
+    print(json.dumps({"user_id": args.user, "balance": account.balance if account else 0}))
+    return 0
+
+
+def _show(args: argparse.Namespace, target: AwsTarget) -> int:
+    table = _table(args, target, ProducerSettings())
+    job = DynamoLedger(table, clients.dynamodb(target.endpoint_url)).job(args.job_id)
+    if job is None:
+        print(f"queue-scaler jobs show: no job {args.job_id} in the ledger", file=sys.stderr)
+        return EXIT_AWS
+    shown = job_view(job)
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return 0
+    print(f"job {job.job_id}: {shown['outcome']}")
+    print(f"  user {job.user_id}, plan {job.plan}, kind {job.kind}, credits {job.credits}")
+    for attempt in shown["attempts"]:
+        reason = f" ({attempt['reason']})" if attempt.get("reason") else ""
+        print(f"  {attempt['at']}  {attempt['outcome']}{reason}")
+    return 0
+
+
+def job_view(job: JobRecord) -> dict[str, Any]:
+    """The job as `jobs show --json` prints it (CONTRACTS.md section 6)."""
+    return {
+        "job_id": job.job_id,
+        "user_id": job.user_id,
+        "plan": job.plan,
+        "kind": job.kind,
+        "credits": job.credits,
+        "attempts": [
+            {"at": a.at.isoformat(), "outcome": str(a.outcome)} | ({"reason": a.reason} if a.reason else {})
+            for a in job.attempts
+        ],
+        "outcome": str(job.outcome),
+        "returns": job.returns,
+        "refunded": job.refunded,
+    }

@@ -1,0 +1,205 @@
+"""The producer's side of the ledger: deposit credits, submit jobs (CONTRACTS.md section 6).
+
+A submission routes the job (kind to pool, plan to queue, from the pool configuration), reserves its
+credits and sends its envelope, in that order, so that a job is never run unpaid. Each step keeps one
+promise under retries and failures:
+- a reservation never outlives its message: a failed send releases it in one transaction;
+- the same job id sends one message: the reservation is conditional on the job id, and a retry that
+  finds it sent returns the first submission. A retry that finds it unsent while its send claim is
+  live (another submit of the same job is sending) raises SubmissionInProgress; once the claim's
+  lease has run out (that submit died between its reservation and its send), it takes the claim over
+  and sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.ledger import Account, JobRecord
+from queue_scaler.domain.refund import RefundPolicy, Reservation, envelope_reservation
+from queue_scaler.domain.routing import Route, route
+from queue_scaler.errors import AwsCallError, DuplicateReservation
+from queue_scaler.jobs import JobEnvelope, Plan
+from queue_scaler.ports import JobQueues, Ledger, MetricsSink
+
+logger = logging.getLogger(__name__)
+
+#: How long a submit may hold an unsent job's send before a retry takes it over: well above one
+#: reservation plus one send (each at most 3 attempts of 8 s).
+SEND_LEASE_SECONDS = 60.0
+
+
+class SubmissionInProgress(Exception):
+    """Another submit of the same job id holds its send; retry after the lease (nothing was sent)."""
+
+
+class JobIdConflict(ValueError):
+    """The job id was already submitted for another user, kind or plan; nothing was sent."""
+
+
+class SubmitFailed(Exception):
+    """Sending the job failed; its reservation was released (or, if even that failed, is left to a retry)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What `queue-scaler submit` prints: where the job went and the credits it reserved."""
+
+    job_id: str
+    queue: str
+    reserved: int
+    #: True when this call found the job already submitted and sent nothing.
+    duplicate: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "queue": self.queue, "reserved": self.reserved, "duplicate": self.duplicate}
+
+
+def _new_claim() -> str:
+    return uuid.uuid4().hex
+
+
+class Producer:
+    """Deposits and submissions over the ledger and the job queues (the library behind the CLI)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        queues: JobQueues,
+        config: ScalerConfig,
+        metrics: MetricsSink,
+        *,
+        policy: RefundPolicy,
+        lease_seconds: float = SEND_LEASE_SECONDS,
+        new_claim: Callable[[], str] = _new_claim,
+    ) -> None:
+        self._ledger = ledger
+        self._queues = queues
+        self._config = config
+        self._metrics = metrics
+        self._policy = policy
+        self._lease_seconds = lease_seconds
+        self._new_claim = new_claim
+
+    def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> Account:
+        """Add credits to a user's balance once per `reference`; returns the account as it stands."""
+        if credits <= 0:
+            raise ValueError(f"credits: a deposit must be positive, got {credits}")
+        self._ledger.deposit(user_id, credits, reference, now)
+        account = self._ledger.account(user_id)
+        if account is None:
+            raise AwsCallError("GetItem(account)", "Missing", f"user {user_id} has no account after a deposit")
+        return account
+
+    def route(self, kind: str, plan: str) -> Route:
+        """Where a job of `kind` on `plan` goes; raises Unroutable naming what no pool serves."""
+        return route(self._config, kind, plan)
+
+    def submit(
+        self,
+        *,
+        user_id: str,
+        plan: Plan,
+        kind: str,
+        credits: int,
+        now: datetime,
+        payload: dict[str, Any] | None = None,
+        job_id: str | None = None,
+    ) -> Submission:
+        """Route, reserve and send one job.
+
+        Raises pydantic.ValidationError or InvalidAmount (a bad field), Unroutable, JobIdConflict,
+        InsufficientCredits (nothing reserved or sent), SubmissionInProgress, or SubmitFailed.
+        """
+        target = self.route(kind, plan)
+        envelope = JobEnvelope(
+            job_id=job_id or f"j-{uuid.uuid4().hex}",
+            user_id=user_id,
+            plan=plan,
+            kind=kind,
+            credits=credits,
+            submitted_at=now,
+            payload=payload or {},
+        )
+        held = envelope_reservation(envelope, self._policy, now)
+        claim = self._new_claim()
+        try:
+            self._ledger.reserve(held, claim)
+        except DuplicateReservation:
+            return self._resume(envelope, held, target, now)
+        return self._send(envelope, held, claim, target)
+
+    def _send(self, envelope: JobEnvelope, held: Reservation, claim: str, target: Route) -> Submission:
+        queue = target.queue_url or target.queue
+        try:
+            message_id = self._queues.send(queue, envelope.to_body())
+        except AwsCallError as error:
+            self._metrics.count("SubmitErrors")
+            self._release(held, claim)
+            raise SubmitFailed(f"job {envelope.job_id}: {error}; nothing was sent") from error
+        try:
+            if not self._ledger.mark_sent(envelope.job_id, claim, target.queue, message_id):
+                logger.warning("send claim lost after the send", extra={"job_id": envelope.job_id})
+        except AwsCallError as error:
+            # The message is on its queue: the job is submitted. Only a retry of this submit within the
+            # lease could send it again, which is why the claim's lease outlasts any client retry.
+            self._metrics.count("SubmitMarkErrors")
+            logger.error("job sent but not marked sent", extra={"job_id": envelope.job_id, "error": str(error)})
+        self._metrics.count("JobsSubmitted")
+        logger.info(
+            "job submitted",
+            extra={"job_id": envelope.job_id, "queue": target.queue, "reserved": held.amount, "pool": target.pool},
+        )
+        return Submission(envelope.job_id, target.queue, held.amount)
+
+    def _release(self, held: Reservation, claim: str) -> None:
+        try:
+            released = self._ledger.release(held, claim)
+        except AwsCallError as error:
+            # Left unsent under this claim: a retried submit takes it over after the lease and sends.
+            self._metrics.count("ReleaseErrors")
+            logger.error(
+                "reservation of an unsent job could not be released",
+                extra={"job_id": held.job_id, "error": str(error)},
+            )
+            return
+        if released:
+            self._metrics.count("ReservationsReleased")
+
+    def _resume(self, envelope: JobEnvelope, held: Reservation, target: Route, now: datetime) -> Submission:
+        stored = self._ledger.job(envelope.job_id)
+        if stored is None:
+            raise SubmissionInProgress(f"job {envelope.job_id} is being submitted or released; retry")
+        _check_same_job(stored, held)
+        if stored.sent or stored.status != "reserved" or stored.attempts:
+            self._metrics.count("DuplicateSubmits")
+            return Submission(envelope.job_id, stored.queue or target.queue, stored.credits, duplicate=True)
+        claimed_at = stored.claimed_at or now
+        if stored.send_claim is None or (now - claimed_at).total_seconds() < self._lease_seconds:
+            raise SubmissionInProgress(f"job {envelope.job_id} is being sent by another submit; retry later")
+        claim = self._new_claim()
+        if not self._ledger.take_over_send(envelope.job_id, stored.send_claim, claim, now):
+            raise SubmissionInProgress(f"job {envelope.job_id} is being sent by another submit; retry later")
+        logger.warning("unsent job's send taken over after its lease ran out", extra={"job_id": envelope.job_id})
+        return self._send(envelope, held.model_copy(update={"amount": stored.credits}), claim, target)
+
+
+def _check_same_job(stored: JobRecord, held: Reservation) -> None:
+    mismatched = [
+        name
+        for name, theirs, ours in (
+            ("user", stored.user_id, held.user_id),
+            ("plan", stored.plan, held.plan),
+            ("kind", stored.kind, held.kind),
+            ("credits", stored.credits, held.amount),
+        )
+        if theirs != ours
+    ]
+    if mismatched:
+        raise JobIdConflict(f"job id {held.job_id} was already submitted with another {', '.join(mismatched)}")

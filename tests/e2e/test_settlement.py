@@ -1,0 +1,213 @@
+"""Jobs from submission to settlement on the local cloud (CONTRACTS.md section 6).
+
+A product deposits credits and submits jobs with the CLI; real workers run them and record each
+attempt in the ledger; DlqRefundFunction refunds only jobs that failed for good. Forced drains
+(SIGTERM to a busy worker) release jobs; releases never count toward a refund: a released job that
+reaches its DLQ goes back to its queue, and completes exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from devkit.commands.local import down
+from devkit.localcloud import stack
+from devkit.localcloud.report import JobReport, read_worker_logs
+from devkit.localcloud.stack import LocalSettings
+from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.domain.ledger import AttemptOutcome, JobRecord
+from tests.e2e.conftest import Cloud, alive
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = LocalSettings()
+GROUP = f"{SETTINGS.stack}-video"
+CREDITS = 7
+QUEUE = f"{SETTINGS.stack}-video-pro"
+
+
+def cli(cloud: Cloud, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devkit.cli", *args, "--local", str(cloud.state_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def wait_for(check: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds:.0f} s: {what}"
+        time.sleep(0.5)
+
+
+def session() -> boto3.session.Session:
+    return boto3.session.Session(region_name=SETTINGS.region, aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def ledger(cloud: Cloud) -> DynamoLedger:
+    return DynamoLedger(stack.ledger_table(SETTINGS), session().client("dynamodb", endpoint_url=cloud.endpoint_url))
+
+
+def set_video_capacity(cloud: Cloud, desired: int) -> None:
+    session().client("autoscaling", endpoint_url=cloud.endpoint_url).set_desired_capacity(
+        AutoScalingGroupName=GROUP, DesiredCapacity=desired, HonorCooldown=False
+    )
+
+
+def notices_inbox(cloud: Cloud) -> str:
+    """An SQS queue subscribed to the users' notice topic, as an email or app subscriber would be."""
+    url = cloud.sqs.create_queue(QueueName="test-notices")["QueueUrl"]
+    arn = cloud.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    session().client("sns", endpoint_url=cloud.endpoint_url).subscribe(
+        TopicArn=stack.notice_topic_arn(SETTINGS), Protocol="sqs", Endpoint=arn
+    )
+    return str(url)
+
+
+def received(cloud: Cloud, url: str) -> list[dict[str, Any]]:
+    messages = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+
+
+def submit(cloud: Cloud, job_id: str, payload: dict[str, Any], credits: int = CREDITS) -> None:
+    run = cli(cloud, "submit", "--kind", "video.render", "--plan", "pro", "--user", "u-e2e", "--credits",
+              str(credits), "--job-id", job_id, "--payload", json.dumps(payload))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"job_id": job_id, "queue": QUEUE, "reserved": credits, "duplicate": False}
+
+
+def shown(cloud: Cloud, job_id: str) -> dict[str, Any]:
+    run = cli(cloud, "jobs", "show", job_id, "--json")
+    assert run.returncode == 0, run.stderr
+    return dict(json.loads(run.stdout))
+
+
+def dead_letter_event(cloud: Cloud, tmp_path: Path, job_id: str) -> Path:
+    """The job's dead letter as DlqRefundFunction receives it (its body exactly as the producer sent it)."""
+    record = json.loads((ROOT / "events" / "dlq_refund" / "batch.json").read_text())["Records"][0]
+    job = ledger(cloud).job(job_id)
+    assert job is not None
+    body = {"job_id": job_id, "user_id": job.user_id, "plan": job.plan, "kind": job.kind, "credits": job.credits,
+            "submitted_at": "2026-11-22T10:00:00Z", "payload": {}}  # fmt: skip
+    source = f"arn:aws:sqs:{SETTINGS.region}:123456789012:{QUEUE}"
+    record |= {"messageId": f"replay-{job_id}", "body": json.dumps(body)}
+    record["attributes"] |= {"DeadLetterQueueSourceArn": source, "ApproximateReceiveCount": "3"}
+    path = tmp_path / f"{job_id}.json"
+    path.write_text(json.dumps({"Records": [record]}))
+    return path
+
+
+def invoke_refund(cloud: Cloud, event: Path) -> dict[str, Any]:
+    run = subprocess.run(
+        [sys.executable, "-m", "devkit.cli", "invoke", "DlqRefundFunction", str(event), "--state-dir",
+         str(cloud.state_dir)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return dict(json.loads(run.stdout))
+
+
+def test_given_credits_when_a_failing_and_a_succeeding_job_are_submitted_then_only_the_failure_is_refunded(
+    cloud_factory: Any, tmp_path: Path
+) -> None:
+    cloud = cloud_factory(schedule_seconds=0)
+    inbox = notices_inbox(cloud)
+    deposit = cli(cloud, "credits", "deposit", "u-e2e", "100", "--reference", "purchase-1")
+    assert deposit.returncode == 0 and json.loads(deposit.stdout) == {"user_id": "u-e2e", "balance": 100}
+    submit(cloud, "e2e-fails", {"seconds": 0.2, "fail": True})
+    submit(cloud, "e2e-works", {"seconds": 0.2})
+    set_video_capacity(cloud, 1)
+
+    wait_for(lambda: shown(cloud, "e2e-fails")["outcome"] == "refunded", 120, "the failing job refunded")
+    wait_for(lambda: shown(cloud, "e2e-works")["outcome"] == "completed", 60, "the good job completed")
+    failed = shown(cloud, "e2e-fails")
+    assert [a["outcome"] for a in failed["attempts"]] == ["failed"] * SETTINGS.max_receive_count
+    assert all("failed on purpose" in a["reason"] for a in failed["attempts"])
+    notices: list[dict[str, Any]] = []
+    wait_for(lambda: bool(notices.extend(received(cloud, inbox))) or bool(notices), 30, "the user's notice")
+    account = ledger(cloud).account("u-e2e")
+    assert account is not None and (account.refunded, account.balance) == (7, 93)  # the good job is charged
+
+    # Replayed to the function: the refunded job changes nothing, the completed one is never refunded.
+    for _ in range(2):
+        for job_id in ("e2e-fails", "e2e-works"):
+            assert invoke_refund(cloud, dead_letter_event(cloud, tmp_path, job_id)) == {"batchItemFailures": []}
+    notices.extend(received(cloud, inbox))
+    assert [n["job_id"] for n in notices] == ["e2e-fails"]
+    account = ledger(cloud).account("u-e2e")
+    assert account is not None and (account.refunded, account.balance, account.reserved) == (7, 93, 14)
+    assert (shown(cloud, "e2e-fails")["outcome"], shown(cloud, "e2e-works")["outcome"]) == ("refunded", "completed")
+    status = cloud.status()["ledger"]
+    assert (status["refunds"], status["outcomes"]["completed"], status["outcomes"]["refunded"]) == (1, 1, 1)
+
+
+def test_given_forced_drains_beyond_max_receive_count_then_each_job_completes_once_and_none_is_refunded(
+    cloud_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One worker, 2 slots and 2 prefetched: of 3 jobs longer than the drain window, 2 run and 1 waits
+    # prefetched; each forced drain releases the running ones at the deadline and the prefetched one
+    # at once. Every receive costs one of maxReceiveCount, so every job reaches its DLQ.
+    monkeypatch.setenv("WORKER_PREFETCH", "2")
+    cloud = cloud_factory(schedule_seconds=0)
+    assert cli(cloud, "credits", "deposit", "u-e2e", "100", "--reference", "grant").returncode == 0
+    jobs = [f"e2e-long-{i}" for i in range(3)]
+    for job_id in jobs:
+        submit(cloud, job_id, {"seconds": SETTINGS.drain_seconds + 2})
+    set_video_capacity(cloud, 1)
+    book = ledger(cloud)
+
+    def records() -> list[JobRecord]:
+        return [r for r in (book.job(j) for j in jobs) if r is not None]
+
+    def releases() -> int:
+        return sum(r.tally()[AttemptOutcome.RELEASED] for r in records())
+
+    drains = 0
+    while drains < SETTINGS.max_receive_count + 1:
+        before = releases()
+
+        # Two jobs running on the one worker and the third held prefetched, then SIGTERM it.
+        def busy() -> bool:
+            held = cloud.status()["queues"][QUEUE]["in_flight"] == len(jobs)
+            return held and sum(r.outcome == "running" for r in records()) == 2
+
+        wait_for(busy, 90, "two jobs running and one prefetched")
+        [instance] = [i for i in cloud.status()["pools"]["video"]["instances"] if i["worker_pid"]]
+        if alive(instance["worker_pid"]):
+            os.kill(instance["worker_pid"], signal.SIGTERM)
+        wait_for(lambda: releases() >= before + 3, 60, "the drain released all three jobs")  # noqa: B023
+        drains += 1
+
+    wait_for(lambda: all(r.outcome == "completed" for r in records()), 180, "every job completed")
+    status, final, account = cloud.status(), records(), book.account("u-e2e")
+    down(cloud.state_dir)
+    report = JobReport(set(jobs))
+    read_worker_logs(cloud.state_dir / "instances", report)
+    assert {job: report.completions[job] for job in jobs} == dict.fromkeys(jobs, 1)  # exactly once each
+
+    tallies = {r.job_id: r.tally() for r in final}
+    assert all(t[AttemptOutcome.RELEASED] >= drains for t in tallies.values()), tallies
+    assert all(t[AttemptOutcome.FAILED] == 0 and t[AttemptOutcome.COMPLETED] == 1 for t in tallies.values()), tallies
+    # Each job was received (and released) more often than maxReceiveCount allows: its DLQ sent it back.
+    assert all(r.returns >= 1 for r in final), {r.job_id: r.returns for r in final}
+    # The prefetched message at each drain was released before it ever started: its receive was a
+    # release, recorded as such, not a failure.
+    prefetched = Counter(a.reason for r in final for a in r.attempts if a.outcome == AttemptOutcome.RELEASED)
+    assert prefetched["not started before stop"] >= drains, prefetched
+    assert account is not None and (account.refunded, account.balance) == (0, 100 - len(jobs) * CREDITS)
+    assert status["ledger"]["refunds"] == 0 and status["ledger"]["outcomes"]["completed"] == 3

@@ -1,0 +1,143 @@
+"""`queue-scaler submit`, `credits deposit`, `jobs show` under moto: exit codes, idempotency, no orphan reservation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit.cli import main
+from devkit.localcloud.server import make_dynamodb_atomic
+from queue_scaler.adapters import clients
+from queue_scaler.adapters.ledger import DynamoLedger
+from tests.functional.moto_stack import create_ledger_table, create_queue, drain
+
+
+class _Response:
+    def __init__(self, status: int) -> None:
+        self.status_code = status
+
+
+@pytest.fixture
+def stack(aws: None, tmp_path: Path) -> dict[str, Any]:
+    make_dynamodb_atomic()
+    queues = {plan: create_queue(f"s-video-{plan}") for plan in ("pro", "free")}
+    config = tmp_path / "pools.json"
+    config.write_text(
+        json.dumps(
+            {
+                "pools": [
+                    {
+                        "name": "video",
+                        "max_size": 4,
+                        "queues": [{"name": f"s-video-{p}", "target_per_instance": 2} for p in ("pro", "free")],
+                    }
+                ]
+            }
+        )
+    )
+    return {"ledger": create_ledger_table(), "config": str(config), "queues": queues}
+
+
+def cli(stack: dict[str, Any], capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
+    code = main([*args, "--ledger-table", stack["ledger"]])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip().startswith("{") else out), err
+
+
+def submit(stack: dict[str, Any], capsys: pytest.CaptureFixture[str], *more: str) -> tuple[int, Any, str]:
+    args = ["submit", "--kind", "video.transcode", "--plan", "pro", "--user", "u-1", "--credits", "12"]
+    return cli(stack, capsys, *args, "--config", stack["config"], *more)
+
+
+def reservation_items(stack: dict[str, Any]) -> list[str]:
+    items = clients.dynamodb().scan(TableName=stack["ledger"])["Items"]
+    return sorted(f"{i['pk']['S']}|{i['sk']['S']}" for i in items if "RESERVE" in i["sk"]["S"] or i["sk"]["S"] == "JOB")
+
+
+def test_given_a_deposit_repeated_then_the_balance_counts_it_once(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(2):
+        code, out, _ = cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+        assert (code, out) == (0, {"user_id": "u-1", "balance": 50})
+    code, out, _ = cli(stack, capsys, "credits", "deposit", "u-1", "5", "--reference", "purchase-2")
+    assert out["balance"] == 55
+
+
+def test_given_a_submit_retried_with_the_same_job_id_then_one_message_is_sent(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+    code, first, _ = submit(stack, capsys, "--job-id", "j-1", "--payload", '{"seconds": 1}')
+    assert code == 0 and first == {"job_id": "j-1", "queue": "s-video-pro", "reserved": 12, "duplicate": False}
+    code, again, _ = submit(stack, capsys, "--job-id", "j-1", "--payload", '{"seconds": 1}')
+    assert code == 0 and again["duplicate"] is True
+    [body] = drain(stack["queues"]["pro"])
+    assert json.loads(body)["job_id"] == "j-1" and json.loads(body)["payload"] == {"seconds": 1}
+    account = DynamoLedger(stack["ledger"]).account("u-1")
+    assert account is not None and (account.balance, account.reserved) == (38, 12)
+    code, shown, _ = cli(stack, capsys, "jobs", "show", "j-1", "--json")
+    assert code == 0 and (shown["outcome"], shown["credits"], shown["plan"], shown["attempts"]) == (
+        "pending",
+        12,
+        "pro",
+        [],
+    )
+
+
+def test_given_a_failing_send_then_no_reservation_is_left(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+
+    def refuse(**_: Any) -> Any:
+        return _Response(500), {"Error": {"Code": "InternalError", "Message": "SQS is down"}}
+
+    clients.sqs().meta.events.register("before-call.sqs.SendMessage", refuse)
+    code, _, err = submit(stack, capsys, "--job-id", "j-2")
+    assert code == 1 and "nothing was sent" in err
+    assert reservation_items(stack) == []
+    account = DynamoLedger(stack["ledger"]).account("u-1")
+    assert account is not None and (account.balance, account.reserved) == (50, 0)
+    code, _, _ = cli(stack, capsys, "jobs", "show", "j-2")
+    assert code == 1
+    clients.sqs().meta.events.unregister("before-call.sqs.SendMessage", refuse)
+    code, out, _ = submit(stack, capsys, "--job-id", "j-2")  # retried once SQS is back: sent once
+    assert code == 0 and not out["duplicate"] and len(drain(stack["queues"]["pro"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "code", "says"),
+    [
+        ("given too few credits then exit 3", ["--credits", "51"], 3, "insufficient credits"),
+        ("given a kind no pool serves then exit 2", ["--kind", "audio.mix"], 2, "kind 'audio.mix'"),
+        ("given a plan the pool has no queue for then exit 2", ["--plan", "studio"], 2, "plan 'studio'"),
+        ("given a payload that is not an object then exit 2", ["--payload", "[1]"], 2, "--payload"),
+        ("given a bad user id then exit 2 naming it", ["--user", "has space"], 2, "user_id"),
+    ],
+)
+def test_bad_submissions_send_nothing(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str], *, name: str, args: list[str], code: int, says: str
+) -> None:
+    cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+    got, _, err = submit(stack, capsys, *args)
+    assert (got, says in err) == (code, True), (name, err)
+    assert drain(stack["queues"]["pro"]) == [] and reservation_items(stack) == []
+
+
+def test_given_no_ledger_table_then_exit_2_naming_it(
+    aws: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEDGER_TABLE", raising=False)
+    assert main(["jobs", "show", "j-1"]) == 2
+    assert "--ledger-table" in capsys.readouterr().err
+
+
+def test_given_local_without_a_local_cloud_then_exit_2(
+    aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["jobs", "show", "j-1", "--local", str(tmp_path)]) == 2
+    assert "local up" in capsys.readouterr().err

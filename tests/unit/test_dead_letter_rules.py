@@ -1,0 +1,150 @@
+"""Dead letters of known jobs, job outcomes, parked records and routing: the pure rules, table-driven."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome, JobRecord, JobStatus
+from queue_scaler.domain.refund import (
+    MAX_PARKED_BODY_BYTES,
+    DeadLetterPolicy,
+    DeadLetterStep,
+    dead_letter_step,
+    parked_record,
+)
+from queue_scaler.domain.routing import Unroutable, route
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+POLICY = DeadLetterPolicy(required_failures=2, max_returns=2)
+
+F, R, S, C = AttemptOutcome.FAILED, AttemptOutcome.RELEASED, AttemptOutcome.STARTED, AttemptOutcome.COMPLETED
+
+
+def record(*outcomes: AttemptOutcome, status: JobStatus | None = JobStatus.RESERVED, **fields: object) -> JobRecord:
+    attempts = [Attempt(attempt_id=f"a{i}", at=NOW + timedelta(seconds=i), outcome=o) for i, o in enumerate(outcomes)]
+    return JobRecord.model_validate({"job_id": "j-1", "status": status, "attempts": attempts, **fields})
+
+
+@pytest.mark.parametrize(
+    ("name", "job", "step", "exhausted"),
+    [
+        ("given no ledger record when dead-lettered then settled as before", None, DeadLetterStep.SETTLE, False),
+        (
+            "given a completed job then its dead letter is deleted",
+            record(R, C, status=JobStatus.COMPLETED),
+            DeadLetterStep.COMPLETED,
+            False,
+        ),
+        ("given two failures then refunded", record(F, F), DeadLetterStep.SETTLE, False),
+        ("given two releases then sent back", record(R, R), DeadLetterStep.RETURN, False),
+        ("given one failure and one release then sent back", record(F, R), DeadLetterStep.RETURN, False),
+        ("given a worker that died holding it then it counts as a failure", record(S, F), DeadLetterStep.SETTLE, False),
+        ("given no attempt recorded then settled", record(), DeadLetterStep.SETTLE, False),
+        (
+            "given releases and the returns used up then settled, exhausted",
+            record(R, R, returns=2),
+            DeadLetterStep.SETTLE,
+            True,
+        ),
+        (
+            "given failures across returns reaching the need then refunded",
+            record(R, F, R, F, returns=1),
+            DeadLetterStep.SETTLE,
+            False,
+        ),
+        (
+            "given a job already failed then settled (a duplicate)",
+            record(F, F, status=JobStatus.FAILED),
+            DeadLetterStep.SETTLE,
+            False,
+        ),
+    ],
+)
+def test_dead_letter_step(name: str, job: JobRecord | None, step: DeadLetterStep, exhausted: bool) -> None:
+    decision = dead_letter_step(job, POLICY)
+    assert (decision.step, decision.exhausted) == (step, exhausted), name
+    assert decision.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "job", "outcome"),
+    [
+        ("given a reservation only then pending", record(), JobOutcome.PENDING),
+        ("given a started attempt last then running", record(R, S), JobOutcome.RUNNING),
+        ("given a release last then pending", record(S, R), JobOutcome.PENDING),
+        ("given completion then completed", record(C, status=JobStatus.COMPLETED), JobOutcome.COMPLETED),
+        ("given a refunded failure then refunded", record(F, status=JobStatus.FAILED, refunded=3), JobOutcome.REFUNDED),
+        ("given an unrefunded failure then recorded", record(F, status=JobStatus.FAILED), JobOutcome.RECORDED),
+        ("given a parked dead letter then parked", record(F, parked=True), JobOutcome.PARKED),
+    ],
+)
+def test_job_outcome(name: str, job: JobRecord, outcome: JobOutcome) -> None:
+    assert job.outcome == outcome, name
+
+
+def test_given_a_600_kb_body_when_parked_then_it_is_truncated_with_its_length_and_hash() -> None:
+    body = "é" * 300_000  # 600,000 bytes of UTF-8, two per character
+    parked = parked_record(message_id="m", body=body, reason="x" * 20_000, source_queue=None, job_id=None, now=NOW)
+    assert parked.truncated and parked.body_bytes == 600_000 and len(parked.body_sha256) == 64
+    assert len(parked.body.encode()) <= MAX_PARKED_BODY_BYTES and parked.body == "é" * (MAX_PARKED_BODY_BYTES // 2)
+    assert len(parked.reason) < 9_000 and parked.reason.endswith("(20000 characters)")
+
+
+def test_given_a_small_body_when_parked_then_it_is_kept_whole() -> None:
+    parked = parked_record(message_id="m", body="{}", reason="bad", source_queue="q", job_id="j", now=NOW)
+    assert (parked.body, parked.truncated, parked.body_bytes) == ("{}", False, 2)
+
+
+CONFIG = ScalerConfig.model_validate(
+    {
+        "pools": [
+            {"name": "messaging", "max_size": 2, "queues": [{"name": "s-messaging-jobs", "target_per_instance": 1}]},
+            {
+                "name": "video",
+                "max_size": 2,
+                "queues": [
+                    {"name": "s-video-enterprise", "target_per_instance": 1},
+                    {"name": "s-video-free", "target_per_instance": 1},
+                ],
+            },
+            {
+                "name": "gpu",
+                "kinds": ["ai.*", "render.3d"],
+                "max_size": 2,
+                "queues": [
+                    {"name": "gold", "plan": "enterprise", "target_per_instance": 1},
+                    {"name": "rest", "plan": "pro", "target_per_instance": 1},
+                ],
+            },
+        ]
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "plan", "queue"),
+    [
+        ("given a kind named after a pool then the plan's suffixed queue", "video.transcode", "free", "s-video-free"),
+        ("given a pool with one queue then it serves every plan", "messaging.email", "studio", "s-messaging-jobs"),
+        ("given a kind a pool lists by pattern then its plan's queue", "ai.caption", "enterprise", "gold"),
+        ("given an exact kind a pool lists then that pool", "render.3d", "pro", "rest"),
+    ],
+)
+def test_routing(name: str, kind: str, plan: str, queue: str) -> None:
+    assert route(CONFIG, kind, plan).queue == queue, name
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "plan", "named"),
+    [
+        ("given a kind no pool serves then it is named", "audio.mix", "pro", "kind 'audio.mix'"),
+        ("given a plan the pool has no queue for then it is named", "video.transcode", "pro", "plan 'pro'"),
+        ("given a listed kind's pool without the plan then the plan is named", "ai.caption", "free", "plan 'free'"),
+    ],
+)
+def test_unroutable(name: str, kind: str, plan: str, named: str) -> None:
+    with pytest.raises(Unroutable, match=named):
+        route(CONFIG, kind, plan)

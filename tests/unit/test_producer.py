@@ -1,0 +1,141 @@
+"""The producer over in-memory ports: route, reserve, send; release on a failed send; one message per job id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+import pytest
+
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.refund import InvalidAmount, RefundPolicy
+from queue_scaler.domain.routing import Unroutable
+from queue_scaler.errors import InsufficientCredits, Unavailable
+from queue_scaler.producer import JobIdConflict, Producer, SubmissionInProgress, SubmitFailed
+from tests.fakes import FakeJobQueues, FakeLedger, RecordingMetrics
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+LEASE = 60.0
+CONFIG = ScalerConfig.model_validate(
+    {
+        "pools": [
+            {
+                "name": "video",
+                "max_size": 2,
+                "queues": [
+                    {"name": "s-video-pro", "target_per_instance": 1},
+                    {"name": "s-video-free", "url": "http://q/s-video-free", "target_per_instance": 1},
+                ],
+            }
+        ]
+    }
+)
+
+
+class World:
+    def __init__(self) -> None:
+        self.ledger, self.queues, self.metrics = FakeLedger(), FakeJobQueues(), RecordingMetrics()
+        claims = count(1)
+        self.producer = Producer(
+            self.ledger,
+            self.queues,
+            CONFIG,
+            self.metrics,
+            policy=RefundPolicy(cap=100),
+            lease_seconds=LEASE,
+            new_claim=lambda: f"claim-{next(claims)}",
+        )
+        self.producer.deposit("u-1", 50, "purchase-1", NOW)
+
+    def submit(self, job_id: str = "j-1", credits: int = 12, plan: str = "pro", now: datetime = NOW) -> object:
+        return self.producer.submit(
+            user_id="u-1",
+            plan=plan,
+            kind="video.transcode",
+            credits=credits,
+            job_id=job_id,
+            now=now,  # type: ignore[arg-type]
+        )
+
+    def balance(self) -> int:
+        account = self.ledger.account("u-1")
+        assert account is not None
+        return account.balance
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_given_credits_when_submitted_then_routed_reserved_and_sent(world: World) -> None:
+    submission = world.submit()
+    assert submission.as_dict() == {"job_id": "j-1", "queue": "s-video-pro", "reserved": 12, "duplicate": False}  # type: ignore[attr-defined]
+    [(queue, body)] = world.queues.sent
+    assert queue == "s-video-pro" and '"job_id":"j-1"' in body and world.balance() == 38
+    assert world.ledger.job("j-1").sent  # type: ignore[union-attr]
+
+
+def test_given_a_queue_url_in_the_config_then_it_is_sent_there(world: World) -> None:
+    world.submit(plan="free")
+    assert world.queues.sent[0][0] == "http://q/s-video-free"
+
+
+def test_given_a_retried_submit_then_one_message_is_sent(world: World) -> None:
+    world.submit()
+    again = world.submit(now=NOW + timedelta(seconds=5))
+    assert again.duplicate and len(world.queues.sent) == 1 and world.balance() == 38  # type: ignore[attr-defined]
+    assert world.metrics.counts[("DuplicateSubmits", None)] == 1
+
+
+def test_given_a_failing_send_then_the_reservation_is_released(world: World) -> None:
+    world.queues.fail = Unavailable("SendMessage", "ConnectTimeoutError")
+    with pytest.raises(SubmitFailed):
+        world.submit()
+    assert world.ledger.job("j-1") is None and world.balance() == 50
+    assert world.ledger.account("u-1").reserved == 0  # type: ignore[union-attr]
+    world.queues.fail = None
+    assert not world.submit().duplicate and len(world.queues.sent) == 1  # type: ignore[attr-defined]
+
+
+def test_given_too_few_credits_then_nothing_is_reserved_or_sent(world: World) -> None:
+    with pytest.raises(InsufficientCredits):
+        world.submit(credits=51)
+    assert world.queues.sent == [] and world.ledger.job("j-1") is None and world.balance() == 50
+
+
+def test_given_an_unsent_reservation_with_a_live_claim_then_a_retry_waits(world: World) -> None:
+    world.queues.fail = Unavailable("SendMessage", "ConnectTimeoutError")
+    world.ledger.release = lambda reservation, claim: False  # type: ignore[method-assign, assignment]
+    with pytest.raises(SubmitFailed):
+        world.submit()
+    world.queues.fail = None
+    with pytest.raises(SubmissionInProgress):
+        world.submit(now=NOW + timedelta(seconds=LEASE - 1))
+    taken = world.submit(now=NOW + timedelta(seconds=LEASE))  # the first submit died: take over, send once
+    assert not taken.duplicate and len(world.queues.sent) == 1 and world.balance() == 38  # type: ignore[attr-defined]
+    assert world.submit(now=NOW + timedelta(seconds=LEASE + 1)).duplicate  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "error"),
+    [
+        ("given another user's job id then a conflict", {"credits": 13}, JobIdConflict),
+        ("given a kind no pool serves then unroutable", {"kind": "audio.mix"}, Unroutable),
+        ("given credits above the cap then an invalid amount", {"credits": 101, "job_id": "j-2"}, InvalidAmount),
+    ],
+)
+def test_bad_submissions(world: World, name: str, kwargs: dict[str, object], error: type[Exception]) -> None:
+    world.submit()
+    fields: dict[str, object] = {"user_id": "u-1", "plan": "pro", "kind": "video.transcode", "credits": 12}
+    fields |= {"job_id": "j-1"} | kwargs
+    with pytest.raises(error):
+        world.producer.submit(**fields, now=NOW)  # type: ignore[arg-type]
+    assert len(world.queues.sent) == 1, name
+
+
+def test_deposits_are_positive_and_once_per_reference(world: World) -> None:
+    assert world.producer.deposit("u-1", 10, "purchase-2", NOW).balance == 60
+    assert world.producer.deposit("u-1", 10, "purchase-2", NOW).balance == 60
+    with pytest.raises(ValueError, match="positive"):
+        world.producer.deposit("u-1", 0, "zero", NOW)
