@@ -57,18 +57,32 @@ def test_given_the_local_cloud_when_up_then_status_shows_pools_queues_and_lifecy
     assert printed.returncode == 0 and json.loads(printed.stdout)["endpoint_url"] == cloud.endpoint_url
 
 
+def _long_job(job_id: str) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "user_id": "u-1",
+        "plan": "pro",
+        "kind": "video.e2e",
+        "credits": 0,
+        "submitted_at": "2026-12-01T00:00:00+00:00",
+        "payload": {"seconds": 600},
+    }
+
+
 def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_desired(cloud_factory: Any) -> None:
     # Schedule off: any scale-out comes from the invocations themselves.
     cloud = cloud_factory(schedule_seconds=0)
     url = cloud.queue_url("queue-scaler-local-video-pro")
+    # Jobs that run longer than the test: workers the scale-out starts hold them in flight, so the
+    # backlog (visible + in flight) stays 30 for every invocation, however slow the machine.
     for batch in range(3):
-        entries = [{"Id": str(i), "MessageBody": json.dumps({"job_id": f"b{batch}-{i}"})} for i in range(10)]
+        entries = [{"Id": str(i), "MessageBody": json.dumps(_long_job(f"b{batch}-{i}"))} for i in range(10)]
         cloud.sqs.send_message_batch(QueueUrl=url, Entries=entries)
     for event in SCALER_EVENTS:
         run = cli("invoke", "ScalerFunction", str(event), "--state-dir", str(cloud.state_dir), "--env", "RUN_SECONDS=0")
         assert run.returncode == 0, run.stderr[-2000:]
         pools = {p["pool"]: p for p in json.loads(run.stdout)["pools"]}
-        assert pools["video"]["decision"]["desired"] == 4  # ceil(30 / 8)
+        assert pools["video"]["decision"]["desired"] == 4, pools["video"]  # ceil(30 / 8)
     assert cloud.status()["pools"]["video"]["desired"] == 4
     assert any(e.name == "sam-generated-scheduled.json" for e in SCALER_EVENTS)
 
