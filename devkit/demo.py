@@ -198,9 +198,11 @@ def run(
     """Play the demo; returns the job report and the final status. `size` scales the burst."""
     shutil.rmtree(state_dir, ignore_errors=True)
     settings = LocalSettings()
-    # This process's own clients (the producer's ledger) talk only to the local cloud's endpoint.
+    # This process's own clients (the producer's ledger) talk only to the local cloud's endpoint, as
+    # its admin: the local cloud enforces IAM and knows no other key (whatever the shell exported).
     os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
     os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
     state = up(state_dir)
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
