@@ -66,7 +66,9 @@ def test_given_500_jobs_when_half_the_fleet_is_replaced_midway_then_each_job_com
         worker.signal(signal.SIGTERM)
     replacements = [start("w4"), start("w5")]
     for worker in first[:2]:
-        assert worker.wait(3 + 2) == 0
+        # DRAIN_SECONDS 3, and room for a 2-core machine busy starting the replacements: the bound
+        # says the drain ends, not how fast (timing is the benchmarks' business).
+        assert worker.wait(3 + 10) == 0
     assert sum(len(w.events("job_released")) for w in first[:2]) > 0, "the stopped workers held prefetched jobs"
 
     expected = set(jobs) - failing
