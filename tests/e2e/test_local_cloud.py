@@ -61,8 +61,14 @@ def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_des
     # Schedule off: any scale-out comes from the invocations themselves.
     cloud = cloud_factory(schedule_seconds=0)
     url = cloud.queue_url("queue-scaler-local-video-pro")
+    # Jobs longer than the test: the workers the first invocation starts hold them in flight, and the
+    # backlog (visible + in flight) stays 30 however slowly the invocations run on a busy machine.
+    job = {"user_id": "u", "plan": "pro", "kind": "k", "credits": 0, "submitted_at": "2026-11-22T10:00:00Z"}
     for batch in range(3):
-        entries = [{"Id": str(i), "MessageBody": json.dumps({"job_id": f"b{batch}-{i}"})} for i in range(10)]
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({**job, "job_id": f"b{batch}-{i}", "payload": {"seconds": 600}})}
+            for i in range(10)
+        ]
         cloud.sqs.send_message_batch(QueueUrl=url, Entries=entries)
     for event in SCALER_EVENTS:
         run = cli("invoke", "ScalerFunction", str(event), "--state-dir", str(cloud.state_dir), "--env", "RUN_SECONDS=0")
