@@ -80,7 +80,10 @@ def notices_inbox(cloud: Cloud) -> str:
 
 
 def received(cloud: Cloud, url: str) -> list[dict[str, Any]]:
+    """The notices delivered since the last call (each deleted once read, so never read twice)."""
     messages = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    for message in messages:
+        cloud.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
 
 
