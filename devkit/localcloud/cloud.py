@@ -125,7 +125,12 @@ class LocalCloud:
         # Roles first: from here on every request is judged against its caller's policies.
         self.iam = LocalIam(self.settings, self.endpoint_url)
         self.iam.start()
-        CallRecorder(self.state_dir / "calls", current_component, resource_context).attach(default_session())
+        CallRecorder(
+            self.state_dir / "calls",
+            current_component,
+            resource_context,
+            partition_keys=stack_module.partition_keys(self.settings),
+        ).attach(default_session())
         self.emulator = AutoScalingEmulator(
             clock=time.time, on_event=self._lifecycle_event, region=self.settings.region
         )

@@ -44,7 +44,7 @@ from moto.iam.models import iam_backends
 
 from devkit import stackmodel
 from devkit.localcloud.policy import Access, evaluate, iam_prefix, requested_access
-from devkit.localcloud.stack import LocalSettings, ledger_table, parking_table
+from devkit.localcloud.stack import LocalSettings, ledger_table, parking_table, partition_keys
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ WORKER = "Worker"
 _identity: contextvars.ContextVar[ReadOnlyCredentials | None] = contextvars.ContextVar("identity", default=None)
 _component: contextvars.ContextVar[str | None] = contextvars.ContextVar("component", default=None)
 _patched = threading.Lock()
+#: Each local table's partition key attribute (set when the roles are created): DynamoDB item
+#: requests are judged with their `dynamodb:LeadingKeys`, as AWS judges them.
+_partition_keys: dict[str, str] = {}
 _installed: dict[str, bool] = {}
 
 
@@ -128,11 +131,16 @@ def component_roles(stack: stackmodel.Stack) -> list[ComponentRole]:
 
 def _role(component: str, resource: stackmodel.Resource) -> ComponentRole:
     properties = resource.properties
+    policies = {p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])}
+    # AWS::IAM::Policy resources of the same stack attached to the role (`Roles: [!Ref Role]`).
+    for attached in resource.stack.resources().values():
+        if attached.type == "AWS::IAM::Policy" and {"Ref": resource.logical_id} in attached.raw["Properties"]["Roles"]:
+            policies[attached.properties["PolicyName"]] = attached.properties["PolicyDocument"]
     return ComponentRole(
         component=component,
         logical_id=resource.logical_id,
         trust=properties["AssumeRolePolicyDocument"],
-        policies={p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])},
+        policies=policies,
         managed=list(properties.get("ManagedPolicyArns", [])),
     )
 
@@ -152,6 +160,7 @@ class LocalIam:
 
     def start(self) -> None:
         """Admin, roles and sessions while authorization is still off; then every request is judged."""
+        _partition_keys.update(partition_keys(self.settings))
         session = boto3.session.Session(
             region_name=self.settings.region, aws_access_key_id=ADMIN_KEY, aws_secret_access_key=ADMIN_KEY
         )
@@ -268,6 +277,7 @@ def _authorize(self: Any, resource: str = "*") -> None:
         self._get_param,
         request._region,
         self.current_account,
+        partition_keys=_partition_keys,
     ):
         decision = evaluate(documents, access, resource_context(access))
         if not decision.allowed:

@@ -40,10 +40,16 @@ _SQS_BATCHES = {
 
 @dataclass(frozen=True)
 class Access:
-    """One thing IAM authorizes: an action on a resource."""
+    """One thing IAM authorizes: an action on a resource, with the condition keys the request itself
+    carries (DynamoDB's `dynamodb:LeadingKeys`: the partition key values of the items it touches)."""
 
     action: str
     resource: str
+    leading_keys: tuple[str, ...] | None = None
+
+    def context(self) -> dict[str, str | list[str]]:
+        """The request's own condition keys."""
+        return {} if self.leading_keys is None else {"dynamodb:LeadingKeys": list(self.leading_keys)}
 
 
 def iam_prefix(signing_name: str) -> str:
@@ -52,10 +58,17 @@ def iam_prefix(signing_name: str) -> str:
 
 
 def requested_access(  # noqa: PLR0911, PLR0912 - one rule per service
-    prefix: str, operation: str, get: Callable[[str], Any], region: str, account: str
+    prefix: str,
+    operation: str,
+    get: Callable[[str], Any],
+    region: str,
+    account: str,
+    *,
+    partition_keys: Mapping[str, str] | None = None,
 ) -> list[Access]:
     """The actions and resources AWS authorizes for one call. `get(name)` reads a request parameter
-    (None when absent), so the same rules serve the client's parameters and the emulator's request."""
+    (None when absent), so the same rules serve the client's parameters and the emulator's request.
+    `partition_keys` (table name to its HASH attribute) gives item operations their leading keys."""
     action = f"{prefix}:{_SQS_BATCHES.get(operation, operation) if prefix == 'sqs' else operation}"
     arn = f"arn:aws:{prefix}:{region}:{account}"
     if prefix == "sqs":
@@ -66,7 +79,11 @@ def requested_access(  # noqa: PLR0911, PLR0912 - one rule per service
     elif prefix == "dynamodb":
         if operation == "TransactWriteItems":
             return [
-                Access(f"dynamodb:{_TRANSACT_PARTS[part]}", f"{arn}:table/{body['TableName']}")
+                Access(
+                    f"dynamodb:{_TRANSACT_PARTS[part]}",
+                    f"{arn}:table/{body['TableName']}",
+                    _leading_keys(body, partition_keys),
+                )
                 for item in get("TransactItems") or []
                 for part, body in item.items()
             ]
@@ -77,7 +94,8 @@ def requested_access(  # noqa: PLR0911, PLR0912 - one rule per service
         if operation in ("BatchWriteItem", "BatchGetItem"):
             return [Access(action, f"{arn}:table/{table}") for table in get("RequestItems") or {}]
         if get("TableName"):
-            return [Access(action, f"{arn}:table/{get('TableName')}")]
+            item = {"TableName": get("TableName"), "Key": get("Key"), "Item": get("Item")}
+            return [Access(action, f"{arn}:table/{get('TableName')}", _leading_keys(item, partition_keys))]
     elif prefix == "autoscaling" and get("AutoScalingGroupName"):
         # A group's ARN carries an id only AWS knows; the templates' grants match any id ("*").
         return [Access(action, f"{arn}:autoScalingGroup:*:autoScalingGroupName/{get('AutoScalingGroupName')}")]
@@ -92,6 +110,17 @@ def requested_access(  # noqa: PLR0911, PLR0912 - one rule per service
     elif prefix == "sts" and get("RoleArn"):
         return [Access(action, str(get("RoleArn")))]
     return [Access(action, "*")]
+
+
+def _leading_keys(body: Mapping[str, Any], partition_keys: Mapping[str, str] | None) -> tuple[str, ...] | None:
+    """The partition key value of the one item a DynamoDB item operation names (its Key, or a Put's
+    Item), or None where the request names none or the table's key is unknown."""
+    attribute = (partition_keys or {}).get(str(body.get("TableName")))
+    item = body.get("Key") or body.get("Item")
+    if attribute is None or not isinstance(item, Mapping) or attribute not in item:
+        return None
+    value = item[attribute]
+    return (str(next(iter(value.values())) if isinstance(value, Mapping) else value),)
 
 
 def _ssm(action: str, operation: str, get: Callable[[str], Any], arn: str, region: str) -> list[Access]:
@@ -121,14 +150,15 @@ class Decision:
 
 
 def evaluate(
-    documents: Iterable[Mapping[str, Any]], access: Access, context: Mapping[str, str] | None = None
+    documents: Iterable[Mapping[str, Any]], access: Access, context: Mapping[str, Any] | None = None
 ) -> Decision:
     """IAM's decision for one identity's policy `documents` on `access`, with the request's condition keys."""
+    context = {**access.context(), **(context or {})}
     allow: str | None = None
     for document in documents:
         statements = document.get("Statement", [])
         for index, statement in enumerate([statements] if isinstance(statements, dict) else statements):
-            if not _applies(statement, access, context or {}):
+            if not _applies(statement, access, context):
                 continue
             name = str(statement.get("Sid") or f"statement {index}")
             if statement.get("Effect") == "Deny":
@@ -137,7 +167,7 @@ def evaluate(
     return Decision(True, allow) if allow else Decision(False, "no statement grants it")
 
 
-def _applies(statement: Mapping[str, Any], access: Access, context: Mapping[str, str]) -> bool:
+def _applies(statement: Mapping[str, Any], access: Access, context: Mapping[str, Any]) -> bool:
     if "Action" in statement:
         action_ok = _any_match(statement["Action"], access.action, ignore_case=True)
     else:
@@ -149,27 +179,39 @@ def _applies(statement: Mapping[str, Any], access: Access, context: Mapping[str,
     return action_ok and resource_ok and conditions_hold(statement.get("Condition", {}), context)
 
 
-def conditions_hold(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
+def conditions_hold(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, Any]) -> bool:
     """Every operator's every key must hold; a key the request does not carry fails (as on AWS,
-    without an IfExists operator). An operator this module does not know fails too: a grant is
-    never assumed."""
-    for operator, keys in condition.items():
+    without an IfExists operator), except under `ForAllValues:`, which IAM defines as true for an
+    absent or empty key. An operator this module does not know fails too: a grant is never assumed."""
+    for qualified, keys in condition.items():
+        quantifier, _, operator = qualified.rpartition(":")
+        if quantifier not in ("", "ForAllValues", "ForAnyValue"):
+            return False
         for key, expected in keys.items():
             values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
             actual = context.get(key)
             if actual is None:
+                if quantifier == "ForAllValues":
+                    continue
                 return False
-            if operator == "StringEquals":
-                ok = actual in values
-            elif operator == "StringLike":
-                ok = any(_match(v, actual) for v in values)
-            elif operator == "StringNotEquals":
-                ok = actual not in values
-            else:
+            actuals = [str(a) for a in actual] if isinstance(actual, list) else [str(actual)]
+            held = [_holds(operator, a, values) for a in actuals]
+            if None in held:
                 return False
-            if not ok:
+            if not (all(held) if quantifier == "ForAllValues" else any(held) if quantifier else held == [True]):
                 return False
     return True
+
+
+def _holds(operator: str, actual: str, values: Sequence[str]) -> bool | None:
+    """One value against an operator's values; None for an operator this module does not know."""
+    if operator == "StringEquals":
+        return actual in values
+    if operator == "StringLike":
+        return any(_match(v, actual) for v in values)
+    if operator == "StringNotEquals":
+        return actual not in values
+    return None
 
 
 def condition_keys(documents: Iterable[Mapping[str, Any]]) -> set[str]:

@@ -45,7 +45,9 @@ class CallRecorder:
     directory: Path
     component: Callable[[], str | None]
     context: Context | None = None
-    _seen: set[tuple[str, str, str]] = field(default_factory=set)
+    #: Each table's partition key attribute (the leading keys item operations are judged on).
+    partition_keys: Mapping[str, str] | None = None
+    _seen: set[tuple[str, str, str, tuple[str, ...] | None]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, session: boto3.session.Session) -> None:
@@ -60,8 +62,10 @@ class CallRecorder:
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         account = os.environ.get("QS_ACCOUNT_ID", "123456789012")
         prefix = iam_prefix(service.signing_name)
-        for access in requested_access(prefix, model.name, params.get, region, account):
-            key = (component, access.action, access.resource)
+        for access in requested_access(
+            prefix, model.name, params.get, region, account, partition_keys=self.partition_keys
+        ):
+            key = (component, access.action, access.resource, access.leading_keys)
             with self._lock:
                 if key in self._seen:
                     continue
@@ -71,6 +75,7 @@ class CallRecorder:
                     "operation": f"{prefix}:{model.name}",
                     "action": access.action,
                     "resource": access.resource,
+                    "leading_keys": None if access.leading_keys is None else list(access.leading_keys),
                     "context": dict(self.context(access)) if self.context else {},
                 }
                 with (self.directory / f"{component.replace(':', '-')}-{os.getpid()}.jsonl").open("a") as out:
@@ -100,23 +105,26 @@ class Checked:
 
 
 def check(records: Iterable[Mapping[str, Any]], roles: Mapping[str, ComponentRole]) -> list[Checked]:
-    """Each recorded call judged against the role of its component (a component with no role fails);
-    a call several processes of one component made is judged once."""
-    checked = []
-    seen: set[tuple[str, str, str]] = set()
+    """Each recorded call judged against the role of its component (a component with no role fails).
+    One result per (component, action, resource): a denied call among its recordings (another item's
+    leading key, say) is the one reported."""
+    results: dict[tuple[str, str, str], Checked] = {}
+    judged: set[tuple[str, str, str, tuple[str, ...] | None]] = set()
     for record in records:
+        leading = record.get("leading_keys")
+        access = Access(record["action"], record["resource"], None if leading is None else tuple(leading))
         key = (record["component"], record["action"], record["resource"])
-        if key in seen:
+        if (*key, access.leading_keys) in judged or (key in results and not results[key].allowed):
             continue
-        seen.add(key)
+        judged.add((*key, access.leading_keys))
         role = roles.get(record["component"])
         if role is None:
-            checked.append(Checked(record["component"], record["action"], record["resource"], False, "no role"))
+            results[key] = Checked(*key, False, "no role")
             continue
-        decision = evaluate(role.documents(), Access(record["action"], record["resource"]), record.get("context"))
-        grant = decision.reason
-        checked.append(Checked(record["component"], record["action"], record["resource"], decision.allowed, grant))
-    return checked
+        decision = evaluate(role.documents(), access, record.get("context"))
+        if key not in results or not decision.allowed:
+            results[key] = Checked(*key, decision.allowed, decision.reason)
+    return list(results.values())
 
 
 def report(checked: Iterable[Checked], roles: Mapping[str, ComponentRole]) -> str:
@@ -153,7 +161,11 @@ def unused_grants(checked: Iterable[Checked], roles: Mapping[str, ComponentRole]
 def main(argv: list[str] | None = None) -> None:
     """`python -m devkit.localcloud.recording COMPONENT DIR MODULE`: run MODULE with its calls recorded."""
     component, directory, module = (argv or sys.argv[1:])[:3]
-    CallRecorder(Path(directory), lambda: component).attach(default_session())
+    from devkit.localcloud.stack import LocalSettings, partition_keys
+
+    CallRecorder(Path(directory), lambda: component, partition_keys=partition_keys(LocalSettings())).attach(
+        default_session()
+    )
     sys.argv = [module]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

@@ -152,6 +152,17 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
     return refs
 
 
+def partition_keys(settings: LocalSettings) -> dict[str, str]:
+    """Each local table's partition (HASH) key attribute, by table name, from the template: what IAM's
+    `dynamodb:LeadingKeys` condition key is read from."""
+    names = template_refs(settings)
+    return {
+        names[logical_id]: next(k["AttributeName"] for k in definition["KeySchema"] if k["KeyType"] == "HASH")
+        for logical_id, definition in template.tables(template.load()).items()
+        if logical_id in names
+    }
+
+
 def create_tables(dynamodb: Any, names: dict[str, str]) -> None:
     """Every DynamoDB table of the template, as the template declares it, named by `names` (logical id
     to name). A table the template has and `names` lacks is an error: nothing is left out silently."""

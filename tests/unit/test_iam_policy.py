@@ -176,3 +176,55 @@ def test_given_a_call_the_role_does_not_grant_when_checked_then_it_is_listed_as_
     listing = report(checked, {"Worker:video": role})
     assert f"sqs:PurgeQueue on {SQS}:jobs: NOT GRANTED" in listing
     assert f"sqs:ReceiveMessage on {SQS}:jobs: granted by Jobs" in listing
+
+
+JOBS_ONLY = {
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": f"{DDB}/ledger",
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["JOB#*"]}},
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("params", "allowed"),
+    [
+        pytest.param(
+            {"TransactItems": [{"Put": {"TableName": "ledger", "Item": {"pk": {"S": "JOB#j-1"}, "sk": {"S": "A#1"}}}}]},
+            True,
+            id="given a job's item then its leading key matches JOB#*",
+        ),
+        pytest.param(
+            {"TransactItems": [{"Put": {"TableName": "ledger", "Item": {"pk": {"S": "USER#u-1"}, "sk": {"S": "B"}}}}]},
+            False,
+            id="given a user's balance item then the job-only grant denies it",
+        ),
+        pytest.param(
+            {
+                "TransactItems": [
+                    {"Update": {"TableName": "ledger", "Key": {"pk": {"S": "JOB#j-1"}, "sk": {"S": "JOB"}}}},
+                    {"Update": {"TableName": "ledger", "Key": {"pk": {"S": "USER#u-1"}, "sk": {"S": "B"}}}},
+                ]
+            },
+            False,
+            id="given a transaction touching one job and one balance then it is denied",
+        ),
+    ],
+)
+def test_given_a_leading_keys_condition_when_items_are_written_then_each_item_is_judged_by_its_partition_key(
+    params: dict[str, Any], allowed: bool
+) -> None:
+    accesses = requested_access("dynamodb", "TransactWriteItems", params.get, R, A, partition_keys={"ledger": "pk"})
+    assert all(a.leading_keys for a in accesses)
+    assert all(evaluate([JOBS_ONLY], a).allowed for a in accesses) is allowed
+
+
+def test_given_an_item_request_without_the_tables_key_schema_then_a_leading_keys_grant_does_not_apply() -> None:
+    # Unknown partition key: no leading keys are derived, and ForAllValues holds vacuously as on AWS;
+    # the emulator and the recorder always pass the template's key schemas, so this never hides a call.
+    (access,) = requested_access("dynamodb", "PutItem", {"TableName": "ledger", "Item": {"pk": {"S": "x"}}}.get, R, A)
+    assert access.leading_keys is None
