@@ -77,8 +77,9 @@ def test_given_a_handler_that_raises_when_invoked_then_it_exits_1(cloud_factory:
     cloud = cloud_factory(schedule_seconds=0)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"source": "aws.events", "detail-type": "Not A Schedule"}))
-    run = cli("invoke", "ScalerFunction", str(bad), "--state-dir", str(cloud.state_dir))
-    assert run.returncode == 1 and "detail-type" in run.stderr
+    missing = "POOL_CONFIG_PARAMETER=/queue-scaler/no-such-stack/pools"
+    run = cli("invoke", "ScalerFunction", str(bad), "--state-dir", str(cloud.state_dir), "--env", missing)
+    assert run.returncode == 1 and "/queue-scaler/no-such-stack/pools" in run.stderr
     unknown = cli("invoke", "NoSuchFunction", str(bad), "--state-dir", str(cloud.state_dir))
     assert unknown.returncode == 2 and "ScalerFunction" in unknown.stderr
 
