@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from devkit import output
     from devkit.sim.bench import run_bench
     from devkit.sim.plot import plot_runs
     from devkit.sim.policies import POLICIES
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_json()))
         return 0
-    console = Console(width=max(Console().width, 140))
+    console = output.console()
     print_bench(result, console)
     if written:
         console.print(f"plots: {', '.join(str(p) for p in written)}")

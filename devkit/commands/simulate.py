@@ -25,8 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from devkit import output
     from devkit.sim.plot import plot_runs
     from devkit.sim.report import metrics_table
     from devkit.sim.runner import simulate
@@ -46,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.metrics))
     else:
-        Console().print(metrics_table(f"{scenario.name}  (waits in s)", {args.policy: result.metrics}))
+        output.console().print(metrics_table(f"{scenario.name}  (waits in s)", {args.policy: result.metrics}))
     return 0
