@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from rich.console import Console
+from devkit import output
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,8 +18,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from devkit.demo import run as play
+    from devkit.ownership import StateDirInUse
 
-    report, status = play(Console(), out_dir=args.out, timeout=args.timeout)
+    try:
+        report, status = play(output.console(), out_dir=args.out, timeout=args.timeout)
+    except StateDirInUse as error:
+        print(f"queue-scaler demo: {error}", file=sys.stderr)
+        return 1
     ledger = status["ledger"]
     refunds_right = ledger["refunds"] == len(report.refundable) and not ledger["problems"]
     return 0 if not report.lost and not report.duplicates and refunds_right else 1

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"queue-scaler simulate: {error}", file=sys.stderr)
         return 2
     if args.plot:
-        plot_runs([result], Path(args.plot), f"{scenario.name}: {args.policy}")
+        plot_runs([result], Path(args.plot), scenario.name, sum(pool.max_size for pool in scenario.pools))
     if args.json:
         print(json.dumps(result.metrics))
     else:
