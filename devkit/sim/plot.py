@@ -7,7 +7,7 @@ instance-hours. And one wait-vs-cost scatter per scenario, every policy a labell
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -81,7 +81,7 @@ def runs_figure(runs: Sequence[RunResult], title: str, max_size: int | None = No
     return made
 
 
-def tradeoff_figure(scenarios: dict[str, Sequence[RunResult]]) -> Figure:
+def tradeoff_figure(scenarios: Mapping[str, Sequence[RunResult]]) -> Figure:
     """One panel per scenario: each policy's wait p95 against its instance-hours (lower left is better)."""
     plt = _pyplot()
     columns = min(4, max(1, len(scenarios)))
