@@ -103,16 +103,18 @@ def localize_event(event: Any, target: LocalCloudTarget, status: dict[str, Any])
     foreign = sorted(set(_INSTANCE_ID.findall(text)) - known)
     if not foreign:
         return localized
+    # Not one that is already leaving: a second drain sample must find a worker of its own.
+    leaving = {a["instance_id"] for a in status["lifecycle"].get("recorded", []) if a["kind"] != "launch"}
     candidates = [
         (pool["group"], i["id"])
         for pool in status["pools"].values()
         for i in pool["instances"]
-        if i["state"] == "InService" and i["healthy"]
+        if i["state"] == "InService" and i["healthy"] and i["id"] not in leaving
     ]
     if not candidates:
         raise LocalCloudNotRunning(
             f"the event names instance {foreign[0]}, and the local cloud has no healthy instance in service "
-            "to stand for it yet: wait for `queue-scaler local status` to show one"
+            "(not already leaving) to stand for it: wait for `queue-scaler local status` to show one"
         )
     named_groups = [group for group, _ in candidates if group in text]
     group, instance = next((c for c in candidates if c[0] in named_groups), candidates[0])

@@ -20,6 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from devkit import emf
 from devkit.commands.local import down, find_running, up
 from devkit.lambdas import LocalContext
 from devkit.localcloud import functions
@@ -102,11 +105,15 @@ def run(args: argparse.Namespace) -> int:
             )
             env.update(TEST_CREDENTIALS)
             # Logs and EMF lines go to standard error, as `sam local invoke` shows them apart from the result.
-            with contextlib.redirect_stdout(sys.stderr):
+            output = emf.Tee(sys.stderr)
+            with contextlib.redirect_stdout(output):
                 module, spec = functions.load(args.function, env)
                 handler = getattr(module, spec.handler)
                 context = LocalContext(timeout_seconds=spec.timeout, function_name=args.function)
                 result = handler(local_event, context)
+            # As CloudWatch Logs turns a function's EMF lines into metrics.
+            # (functions.load applied `env`, so this client has the local endpoint's test credentials.)
+            emf.publish(output.lines, boto3.client("cloudwatch", region_name=settings.region, endpoint_url=endpoint))
     except LocalCloudNotRunning as error:
         print(f"queue-scaler invoke: {error}", file=sys.stderr)
         return 1

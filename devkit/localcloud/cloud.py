@@ -125,6 +125,8 @@ class LocalCloud:
         session = boto3.session.Session(region_name=self.settings.region)
         self.autoscaling = session.client("autoscaling", endpoint_url=self.endpoint_url)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
+        self.dynamodb = session.client("dynamodb", endpoint_url=self.endpoint_url)
+        self.cloudwatch = session.client("cloudwatch", endpoint_url=self.endpoint_url)
         self.stack = stack_module.create(self.settings, self.endpoint_url)
         self.fleet = WorkerFleet(self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time)
         self.agent = RunCommandEmulator(
@@ -345,6 +347,8 @@ class LocalCloud:
                 "cancelled": sum(1 for a in actions if a.cancelled),
                 "pending": sum(1 for a in actions if a.pending),
                 "results": dict(results),
+                # What LifecycleFunction recorded (its actions table), however it was invoked.
+                "recorded": self._recorded_actions(),
             },
             "workers": {
                 "running": len(self.fleet.workers),
@@ -356,6 +360,10 @@ class LocalCloud:
                 runner.name: runner.status() for runner in (self.lifecycle, self.metrics_function, self.refunds)
             },
             "ledger": self._ledger_status(),
+            # The metrics in CloudWatch (the EMF that `invoke` published, as CloudWatch Logs would).
+            "metrics": sorted(
+                {m["MetricName"] for m in self.cloudwatch.list_metrics(Namespace="QueueScaler").get("Metrics", [])}
+            ),
             "dead_lettered_jobs": sorted(self.dead_lettered),
         }
 
@@ -368,8 +376,19 @@ class LocalCloud:
             "refunded": summary.refunded,
             "charged": summary.charged,
             "problems": summary.problems(),
+            "parked": len(self._items(stack_module.parking_table(self.settings))),
             "balances": {a.user_id: a.balance for a in summary.accounts},
         }
+
+    def _items(self, table: str) -> list[dict[str, Any]]:
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+        return [item for page in pages for item in page.get("Items", [])]
+
+    def _recorded_actions(self) -> list[dict[str, Any]]:
+        return [
+            {name: item[name]["S"] for name in ("instance_id", "kind", "state", "command_id") if name in item}
+            for item in self._items(stack_module.actions_table(self.settings))
+        ]
 
     def _queue_counts(self, url: str) -> tuple[int, int]:
         attrs = self.sqs.get_queue_attributes(

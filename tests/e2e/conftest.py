@@ -10,6 +10,12 @@ import boto3
 import pytest
 
 from devkit.commands.local import down, fetch_status, up
+from devkit.localcloud import stack
+from devkit.localcloud.stack import LocalSettings
+from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.observability import NullMetrics
+from queue_scaler.services.refunds import RefundService
+from queue_scaler.services.wiring import refund_service
 
 
 def alive(pid: int) -> bool:
@@ -34,6 +40,22 @@ class Cloud:
             aws_secret_access_key="local",
         )
         self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
+        self.autoscaling = session.client("autoscaling", endpoint_url=self.endpoint_url)
+        #: The CLI's options that select this local cloud.
+        self.local = ("--local", "--state-dir", str(state_dir))
+
+    def ledger(self) -> RefundService:
+        """The stack's ledger, as a producer reaches it."""
+        settings = LocalSettings()
+        return refund_service(
+            ledger_table=stack.ledger_table(settings),
+            parking_table=stack.parking_table(settings),
+            notice_topic_arn=stack.notice_topic_arn(settings),
+            metrics=NullMetrics(),
+            policy=RefundPolicy(),
+            lease_seconds=60,
+            endpoint_url=self.endpoint_url,
+        )
 
     def status(self) -> dict[str, Any]:
         return fetch_status(self.state)
