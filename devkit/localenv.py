@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,24 @@ def localize(value: Any, stack: str) -> Any:
 _INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
 
 
-def localize_event(event: Any, target: LocalCloudTarget, status: dict[str, Any]) -> Any:
+class NoInstanceYet(LocalCloudNotRunning):
+    """The local cloud runs, but has no instance that can stand for the sample's."""
+
+
+def localize_event(event: Any, target: LocalCloudTarget, wait_seconds: float = 30.0) -> Any:
+    """`_localize_event` on the local cloud's status; while it has no instance to stand for a sample's
+    (it has just started, its one idle worker still booting), it waits up to `wait_seconds`."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return _localize_event(event, target, target.status())
+        except NoInstanceYet:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _localize_event(event: Any, target: LocalCloudTarget, status: dict[str, Any]) -> Any:
     """A sample event made to act on the local cloud: the sample stack's names mapped to the local
     one's, and each instance id the local cloud does not have replaced by one of its healthy
     in-service instances (of the event's group when it has one; the group's name follows the
@@ -112,7 +130,7 @@ def localize_event(event: Any, target: LocalCloudTarget, status: dict[str, Any])
         if i["state"] == "InService" and i["healthy"] and i["id"] not in leaving
     ]
     if not candidates:
-        raise LocalCloudNotRunning(
+        raise NoInstanceYet(
             f"the event names instance {foreign[0]}, and the local cloud has no healthy instance in service "
             "(not already leaving) to stand for it: wait for `queue-scaler local status` to show one"
         )

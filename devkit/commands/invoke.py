@@ -79,13 +79,13 @@ def _endpoint(args: argparse.Namespace, event: Any) -> Iterator[tuple[str, Any]]
         return
     if args.local or find_running(args.state_dir) is not None:
         target = find_local_cloud(args.state_dir)
-        yield target.endpoint_url, localize_event(event, target, target.status())
+        yield target.endpoint_url, localize_event(event, target)
         return
     with tempfile.TemporaryDirectory(prefix="queue-scaler-invoke-") as fresh:
         try:
             up(Path(fresh))
             target = find_local_cloud(Path(fresh))
-            yield target.endpoint_url, localize_event(event, target, target.status())
+            yield target.endpoint_url, localize_event(event, target)
         finally:
             down(Path(fresh))
 
