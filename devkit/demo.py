@@ -25,15 +25,12 @@ from rich.table import Table
 
 from devkit.commands.local import DEMO_DIR, down, fetch_status, up
 from devkit.demo_plot import Timeline
-from devkit.localcloud import stack
+from devkit.localcloud.ledger import local_ledger
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
 from devkit.ownership import claim_state_dir, release_state_dir
-from queue_scaler.domain.refund import RefundPolicy
 from queue_scaler.jobs import JobEnvelope
-from queue_scaler.observability import NullMetrics
 from queue_scaler.services.refunds import RefundService
-from queue_scaler.services.wiring import refund_service
 
 #: Jobs per plan and pool in the burst, and how long each runs.
 BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}
@@ -163,15 +160,7 @@ def run(
             aws_secret_access_key="local",  # noqa: S106 - the local emulator's dummy credentials
         )
         sqs = session.client("sqs", endpoint_url=state["endpoint_url"])
-        ledger = refund_service(
-            ledger_table=stack.ledger_table(settings),
-            parking_table=stack.parking_table(settings),
-            notice_topic_arn=stack.notice_topic_arn(settings),
-            metrics=NullMetrics(),
-            policy=RefundPolicy(),
-            lease_seconds=60,
-            endpoint_url=state["endpoint_url"],
-        )
+        ledger = local_ledger(state["endpoint_url"], settings)
         timeline = Timeline(scale_down_window=settings.scale_down_window_seconds)
         started = time.monotonic()
         submitted: set[str] = set()
@@ -192,6 +181,8 @@ def run(
                     console.print(f"[red]demo: not settled after {timeout:.0f} s[/]")
                     break
                 time.sleep(1)
+        # The live view's last line ends here: what follows starts on a line of its own.
+        console.line()
         report = JobReport(submitted, charged=charged)
         report.dead_lettered = set(status["dead_lettered_jobs"])
     finally:

@@ -26,11 +26,9 @@ from devkit.localcloud import functions
 from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator, RunCommandEmulator
 from devkit.localcloud.fleet import WorkerFleet
+from devkit.localcloud.ledger import local_ledger
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
-from queue_scaler.domain.refund import RefundPolicy
-from queue_scaler.observability import NullMetrics
-from queue_scaler.services.wiring import refund_service
 
 logger = logging.getLogger(__name__)
 CONTROL_SECONDS = 0.2
@@ -143,15 +141,7 @@ class LocalCloud:
         self.lifecycle = self._load("LifecycleFunction")
         self.metrics_function = self._load("MetricsFunction")
         self.refunds = self._load("DlqRefundFunction")
-        self.ledger = refund_service(
-            ledger_table=stack_module.ledger_table(self.settings),
-            parking_table=stack_module.parking_table(self.settings),
-            notice_topic_arn=stack_module.notice_topic_arn(self.settings),
-            metrics=NullMetrics(),
-            policy=RefundPolicy(),
-            lease_seconds=60,
-            endpoint_url=self.endpoint_url,
-        )
+        self.ledger = local_ledger(self.endpoint_url, self.settings)
         for pending in self._early_events:
             self.lifecycle.invoke_async(pending)
         self._early_events.clear()

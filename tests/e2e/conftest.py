@@ -10,12 +10,8 @@ import boto3
 import pytest
 
 from devkit.commands.local import down, fetch_status, up
-from devkit.localcloud import stack
-from devkit.localcloud.stack import LocalSettings
-from queue_scaler.domain.refund import RefundPolicy
-from queue_scaler.observability import NullMetrics
+from devkit.localcloud.ledger import local_ledger
 from queue_scaler.services.refunds import RefundService
-from queue_scaler.services.wiring import refund_service
 
 
 def alive(pid: int) -> bool:
@@ -46,16 +42,7 @@ class Cloud:
 
     def ledger(self) -> RefundService:
         """The stack's ledger, as a producer reaches it."""
-        settings = LocalSettings()
-        return refund_service(
-            ledger_table=stack.ledger_table(settings),
-            parking_table=stack.parking_table(settings),
-            notice_topic_arn=stack.notice_topic_arn(settings),
-            metrics=NullMetrics(),
-            policy=RefundPolicy(),
-            lease_seconds=60,
-            endpoint_url=self.endpoint_url,
-        )
+        return local_ledger(self.endpoint_url)
 
     def status(self) -> dict[str, Any]:
         return fetch_status(self.state)

@@ -27,17 +27,25 @@ class AlarmDetail(BaseModel):
     state: AlarmState
 
 
-class ScheduleTrigger(BaseModel):
-    """A schedule: an EventBridge rule (`aws.events`, with or without `version`) or an EventBridge
-    Scheduler schedule (`aws.scheduler`, whose `detail` is the string "{}")."""
+class _EventBridgeEvent(BaseModel):
+    """The envelope EventBridge puts around every event (`version` optional, see above)."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     version: str | None = None
     id: str | None = None
+    account: str | None = None
+    time: str | None = None
+    region: str | None = None
+    resources: list[str] = Field(default_factory=list)
+
+
+class ScheduleTrigger(_EventBridgeEvent):
+    """A schedule: an EventBridge rule (`aws.events`, with or without `version`) or an EventBridge
+    Scheduler schedule (`aws.scheduler`, whose `detail` is the string "{}")."""
+
     source: Literal["aws.events", "aws.scheduler"]
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
-    resources: list[str] = Field(default_factory=list)
     detail: dict[str, Any] | str = Field(default_factory=dict)
 
     def describe(self) -> str:
@@ -45,16 +53,11 @@ class ScheduleTrigger(BaseModel):
         return f"{kind} {','.join(self.resources)}" if self.resources else kind
 
 
-class AlarmStateChangeTrigger(BaseModel):
+class AlarmStateChangeTrigger(_EventBridgeEvent):
     """An alarm's state change, delivered by an EventBridge rule."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    version: str | None = None
-    id: str | None = None
     source: Literal["aws.cloudwatch"]
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
-    resources: list[str] = Field(default_factory=list)
     detail: AlarmDetail
 
     def describe(self) -> str:
@@ -107,17 +110,6 @@ class ScalerTrigger(
 # Lifecycle events (LifecycleFunction): the EventBridge payloads exactly as AWS sends them, plus the
 # Auto Scaling test notification and the reconciler's schedule. Unknown fields are allowed: AWS adds
 # fields to events over time, and a new field must not stop a drain.
-
-
-class _EventBridgeEvent(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    version: str | None = None
-    id: str | None = None
-    account: str | None = None
-    time: str | None = None
-    region: str | None = None
-    resources: list[str] = Field(default_factory=list)
 
 
 class LifecycleActionDetail(BaseModel):
