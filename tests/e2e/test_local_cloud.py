@@ -57,6 +57,42 @@ def test_given_the_local_cloud_when_up_then_status_shows_pools_queues_and_lifecy
     assert status["lifecycle"]["completed"] == 1 and status["lifecycle"]["timed_out"] == 0
     printed = cli("local", "--state-dir", str(cloud.state_dir), "status", "--json")
     assert printed.returncode == 0 and json.loads(printed.stdout)["endpoint_url"] == cloud.endpoint_url
+    # The same options reuse the running cloud; other ones are refused, naming the difference.
+    same = cli("local", "--state-dir", str(cloud.state_dir), "up", "--schedule-seconds", "5")
+    assert same.returncode == 0 and same.stdout.strip() == cloud.endpoint_url
+    other = cli("local", "--state-dir", str(cloud.state_dir), "up", "--schedule-seconds", "0")
+    assert other.returncode == 2 and "--schedule-seconds 5, not 0" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+
+
+def test_given_local_up_starting_when_ctrl_c_then_nothing_keeps_running_and_one_line_is_printed(tmp_path: Path) -> None:
+    state_dir = tmp_path / "cloud"
+    starting = subprocess.Popen(
+        [sys.executable, "-m", "devkit.cli", "local", "--state-dir", str(state_dir), "up"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    assert wait_for(lambda: _daemons(state_dir), 60)  # the daemon is starting (it takes seconds to be ready)
+    daemons = _daemons(state_dir)
+    os.killpg(starting.pid, signal.SIGINT)  # what Ctrl-C sends (the daemon, in its own session, gets nothing)
+    _, stderr = starting.communicate(timeout=90)
+    assert starting.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines() == ["queue-scaler local: stopped by SIGINT"]
+    assert wait_for(lambda: not [p for p in daemons if alive(p)], 30)
+    assert leftover_workers(state_dir) == [] and not (state_dir / "state.json").exists()
+
+
+def _daemons(state_dir: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"devkit.localcloud.daemon" in cmdline and str(state_dir).encode() in cmdline:
+                found.append(int(proc.name))
+    return found
 
 
 def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_desired(cloud_factory: Any) -> None:
