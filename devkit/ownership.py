@@ -15,6 +15,7 @@ import contextlib
 import os
 import shutil
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -40,6 +41,9 @@ class StateDirInUse(RuntimeError):
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise Stopped in the main thread (once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may install handlers (a CLI run from a test's thread)
+        return
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         for each in STOP_SIGNALS:
