@@ -108,12 +108,6 @@ def test_given_an_invalid_config_when_invoked_then_it_fails_naming_the_field(sca
         scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
 
 
-def test_given_an_unexpected_event_when_invoked_then_it_is_rejected(scaler: ModuleType) -> None:
-    put_config(PARAMETER, [])
-    with pytest.raises(Exception, match="detail-type"):
-        scaler.lambda_handler({"source": "aws.events", "detail-type": "Something Else"}, FakeContext())
-
-
 class _Throttled:
     status_code = 400
 
