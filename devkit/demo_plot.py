@@ -30,6 +30,8 @@ class Timeline:
     #: Terminating:Wait) began.
     dead_letters: dict[str, list[float]] = field(default_factory=dict)
     drains: dict[str, list[float]] = field(default_factory=dict)
+    #: Per pool: the samples at which the scaler's last decision was held by the scale-down window.
+    held: dict[str, list[float]] = field(default_factory=dict)
     _seen_dead: set[str] = field(default_factory=set)
     _seen_draining: set[str] = field(default_factory=set)
 
@@ -42,25 +44,32 @@ class Timeline:
             self.in_service.setdefault(pool, []).append(state["in_service"])
             self.dead_letters.setdefault(pool, [])
             self.drains.setdefault(pool, [])
+            self.held.setdefault(pool, [])
             for instance in state["instances"]:
                 if instance["state"].startswith("Terminating") and instance["id"] not in self._seen_draining:
                     self._seen_draining.add(instance["id"])
                     self.drains[pool].append(t)
+        for outcome in status.get("scaler", {}).get("last", []):
+            decision = outcome.get("decision") or {}
+            if decision.get("limited_by") == "ScaleDownStabilized" and outcome["pool"] in self.held:
+                self.held[outcome["pool"]].append(t)
         for job in status.get("dead_lettered_jobs", []):
             pool = job.split("-", 1)[0]  # the demo's job ids start with their pool
             if job not in self._seen_dead and pool in self.dead_letters:
                 self._seen_dead.add(job)
                 self.dead_letters[pool].append(t)
 
-    def scale_down_span(self, pool: str) -> tuple[float, float] | None:
-        """From the moment the pool's backlog emptied after the burst, for the scale-down window: the
-        time the scaler holds capacity before releasing it."""
-        if self.burst_at is None or not self.scale_down_window:
-            return None
-        for t, backlog in zip(self.t, self.backlog[pool], strict=True):
-            if t > self.burst_at and backlog == 0 and max(self.backlog[pool]) > 0:
-                return t, t + self.scale_down_window
-        return None
+    def scale_down_spans(self, pool: str) -> list[tuple[float, float]]:
+        """When the scale-down window held the pool above what its backlog needed: consecutive samples
+        whose decision was limited by ScaleDownStabilized, as (start, end) spans."""
+        spans: list[tuple[float, float]] = []
+        step = max((b - a for a, b in zip(self.t, self.t[1:], strict=False)), default=1.0)
+        for t in self.held.get(pool, []):
+            if spans and t - spans[-1][1] <= 1.5 * step:
+                spans[-1] = (spans[-1][0], t)
+            else:
+                spans.append((t, t))
+        return spans
 
     def figure(self, pool: str) -> Figure:
         import matplotlib
@@ -87,11 +96,9 @@ class Timeline:
             axis.grid(alpha=0.3)
             if self.burst_at is not None:
                 axis.axvline(self.burst_at, color="tab:orange", linewidth=1.5, label="burst")
-            span = self.scale_down_span(pool)
-            if span is not None:
-                axis.axvspan(
-                    *span, color="tab:purple", alpha=0.12, label=f"scale-down window ({self.scale_down_window:g} s)"
-                )
+            for index, span in enumerate(self.scale_down_spans(pool)):
+                window = f"held by the scale-down window ({self.scale_down_window:g} s)" if index == 0 else None
+                axis.axvspan(*span, color="tab:purple", alpha=0.12, label=window)
         if self.dead_letters[pool]:
             backlog_axis.plot(
                 self.dead_letters[pool], [0] * len(self.dead_letters[pool]), "rx", markersize=8, label="dead letter"

@@ -12,12 +12,16 @@ from devkit.sim.plot import runs_figure, tradeoff_figure
 from devkit.sim.runner import RunResult
 
 
-def status(desired: int, in_service: int, backlog: int, states: list[str], dead: list[str]) -> dict[str, Any]:
+def status(
+    desired: int, in_service: int, backlog: int, states: list[str], dead: list[str], *, held: bool = False
+) -> dict[str, Any]:
     instances = [{"id": f"i-{n}", "state": s} for n, s in enumerate(states)]
+    limited_by = "ScaleDownStabilized" if held else "None"
     return {
         "pools": {"video": {"desired": desired, "in_service": in_service, "instances": instances}},
         "queues": {"q": {"pool": "video", "visible": backlog, "in_flight": 0, "dlq": 0}},
         "dead_lettered_jobs": dead,
+        "scaler": {"last": [{"pool": "video", "decision": {"limited_by": limited_by}}]},
     }
 
 
@@ -28,7 +32,8 @@ def timeline() -> Timeline:
     line.burst_at = 3
     line.add(3, status(0, 0, 40, [], []))
     line.add(6, status(3, 1, 35, ["InService", "Pending:Wait", "Pending"], []))
-    line.add(20, status(3, 3, 0, ["InService"] * 3, ["video-pro-5-abc"]))
+    line.add(20, status(3, 3, 0, ["InService"] * 3, ["video-pro-5-abc"], held=True))
+    line.add(30, status(3, 3, 0, ["InService"] * 3, ["video-pro-5-abc"], held=True))
     line.add(40, status(1, 1, 0, ["InService", "Terminating:Wait", "Terminating:Wait"], ["video-pro-5-abc"]))
     return line
 
@@ -44,14 +49,16 @@ def test_given_a_demo_timeline_when_drawn_then_backlog_and_instances_have_their_
     assert all(float(tick).is_integer() for tick in fleet.get_yticks())
     fleet_labels = fleet.get_legend_handles_labels()[1]
     backlog_labels = backlog.get_legend_handles_labels()[1]
-    assert {"in service", "desired", "burst", "drain begins", "scale-down window (15 s)"} <= set(fleet_labels)
+    assert {"in service", "desired", "burst", "drain begins", "held by the scale-down window (15 s)"} <= set(
+        fleet_labels
+    )
     assert {"backlog", "burst", "dead letter"} <= set(backlog_labels)
     # The legends sit outside the axes, so they hide no line.
     for axis in (backlog, fleet):
         legend = axis.get_legend()
         assert legend is not None and legend.get_bbox_to_anchor().x0 >= axis.get_window_extent().x1 - 1
     assert timeline.drains["video"] == [40, 40] and timeline.dead_letters["video"] == [20]
-    assert timeline.scale_down_span("video") == (20, 35)
+    assert timeline.scale_down_spans("video") == [(20, 30)]
     plt.close(figure)
 
 
