@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,13 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from devkit.commands.local import down, fetch_status, up
+from devkit.commands.local import DEMO_DIR, down, fetch_status, up
 from devkit.configfile import load_parameter
+from devkit.demo_plot import Timeline
 from devkit.localcloud import stack
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
+from devkit.ownership import claim_state_dir, release_state_dir
 from queue_scaler.adapters.memory import NullMetrics
 from queue_scaler.bootstrap import producer
 from queue_scaler.domain.ledger import JobOutcome
@@ -41,51 +41,6 @@ JOB_SECONDS = (0.5, 2.5)
 FAIL_EVERY = 10  # one job in 10 fails on every attempt and ends in its DLQ
 CREDITS = {"enterprise": 20, "studio": 12, "pro": 8, "starter": 4, "free": 0}
 STARTING_CREDITS = 10_000
-
-
-@dataclass
-class Timeline:
-    t: list[float] = field(default_factory=list)
-    backlog: dict[str, list[int]] = field(default_factory=dict)
-    desired: dict[str, list[int]] = field(default_factory=dict)
-    in_service: dict[str, list[int]] = field(default_factory=dict)
-
-    def add(self, t: float, status: dict[str, Any]) -> None:
-        self.t.append(t)
-        for pool, state in status["pools"].items():
-            backlog = sum(q["visible"] + q["in_flight"] for q in status["queues"].values() if q["pool"] == pool)
-            self.backlog.setdefault(pool, []).append(backlog)
-            self.desired.setdefault(pool, []).append(state["desired"])
-            self.in_service.setdefault(pool, []).append(state["in_service"])
-
-    def plot(self, out_dir: Path) -> list[Path]:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for pool in self.backlog:
-            fig, backlog_axis = plt.subplots(figsize=(9, 4))
-            backlog_axis.plot(self.t, self.backlog[pool], color="tab:gray", label="backlog (messages)")
-            backlog_axis.set_xlabel("seconds since the demo started")
-            backlog_axis.set_ylabel("messages")
-            fleet_axis = backlog_axis.twinx()
-            fleet_axis.step(
-                self.t, self.desired[pool], where="post", color="tab:blue", linestyle="--", linewidth=2, label="desired"
-            )
-            fleet_axis.step(self.t, self.in_service[pool], where="post", color="tab:green", label="in service")
-            fleet_axis.set_ylabel("instances")
-            handles = backlog_axis.get_legend_handles_labels()[0] + fleet_axis.get_legend_handles_labels()[0]
-            fig.legend(handles=handles, loc="upper right")
-            backlog_axis.set_title(f"queue-scaler demo: pool {pool}")
-            fig.tight_layout()
-            path = out_dir / f"demo-{pool}.png"
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
-            paths.append(path)
-        return paths
 
 
 def job(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, Any]:
@@ -189,14 +144,14 @@ def passed(report: JobReport, status: dict[str, Any]) -> bool:
 def run(
     console: Console,
     *,
-    state_dir: Path = Path(".localcloud-demo"),
+    state_dir: Path = DEMO_DIR,
     out_dir: Path = Path("out"),
     timeout: float = 170.0,
     seed: int = 7,
     size: float = 1.0,
 ) -> tuple[JobReport, dict[str, Any]]:
     """Play the demo; returns the job report and the final status. `size` scales the burst."""
-    shutil.rmtree(state_dir, ignore_errors=True)
+    claim_state_dir(state_dir)
     settings = LocalSettings()
     # This process's own clients (the producer's ledger) talk only to the local cloud's endpoint, as
     # its admin: the local cloud enforces IAM and knows no other key (whatever the shell exported).
@@ -214,7 +169,7 @@ def run(
             policy=RefundPolicy(),
             endpoint_url=state["endpoint_url"],
         )
-        timeline = Timeline()
+        timeline = Timeline(scale_down_window=settings.scale_down_window_seconds)
         started = time.monotonic()
         report = JobReport(set())
         status = fetch_status(state)
@@ -223,6 +178,7 @@ def run(
                 elapsed = time.monotonic() - started
                 if not report.submitted and elapsed >= 3:
                     report = submit_burst(jobs_producer, rng, size)
+                    timeline.burst_at = elapsed
                 status = fetch_status(state)
                 timeline.add(elapsed, status)
                 live.update(view(status, elapsed, len(report.submitted)))
@@ -232,9 +188,12 @@ def run(
                     console.print(f"[red]demo: not settled after {timeout:.0f} s[/]")
                     break
                 time.sleep(1)
+        # The live view's last line ends here: what follows starts on a line of its own.
+        console.line()
         report.dead_lettered = set(status["dead_lettered_jobs"])
     finally:
         down(state_dir)
+        release_state_dir(state_dir)
     read_worker_logs(state_dir / "instances", report)
     for path in timeline.plot(out_dir):
         console.print(f"timeline: {path}")

@@ -21,11 +21,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from devkit import output
     from devkit.sim.bench import run_bench
-    from devkit.sim.plot import plot_runs
+    from devkit.sim.plot import plot_runs, save, tradeoff_figure
     from devkit.sim.policies import POLICIES
     from devkit.sim.report import print_bench
-    from devkit.sim.scenario import builtin_names
+    from devkit.sim.scenario import builtin_names, load_scenario
 
     names = args.scenario or builtin_names()
     unknown = sorted(set(names) - set(builtin_names()))
@@ -50,11 +51,14 @@ def run(args: argparse.Namespace) -> int:
     written = []
     if plots:
         for scenario, runs in result.runs.items():
-            written.append(plot_runs(list(runs.values()), Path(args.plots) / f"{scenario}.png", scenario))
+            max_size = sum(pool.max_size for pool in load_scenario(scenario).pools)
+            written.append(plot_runs(list(runs.values()), Path(args.plots) / f"{scenario}.png", scenario, max_size))
+        tradeoff = tradeoff_figure({scenario: list(runs.values()) for scenario, runs in result.runs.items()})
+        written.append(save(tradeoff, Path(args.plots) / "wait-vs-cost.png"))
     if args.json:
         print(json.dumps(result.as_json()))
         return 0
-    console = Console(width=max(Console().width, 140))
+    console = output.console()
     print_bench(result, console)
     if written:
         console.print(f"plots: {', '.join(str(p) for p in written)}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from rich.console import Console
+from devkit import output
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +19,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from devkit.demo import passed
     from devkit.demo import run as play
+    from devkit.ownership import StateDirInUse
 
-    report, status = play(Console(), out_dir=args.out, timeout=args.timeout)
+    try:
+        report, status = play(output.console(), out_dir=args.out, timeout=args.timeout)
+    except StateDirInUse as error:
+        print(f"queue-scaler demo: {error}", file=sys.stderr)
+        return 1
     return 0 if passed(report, status) else 1

@@ -10,12 +10,16 @@ import time
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
-from rich.console import Console
 from rich.table import Table
 
+from devkit import output
 from devkit.configfile import load_file, load_parameter
+from devkit.localcloud import stack
+from devkit.localcloud.stack import LocalSettings
+from devkit.localenv import LocalCloudNotRunning, LocalCloudTarget, find_local_cloud, localize
 from queue_scaler import bootstrap
 from queue_scaler.adapters.memory import NullMetrics
+from queue_scaler.config import ScalerConfig
 from queue_scaler.errors import AwsCallError, ConfigError
 from queue_scaler.services.scaling import PoolOutcome
 
@@ -24,37 +28,74 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "explain", help="observe queues and groups, print each pool's decision and why (writes nothing)"
     )
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help="configuration file (JSON or YAML: {pools: [...]})")
     source.add_argument("--parameter", help="SSM parameter holding the configuration (as the scaler reads it)")
-    parser.add_argument("--history-table", help="DynamoDB history table; without it, decisions ignore history")
+    parser.add_argument(
+        "--history-table", help="DynamoDB history table; without it, decisions ignore history (--local: the local one)"
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--local",
+        action="store_true",
+        help="the running local cloud: its endpoint, region and test credentials; by default its own "
+        "configuration and history, and a --config naming the dev stack is mapped to it",
+    )
+    target.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local cloud's http://127.0.0.1:PORT)")
     parser.add_argument(
         "--actions-table",
-        help="the LifecycleFunction's actions table: instances it recorded as leaving count as the scaler counts them",
+        help="the LifecycleFunction's actions table: instances it recorded as leaving count as the scaler "
+        "counts them (--local: the local one)",
     )
-    parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local cloud's http://127.0.0.1:PORT)")
     parser.add_argument("--region", help="AWS region (default: the AWS_REGION / AWS_DEFAULT_REGION setting)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        local = _use_local(args) if args.local else None
+    except LocalCloudNotRunning as error:
+        print(f"queue-scaler explain --local: {error}", file=sys.stderr)
+        return 2
+    if not (args.config or args.parameter):
+        print("queue-scaler explain: give --config FILE or --parameter NAME (or --local)", file=sys.stderr)
+        return 2
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
     try:
-        return _explain(args)
+        return _explain(args, local)
     except BotoCoreError as error:
         # No region, no credentials, an unreachable endpoint: say so plainly, without a traceback.
-        print(f"queue-scaler explain: {error}", file=sys.stderr)
+        hint = "" if args.local else " (against the local cloud, add --local)"
+        print(f"queue-scaler explain: {error}{hint}", file=sys.stderr)
         return 2
 
 
-def _explain(args: argparse.Namespace) -> int:
+def _use_local(args: argparse.Namespace) -> LocalCloudTarget:
+    """Point this process at the running local cloud; default to its configuration and history."""
+    target = find_local_cloud()
+    target.apply()
+    args.endpoint_url = target.endpoint_url
+    settings = LocalSettings(stack=target.stack, region=target.region)
+    if not (args.config or args.parameter):
+        args.parameter = stack.config_parameter(settings)
+    if not args.history_table and not args.config:
+        args.history_table = stack.history_table(settings)
+    if not args.actions_table and not args.config:
+        args.actions_table = stack.actions_table(settings)
+    return target
+
+
+def _explain(args: argparse.Namespace, local: LocalCloudTarget | None) -> int:
     try:
         config = load_file(args.config) if args.config else load_parameter(args.parameter, args.endpoint_url)
     except (ConfigError, AwsCallError) as error:
         print(f"queue-scaler explain: {error}", file=sys.stderr)
         return 2
+    if local is not None:
+        # examples/ names the dev stack's groups and queues; on the local cloud they carry its name.
+        config = ScalerConfig.model_validate(localize(config.model_dump(mode="json", exclude_unset=True), local.stack))
     # The ScalerFunction's own service (bootstrap), so that explain decides exactly as the Lambda does.
     service = bootstrap.explain_service(NullMetrics(), args.history_table, args.actions_table, args.endpoint_url)
     try:
@@ -79,4 +120,4 @@ def print_table(outcomes: list[PoolOutcome]) -> None:
             continue
         d = outcome.decision
         table.add_row(d.pool, str(d.current), str(d.desired), str(d.limited_by), "\n".join(d.explanation))
-    Console(width=160).print(table)
+    output.console().print(table)

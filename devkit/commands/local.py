@@ -18,19 +18,32 @@ from devkit.localcloud.daemon import STATE_FILE
 from devkit.localcloud.stack import LocalSettings
 
 DEFAULT_DIR = Path(".localcloud")
+#: `make demo`'s local cloud: `local status|down` and `--local` look here too.
+DEMO_DIR = Path(".localcloud-demo")
+SEARCH_DIRS = (DEFAULT_DIR, DEMO_DIR)
 START_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+
+
+class OptionsDiffer(RuntimeError):
+    """`local up` was asked for options the running local cloud does not have."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("local", help="run the whole system on this machine: up, status, down")
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_DIR, help="where the local cloud keeps its state")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help=f"where the local cloud keeps its state (up: {DEFAULT_DIR}; status, down: the running one "
+        f"of {', '.join(map(str, SEARCH_DIRS))})",
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     start = actions.add_parser("up", help="start the local cloud in the background; print its endpoint URL")
     start.add_argument(
         "--schedule-seconds",
         type=float,
-        default=LocalSettings().schedule_seconds,
-        help="how often the scaler's schedule rule fires (compressed minute); 0 turns it off",
+        help=f"how often the scaler's schedule rule fires (compressed minute; {LocalSettings().schedule_seconds:g} "
+        "for a new cloud); 0 turns it off. A running cloud with another value is an error",
     )
     status = actions.add_parser("status", help="pools, queues, lifecycle actions")
     status.add_argument("--json", action="store_true", help="one JSON object")
@@ -69,6 +82,15 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
     return state
 
 
+def find_running(state_dir: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The running local cloud in `state_dir`, or (without one) in `local up`'s or the demo's directory."""
+    for directory in [state_dir] if state_dir is not None else SEARCH_DIRS:
+        state = read_state(directory)
+        if state is not None:
+            return directory, state
+    return None
+
+
 def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
     with urllib.request.urlopen(state["status_url"], timeout=10) as response:  # noqa: S310 - loopback URL we wrote
         status: dict[str, Any] = json.loads(response.read())
@@ -80,10 +102,18 @@ def up(
 ) -> dict[str, Any]:
     """Start the daemon unless one runs; wait until it is ready. Returns its state.
 
+    A running daemon is reused only when it has the options asked for (OptionsDiffer otherwise).
+    Interrupted while it starts (Ctrl-C, SIGTERM), the starting daemon and its workers are stopped.
     `drop_lifecycle_events` (fault injection, for tests) names detail-types whose events are lost.
     """
     state = read_state(state_dir)
     if state is not None:
+        running_schedule = float(state.get("schedule_seconds", LocalSettings().schedule_seconds))
+        if schedule_seconds is not None and schedule_seconds != running_schedule:
+            raise OptionsDiffer(
+                f"a local cloud already runs in {state_dir} ({state['endpoint_url']}) with --schedule-seconds "
+                f"{running_schedule:g}, not {schedule_seconds:g}: stop it first (queue-scaler local down)"
+            )
         return state
     state_dir.mkdir(parents=True, exist_ok=True)
     log = (state_dir / "localcloud.log").open("ab")
@@ -96,41 +126,57 @@ def up(
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # outlives this command; `down` stops it
     )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the local cloud exited with {process.returncode}; see {state_dir / 'localcloud.log'}")
-        state = read_state(state_dir)
-        if state is not None:
-            return state
-        time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError(
-        f"the local cloud did not start within {START_TIMEOUT:.0f} s; see {state_dir / 'localcloud.log'}"
-    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the local cloud exited with {process.returncode}; see {state_dir / 'localcloud.log'}"
+                )
+            state = read_state(state_dir)
+            if state is not None:
+                return state
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"the local cloud did not start within {START_TIMEOUT:.0f} s; see {state_dir / 'localcloud.log'}"
+        )
+    except BaseException:
+        # Not started after all (a timeout, Ctrl-C, SIGTERM): nothing of it may keep running.
+        _stop(process.pid, STOP_TIMEOUT)
+        _kill_leftover_workers(state_dir)
+        raise
 
 
-def down(state_dir: Path, timeout: float = 60.0) -> bool:
+def down(state_dir: Path, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the daemon (it drains and stops its workers first), then make sure no worker of this local
     cloud survives, even one a crashed daemon left behind. False when no daemon was running."""
     state = read_state(state_dir)
     if state is not None:
-        pid = int(state["pid"])
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not running(pid):
-                break
-            time.sleep(0.2)
-        else:
-            os.killpg(pid, signal.SIGKILL)
-            while running(pid):
-                time.sleep(0.1)
+        _stop(int(state["pid"]), timeout)
         (state_dir / STATE_FILE).unlink(missing_ok=True)
+    _kill_leftover_workers(state_dir)
+    return state is not None
+
+
+def _stop(pid: int, timeout: float) -> None:
+    """SIGTERM the daemon's process group, SIGKILL it after `timeout`; returns once it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not running(pid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    while running(pid):
+        time.sleep(0.1)
+
+
+def _kill_leftover_workers(state_dir: Path) -> None:
     for worker in leftover_workers(state_dir):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(worker, signal.SIGKILL)
-    return state is not None
 
 
 def leftover_workers(state_dir: Path) -> list[int]:
@@ -149,16 +195,20 @@ def leftover_workers(state_dir: Path) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
-            print(up(args.state_dir, args.schedule_seconds)["endpoint_url"])
+            print(up(args.state_dir or DEFAULT_DIR, args.schedule_seconds)["endpoint_url"])
             return 0
         if args.action == "down":
-            print("stopped" if down(args.state_dir) else "not running")
+            print(stop_running(args.state_dir))
             return 0
-        state = read_state(args.state_dir)
-        if state is None:
-            print("queue-scaler local: not running (start it with `queue-scaler local up`)", file=sys.stderr)
+        found = find_running(args.state_dir)
+        if found is None:
+            where = args.state_dir or " or ".join(map(str, SEARCH_DIRS))
+            print(f"queue-scaler local: not running in {where} (start it: queue-scaler local up)", file=sys.stderr)
             return 1
-        status = fetch_status(state)
+        status = fetch_status(found[1])
+    except OptionsDiffer as error:
+        print(f"queue-scaler local up: {error}", file=sys.stderr)
+        return 2
     except (RuntimeError, OSError) as error:
         print(f"queue-scaler local {args.action}: {error}", file=sys.stderr)
         return 1
@@ -167,6 +217,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_status(status)
     return 0
+
+
+def stop_running(state_dir: Path | None) -> str:
+    """`local down`: the running local cloud (in `state_dir`, or the one found); what it did, in words."""
+    found = find_running(state_dir)
+    if found is None:
+        # Nothing answers, but a crashed daemon may have left workers behind.
+        for directory in [state_dir] if state_dir is not None else SEARCH_DIRS:
+            down(directory)
+        return "not running"
+    down(found[0])
+    return f"stopped ({found[0]})"
 
 
 def print_status(status: dict[str, Any]) -> None:

@@ -25,8 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from devkit import output
     from devkit.sim.plot import plot_runs
     from devkit.sim.report import metrics_table
     from devkit.sim.runner import simulate
@@ -42,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"queue-scaler simulate: {error}", file=sys.stderr)
         return 2
     if args.plot:
-        plot_runs([result], Path(args.plot), f"{scenario.name}: {args.policy}")
+        plot_runs([result], Path(args.plot), scenario.name, sum(pool.max_size for pool in scenario.pools))
     if args.json:
         print(json.dumps(result.metrics))
     else:
-        Console().print(metrics_table(f"{scenario.name}  (waits in s)", {args.policy: result.metrics}))
+        output.console().print(metrics_table(f"{scenario.name}  (waits in s)", {args.policy: result.metrics}))
     return 0

@@ -29,12 +29,10 @@ from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator, RunCommandEmulator
 from devkit.localcloud.fleet import WorkerFleet
 from devkit.localcloud.iam import LocalIam, current_component, resource_context
+from devkit.localcloud.ledger import local_ledger
 from devkit.localcloud.recording import CallRecorder, default_session
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
-from queue_scaler.adapters.memory import NullMetrics
-from queue_scaler.bootstrap import refund_service
-from queue_scaler.domain.refund import RefundPolicy
 
 logger = logging.getLogger(__name__)
 CONTROL_SECONDS = 0.2
@@ -138,6 +136,8 @@ class LocalCloud:
         session = boto3.session.Session(region_name=self.settings.region)
         self.autoscaling = session.client("autoscaling", endpoint_url=self.endpoint_url)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
+        self.dynamodb = session.client("dynamodb", endpoint_url=self.endpoint_url)
+        self.cloudwatch = session.client("cloudwatch", endpoint_url=self.endpoint_url)
         # Lambda's SQS poller: its calls are the function's (recorded and judged against its role).
         self._poller = default_session().client("sqs", endpoint_url=self.endpoint_url)
         self.stack = stack_module.create(self.settings, self.endpoint_url)
@@ -156,15 +156,7 @@ class LocalCloud:
         self.lifecycle = self._load("LifecycleFunction")
         self.metrics_function = self._load("MetricsFunction")
         self.refunds = self._load("DlqRefundFunction")
-        self.ledger = refund_service(
-            ledger_table=stack_module.ledger_table(self.settings),
-            parking_table=stack_module.parking_table(self.settings),
-            notice_topic_arn=stack_module.notice_topic_arn(self.settings),
-            metrics=NullMetrics(),
-            policy=RefundPolicy(),
-            lease_seconds=60,
-            endpoint_url=self.endpoint_url,
-        )
+        self.ledger = local_ledger(self.endpoint_url, self.settings)
         self._spawn(self._lifecycle_event_source, "lifecycle-source")
         self._spawn(self._control_loop, "control")
         self._spawn(self._schedule_loop, "schedule")
@@ -406,6 +398,8 @@ class LocalCloud:
                 "cancelled": sum(1 for a in actions if a.cancelled),
                 "pending": sum(1 for a in actions if a.pending),
                 "results": dict(results),
+                # What LifecycleFunction recorded (its actions table), however it was invoked.
+                "recorded": self._recorded_actions(),
             },
             "workers": {
                 "running": len(self.fleet.workers),
@@ -418,6 +412,10 @@ class LocalCloud:
             },
             "ledger": self._ledger_status(),
             "dropped_lifecycle_events": dict(self.dropped_events),
+            # The metrics in CloudWatch (the EMF that `invoke` published, as CloudWatch Logs would).
+            "metrics": sorted(
+                {m["MetricName"] for m in self.cloudwatch.list_metrics(Namespace="QueueScaler").get("Metrics", [])}
+            ),
             "dead_lettered_jobs": sorted(self.dead_lettered),
         }
 
@@ -432,8 +430,19 @@ class LocalCloud:
             "refunded": summary.refunded,
             "charged": summary.charged,
             "problems": summary.problems(),
+            "parked": len(self._items(stack_module.parking_table(self.settings))),
             "balances": {a.user_id: a.balance for a in summary.accounts},
         }
+
+    def _items(self, table: str) -> list[dict[str, Any]]:
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+        return [item for page in pages for item in page.get("Items", [])]
+
+    def _recorded_actions(self) -> list[dict[str, Any]]:
+        return [
+            {name: item[name]["S"] for name in ("instance_id", "kind", "state", "command_id") if name in item}
+            for item in self._items(stack_module.actions_table(self.settings))
+        ]
 
     def _queue_counts(self, url: str) -> tuple[int, int]:
         attrs = self.sqs.get_queue_attributes(

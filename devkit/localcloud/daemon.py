@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     # One line per emulated API request would drown what matters; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(stop_signal, lambda *_: stopping.set())
 
     settings = LocalSettings(
         schedule_seconds=args.schedule_seconds, drop_lifecycle_events=tuple(args.drop_lifecycle_event)
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             "pid": __import__("os").getpid(),
             "endpoint_url": endpoint,
             "status_url": f"http://127.0.0.1:{status.server_address[1]}/status",
+            # What `--local` and `local up` compare against.
+            "region": settings.region,
+            "stack": settings.stack,
+            "schedule_seconds": settings.schedule_seconds,
         }
         # Written whole, then renamed: `local up` polls for this file and must never read half of it.
         partial = args.state_dir / f"{STATE_FILE}.partial"

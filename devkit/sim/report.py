@@ -37,7 +37,8 @@ def metrics_table(
         "react p50",
     ]
     for header in [*headers, *([extra_header] if extra_header else [])]:
-        table.add_column(header, justify="left" if header == "policy" else "right")
+        # Fold, never truncate: a narrow terminal gets taller cells, not "pol…".
+        table.add_column(header, justify="left" if header == "policy" else "right", overflow="fold")
     for policy, m in rows.items():
         cells = [
             policy,
@@ -82,7 +83,7 @@ def print_bench(result: BenchResult, console: Console) -> None:
         title_justify="left",
     )
     for header in ("scenario", "better peer", "wait p95 ratio", "inst-s ratio", "react p50", "goal"):
-        goal.add_column(header, justify="left" if header in ("scenario", "better peer") else "right")
+        goal.add_column(header, justify="left" if header in ("scenario", "better peer") else "right", overflow="fold")
     for scenario, runs in result.runs.items():
         check = goal_check({p: r.metrics for p, r in runs.items()})
         misses = [

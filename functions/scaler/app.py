@@ -15,7 +15,7 @@ from queue_scaler import bootstrap
 from queue_scaler.adapters.parameters import SsmConfigSource
 from queue_scaler.events import ScalerTrigger
 from queue_scaler.observability import EmfMetrics
-from queue_scaler.services.scaling import PoolOutcome, ScaleService, run_ticks
+from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks
 from queue_scaler.settings import ScalerSettings
 
 logger = Logger()
@@ -38,13 +38,15 @@ def _wiring() -> tuple[ScalerSettings, SsmConfigSource, ScaleService]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trigger = parse(event=event, model=ScalerTrigger)
+    if not trigger.known:  # still ticks: what a tick does never depends on its trigger
+        logger.warning("unrecognised trigger", extra={"trigger": trigger.describe()})
     settings, source, service = _wiring()
     pools = source.load().pools
     logger.info("scaler invoked", extra={"trigger": trigger.describe(), "pools": [p.name for p in pools]})
     last: list[PoolOutcome] = []
 
     def tick(now: float) -> None:
-        last[:] = service.tick(pools, now)
+        last[:] = carry_applied(last, service.tick(pools, now))
 
     try:
         ticks = run_ticks(

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devkit.commands.local import down, leftover_workers
+from queue_scaler.jobs import JobEnvelope
 from tests.e2e.conftest import alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -56,6 +58,42 @@ def test_given_the_local_cloud_when_up_then_status_shows_pools_queues_and_lifecy
     assert status["lifecycle"]["completed"] == 1 and status["lifecycle"]["timed_out"] == 0
     printed = cli("local", "--state-dir", str(cloud.state_dir), "status", "--json")
     assert printed.returncode == 0 and json.loads(printed.stdout)["endpoint_url"] == cloud.endpoint_url
+    # The same options reuse the running cloud; other ones are refused, naming the difference.
+    same = cli("local", "--state-dir", str(cloud.state_dir), "up", "--schedule-seconds", "5")
+    assert same.returncode == 0 and same.stdout.strip() == cloud.endpoint_url
+    other = cli("local", "--state-dir", str(cloud.state_dir), "up", "--schedule-seconds", "0")
+    assert other.returncode == 2 and "--schedule-seconds 5, not 0" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+
+
+def test_given_local_up_starting_when_ctrl_c_then_nothing_keeps_running_and_one_line_is_printed(tmp_path: Path) -> None:
+    state_dir = tmp_path / "cloud"
+    starting = subprocess.Popen(
+        [sys.executable, "-m", "devkit.cli", "local", "--state-dir", str(state_dir), "up"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    assert wait_for(lambda: _daemons(state_dir), 60)  # the daemon is starting (it takes seconds to be ready)
+    daemons = _daemons(state_dir)
+    os.killpg(starting.pid, signal.SIGINT)  # what Ctrl-C sends (the daemon, in its own session, gets nothing)
+    _, stderr = starting.communicate(timeout=90)
+    assert starting.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines() == ["queue-scaler local: stopped by SIGINT"]
+    assert wait_for(lambda: not [p for p in daemons if alive(p)], 30)
+    assert leftover_workers(state_dir) == [] and not (state_dir / "state.json").exists()
+
+
+def _daemons(state_dir: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"devkit.localcloud.daemon" in cmdline and str(state_dir).encode() in cmdline:
+                found.append(int(proc.name))
+    return found
 
 
 def long_job(job_id: str) -> str:
@@ -82,23 +120,35 @@ def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_des
         entries = [{"Id": str(i), "MessageBody": long_job(f"b{batch}-{i}")} for i in range(10)]
         cloud.sqs.send_message_batch(QueueUrl=url, Entries=entries)
     for event in SCALER_EVENTS:
-        run = cli("invoke", "ScalerFunction", str(event), "--state-dir", str(cloud.state_dir), "--env", "RUN_SECONDS=0")
+        # Each sample on its own: the pool back at zero, so that its invocation is what scales it.
+        cloud.autoscaling.set_desired_capacity(AutoScalingGroupName="queue-scaler-local-video", DesiredCapacity=0)
+        run = cli("invoke", "ScalerFunction", str(event), *cloud.local, "--env", "RUN_SECONDS=0")
         assert run.returncode == 0, run.stderr[-2000:]
         pools = {p["pool"]: p for p in json.loads(run.stdout)["pools"]}
-        decision = pools["video"]["decision"]
-        assert decision["desired"] == 4, (event.name, decision["explanation"])  # ceil(30 / 8)
-    assert cloud.status()["pools"]["video"]["desired"] == 4
-    assert any(e.name == "sam-generated-scheduled.json" for e in SCALER_EVENTS)
+        assert pools["video"]["decision"]["desired"] == 4 and pools["video"]["applied"], event.name  # ceil(30 / 8)
+        assert cloud.status()["pools"]["video"]["desired"] == 4, event.name
+    names = {e.name for e in SCALER_EVENTS}
+    assert {"sam-generated-scheduled.json", "scheduler.json", "lambda-alarm-action.json"} <= names
 
 
 def test_given_a_handler_that_raises_when_invoked_then_it_exits_1(cloud_factory: Any, tmp_path: Path) -> None:
     cloud = cloud_factory(schedule_seconds=0)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"source": "aws.events", "detail-type": "Not A Schedule"}))
-    run = cli("invoke", "ScalerFunction", str(bad), "--state-dir", str(cloud.state_dir))
-    assert run.returncode == 1 and "detail-type" in run.stderr
-    unknown = cli("invoke", "NoSuchFunction", str(bad), "--state-dir", str(cloud.state_dir))
+    missing = "POOL_CONFIG_PARAMETER=/queue-scaler/no-such-stack/pools"
+    run = cli("invoke", "ScalerFunction", str(bad), *cloud.local, "--env", missing)
+    assert run.returncode == 1 and "/queue-scaler/no-such-stack/pools" in run.stderr
+    unknown = cli("invoke", "NoSuchFunction", str(bad), *cloud.local)
     assert unknown.returncode == 2 and "ScalerFunction" in unknown.stderr
+    # Errors name what they are about, in one line, with exit 2.
+    bad.write_text("{not json")
+    for args, named in (
+        (("ScalerFunction", str(bad)), str(bad)),
+        (("ScalerFunction", str(tmp_path / "missing.json")), "missing.json"),
+        (("ScalerFunction", "events/scaler/scheduled.json", "--env", "FOO"), "--env FOO"),
+    ):
+        failed = cli("invoke", *args, *cloud.local)
+        assert failed.returncode == 2 and named in failed.stderr and len(failed.stderr.splitlines()) == 1, args
 
 
 def test_given_a_running_cloud_with_workers_when_down_then_no_process_is_left(cloud_factory: Any) -> None:
@@ -119,26 +169,78 @@ def test_given_a_running_cloud_with_workers_when_down_then_no_process_is_left(cl
     assert cli("local", "--state-dir", str(cloud.state_dir), "status").returncode == 1
 
 
-FUNCTION_EVENTS = {
-    "LifecycleFunction": "lifecycle",
-    "MetricsFunction": "metrics",
-    "DlqRefundFunction": "dlq_refund",
-}
-
-
-def test_given_every_sample_event_when_invoked_against_the_local_cloud_then_each_handler_returns(
-    cloud_factory: Any,
+def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what_status_shows(
+    cloud_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The samples name the dev stack and instances the local cloud does not have; `--local` maps them."""
     cloud = cloud_factory(schedule_seconds=0)
-    ran = []
-    for function, folder in FUNCTION_EVENTS.items():
-        for event in sorted((ROOT / "events" / folder).glob("*.json")):
-            run = cli("invoke", function, str(event), "--state-dir", str(cloud.state_dir))
-            assert run.returncode == 0, (function, event.name, run.stderr[-1500:])
-            json.loads(run.stdout)  # the handler's return value, as JSON
-            ran.append((function, event.name))
-    assert {function for function, _ in ran} == set(FUNCTION_EVENTS)
-    assert len(ran) >= 10
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }.items():
+        monkeypatch.setenv(name, value)  # this process's ledger client, as a producer's
+
+    def invoke(function: str, sample: str) -> dict[str, Any]:
+        run = cli("invoke", function, f"events/{sample}", *cloud.local)
+        assert run.returncode == 0, (sample, run.stderr[-1500:])
+        result: dict[str, Any] = json.loads(run.stdout) or {}
+        return result
+
+    # Metrics: what the function publishes (EMF) becomes CloudWatch metrics, as on AWS.
+    assert cloud.status()["metrics"] == []
+    invoke("MetricsFunction", "metrics/scheduled.json")
+    assert "BacklogPerInstance" in cloud.status()["metrics"]
+    invoke("MetricsFunction", "metrics/sam-generated-scheduled.json")
+    assert "BacklogPerInstance" in cloud.status()["metrics"]
+
+    # Refunds: the jobs the samples dead-letter reserved their credits first, as a producer does.
+    ledger = cloud.ledger()
+    now = datetime.now(UTC)
+    for user, job, plan, credits in (("u-7", "j-1001", "pro", 12), ("u-9", "j-2001", "studio", 4)):
+        ledger.deposit(user, 100, "e2e", now)
+        kind = "video.transcode"
+        ledger.reserve(
+            JobEnvelope(job_id=job, user_id=user, plan=plan, kind=kind, credits=credits, submitted_at=now), now
+        )
+    invoke("DlqRefundFunction", "dlq_refund/batch.json")
+    after_batch = cloud.status()["ledger"]
+    assert after_batch["refunds"] == 1 and after_batch["parked"] >= 1  # j-1001 refunded once; the malformed parked
+    assert after_batch["balances"]["u-7"] == 100
+    invoke("DlqRefundFunction", "dlq_refund/sam-generated-receive-message.json")
+    assert cloud.status()["ledger"]["refunds"] == 2 and cloud.status()["ledger"]["balances"]["u-9"] == 100
+
+    # Lifecycle: the samples' instance stands for a real video instance, whose worker is checked or drained.
+    cloud.autoscaling.set_desired_capacity(AutoScalingGroupName="queue-scaler-local-video", DesiredCapacity=3)
+
+    def healthy_video() -> list[str]:
+        instances = cloud.status()["pools"]["video"]["instances"]
+        return [i["id"] for i in instances if i["state"] == "InService" and i["healthy"]]
+
+    assert wait_for(lambda: len(healthy_video()) == 3, 90)
+
+    def instances() -> set[str]:
+        return {i["id"] for pool in cloud.status()["pools"].values() for i in pool["instances"]}
+
+    def recorded(kind: str) -> list[str]:
+        return [a["instance_id"] for a in cloud.status()["lifecycle"]["recorded"] if a["kind"] == kind]
+
+    for sample, kind in (
+        ("launch.json", "launch"),
+        ("terminate.json", "terminate"),
+        ("spot-interruption.json", "spot"),
+        ("rebalance-recommendation.json", "rebalance"),
+    ):
+        before, seen = recorded(kind), instances()
+        invoke("LifecycleFunction", f"lifecycle/{sample}")
+        new = set(recorded(kind)) - set(before)
+        # A new action on one of the local cloud's instances (a launch sample's instance may have one already; a
+        # drained one is replaced meanwhile). The Spot and rebalance samples name no group: any pool's will do.
+        assert len(recorded(kind)) > len(before) and new <= seen | instances(), (sample, new)
+    # The terminate and Spot samples each drained a worker: SIGTERM, and it exited.
+    assert wait_for(lambda: len(cloud.status()["workers"]["finished"]) >= 2, 60)
+    for sample in ("command-invocation-status.json", "reconcile-scheduled.json", "test-notification.json"):
+        invoke("LifecycleFunction", f"lifecycle/{sample}")
 
 
 def test_given_a_daemon_that_crashed_when_down_then_its_orphaned_workers_are_stopped(cloud_factory: Any) -> None:

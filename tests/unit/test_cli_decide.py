@@ -1,4 +1,4 @@
-"""`queue-scaler decide` against the contract's own example (CONTRACTS.md section 1)."""
+"""`queue-scaler decide` against the contract's own example (docs/contracts.md section 1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 from devkit.cli import main
 
-CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "CONTRACTS.md"
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = ROOT / "docs" / "contracts.md"
+REQUEST = ROOT / "examples" / "request.json"
 
 
 def contract_examples() -> tuple[str, dict[str, object]]:
@@ -20,14 +22,13 @@ def contract_examples() -> tuple[str, dict[str, object]]:
     return blocks[0], json.loads(blocks[1])
 
 
-@pytest.mark.skipif(not CONTRACTS.exists(), reason="../shared/CONTRACTS.md is not beside this checkout")
 def test_given_the_contract_example_when_deciding_then_the_contract_response_is_printed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     request, expected = contract_examples()
-    path = tmp_path / "request.json"
-    path.write_text(request)
-    assert main(["decide", str(path)]) == 0
+    # The runnable example is the contract's request, byte for byte.
+    assert REQUEST.read_text(encoding="utf-8") == request
+    assert main(["decide", str(REQUEST)]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert {k: answer[k] for k in expected} == expected
 

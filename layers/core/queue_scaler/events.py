@@ -1,9 +1,11 @@
 """Events that invoke the functions, as validated models.
 
-The scaler accepts EventBridge scheduled events and CloudWatch alarm state changes; the lifecycle
-function accepts Auto Scaling lifecycle actions, EC2 Spot warnings, SSM command status changes and
-its reconciler's schedule. `version` is optional because `sam local generate-event cloudwatch
-scheduled-event` omits it (Powertools' EventBridgeModel requires it, so it is not used here).
+The scaler accepts every trigger AWS can send it (EventBridge rule schedules, EventBridge Scheduler
+schedules, alarm state changes through EventBridge, an alarm's direct Lambda action) and any other
+payload too, described as unrecognised. The lifecycle function accepts Auto Scaling lifecycle
+actions, EC2 Spot warnings, SSM command status changes and its reconciler's schedule. `version` is
+optional because `sam local generate-event cloudwatch scheduled-event` omits it (Powertools'
+EventBridgeModel requires it, so it is not used here).
 """
 
 from __future__ import annotations
@@ -26,31 +28,9 @@ class AlarmDetail(BaseModel):
     state: AlarmState
 
 
-class ScalerTrigger(BaseModel):
-    """What woke the scaler: the minute schedule, or an alarm such as "backlog while at zero"."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    version: str | None = None
-    id: str | None = None
-    source: Literal["aws.events", "aws.cloudwatch"]
-    detail_type: Literal["Scheduled Event", "CloudWatch Alarm State Change"] = Field(alias="detail-type")
-    resources: list[str] = Field(default_factory=list)
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-    def describe(self) -> str:
-        if self.detail_type == "CloudWatch Alarm State Change":
-            alarm = AlarmDetail.model_validate(self.detail)
-            return f"alarm {alarm.alarm_name} is {alarm.state.value}"
-        return "schedule " + ",".join(self.resources) if self.resources else "schedule"
-
-
-# Lifecycle events (LifecycleFunction): the EventBridge payloads exactly as AWS sends them, plus the
-# Auto Scaling test notification and the reconciler's schedule. Unknown fields are allowed: AWS adds
-# fields to events over time, and a new field must not stop a drain.
-
-
 class _EventBridgeEvent(BaseModel):
+    """The envelope EventBridge puts around every event (`version` optional, see above)."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     version: str | None = None
@@ -74,6 +54,78 @@ class _EventBridgeEvent(BaseModel):
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         return min(at.timestamp(), received)
+
+
+class ScheduleTrigger(_EventBridgeEvent):
+    """A schedule: an EventBridge rule (`aws.events`, with or without `version`) or an EventBridge
+    Scheduler schedule (`aws.scheduler`, whose `detail` is the string "{}")."""
+
+    source: Literal["aws.events", "aws.scheduler"]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
+    detail: dict[str, Any] | str = Field(default_factory=dict)
+
+    def describe(self) -> str:
+        kind = "EventBridge Scheduler schedule" if self.source == "aws.scheduler" else "schedule"
+        return f"{kind} {','.join(self.resources)}" if self.resources else kind
+
+
+class AlarmStateChangeTrigger(_EventBridgeEvent):
+    """An alarm's state change, delivered by an EventBridge rule."""
+
+    source: Literal["aws.cloudwatch"]
+    detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
+    detail: AlarmDetail
+
+    def describe(self) -> str:
+        return f"alarm {self.detail.alarm_name} is {self.detail.state.value}"
+
+
+class AlarmActionTrigger(BaseModel):
+    """An alarm's direct Lambda action: the alarm invokes the function itself, with `alarmData` and
+    no `detail-type` (CloudWatch's documented payload for Lambda alarm actions)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    source: Literal["aws.cloudwatch"]
+    alarm_arn: str = Field(alias="alarmArn")
+    alarm_data: AlarmDetail = Field(alias="alarmData")
+
+    def describe(self) -> str:
+        return f"alarm {self.alarm_data.alarm_name} is {self.alarm_data.state.value} (alarm action)"
+
+
+class UnknownTrigger(RootModel[Any]):
+    """Any other payload. The scaler still ticks: a trigger never changes what a tick does, and an
+    event shape AWS adds (or a hand-made test invocation) must not cost the fleet its tick."""
+
+    def describe(self) -> str:
+        if isinstance(self.root, dict):
+            keys = ", ".join(sorted(str(k) for k in self.root)[:8]) or "no keys"
+            return f"unrecognised trigger ({keys}; source {self.root.get('source', 'none')}), ticking anyway"
+        return f"unrecognised trigger (a JSON {type(self.root).__name__}), ticking anyway"
+
+
+class ScalerTrigger(
+    RootModel[
+        Annotated[
+            ScheduleTrigger | AlarmStateChangeTrigger | AlarmActionTrigger | UnknownTrigger,
+            Field(union_mode="left_to_right"),
+        ]
+    ]
+):
+    """What woke the scaler; `.root` is the specific model, UnknownTrigger when no known shape fits."""
+
+    @property
+    def known(self) -> bool:
+        return not isinstance(self.root, UnknownTrigger)
+
+    def describe(self) -> str:
+        return self.root.describe()
+
+
+# Lifecycle events (LifecycleFunction): the EventBridge payloads exactly as AWS sends them, plus the
+# Auto Scaling test notification and the reconciler's schedule. Unknown fields are allowed: AWS adds
+# fields to events over time, and a new field must not stop a drain.
 
 
 class LifecycleActionDetail(BaseModel):

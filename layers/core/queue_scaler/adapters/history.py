@@ -37,7 +37,7 @@ class DynamoHistoryStore:
         try:
             response = self._client.get_item(TableName=self._table, Key={"pool": {"S": pool}}, ConsistentRead=True)
         except (ClientError, BotoCoreError) as error:
-            raise translate("GetItem", error) from error
+            raise translate(f"GetItem on table {self._table}", error) from error
         item = response.get("Item")
         if not item:
             return VersionedHistory(History(), 0)
@@ -81,7 +81,7 @@ class DynamoHistoryStore:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise ConcurrentUpdate(pool) from error
-            raise translate("PutItem", error) from error
+            raise translate(f"PutItem on table {self._table}", error) from error
         except BotoCoreError as error:
-            raise translate("PutItem", error) from error
+            raise translate(f"PutItem on table {self._table}", error) from error
         return version

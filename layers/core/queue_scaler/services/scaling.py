@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
@@ -41,6 +41,13 @@ class PoolOutcome:
         if self.error is not None:
             out["error"] = self.error
         return out
+
+
+def carry_applied(earlier: Sequence[PoolOutcome], latest: Sequence[PoolOutcome]) -> list[PoolOutcome]:
+    """The latest tick's outcomes, each `applied` when any tick of the invocation changed its pool:
+    an invocation's result reports what it did, not only what its last tick found left to do."""
+    changed = {outcome.pool for outcome in earlier if outcome.applied}
+    return [replace(o, applied=True) if o.pool in changed and not o.applied else o for o in latest]
 
 
 class PoolFailed(Exception):

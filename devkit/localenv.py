@@ -1,0 +1,144 @@
+"""`--local`: find the running local cloud and point this process's AWS clients at it.
+
+The commands that talk to AWS (`explain`, `invoke`) take `--local` instead of an endpoint, a region
+and credentials: the local cloud's endpoint, its region and its test credentials come from the
+state file its daemon wrote (`local up`'s, or `make demo`'s while the demo runs). The sample events
+and examples name the `dev` stack; `localize` maps those names to the local cloud's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devkit.commands.local import fetch_status, find_running
+from devkit.localcloud.stack import LocalSettings
+
+#: The stack the sample events and examples/ name (samconfig's dev environment).
+SAMPLE_STACK = "queue-scaler-dev"
+#: The local emulator's dummy credentials: never valid anywhere else.
+TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+class LocalCloudNotRunning(Exception):
+    """No local cloud runs where `--local` looks."""
+
+
+@dataclass(frozen=True)
+class LocalCloudTarget:
+    """Where the running local cloud answers, and as which stack."""
+
+    state_dir: Path
+    endpoint_url: str
+    region: str
+    stack: str
+    status_url: str
+
+    def status(self) -> dict[str, Any]:
+        """What `local status --json` prints."""
+        return fetch_status({"status_url": self.status_url})
+
+    def environment(self) -> dict[str, str]:
+        """The AWS variables a process (or a handler in it) needs to reach only the local cloud."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            **TEST_CREDENTIALS,
+        }
+
+    def apply(self) -> None:
+        """Point this process's AWS clients at the local cloud (a profile would bring real credentials)."""
+        os.environ.update(self.environment())
+        os.environ.pop("AWS_PROFILE", None)
+
+
+def find_local_cloud(state_dir: Path | None = None) -> LocalCloudTarget:
+    """The running local cloud (in `state_dir`, else `local up`'s or the demo's); raises
+    LocalCloudNotRunning naming where it looked."""
+    found = find_running(state_dir)
+    if found is None:
+        raise LocalCloudNotRunning(
+            f"no local cloud runs in {state_dir or 'the default directories'}: start one with `queue-scaler local up`"
+        )
+    directory, state = found
+    defaults = LocalSettings()
+    return LocalCloudTarget(
+        state_dir=directory,
+        endpoint_url=str(state["endpoint_url"]),
+        region=str(state.get("region", defaults.region)),
+        stack=str(state.get("stack", defaults.stack)),
+        status_url=str(state["status_url"]),
+    )
+
+
+def localize(value: Any, stack: str) -> Any:
+    """`value` (JSON-like) with the sample stack's names replaced by `stack`'s, in every string,
+    JSON strings inside strings included (an SQS record's body, an ARN)."""
+    if isinstance(value, str):
+        return value.replace(SAMPLE_STACK, stack)
+    if isinstance(value, list):
+        return [localize(item, stack) for item in value]
+    if isinstance(value, dict):
+        return {localize(key, stack): localize(item, stack) for key, item in value.items()}
+    return value
+
+
+#: An EC2 instance id, as the samples carry one.
+_INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+
+
+class NoInstanceYet(LocalCloudNotRunning):
+    """The local cloud runs, but has no instance that can stand for the sample's."""
+
+
+def localize_event(event: Any, target: LocalCloudTarget, wait_seconds: float = 30.0) -> Any:
+    """`_localize_event` on the local cloud's status; while it has no instance to stand for a sample's
+    (it has just started, its one idle worker still booting), it waits up to `wait_seconds`."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return _localize_event(event, target, target.status())
+        except NoInstanceYet:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _localize_event(event: Any, target: LocalCloudTarget, status: dict[str, Any]) -> Any:
+    """A sample event made to act on the local cloud: the sample stack's names mapped to the local
+    one's, and each instance id the local cloud does not have replaced by one of its healthy
+    in-service instances (of the event's group when it has one; the group's name follows the
+    instance otherwise), so that a lifecycle sample drains or checks a real local worker."""
+    localized = localize(event, target.stack)
+    text = json.dumps(localized)
+    known = {i["id"] for pool in status["pools"].values() for i in pool["instances"]}
+    foreign = sorted(set(_INSTANCE_ID.findall(text)) - known)
+    if not foreign:
+        return localized
+    # Not one that is already leaving: a second drain sample must find a worker of its own.
+    leaving = {a["instance_id"] for a in status["lifecycle"].get("recorded", []) if a["kind"] != "launch"}
+    candidates = [
+        (pool["group"], i["id"])
+        for pool in status["pools"].values()
+        for i in pool["instances"]
+        if i["state"] == "InService" and i["healthy"] and i["id"] not in leaving
+    ]
+    if not candidates:
+        raise NoInstanceYet(
+            f"the event names instance {foreign[0]}, and the local cloud has no healthy instance in service "
+            "(not already leaving) to stand for it: wait for `queue-scaler local status` to show one"
+        )
+    named_groups = [group for group, _ in candidates if group in text]
+    group, instance = next((c for c in candidates if c[0] in named_groups), candidates[0])
+    for sample_instance in foreign:
+        text = text.replace(sample_instance, instance)
+    sample_group = next((pool["group"] for pool in status["pools"].values() if pool["group"] in text), None)
+    if sample_group is not None and sample_group != group:
+        text = re.sub(rf"\b{re.escape(sample_group)}\b(?!-)", group, text)
+    return json.loads(text)
