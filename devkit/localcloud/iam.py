@@ -268,7 +268,11 @@ def _authorize(self: Any, resource: str = "*") -> None:
         headers=self.headers,
         action=self._get_action(),
     )
-    request.check_signature()
+    if request._service != "monitoring":
+        # moto recomputes CloudWatch's signature (botocore sends it smithy-rpc-v2-cbor) over the decoded
+        # body and never matches; its caller is still identified by its access key and judged below,
+        # so only the signature check is left out for CloudWatch.
+        request.check_signature()
     identity = request._access_key
     documents = [_document(p) for p in identity.collect_policies()]
     for access in requested_access(
