@@ -13,6 +13,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,10 @@ def _localize_event(event: Any, target: LocalCloudTarget, status: dict[str, Any]
     in-service instances (of the event's group when it has one; the group's name follows the
     instance otherwise), so that a lifecycle sample drains or checks a real local worker."""
     localized = localize(event, target.stack)
+    if isinstance(localized, dict) and "detail-type" in localized and "time" in localized:
+        # A sample's time is the day it was written; the handler dates deadlines from an event's time
+        # (a Spot warning's two minutes), so a sample invoked now must be an event sent now.
+        localized["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = json.dumps(localized)
     known = {i["id"] for pool in status["pools"].values() for i in pool["instances"]}
     foreign = sorted(set(_INSTANCE_ID.findall(text)) - known)

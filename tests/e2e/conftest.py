@@ -11,8 +11,6 @@ import boto3
 import pytest
 
 from devkit.commands.local import down, fetch_status, up
-from devkit.localcloud.ledger import local_ledger
-from queue_scaler.services.refunds import RefundService
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -46,12 +44,9 @@ class Cloud:
         )
         self.sqs = session.client("sqs", endpoint_url=self.endpoint_url)
         self.autoscaling = session.client("autoscaling", endpoint_url=self.endpoint_url)
+        self.dynamodb = session.client("dynamodb", endpoint_url=self.endpoint_url)
         #: The CLI's options that select this local cloud.
         self.local = ("--local", "--state-dir", str(state_dir))
-
-    def ledger(self) -> RefundService:
-        """The stack's ledger, as a producer reaches it."""
-        return local_ledger(self.endpoint_url)
 
     def status(self) -> dict[str, Any]:
         return fetch_status(self.state)

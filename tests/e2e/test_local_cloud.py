@@ -16,6 +16,10 @@ from typing import Any
 import pytest
 
 from devkit.commands.local import down, leftover_workers
+from devkit.localcloud import stack
+from devkit.localcloud.stack import LocalSettings
+from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
 from queue_scaler.jobs import JobEnvelope
 from tests.e2e.conftest import alive
 
@@ -195,14 +199,13 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
     assert "BacklogPerInstance" in cloud.status()["metrics"]
 
     # Refunds: the jobs the samples dead-letter reserved their credits first, as a producer does.
-    ledger = cloud.ledger()
+    ledger = DynamoLedger(stack.ledger_table(LocalSettings()), cloud.dynamodb)
     now = datetime.now(UTC)
     for user, job, plan, credits in (("u-7", "j-1001", "pro", 12), ("u-9", "j-2001", "studio", 4)):
         ledger.deposit(user, 100, "e2e", now)
         kind = "video.transcode"
-        ledger.reserve(
-            JobEnvelope(job_id=job, user_id=user, plan=plan, kind=kind, credits=credits, submitted_at=now), now
-        )
+        envelope = JobEnvelope(job_id=job, user_id=user, plan=plan, kind=kind, credits=credits, submitted_at=now)
+        ledger.reserve(envelope_reservation(envelope, RefundPolicy(), now), claim=f"submit-{job}")
     invoke("DlqRefundFunction", "dlq_refund/batch.json")
     after_batch = cloud.status()["ledger"]
     assert after_batch["refunds"] == 1 and after_batch["parked"] >= 1  # j-1001 refunded once; the malformed parked
@@ -239,7 +242,7 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
         assert len(recorded(kind)) > len(before) and new <= seen | instances(), (sample, new)
     # The terminate and Spot samples each drained a worker: SIGTERM, and it exited.
     assert wait_for(lambda: len(cloud.status()["workers"]["finished"]) >= 2, 60)
-    for sample in ("command-invocation-status.json", "reconcile-scheduled.json", "test-notification.json"):
+    for sample in ("command-invocation-status.json", "reconcile-scheduled.json", "sqs-batch.json"):
         invoke("LifecycleFunction", f"lifecycle/{sample}")
 
 
