@@ -56,7 +56,8 @@ class LocalCloudTarget:
     def apply(self) -> None:
         """Point this process's AWS clients at the local cloud (a profile would bring real credentials)."""
         os.environ.update(self.environment())
-        os.environ.pop("AWS_PROFILE", None)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
 
 
 def find_local_cloud(state_dir: Path | None = None) -> LocalCloudTarget:
@@ -92,10 +93,57 @@ def localize(value: Any, stack: str) -> Any:
 
 #: An EC2 instance id, as the samples carry one.
 _INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+#: The SSM command a Run Command status event reports on.
+_COMMAND_ID = re.compile(r'"command-id": "([^"]+)"')
+
+
+def _sent_now(value: Any) -> Any:
+    """`value` with every EventBridge event's `time` (an SQS record's body included) set to now.
+
+    A sample's time is the day it was written; the handler dates deadlines from an event's time (a
+    Spot warning's two minutes), so a sample invoked now must be an event sent now."""
+    if isinstance(value, list):
+        return [_sent_now(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "detail-type" in value and "time" in value:
+        return {**value, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if value.get("eventSource") == "aws:sqs" and isinstance(value.get("body"), str):
+        try:
+            body = json.loads(value["body"])
+        except json.JSONDecodeError:
+            return value  # a body that is no event: delivered as written
+        return {**value, "body": json.dumps(_sent_now(body))}
+    return {key: _sent_now(item) for key, item in value.items()}
+
+
+def _for_pending_command(text: str, sample_command: str, status: dict[str, Any]) -> str:
+    """A Run Command status sample made to report on a command the local cloud's lifecycle function
+    sent and still waits for (a drain or a health check), on that command's instance.
+
+    On an idle cloud no command is pending: the sample would report on nothing, so this says what
+    to invoke first instead of sending an event the handler can only log as unknown."""
+    pending = [
+        a for a in status["lifecycle"].get("recorded", []) if a.get("state") == "pending" and a.get("command_id")
+    ]
+    if not pending:
+        raise NoPendingCommand(
+            "the event reports on an SSM command, and the local cloud's lifecycle function waits for none: "
+            "invoke a sample that drains a worker first (events/lifecycle/terminate.json)"
+        )
+    action = pending[0]
+    text = text.replace(sample_command, action["command_id"])
+    for sample_instance in set(_INSTANCE_ID.findall(text)):
+        text = text.replace(sample_instance, action["instance_id"])
+    return text
 
 
 class NoInstanceYet(LocalCloudNotRunning):
     """The local cloud runs, but has no instance that can stand for the sample's."""
+
+
+class NoPendingCommand(LocalCloudNotRunning):
+    """The local cloud runs, but its lifecycle function waits for no command a status sample could report on."""
 
 
 def localize_event(event: Any, target: LocalCloudTarget, wait_seconds: float = 30.0) -> Any:
@@ -116,12 +164,12 @@ def _localize_event(event: Any, target: LocalCloudTarget, status: dict[str, Any]
     one's, and each instance id the local cloud does not have replaced by one of its healthy
     in-service instances (of the event's group when it has one; the group's name follows the
     instance otherwise), so that a lifecycle sample drains or checks a real local worker."""
-    localized = localize(event, target.stack)
-    if isinstance(localized, dict) and "detail-type" in localized and "time" in localized:
-        # A sample's time is the day it was written; the handler dates deadlines from an event's time
-        # (a Spot warning's two minutes), so a sample invoked now must be an event sent now.
-        localized["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    localized = _sent_now(localize(event, target.stack))
     text = json.dumps(localized)
+    command = _COMMAND_ID.search(text)
+    if command is not None:
+        # Its instance is the command's, which may have left the group already (a drain done).
+        return json.loads(_for_pending_command(text, command.group(1), status))
     known = {i["id"] for pool in status["pools"].values() for i in pool["instances"]}
     foreign = sorted(set(_INSTANCE_ID.findall(text)) - known)
     if not foreign:

@@ -16,10 +16,6 @@ def read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-#: Where `queue-scaler local up` keeps its state unless told otherwise.
-LOCAL_STATE_DIR = Path(".localcloud")
-
-
 class TargetError(Exception):
     """`--local` was asked for but no local cloud runs (the message says how to start one)."""
 
@@ -33,16 +29,18 @@ class AwsTarget:
 
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
-    """--endpoint-url, --region and --local (CONTRACTS.md section 6), for any command that calls AWS."""
+    """--endpoint-url, --region, --local and --state-dir (docs/contracts.md section 6), for any command
+    that calls AWS: the same options, meaning the same, on every command."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--endpoint-url", help="AWS endpoint (e.g. an emulator's http://127.0.0.1:PORT)")
     where.add_argument(
         "--local",
-        nargs="?",
-        const=LOCAL_STATE_DIR,
-        type=Path,
-        metavar="STATE_DIR",
-        help=f"the running local cloud (`queue-scaler local up`; state in {LOCAL_STATE_DIR} unless given)",
+        action="store_true",
+        help="the running local cloud (`queue-scaler local up`'s or `make demo`'s): its endpoint, region "
+        "and test credentials",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, help="with --local: the local cloud's state directory (default: the running one)"
     )
     parser.add_argument("--region", help="AWS region (default: the AWS_REGION / AWS_DEFAULT_REGION setting)")
 
@@ -50,24 +48,19 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
 def aws_target(args: argparse.Namespace) -> AwsTarget:
     """Apply the AWS options to this process: the local cloud's endpoint, region and test credentials
     for --local, the region for --region; raises TargetError when --local finds no local cloud."""
+    from devkit.localenv import LocalCloudNotRunning, find_local_cloud
+
+    if args.state_dir is not None and not args.local:
+        raise TargetError("--state-dir selects a local cloud: give --local with it")
+    if args.local:
+        try:
+            target = find_local_cloud(args.state_dir)
+        except LocalCloudNotRunning as error:
+            raise TargetError(str(error)) from error
+        target.apply()
+        if args.region:
+            os.environ["AWS_DEFAULT_REGION"] = args.region
+        return AwsTarget(target.endpoint_url, local=True)
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
-    if args.local is None:
-        return AwsTarget(args.endpoint_url, local=False)
-    from devkit.commands.local import read_state
-    from devkit.localcloud.stack import LocalSettings
-
-    state = read_state(args.local)
-    if state is None:
-        raise TargetError(f"no local cloud runs in {args.local} (start it with `queue-scaler local up`)")
-    os.environ.update(
-        {
-            "AWS_DEFAULT_REGION": args.region or LocalSettings().region,
-            # The emulator's test credentials: never a real account's.
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    return AwsTarget(str(state["endpoint_url"]), local=True)
+    return AwsTarget(args.endpoint_url, local=False)

@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError
 from rich.table import Table
 
 from devkit import output
+from devkit.commands.common import add_aws_options
 from devkit.configfile import load_file, load_parameter
 from devkit.localcloud import stack
 from devkit.localcloud.stack import LocalSettings
@@ -34,20 +35,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--history-table", help="DynamoDB history table; without it, decisions ignore history (--local: the local one)"
     )
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument(
-        "--local",
-        action="store_true",
-        help="the running local cloud: its endpoint, region and test credentials; by default its own "
-        "configuration and history, and a --config naming the dev stack is mapped to it",
-    )
-    target.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local cloud's http://127.0.0.1:PORT)")
+    # --local: also, by default, the local stack's configuration and history, and a --config naming
+    # the dev stack is mapped to it.
+    add_aws_options(parser)
     parser.add_argument(
         "--actions-table",
         help="the LifecycleFunction's actions table: instances it recorded as leaving count as the scaler "
         "counts them (--local: the local one)",
     )
-    parser.add_argument("--region", help="AWS region (default: the AWS_REGION / AWS_DEFAULT_REGION setting)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
 
@@ -74,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _use_local(args: argparse.Namespace) -> LocalCloudTarget:
     """Point this process at the running local cloud; default to its configuration and history."""
-    target = find_local_cloud()
+    target = find_local_cloud(args.state_dir)
     target.apply()
     args.endpoint_url = target.endpoint_url
     settings = LocalSettings(stack=target.stack, region=target.region)

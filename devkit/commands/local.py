@@ -45,6 +45,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"how often the scaler's schedule rule fires (compressed minute; {LocalSettings().schedule_seconds:g} "
         "for a new cloud); 0 turns it off. A running cloud with another value is an error",
     )
+    start.add_argument(
+        "--no-reconcile",
+        dest="reconcile",
+        action="store_false",
+        help="turn the lifecycle reconciler's schedule off, so that only your invocations reconcile "
+        "(events/lifecycle/reconcile-scheduled.json). A running cloud with it on is an error",
+    )
     status = actions.add_parser("status", help="pools, queues, lifecycle actions")
     status.add_argument("--json", action="store_true", help="one JSON object")
     actions.add_parser("down", help="stop the local cloud and every process it started")
@@ -98,7 +105,10 @@ def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def up(
-    state_dir: Path, schedule_seconds: float | None = None, drop_lifecycle_events: tuple[str, ...] = ()
+    state_dir: Path,
+    schedule_seconds: float | None = None,
+    drop_lifecycle_events: tuple[str, ...] = (),
+    reconcile: bool = True,
 ) -> dict[str, Any]:
     """Start the daemon unless one runs; wait until it is ready. Returns its state.
 
@@ -114,12 +124,19 @@ def up(
                 f"a local cloud already runs in {state_dir} ({state['endpoint_url']}) with --schedule-seconds "
                 f"{running_schedule:g}, not {schedule_seconds:g}: stop it first (queue-scaler local down)"
             )
+        if bool(state.get("reconcile", True)) != reconcile:
+            raise OptionsDiffer(
+                f"a local cloud already runs in {state_dir} ({state['endpoint_url']}) with its reconciler's "
+                f"schedule {'on' if state.get('reconcile', True) else 'off (--no-reconcile)'}: stop it first "
+                "(queue-scaler local down)"
+            )
         return state
     state_dir.mkdir(parents=True, exist_ok=True)
     log = (state_dir / "localcloud.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "devkit.localcloud.daemon", str(state_dir)]
         + ([] if schedule_seconds is None else ["--schedule-seconds", str(schedule_seconds)])
+        + ([] if reconcile else ["--no-reconcile"])
         + [arg for kind in drop_lifecycle_events for arg in ("--drop-lifecycle-event", kind)],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -195,7 +212,7 @@ def leftover_workers(state_dir: Path) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
-            print(up(args.state_dir or DEFAULT_DIR, args.schedule_seconds)["endpoint_url"])
+            print(up(args.state_dir or DEFAULT_DIR, args.schedule_seconds, reconcile=args.reconcile)["endpoint_url"])
             return 0
         if args.action == "down":
             print(stop_running(args.state_dir))

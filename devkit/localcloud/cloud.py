@@ -253,7 +253,8 @@ class LocalCloud:
                 lambda: self._every(self.settings.schedule_seconds, self.metrics_function, "MetricsSchedule"), "metrics"
             )
         self._spawn(self._dead_letter_source, "dlq-source")
-        self._every(self.settings.reconcile_seconds, self.lifecycle, "LifecycleReconcile")
+        if self.settings.reconcile_schedule:
+            self._every(self.settings.reconcile_seconds, self.lifecycle, "LifecycleReconcile")
 
     def _dead_letter_source(self) -> None:
         """Lambda's SQS event source on every DLQ: batches of up to 10, partial batch responses.

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devkit.localcloud.daemon")
     parser.add_argument("state_dir", type=Path)
     parser.add_argument("--schedule-seconds", type=float, default=LocalSettings().schedule_seconds)
+    parser.add_argument("--no-reconcile", action="store_true", help="the lifecycle reconciler's schedule off")
     parser.add_argument(
         "--drop-lifecycle-event",
         action="append",
@@ -63,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(stop_signal, lambda *_: stopping.set())
 
     settings = LocalSettings(
-        schedule_seconds=args.schedule_seconds, drop_lifecycle_events=tuple(args.drop_lifecycle_event)
+        schedule_seconds=args.schedule_seconds,
+        reconcile_schedule=not args.no_reconcile,
+        drop_lifecycle_events=tuple(args.drop_lifecycle_event),
     )
     cloud = LocalCloud(args.state_dir, settings)
     try:
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             "region": settings.region,
             "stack": settings.stack,
             "schedule_seconds": settings.schedule_seconds,
+            "reconcile": settings.reconcile_schedule,
         }
         # Written whole, then renamed: `local up` polls for this file and must never read half of it.
         partial = args.state_dir / f"{STATE_FILE}.partial"

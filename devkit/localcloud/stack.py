@@ -28,6 +28,8 @@ class LocalSettings:
     schedule_seconds: float = 5.0
     #: The lifecycle reconciler's schedule (rate(1 minute) on AWS).
     reconcile_seconds: int = 2
+    #: Whether that schedule fires (off: only `invoke` reconciles, as `local up --no-reconcile` asks).
+    reconcile_schedule: bool = True
     tick_seconds: float = 1.0
     scale_down_window_seconds: float = 15.0
     drain_seconds: int = 5

@@ -60,10 +60,12 @@ def cloud_factory(tmp_path: Path) -> Iterator[Any]:
     """Starts local clouds under tmp_path; every one is taken down, and checked gone, afterwards."""
     started: list[Path] = []
 
-    def start(schedule_seconds: float | None = None, drop_lifecycle_events: tuple[str, ...] = ()) -> Cloud:
+    def start(
+        schedule_seconds: float | None = None, drop_lifecycle_events: tuple[str, ...] = (), reconcile: bool = True
+    ) -> Cloud:
         state_dir = tmp_path / f"cloud-{len(started)}"
         started.append(state_dir)
-        return Cloud(state_dir, up(state_dir, schedule_seconds, drop_lifecycle_events))
+        return Cloud(state_dir, up(state_dir, schedule_seconds, drop_lifecycle_events, reconcile))
 
     yield start
     for state_dir in started:

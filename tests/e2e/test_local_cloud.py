@@ -25,6 +25,7 @@ from tests.e2e.conftest import alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
+COMMAND_STATUS = "EC2 Command Invocation Status-change Notification"
 SCALER_EVENTS = sorted((ROOT / "events" / "scaler").glob("*.json"))
 NOW = "2026-01-01T00:00:00+00:00"
 
@@ -176,8 +177,11 @@ def test_given_a_running_cloud_with_workers_when_down_then_no_process_is_left(cl
 def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what_status_shows(
     cloud_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The samples name the dev stack and instances the local cloud does not have; `--local` maps them."""
-    cloud = cloud_factory(schedule_seconds=0)
+    """The samples name the dev stack and instances the local cloud does not have; `--local` maps them.
+
+    Nothing but the samples reconciles here (no schedule), and Run Command's status events are lost
+    (fault injection): the reconcile and command-status samples are what moves a lifecycle action on."""
+    cloud = cloud_factory(schedule_seconds=0, reconcile=False, drop_lifecycle_events=(COMMAND_STATUS,))
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "local",
@@ -190,6 +194,10 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
         assert run.returncode == 0, (sample, run.stderr[-1500:])
         result: dict[str, Any] = json.loads(run.stdout) or {}
         return result
+
+    def lifecycle(sample: str) -> bool:
+        invoke("LifecycleFunction", f"lifecycle/{sample}")
+        return True
 
     # Metrics: what the function publishes (EMF) becomes CloudWatch metrics, as on AWS.
     assert cloud.status()["metrics"] == []
@@ -216,11 +224,22 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
     # Lifecycle: the samples' instance stands for a real video instance, whose worker is checked or drained.
     cloud.autoscaling.set_desired_capacity(AutoScalingGroupName="queue-scaler-local-video", DesiredCapacity=3)
 
+    def actions(state: str) -> list[dict[str, str]]:
+        return [a for a in cloud.status()["lifecycle"]["recorded"] if a["state"] == state]
+
     def healthy_video() -> list[str]:
         instances = cloud.status()["pools"]["video"]["instances"]
         return [i["id"] for i in instances if i["state"] == "InService" and i["healthy"]]
 
-    assert wait_for(lambda: len(healthy_video()) == 3, 90)
+    # The launches' health checks ran, but their status events were lost: each reconcile sample reads
+    # the commands' results, admits the healthy instances and completes their actions.
+    assert wait_for(lambda: sum(a["kind"] == "launch" for a in actions("pending")) >= 3, 90)
+    assert actions("completed") == []
+    assert wait_for(
+        lambda: lifecycle("reconcile-scheduled.json") and len(healthy_video()) == 3,
+        120,
+    )
+    assert sum(a["kind"] == "launch" for a in actions("completed")) >= 3
 
     def instances() -> set[str]:
         return {i["id"] for pool in cloud.status()["pools"].values() for i in pool["instances"]}
@@ -233,6 +252,7 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
         ("terminate.json", "terminate"),
         ("spot-interruption.json", "spot"),
         ("rebalance-recommendation.json", "rebalance"),
+        ("sqs-batch.json", "terminate"),  # its other record is no event the function knows: logged, not retried
     ):
         before, seen = recorded(kind), instances()
         invoke("LifecycleFunction", f"lifecycle/{sample}")
@@ -240,10 +260,22 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
         # A new action on one of the local cloud's instances (a launch sample's instance may have one already; a
         # drained one is replaced meanwhile). The Spot and rebalance samples name no group: any pool's will do.
         assert len(recorded(kind)) > len(before) and new <= seen | instances(), (sample, new)
-    # The terminate and Spot samples each drained a worker: SIGTERM, and it exited.
-    assert wait_for(lambda: len(cloud.status()["workers"]["finished"]) >= 2, 60)
-    for sample in ("command-invocation-status.json", "reconcile-scheduled.json", "sqs-batch.json"):
-        invoke("LifecycleFunction", f"lifecycle/{sample}")
+    # The terminate, Spot and SQS batch samples each drained a worker: SIGTERM, and it exited.
+    assert wait_for(lambda: len(cloud.status()["workers"]["finished"]) >= 3, 90)
+
+    # Their drains are done, but no status event said so: the command-status sample reports on one of
+    # the commands still waited for, and that action completes.
+    def waited_for() -> set[tuple[str, str]]:
+        return {(a["instance_id"], a["command_id"]) for a in actions("pending") if a.get("command_id")}
+
+    waiting = waited_for()
+    assert waiting
+    assert wait_for(
+        lambda: lifecycle("command-invocation-status.json") and len(waited_for() & waiting) < len(waiting),
+        60,
+    )
+    # The reconcile sample completes the others.
+    assert wait_for(lambda: lifecycle("reconcile-scheduled.json") and not waited_for(), 90)
 
 
 def test_given_a_daemon_that_crashed_when_down_then_its_orphaned_workers_are_stopped(cloud_factory: Any) -> None:

@@ -39,7 +39,7 @@ QUEUE = f"{SETTINGS.stack}-video-pro"
 
 def cli(cloud: Cloud, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devkit.cli", *args, "--local", str(cloud.state_dir)],
+        [sys.executable, "-m", "devkit.cli", *args, *cloud.local],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -139,5 +139,12 @@ def test_given_no_ledger_table_then_exit_2_naming_it(
 def test_given_local_without_a_local_cloud_then_exit_2(
     aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert main(["jobs", "show", "j-1", "--local", str(tmp_path)]) == 2
+    assert main(["jobs", "show", "j-1", "--local", "--state-dir", str(tmp_path)]) == 2
     assert "local up" in capsys.readouterr().err
+
+
+def test_given_a_state_dir_without_local_then_exit_2_naming_the_option(
+    aws: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["jobs", "show", "j-1", "--state-dir", str(tmp_path)]) == 2
+    assert "--state-dir" in capsys.readouterr().err

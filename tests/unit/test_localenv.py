@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devkit.localenv import LocalCloudTarget, NoInstanceYet, _localize_event, localize
+from devkit.localenv import LocalCloudTarget, NoInstanceYet, NoPendingCommand, _localize_event, localize
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TARGET = LocalCloudTarget(
@@ -81,3 +82,36 @@ def test_instance_placeholders(
 def test_given_no_healthy_instance_when_localizing_a_lifecycle_sample_then_it_says_so() -> None:
     with pytest.raises(NoInstanceYet, match="i-0a1b2c3d4e5f60718"):
         _localize_event(sample("lifecycle/launch.json"), TARGET, status({"video": [("i-b", "Pending", False)]}))
+
+
+def with_actions(base: dict[str, Any], *actions: dict[str, str]) -> dict[str, Any]:
+    return {**base, "lifecycle": {"recorded": list(actions)}}
+
+
+IDLE = status({"video": [("i-bbb222bbb", "InService", True)]})
+
+
+def test_given_a_pending_drain_command_when_localizing_a_status_sample_then_it_reports_on_that_command() -> None:
+    # The drained instance has left the group already: the event must still name it, not another one.
+    done = {"instance_id": "i-ddd444ddd", "kind": "terminate", "state": "completed", "command_id": "c-old"}
+    pending = {"instance_id": "i-eee555eee", "kind": "terminate", "state": "pending", "command_id": "c-42"}
+    event = _localize_event(
+        sample("lifecycle/command-invocation-status.json"), TARGET, with_actions(IDLE, done, pending)
+    )
+    assert event["detail"]["command-id"] == "c-42"
+    assert event["detail"]["instance-id"] == "i-eee555eee"
+    assert event["resources"] == ["arn:aws:ec2:us-east-1:123456789012:instance/i-eee555eee"]
+
+
+def test_given_no_pending_command_when_localizing_a_status_sample_then_it_says_what_to_invoke_first() -> None:
+    noted = {"instance_id": "i-bbb222bbb", "kind": "rebalance", "state": "pending"}
+    with pytest.raises(NoPendingCommand, match=r"terminate\.json"):
+        _localize_event(sample("lifecycle/command-invocation-status.json"), TARGET, with_actions(IDLE, noted))
+
+
+def test_given_an_sqs_batch_sample_when_localized_then_each_body_event_is_sent_now_on_a_local_instance() -> None:
+    batch = _localize_event(sample("lifecycle/sqs-batch.json"), TARGET, IDLE)
+    hook = json.loads(batch["Records"][0]["body"])
+    assert abs(datetime.fromisoformat(hook["time"]) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert hook["detail"]["EC2InstanceId"] == "i-bbb222bbb"
+    assert hook["detail"]["AutoScalingGroupName"] == "queue-scaler-local-video"
