@@ -174,6 +174,9 @@ def test_given_a_running_cloud_with_workers_when_down_then_no_process_is_left(cl
     assert cli("local", "--state-dir", str(cloud.state_dir), "status").returncode == 1
 
 
+# About 20 invocations, each a fresh process importing a handler: on a busy 2-core machine that is
+# several minutes, and every wait inside is bounded by its own condition.
+@pytest.mark.timeout(900)
 def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what_status_shows(
     cloud_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
