@@ -17,10 +17,11 @@ alarms target tracking creates for itself:
     policy's metric period is 10 s, the lowest target tracking supports; datapoints reach the
     alarms `cloudwatch_hires_delay_seconds` (default 10 s) after they were sampled, and the alarms
     are high-resolution (CloudWatch PutMetricAlarm: a period of 10 s makes a high-resolution alarm).
-  At both resolutions the alarms target tracking creates keep their shape, with the metric's period:
-  the high alarm fires after 3 consecutive datapoints above the target, the low alarm after 15
-  consecutive datapoints below 90% of it (standard: 3 x 1 min and 15 x 1 min; high resolution:
-  3 x 10 s and 15 x 10 s).
+  The alarms target tracking creates: the high alarm fires after 3 consecutive datapoints above the
+  target, the low alarm after 15 consecutive datapoints below 90% of it (standard: 3 x 1 min and
+  15 x 1 min, as the alarms AWS creates show). The high-resolution guide says the alarms follow the
+  policy's metric period but lists no datapoint counts; this model assumes the same 3 and 15
+  datapoints at the 10 s period (3 x 10 s, 15 x 10 s): the one documented shape, at the new period.
 - While an alarm is in ALARM, the group runs the policy at each evaluation (every period). The new
   capacity is ceil(capacity * metric / target) with the instances counted in the metric as capacity;
   scale-out only adds what exceeds the current desired capacity (instances still booting or warming
