@@ -9,7 +9,7 @@ import pytest
 
 from devkit.sim.engine import BILLING_HOUR, Controller, Instance, PoolSim, Simulation
 from devkit.sim.metrics import summarize
-from devkit.sim.policies import POLICIES
+from devkit.sim.policies import POLICIES, controller_factory
 from devkit.sim.runner import simulate
 from devkit.sim.scenario import Scenario, template_pools
 from devkit.sim.workload import build_workload
@@ -290,3 +290,41 @@ def test_adequacy_counts_capacity_in_service_not_requests(policy: str) -> None:
     metrics = simulate(s, policy).metrics
     assert metrics["adequate_seconds"] is not None
     assert metrics["adequate_seconds"] >= s.boot_seconds.min
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_policy_gets_a_protected_instance_terminated(policy: str) -> None:
+    s = scenario(
+        [{"poisson": {"per_second": 0.02}}, {"burst": {"at": 60, "count": 30, "over_seconds": 20}}],
+        pool={"fixed_size": 3},
+        fleet={"launch_failure_rate": 0.05, "slow_boots": {"fraction": 0.2}},
+    )
+    workload = build_workload(s)
+    sim = Simulation(s, workload, controller_factory(policy, s, workload))
+    sim.run()
+    assert sim.completed == len(workload)
+    assert sum(sim.restarts) == 0
+    assert all(not i.protected for i in sim.pools[0].instances if i.terminated is not None)
+
+
+#: A pool whose target (20 messages per 1-slot instance) asks for fewer instances than its running
+#: jobs: scale-in meets busy instances.
+LOW_NEED = [
+    {
+        "name": "q",
+        "target_per_instance": 20,
+        "arrivals": {"burst": {"at": 60, "count": 60, "over_seconds": 20}},
+        "service_seconds": {"fixed": 300},
+    }
+]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_protection_keeps_every_job_while_without_it_drains_cut_jobs_that_are_retried(policy: str) -> None:
+    protected = simulate(scenario(None, pool={"queues": LOW_NEED}), policy).metrics
+    bare = simulate(scenario(None, pool={"queues": LOW_NEED}, fleet={"scale_in_protection": False}), policy).metrics
+    assert protected["lost"] == bare["lost"] == 0
+    assert protected["restarted"] == 0
+    assert bare["releases"] >= bare["restarted"]
+    if policy == "target-tracking":
+        assert bare["restarted"] > 0, "its scale-in takes busy instances once nothing protects them"
