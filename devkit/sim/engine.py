@@ -184,6 +184,14 @@ class PoolSim:
     def need(self) -> int:
         return ceil_need(self.raw_need())
 
+    def capacity_need(self) -> int:
+        """Whole instances the work in the pool needs, whatever the policy: each running job its slot,
+        each waiting message its share of its queue's target (exact counts). Rounded down: a shortfall
+        of less than one instance (a message or two waiting in a steady stream) is not a burst; but
+        any work needs at least one instance."""
+        raw = sum(len(q) / t for q, t in zip(self.queues, self.targets, strict=True)) + sum(self.in_flight) / self.slots
+        return max(math.floor(raw + 1e-9), 1 if raw > 0 else 0)
+
     @property
     def pending(self) -> int:
         return len(self.booting)
@@ -365,10 +373,10 @@ class Simulation:
         self._check_adequacy(pool)
 
     def _check_adequacy(self, pool: PoolSim) -> None:
-        """Open a burst when the need exceeds the capacity in service (below max_size); close it
-        once that capacity covers the need or reaches max_size."""
+        """Open a burst when the capacity need exceeds the capacity in service (below max_size);
+        close it once that capacity covers the need or reaches max_size."""
         capacity = len(pool.in_service)
-        covered = capacity >= min(pool.need(), pool.max_size)
+        covered = capacity >= min(pool.capacity_need(), pool.max_size)
         if pool.adequacy.started is None:
             if not covered:
                 pool.adequacy.started = self.now
