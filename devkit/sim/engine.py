@@ -161,10 +161,6 @@ class PoolSim:
         answers GetQueueAttributes: each within `sqs_relative_error` of the true count."""
         return self._approximate(len(self.queues[queue])), self._approximate(self.in_flight[queue])
 
-    def visible(self) -> list[int]:
-        """The exact visible counts (the engine's own bookkeeping; controllers use `sqs_counts`)."""
-        return [len(q) for q in self.queues]
-
     def backlog(self, queue: int) -> int:
         """The queue's exact backlog as the pool's configuration counts it: the domain's backlog rule."""
         return backlog_count(self.config, len(self.queues[queue]), self.in_flight[queue], 0)
@@ -172,14 +168,6 @@ class PoolSim:
     def raw_need(self) -> float:
         """Exact backlog over targets (CONTRACTS.md section 1): what the metrics call the need."""
         return sum(self.backlog(i) / t for i, t in enumerate(self.targets))
-
-    def observed_raw_need(self) -> float:
-        """Backlog over targets from SQS's approximate counts, as a peer reading SQS computes it."""
-        total = 0.0
-        for i, target in enumerate(self.targets):
-            visible, in_flight = self.sqs_counts(i)
-            total += backlog_count(self.config, visible, in_flight, 0) / target
-        return total
 
     def need(self) -> int:
         return ceil_need(self.raw_need())
