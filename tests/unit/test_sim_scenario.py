@@ -9,7 +9,6 @@ import pytest
 from pydantic import ValidationError
 
 from devkit.cli import main
-from devkit.sim.bench import better_peer, goal_check
 from devkit.sim.metrics import percentile
 from devkit.sim.scenario import Scenario, builtin_names, load_scenario
 from devkit.sim.workload import build_workload
@@ -147,32 +146,3 @@ def test_simulate_json_prints_the_contract_metrics(tmp_path: Path, capsys: pytes
 )
 def test_percentile_interpolates_between_ranks(values: list[float], q: float, expected: float) -> None:
     assert percentile(values, q) == expected
-
-
-def metrics(wait: float, cost: float, reaction: float | None = None) -> dict[str, Any]:
-    return {"wait_p95": wait, "instance_seconds": cost, "reaction_seconds": reaction}
-
-
-def test_the_better_peer_is_the_lowest_wait_then_the_lowest_cost() -> None:
-    runs = {"target-tracking": metrics(100, 50), "keda": metrics(80, 90), "fixed": metrics(80, 70)}
-    assert better_peer(runs) == "fixed"
-
-
-@pytest.mark.parametrize(
-    ("ours", "met"),
-    [
-        (metrics(40, 70, 9), True),
-        (metrics(41, 70, 9), False),
-        (metrics(40, 71, 9), False),
-        (metrics(40, 70, 11), False),
-    ],
-    ids=["all met", "wait above half", "costlier", "slow reaction"],
-)
-def test_the_goal_needs_half_the_wait_no_more_cost_and_a_fast_reaction(ours: dict[str, Any], met: bool) -> None:
-    runs = {
-        "queue-scaler": ours,
-        "target-tracking": metrics(100, 50),
-        "keda": metrics(90, 90),
-        "fixed": metrics(80, 70),
-    }
-    assert goal_check(runs)["met"] is met
