@@ -9,9 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from devkit.cli import main
+from devkit.sim.engine import PoolSim
 from devkit.sim.metrics import percentile
+from devkit.sim.policies.queue_scaler import QueueScaler
 from devkit.sim.scenario import Scenario, builtin_names, load_scenario
 from devkit.sim.workload import build_workload
+from queue_scaler.config import POOL_FACTS, RECOMMENDED, policy, recommended
 
 VALID: dict[str, Any] = {
     "name": "s",
@@ -46,28 +49,31 @@ def with_queue(**changes: Any) -> dict[str, Any]:
     return VALID | {"pools": [VALID["pools"][0] | {"queues": [queue]}]}
 
 
-#: The one queue-scaler setting every built-in runs with (docs/benchmark.md, "Recommended setting"):
-#: no per-scenario tuning, so that the benchmark is honest.
-RECOMMENDED = {"keep_busy_instances": True, "count_in_flight_as_slots": True, "scale_up_tolerance": 0}
-
-
 def test_every_builtin_pool_runs_queue_scaler_with_the_recommended_setting() -> None:
+    """No per-scenario tuning: a built-in's `scaler` states pool facts only (its mean job time), and
+    queue-scaler runs the recommended policy on them (docs/benchmark.md, "Recommended setting")."""
     for name in builtin_names():
-        for pool in load_scenario(name).pools:
-            config = pool.pool_config()
-            used = {
-                "keep_busy_instances": config.keep_busy_instances,
-                "count_in_flight_as_slots": config.count_in_flight_as_slots,
-                "scale_up_tolerance": config.behavior.scale_up.tolerance,
-            }
-            assert used == RECOMMENDED, f"{name}/{pool.name}"
-            assert set(pool.scaler) <= {
-                "seconds_per_message",
-                "keep_busy_instances",
-                "count_in_flight_as_slots",
-                "behavior",
-            }, f"{name}/{pool.name}: only the recommended fields"
-            assert config.behavior.scale_down == type(config.behavior.scale_down)(), f"{name}/{pool.name}"
+        scenario = load_scenario(name)
+        for pool in scenario.pools:
+            assert set(pool.scaler) <= POOL_FACTS, f"{name}/{pool.name}: policy fields in its scaler"
+            assert "seconds_per_message" in pool.scaler, f"{name}/{pool.name}: the mean job time is a pool fact"
+        for controller in controllers(scenario):
+            assert policy(controller.config) == policy(recommended(controller.config)), f"{name}/{controller.pool.name}"
+            assert controller.config.slots_per_instance == controller.pool.spec.slots_per_instance
+
+
+def controllers(scenario: Scenario) -> list[QueueScaler]:
+    return [QueueScaler(PoolSim(i, p, scenario.seed, 60, 60)) for i, p in enumerate(scenario.pools)]
+
+
+def test_a_scenarios_own_policy_fields_win_over_the_recommended_setting() -> None:
+    scenario = Scenario.model_validate(
+        VALID | {"pools": [VALID["pools"][0] | {"scaler": {"tolerance": 0.3, "keep_busy_instances": False}}]}
+    )
+    (controller,) = controllers(scenario)
+    assert controller.config.tolerance == 0.3
+    assert controller.config.keep_busy_instances is False
+    assert controller.config.count_in_flight_as_slots is RECOMMENDED["count_in_flight_as_slots"]
 
 
 @pytest.mark.parametrize(

@@ -270,6 +270,44 @@ class ScalerConfig(_Model):
         return self
 
 
+#: The pool fields that describe the pool itself (its group, bounds, queues, jobs and slots); every
+#: other field is policy: how the scaler sizes the pool.
+POOL_FACTS = frozenset(
+    {
+        "name",
+        "auto_scaling_group",
+        "min_size",
+        "max_size",
+        "queues",
+        "kinds",
+        "seconds_per_message",
+        "slots_per_instance",
+    }
+)
+
+#: The recommended policy (docs/benchmark.md, "Recommended setting"): what every built-in benchmark
+#: scenario runs and what the template deploys (tests/contract/test_recommended_setting.py), one
+#: setting for every traffic shape, no per-scenario tuning.
+RECOMMENDED: dict[str, Any] = {
+    "keep_busy_instances": True,
+    "count_in_flight_as_slots": True,
+    "behavior": {"scale_up": {"tolerance": 0}},
+}
+
+
+def recommended(pool: PoolConfig, overrides: dict[str, Any] | None = None) -> PoolConfig:
+    """`pool`'s facts with the recommended policy in place of its own, and then `overrides` (policy
+    fields someone set on purpose: a scenario file's `scaler`) over it."""
+    facts = pool.model_dump(include=set(POOL_FACTS), exclude_unset=True)
+    chosen = {k: v for k, v in (overrides or {}).items() if k not in POOL_FACTS}
+    return PoolConfig.model_validate(facts | RECOMMENDED | chosen)
+
+
+def policy(pool: PoolConfig) -> dict[str, Any]:
+    """The policy part of a pool's configuration (every field but its facts), defaults included."""
+    return pool.model_dump(mode="json", exclude=set(POOL_FACTS))
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the scaler configuration, for editors and for review of config changes."""
     return ScalerConfig.model_json_schema()
