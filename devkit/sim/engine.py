@@ -1,19 +1,37 @@
 """A discrete-event simulator of SQS-fed EC2 worker fleets under one scaling policy.
 
-What it models, per pool (one Auto Scaling group serving its queues, highest priority first):
+What it models, per pool (one Auto Scaling group serving its queues, highest priority first), the same
+for every policy (the scenario's `fleet:` block holds each parameter, with documented defaults):
 - jobs arrive (from `workload`), wait in their queue, and start as soon as a worker slot is free;
-  workers poll the highest-priority non-empty queue first, and fill the oldest instance's slots
-  first, so that scale-in finds idle instances (the same rule for every policy);
-- desired capacity is set by the policy's controller, which runs on its own cadence (the
-  `Controller.loops`); the group reconciles at once: it launches instances (in service after a boot
-  time drawn uniformly from the scenario's range), or removes instances: booting ones first, then
-  idle ones, then busy ones, newest first. A busy instance drains: it takes no new job and is
-  terminated when the jobs it holds complete, as the lifecycle hook and SIGTERM-aware workers do;
-- what a controller sees: SQS-like counters per queue (visible, in flight, delayed) and the group
-  (desired, in service, pending), exact at the instant it looks.
+  workers poll the highest-priority non-empty queue first and fill the oldest instance's slots first;
+- desired capacity is set by the policy's controller, on its own cadence (`Controller.loops`). The
+  group keeps its live instances (pending + in service) at the desired capacity, as Auto Scaling does:
+  - launches go to the Availability Zone with the fewest live instances. Launch k of a pool draws its
+    boot time (uniform in `boot_seconds`; a `slow_boots.fraction` of launches take `factor` times it:
+    the tail) and whether it fails (`launch_failure_rate`: the instance never becomes healthy, is
+    abandoned at the end of its boot and the group launches a replacement) from the pool's own seeded
+    stream, so the k-th launch behaves the same under every policy;
+  - scale-in applies the default termination policy ("Configure termination policies for Amazon EC2
+    Auto Scaling", default termination policy) to the instances NOT protected from scale-in: the zone
+    with the most instances that has an unprotected one, then instances with an outdated launch
+    template or configuration (none here: one template, never updated; one instance type, so no
+    allocation-strategy step), then the one closest to its next billing hour, then at random. An
+    instance protected from scale-in is never chosen; when too few are unprotected the group stays
+    above its desired capacity and takes each one when its protection is removed, as AWS does;
+  - workers protect their instance while they hold a job (queue_worker/protection.py: protected when a
+    job is received, unprotected `protection_linger_seconds` after the last one ends), so scale-in
+    takes idle or booting instances first, by the policy above;
+  - a chosen instance goes through the terminate hook's drain (services/lifecycle.py: SIGTERM to the
+    worker, which stops receiving and finishes what it holds for the pool's drain window): a job not
+    finished when the window ends is released (visible again at once) and retried by another worker,
+    counted as restarted; the instance terminates when its worker exits (all done, or the window's end);
+- what a controller sees: SQS's ApproximateNumberOf* counts, each off by up to `sqs_relative_error`
+  (SQS: "for some metrics, the result is approximate because of the distributed architecture of
+  Amazon SQS"), and the group (desired, in service, pending); policies reading CloudWatch add its
+  delay themselves (`cloudwatch_delay_seconds`).
 
-The engine records what the metrics need (module `metrics`): each job's start and end, each
-instance's launch and termination, each change of desired capacity, and burst reactions.
+The engine records what the metrics need (module `metrics`): each job's start, end, queued time and
+restarts, each instance's launch and termination, each change of desired capacity, bursts.
 """
 
 from __future__ import annotations
@@ -26,15 +44,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devkit.sim.scenario import PoolSpec, Scenario
+from devkit.sim.scenario import Fleet, PoolSpec, Scenario
 from devkit.sim.workload import Workload
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import ceil_need
 from queue_scaler.domain.signals.backlog import backlog_count
 
-_BOOTED, _DONE, _LOOP, _SAMPLE = 0, 1, 2, 3
+_BOOTED, _DONE, _LOOP, _SAMPLE, _UNPROTECT, _DRAIN_END = 0, 1, 2, 3, 4, 5
 #: How often the engine records a point of the time series and checks whether the run is over.
 SAMPLE_SECONDS = 10.0
+#: EC2 bills by the second but the default termination policy still prefers the instance closest
+#: to its next billing hour.
+BILLING_HOUR = 3600.0
 
 
 @dataclass(slots=True)
@@ -43,7 +64,12 @@ class Instance:
     launched: float
     ready_at: float
     state: str = "booting"  # booting | in_service | draining | terminated
+    zone: int = 0
+    fails: bool = False  # drawn at launch: never becomes healthy
     running: int = 0
+    jobs: set[int] = field(default_factory=set)
+    protected: bool = False
+    idle_since: float = 0.0
     terminated: float | None = None
 
 
@@ -79,17 +105,28 @@ class Reaction:
     unanswered: int = 0
 
 
+@dataclass
+class Adequacy:
+    """Bursts and how long each took until the capacity in service covered the need (or max_size)."""
+
+    started: float | None = None
+    seconds: list[float] = field(default_factory=list)
+
+
 class PoolSim:
     """One pool's queues, instances and desired capacity, as a controller observes them."""
 
-    def __init__(self, index: int, spec: PoolSpec, seed: int, boot_min: float, boot_max: float):
+    def __init__(self, index: int, spec: PoolSpec, scenario: Scenario, service_seconds: list[float]) -> None:
+        seed = scenario.seed
         self.index = index
         self.spec = spec
+        self.fleet: Fleet = scenario.fleet
         self.config: PoolConfig = spec.pool_config()
         self.name = spec.name
         self.min_size = spec.min_size
         self.max_size = spec.max_size
         self.slots = spec.slots_per_instance
+        self.drain_seconds = spec.drain_window(service_seconds)
         self.targets = [self.config.target_for(q) for q in self.config.queues]
         self.queues: list[deque[int]] = [deque() for _ in spec.queues]
         self.in_flight = [0] * len(spec.queues)
@@ -101,25 +138,48 @@ class PoolSim:
         self.desired = 0
         self.actions: list[tuple[float, int]] = []
         self.reaction = Reaction()
-        # The k-th instance a pool launches boots in the same time under every policy.
+        self.adequacy = Adequacy()
+        self.launch_failures = 0
+        # The k-th instance a pool launches boots (and fails) the same under every policy.
         self._boot_rng = random.Random(f"{seed}:boot:{spec.name}")
-        self._boot = (boot_min, boot_max)
+        self._boot = (scenario.boot_seconds.min, scenario.boot_seconds.max)
+        self._count_rng = random.Random(f"{seed}:sqs:{spec.name}")
+        self._tie_rng = random.Random(f"{seed}:termination:{spec.name}")
         # Where in its period each periodic loop first runs: one draw per pool, shared by every
         # policy, so that no policy is luckier than another in when it first looks at a burst.
         self.phase = random.Random(f"{seed}:phase:{spec.name}").random()
 
-    # What a controller observes.
+    # What a controller observes: SQS's approximate counts.
+    def _approximate(self, count: int) -> int:
+        error = self.fleet.sqs_relative_error
+        if count == 0 or error == 0:
+            return count
+        return max(0, round(count * (1 + error * (2 * self._count_rng.random() - 1))))
+
+    def sqs_counts(self, queue: int) -> tuple[int, int]:
+        """(ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible) of a queue, as SQS
+        answers GetQueueAttributes: each within `sqs_relative_error` of the true count."""
+        return self._approximate(len(self.queues[queue])), self._approximate(self.in_flight[queue])
+
     def visible(self) -> list[int]:
+        """The exact visible counts (the engine's own bookkeeping; controllers use `sqs_counts`)."""
         return [len(q) for q in self.queues]
 
     def backlog(self, queue: int) -> int:
-        """The queue's backlog as the pool's configuration counts it: the domain's backlog rule."""
+        """The queue's exact backlog as the pool's configuration counts it: the domain's backlog rule."""
         return backlog_count(self.config, len(self.queues[queue]), self.in_flight[queue], 0)
 
     def raw_need(self) -> float:
-        """Backlog over targets (CONTRACTS.md section 1), as every policy reads the pool: the refinements
-        only queue-scaler is configured with (`count_in_flight_as_slots`) are its signal's own."""
+        """Exact backlog over targets (CONTRACTS.md section 1): what the metrics call the need."""
         return sum(self.backlog(i) / t for i, t in enumerate(self.targets))
+
+    def observed_raw_need(self) -> float:
+        """Backlog over targets from SQS's approximate counts, as a peer reading SQS computes it."""
+        total = 0.0
+        for i, target in enumerate(self.targets):
+            visible, in_flight = self.sqs_counts(i)
+            total += backlog_count(self.config, visible, in_flight, 0) / target
+        return total
 
     def need(self) -> int:
         return ceil_need(self.raw_need())
@@ -136,9 +196,43 @@ class PoolSim:
         """When a loop of this period first runs."""
         return self.phase * period
 
-    def next_boot_seconds(self) -> float:
+    def next_launch(self) -> tuple[float, bool]:
+        """(boot seconds, fails) of the pool's next launch: three draws per launch, always."""
         low, high = self._boot
-        return low + self._boot_rng.random() * (high - low)
+        boot = low + self._boot_rng.random() * (high - low)
+        slow = self._boot_rng.random() < self.fleet.slow_boots.fraction
+        fails = self._boot_rng.random() < self.fleet.launch_failure_rate
+        return boot * (self.fleet.slow_boots.factor if slow else 1.0), fails
+
+    def launch_zone(self) -> int:
+        """Auto Scaling balances launches: the zone with the fewest live instances (lowest first)."""
+        counts = [0] * self.fleet.availability_zones
+        for instance in (*self.booting.values(), *self.in_service.values()):
+            counts[instance.zone] += 1
+        return min(range(len(counts)), key=lambda z: counts[z])
+
+    def termination_choice(self, count: int, now: float) -> list[Instance]:
+        """Up to `count` instances the default termination policy picks, unprotected ones only.
+
+        Each pick: among the zones with an unprotected instance, those with the most live instances
+        (all of them when the zones are balanced); there, the unprotected instance closest to its
+        next billing hour; ties at random (the pool's seeded stream)."""
+        per_zone = [0] * self.fleet.availability_zones
+        candidates: list[tuple[float, float, Instance]] = []
+        for instance in (*self.booting.values(), *self.in_service.values()):
+            per_zone[instance.zone] += 1
+            if not instance.protected:
+                to_next_hour = BILLING_HOUR - (now - instance.launched) % BILLING_HOUR
+                candidates.append((to_next_hour, self._tie_rng.random(), instance))
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        chosen: list[Instance] = []
+        while len(chosen) < count and candidates:
+            most = max(per_zone[c[2].zone] for c in candidates)
+            pick = next(i for i, c in enumerate(candidates) if per_zone[c[2].zone] == most)
+            instance = candidates.pop(pick)[2]
+            per_zone[instance.zone] -= 1
+            chosen.append(instance)
+        return chosen
 
 
 class Simulation:
@@ -153,13 +247,20 @@ class Simulation:
     ) -> None:
         self.scenario = scenario
         self.workload = workload
-        self.pools = [
-            PoolSim(i, spec, scenario.seed, scenario.boot_seconds.min, scenario.boot_seconds.max)
-            for i, spec in enumerate(scenario.pools)
-        ]
+        self.fleet = scenario.fleet
+        services: list[list[float]] = [[] for _ in scenario.pools]
+        for service, pool in zip(workload.service, workload.pool, strict=True):
+            services[pool].append(service)
+        self.pools = [PoolSim(i, spec, scenario, services[i]) for i, spec in enumerate(scenario.pools)]
         self.controllers = [make_controller(pool) for pool in self.pools]
-        self.start = [math.nan] * len(workload)
-        self.end = [math.nan] * len(workload)
+        jobs = len(workload)
+        self.start = [math.nan] * jobs
+        self.end = [math.nan] * jobs
+        #: Seconds each job spent waiting in its queue, over all its attempts.
+        self.queued = [0.0] * jobs
+        self.restarts = [0] * jobs
+        self._attempt = [0] * jobs
+        self._queued_since = list(workload.arrival)
         self.completed = 0
         self.now = 0.0
         self.finished_at = 0.0
@@ -168,6 +269,17 @@ class Simulation:
         self._heap: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
         self._running_on: dict[int, Instance] = {}
+
+    def waits(self) -> list[float]:
+        """Each job's time in its queue over all its attempts; a job waiting when the run ended counts
+        its wait until then."""
+        end = self.finished_at
+        return [
+            queued if done or job in self._running_on else queued + end - since
+            for job, (queued, since, done) in enumerate(
+                zip(self.queued, self._queued_since, (not math.isnan(e) for e in self.end), strict=True)
+            )
+        ]
 
     # Event plumbing.
     def _push(self, at: float, kind: int, a: int, b: int = 0) -> None:
@@ -180,7 +292,7 @@ class Simulation:
             size = controller.initial_size()
             pool.desired = size
             for _ in range(size):
-                instance = Instance(len(pool.instances), 0.0, 0.0, "in_service")
+                instance = Instance(len(pool.instances), 0.0, 0.0, "in_service", zone=pool.launch_zone())
                 pool.instances.append(instance)
                 pool.in_service[instance.id] = instance
                 pool.free.add(instance.id)
@@ -204,11 +316,15 @@ class Simulation:
             at, _, kind, a, b = heapq.heappop(heap)
             self.now = at
             if kind == _DONE:
-                self._complete(a)
+                self._complete(a, b)
             elif kind == _BOOTED:
                 self._booted(self.pools[a], b)
             elif kind == _LOOP:
                 self._loop(a, b)
+            elif kind == _UNPROTECT:
+                self._unprotect(self.pools[a], b)
+            elif kind == _DRAIN_END:
+                self._drain_end(self.pools[a], b)
             else:
                 self._sample()
                 if at >= horizon or (next_job == total and self._at_rest()):
@@ -219,6 +335,9 @@ class Simulation:
             if pool.reaction.started is not None:
                 pool.reaction.unanswered += 1
                 pool.reaction.started = None
+            if pool.adequacy.started is not None:
+                pool.adequacy.seconds.append(self.now - pool.adequacy.started)
+                pool.adequacy.started = None
         return self
 
     def _loop(self, pool_index: int, loop: int) -> None:
@@ -243,9 +362,23 @@ class Simulation:
             pool.reaction.started = self.now
         if pool.free:
             self._dispatch(pool)
+        self._check_adequacy(pool)
+
+    def _check_adequacy(self, pool: PoolSim) -> None:
+        """Open a burst when the need exceeds the capacity in service (below max_size); close it
+        once that capacity covers the need or reaches max_size."""
+        capacity = len(pool.in_service)
+        covered = capacity >= min(pool.need(), pool.max_size)
+        if pool.adequacy.started is None:
+            if not covered:
+                pool.adequacy.started = self.now
+        elif covered:
+            pool.adequacy.seconds.append(self.now - pool.adequacy.started)
+            pool.adequacy.started = None
 
     def _dispatch(self, pool: PoolSim) -> None:
         queues = pool.queues
+        protect = self.fleet.scale_in_protection
         while pool.free:
             q = next((i for i, waiting in enumerate(queues) if waiting), None)
             if q is None:
@@ -253,31 +386,54 @@ class Simulation:
             job = queues[q].popleft()
             instance = pool.in_service[min(pool.free)]
             instance.running += 1
+            instance.jobs.add(job)
+            # The worker protects its instance before the job starts (ScaleInProtection.busy).
+            instance.protected = instance.protected or protect
             if instance.running == pool.slots:
                 pool.free.discard(instance.id)
             pool.in_flight[q] += 1
-            self.start[job] = self.now
+            if math.isnan(self.start[job]):
+                self.start[job] = self.now
+            self.queued[job] += self.now - self._queued_since[job]
             self._running_on[job] = instance
-            self._push(self.now + self.workload.service[job], _DONE, job)
+            self._push(self.now + self.workload.service[job], _DONE, job, self._attempt[job])
 
-    def _complete(self, job: int) -> None:
+    def _complete(self, job: int, attempt: int) -> None:
+        if attempt != self._attempt[job]:
+            return  # that attempt was released by a drain; the job runs again elsewhere
         pool = self.pools[self.workload.pool[job]]
         instance = self._running_on.pop(job)
         self.end[job] = self.now
         self.completed += 1
         pool.in_flight[self.workload.queue[job]] -= 1
         instance.running -= 1
+        instance.jobs.discard(job)
         if instance.state == "draining":
             if instance.running == 0:
                 del pool.draining[instance.id]
                 self._terminate(instance)
+            self._check_adequacy(pool)
             return
         pool.free.add(instance.id)
+        if instance.running == 0 and instance.protected:
+            instance.idle_since = self.now
+            self._push(self.now + self.fleet.protection_linger_seconds, _UNPROTECT, pool.index, instance.id)
         self._dispatch(pool)
+        self._check_adequacy(pool)
+
+    def _release(self, pool: PoolSim, job: int) -> None:
+        """A drain's deadline: the message is visible again at once and another worker retries it."""
+        q = self.workload.queue[job]
+        del self._running_on[job]
+        pool.in_flight[q] -= 1
+        pool.queues[q].appendleft(job)
+        self._attempt[job] += 1
+        self.restarts[job] += 1
+        self._queued_since[job] = self.now
 
     # The Auto Scaling group.
     def set_desired(self, pool: PoolSim, desired: int) -> None:
-        """SetDesiredCapacity: record the action and reconcile the group at once."""
+        """SetDesiredCapacity: record the action and let the group reconcile at once."""
         desired = max(pool.min_size, min(pool.max_size, desired))
         if desired == pool.desired:
             return
@@ -286,41 +442,73 @@ class Simulation:
             pool.reaction.started = None
         pool.actions.append((self.now, desired - pool.desired))
         pool.desired = desired
-        while pool.live < desired:
-            boot = pool.next_boot_seconds()
-            instance = Instance(len(pool.instances), self.now, self.now + boot)
+        self._reconcile(pool)
+
+    def _reconcile(self, pool: PoolSim) -> None:
+        """Launch up to the desired capacity, or terminate what the termination policy may take."""
+        while pool.live < pool.desired:
+            boot, fails = pool.next_launch()
+            instance = Instance(len(pool.instances), self.now, self.now + boot, zone=pool.launch_zone(), fails=fails)
             pool.instances.append(instance)
             pool.booting[instance.id] = instance
             self._push(instance.ready_at, _BOOTED, pool.index, instance.id)
-        excess = pool.live - desired
+        excess = pool.live - pool.desired
         if excess > 0:
-            self._scale_in(pool, excess)
+            for instance in pool.termination_choice(excess, self.now):
+                self._leave(pool, instance)
 
-    def _scale_in(self, pool: PoolSim, count: int) -> None:
-        booting = sorted(pool.booting.values(), key=lambda i: -i.id)
-        idle = sorted((i for i in pool.in_service.values() if i.running == 0), key=lambda i: -i.id)
-        busy = sorted((i for i in pool.in_service.values() if i.running > 0), key=lambda i: (i.running, -i.id))
-        for instance in (booting + idle + busy)[:count]:
-            if instance.state == "booting":
-                del pool.booting[instance.id]
-                self._terminate(instance)
-                continue
-            del pool.in_service[instance.id]
-            pool.free.discard(instance.id)
-            if instance.running == 0:
-                self._terminate(instance)
-            else:
-                instance.state = "draining"
-                pool.draining[instance.id] = instance
+    def _leave(self, pool: PoolSim, instance: Instance) -> None:
+        """A chosen instance: a booting one terminates; one in service drains through the hook."""
+        if instance.state == "booting":
+            del pool.booting[instance.id]
+            self._terminate(instance)
+            return
+        del pool.in_service[instance.id]
+        pool.free.discard(instance.id)
+        if instance.running == 0:
+            self._terminate(instance)
+            return
+        instance.state = "draining"
+        pool.draining[instance.id] = instance
+        self._push(self.now + pool.drain_seconds, _DRAIN_END, pool.index, instance.id)
+
+    def _drain_end(self, pool: PoolSim, instance_id: int) -> None:
+        instance = pool.draining.pop(instance_id, None)
+        if instance is None:  # its jobs finished within the window
+            return
+        for job in sorted(instance.jobs):
+            self._release(pool, job)
+        instance.jobs.clear()
+        instance.running = 0
+        self._terminate(instance)
+        self._dispatch(pool)
+        self._check_adequacy(pool)
+
+    def _unprotect(self, pool: PoolSim, instance_id: int) -> None:
+        instance = pool.in_service.get(instance_id)
+        if instance is None or instance.running or not instance.protected:
+            return
+        if self.now < instance.idle_since + self.fleet.protection_linger_seconds - 1e-9:
+            return  # it worked again since; a later event unprotects it
+        instance.protected = False
+        if pool.live > pool.desired:
+            self._reconcile(pool)
 
     def _booted(self, pool: PoolSim, instance_id: int) -> None:
         instance = pool.booting.pop(instance_id, None)
         if instance is None:  # terminated while booting
             return
+        if instance.fails:
+            # Never healthy: the launch is abandoned and the group launches a replacement.
+            pool.launch_failures += 1
+            self._terminate(instance)
+            self._reconcile(pool)
+            return
         instance.state = "in_service"
         pool.in_service[instance.id] = instance
         pool.free.add(instance.id)
         self._dispatch(pool)
+        self._check_adequacy(pool)
 
     def _terminate(self, instance: Instance) -> None:
         instance.state = "terminated"
@@ -338,7 +526,7 @@ class Simulation:
             for waiting in pool.queues:
                 visible += len(waiting)
                 if waiting:
-                    oldest = min(oldest, self.workload.arrival[waiting[0]])
+                    oldest = min(oldest, self._queued_since[waiting[0]])
             capacity += len(pool.in_service)
         if self._record_series:
             age = self.now - oldest if oldest != math.inf else 0.0

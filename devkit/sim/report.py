@@ -20,7 +20,8 @@ def _num(value: float | None, digits: int = 0) -> str:
 def metrics_table(
     title: str, rows: dict[str, dict[str, Any]], extra_header: str | None = None, extra: dict[str, str] | None = None
 ) -> Table:
-    """One row per policy: jobs, waits, instance-hours, actions, reversals, reaction (and `extra`)."""
+    """One row per policy: jobs, waits, instance-hours, actions, reversals, reaction, the worst queue's
+    wait p95 over its objective, restarted jobs and adequacy (and `extra`)."""
     table = Table(title=title, title_justify="left")
     headers = [
         "policy",
@@ -35,6 +36,9 @@ def metrics_table(
         "actions",
         "revers.",
         "react p50",
+        "worst q/obj",
+        "restart.",
+        "adequ. p50",
     ]
     for header in [*headers, *([extra_header] if extra_header else [])]:
         # Fold, never truncate: a narrow terminal gets taller cells, not "pol…".
@@ -53,6 +57,9 @@ def metrics_table(
             str(m["scale_actions"]),
             str(m["reversals"]),
             _num(m["reaction_seconds"], 1),
+            _num(m.get("worst_objective_ratio"), 2),
+            str(m.get("restarted", "-")),
+            _num(m.get("adequate_seconds"), 1),
         ]
         if extra_header:
             cells.append((extra or {}).get(policy, ""))

@@ -1,19 +1,32 @@
 """Scenario files for `queue-scaler simulate` (CONTRACTS.md section 5), as validated models.
 
 A scenario names the workload (arrivals and service times per queue), the fleet (boot time, slots
-per instance, size bounds) and the pool configuration every autoscaler gets. Errors name the field
-by its dotted path, as `queue-scaler decide` does.
+per instance, size bounds, and the `fleet:` block: how the Auto Scaling group launches, protects,
+chooses and drains instances, and how stale the counts are that controllers read) and the pool
+configuration every autoscaler gets. Errors name the field by its dotted path, as `queue-scaler
+decide` does.
+
+A pool named like one of template.yaml's pools (messaging, video, ai) takes its drain window
+(`<Pool>DrainSeconds`) and its wait objective (`<Pool>WaitObjectiveSeconds`) from the template's
+defaults, read from the template itself (never a copy). Any other pool may state `drain_seconds` (one
+of the template's allowed values), or gets the template's rule for it: the smallest allowed value at
+least the pool's p99 job length.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from devkit import template
 from queue_scaler.config import NAME_PATTERN, PoolConfig, QueueConfig
+from queue_worker.settings import WorkerSettings
 
 #: Built-in scenarios ship next to this module; `simulate NAME` finds them by name.
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
@@ -157,6 +170,71 @@ class BootSeconds(_Model):
         return self
 
 
+class SlowBoots(_Model):
+    """The boot-time tail: a `fraction` of launches take `factor` times their drawn boot time (a slow
+    AMI pull, a cold EBS volume, a container image fetched from a busy registry)."""
+
+    fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
+    factor: Annotated[float, Field(ge=1, le=10)] = 2.0
+
+
+class Fleet(_Model):
+    """How the Auto Scaling group runs the instances, the same for every policy (defaults: as AWS runs
+    a group of the template's pools; docs/benchmark.md "Fleet")."""
+
+    availability_zones: Annotated[int, Field(ge=1, le=6)] = Field(
+        default=3, description="Zones the group balances launches and terminations across"
+    )
+    scale_in_protection: bool = Field(
+        default=True,
+        description="Workers protect their instance from scale-in while they hold a job (the user data "
+        "sets SCALE_IN_PROTECTION=true; queue_worker/protection.py)",
+    )
+    protection_linger_seconds: Annotated[float, Field(ge=0, le=300)] = Field(
+        default=WorkerSettings.model_fields["protection_linger_seconds"].default,
+        description="How long protection outlives a worker's last job (PROTECTION_LINGER_SECONDS's default)",
+    )
+    slow_boots: SlowBoots = Field(default_factory=SlowBoots)
+    launch_failure_rate: Annotated[float, Field(ge=0, le=0.5)] = Field(
+        default=0.01,
+        description="Launches that never become healthy: abandoned at the end of their boot, and replaced",
+    )
+    default_instance_warmup_seconds: Annotated[float | None, Field(ge=0, le=3600)] = Field(
+        default=None, description="The group's DefaultInstanceWarmup; boot_seconds.max when omitted"
+    )
+    sqs_relative_error: Annotated[float, Field(ge=0, le=0.5)] = Field(
+        default=0.05,
+        description="ApproximateNumberOf* counts read from SQS are off by up to this fraction (uniform)",
+    )
+    cloudwatch_delay_seconds: Annotated[float, Field(ge=0, le=600)] = Field(
+        default=60, description="A 1-minute CloudWatch datapoint reaches its alarms this long after it is sampled"
+    )
+    cloudwatch_hires_delay_seconds: Annotated[float, Field(ge=0, le=600)] = Field(
+        default=10, description="A 10-second (high-resolution) datapoint reaches its alarms this long after"
+    )
+
+
+def _allowed_drains() -> tuple[float, ...]:
+    return tuple(sorted(next(iter(template_pools().values()))["allowed_drain_seconds"]))
+
+
+@lru_cache(maxsize=1)
+def template_pools() -> dict[str, dict[str, Any]]:
+    """The template's pools by PoolName, with their drain window, wait objective and allowed drains."""
+    root = template.load()
+    defaults = {name: str(p["Default"]) for name, p in root["Parameters"].items() if "Default" in p}
+    found: dict[str, dict[str, Any]] = {}
+    for pool in template.pools(root):
+        given = root["Resources"][pool.logical_id]["Properties"]["Parameters"]
+        drain = given["DrainSeconds"]
+        found[pool.name] = {
+            "drain_seconds": float(template.resolve(drain, defaults)),
+            "allowed_drain_seconds": tuple(float(v) for v in root["Parameters"][drain["Ref"]]["AllowedValues"]),
+            "wait_objective_seconds": float(template.resolve(given["WaitObjectiveSeconds"], defaults)),
+        }
+    return found
+
+
 class PoolSpec(_Model):
     """One Auto Scaling group and the queues its workers serve, highest priority first."""
 
@@ -171,7 +249,42 @@ class PoolSpec(_Model):
         default_factory=dict,
         description="Extra PoolConfig fields for queue-scaler (tolerance, behavior, ...)",
     )
+    drain_seconds: Annotated[float | None, Field(gt=0)] = Field(
+        default=None,
+        description="The terminate hook's drain window: the template's <Pool>DrainSeconds for its pools",
+    )
     queues: Annotated[list[QueueSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _drain(self) -> PoolSpec:
+        allowed = _allowed_drains()
+        if self.drain_seconds is not None and self.drain_seconds not in allowed:
+            raise ValueError(f"drain_seconds: {self.drain_seconds:g} is not one of the template's {allowed}")
+        return self
+
+    def drain_window(self, service_seconds: Sequence[float]) -> float:
+        """Seconds a terminating instance's worker drains before releasing what it still runs: as
+        given, else the template's default for its pool, else the template's rule for DrainSeconds
+        (at least the pool's p99 job length: the smallest allowed value above the p99 of
+        `service_seconds`, the pool's jobs, or the largest allowed value)."""
+        if self.drain_seconds is not None:
+            return self.drain_seconds
+        known = template_pools().get(self.name)
+        if known is not None:
+            return float(known["drain_seconds"])
+        allowed = _allowed_drains()
+        if not service_seconds:
+            return allowed[0]
+        ranked = sorted(service_seconds)
+        p99 = ranked[min(len(ranked) - 1, math.ceil(0.99 * len(ranked)) - 1)]
+        return next((d for d in allowed if d >= p99), allowed[-1])
+
+    def wait_objective(self, queue: QueueSpec) -> float | None:
+        """The queue's wait objective: its max_wait_seconds, else its template pool's, else none."""
+        if queue.max_wait_seconds is not None:
+            return queue.max_wait_seconds
+        known = template_pools().get(self.name)
+        return None if known is None else float(known["wait_objective_seconds"])
 
     def pool_config(self) -> PoolConfig:
         """The pool configuration queue-scaler runs with; peers read the same targets and bounds."""
@@ -205,6 +318,7 @@ class Scenario(_Model):
         default=6 * 3600,
         description="How long after duration_seconds the run may go on finishing work and scaling in",
     )
+    fleet: Fleet = Field(default_factory=Fleet)
     pools: Annotated[list[PoolSpec], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -212,6 +326,10 @@ class Scenario(_Model):
         names = [p.name for p in self.pools]
         if len(set(names)) != len(names):
             raise ValueError(f"pools: duplicate pool names {sorted(n for n in names if names.count(n) > 1)}")
+        queues = [q.name for p in self.pools for q in p.queues]
+        if len(set(queues)) != len(queues):
+            # SQS queue names are unique in an account and Region: per-queue metrics are keyed by them.
+            raise ValueError(f"pools: duplicate queue names {sorted({n for n in queues if queues.count(n) > 1})}")
         for index, pool in enumerate(self.pools):
             if pool.max_size < pool.min_size:
                 raise ValueError(f"pools.{index}.max_size: {pool.max_size} is below min_size {pool.min_size}")
@@ -220,6 +338,13 @@ class Scenario(_Model):
             except ValueError as error:
                 raise ValueError(f"pools.{index}: not a valid pool configuration: {error}") from None
         return self
+
+    @property
+    def warmup_seconds(self) -> float:
+        """The group's default instance warmup: as given, else the longest boot (AWS's advice: the
+        time an instance takes to be ready, never the 300 s fallback of an unset warmup)."""
+        given = self.fleet.default_instance_warmup_seconds
+        return self.boot_seconds.max if given is None else given
 
 
 def builtin_names() -> list[str]:

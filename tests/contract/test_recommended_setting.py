@@ -30,7 +30,7 @@ def benchmarked() -> dict[str, dict[str, object]]:
     for name in builtin_names():
         scenario = load_scenario(name)
         for index, spec in enumerate(scenario.pools):
-            controller = QueueScaler(PoolSim(index, spec, scenario.seed, 60, 60))
+            controller = QueueScaler(PoolSim(index, spec, scenario, []))
             runs[f"{name}/{spec.name}"] = policy(controller.config)
     return runs
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from devkit.sim.engine import Simulation
+from devkit.sim.engine import PoolSim, Simulation
 from devkit.sim.policies import POLICIES, controller_factory
 from devkit.sim.policies import keda as keda_model
 from devkit.sim.policies import target_tracking as tt_model
@@ -18,6 +18,7 @@ from devkit.sim.workload import build_workload
 def scenario(arrivals: Any, *, min_size: int = 0, max_size: int = 20, target: float = 20, **more: Any) -> Scenario:
     pool = {
         "name": "p",
+        "drain_seconds": 60,
         "min_size": min_size,
         "max_size": max_size,
         "fixed_size": 5,
@@ -39,38 +40,113 @@ def run(s: Scenario, policy: str) -> Simulation:
 BURST_AT = 300.0
 
 
-def test_target_tracking_does_not_scale_out_before_three_breaching_minutes() -> None:
-    # One instance in service from the start, so every minute has a datapoint.
-    sim = run(scenario({"burst": {"at": BURST_AT, "count": 200}}, min_size=1), "target-tracking")
+#: Each target tracking policy: its metric period and the scenario field of its CloudWatch delay.
+RESOLUTIONS = {
+    "target-tracking": (tt_model.STANDARD_PERIOD, "cloudwatch_delay_seconds"),
+    "target-tracking-hires": (tt_model.HIRES_PERIOD, "cloudwatch_hires_delay_seconds"),
+}
+
+
+def test_target_tracking_resolutions_are_aws_metric_periods() -> None:
+    # TargetTrackingMetricStat.Period: "Accepted values are 10, 30, and 60"; 10 s is the lowest.
+    assert tt_model.STANDARD_PERIOD == 60
+    assert tt_model.HIRES_PERIOD == 10
+    # The alarms target tracking creates: 3 datapoints above the target, 15 below 90% of it.
+    assert (tt_model.SCALE_OUT_DATAPOINTS, tt_model.SCALE_IN_DATAPOINTS, tt_model.SCALE_IN_THRESHOLD) == (3, 15, 0.9)
+
+
+@pytest.mark.parametrize("policy", sorted(RESOLUTIONS))
+def test_target_tracking_does_not_scale_out_before_three_breaching_datapoints(policy: str) -> None:
+    period, delay_field = RESOLUTIONS[policy]
+    # One instance in service from the start, so every period has a datapoint.
+    s = scenario({"burst": {"at": BURST_AT, "count": 200}}, min_size=1)
+    delay = getattr(s.fleet, delay_field)
+    sim = run(s, policy)
     pool = sim.pools[0]
     first_up = next(t for t, change in pool.actions if change > 0)
-    # The first sample at or after the burst, plus two more minutes, plus publication.
+    # The first sample at or after the burst, plus two more periods, plus the CloudWatch delay.
     first_breaching_sample = next(
-        pool.first_run(tt_model.PERIOD) + k * tt_model.PERIOD
-        for k in range(100)
-        if pool.first_run(tt_model.PERIOD) + k * tt_model.PERIOD >= BURST_AT
+        pool.first_run(period) + k * period for k in range(1000) if pool.first_run(period) + k * period >= BURST_AT
     )
-    third_available = first_breaching_sample + 2 * tt_model.PERIOD + tt_model.PUBLICATION_DELAY
+    third_available = first_breaching_sample + 2 * period + delay
     assert first_up >= third_available - 1e-6
-    assert first_up < third_available + tt_model.PERIOD
+    assert first_up < third_available + period
 
 
-def test_target_tracking_scales_in_only_after_fifteen_low_minutes() -> None:
-    sim = run(scenario({"burst": {"at": 60, "count": 40}}, min_size=1), "target-tracking")
+@pytest.mark.parametrize("policy", sorted(RESOLUTIONS))
+def test_target_tracking_scales_in_only_after_fifteen_low_datapoints(policy: str) -> None:
+    period, delay_field = RESOLUTIONS[policy]
+    s = scenario({"burst": {"at": 60, "count": 40}}, min_size=1)
+    sim = run(s, policy)
     pool = sim.pools[0]
     last_job_end = max(sim.end)
     downs = [t for t, change in pool.actions if change < 0]
     assert downs, "it scales back in once the work is done"
     # The metric drops below 90% of target at the latest when the last job ends; 15 datapoints later.
-    assert all(t >= 60 + (tt_model.SCALE_IN_DATAPOINTS - 1) * tt_model.PERIOD for t in downs)
-    assert downs[0] <= last_job_end + (tt_model.SCALE_IN_DATAPOINTS + 2) * tt_model.PERIOD + tt_model.INSTANCE_WARMUP
+    assert all(t >= 60 + (tt_model.SCALE_IN_DATAPOINTS - 1) * period for t in downs)
+    delay = getattr(s.fleet, delay_field)
+    slowest = (tt_model.SCALE_IN_DATAPOINTS + 2) * period + delay + s.warmup_seconds
+    assert downs[0] <= last_job_end + slowest
+
+
+def test_the_warmup_is_the_groups_default_instance_warmup_set_to_the_boot_time() -> None:
+    # "We strongly recommend that you enable and configure the default instance warmup": set to the
+    # time an instance takes to be ready, not the 300 s default cooldown an unset warm-up falls back to.
+    s = scenario({"burst": {"at": 60, "count": 40}})
+    assert s.warmup_seconds == s.boot_seconds.max == 120
+    given = scenario({"burst": {"at": 60, "count": 40}}, fleet={"default_instance_warmup_seconds": 30})
+    assert given.warmup_seconds == 30
+    controller = controller_factory("target-tracking", s, build_workload(s))(PoolSim(0, s.pools[0], s, [60.0]))
+    assert isinstance(controller, tt_model.TargetTracking)
+    assert controller.warmup == 120
+
+
+@pytest.mark.parametrize("policy", sorted(RESOLUTIONS))
+def test_target_tracking_never_scales_in_while_an_instance_warms_up(policy: str) -> None:
+    s = scenario(
+        {"burst": {"at": 60, "count": 100, "over_seconds": 30}}, fleet={"default_instance_warmup_seconds": 900}
+    )
+    sim = run(s, policy)
+    pool = sim.pools[0]
+    for at, change in pool.actions:
+        if change < 0:
+            entered = [i.ready_at for i in pool.instances if i.ready_at <= at and not i.fails]
+            assert all(ready + 900 <= at + 1e-6 for ready in entered), f"scale-in at {at} during a warm-up"
 
 
 def test_target_tracking_does_not_scale_out_from_zero_except_by_its_wake_up_step() -> None:
-    sim = run(scenario({"burst": {"at": BURST_AT, "count": 200}}), "target-tracking")
+    s = scenario({"burst": {"at": BURST_AT, "count": 200}})
+    sim = run(s, "target-tracking")
     first_time, first_change = sim.pools[0].actions[0]
     assert first_change == 1
-    assert first_time >= BURST_AT + tt_model.PUBLICATION_DELAY - tt_model.PERIOD
+    assert first_time >= BURST_AT + s.fleet.cloudwatch_delay_seconds - tt_model.STANDARD_PERIOD
+
+
+@pytest.mark.parametrize(("slots", "queue_length"), [(1, 1), (4, 4), (8, 8)])
+def test_keda_queue_length_is_the_messages_one_replica_handles_at_once(slots: int, queue_length: int) -> None:
+    # keda.sh aws-sqs: "if one pod can handle 10 messages, set the queue length target to 10".
+    s = scenario({"burst": {"at": 60, "count": 10}}, pool={"slots_per_instance": slots})
+    pool = PoolSim(0, s.pools[0], s, [60.0])
+    assert keda_model.queue_length(pool) == queue_length
+    assert keda_model.Keda(pool).queue_length == queue_length
+
+
+def test_keda_replicas_follow_the_docs_example() -> None:
+    # "If the actual messages in the SQS Queue is 30, the scaler scales to 3 pods" (queueLength 10).
+    s = scenario({"burst": {"at": 60, "count": 10}}, pool={"slots_per_instance": 10})
+    keda = keda_model.Keda(PoolSim(0, s.pools[0], s, [60.0]))
+    keda.pool.desired = 1
+    assert keda.hpa_recommendation([30]) == 3
+    # Several triggers (one per queue): the HPA takes the largest, never the sum.
+    assert keda.hpa_recommendation([30, 20]) == 3
+
+
+def test_keda_counts_in_flight_messages_as_scale_on_in_flight_does() -> None:
+    s = scenario({"burst": {"at": 60, "count": 10}}, fleet={"sqs_relative_error": 0})
+    keda = keda_model.Keda(PoolSim(0, s.pools[0], s, [60.0]))
+    keda.pool.queues[0].extend([1, 2, 3])
+    keda.pool.in_flight[0] = 4
+    assert keda.messages(0) == 7
 
 
 def test_keda_activates_one_replica_within_a_polling_interval() -> None:
@@ -81,7 +157,7 @@ def test_keda_activates_one_replica_within_a_polling_interval() -> None:
 
 
 def test_keda_then_adds_at_most_max_of_4_and_100_percent_per_sync() -> None:
-    sim = run(scenario({"burst": {"at": BURST_AT, "count": 2000}}, max_size=200, target=5), "keda")
+    sim = run(scenario({"burst": {"at": BURST_AT, "count": 2000}}, max_size=200), "keda")
     size = 0
     sizes: list[tuple[float, int]] = []
     for at, change in sim.pools[0].actions:
@@ -141,10 +217,11 @@ def test_the_same_scenario_and_seed_give_the_same_metrics(policy: str) -> None:
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_no_job_is_lost_and_no_busy_instance_is_terminated_before_its_work_ends(policy: str) -> None:
+def test_no_job_is_lost_and_scale_in_never_cuts_a_protected_job(policy: str) -> None:
     s = scenario({"burst": {"at": 60, "count": 120, "over_seconds": 10}})
     sim = run(s, policy)
     assert sim.completed == len(sim.workload)
+    assert sum(sim.restarts) == 0, "workers hold scale-in protection while they run a job"
     for instance in sim.pools[0].instances:
         if instance.terminated is not None:
             assert instance.running == 0

@@ -12,7 +12,7 @@ from devkit.cli import main
 from devkit.sim.engine import PoolSim
 from devkit.sim.metrics import percentile
 from devkit.sim.policies.queue_scaler import QueueScaler
-from devkit.sim.scenario import Scenario, builtin_names, load_scenario
+from devkit.sim.scenario import REPO_ROOT, Fleet, Scenario, builtin_names, load_scenario
 from devkit.sim.workload import build_workload
 from queue_scaler.config import POOL_FACTS, RECOMMENDED, policy, recommended
 
@@ -63,7 +63,7 @@ def test_every_builtin_pool_runs_queue_scaler_with_the_recommended_setting() -> 
 
 
 def controllers(scenario: Scenario) -> list[QueueScaler]:
-    return [QueueScaler(PoolSim(i, p, scenario.seed, 60, 60)) for i, p in enumerate(scenario.pools)]
+    return [QueueScaler(PoolSim(i, p, scenario, [])) for i, p in enumerate(scenario.pools)]
 
 
 def test_a_scenarios_own_policy_fields_win_over_the_recommended_setting() -> None:
@@ -94,6 +94,15 @@ def test_a_scenarios_own_policy_fields_win_over_the_recommended_setting() -> Non
             "pools.0.queues.0",
         ),
         ("bad pool configuration", VALID | {"pools": [VALID["pools"][0] | {"scaler": {"tolerance": 2}}]}, "pools"),
+        ("drain not a template value", VALID | {"pools": [VALID["pools"][0] | {"drain_seconds": 45}]}, "drain_seconds"),
+        ("misspelled fleet field", VALID | {"fleet": {"availability_zone": 2}}, "fleet.availability_zone"),
+        ("launch failures above half", VALID | {"fleet": {"launch_failure_rate": 0.9}}, "fleet.launch_failure_rate"),
+        ("slow boots faster", VALID | {"fleet": {"slow_boots": {"factor": 0.5}}}, "fleet.slow_boots.factor"),
+        (
+            "one queue name in two pools",
+            VALID | {"pools": [VALID["pools"][0], VALID["pools"][0] | {"name": "other"}]},
+            "duplicate queue names",
+        ),
     ],
 )
 def test_an_invalid_scenario_names_the_field(name: str, document: dict[str, Any], field: str) -> None:
@@ -140,9 +149,24 @@ def test_simulate_json_prints_the_contract_metrics(tmp_path: Path, capsys: pytes
         "scale_actions",
         "reversals",
         "reaction_seconds",
+        "queues",
+        "worst_objective_ratio",
+        "restarted",
+        "adequate_seconds",
     }
     assert contract <= metrics.keys()
     assert metrics["jobs"] == metrics["completed"] == 5
+    assert set(metrics["queues"]["q"]) == {"jobs", "wait_p95", "objective", "objective_ratio"}
+
+
+def test_the_contracts_example_validates_and_shows_the_fleet_defaults() -> None:
+    import yaml
+
+    text = (REPO_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
+    section = text[text.index("## 5. Scenario files") :]
+    block = section[section.index("```yaml") + len("```yaml") : section.index("```", section.index("```yaml") + 7)]
+    example = Scenario.model_validate(yaml.safe_load(block))
+    assert example.fleet == Fleet(), "the documented fleet block is the defaults"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,20 @@
 """`keda`: KEDA's aws-sqs-queue scaler driving the group through an HPA with default behavior.
 
-Faithful to the documented algorithm, with the pool's targets as each trigger's `queueLength`:
+Configured as KEDA's docs recommend (keda.sh/docs/latest/scalers/aws-sqs: "queueLength - Target value
+for queue length passed to the scaler. Example: if one pod can handle 10 messages, set the queue
+length target to 10"): one trigger per queue, each with `queueLength` = the messages one replica
+handles at once, the pool's slots per instance (the worker's WORKER_SLOTS), not the pool's backlog
+target. "Actual messages" are ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible
+(`scaleOnInFlight` default true; `scaleOnDelayed` default false), read from SQS with SQS's approximation.
+
+Pods to nodes: a replica is a worker pod on a node of its own; new pods go Pending until the cluster
+autoscaler or Karpenter adds a node, and that node boots as an EC2 instance does. So a new replica is
+in service after the same boot-time distribution as every other policy's instances (scenario
+`boot_seconds`, with its tail and launch failures), and a removed replica frees its node through the
+same group rules (termination choice, scale-in protection, drain window): the fleet is the same for
+every policy, only the controller differs.
+
+The algorithm:
 - KEDA's loop (keda pkg/scaling/scale_handler.go, executors/scale_scaledobjects.go) polls every
   `pollingInterval` (default 30 s). A trigger is active when its queue's message count exceeds
   `activationQueueLength` (default 0; pkg/scalers/aws_sqs_queue_scaler.go counts
@@ -31,9 +45,13 @@ from queue_scaler.config import Behavior, RatePolicy, ScaleDownRules, ScaleUpRul
 from queue_scaler.domain.behavior import rate_limit, stabilize
 from queue_scaler.domain.models import Decision, History, LimitedBy
 
+#: KEDA ScaledObject defaults (keda.sh/docs/latest/reference/scaledobject-spec).
 POLLING_INTERVAL = 30.0
 COOLDOWN_PERIOD = 300.0
 ACTIVATION_QUEUE_LENGTH = 0
+#: aws-sqs-queue trigger default: in-flight messages count (scaleOnDelayed, false, needs no
+#: constant: the simulated queues have no delayed messages).
+SCALE_ON_IN_FLIGHT = True
 HPA_SYNC_PERIOD = 15.0
 HPA_TOLERANCE = 0.1
 #: The HPA's default behavior (Kubernetes API reference, HorizontalPodAutoscalerBehavior).
@@ -55,6 +73,11 @@ HPA_DEFAULT_BEHAVIOR = Behavior(
 _EPSILON = 1e-9
 
 
+def queue_length(pool: PoolSim) -> int:
+    """Each trigger's `queueLength`: the messages one replica handles at once (its worker slots)."""
+    return pool.slots
+
+
 class Keda(Controller):
     POLL, HPA = 0, 1
 
@@ -67,13 +90,14 @@ class Keda(Controller):
         self.last_active: float | None = None
         self.history = History()
         self.keep = HPA_DEFAULT_BEHAVIOR.longest_window_seconds()
+        self.queue_length = queue_length(pool)
 
     def on_loop(self, index: int, now: float) -> int | None:
         return self._poll(now) if index == self.POLL else self._hpa_sync(now)
 
     def _poll(self, now: float) -> int | None:
         pool = self.pool
-        active = any(pool.backlog(q) > ACTIVATION_QUEUE_LENGTH for q in range(len(pool.queues)))
+        active = any(self.messages(q) > ACTIVATION_QUEUE_LENGTH for q in range(len(pool.queues)))
         if active:
             self.last_active = now
             if pool.desired == 0:
@@ -84,13 +108,18 @@ class Keda(Controller):
             return 0
         return None
 
-    def hpa_recommendation(self) -> int:
-        """The largest of the triggers' replica counts (before behavior and clamps)."""
-        pool = self.pool
-        current = pool.desired
+    def messages(self, queue: int) -> int:
+        """The trigger's "actual messages": visible + in flight (scaleOnInFlight), delayed left out."""
+        visible, in_flight = self.pool.sqs_counts(queue)
+        return visible + (in_flight if SCALE_ON_IN_FLIGHT else 0)
+
+    def hpa_recommendation(self, values: list[int]) -> int:
+        """The largest of the triggers' replica counts (before behavior and clamps), from each
+        trigger's message count."""
+        current = self.pool.desired
+        target = self.queue_length
         wanted = 0
-        for q, target in enumerate(pool.targets):
-            value = pool.backlog(q)
+        for value in values:
             ratio = value / (target * current)
             replicas = current if abs(ratio - 1) <= HPA_TOLERANCE else math.ceil(value / target - _EPSILON)
             wanted = max(wanted, replicas)
@@ -101,7 +130,8 @@ class Keda(Controller):
         current = pool.desired
         if current == 0:
             return None
-        recommendation = self.hpa_recommendation()
+        values = [self.messages(q) for q in range(len(pool.queues))]
+        recommendation = self.hpa_recommendation(values)
         stabilized = stabilize(recommendation, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
         limited = rate_limit(stabilized.value, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
         desired = max(pool.min_size, 1, min(pool.max_size, limited.value))
@@ -112,8 +142,8 @@ class Keda(Controller):
             desired=desired,
             limited_by=limited.limited_by or LimitedBy.NONE,
             explanation=[],
-            raw_need=pool.raw_need(),
-            backlog=sum(pool.backlog(q) for q in range(len(pool.queues))),
+            raw_need=sum(values) / self.queue_length,
+            backlog=sum(values),
         )
         self.history = self.history.record(decision, now, self.keep)
         return desired

@@ -24,22 +24,18 @@ TICK_SECONDS = 10.0
 
 
 class _SimQueues:
-    """SQS GetQueueAttributes over the simulated queues: exact counts, never an error."""
+    """SQS GetQueueAttributes over the simulated queues: SQS's approximate counts, never an error."""
 
     def __init__(self, pool: PoolSim) -> None:
         self.pool = pool
         self.index = {q.name: i for i, q in enumerate(pool.config.queues)}
 
     def read(self, queues: Sequence[QueueConfig]) -> list[QueueObservation]:
-        pool = self.pool
-        return [
-            QueueObservation(
-                name=q.name,
-                visible=len(pool.queues[self.index[q.name]]),
-                in_flight=pool.in_flight[self.index[q.name]],
-            )
-            for q in queues
-        ]
+        observed = []
+        for q in queues:
+            visible, in_flight = self.pool.sqs_counts(self.index[q.name])
+            observed.append(QueueObservation(name=q.name, visible=visible, in_flight=in_flight))
+        return observed
 
 
 class _SimFleet:
