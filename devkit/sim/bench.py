@@ -22,7 +22,7 @@ from devkit.sim.scenario import Scenario, load_scenario
 from devkit.sim.workload import build_workload
 
 #: The peers P is chosen among: every autoscaler people would deploy instead (those the simulator has).
-DYNAMIC_PEERS = tuple(p for p in ("target-tracking", "target-tracking-hires", "keda") if p in POLICIES)
+DYNAMIC_PEERS = ("target-tracking", "target-tracking-hires", "keda")
 #: Ours must lie within this share of the gap from B to P: B + GAP_SHARE x (P - B).
 GAP_SHARE = 0.4
 #: When P is within this fraction of B, the bound is (1 + NEAR) x B.

@@ -155,6 +155,7 @@ def test_arrival_rate_proposal(case: Case) -> None:
     proposal = ARRIVAL_RATE.need(config, case.observation, case.history, NOW)
     assert proposal.signal == "arrival_rate"
     assert proposal.raw_need == pytest.approx(case.raw_need)
+    assert proposal.held == proposal.raw_need  # none of it is queue-driven
     assert proposal.active is case.active
     assert proposal.unavailable == ()
     if case.line is not None:
@@ -297,4 +298,5 @@ def test_given_a_large_arrival_rate_when_deciding_then_it_wins_over_the_backlog_
     decision: Decision = decide_pool(NOW, pool(), seen(a=(0, 16)), History())
     assert decision.signal == "arrival_rate"
     assert decision.recommendation == 20
+    assert decision.held == 20
     assert "signals: backlog 0.8, arrival_rate 20; largest: arrival_rate" in decision.explanation
