@@ -76,6 +76,14 @@ def test_a_scenarios_own_policy_fields_win_over_the_recommended_setting() -> Non
     assert controller.config.count_in_flight_as_slots is RECOMMENDED["count_in_flight_as_slots"]
 
 
+def test_without_a_mean_job_time_the_recommended_setting_runs_on_backlog_alone() -> None:
+    (bare,) = controllers(Scenario.model_validate(VALID))
+    assert list(bare.config.signals) == ["backlog"]
+    given = VALID["pools"][0] | {"scaler": {"seconds_per_message": 30}}
+    (timed,) = controllers(Scenario.model_validate(VALID | {"pools": [given]}))
+    assert list(timed.config.signals) == list(RECOMMENDED["signals"])
+
+
 @pytest.mark.parametrize(
     ("name", "document", "field"),
     [

@@ -291,7 +291,10 @@ POOL_FACTS = frozenset(
 RECOMMENDED: dict[str, Any] = {
     "keep_busy_instances": True,
     "count_in_flight_as_slots": True,
-    "behavior": {"scale_up": {"tolerance": 0}},
+    "count_in_flight_as_slots_always": True,
+    "stabilize_queue_part": True,
+    "behavior": {"scale_down": {"stabilization_window_seconds": 900}},
+    "signals": {"backlog": {}, "arrival_rate": {"window_seconds": 600, "staffing": 1.5}},
 }
 
 
@@ -299,8 +302,12 @@ def recommended(pool: PoolConfig, overrides: dict[str, Any] | None = None) -> Po
     """`pool`'s facts with the recommended policy in place of its own, and then `overrides` (policy
     fields someone set on purpose: a scenario file's `scaler`) over it."""
     facts = pool.model_dump(include=set(POOL_FACTS), exclude_unset=True)
+    policy = dict(RECOMMENDED)
+    if pool.seconds_per_message is None:
+        # The arrival-rate signal needs the mean job time (Little's law); without it, backlog alone.
+        policy["signals"] = {k: v for k, v in RECOMMENDED["signals"].items() if k != "arrival_rate"}
     chosen = {k: v for k, v in (overrides or {}).items() if k not in POOL_FACTS}
-    return PoolConfig.model_validate(facts | RECOMMENDED | chosen)
+    return PoolConfig.model_validate(facts | policy | chosen)
 
 
 def policy(pool: PoolConfig) -> dict[str, Any]:
