@@ -161,10 +161,6 @@ class PoolSim:
         answers GetQueueAttributes: each within `sqs_relative_error` of the true count."""
         return self._approximate(len(self.queues[queue])), self._approximate(self.in_flight[queue])
 
-    def visible(self) -> list[int]:
-        """The exact visible counts (the engine's own bookkeeping; controllers use `sqs_counts`)."""
-        return [len(q) for q in self.queues]
-
     def backlog(self, queue: int) -> int:
         """The queue's exact backlog as the pool's configuration counts it: the domain's backlog rule."""
         return backlog_count(self.config, len(self.queues[queue]), self.in_flight[queue], 0)
@@ -173,16 +169,16 @@ class PoolSim:
         """Exact backlog over targets (CONTRACTS.md section 1): what the metrics call the need."""
         return sum(self.backlog(i) / t for i, t in enumerate(self.targets))
 
-    def observed_raw_need(self) -> float:
-        """Backlog over targets from SQS's approximate counts, as a peer reading SQS computes it."""
-        total = 0.0
-        for i, target in enumerate(self.targets):
-            visible, in_flight = self.sqs_counts(i)
-            total += backlog_count(self.config, visible, in_flight, 0) / target
-        return total
-
     def need(self) -> int:
         return ceil_need(self.raw_need())
+
+    def capacity_need(self) -> int:
+        """Whole instances the work in the pool needs, whatever the policy: each running job its slot,
+        each waiting message its share of its queue's target (exact counts). Rounded down: a shortfall
+        of less than one instance (a message or two waiting in a steady stream) is not a burst; but
+        any work needs at least one instance."""
+        raw = sum(len(q) / t for q, t in zip(self.queues, self.targets, strict=True)) + sum(self.in_flight) / self.slots
+        return max(math.floor(raw + 1e-9), 1 if raw > 0 else 0)
 
     @property
     def pending(self) -> int:
@@ -365,10 +361,10 @@ class Simulation:
         self._check_adequacy(pool)
 
     def _check_adequacy(self, pool: PoolSim) -> None:
-        """Open a burst when the need exceeds the capacity in service (below max_size); close it
-        once that capacity covers the need or reaches max_size."""
+        """Open a burst when the capacity need exceeds the capacity in service (below max_size);
+        close it once that capacity covers the need or reaches max_size."""
         capacity = len(pool.in_service)
-        covered = capacity >= min(pool.need(), pool.max_size)
+        covered = capacity >= min(pool.capacity_need(), pool.max_size)
         if pool.adequacy.started is None:
             if not covered:
                 pool.adequacy.started = self.now

@@ -18,10 +18,15 @@
   has one): the queue a pooled figure would hide.
 - `restarted`: jobs started more than once (a drain window ended before the job did: released and
   retried by another worker); `releases`: how many times jobs were released in all.
-- `adequate_seconds`, `adequate_max`, `adequate_bursts`: a burst starts when the pool's need (its
-  exact backlog over its targets, rounded up, CONTRACTS.md section 1) exceeds the instances in
-  service while they are below max_size, and ends when the instances in service cover the need, or
-  reach max_size; `adequate_seconds` is the median over bursts of that time, `adequate_max` the
+- `adequate_seconds`, `adequate_max`, `adequate_bursts`: a burst starts when the pool's capacity
+  need exceeds the instances in service while they are below max_size, and ends when the instances
+  in service cover it, or reach max_size. The capacity need counts each running job as the slot it
+  holds and each waiting message as its share of its queue's target (waiting / target + running /
+  slots, exact counts), rounded down but at least 1 while there is work: the need of section 1 with
+  running jobs counted as slots, the same for every policy (with backlog / target alone, a pool whose
+  target is below its slots would look short of capacity while every job runs and none waits), and
+  without counting a shortfall of less than one instance (a message or two waiting in a steady
+  stream) as a burst; `adequate_seconds` is the median over bursts of that time, `adequate_max` the
   longest (a burst still open when the run ends counts until then). Unlike `reaction_seconds`, a
   request for capacity does not count: only capacity in service does, so a frequent tick cannot
   score it by construction.

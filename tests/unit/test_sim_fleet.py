@@ -328,3 +328,38 @@ def test_protection_keeps_every_job_while_without_it_drains_cut_jobs_that_are_re
     assert bare["releases"] >= bare["restarted"]
     if policy == "target-tracking":
         assert bare["restarted"] > 0, "its scale-in takes busy instances once nothing protects them"
+
+
+@pytest.mark.parametrize(
+    ("waiting", "running", "slots", "target", "need"),
+    [
+        (0, 0, 1, 20, 0),
+        (1, 0, 1, 20, 1),  # any work needs an instance
+        (19, 5, 1, 20, 5),  # less than one instance short: not a burst
+        (40, 5, 1, 20, 7),
+        (0, 20, 4, 2, 5),  # a target below the slots: running jobs count as their slots
+        (10, 20, 4, 2, 10),
+    ],
+    ids=["idle", "one message at zero", "under a target's worth", "two targets' worth", "all running", "mixed"],
+)
+def test_the_capacity_need_counts_running_jobs_as_slots(
+    waiting: int, running: int, slots: int, target: float, need: int
+) -> None:
+    s = scenario(
+        {"burst": {"at": 0, "count": 1}},
+        pool={
+            "slots_per_instance": slots,
+            "queues": [
+                {
+                    "name": "q",
+                    "target_per_instance": target,
+                    "arrivals": {"burst": {"at": 0, "count": 1}},
+                    "service_seconds": {"fixed": 1},
+                }
+            ],
+        },
+    )
+    pool = PoolSim(0, s.pools[0], s, [1.0])
+    pool.queues[0].extend(range(waiting))
+    pool.in_flight[0] = running
+    assert pool.capacity_need() == need
