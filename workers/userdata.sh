@@ -17,6 +17,8 @@
 #                          (SecureString values decrypted; values must be single-line). It must provide
 #                          at least QUEUE_URLS and JOB_HANDLER.
 #   QS_DRAIN_SECONDS       drain window: DRAIN_SECONDS in the container and its `docker stop` timeout
+#   QS_WORKER_SLOTS        jobs one worker runs at once: WORKER_SLOTS in the container (the scaler's
+#                          slots_per_instance for this pool is the same template parameter)
 #   QS_LOG_GROUP           CloudWatch Logs group (existing) for the container's and this script's logs
 #   QS_GROUP_NAME          the instance's Auto Scaling group: the worker keeps scale-in protection on in it
 #                          while it holds a job (SCALE_IN_PROTECTION; its instance id comes from IMDS)
@@ -128,12 +130,16 @@ missing=""
 [ -n "$QS_IMAGE" ] || missing="$missing QS_IMAGE"
 [ -n "$QS_ENV_PARAMETER_PATH" ] || missing="$missing QS_ENV_PARAMETER_PATH"
 [ -n "$QS_DRAIN_SECONDS" ] || missing="$missing QS_DRAIN_SECONDS"
+[ -n "$QS_WORKER_SLOTS" ] || missing="$missing QS_WORKER_SLOTS"
 [ -n "$QS_LOG_GROUP" ] || missing="$missing QS_LOG_GROUP"
 [ -n "$QS_GROUP_NAME" ] || missing="$missing QS_GROUP_NAME"
 [ -n "$AWS_REGION" ] || missing="$missing AWS_REGION"
 [ -z "$missing" ] || fail "missing settings:$missing"
 case $QS_DRAIN_SECONDS in
   '' | *[!0-9]*) fail "QS_DRAIN_SECONDS must be a whole number of seconds, not '$QS_DRAIN_SECONDS'" ;;
+esac
+case $QS_WORKER_SLOTS in
+  '' | *[!0-9]* | 0*) fail "QS_WORKER_SLOTS must be a whole number of slots from 1, not '$QS_WORKER_SLOTS'" ;;
 esac
 log INFO "starting pool $QS_POOL: image $QS_IMAGE, drain $QS_DRAIN_SECONDS s, environment from $QS_ENV_PARAMETER_PATH"
 
@@ -176,10 +182,12 @@ retry "ECR login to $registry" ecr_login || fail "cannot log in to ECR registry 
 start_container() {
   # A failed attempt may leave a created container behind; its name must be free for the next one.
   docker rm --force "$container" >/dev/null 2>&1 || true
-  # --env after --env-file wins: the drain window and the pool are the template's, not SSM's.
+  # --env after --env-file wins: the drain window, the slots and the pool are the template's, not SSM's
+  # (the scaler sizes the pool for exactly these slots).
   docker run --detach --name "$container" --restart unless-stopped \
     --stop-signal SIGTERM --stop-timeout "$QS_DRAIN_SECONDS" \
     --env-file "$env_file" --env "DRAIN_SECONDS=$QS_DRAIN_SECONDS" --env "POOL_NAME=$QS_POOL" \
+    --env "WORKER_SLOTS=$QS_WORKER_SLOTS" \
     --env "AWS_REGION=$AWS_REGION" \
     --env SCALE_IN_PROTECTION=true --env "AUTOSCALING_GROUP_NAME=$QS_GROUP_NAME" \
     --log-driver awslogs --log-opt "awslogs-region=$AWS_REGION" --log-opt "awslogs-group=$QS_LOG_GROUP" \

@@ -13,7 +13,7 @@ from queue_scaler.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.adapters.history import DynamoHistoryStore
 from queue_scaler.adapters.sqs import SqsQueueMetrics
 from queue_scaler.config import PoolConfig, QueueConfig
-from queue_scaler.domain.models import History, Recommendation, ScaleEvent
+from queue_scaler.domain.models import History, Recommendation, ScaleEvent, WorkSample
 from queue_scaler.errors import ConcurrentUpdate, NotFound
 from tests.functional.moto_stack import REGION, create_group, create_history_table, create_queue
 
@@ -103,6 +103,32 @@ def test_given_history_when_saved_and_loaded_then_it_round_trips_with_versions()
     assert store.save("video", history, 0) == 1
     loaded = store.load("video")
     assert (loaded.history, loaded.version) == (history, 1)
+
+
+def test_given_held_parts_and_work_samples_when_saved_and_loaded_then_they_round_trip() -> None:
+    store = DynamoHistoryStore(create_history_table())
+    history = History(
+        recommendations=[Recommendation(at=10.0, desired=5, held=2.25)],
+        samples=[WorkSample(at=0.0, work=7, in_flight=3), WorkSample(at=10.0, work=9, in_flight=4)],
+    )
+    store.save("video", history, 0)
+    assert store.load("video").history == history
+
+
+def test_given_an_item_written_before_held_and_samples_when_loaded_then_all_of_it_is_remembered() -> None:
+    table = create_history_table()
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=table,
+        Item={
+            "pool": {"S": "video"},
+            "version": {"N": "4"},
+            "recommendations": {"L": [{"M": {"at": {"N": "10"}, "desired": {"N": "6"}}}]},
+            "scale_events": {"L": []},
+        },
+    )
+    loaded = DynamoHistoryStore(table).load("video")
+    assert loaded.history == History(recommendations=[Recommendation(at=10.0, desired=6, held=0)])
+    assert loaded.version == 4
 
 
 def test_given_a_stale_version_when_saving_then_it_is_a_concurrent_update() -> None:

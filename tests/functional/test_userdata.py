@@ -162,6 +162,7 @@ def run_userdata(tmp_path: Path) -> Callable[..., Run]:
             "QS_IMAGE": IMAGE,
             "QS_ENV_PARAMETER_PATH": "/qs/test/video/env",
             "QS_DRAIN_SECONDS": "45",
+            "QS_WORKER_SLOTS": "2",
             "QS_LOG_GROUP": "/queue-scaler/test/workers",
             "QS_GROUP_NAME": "queue-scaler-test-video",
             "AWS_REGION": "eu-west-1",
@@ -206,6 +207,7 @@ def test_given_working_services_when_run_then_the_container_starts_with_ssm_envi
         "--stop-signal SIGTERM",
         "--env DRAIN_SECONDS=45",
         "--env POOL_NAME=video",
+        "--env WORKER_SLOTS=2",
         "--env SCALE_IN_PROTECTION=true --env AUTOSCALING_GROUP_NAME=queue-scaler-test-video",
         "--log-driver awslogs",
         "--log-opt awslogs-group=/queue-scaler/test/workers",
@@ -275,6 +277,16 @@ def test_given_missing_settings_when_run_then_it_names_them_and_touches_nothing(
     assert run.code == 1
     assert "FAILED: missing settings: QS_IMAGE QS_LOG_GROUP AWS_REGION" in run.stderr
     assert run.calls == []
+
+
+@pytest.mark.parametrize("slots", ["0", "02", "two", "-1"], ids=["zero", "leading zero", "a word", "negative"])
+def test_given_worker_slots_not_a_whole_number_from_1_when_run_then_it_stops_naming_them(
+    run_userdata: Callable[..., Run], slots: str
+) -> None:
+    run = run_userdata(QS_WORKER_SLOTS=slots)
+    assert run.code == 1
+    assert f"QS_WORKER_SLOTS must be a whole number of slots from 1, not '{slots}'" in run.stderr
+    assert run.docker_runs() == []
 
 
 def test_given_the_script_then_it_has_no_brace_expansion_that_fn_sub_would_resolve() -> None:

@@ -9,10 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from devkit.cli import main
-from devkit.sim.bench import better_peer, goal_check
+from devkit.sim.engine import PoolSim
 from devkit.sim.metrics import percentile
+from devkit.sim.policies.queue_scaler import QueueScaler
 from devkit.sim.scenario import REPO_ROOT, Fleet, Scenario, builtin_names, load_scenario
 from devkit.sim.workload import build_workload
+from queue_scaler.config import POOL_FACTS, RECOMMENDED, policy, recommended
 
 VALID: dict[str, Any] = {
     "name": "s",
@@ -47,28 +49,39 @@ def with_queue(**changes: Any) -> dict[str, Any]:
     return VALID | {"pools": [VALID["pools"][0] | {"queues": [queue]}]}
 
 
-#: The one queue-scaler setting every built-in runs with (docs/benchmark.md, "Recommended setting"):
-#: no per-scenario tuning, so that the benchmark is honest.
-RECOMMENDED = {"keep_busy_instances": True, "count_in_flight_as_slots": True, "scale_up_tolerance": 0}
-
-
 def test_every_builtin_pool_runs_queue_scaler_with_the_recommended_setting() -> None:
+    """No per-scenario tuning: a built-in's `scaler` states pool facts only (its mean job time), and
+    queue-scaler runs the recommended policy on them (docs/benchmark.md, "Recommended setting")."""
     for name in builtin_names():
-        for pool in load_scenario(name).pools:
-            config = pool.pool_config()
-            used = {
-                "keep_busy_instances": config.keep_busy_instances,
-                "count_in_flight_as_slots": config.count_in_flight_as_slots,
-                "scale_up_tolerance": config.behavior.scale_up.tolerance,
-            }
-            assert used == RECOMMENDED, f"{name}/{pool.name}"
-            assert set(pool.scaler) <= {
-                "seconds_per_message",
-                "keep_busy_instances",
-                "count_in_flight_as_slots",
-                "behavior",
-            }, f"{name}/{pool.name}: only the recommended fields"
-            assert config.behavior.scale_down == type(config.behavior.scale_down)(), f"{name}/{pool.name}"
+        scenario = load_scenario(name)
+        for pool in scenario.pools:
+            assert set(pool.scaler) <= POOL_FACTS, f"{name}/{pool.name}: policy fields in its scaler"
+            assert "seconds_per_message" in pool.scaler, f"{name}/{pool.name}: the mean job time is a pool fact"
+        for controller in controllers(scenario):
+            assert policy(controller.config) == policy(recommended(controller.config)), f"{name}/{controller.pool.name}"
+            assert controller.config.slots_per_instance == controller.pool.spec.slots_per_instance
+
+
+def controllers(scenario: Scenario) -> list[QueueScaler]:
+    return [QueueScaler(PoolSim(i, p, scenario, [])) for i, p in enumerate(scenario.pools)]
+
+
+def test_a_scenarios_own_policy_fields_win_over_the_recommended_setting() -> None:
+    scenario = Scenario.model_validate(
+        VALID | {"pools": [VALID["pools"][0] | {"scaler": {"tolerance": 0.3, "keep_busy_instances": False}}]}
+    )
+    (controller,) = controllers(scenario)
+    assert controller.config.tolerance == 0.3
+    assert controller.config.keep_busy_instances is False
+    assert controller.config.count_in_flight_as_slots is RECOMMENDED["count_in_flight_as_slots"]
+
+
+def test_without_a_mean_job_time_the_recommended_setting_runs_on_backlog_alone() -> None:
+    (bare,) = controllers(Scenario.model_validate(VALID))
+    assert list(bare.config.signals) == ["backlog"]
+    given = VALID["pools"][0] | {"scaler": {"seconds_per_message": 30}}
+    (timed,) = controllers(Scenario.model_validate(VALID | {"pools": [given]}))
+    assert list(timed.config.signals) == list(RECOMMENDED["signals"])
 
 
 @pytest.mark.parametrize(
@@ -171,38 +184,3 @@ def test_the_contracts_example_validates_and_shows_the_fleet_defaults() -> None:
 )
 def test_percentile_interpolates_between_ranks(values: list[float], q: float, expected: float) -> None:
     assert percentile(values, q) == expected
-
-
-def metrics(wait: float, cost: float, reaction: float | None = None) -> dict[str, Any]:
-    return {"wait_p95": wait, "instance_seconds": cost, "reaction_seconds": reaction}
-
-
-def test_the_better_peer_is_the_lowest_wait_then_the_lowest_cost() -> None:
-    runs = {
-        "target-tracking": metrics(100, 50),
-        "target-tracking-hires": metrics(90, 40),
-        "keda": metrics(80, 90),
-        "fixed": metrics(80, 70),
-    }
-    assert better_peer(runs) == "fixed"
-
-
-@pytest.mark.parametrize(
-    ("ours", "met"),
-    [
-        (metrics(40, 70, 9), True),
-        (metrics(41, 70, 9), False),
-        (metrics(40, 71, 9), False),
-        (metrics(40, 70, 11), False),
-    ],
-    ids=["all met", "wait above half", "costlier", "slow reaction"],
-)
-def test_the_goal_needs_half_the_wait_no_more_cost_and_a_fast_reaction(ours: dict[str, Any], met: bool) -> None:
-    runs = {
-        "queue-scaler": ours,
-        "target-tracking": metrics(100, 50),
-        "target-tracking-hires": metrics(95, 60),
-        "keda": metrics(90, 90),
-        "fixed": metrics(80, 70),
-    }
-    assert goal_check(runs)["met"] is met

@@ -3,7 +3,9 @@
 The controller drives `queue_scaler.services.scaling.ScaleService`, built by the composition root
 (`bootstrap.simulated_scale_service`: observe, `decide_pool`, `History.record`, set the desired
 capacity), through ports backed by the simulated queues and group: the Lambda's loop, not a copy of
-it. It ticks every 10 s, as the scaler does within each invocation.
+it. It ticks every 10 s, as the scaler does within each invocation, with the recommended policy
+(`queue_scaler.config.RECOMMENDED`, the one the template deploys) on the scenario's pool facts,
+under whatever policy fields the scenario's `scaler` sets itself.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from devkit.sim.engine import Controller, PoolSim
 from queue_scaler import bootstrap
 from queue_scaler.adapters.memory import NullMetrics
-from queue_scaler.config import QueueConfig
+from queue_scaler.config import QueueConfig, recommended
 from queue_scaler.domain.fleet import GroupState, InstanceState
 from queue_scaler.domain.models import QueueObservation
 
@@ -60,11 +62,13 @@ class QueueScaler(Controller):
         super().__init__(pool)
         self.loops = [(TICK_SECONDS, pool.first_run(TICK_SECONDS))]
         self.fleet = _SimFleet(pool)
+        # A scenario's own `scaler` policy fields win (the built-ins set none: tests/unit/test_sim_scenario.py).
+        self.config = recommended(pool.config, pool.spec.scaler)
         self.service = bootstrap.simulated_scale_service(_SimQueues(pool), self.fleet, NullMetrics())
 
     def on_loop(self, index: int, now: float) -> int | None:
         self.fleet.requested = None
-        (outcome,) = self.service.tick([self.pool.config], now)
+        (outcome,) = self.service.tick([self.config], now)
         if outcome.error is not None:
             raise RuntimeError(f"pool {self.pool.name}: scale tick failed in the simulator: {outcome.error}")
         return self.fleet.requested

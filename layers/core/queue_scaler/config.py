@@ -144,6 +144,21 @@ class PoolConfig(_Model):
         "steady flow keeps the instances that flow occupies without a standing backlog. Needs "
         "count_in_flight",
     )
+    count_in_flight_as_slots_always: bool = Field(
+        default=False,
+        description="With count_in_flight_as_slots: count each in-flight message as its slot even when "
+        "the target is below slots_per_instance (a queue whose wait objective is shorter than its jobs). "
+        "The need may then fall below backlog / target: the target sizes the waiting messages, the slots "
+        "the running ones. Needs count_in_flight_as_slots",
+    )
+    stabilize_queue_part: bool = Field(
+        default=False,
+        description="Scale-down stabilization remembers only the queue-driven part of each past "
+        "recommendation: a past recommendation counts as its part beyond the instances its running "
+        "messages held (count_in_flight_as_slots), plus the instances the running messages hold now, "
+        "never more than it was. Jobs that have ended hold no instance through the window; a lull in "
+        "the queue still does",
+    )
     behavior: Behavior = Field(default_factory=Behavior)
     signals: dict[str, SerializeAsAny[BaseModel]] = Field(
         default_factory=lambda: _signal_settings({"backlog": {}}),
@@ -165,6 +180,8 @@ class PoolConfig(_Model):
             raise ValueError(f"max_size ({self.max_size}) is below min_size ({self.min_size})")
         if self.count_in_flight_as_slots and not self.count_in_flight:
             raise ValueError("count_in_flight_as_slots needs count_in_flight")
+        if self.count_in_flight_as_slots_always and not self.count_in_flight_as_slots:
+            raise ValueError("count_in_flight_as_slots_always needs count_in_flight_as_slots")
         names = [q.name for q in self.queues]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -184,11 +201,25 @@ class PoolConfig(_Model):
                 )
         if not self.signals:
             raise ValueError("signals: name at least one signal (backlog is the default)")
+        if "arrival_rate" in self.signals and self.seconds_per_message is None:
+            raise ValueError("signals.arrival_rate needs the pool's seconds_per_message (Little's law)")
         return self
 
     @property
     def group_name(self) -> str:
         return self.auto_scaling_group or self.name
+
+    def history_seconds(self) -> float:
+        """How much history a decision can look at: the behavior's windows and periods, and each
+        signal's own look-back (the `window_seconds` of its settings, if it has one)."""
+        windows = [float(getattr(settings, "window_seconds", 0)) for settings in self.signals.values()]
+        return max([self.behavior.longest_window_seconds(), *windows])
+
+    def slots_held(self, target: float) -> bool:
+        """Whether a queue of this target counts its in-flight messages as the slots they hold."""
+        if not self.count_in_flight_as_slots:
+            return False
+        return self.count_in_flight_as_slots_always or self.slots_per_instance < target
 
     def target_for(self, queue: QueueConfig) -> float:
         """Messages one instance should carry for this queue (CONTRACTS.md section 1)."""
@@ -237,6 +268,51 @@ class ScalerConfig(_Model):
         if shared:
             raise ValueError(f"pools: Auto Scaling groups {shared} are claimed by more than one pool")
         return self
+
+
+#: The pool fields that describe the pool itself (its group, bounds, queues, jobs and slots); every
+#: other field is policy: how the scaler sizes the pool.
+POOL_FACTS = frozenset(
+    {
+        "name",
+        "auto_scaling_group",
+        "min_size",
+        "max_size",
+        "queues",
+        "kinds",
+        "seconds_per_message",
+        "slots_per_instance",
+    }
+)
+
+#: The recommended policy (docs/benchmark.md, "Recommended setting"): what every built-in benchmark
+#: scenario runs and what the template deploys (tests/contract/test_recommended_setting.py), one
+#: setting for every traffic shape, no per-scenario tuning.
+RECOMMENDED: dict[str, Any] = {
+    "keep_busy_instances": True,
+    "count_in_flight_as_slots": True,
+    "count_in_flight_as_slots_always": True,
+    "stabilize_queue_part": True,
+    "behavior": {"scale_down": {"stabilization_window_seconds": 900}},
+    "signals": {"backlog": {}, "arrival_rate": {"window_seconds": 600, "staffing": 1.5}},
+}
+
+
+def recommended(pool: PoolConfig, overrides: dict[str, Any] | None = None) -> PoolConfig:
+    """`pool`'s facts with the recommended policy in place of its own, and then `overrides` (policy
+    fields someone set on purpose: a scenario file's `scaler`) over it."""
+    facts = pool.model_dump(include=set(POOL_FACTS), exclude_unset=True)
+    policy = dict(RECOMMENDED)
+    if pool.seconds_per_message is None:
+        # The arrival-rate signal needs the mean job time (Little's law); without it, backlog alone.
+        policy["signals"] = {k: v for k, v in RECOMMENDED["signals"].items() if k != "arrival_rate"}
+    chosen = {k: v for k, v in (overrides or {}).items() if k not in POOL_FACTS}
+    return PoolConfig.model_validate(facts | policy | chosen)
+
+
+def policy(pool: PoolConfig) -> dict[str, Any]:
+    """The policy part of a pool's configuration (every field but its facts), defaults included."""
+    return pool.model_dump(mode="json", exclude=set(POOL_FACTS))
 
 
 def json_schema() -> dict[str, Any]:

@@ -99,7 +99,7 @@ def test_given_a_bad_toy_setting_when_validating_then_the_error_names_the_signal
 
 
 def test_given_an_unknown_signal_when_validating_then_it_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(ValidationError, match=r"signals\.nope: unknown signal \(known: backlog"):
+    with pytest.raises(ValidationError, match=r"signals\.nope: unknown signal \(known: arrival_rate, backlog"):
         DecisionRequest.model_validate(
             {
                 "now": 1.0,

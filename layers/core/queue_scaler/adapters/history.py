@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
-from queue_scaler.domain.models import History, Recommendation, ScaleEvent
+from queue_scaler.domain.models import History, Recommendation, ScaleEvent, WorkSample
 from queue_scaler.errors import ConcurrentUpdate
 from queue_scaler.ports import VersionedHistory
 
@@ -42,16 +42,26 @@ class DynamoHistoryStore:
         if not item:
             return VersionedHistory(History(), 0)
         recommendations = [
-            Recommendation(at=float(r["M"]["at"]["N"]), desired=int(r["M"]["desired"]["N"]))
+            Recommendation(
+                at=float(r["M"]["at"]["N"]),
+                desired=int(r["M"]["desired"]["N"]),
+                # Items written before `held` existed have none: all of such a recommendation is remembered.
+                held=float(r["M"].get("held", {"N": "0"})["N"]),
+            )
             for r in item.get("recommendations", {}).get("L", [])
         ]
         events = [
             ScaleEvent(at=float(e["M"]["at"]["N"]), change=int(e["M"]["change"]["N"]))
             for e in item.get("scale_events", {}).get("L", [])
         ]
-        return VersionedHistory(
-            History(recommendations=recommendations, scale_events=events), int(item["version"]["N"])
-        )
+        samples = [
+            WorkSample(
+                at=float(w["M"]["at"]["N"]), work=int(w["M"]["work"]["N"]), in_flight=int(w["M"]["in_flight"]["N"])
+            )
+            for w in item.get("samples", {}).get("L", [])
+        ]
+        history = History(recommendations=recommendations, scale_events=events, samples=samples)
+        return VersionedHistory(history, int(item["version"]["N"]))
 
     def save(self, pool: str, history: History, expected_version: int) -> int:
         version = expected_version + 1
@@ -59,10 +69,19 @@ class DynamoHistoryStore:
             "pool": {"S": pool},
             "version": {"N": str(version)},
             "recommendations": {
-                "L": [{"M": {"at": _number(r.at), "desired": _number(r.desired)}} for r in history.recommendations]
+                "L": [
+                    {"M": {"at": _number(r.at), "desired": _number(r.desired), "held": _number(r.held)}}
+                    for r in history.recommendations
+                ]
             },
             "scale_events": {
                 "L": [{"M": {"at": _number(e.at), "change": _number(e.change)}} for e in history.scale_events]
+            },
+            "samples": {
+                "L": [
+                    {"M": {"at": _number(w.at), "work": _number(w.work), "in_flight": _number(w.in_flight)}}
+                    for w in history.samples
+                ]
             },
         }
         if expected_version == 0:

@@ -7,13 +7,30 @@ calculateScaleDownLimitWithBehaviors), with the differences CONTRACTS.md section
 
 from __future__ import annotations
 
+import math
+
 from queue_scaler.config import Behavior, RatePolicy, ScalingRules
-from queue_scaler.domain.models import History, LimitedBy, Step
+from queue_scaler.domain.models import History, LimitedBy, Recommendation, Step
 from queue_scaler.domain.text import fmt
 
+#: As in the decision: 4.000000000001 instances must not round up to 5.
+_CEIL_EPSILON = 1e-9
 
-def stabilize(recommendation: int, current: int, now: float, history: History, behavior: Behavior) -> Step:
-    """Raise only to the lowest, lower only to the highest recommendation inside each window."""
+
+def remembered(recommendation: Recommendation, held: float | None) -> int:
+    """What a past recommendation stands for in the scale-down window: all of it, or with `held` (the
+    instances the running messages hold now) its queue-driven part plus `held`, never more than it was."""
+    if held is None:
+        return recommendation.desired
+    queued = max(0.0, recommendation.desired - recommendation.held)
+    return min(recommendation.desired, max(0, math.ceil(queued + held - _CEIL_EPSILON)))
+
+
+def stabilize(
+    recommendation: int, current: int, now: float, history: History, behavior: Behavior, *, held: float | None = None
+) -> Step:
+    """Raise only to the lowest, lower only to the highest recommendation inside each window; with
+    `held`, the scale-down window remembers only the queue-driven parts (see `remembered`)."""
     if recommendation > current:
         window = behavior.scale_up.stabilization_window_seconds
         recent = [r.desired for r in history.recommendations if r.at > now - window]
@@ -26,13 +43,14 @@ def stabilize(recommendation: int, current: int, now: float, history: History, b
         return Step(value, limited, line + (f": hold at {value}" if limited else ""))
     if recommendation < current:
         window = behavior.scale_down.stabilization_window_seconds
-        recent = [r.desired for r in history.recommendations if r.at > now - window]
+        recent = [remembered(r, held) for r in history.recommendations if r.at > now - window]
         down = max([recommendation, *recent])
         value = down if down < current else current
         if window <= 0:
             return Step(value, None, None)
         limited = LimitedBy.SCALE_DOWN_STABILIZED if value > recommendation else None
-        line = f"scale-down stabilization: highest recommendation in the last {fmt(window)} s = {down}"
+        what = "recommendation" if held is None else f"queue-driven recommendation (+ {fmt(held)} held now)"
+        line = f"scale-down stabilization: highest {what} in the last {fmt(window)} s = {down}"
         return Step(value, limited, line + (f": hold at {value}" if limited else ""))
     return Step(current, None, None)
 

@@ -17,7 +17,7 @@ from queue_scaler.config import PoolConfig
 from queue_scaler.domain import signals
 from queue_scaler.domain.behavior import rate_limit, stabilize
 from queue_scaler.domain.models import Decision, DecisionRequest, History, LimitedBy, Observation, Step
-from queue_scaler.domain.signals import Proposal
+from queue_scaler.domain.signals import Proposal, arrival_rate
 from queue_scaler.domain.text import fmt
 
 # A ratio like 6.000000000001 from float division must not ask for a seventh instance, and
@@ -96,8 +96,10 @@ def leaving(value: int, ctx: Context) -> Step:
 
 
 def stabilization(value: int, ctx: Context) -> Step:
-    """HPA stabilization windows over the recommendations in history."""
-    return stabilize(value, ctx.current, ctx.now, ctx.history, ctx.pool.behavior)
+    """HPA stabilization windows over the recommendations in history (with `stabilize_queue_part`,
+    over their queue-driven parts plus what the running messages hold now)."""
+    held = ctx.proposal.held if ctx.pool.stabilize_queue_part else None
+    return stabilize(value, ctx.current, ctx.now, ctx.history, ctx.pool.behavior, held=held)
 
 
 def rate_limits(value: int, ctx: Context) -> Step:
@@ -199,6 +201,8 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         unavailable_queues=list(proposal.unavailable),
         signal=proposal.signal,
         ignored_history=ignored,
+        held=round(proposal.held, 6),
+        sample=arrival_rate.sample(observation, now) if "arrival_rate" in pool.signals else None,
     )
 
 
@@ -235,4 +239,6 @@ def combine(proposals: Sequence[Proposal]) -> Proposal:
         unavailable=tuple(u for p in proposals for u in p.unavailable),
         backlog=sum(p.backlog for p in proposals),
         work=max(p.work for p in proposals),
+        held=winner.held,
+        in_flight=max(p.in_flight for p in proposals),
     )

@@ -46,6 +46,19 @@ class Observation(_Model):
 class Recommendation(_Model):
     at: float
     desired: Annotated[int, Field(ge=0)]
+    held: Annotated[float, Field(ge=0)] = Field(
+        default=0,
+        description="Instances the running messages held in it (their slots, `count_in_flight_as_slots`); "
+        "the rest is the queue-driven part, all that `stabilize_queue_part` remembers",
+    )
+
+
+class WorkSample(_Model):
+    """The pool's work at one decision: what the arrival-rate signal estimates its rate from."""
+
+    at: float
+    work: Annotated[int, Field(ge=0)] = Field(description="Messages queued or running (visible + in flight)")
+    in_flight: Annotated[int, Field(ge=0)] = Field(description="Messages running")
 
 
 class ScaleEvent(_Model):
@@ -58,6 +71,9 @@ class History(_Model):
 
     recommendations: list[Recommendation] = Field(default_factory=list)
     scale_events: list[ScaleEvent] = Field(default_factory=list)
+    samples: list[WorkSample] = Field(
+        default_factory=list, description="The pool's work at recent decisions (kept only for the arrival_rate signal)"
+    )
 
     def pruned(self, now: float, keep_seconds: float) -> History:
         """Only the entries a decision at `now` can still look at: none older than `keep_seconds`,
@@ -66,11 +82,13 @@ class History(_Model):
         return History(
             recommendations=[r for r in self.recommendations if horizon < r.at <= now],
             scale_events=[e for e in self.scale_events if horizon < e.at <= now],
+            samples=[s for s in self.samples if horizon < s.at <= now],
         )
 
     def future_count(self, now: float) -> int:
         """How many entries are dated after `now`: written by a clock that was ahead of this one."""
-        return sum(1 for r in self.recommendations if r.at > now) + sum(1 for e in self.scale_events if e.at > now)
+        times = [r.at for r in self.recommendations] + [e.at for e in self.scale_events] + [s.at for s in self.samples]
+        return sum(1 for at in times if at > now)
 
     def as_of(self, now: float) -> History:
         """The entries dated at or before `now`; later ones are ignored (see `future_count`)."""
@@ -79,23 +97,31 @@ class History(_Model):
         return History(
             recommendations=[r for r in self.recommendations if r.at <= now],
             scale_events=[e for e in self.scale_events if e.at <= now],
+            samples=[s for s in self.samples if s.at <= now],
         )
 
     def record(self, decision: Decision, now: float, keep_seconds: float) -> History:
-        """The history after `decision` at `now`: its recommendation and its change appended, pruned
-        to `keep_seconds`. A recommendation from partial metrics understates the need: it must not
-        steer later decisions, so it is not kept."""
+        """The history after `decision` at `now`: its recommendation (with the part the running messages
+        held), its change and its work sample appended, pruned to `keep_seconds`. A recommendation from
+        partial metrics understates the need: it must not steer later decisions, so it is not kept."""
         recommendations = list(self.recommendations)
         if not decision.unavailable_queues:
-            recommendations.append(Recommendation(at=now, desired=decision.recommendation))
+            recommendations.append(Recommendation(at=now, desired=decision.recommendation, held=decision.held))
         events = list(self.scale_events)
         if decision.change:
             events.append(ScaleEvent(at=now, change=decision.change))
-        return History(recommendations=recommendations, scale_events=events).pruned(now, keep_seconds)
+        samples = list(self.samples)
+        if decision.sample is not None:
+            samples.append(decision.sample)
+        return History(recommendations=recommendations, scale_events=events, samples=samples).pruned(now, keep_seconds)
 
     def without_event(self, at: float) -> History:
         """The history without the scale events made at `at` (a change that did not happen)."""
-        return History(recommendations=self.recommendations, scale_events=[e for e in self.scale_events if e.at != at])
+        return History(
+            recommendations=self.recommendations,
+            scale_events=[e for e in self.scale_events if e.at != at],
+            samples=self.samples,
+        )
 
 
 class LimitedBy(StrEnum):
@@ -141,6 +167,10 @@ class Decision(_Model):
     ignored_history: int = Field(
         default=0, description="History entries dated after `now` (a clock ahead), ignored by this decision"
     )
+    # What the history keeps of this decision besides its recommendation; not part of the printed
+    # decision (CONTRACTS.md section 1 is unchanged).
+    held: float = Field(default=0, exclude=True, description="Instances the running messages hold")
+    sample: WorkSample | None = Field(default=None, exclude=True, description="The work sample to keep")
 
     @property
     def change(self) -> int:

@@ -153,7 +153,7 @@ class ScaleService:
         if decision.ignored_history:
             # A clock ahead of this one wrote them; they are dropped when the history is next written.
             self._metrics.count("FutureHistoryEntries", decision.ignored_history, pool=pool.name)
-        updated = held.history.record(decision, now, pool.behavior.longest_window_seconds())
+        updated = held.history.record(decision, now, pool.history_seconds())
         if not decision.change:
             if updated != held.history:
                 self._held[pool.name] = VersionedHistory(updated, held.version)

@@ -35,6 +35,10 @@ class Proposal:
     """Messages the signal counted (0 for signals that count no queue)."""
     work: int = 0
     """Messages that occupy or wait for a worker slot (the keep-busy floor reads it)."""
+    held: float = 0.0
+    """The part of `raw_need` the running messages hold (their slots); the rest is queue-driven."""
+    in_flight: int = 0
+    """Messages running (the arrival-rate signal's work samples read it)."""
 
 
 class Signal(Protocol):
@@ -71,10 +75,11 @@ def get(name: str) -> Signal:
 
 
 def _builtin() -> None:
-    # Imported here, not at the top: the backlog module imports this package's Proposal.
-    from queue_scaler.domain.signals import backlog
+    # Imported here, not at the top: the signal modules import this package's Proposal.
+    from queue_scaler.domain.signals import arrival_rate, backlog
 
     register(backlog.BACKLOG, backlog.BacklogSettings)
+    register(arrival_rate.ARRIVAL_RATE, arrival_rate.ArrivalRateSettings)
 
 
 _builtin()

@@ -37,8 +37,9 @@ def queue_backlog(pool: PoolConfig, seen: QueueObservation) -> int:
 
 def queue_need(pool: PoolConfig, target: float, backlog: int, in_flight: int) -> float:
     """Instances one queue needs: backlog / target, or with `count_in_flight_as_slots` the waiting
-    messages over the target plus each running message's slot (never below backlog / target)."""
-    if pool.count_in_flight_as_slots and pool.slots_per_instance < target:
+    messages over the target plus each running message's slot (never below backlog / target unless
+    `count_in_flight_as_slots_always`)."""
+    if pool.slots_held(target):
         return (backlog - in_flight) / target + in_flight / pool.slots_per_instance
     return backlog / target
 
@@ -51,8 +52,10 @@ class BacklogSignal:
     def need(self, pool: PoolConfig, observation: Observation, history: History, now: float) -> Proposal:
         observed = {q.name: q for q in observation.queues}
         raw_need = 0.0
+        held = 0.0
         backlog_total = 0
         work = 0
+        in_flight = 0
         unavailable: list[str] = []
         lines: list[str] = []
         for queue in pool.queues:
@@ -69,19 +72,21 @@ class BacklogSignal:
                 parts.append(f"{seen.delayed} delayed")
             backlog = queue_backlog(pool, seen)
             work += seen.visible + seen.in_flight + (seen.delayed if pool.count_delayed else 0)
+            in_flight += seen.in_flight
             target = pool.target_for(queue)
             backlog_total += backlog
             detail = " + ".join(parts) if len(parts) > 1 else parts[0]
             ratio = queue_need(pool, target, backlog, seen.in_flight)
-            if pool.count_in_flight_as_slots and pool.slots_per_instance < target:
+            if pool.slots_held(target):
                 # A running message holds its slot until it ends, however many messages the target lets
                 # one instance carry; the target still sizes the waiting ones.
                 waiting = backlog - seen.in_flight
-                held = seen.in_flight / pool.slots_per_instance
+                slots = seen.in_flight / pool.slots_per_instance
+                held += slots
                 lines.append(
                     f"{queue.name}: backlog {backlog} ({detail}): {waiting} waiting / target {fmt(target)} "
                     f"= {fmt(waiting / target)} + {seen.in_flight} in flight / {pool.slots_per_instance} slot(s) "
-                    f"= {fmt(held)}: {fmt(ratio)}"
+                    f"= {fmt(slots)}: {fmt(ratio)}"
                 )
             else:
                 lines.append(f"{queue.name}: backlog {backlog} ({detail}) / target {fmt(target)} = {fmt(ratio)}")
@@ -97,6 +102,8 @@ class BacklogSignal:
             unavailable=tuple(unavailable),
             backlog=backlog_total,
             work=work,
+            held=held,
+            in_flight=in_flight,
         )
 
 
