@@ -315,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.keep:
         shutil.rmtree(STAGE / "mutants", ignore_errors=True)
     os.chdir(STAGE)
+    # Tests that start workers as processes (python -m queue_worker) run the mutated copy too.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STAGE / "mutants"), os.environ.get("PYTHONPATH")]))
     mutants = run_mutmut(prefixes, args.sample, args.seed, args.jobs)
     modules, survivors = score(mutants, equivalents)
     seen = {m.identity() for m in mutants}
