@@ -129,18 +129,25 @@ def parse_diff(diff: str) -> tuple[int, str, str]:
 def locate(source_lines: Sequence[str], function: str, original: str, offset: int) -> int:
     """The line of the mutation in the source file: the original line's text inside the function."""
     first = original.split(" / ", maxsplit=1)[0]
-    name = function.rpartition(".")[2]
-    starts = [i for i, text in enumerate(source_lines) if re.match(rf"\s*(async\s+)?def {re.escape(name)}\b", text)]
-    candidates = []
-    for start in starts:
-        for i in range(start, len(source_lines)):
-            if source_lines[i].strip() == first:
-                candidates.append(i + 1)
+    cls, _, name = function.rpartition(".")
+    begin = 0
+    if cls:
+        begin = next((i for i, text in enumerate(source_lines) if re.match(rf"class {re.escape(cls)}\b", text)), 0)
+    pattern = re.compile(rf"(\s*)(async\s+)?def {re.escape(name)}\b")
+    start = next((i for i in range(begin, len(source_lines)) if pattern.match(source_lines[i])), None)
+    if start is None:
+        return 0
+    indent = len(source_lines[start]) - len(source_lines[start].lstrip())
+    end = start + 1
+    while end < len(source_lines) and (
+        not source_lines[end].strip() or len(source_lines[end]) - len(source_lines[end].lstrip()) > indent
+    ):
+        end += 1
+    candidates = [i + 1 for i in range(start, end) if source_lines[i].strip() == first]
     if not candidates:
         return 0
-    # Several lines alike (e.g. two `return None`): the one nearest the diff's own offset.
-    guess = (starts[0] + offset) if starts else 0
-    return min(candidates, key=lambda line: abs(line - guess))
+    # Several lines alike (two `return None`): the one nearest the diff's own offset (1 = the def line).
+    return min(candidates, key=lambda line: abs(line - (start + offset)))
 
 
 def function_of(name: str) -> str:
@@ -284,6 +291,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=17, help="the sample's seed (default 17)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2: CI has 2 cores)")
     parser.add_argument("--keep", action="store_true", help="reuse .mutate/mutants (faster; may hide test changes)")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: report the last run's results")
     parser.add_argument("--fail-under", type=float, help="exit 1 when an area's score is below this percentage")
     return parser.parse_args(argv)
 
@@ -312,12 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     equivalents = load_equivalents()
     stage()
-    if not args.keep:
+    if not args.keep and not args.report_only:
         shutil.rmtree(STAGE / "mutants", ignore_errors=True)
     os.chdir(STAGE)
     # Tests that start workers as processes (python -m queue_worker) run the mutated copy too.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STAGE / "mutants"), os.environ.get("PYTHONPATH")]))
-    mutants = run_mutmut(prefixes, args.sample, args.seed, args.jobs)
+    mutants = run_mutmut(prefixes, args.sample, args.seed, args.jobs, args.report_only)
     modules, survivors = score(mutants, equivalents)
     seen = {m.identity() for m in mutants}
     # An entry is stale only when its file was in this run, whole (a sample proves nothing missing).
@@ -344,8 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_mutmut(prefixes: Sequence[str] | None, sample: int | None, seed: int, jobs: int) -> list[Mutant]:
-    """Generate the mutants, run the chosen ones, and read back what happened to each (cwd: .mutate)."""
+def run_mutmut(
+    prefixes: Sequence[str] | None, sample: int | None, seed: int, jobs: int, report_only: bool = False
+) -> list[Mutant]:
+    """Generate the mutants, run the chosen ones, and read back what happened to each (cwd: .mutate).
+
+    With `report_only`, nothing runs: the chosen mutants that have a result from an earlier run are read."""
     # mutmut reads pyproject.toml from the working directory when imported: import it here, not above.
     from mutmut import __main__ as mm
     from mutmut.mutation.data import SourceFileMutationData
@@ -360,11 +372,12 @@ def run_mutmut(prefixes: Sequence[str] | None, sample: int | None, seed: int, jo
 
     if any(name in sys.modules for name in PACKAGES):
         raise SystemExit("mutate: the packages were imported before mutmut staged its copies")
-    Path("mutants").mkdir(exist_ok=True)
-    copy_src_dir()
-    copy_also_copy_files()
-    setup_source_paths()
-    mm.create_mutants(jobs)
+    if not report_only:
+        Path("mutants").mkdir(exist_ok=True)
+        copy_src_dir()
+        copy_also_copy_files()
+        setup_source_paths()
+        mm.create_mutants(jobs)
 
     def all_data() -> dict[str, Any]:
         found = {}
@@ -374,17 +387,23 @@ def run_mutmut(prefixes: Sequence[str] | None, sample: int | None, seed: int, jo
             found[str(path)] = data
         return found
 
-    names = [name for data in all_data().values() for name in data.exit_code_by_key]
+    names = [
+        name
+        for data in all_data().values()
+        for name, code in data.exit_code_by_key.items()
+        if code is not None or not report_only
+    ]
     chosen = select(names, prefixes, sample, seed)
     if not chosen:
         print("mutate: no mutant in scope")
         return []
-    print(f"mutate: {len(chosen)} of {len(names)} mutants, {jobs} at a time")
+    print(f"mutate: {len(chosen)} of {len(names)} mutants" + ("" if report_only else f", {jobs} at a time"))
     everything = prefixes is None and sample is None
     try:
         # No names: mutmut runs every mutant without a result (all of them after a fresh start) and
         # does not list each one; names: it reruns those, even with a cached result.
-        mm._run(() if everything else chosen, jobs)
+        if not report_only:
+            mm._run(() if everything else chosen, jobs)
     except SystemExit as stop:
         if stop.code not in (None, 0):
             raise
