@@ -54,3 +54,17 @@ def test_given_another_delivery_used_the_last_return_when_sending_back_then_the_
     assert (outcome.result, outcome.refunded) == ("refunded", 12)
     assert world.queues.sent == []
     assert world.counted("ReturnsExhausted") == 1 and world.counted("DeadLettersReturned") == 0
+
+
+def test_given_a_job_already_failed_when_its_dead_letter_comes_again_then_it_reports_a_duplicate(world: World) -> None:
+    world.service.handle(letter(envelope(), "m-1"), NOW)
+    again = world.service.handle(letter(envelope(), "m-2"), NOW)
+    assert again.as_dict() == {
+        "message_id": "m-2",
+        "result": "duplicate",
+        "job_id": "j-1",
+        "refunded": 0,
+        "notified": False,
+        "reason": "already failed",
+    }
+    assert world.service.summary().accounts[0].refunded == 12 and len(world.notifier.sent) == 1
