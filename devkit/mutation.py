@@ -292,6 +292,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2: CI has 2 cores)")
     parser.add_argument("--keep", action="store_true", help="reuse .mutate/mutants (faster; may hide test changes)")
     parser.add_argument("--report-only", action="store_true", help="run nothing: report the last run's results")
+    parser.add_argument(
+        "--retry-survivors",
+        action="store_true",
+        help="rerun only the chosen mutants not caught last time (keeps .mutate/mutants)",
+    )
     parser.add_argument("--fail-under", type=float, help="exit 1 when an area's score is below this percentage")
     return parser.parse_args(argv)
 
@@ -320,12 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     equivalents = load_equivalents()
     stage()
-    if not args.keep and not args.report_only:
+    if not args.keep and not args.report_only and not args.retry_survivors:
         shutil.rmtree(STAGE / "mutants", ignore_errors=True)
     os.chdir(STAGE)
     # Tests that start workers as processes (python -m queue_worker) run the mutated copy too.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STAGE / "mutants"), os.environ.get("PYTHONPATH")]))
-    mutants = run_mutmut(prefixes, args.sample, args.seed, args.jobs, args.report_only)
+    mutants = run_mutmut(
+        prefixes, args.sample, args.seed, args.jobs, report_only=args.report_only, retry_survivors=args.retry_survivors
+    )
     modules, survivors = score(mutants, equivalents)
     seen = {m.identity() for m in mutants}
     # An entry is stale only when its file was in this run, whole (a sample proves nothing missing).
@@ -353,11 +360,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_mutmut(
-    prefixes: Sequence[str] | None, sample: int | None, seed: int, jobs: int, report_only: bool = False
+    prefixes: Sequence[str] | None,
+    sample: int | None,
+    seed: int,
+    jobs: int,
+    *,
+    report_only: bool = False,
+    retry_survivors: bool = False,
 ) -> list[Mutant]:
     """Generate the mutants, run the chosen ones, and read back what happened to each (cwd: .mutate).
 
-    With `report_only`, nothing runs: the chosen mutants that have a result from an earlier run are read."""
+    With `report_only`, nothing runs: the chosen mutants that have a result from an earlier run are read.
+    With `retry_survivors`, only the chosen mutants not caught by an earlier run run again."""
     # mutmut reads pyproject.toml from the working directory when imported: import it here, not above.
     from mutmut import __main__ as mm
     from mutmut.mutation.data import SourceFileMutationData
@@ -398,12 +412,22 @@ def run_mutmut(
         print("mutate: no mutant in scope")
         return []
     print(f"mutate: {len(chosen)} of {len(names)} mutants" + ("" if report_only else f", {jobs} at a time"))
-    everything = prefixes is None and sample is None
+    everything = prefixes is None and sample is None and not retry_survivors
+    to_run = chosen
+    if retry_survivors:
+        caught = {
+            name
+            for data in all_data().values()
+            for name, code in data.exit_code_by_key.items()
+            if code is not None and status_by_exit_code[code] in CAUGHT
+        }
+        to_run = [name for name in chosen if name not in caught]
+        print(f"mutate: retrying {len(to_run)} of them, not caught before")
     try:
         # No names: mutmut runs every mutant without a result (all of them after a fresh start) and
         # does not list each one; names: it reruns those, even with a cached result.
-        if not report_only:
-            mm._run(() if everything else chosen, jobs)
+        if not report_only and to_run:
+            mm._run(() if everything else to_run, jobs)
     except SystemExit as stop:
         if stop.code not in (None, 0):
             raise
