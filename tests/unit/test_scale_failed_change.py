@@ -66,3 +66,36 @@ def test_given_the_undo_lost_a_race_when_the_next_tick_runs_then_it_reads_the_ri
     history = RivalHistory(rival_before_save=2)
     assert scaled_twice(history) == [("video", 4)]
     assert history.load("video").history.scale_events[-1].at == 8.0
+
+
+def test_given_a_rival_tick_saved_first_when_the_next_tick_runs_then_it_acts_on_the_rivals_history() -> None:
+    queues, fleet, metrics = FakeQueues(), FakeFleet(), RecordingMetrics()
+    queues.depth["video-jobs"] = 120
+    fleet.desired["video"] = 0
+    history = RivalHistory(rival_before_save=1)  # the rival writes just before this tick's claim
+    service = ScaleService(queues, fleet, history, metrics)
+    [stood_down] = service.tick([pool()], now=7.0)
+    assert stood_down.error and fleet.set_calls == []
+    assert metrics.counts[("ConcurrentTicks", "video")] == 1
+    [acted] = service.tick([pool()], now=8.0)
+    assert acted.applied and fleet.set_calls == [("video", 4)]
+
+
+class BrokenFleet(FakeFleet):
+    def set_desired(self, group: str, desired: int) -> None:
+        if group == "video":
+            raise RuntimeError("a bug")
+        super().set_desired(group, desired)
+
+
+def test_given_a_bug_in_one_pool_when_ticking_then_it_is_counted_for_that_pool_and_the_others_scale() -> None:
+    queues, fleet, metrics = FakeQueues(), BrokenFleet(), RecordingMetrics()
+    queues.depth.update({"video-jobs": 120, "audio-jobs": 120})
+    fleet.desired.update({"video": 0, "audio": 0})
+    audio = PoolConfig.model_validate(
+        pool().model_dump() | {"name": "audio", "queues": [{"name": "audio-jobs", "target_per_instance": 10}]}
+    )
+    broken, scaled = ScaleService(queues, fleet, MemoryHistory(), metrics).tick([pool(), audio], now=7.0)
+    assert broken.error and "a bug" in broken.error
+    assert scaled.applied and fleet.set_calls == [("audio", 4)]
+    assert dict(metrics.counts) == {("PoolErrors", "video"): 1}
