@@ -68,3 +68,10 @@ def test_given_a_job_already_failed_when_its_dead_letter_comes_again_then_it_rep
         "reason": "already failed",
     }
     assert world.service.summary().accounts[0].refunded == 12 and len(world.notifier.sent) == 1
+
+
+def test_given_a_reserved_job_when_refunded_then_it_reports_the_job_and_the_credits(world: World) -> None:
+    outcome = world.service.handle(letter(envelope(), "m-3"), NOW)
+    fields = outcome.as_dict()
+    assert fields.pop("reason")
+    assert fields == {"message_id": "m-3", "result": "refunded", "job_id": "j-1", "refunded": 12, "notified": True}
