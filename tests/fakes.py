@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,6 +45,39 @@ class FakeFleet(MemoryFleet):
         super().set_desired(group, desired)
 
 
+#: Every metric the services publish in the queue-scaler namespace: what the template's alarms and the
+#: dashboards read (tests/unit/test_metric_names.py checks the alarms against it). A renamed or
+#: misspelt metric silently starves its alarm, so the recording sink refuses any other name.
+PUBLISHED_METRICS = frozenset(
+    {
+        # per pool, each tick (scaling) and each minute (queue metrics)
+        *("DesiredCapacity", "Need", "Backlog", "InService", "ScaleActions"),
+        *("BacklogPerInstance", "BacklogWhileAtZero", "AgeOfOldestMessage"),
+        # the scaler's failure paths
+        *("PoolErrors", "QueueReadErrors", "DescribeGroupsErrors", "LeavingReadErrors", "HistoryWriteErrors"),
+        *("ConcurrentTicks", "FutureHistoryEntries", "AgeReadErrors"),
+        # lifecycle
+        *("LifecycleActionsAlreadyDone", "LifecycleActionsCompleted", "LifecycleActionsDiscovered"),
+        *("LifecycleActionsFailed", "LifecycleActionsForced", "LifecycleActionsPending"),
+        *("LifecycleActionsUnreadable", "LifecycleConcurrentUpdates", "LifecycleDuplicateEvents"),
+        *("LifecycleErrors", "LifecycleEventsIgnored", "LifecycleHeartbeats", "LaunchesAbandoned"),
+        *("DrainSeconds", "SpotInterruptions", "RebalanceRecommendations"),
+        # refunds, notices, the producer
+        *("Refunds", "RefundedCredits", "FailuresRecorded", "CompletedDeadLetters", "DeadLettersReturned"),
+        *("ReturnsExhausted", "DuplicateDeliveries", "ParkedRecords", "ParkedTruncated", "RefundErrors"),
+        *("Notifications", "NotificationErrors", "NoticesPending", "NoticesTakenOver", "NoticesUnconfirmed"),
+        *("NoticeClaimsLost", "JobsSubmitted", "DuplicateSubmits", "SubmitErrors", "SubmitMarkErrors"),
+        *("ReleaseErrors", "ReservationsReleased"),
+    }
+)
+
+
+def _published(names: Iterable[str]) -> None:
+    unknown = sorted(set(names) - PUBLISHED_METRICS)
+    if unknown:
+        raise AssertionError(f"metric(s) not in tests.fakes.PUBLISHED_METRICS: {', '.join(unknown)}")
+
+
 @dataclass
 class RecordingMetrics:
     pools: dict[str, list[Mapping[str, float]]] = field(default_factory=lambda: defaultdict(list))
@@ -53,13 +86,16 @@ class RecordingMetrics:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+        _published(values)
         self.pools[pool].append(dict(values))
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+        _published([name])
         with self.lock:  # the refund tests count from several threads at once
             self.counts[(name, pool)] += value
 
     def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
+        _published(values)
         for name, value in values.items():
             self.queues[(pool, queue)][name] = (value, unit)
 
@@ -71,6 +107,7 @@ class TimingMetrics(RecordingMetrics):
     durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+        _published([name])
         self.durations[name].append(value)
 
 

@@ -1,0 +1,123 @@
+"""`make mutate`'s report: mutants named stably, located by line, scored with equivalents left out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devkit.mutation import (
+    EQUIVALENTS,
+    Equivalent,
+    Mutant,
+    function_of,
+    load_equivalents,
+    locate,
+    parse_diff,
+    repo_path,
+    score,
+    select,
+    staged_path,
+)
+
+DIFF = """--- queue_scaler/services/scaling.py
++++ queue_scaler/services/scaling.py
+@@ -2,7 +2,7 @@
+     \"\"\"Drop the scale event.\"\"\"
+     undone = history.without_event(now)
+     try:
+-        self._held[pool] = VersionedHistory(undone, version)
++        self._held[pool] = VersionedHistory(None, version)
+     except AwsCallError:
+         pass"""
+
+SOURCE = """class Other:
+    def _undo_event(self):
+        self._held[pool] = VersionedHistory(undone, version)
+
+
+class ScaleService:
+    def _undo_event(self, pool, history, version, now):
+        \"\"\"Drop the scale event.\"\"\"
+        undone = history.without_event(now)
+        try:
+            self._held[pool] = VersionedHistory(undone, version)
+        except AwsCallError:
+            pass
+""".splitlines()
+
+
+def test_given_a_mutant_diff_when_parsed_then_its_offset_and_lines_are_read() -> None:
+    assert parse_diff(DIFF) == (
+        5,
+        "self._held[pool] = VersionedHistory(undone, version)",
+        "self._held[pool] = VersionedHistory(None, version)",
+    )
+
+
+def test_given_a_method_when_located_then_the_line_is_in_its_own_class() -> None:
+    offset, original, _ = parse_diff(DIFF)
+    assert locate(SOURCE, "ScaleService._undo_event", original, offset) == 11
+    assert locate(SOURCE, "Other._undo_event", original, offset) == 3
+    assert locate(SOURCE, "Missing._undo_event", "nowhere", offset) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "function"),
+    [
+        ("queue_scaler.services.scaling.xǁScaleServiceǁ_undo_event__mutmut_4", "ScaleService._undo_event"),
+        ("queue_scaler.domain.decision.x_clamps__mutmut_12", "clamps"),
+        ("queue_scaler.domain.decision.x__tolerance__mutmut_3", "_tolerance"),
+    ],
+)
+def test_function_of(name: str, function: str) -> None:
+    assert function_of(name) == function
+
+
+def test_given_repository_paths_then_staged_paths_map_both_ways() -> None:
+    assert staged_path("layers/core/queue_scaler/domain/decision.py") == "queue_scaler/domain/decision.py"
+    assert staged_path("workers/queue_worker") == "queue_worker"
+    assert staged_path("devkit/cli.py") is None
+    assert repo_path("queue_worker/worker.py") == "workers/queue_worker/worker.py"
+
+
+def mutant(
+    name: str, status: str, original: str = "a < b", path: str = "layers/core/queue_scaler/domain/x.py"
+) -> Mutant:
+    return Mutant(name, path, "f", 3, original, original.replace("<", "<="), status)
+
+
+def test_given_an_equivalent_when_scored_then_it_counts_neither_as_caught_nor_as_survivor() -> None:
+    equivalent = Equivalent("layers/core/queue_scaler/domain/x.py", "f", "a < c", "a <= c", "same for ints")
+    mutants = [
+        mutant("m.x_f__mutmut_1", "killed", "a < b"),
+        mutant("m.x_f__mutmut_2", "survived", "a < c"),
+        mutant("m.x_f__mutmut_3", "survived", "a < d"),
+        mutant("m.x_f__mutmut_4", "no tests", "a < e"),
+        mutant("m.x_f__mutmut_5", "timeout", "a < f"),
+    ]
+    [module], survivors = score(mutants, [equivalent])
+    assert (module.total, module.caught, module.survived, module.no_tests, module.equivalent) == (5, 2, 1, 1, 1)
+    assert module.score == 50.0
+    assert [m.name for m in survivors] == ["m.x_f__mutmut_3", "m.x_f__mutmut_4"]
+
+
+def test_given_a_seed_when_sampling_then_the_same_mutants_are_drawn_under_the_paths() -> None:
+    names = [f"queue_scaler.domain.a.x_f__mutmut_{i}" for i in range(50)] + ["queue_worker.worker.x_g__mutmut_1"]
+    first = select(names, ["queue_scaler/domain"], 10, seed=3)
+    assert first == select(names, ["queue_scaler/domain"], 10, seed=3)
+    assert len(first) == 10 and all(n.startswith("queue_scaler.domain.a.") for n in first)
+    assert select(names, ["queue_worker/worker.py"], None, seed=3) == ["queue_worker.worker.x_g__mutmut_1"]
+
+
+def test_the_committed_equivalents_each_give_a_reason_and_name_a_file_that_exists() -> None:
+    root = EQUIVALENTS.parents[2]
+    for entry in load_equivalents():
+        assert entry.reason and (root / entry.file).is_file(), entry
+
+
+def test_given_an_entry_without_a_reason_then_loading_fails_naming_it(tmp_path: Path) -> None:
+    bad = tmp_path / "equivalents.toml"
+    bad.write_text('[[equivalent]]\nfile = "x.py"\nfunction = "f"\noriginal = "a"\nmutated = "b"\n')
+    with pytest.raises(SystemExit, match="entry 1 lacks reason"):
+        load_equivalents(bad)

@@ -1,0 +1,101 @@
+"""Stabilization and rate limits at their edges: a recommendation equal to the fleet, a window of one
+second, a recent recommendation above the fleet during a scale-down, a 100 % scale-down policy, and
+the explanation line when the window does not hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from queue_scaler.config import Behavior
+from queue_scaler.domain.behavior import rate_limit, stabilize
+from queue_scaler.domain.models import History, LimitedBy, Recommendation, Step
+from queue_scaler.domain.text import fmt
+
+NOW = 1000.0
+
+
+def behavior(
+    up_window: float = 0, down_window: float = 0, down_policies: list[dict[str, Any]] | None = None
+) -> Behavior:
+    return Behavior.model_validate(
+        {
+            "scale_up": {"stabilization_window_seconds": up_window, "policies": []},
+            "scale_down": {"stabilization_window_seconds": down_window, "policies": down_policies or []},
+        }
+    )
+
+
+def recommended(*pairs: tuple[float, int]) -> History:
+    return History(recommendations=[Recommendation(at=NOW - age, desired=d) for age, d in pairs])
+
+
+@dataclass
+class Case:
+    name: str
+    recommendation: int
+    current: int
+    history: History
+    behavior: Behavior
+    step: Step
+
+
+CASES = [
+    Case(
+        "given a recommendation equal to the fleet when stabilizing then no window is consulted",
+        4,
+        4,
+        recommended((10, 2)),
+        behavior(up_window=60, down_window=60),
+        Step(4, None, None),
+    ),
+    Case(
+        "given a one-second scale-up window when a lower recommendation is inside it then it holds",
+        6,
+        2,
+        recommended((0.5, 3)),
+        behavior(up_window=1),
+        Step(
+            3,
+            LimitedBy.SCALE_UP_STABILIZED,
+            "scale-up stabilization: lowest recommendation in the last 1 s = 3: hold at 3",
+        ),
+    ),
+    Case(
+        "given a scale-down when a recent recommendation is above the fleet then the fleet is kept, not raised",
+        3,
+        5,
+        recommended((10, 8)),
+        behavior(down_window=60),
+        Step(
+            5,
+            LimitedBy.SCALE_DOWN_STABILIZED,
+            "scale-down stabilization: highest recommendation in the last 60 s = 8: hold at 5",
+        ),
+    ),
+    Case(
+        "given a scale-down when the window holds nothing higher then the line says so and nothing more",
+        3,
+        5,
+        recommended((120, 8)),
+        behavior(down_window=60),
+        Step(3, None, "scale-down stabilization: highest recommendation in the last 60 s = 3"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_stabilize(case: Case) -> None:
+    assert stabilize(case.recommendation, case.current, NOW, case.history, case.behavior) == case.step
+
+
+def test_given_a_100_percent_scale_down_policy_when_limiting_then_the_fleet_may_go_to_zero() -> None:
+    rules = behavior(down_policies=[{"type": "Percent", "value": 100, "period_seconds": 60}])
+    assert rate_limit(0, 200, NOW, History(), rules).value == 0
+
+
+@pytest.mark.parametrize(("value", "text"), [(3.0, "3"), (4.666, "4.67"), (0.1, "0.1"), (2.001, "2"), (2.5, "2.5")])
+def test_fmt(value: float, text: str) -> None:
+    assert fmt(value) == text
