@@ -148,6 +148,9 @@ def test_given_a_queue_that_fails_when_receiving_then_the_worker_backs_off_doubl
     assert all("ServiceUnavailable" in f["error"] for f in failures)
     until(lambda: health.stat().st_mtime > unhealthy_since)  # receives work again: refreshed again
     assert len(telemetry.of("receive_failed")) == 3
+    door.receive_errors_on_low = 1  # a new outage starts from the shortest pause again
+    fourth = until(lambda: (found := telemetry.of("receive_failed")) and len(found) == 4 and found[-1])
+    assert fourth["retry_in_seconds"] == 1.0
     stop(worker, telemetry)
     assert not health.exists(), "a stopping worker is not healthy"
 
