@@ -11,7 +11,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock
+.PHONY: help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock mutate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ unit: $(STAMP) ## Unit tests only (no sockets, fast)
 demo: $(STAMP) ## The whole system on the local cloud: a burst across plans, scale-out from zero, DLQ refunds, drain
 	$(VENV)/bin/queue-scaler demo
 
+# Mutation testing (devkit/mutation.py, mutmut): slow, so not part of `make test`. MUTATE_ARGS narrows it:
+# "--sample 40 --seed 1", "--changed main", "--paths layers/core/queue_scaler/domain/decision.py".
+MUTATE_ARGS ?=
+mutate: $(STAMP) ## Mutation testing of domain/, services/, the worker; report in out/mutation (MUTATE_ARGS="--changed main")
+	$(PY) -m devkit.mutation $(MUTATE_ARGS)
+
 bench: $(STAMP) ## The simulator's scenarios under queue-scaler and its peers (plots in out/bench), then the worker's
 	$(VENV)/bin/queue-scaler bench --plots out/bench
 	$(PY) -m devkit.bench_worker
@@ -60,7 +66,7 @@ lock: $(STAMP) ## Re-resolve layers/core/requirements.in into the hashed lock la
 	  --output-file layers/core/requirements.txt layers/core/requirements.in
 
 clean: ## Remove environments and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam .sam-cli out .localcloud .localcloud-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .sam-cli out .mutate .localcloud .localcloud-demo .pytest_cache .mypy_cache .ruff_cache
 
 # --- Deployment tooling: SAM CLI, cfn-lint, checkov, shellcheck -------------------------------------
 # Their own environment: SAM CLI pins boto3, click and (through aws-sam-translator) pydantic~=2.13,
