@@ -33,9 +33,9 @@ def telemetry(clock: Clock) -> Iterator[tuple[Telemetry, io.StringIO]]:
     handler = telemetry.logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
     out = io.StringIO()
-    previous = handler.setStream(out)
+    previous, handler.stream = handler.stream, out
     yield telemetry, out
-    handler.setStream(previous)
+    handler.stream = previous
 
 
 def lines(out: io.StringIO) -> list[dict[str, Any]]:
