@@ -15,6 +15,7 @@ import pytest
 
 from tests.functional import sqs_requests
 from tests.functional.worker_fixtures import WorkerProcess, counts, envelope, make_queue, send_bodies, wait_for
+from tests.worker_events import from_json, undocumented
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,3 +55,4 @@ def test_given_twelve_jobs_finishing_together_then_their_messages_go_in_batches_
     assert not sqs_requests.load(log, "DeleteMessage"), "one by one"
     assert counts(sqs, url) == (0, 0)
     assert all(event["deleted"] for event in worker.events("job_completed"))
+    assert undocumented([from_json(line) for line in worker.events()]) == []

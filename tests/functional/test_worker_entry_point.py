@@ -20,6 +20,7 @@ import pytest
 from queue_worker import app, health
 from queue_worker.telemetry import Telemetry
 from tests.functional.worker_fixtures import BASE_ENV, counts, envelope, make_queue, send_bodies
+from tests.worker_events import undocumented
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,15 +55,16 @@ class SpyTelemetry(Telemetry):
     events: ClassVar[list[dict[str, Any]]] = []
 
     def event(self, event: str, message: str, *, job_id: str | None = None, level: str = "info", **fields: Any) -> None:
-        SpyTelemetry.events.append({"event": event, "job_id": job_id, "level": level, **fields})
+        SpyTelemetry.events.append({"event": event, "message": message, "job_id": job_id, "level": level, **fields})
         super().event(event, message, job_id=job_id, level=level, **fields)
 
 
 @pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def events(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     SpyTelemetry.events = []
     monkeypatch.setattr(app, "Telemetry", SpyTelemetry)
-    return SpyTelemetry.events
+    yield SpyTelemetry.events
+    assert undocumented(SpyTelemetry.events) == [], "every line as docs/worker-events.md says"
 
 
 def test_given_a_job_when_main_runs_and_sigterm_arrives_then_it_completes_and_exits_0(

@@ -15,6 +15,7 @@ import pytest
 
 from tests.functional import sqs_requests
 from tests.functional.worker_fixtures import WorkerProcess, envelope, make_queue, send_bodies, wait_for
+from tests.worker_events import from_json, undocumented
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,3 +86,4 @@ def test_given_work_arriving_when_an_idle_worker_receives_it_then_it_short_polls
     seen = receives(log, urls)
     assert seen[taken] == (1, 0), seen
     assert seen[taken + 1 : taken + 5] == [(0, 0), (1, 0), (0, POLL_WAIT), (1, 0)], seen
+    assert undocumented([from_json(line) for line in worker.events()]) == []

@@ -22,6 +22,7 @@ from queue_worker.sqs import ReceivedMessage
 from queue_worker.telemetry import Telemetry
 from queue_worker.worker import Worker
 from tests.unit.test_worker_settlement import FakeQueues, body
+from tests.worker_events import undocumented
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -38,7 +39,7 @@ class SpyTelemetry(Telemetry):
 
     def event(self, event: str, message: str, *, job_id: str | None = None, level: str = "info", **fields: Any) -> None:
         with self.lock:
-            self.events.append({"event": event, "job_id": job_id, "level": level, **fields})
+            self.events.append({"event": event, "message": message, "job_id": job_id, "level": level, **fields})
 
     def of(self, name: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -82,6 +83,7 @@ Started = Callable[..., tuple[Worker, SpyTelemetry, Path]]
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Started]:
     running: list[tuple[Worker, threading.Thread]] = []
+    spies: list[SpyTelemetry] = []
 
     def begin(
         door: Door, handler: Callable[[JobEnvelope], object] = lambda job: None, **settings: Any
@@ -96,6 +98,7 @@ def start(tmp_path: Path) -> Iterator[Started]:
             **settings,
         }
         telemetry = SpyTelemetry()
+        spies.append(telemetry)
         health = tmp_path / "health"
         worker = Worker(
             WorkerSettings(**values),
@@ -115,6 +118,8 @@ def start(tmp_path: Path) -> Iterator[Started]:
     for worker, thread in running:
         worker.request_stop(signal.SIGTERM)
         thread.join(10)
+    for telemetry in spies:
+        assert undocumented(telemetry.events) == [], "every line as docs/worker-events.md says"
 
 
 def until(check: Callable[[], Any], timeout: float = 10) -> Any:
