@@ -19,6 +19,7 @@ import pytest
 
 from queue_worker import app, health
 from queue_worker.telemetry import Telemetry
+from tests.fakes import FakeLedger
 from tests.functional.worker_fixtures import BASE_ENV, counts, envelope, make_queue, send_bodies
 from tests.worker_events import undocumented
 
@@ -76,6 +77,10 @@ def test_given_a_job_when_main_runs_and_sigterm_arrives_then_it_completes_and_ex
 ) -> None:
     url, _ = make_queue(sqs, "main")
     monkeypatch.setenv("QUEUE_URLS", url)
+    monkeypatch.setenv("LEDGER_TABLE", "ledger")
+    ledger = FakeLedger()
+    asked: list[str | None] = []
+    monkeypatch.setattr(app, "make_attempt_log", lambda settings: asked.append(settings.ledger_table) or ledger)
     send_bodies(sqs, url, [envelope("m-1", seconds=0.5)])
 
     def stop_once_the_job_is_done() -> None:
@@ -89,6 +94,9 @@ def test_given_a_job_when_main_runs_and_sigterm_arrives_then_it_completes_and_ex
     names = [e["event"] for e in events]
     assert {"worker_started", "job_started", "job_completed", "worker_stopping", "worker_stopped"} <= set(names)
     assert [e["job_id"] for e in events if e["event"] == "job_completed"] == ["m-1"]
+    record = ledger.job("m-1")
+    assert asked == ["ledger"] and record is not None, "attempts go to LEDGER_TABLE"
+    assert [str(a.outcome) for a in record.attempts] == ["completed"]
     assert not environment.exists(), "stopped: not healthy"
 
 

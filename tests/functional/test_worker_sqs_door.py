@@ -142,6 +142,17 @@ def test_given_held_messages_when_their_visibility_is_set_then_batched_per_queue
     assert len(receive_all(queues, 0, 11)) == 11, "visible again at once"
 
 
+def test_given_refusals_on_two_queues_when_setting_visibility_then_both_are_reported(sqs: Any) -> None:
+    first, second = queue(sqs, "vis-a"), queue(sqs, "vis-b")
+    queues = Queues(sqs, [first, second])
+    bad = [ReceivedMessage(i, url, f"m-{i}", f"bad-{i}", "x", 1, None) for i, url in enumerate([first, second])]
+    assert [(m.message_id, why) for m, why in queues.set_visibility(bad, 0)] == [
+        ("m-0", "ReceiptHandleIsInvalid"),
+        ("m-1", "ReceiptHandleIsInvalid"),
+    ]
+    assert set(queues.delete(bad)) == {"bad-0", "bad-1"}
+
+
 def test_given_a_queue_that_does_not_exist_when_setting_visibility_then_each_of_its_messages_fails() -> None:
     queues = Queues(boto3.client("sqs", region_name="us-east-1"), ["x"])
     gone = [ReceivedMessage(0, "https://sqs.us-east-1.amazonaws.com/123456789012/gone", "m-0", "r-0", "", 1, None)]

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from queue_scaler.domain.ledger import JobStatus
 from queue_scaler.jobs import JobEnvelope
+from queue_scaler.ports import AttemptLog
 from queue_worker import worker as worker_module
 from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile
@@ -21,6 +23,7 @@ from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import ReceivedMessage
 from queue_worker.telemetry import Telemetry
 from queue_worker.worker import Worker
+from tests.fakes import FakeLedger
 from tests.unit.test_worker_settlement import FakeQueues, body
 from tests.worker_events import undocumented
 
@@ -86,7 +89,10 @@ def start(tmp_path: Path) -> Iterator[Started]:
     spies: list[SpyTelemetry] = []
 
     def begin(
-        door: Door, handler: Callable[[JobEnvelope], object] = lambda job: None, **settings: Any
+        door: Door,
+        handler: Callable[[JobEnvelope], object] = lambda job: None,
+        ledger: AttemptLog | None = None,
+        **settings: Any,
     ) -> tuple[Worker, SpyTelemetry, Path]:
         values: dict[str, Any] = {
             "queue_urls": door.urls,
@@ -107,7 +113,7 @@ def start(tmp_path: Path) -> Iterator[Started]:
             telemetry,
             HealthFile(health),
             wall_clock=lambda: 1_000_000.0,
-            attempts=AttemptRecorder(None, telemetry),
+            attempts=AttemptRecorder(ledger, telemetry),
         )
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
@@ -215,6 +221,7 @@ def test_given_a_failed_job_then_its_retry_comes_after_the_retry_delay(start: St
     worker, telemetry, _ = start(Door([body("bad")]), boom)
     [failed] = until(lambda: telemetry.of("job_failed"))
     assert failed["retry_in_seconds"] == 7
+    assert isinstance(failed["seconds"], float) and failed["seconds"] == round(failed["seconds"], 3) >= 0
     stop(worker, telemetry)
 
 
@@ -263,7 +270,22 @@ def test_given_a_message_with_its_sent_time_then_the_job_line_carries_its_wait_q
     assert started["queue_wait_seconds"] == 2.5 and started["kind"] == "k"
     [completed] = until(lambda: telemetry.of("job_completed"))
     assert (completed["queue_wait_seconds"], completed["deleted"]) == (2.5, True)
+    assert isinstance(completed["seconds"], float) and completed["seconds"] == round(completed["seconds"], 3) >= 0
     stop(worker, telemetry)
+
+
+def test_given_a_job_the_ledger_has_completed_then_it_is_skipped_and_its_message_deleted(start: Started) -> None:
+    ledger = FakeLedger()
+    ledger.jobs["done"] = {"status": JobStatus.COMPLETED}
+    ran: list[str] = []
+    door = Door([body("done")])
+    worker, telemetry, _ = start(door, lambda job: ran.append(job.job_id), ledger)
+    [skipped] = until(lambda: telemetry.of("job_skipped"))
+    assert (skipped["job_id"], skipped["level"]) == ("done", "info")
+    until(lambda: door.deleted == ["m-0"])
+    assert ran == [] and telemetry.of("job_started") == []
+    stopped = stop(worker, telemetry)
+    assert (stopped["completed"], stopped["failed"], stopped["released"]) == (0, 0, 0)
 
 
 def test_given_a_worker_then_its_start_and_stop_lines_say_how_it_runs_and_what_it_did(start: Started) -> None:

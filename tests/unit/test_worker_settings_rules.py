@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from queue_scaler.jobs import JobEnvelope
+from queue_worker import examples
 from queue_worker.settings import WorkerSettings
+from queue_worker.worker import describe_validation_error
 
 BASE: dict[str, Any] = {"queue_urls": "http://sqs.local/1/q", "job_handler": "m:f"}
 
@@ -111,3 +114,19 @@ def test_given_nothing_optional_then_the_documented_defaults() -> None:
     assert (loaded.starvation_limit, loaded.pool_name, loaded.metrics_namespace) == (5, "default", "QueueScaler")
     assert (loaded.scale_in_protection, loaded.protection_linger_seconds, loaded.ledger_table) == (False, 5, None)
     assert (loaded.metrics_flush_seconds, loaded.health_max_age_seconds) == (60, 60)
+
+
+def test_given_a_body_that_is_not_an_object_then_the_reason_names_the_body() -> None:
+    with pytest.raises(ValidationError) as raised:
+        JobEnvelope.from_body('"just text"')
+    assert describe_validation_error(raised.value).startswith("body: ")
+
+
+def test_given_a_sleep_job_then_it_sleeps_its_payload_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(examples.time, "sleep", slept.append)
+    envelope = {"job_id": "j", "user_id": "u", "plan": "free", "kind": "k", "credits": 0}
+    job = JobEnvelope.model_validate(envelope | {"submitted_at": "2026-01-01T00:00:00Z", "payload": {"seconds": "2.5"}})
+    examples.sleep_job(job)
+    examples.sleep_job(job.model_copy(update={"payload": {}}))
+    assert slept == [2.5, 0.0]
