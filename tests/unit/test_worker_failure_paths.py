@@ -298,3 +298,30 @@ def test_given_a_worker_then_its_start_and_stop_lines_say_how_it_runs_and_what_i
     [stopping] = telemetry.of("worker_stopping")
     assert (stopping["signal"], stopping["running"], stopping["unstarted"]) == ("SIGTERM", 0, 0)
     assert (stopped["signal"], stopped["completed"], stopped["failed"], stopped["released"]) == ("SIGTERM", 1, 0, 0)
+
+
+class HangingDoor(Door):
+    """A long poll on the lower queue that outlasts the drain window, until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.polling = threading.Event()
+        self.release = threading.Event()
+
+    def receive(self, index: int, max_messages: int, wait_seconds: int, visibility: int) -> list[ReceivedMessage]:
+        if index == 1:
+            self.polling.set()
+            self.release.wait(10)
+            return []
+        return super().receive(index, max_messages, wait_seconds, visibility)
+
+
+def test_given_a_receive_still_under_way_at_the_drain_deadline_then_the_exit_says_so(start: Started) -> None:
+    door = HangingDoor()
+    worker, telemetry, _ = start(door)
+    assert door.polling.wait(10)
+    stopped = stop(worker, telemetry)
+    door.release.set()
+    [abandoned] = telemetry.of("poll_abandoned")
+    assert abandoned["level"] == "warning"
+    assert stopped["released"] == 0
