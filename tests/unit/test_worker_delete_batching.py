@@ -2,7 +2,7 @@
 DeleteMessageBatch call, at most 10 entries each (SQS's batch limit).
 
 Over an in-memory fake of the worker's SQS door that records every delete call. The jobs end a
-little apart (20 ms each), and the window is widened to 2 s so that a busy machine cannot make
+little apart (20 ms each), and the window is widened to 1 s so that a busy machine cannot make
 them miss it; the rule under test is that the gathering lasts its window, not that it is 50 ms.
 """
 
@@ -24,7 +24,7 @@ from tests.unit.test_worker_settlement import FakeQueues, body, make_worker
 
 pytestmark = pytest.mark.timeout(30)
 
-GATHER_SECONDS = 2.0
+GATHER_SECONDS = 1.0
 STAGGER_SECONDS = 0.02
 
 

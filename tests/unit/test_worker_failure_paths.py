@@ -166,6 +166,17 @@ def test_given_a_queue_that_fails_when_receiving_then_the_worker_backs_off_doubl
     assert not health.exists(), "a stopping worker is not healthy"
 
 
+def test_given_receives_failing_from_the_start_then_the_worker_never_reports_healthy(start: Started) -> None:
+    door = Door([])
+    door.receive_errors_on_low = 2
+    worker, telemetry, health = start(door)
+    failures = until(lambda: (found := telemetry.of("receive_failed")) and len(found) == 2 and found)
+    assert [f["retry_in_seconds"] for f in failures] == [1.0, 2.0]
+    assert not health.exists(), "healthy only once a receive worked"
+    until(health.exists)
+    stop(worker, telemetry)
+
+
 def test_given_a_running_job_then_the_heartbeat_extends_its_visibility_and_reports_refusals(start: Started) -> None:
     gate = threading.Event()
     door = Door([body("long")])
@@ -325,3 +336,14 @@ def test_given_a_receive_still_under_way_at_the_drain_deadline_then_the_exit_say
     [abandoned] = telemetry.of("poll_abandoned")
     assert abandoned["level"] == "warning"
     assert stopped["released"] == 0
+
+
+def test_given_a_first_receive_still_under_way_then_the_worker_is_not_healthy_yet(start: Started) -> None:
+    door = HangingDoor()
+    worker, telemetry, health = start(door)
+    assert door.polling.wait(10)
+    time.sleep(1.3)  # past the main loop's one-second health tick, with no receive answered yet
+    assert not health.exists(), "healthy only once a receive worked"
+    door.release.set()
+    until(health.exists)
+    stop(worker, telemetry)

@@ -145,3 +145,31 @@ def test_given_protection_off_then_nothing_is_called() -> None:
     protection = protect_instance(settings, SpyTelemetry())
     assert isinstance(protection, NoProtection)
     assert (protection.busy(), protection.idle(), protection.stop()) == (None, None, None)
+
+
+def test_given_protection_on_then_the_instance_is_protected_in_its_group_with_the_configured_linger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = GatedAutoScaling()
+    monkeypatch.setattr("queue_worker.protection.make_client", lambda: client)
+    settings = WorkerSettings(
+        queue_urls="http://sqs.local/1/q",
+        job_handler="m:f",
+        scale_in_protection=True,
+        autoscaling_group_name="video",
+        instance_id=INSTANCE,
+        protection_linger_seconds=300,
+    )
+    protection = protect_instance(settings, SpyTelemetry())
+    try:
+        deadline = time.monotonic() + 10
+        while client.snapshot() != [False]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        protection.busy()
+        protection.idle()
+        time.sleep(0.3)
+        assert client.snapshot() == [False, True], "still protected: the linger is 300 s"
+    finally:
+        protection.stop()
+    assert client.snapshot() == [False, True, False]
