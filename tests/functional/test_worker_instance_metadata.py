@@ -3,6 +3,7 @@ session token (with its TTL header), then the GET carrying it, as EC2's instance
 
 from __future__ import annotations
 
+import socket
 import threading
 import urllib.error
 from collections.abc import Iterator
@@ -75,3 +76,15 @@ def test_given_a_service_that_refuses_the_token_then_the_error_reaches_the_calle
     with pytest.raises(urllib.error.HTTPError) as refused:
         protection.instance_id_from_imds()
     assert refused.value.code == 400 and isinstance(refused.value, OSError)
+
+
+def test_given_a_metadata_service_that_never_answers_then_the_call_gives_up_at_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    silent = socket.create_server(("127.0.0.1", 0), backlog=1)  # connects, never answers
+    try:
+        monkeypatch.setattr(protection, "IMDS", f"http://127.0.0.1:{silent.getsockname()[1]}/latest")
+        with pytest.raises(OSError, match="timed out"):
+            protection.instance_id_from_imds(timeout=0.5)
+    finally:
+        silent.close()
