@@ -40,6 +40,7 @@ from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 
 from queue_scaler.domain.commands import (
+    COMMENT_MAX_CHARS,
     HEALTHY,
     CommandComment,
     Purpose,
@@ -47,6 +48,9 @@ from queue_scaler.domain.commands import (
     health_output,
     parse_comment,
 )
+
+#: GetCommandInvocation's StandardOutputContent: the first 24,000 characters a command wrote to stdout.
+STDOUT_CONTENT_CHARS = 24_000
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -397,6 +401,17 @@ class _Running:
     invocation: dict[str, Any]
 
 
+def check_send_command(comment: str) -> None:
+    """SendCommand's own validation of its Comment, which moto skips: at most 100 characters."""
+    from moto.ssm.exceptions import ValidationException
+
+    if len(comment) > COMMENT_MAX_CHARS:
+        raise ValidationException(
+            f"1 validation error detected: Value '{comment}' at 'comment' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {COMMENT_MAX_CHARS}"
+        )
+
+
 @dataclass
 class RunCommandEmulator:
     """The instances' SSM agent: runs the two scripts LifecycleFunction sends, on local workers.
@@ -430,6 +445,7 @@ class RunCommandEmulator:
 
         def send_and_run(backend: Any, **kwargs: Any) -> Any:
             asked = list(kwargs.get("instance_ids") or [])
+            check_send_command(kwargs.get("comment") or "")
             command = send_command(backend, **kwargs)
             # With no Targets moto adds every EC2 instance it knows: keep the instances asked for.
             command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
@@ -464,7 +480,9 @@ class RunCommandEmulator:
                     self.running.append(command)
                 continue
             status, output = outcome
-            command.invocation.update(Status=status, StatusDetails=status, StandardOutputContent=output)
+            command.invocation.update(
+                Status=status, StatusDetails=status, StandardOutputContent=output[:STDOUT_CONTENT_CHARS]
+            )
             self.on_event(self._event(command, status))
 
     def _outcome(self, command: _Running, now: float) -> tuple[str, str] | None:

@@ -20,6 +20,7 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
 from moto.ssm.models import SimpleSystemManagerBackend
 
+from devkit.localcloud.emulation import STDOUT_CONTENT_CHARS, check_send_command
 from queue_scaler.domain.commands import parse_comment
 
 
@@ -69,8 +70,8 @@ class SentCommand:
     invocation: dict[str, Any]
 
     def finish(self, status: str, output: str = "") -> None:
-        """The command ends on its instance."""
-        self.invocation.update(Status=status, StatusDetails=status, StandardOutputContent=output)
+        """The command ends on its instance; SSM hands over only the first 24,000 characters of stdout."""
+        self.invocation.update(Status=status, StatusDetails=status, StandardOutputContent=output[:STDOUT_CONTENT_CHARS])
 
 
 @dataclass
@@ -110,6 +111,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> tuple[LifecycleActions, SsmAgent
 
     def send_and_run(backend: SimpleSystemManagerBackend, **kwargs: Any) -> Any:
         asked = list(kwargs.get("instance_ids") or [])
+        check_send_command(kwargs.get("comment") or "")
         command = send_command(backend, **kwargs)
         purpose = [str(parse_comment(kwargs.get("comment") or "").purpose)]
         # moto also adds every EC2 instance it knows when Targets is empty: keep the instances asked for.

@@ -115,7 +115,16 @@ def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.1
 class WorkerProcess:
     """A real `python -m queue_worker` process with its JSON log captured in a file."""
 
-    def __init__(self, endpoint: str, log_dir: Path, name: str, **settings: str | int | float) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        log_dir: Path,
+        name: str,
+        *,
+        launcher: tuple[str, ...] = (),
+        **settings: str | int | float,
+    ) -> None:
+        """`launcher`: a module and its arguments that run `queue_worker` (tests/functional/sqs_requests.py)."""
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         env = {"PATH": os.environ.get("PATH", ""), **BASE_ENV, "AWS_ENDPOINT_URL": endpoint}
@@ -128,7 +137,7 @@ class WorkerProcess:
         self.env = env
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "queue_worker"], env=env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", *launcher, "queue_worker"], env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def _complete_lines(self) -> list[str]:

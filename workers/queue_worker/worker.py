@@ -306,9 +306,15 @@ class Worker:
                 if not self._deletes:
                     return
                 # Jobs finishing in the next moment share the call: one request per 10 messages
-                # instead of one each, which is most of the worker's SQS traffic.
-                if len(self._deletes) < MAX_BATCH and not self._deleter_stop:
-                    self._cond.wait(timeout=DELETE_GATHER_SECONDS)
+                # instead of one each, which is most of the worker's SQS traffic. The condition is
+                # notified by every job that ends, so the gathering runs to its own deadline.
+                gathered_by = time.monotonic() + DELETE_GATHER_SECONDS
+                while (
+                    len(self._deletes) < MAX_BATCH
+                    and not self._deleter_stop
+                    and (left := gathered_by - time.monotonic()) > 0
+                ):
+                    self._cond.wait(timeout=left)
                 batch, self._deletes = self._deletes[:MAX_BATCH], self._deletes[MAX_BATCH:]
             self._complete(batch)
 

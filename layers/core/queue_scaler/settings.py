@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from queue_scaler.domain.commands import check_container_name
 from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy, PoolTimings
 from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
 
@@ -50,7 +51,10 @@ class LifecycleSettings(BaseSettings):
     # arrive for every Spot instance of the account, not only ours.
     group_names: Annotated[frozenset[str], NoDecode] = Field(description="This stack's Auto Scaling groups")
     environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
-    worker_container: str = Field(default="queue-worker", description="The worker's container name on instances")
+    worker_container: Annotated[str, AfterValidator(check_container_name)] = Field(
+        default="queue-worker",
+        description="The worker's container name on instances: Docker's rule, short enough for the SSM Comment",
+    )
     drain_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
     # SSM delivery and docker's own stop on top of the drain window, before a drain counts as stuck.
     drain_grace_seconds: Annotated[int, Field(ge=0, le=600)] = 30

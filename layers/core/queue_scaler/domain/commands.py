@@ -10,6 +10,7 @@ agent reads the comment with `parse_comment` and writes outputs with `drain_outp
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,14 @@ EXIT_PREFIX = "exit="
 HEALTHY = "healthy"
 #: Log lines kept from a command's output: enough to see why a worker failed, small enough for a log line.
 LOG_TAIL_LINES = 20
+#: SSM SendCommand refuses a Comment longer than this.
+COMMENT_MAX_CHARS = 100
+#: No command outlasts the lifecycle hook it serves, and a hook waits at most 48 hours (EC2 Auto
+#: Scaling's global timeout): the most seconds a comment ever carries.
+MAX_COMMAND_SECONDS = 48 * 3600
+#: Docker's rule for container names (its RestrictedNamePattern); the name is also a shell word of
+#: the scripts below and one word of the comment, which this rule keeps it.
+CONTAINER_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
 
 
 class _Model(BaseModel):
@@ -36,7 +45,7 @@ class Purpose(StrEnum):
 class CommandRequest(_Model):
     """A shell script for AWS-RunShellScript, and what it is for (the SSM command's Comment)."""
 
-    comment: str = Field(max_length=100)
+    comment: str = Field(max_length=COMMENT_MAX_CHARS)
     script: list[str]
     execution_timeout_seconds: int
 
@@ -51,6 +60,25 @@ class CommandComment(_Model):
 
 def _comment(purpose: Purpose, container: str, seconds: int) -> str:
     return f"{COMMENT_PREFIX} {purpose} {container} {seconds}"
+
+
+#: The longest container name whose every comment fits SSM's limit, the other words at their longest.
+CONTAINER_NAME_MAX_CHARS = COMMENT_MAX_CHARS - len(_comment(max(Purpose, key=len), "", MAX_COMMAND_SECONDS))
+
+
+def check_container_name(name: str) -> str:
+    """`name` when Docker accepts it and every command's comment naming it fits; ValueError saying why not.
+
+    Checked where the configuration is read, so that no drain or health check fails on it later.
+    """
+    if len(name) > CONTAINER_NAME_MAX_CHARS:
+        raise ValueError(
+            f"{len(name)} characters is too long: at most {CONTAINER_NAME_MAX_CHARS}, so that the SSM command's "
+            f"Comment (`{COMMENT_PREFIX} <purpose> <container> <seconds>`) stays within {COMMENT_MAX_CHARS}"
+        )
+    if re.fullmatch(CONTAINER_NAME_PATTERN, name) is None:
+        raise ValueError(f"{name!r} is not a Docker container name ({CONTAINER_NAME_PATTERN})")
+    return name
 
 
 def parse_comment(comment: str) -> CommandComment:
@@ -132,6 +160,21 @@ def health_of(output: str) -> str:
         if line.startswith(HEALTH_PREFIX):
             return line.removeprefix(HEALTH_PREFIX).strip() or "unknown"
     return "unknown"
+
+
+def kept_output(output: str, limit: int) -> str:
+    """At most `limit` characters of a command's output, to keep with its action.
+
+    Its answer line (`health=...` or `exit=...`, printed first) and as much of its end as fits: the
+    answer is what later decisions read, the last lines say why the worker failed. SSM itself hands
+    over only the first 24,000 characters of stdout and 8,000 of stderr (GetCommandInvocation).
+    """
+    if len(output) <= limit:
+        return output
+    answer, _, _ = output.partition("\n")
+    if not answer.startswith((HEALTH_PREFIX, EXIT_PREFIX)) or len(answer) >= limit // 2:
+        return output[-limit:]
+    return f"{answer}\n{output[-(limit - len(answer) - 1) :]}"
 
 
 def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> list[str]:

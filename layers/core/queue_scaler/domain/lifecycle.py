@@ -18,9 +18,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from queue_scaler.domain.commands import HEALTHY, CommandRequest, drain_command, health_command, health_of
+from queue_scaler.domain.commands import (
+    HEALTHY,
+    MAX_COMMAND_SECONDS,
+    CommandRequest,
+    check_container_name,
+    drain_command,
+    health_command,
+    health_of,
+    kept_output,
+)
 from queue_scaler.domain.text import fmt
 
 #: EC2 gives a Spot instance two minutes' notice before it reclaims it.
@@ -28,8 +37,9 @@ SPOT_NOTICE_SECONDS = 120.0
 #: A lifecycle hook can be kept waiting by heartbeats for at most 100 x its HeartbeatTimeout, or
 #: 48 hours, whichever is smaller (EC2 Auto Scaling's global timeout).
 HOOK_GLOBAL_TIMEOUT_FACTOR = 100
-HOOK_GLOBAL_TIMEOUT_SECONDS = 48 * 3600.0
-#: Output kept with an action: the last check's or drain's tail, enough for the failure's log line.
+HOOK_GLOBAL_TIMEOUT_SECONDS = float(MAX_COMMAND_SECONDS)
+#: Output kept with an action: the last check's or drain's answer and tail, enough for the failure's log
+#: line, and far inside a DynamoDB item's 400 KB.
 OUTPUT_KEPT_CHARS = 4000
 
 # SSM invocation statuses (GetCommandInvocation `Status`, and the status-change events' `status`).
@@ -81,7 +91,9 @@ def hook_maximum(heartbeat_timeout: float) -> float:
 class LifecyclePolicy(_Model):
     """The timings and choices that shape every step (from LifecycleSettings)."""
 
-    container: str = Field(description="Name of the worker container on each instance")
+    container: Annotated[str, AfterValidator(check_container_name)] = Field(
+        description="Name of the worker container on each instance"
+    )
     drain_seconds: Annotated[float, Field(gt=0)] = Field(description="`docker stop --time` of a terminate drain")
     spot_drain_seconds: Annotated[float, Field(gt=0, lt=SPOT_NOTICE_SECONDS)]
     drain_grace_seconds: Annotated[float, Field(ge=0)] = Field(
@@ -91,7 +103,7 @@ class LifecyclePolicy(_Model):
     launch_hook_timeout_seconds: Annotated[float, Field(gt=0)] = Field(description="Launch hook HeartbeatTimeout")
     terminate_hook_timeout_seconds: Annotated[float, Field(gt=0)] = Field(description="Terminate hook HeartbeatTimeout")
     reconcile_period_seconds: Annotated[float, Field(gt=0)] = Field(description="How often the reconciler runs")
-    health_wait_seconds: Annotated[float, Field(gt=0)] = Field(
+    health_wait_seconds: Annotated[float, Field(gt=0, le=MAX_COMMAND_SECONDS)] = Field(
         description="How long one health check waits on the instance for the container to become healthy"
     )
     command_retry_seconds: Annotated[float, Field(gt=0)] = Field(
@@ -491,5 +503,5 @@ def _note(action: LifecycleAction, observed: CommandObservation | None) -> Lifec
     if observed is None or observed.running:
         return action
     return action.model_copy(
-        update={"last_status": observed.status, "last_output": observed.output[-OUTPUT_KEPT_CHARS:]}
+        update={"last_status": observed.status, "last_output": kept_output(observed.output, OUTPUT_KEPT_CHARS)}
     )

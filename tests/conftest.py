@@ -1,0 +1,24 @@
+"""Shared by every suite: keep in-process workers' log lines writable across pytest sessions."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from queue_worker.telemetry import SERVICE
+
+
+@pytest.fixture(autouse=True)
+def _worker_log_stream_open() -> None:
+    """Point the worker's log handler at this session's stdout when the one it holds is closed.
+
+    Powertools creates the handler once per process, bound to the stdout of that moment. A process
+    that runs several pytest sessions (mutmut runs its stats, its clean run and its mutants so) would
+    otherwise hand every later in-process worker the closed stdout of an earlier session, and its
+    metric flush would fail in the worker's thread.
+    """
+    for handler in logging.getLogger(SERVICE).handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+            handler.stream = sys.stdout
