@@ -10,6 +10,7 @@ from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome, JobRecord, JobStatus
 from queue_scaler.domain.refund import (
     MAX_PARKED_BODY_BYTES,
+    MAX_PARKED_REASON_CHARS,
     DeadLetterPolicy,
     DeadLetterStep,
     dead_letter_step,
@@ -96,6 +97,33 @@ def test_given_a_600_kb_body_when_parked_then_it_is_truncated_with_its_length_an
 def test_given_a_small_body_when_parked_then_it_is_kept_whole() -> None:
     parked = parked_record(message_id="m", body="{}", reason="bad", source_queue="q", job_id="j", now=NOW)
     assert (parked.body, parked.truncated, parked.body_bytes) == ("{}", False, 2)
+
+
+def test_given_a_cut_inside_a_character_when_parked_then_the_body_ends_at_the_character_before() -> None:
+    body = "a" + "é" * 200_000  # the byte limit falls in the middle of an "é"
+    parked = parked_record(message_id="m", body=body, reason="r", source_queue=None, job_id=None, now=NOW)
+    assert parked.body == "a" + "é" * ((MAX_PARKED_BODY_BYTES - 1) // 2) and parked.truncated
+
+
+def test_given_a_lone_surrogate_when_parked_then_it_is_parked_with_its_bytes_hashed() -> None:
+    # Not valid Unicode text, yet it can reach us from a decoded JSON escape: parking must never fail.
+    parked = parked_record(message_id="m", body='{"x": "\ud800"}', reason="r", source_queue=None, job_id=None, now=NOW)
+    assert parked.body_bytes == 12 and not parked.truncated
+
+
+@pytest.mark.parametrize(
+    ("name", "length", "kept"),
+    [
+        ("given a reason at the limit then it is kept whole", MAX_PARKED_REASON_CHARS, MAX_PARKED_REASON_CHARS),
+        ("given one character more then it is cut and counted", MAX_PARKED_REASON_CHARS + 1, None),
+    ],
+)
+def test_parked_reason_limit(name: str, length: int, kept: int | None) -> None:
+    parked = parked_record(message_id="m", body="{}", reason="x" * length, source_queue=None, job_id=None, now=NOW)
+    if kept is not None:
+        assert parked.reason == "x" * kept, name
+    else:
+        assert parked.reason == "x" * MAX_PARKED_REASON_CHARS + f"... ({length} characters)", name
 
 
 CONFIG = ScalerConfig.model_validate(

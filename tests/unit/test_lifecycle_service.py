@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -281,10 +282,19 @@ def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_reco
     assert world.metrics.counts[("RebalanceRecommendations", None)] == 1
 
 
-def test_given_a_status_event_of_another_command_when_handled_then_nothing_happens(world: World) -> None:
+def test_given_a_status_event_of_another_command_when_handled_then_nothing_happens_and_it_is_logged_as_such(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    unmatched = "command status for no pending action"
     world.terminate()
-    assert world.command_status("not-ours", "Success", T0 + 1) == []
-    assert world.only().state is ActionState.PENDING
+    with caplog.at_level(logging.INFO):
+        assert world.command_status("not-ours", "Success", T0 + 1) == []
+        assert [r.command_id for r in caplog.records if r.getMessage() == unmatched] == ["not-ours"]  # type: ignore[attr-defined]
+        caplog.clear()
+        world.commands.finish("cmd-1", "Success")
+        [report] = world.command_status("cmd-1", "Success", T0 + 2)
+    assert report["outcome"] == "succeeded"
+    assert [r for r in caplog.records if r.getMessage() == unmatched] == []  # its own command: not "no action"
 
 
 def test_given_pool_timings_in_json_when_settings_load_then_each_pool_drains_for_its_own_window(
@@ -404,3 +414,27 @@ def test_given_a_malformed_item_when_reconciled_then_it_is_counted_and_the_other
     [report] = world.reconcile(T0 + 200)  # past the drain's deadline: forced
     assert report["outcome"] == "forced"
     assert world.metrics.counts[("LifecycleActionsUnreadable", None)] == 1
+
+
+def test_given_waiting_instances_of_every_kind_when_reconciled_then_only_the_untracked_one_is_taken_up(
+    world: World,
+) -> None:
+    """The instances already handled are passed over, and the search goes on past each of them."""
+    tracked, foreign, lost = "i-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa2", "i-0aaaaaaaaaaaaaaa3"
+    world.terminate()  # INSTANCE: drained and completed a moment ago, still listed as waiting
+    world.commands.finish("cmd-1", "Success")
+    world.command_status("cmd-1", "Success", T0 + 5)
+    world.hooks.active.add("tok-2")  # tracked: its drain is under way
+    world.handle("terminate.json", T0, LifecycleActionToken="tok-2", AutoScalingGroupName=GROUP, EC2InstanceId=tracked)
+    world.hooks.hooks[GROUP, "autoscaling:EC2_INSTANCE_TERMINATING"] = "terminate"
+    world.hooks.active.add(lost)
+    world.hooks.held += [
+        WaitingInstance(tracked, GROUP, "Terminating:Wait"),
+        WaitingInstance(INSTANCE, GROUP, "Terminating:Wait"),
+        WaitingInstance(foreign, GROUP, "Pending:Wait"),  # no launch hook of ours: someone else's
+        WaitingInstance(lost, GROUP, "Terminating:Wait"),
+    ]
+    reports = world.reconcile(T0 + 10)
+    assert [(r["instance_id"], r["step"]) for r in reports] == [(tracked, "wait"), (lost, "run_command")]
+    assert world.metrics.counts[("LifecycleActionsDiscovered", None)] == 1
+    assert [instance for _, instance, _ in world.commands.sent] == [INSTANCE, tracked, lost]
