@@ -277,7 +277,13 @@ def test_given_a_spot_warning_when_handled_then_the_drain_starts_at_once_within_
 
 def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_recorded_as_leaving(world: World) -> None:
     [report] = world.handle("rebalance-recommendation.json", T0, **{"instance-id": INSTANCE})
-    assert report["outcome"] == "noted"
+    assert report == {
+        "instance_id": INSTANCE,
+        "action": "rebalance",
+        "step": "none",
+        "reason": "rebalance recommended: the instance is leaving",
+        "outcome": "noted",
+    }
     assert world.only().kind == "rebalance" and world.commands.sent == []
     assert world.metrics.counts[("RebalanceRecommendations", None)] == 1
 
@@ -438,3 +444,72 @@ def test_given_waiting_instances_of_every_kind_when_reconciled_then_only_the_unt
     assert [(r["instance_id"], r["step"]) for r in reports] == [(tracked, "wait"), (lost, "run_command")]
     assert world.metrics.counts[("LifecycleActionsDiscovered", None)] == 1
     assert [instance for _, instance, _ in world.commands.sent] == [INSTANCE, tracked, lost]
+
+
+@pytest.mark.parametrize("sample", ["spot-interruption.json", "rebalance-recommendation.json"])
+def test_given_a_warning_for_an_instance_of_a_group_not_ours_when_handled_then_it_is_ignored(
+    world: World, sample: str
+) -> None:
+    world.hooks.groups["i-0ffffffffffffffff"] = "someone-elses"
+    [report] = world.handle(sample, T0, **{"instance-id": "i-0ffffffffffffffff"})
+    assert report == {
+        "instance_id": "i-0ffffffffffffffff",
+        "action": "-",
+        "step": "ignored",
+        "reason": "not an instance of this stack's groups",
+    }
+    assert world.store.items == {} and world.commands.sent == []
+
+
+def test_given_two_pending_drains_when_reconciled_then_both_are_counted_as_pending(world: World) -> None:
+    world.terminate()
+    world.hooks.active.add("tok-2")
+    other = {"LifecycleActionToken": "tok-2", "AutoScalingGroupName": GROUP, "EC2InstanceId": "i-0bbbbbbbbbbbbbbb1"}
+    world.handle("terminate.json", T0, **other)
+    world.reconcile(T0 + 1)
+    assert world.metrics.counts[("LifecycleActionsPending", None)] == 2
+
+
+def _failing(operation: str) -> Any:
+    def fail(*_: object) -> None:
+        raise Throttled(operation, "Throttling")
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("name", "failing", "act"),
+    [
+        ("given the pending actions unreadable when reconciling", "store.pending", "reconcile"),
+        ("given the actions unreadable when a hook event arrives", "store.for_instance", "terminate"),
+        ("given the actions unreadable when a command status arrives", "store.for_instance", "status"),
+        ("given the action not recorded when a hook event arrives", "store.create", "terminate"),
+        ("given the group lookup failing when a spot warning arrives", "hooks.group_of", "spot"),
+        ("given the group lookup failing when a rebalance arrives", "hooks.group_of", "rebalance"),
+    ],
+)
+def test_given_a_failed_aws_read_then_the_error_is_counted_and_raised_for_the_event_to_be_retried(
+    world: World, monkeypatch: pytest.MonkeyPatch, name: str, failing: str, act: str
+) -> None:
+    port, method = failing.split(".")
+    monkeypatch.setattr(getattr(world, port), method, _failing(method))
+    run = {
+        "reconcile": lambda: world.reconcile(T0),
+        "terminate": world.terminate,
+        "status": lambda: world.command_status("cmd-1", "Success", T0),
+        "spot": lambda: world.handle("spot-interruption.json", T0, **{"instance-id": INSTANCE}),
+        "rebalance": lambda: world.handle("rebalance-recommendation.json", T0, **{"instance-id": INSTANCE}),
+    }[act]
+    with pytest.raises(Throttled):
+        run()
+    assert world.metrics.counts[("LifecycleErrors", None)] == 1, name
+
+
+def test_given_waiting_instances_unreadable_when_reconciling_then_pending_actions_still_advance_and_it_is_counted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.terminate()
+    monkeypatch.setattr(world.hooks, "waiting", _failing("DescribeAutoScalingInstances"))
+    [report] = world.reconcile(T0 + 200)  # past the drain's deadline: forced, although discovery failed
+    assert report["outcome"] == "forced"
+    assert world.metrics.counts[("LifecycleErrors", None)] == 1

@@ -38,3 +38,18 @@ def test_given_a_signal_registered_when_a_pool_names_it_then_its_settings_are_va
     assert pool.signals["late"] == ToySettings(instances=2)
     with pytest.raises(ValueError, match=r"signals\.late: instances"):
         PoolConfig.model_validate(base | {"signals": {"late": {"instances": -1}}})
+
+
+def test_given_an_empty_registry_when_the_built_in_signals_register_then_each_comes_with_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Registered at import, before any test runs: called again here, into an empty registry, so that
+    # what it registers is checked (and a change to it is noticed).
+    from queue_scaler.domain.signals import arrival_rate, backlog
+
+    monkeypatch.setattr(signals, "_REGISTRY", {})
+    signals._builtin()
+    assert signals.registered() == {
+        "backlog": signals.SignalSpec(backlog.BACKLOG, backlog.BacklogSettings),
+        "arrival_rate": signals.SignalSpec(arrival_rate.ARRIVAL_RATE, arrival_rate.ArrivalRateSettings),
+    }
