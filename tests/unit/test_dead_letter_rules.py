@@ -159,6 +159,7 @@ CONFIG = ScalerConfig.model_validate(
         ("given a pool with one queue then it serves every plan", "messaging.email", "studio", "s-messaging-jobs"),
         ("given a kind a pool lists by pattern then its plan's queue", "ai.caption", "enterprise", "gold"),
         ("given an exact kind a pool lists then that pool", "render.3d", "pro", "rest"),
+        ("given a kind of three parts then its first names the pool", "video.hd.transcode", "free", "s-video-free"),
     ],
 )
 def test_routing(name: str, kind: str, plan: str, queue: str) -> None:
@@ -176,3 +177,11 @@ def test_routing(name: str, kind: str, plan: str, queue: str) -> None:
 def test_unroutable(name: str, kind: str, plan: str, named: str) -> None:
     with pytest.raises(Unroutable, match=named):
         route(CONFIG, kind, plan)
+
+
+def test_given_a_kind_no_pool_serves_then_the_error_lists_every_kind_served() -> None:
+    with pytest.raises(Unroutable) as raised:
+        route(CONFIG, "audio.mix", "pro")
+    assert str(raised.value) == (
+        "kind 'audio.mix': no pool serves it (kinds served: ai.*, gpu.*, messaging.*, render.3d, video.*)"
+    )

@@ -30,7 +30,7 @@ def pool_for(config: ScalerConfig, kind: str) -> PoolConfig:
     for pool in config.pools:
         if any(fnmatchcase(kind, pattern) for pattern in pool.kinds):
             return pool
-    family = kind.split(".", 1)[0]
+    family = kind.partition(".")[0]
     for pool in config.pools:
         if pool.name == family and not pool.kinds:
             return pool
