@@ -1,13 +1,16 @@
-"""Shared by every suite: keep in-process workers' log lines writable across pytest sessions."""
+"""Shared by every suite: keep in-process workers' log lines writable across pytest sessions, and check
+the lifecycle service's log records against their documentation."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from queue_worker.telemetry import SERVICE
+from tests.lifecycle_events import LOGGER, Recorder, undocumented
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +25,22 @@ def _worker_log_stream_open() -> None:
     for handler in logging.getLogger(SERVICE).handlers:
         if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
             handler.stream = sys.stdout
+
+
+@pytest.fixture(autouse=True)
+def _lifecycle_records_documented() -> Iterator[None]:
+    """Every record the lifecycle service writes in any test has its documented level and fields.
+
+    Operators query these fields (docs/lifecycle-events.md); a renamed or missing one would break
+    their queries without failing anything else.
+    """
+    logger = logging.getLogger(LOGGER)
+    recorder, level = Recorder(), logger.level
+    logger.addHandler(recorder)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(level)
+    assert undocumented(recorder.records) == []

@@ -513,3 +513,21 @@ def test_given_waiting_instances_unreadable_when_reconciling_then_pending_action
     [report] = world.reconcile(T0 + 200)  # past the drain's deadline: forced, although discovery failed
     assert report["outcome"] == "forced"
     assert world.metrics.counts[("LifecycleErrors", None)] == 1
+
+
+def test_given_a_drain_completed_when_logged_then_the_record_names_the_hooks_result_and_the_outcome(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.terminate()
+    world.commands.finish("cmd-1", "Success", "exit=0")
+    with caplog.at_level(logging.INFO):
+        world.command_status("cmd-1", "Success", T0 + 5)
+    [record] = [r for r in caplog.records if r.getMessage() == "lifecycle action completed"]
+    fields = {key: getattr(record, key) for key in ("instance_id", "action", "group", "result", "outcome")}
+    assert fields == {
+        "instance_id": INSTANCE,
+        "action": "terminate#tok-1",
+        "group": GROUP,
+        "result": "CONTINUE",
+        "outcome": "succeeded",
+    }
