@@ -353,7 +353,8 @@ class FakeLedger:
         with self.lock:
             held = self.jobs.setdefault(job_id, {})
             if held.get("status") in (None, JobStatus.RESERVED):
-                held["parked"] = True
+                # As the DynamoDB ledger writes it: which dead letter was parked, and when.
+                held.update(parked=True, parked_message=message_id, parked_at=now)
 
     def record_failure(self, job: FailedJob) -> FailureWrite:
         with self.lock:

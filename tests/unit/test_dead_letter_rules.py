@@ -97,6 +97,19 @@ def test_given_a_600_kb_body_when_parked_then_it_is_truncated_with_its_length_an
 def test_given_a_small_body_when_parked_then_it_is_kept_whole() -> None:
     parked = parked_record(message_id="m", body="{}", reason="bad", source_queue="q", job_id="j", now=NOW)
     assert (parked.body, parked.truncated, parked.body_bytes) == ("{}", False, 2)
+    assert (parked.message_id, parked.reason, parked.source_queue, parked.job_id, parked.parked_at) == (
+        "m",
+        "bad",
+        "q",
+        "j",
+        NOW,
+    )
+
+
+def test_given_a_body_of_exactly_the_limit_when_parked_then_it_is_kept_whole() -> None:
+    body = "x" * MAX_PARKED_BODY_BYTES
+    parked = parked_record(message_id="m", body=body, reason="r", source_queue=None, job_id=None, now=NOW)
+    assert (parked.body == body, parked.truncated) == (True, False)
 
 
 def test_given_a_cut_inside_a_character_when_parked_then_the_body_ends_at_the_character_before() -> None:

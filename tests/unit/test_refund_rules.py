@@ -165,8 +165,18 @@ def test_last_error(name: str, queue: str | None, count: int | None, expected: s
 @pytest.mark.parametrize(
     ("name", "plan", "credits", "says"),
     [
-        ("given a refund then the notice names the credits returned", "pro", 12, "12 credits were returned"),
-        ("given nothing reserved then the notice says the balance is unchanged", "free", 12, "balance is unchanged"),
+        (
+            "given a refund then the notice names the credits returned",
+            "pro",
+            12,
+            "12 credits were returned to your balance.",
+        ),
+        (
+            "given nothing reserved then the notice says the balance is unchanged",
+            "free",
+            12,
+            "It had not reserved any credits, so your balance is unchanged.",
+        ),
     ],
 )
 def test_user_notice(name: str, plan: Plan, credits: int, says: str) -> None:
@@ -181,7 +191,8 @@ def test_user_notice(name: str, plan: Plan, credits: int, says: str) -> None:
         claim="c",
     )
     notice = user_notice(job)
-    assert says in notice.message and notice.user_id == "u-1" and notice.subject == "Job j-1 failed"
+    assert notice.message == f"Your video.transcode job j-1 could not be completed after several attempts. {says}", name
+    assert (notice.user_id, notice.subject) == ("u-1", "Job j-1 failed")
 
 
 def test_given_a_parked_verdict_when_building_the_transaction_then_it_is_refused() -> None:
