@@ -29,45 +29,94 @@ def record(*outcomes: AttemptOutcome, status: JobStatus | None = JobStatus.RESER
     return JobRecord.model_validate({"job_id": "j-1", "status": status, "attempts": attempts, **fields})
 
 
+NEED = "real failures of 2 needed"
+
+
 @pytest.mark.parametrize(
-    ("name", "job", "step", "exhausted"),
+    ("name", "job", "step", "exhausted", "reason"),
     [
-        ("given no ledger record when dead-lettered then settled as before", None, DeadLetterStep.SETTLE, False),
+        (
+            "given no ledger record when dead-lettered then settled as before",
+            None,
+            DeadLetterStep.SETTLE,
+            False,
+            "the ledger knows nothing of the job",
+        ),
         (
             "given a completed job then its dead letter is deleted",
             record(R, C, status=JobStatus.COMPLETED),
             DeadLetterStep.COMPLETED,
             False,
+            "the job completed; nothing to refund",
         ),
-        ("given two failures then refunded", record(F, F), DeadLetterStep.SETTLE, False),
-        ("given two releases then sent back", record(R, R), DeadLetterStep.RETURN, False),
-        ("given one failure and one release then sent back", record(F, R), DeadLetterStep.RETURN, False),
-        ("given a worker that died holding it then it counts as a failure", record(S, F), DeadLetterStep.SETTLE, False),
-        ("given no attempt recorded then settled", record(), DeadLetterStep.SETTLE, False),
+        (
+            "given two failures then refunded",
+            record(F, F),
+            DeadLetterStep.SETTLE,
+            False,
+            f"failed for good: 2 {NEED}, 0 releases",
+        ),
+        (
+            "given two releases then sent back",
+            record(R, R),
+            DeadLetterStep.RETURN,
+            False,
+            f"send back (1 of 2): 0 {NEED}, 2 releases",
+        ),
+        (
+            "given one failure and one release then sent back",
+            record(F, R),
+            DeadLetterStep.RETURN,
+            False,
+            f"send back (1 of 2): 1 {NEED}, 1 releases",
+        ),
+        (
+            "given releases after one return then sent back the second time",
+            record(R, R, returns=1),
+            DeadLetterStep.RETURN,
+            False,
+            f"send back (2 of 2): 0 {NEED}, 2 releases",
+        ),
+        (
+            "given a worker that died holding it then it counts as a failure",
+            record(S, F),
+            DeadLetterStep.SETTLE,
+            False,
+            f"failed for good: 2 {NEED}, 0 releases",
+        ),
+        (
+            "given no attempt recorded then settled",
+            record(),
+            DeadLetterStep.SETTLE,
+            False,
+            f"no release recorded: 0 {NEED}, 0 releases",
+        ),
         (
             "given releases and the returns used up then settled, exhausted",
             record(R, R, returns=2),
             DeadLetterStep.SETTLE,
             True,
+            f"sent back 2 times (the limit) without completing: 0 {NEED}, 2 releases",
         ),
         (
             "given failures across returns reaching the need then refunded",
             record(R, F, R, F, returns=1),
             DeadLetterStep.SETTLE,
             False,
+            f"failed for good: 2 {NEED}, 2 releases",
         ),
         (
             "given a job already failed then settled (a duplicate)",
             record(F, F, status=JobStatus.FAILED),
             DeadLetterStep.SETTLE,
             False,
+            "the job is already settled as failed",
         ),
     ],
 )
-def test_dead_letter_step(name: str, job: JobRecord | None, step: DeadLetterStep, exhausted: bool) -> None:
+def test_dead_letter_step(name: str, job: JobRecord | None, step: DeadLetterStep, exhausted: bool, reason: str) -> None:
     decision = dead_letter_step(job, POLICY)
-    assert (decision.step, decision.exhausted) == (step, exhausted), name
-    assert decision.reason
+    assert (decision.step, decision.exhausted, decision.reason) == (step, exhausted, reason), name
 
 
 @pytest.mark.parametrize(

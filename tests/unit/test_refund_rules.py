@@ -37,24 +37,53 @@ class AssessCase:
     reason: str
 
 
+NOTHING, UNREFUNDABLE = "nothing to refund: ", "unrefundable: credits "
 ASSESS_CASES = [
-    AssessCase("given a pro job with 12 credits then 12 are refunded", "pro", 12, Verdict.REFUND, 12, "refund 12"),
-    AssessCase("given exactly the cap then it is refunded", "enterprise", 100, Verdict.REFUND, 100, "refund 100"),
-    AssessCase("given one credit then it is refunded", "starter", 1, Verdict.REFUND, 1, "refund 1"),
-    AssessCase("given 0 credits then it is recorded", "studio", 0, Verdict.RECORD, 0, "reserved 0 credits"),
-    AssessCase("given a free job with credits then it is recorded", "free", 30, Verdict.RECORD, 0, "not charged"),
-    AssessCase("given a free job above the cap then it is recorded", "free", 500, Verdict.RECORD, 0, "not charged"),
-    AssessCase("given one above the cap then it is parked", "pro", 101, Verdict.PARK, 0, "exceed the cap of 100"),
-    AssessCase("given negative credits then it is parked", "pro", -1, Verdict.PARK, 0, "negative"),
-    AssessCase("given negative credits on free then it is parked", "free", -3, Verdict.PARK, 0, "negative"),
+    AssessCase(
+        "given a pro job with 12 credits then 12 are refunded", "pro", 12, Verdict.REFUND, 12, "refund 12 credits"
+    ),
+    AssessCase(
+        "given exactly the cap then it is refunded", "enterprise", 100, Verdict.REFUND, 100, "refund 100 credits"
+    ),
+    AssessCase("given one credit then it is refunded", "starter", 1, Verdict.REFUND, 1, "refund 1 credits"),
+    AssessCase(
+        "given 0 credits then it is recorded", "studio", 0, Verdict.RECORD, 0, f"{NOTHING}the job reserved 0 credits"
+    ),
+    AssessCase(
+        "given a free job with credits then it is recorded",
+        "free",
+        30,
+        Verdict.RECORD,
+        0,
+        f"{NOTHING}plan free is not charged",
+    ),
+    AssessCase(
+        "given a free job above the cap then it is recorded",
+        "free",
+        500,
+        Verdict.RECORD,
+        0,
+        f"{NOTHING}plan free is not charged",
+    ),
+    AssessCase(
+        "given one above the cap then it is parked",
+        "pro",
+        101,
+        Verdict.PARK,
+        0,
+        f"{UNREFUNDABLE}101 exceed the cap of 100",
+    ),
+    AssessCase("given negative credits then it is parked", "pro", -1, Verdict.PARK, 0, f"{UNREFUNDABLE}-1 is negative"),
+    AssessCase(
+        "given negative credits on free then it is parked", "free", -3, Verdict.PARK, 0, f"{UNREFUNDABLE}-3 is negative"
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", ASSESS_CASES, ids=lambda c: c.name)
 def test_assess(case: AssessCase) -> None:
     result = assess(case.plan, case.credits, POLICY)
-    assert (result.verdict, result.amount) == (case.verdict, case.amount)
-    assert case.reason in result.reason
+    assert (result.verdict, result.amount, result.reason) == (case.verdict, case.amount, case.reason)
 
 
 @pytest.mark.parametrize(

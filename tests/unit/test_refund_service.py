@@ -19,6 +19,7 @@ from tests.fakes import FakeJobQueues, FakeLedger, FakeNotifier, FakeParking, Re
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 LEASE = 60.0
+MALFORMED = "malformed job envelope:\n"
 
 
 class World:
@@ -113,7 +114,7 @@ def test_given_a_zero_credit_job_never_reserved_when_dead_lettered_then_it_is_re
 @pytest.mark.parametrize(
     ("name", "body", "reason"),
     [
-        ("given a body that is not JSON then it is parked", '{"job_id": "j-1", "credits": 3', "malformed"),
+        ("given a body that is not JSON then it is parked", '{"job_id": "j-1", "credits": 3', MALFORMED),
         ("given a missing user then it is parked", {k: v for k, v in envelope().items() if k != "user_id"}, "user_id"),
         ("given string credits then it is parked", envelope() | {"credits": "12"}, "credits"),
         ("given negative credits then it is parked", envelope() | {"credits": -5}, "credits"),
@@ -125,7 +126,11 @@ def test_given_a_zero_credit_job_never_reserved_when_dead_lettered_then_it_is_re
 def test_unrefundable_records_are_parked(world: World, name: str, body: Any, reason: str) -> None:
     outcome = world.service.handle(letter(body, message_id="m-bad"), NOW)
     assert outcome.result == "parked" and reason in outcome.reason
+    # An envelope that does not validate names no job; one that does is parked under its job.
+    job_id = body.get("job_id") if isinstance(body, dict) and not outcome.reason.startswith(MALFORMED) else None
+    assert outcome.job_id == job_id, name
     parked = world.parking.parked["m-bad"]
+    assert parked.job_id == job_id, name
     assert parked.body == (body if isinstance(body, str) else json.dumps(body))
     assert reason in parked.reason and parked.source_queue == "video-pro"
     assert world.notifier.sent == [] and world.counted("ParkedRecords") == 1
