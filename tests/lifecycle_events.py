@@ -52,7 +52,8 @@ def undocumented(records: list[logging.LogRecord]) -> list[str]:
             continue
         if record.levelname.lower() != doc.level:
             problems.append(f"{message!r}: level {record.levelname.lower()}, documented {doc.level}")
-        fields = set(record.__dict__) - _STANDARD
+        # A field that is there but empty (None) is as good as missing: only a `?` field may be unknown.
+        fields = {k for k, v in record.__dict__.items() if k not in _STANDARD and (v is not None or k in doc.optional)}
         if not doc.required <= fields <= doc.required | doc.optional:
             problems.append(f"{message!r}: fields {sorted(fields)}, documented {sorted(doc.required | doc.optional)}")
     return problems

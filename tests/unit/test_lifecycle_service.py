@@ -148,13 +148,19 @@ def test_given_a_stale_token_when_completing_then_it_counts_as_already_done(worl
     assert world.metrics.counts[("LifecycleErrors", None)] == 0
 
 
-def test_given_a_stale_token_when_heartbeating_then_it_is_done_without_completing(world: World) -> None:
+def test_given_a_stale_token_when_heartbeating_then_it_is_done_without_completing(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     world.hooks.active.add("tok-L")
     world.launch()
     world.hooks.active.clear()
-    [report] = world.reconcile(T0 + 60)  # a heartbeat is due before the next run
+    with caplog.at_level(logging.INFO):
+        [report] = world.reconcile(T0 + 60)  # a heartbeat is due before the next run
     assert report["outcome"] == "already_done"
     assert world.hooks.completed == {} and world.hooks.heartbeats == []
+    # The heartbeat was the step that found it done: the invocation's record says so.
+    *_, step = [r for r in caplog.records if r.getMessage() == "lifecycle step"]
+    assert (step.step, step.reason) == ("wait", "heartbeat")  # type: ignore[attr-defined]
 
 
 def test_given_a_long_drain_when_the_reconciler_runs_then_it_heartbeats_and_keeps_waiting(world: World) -> None:
