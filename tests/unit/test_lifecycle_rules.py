@@ -94,6 +94,14 @@ CASES = [
         reason="drain running (InProgress)",
     ),
     Case(
+        "given_a_running_drain_whose_status_is_unreadable_when_advanced_then_it_waits_saying_so",
+        action(**running()),
+        None,
+        T0 + 10,
+        StepKind.WAIT,
+        reason="drain running (unknown)",
+    ),
+    Case(
         "given_a_running_drain_when_the_next_run_would_pass_a_third_of_the_hook_timeout_then_it_heartbeats",
         action(**running(deadline=T0 + 1000)),
         seen("InProgress"),
@@ -425,7 +433,13 @@ TRANSITIONS = [
         action(**running()),
         HeartbeatAnswered(active=False),
         T0 + 50,
-        {"state": ActionState.COMPLETED, "outcome": Outcome.ALREADY_DONE, "completed_at": T0 + 50},
+        {
+            "state": ActionState.COMPLETED,
+            "result": None,
+            "outcome": Outcome.ALREADY_DONE,
+            "reason": "Auto Scaling had no active action for the token",
+            "completed_at": T0 + 50,
+        },
         [],
     ),
     Transition(
@@ -433,7 +447,13 @@ TRANSITIONS = [
         action(**running()),
         HookCompleted(completion=DONE, active=True),
         T0 + 6,
-        {"state": ActionState.COMPLETED, "result": HookResult.CONTINUE, "outcome": Outcome.SUCCEEDED},
+        {
+            "state": ActionState.COMPLETED,
+            "result": HookResult.CONTINUE,
+            "outcome": Outcome.SUCCEEDED,
+            "reason": "drained",
+            "completed_at": T0 + 6,
+        },
         [],
     ),
     Transition(
