@@ -327,8 +327,7 @@ class LifecycleService:
             case CompleteHook(notify_hook=notify):
                 active = self._hooks.complete(_ref(action), command.result) if notify else True
                 return HookCompleted(completion=command, active=active)
-            case Wait() | Done():
-                return None
+        return None  # Wait, Done: nothing to carry out
 
     def _send(self, action: LifecycleAction, request: CommandRequest, reason: str) -> Input:
         context = {"instance_id": action.instance_id, "action": action.key}
