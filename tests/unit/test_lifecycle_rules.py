@@ -25,7 +25,9 @@ from queue_scaler.domain.lifecycle import (
     Observed,
     Outcome,
     RunCommand,
+    SendHeartbeat,
     StepKind,
+    Wait,
     apply,
     new_action,
     next_step,
@@ -357,6 +359,7 @@ def test_given_an_event_when_recorded_then_its_deadline_is_its_window(kind: Acti
 def test_given_a_rebalance_recommendation_when_recorded_then_it_is_complete_at_once() -> None:
     note = action(ActionKind.REBALANCE)
     assert (note.state, note.outcome, note.key) == (ActionState.COMPLETED, Outcome.NOTED, "rebalance")
+    assert (note.reason, note.completed_at) == ("rebalance recommended: the instance is leaving", T0)
     assert next_step(note, None, T0, POLICY).kind is StepKind.NONE
 
 
@@ -403,6 +406,30 @@ TRANSITIONS = [
         T0,
         {"command_error": "InvalidInstanceId"},
         [CompleteHook],
+    ),
+    Transition(
+        "given_a_claimed_launch_when_the_send_fails_for_good_then_it_waits_to_check_again",
+        action(ActionKind.LAUNCH, command_sent_at=T0),  # its SSM agent is not registered yet
+        CommandNotSent(error="InvalidInstanceId", retryable=False),
+        T0,
+        {"state": ActionState.PENDING, "command_error": "InvalidInstanceId", "command_sent_at": T0},
+        [Wait],
+    ),
+    Transition(
+        "given_a_launch_whose_last_send_failed_when_the_next_check_is_claimed_then_the_error_is_cleared",
+        action(ActionKind.LAUNCH, command_sent_at=T0, command_error="InvalidInstanceId"),
+        Observed(),
+        T0 + 30,
+        {"command_id": None, "command_sent_at": T0 + 30, "command_error": None},
+        [RunCommand],
+    ),
+    Transition(
+        "given_a_check_that_saw_starting_when_the_next_is_claimed_then_the_claim_names_no_command_yet",
+        action(ActionKind.LAUNCH, **running()),
+        Observed(observation=CommandObservation(status="Success", output="health=starting")),
+        T0 + 61,
+        {"command_id": None, "command_sent_at": T0 + 61, "last_output": "health=starting"},
+        [SendHeartbeat, RunCommand],
     ),
     Transition(
         "given_a_claimed_drain_when_the_send_is_throttled_then_the_claim_stands",
