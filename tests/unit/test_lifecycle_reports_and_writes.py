@@ -1,10 +1,12 @@
-"""What the lifecycle service returns for each action (its reports, whole) and what it writes: an
-action is saved only when it changed, and a heartbeat sent is kept even when the step after it fails."""
+"""What the lifecycle service returns for each action (its reports, whole) and what it writes: an action
+is saved only when it changed; a command status it cannot read leaves the drain waiting, counted."""
 
 from __future__ import annotations
 
+import pytest
+
 from queue_scaler.errors import Throttled
-from tests.unit.test_lifecycle_service import INSTANCE, T0, World, world  # noqa: F401 - the fixture
+from tests.unit.test_lifecycle_service import INSTANCE, T0, World, _failing, world  # noqa: F401 - the fixture
 
 TERMINATE = "terminate#tok-1"
 
@@ -108,3 +110,17 @@ def test_given_a_throttled_send_then_the_action_is_written_for_its_record_and_it
     assert world.only().version == 2  # created (1), claimed (2)
     assert world.reconcile(T0 + 10)[0]["step"] == "wait"  # within the retry spacing: nothing new
     assert world.only().version == 2
+
+
+def test_given_the_command_status_unreadable_when_reconciled_then_the_drain_waits_and_the_error_is_counted(
+    world: World,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world.terminate()
+    monkeypatch.setattr(world.commands, "observe", _failing("GetCommandInvocation"))
+    assert world.reconcile(T0 + 10) == [
+        {"instance_id": INSTANCE, "action": TERMINATE, "step": "wait", "reason": "drain running (unknown)"}
+    ]
+    assert world.metrics.counts[("LifecycleErrors", None)] == 1
+    [report] = world.reconcile(T0 + 90)  # unknown still at the deadline: forced, not left waiting
+    assert report["outcome"] == "forced"
