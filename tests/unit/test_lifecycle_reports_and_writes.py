@@ -9,29 +9,20 @@ from queue_scaler.errors import Throttled
 from tests.unit.test_lifecycle_service import INSTANCE, T0, World, _failing, world  # noqa: F401 - the fixture
 
 TERMINATE = "terminate#tok-1"
+GONE = "Auto Scaling had no active action for the token"
+
+
+def report(step: str, reason: str, action: str = TERMINATE, **more: str) -> dict[str, object]:
+    """One action's report as the handler returns it."""
+    return {"instance_id": INSTANCE, "action": action, "step": step, "reason": reason, **more}
 
 
 def test_given_a_drain_under_way_then_its_reports_carry_no_outcome_until_it_completes(world: World) -> None:  # noqa: F811
-    assert world.terminate() == [
-        {
-            "instance_id": INSTANCE,
-            "action": TERMINATE,
-            "step": "run_command",
-            "reason": "drain queue-worker: SIGTERM, up to 60 s",
-        }
-    ]
-    assert world.reconcile(T0 + 10) == [
-        {"instance_id": INSTANCE, "action": TERMINATE, "step": "wait", "reason": "drain running (InProgress)"}
-    ]
+    assert world.terminate() == [report("run_command", "drain queue-worker: SIGTERM, up to 60 s")]
+    assert world.reconcile(T0 + 10) == [report("wait", "drain running (InProgress)")]
     world.commands.finish("cmd-1", "Success", "exit=0")
     assert world.command_status("cmd-1", "Success", T0 + 20) == [
-        {
-            "instance_id": INSTANCE,
-            "action": TERMINATE,
-            "step": "complete",
-            "reason": "drain finished in 20 s",
-            "outcome": "succeeded",
-        }
+        report("complete", "drain finished in 20 s", outcome="succeeded")
     ]
 
 
@@ -39,29 +30,13 @@ def test_given_a_stale_token_when_completing_then_the_report_says_auto_scaling_h
     world.terminate()
     world.hooks.active.clear()
     world.commands.finish("cmd-1", "Success")
-    assert world.command_status("cmd-1", "Success", T0 + 30) == [
-        {
-            "instance_id": INSTANCE,
-            "action": TERMINATE,
-            "step": "complete",
-            "reason": "Auto Scaling had no active action for the token",
-            "outcome": "already_done",
-        }
-    ]
+    assert world.command_status("cmd-1", "Success", T0 + 30) == [report("complete", GONE, outcome="already_done")]
 
 
 def test_given_a_stale_token_when_heartbeating_then_the_report_says_so_at_the_wait(world: World) -> None:  # noqa: F811
     world.launch()
     world.hooks.active.clear()
-    assert world.reconcile(T0 + 60) == [
-        {
-            "instance_id": INSTANCE,
-            "action": "launch#tok-L",
-            "step": "wait",
-            "reason": "Auto Scaling had no active action for the token",
-            "outcome": "already_done",
-        }
-    ]
+    assert world.reconcile(T0 + 60) == [report("wait", GONE, "launch#tok-L", outcome="already_done")]
 
 
 def test_given_a_throttled_completion_then_the_report_names_the_error(world: World) -> None:  # noqa: F811
@@ -69,13 +44,7 @@ def test_given_a_throttled_completion_then_the_report_names_the_error(world: Wor
     world.commands.finish("cmd-1", "Success")
     world.hooks.fail = Throttled("CompleteLifecycleAction", "Throttling")
     assert world.command_status("cmd-1", "Success", T0 + 10) == [
-        {
-            "instance_id": INSTANCE,
-            "action": TERMINATE,
-            "step": "error",
-            "reason": "step failed",
-            "error": "CompleteLifecycleAction: Throttling",
-        }
+        report("error", "step failed", error="CompleteLifecycleAction: Throttling")
     ]
 
 
@@ -85,12 +54,7 @@ def test_given_a_rival_invocation_first_then_the_report_says_this_one_stood_down
 
     world.store.before_save = rival
     assert world.terminate() == [
-        {
-            "instance_id": INSTANCE,
-            "action": TERMINATE,
-            "step": "stood_down",
-            "reason": f"lifecycle action {TERMINATE} of {INSTANCE} changed under this invocation",
-        }
+        report("stood_down", f"lifecycle action {TERMINATE} of {INSTANCE} changed under this invocation")
     ]
 
 
@@ -98,8 +62,7 @@ def test_given_a_drain_with_nothing_new_when_reconciled_then_the_action_is_not_w
     """A write per waiting action and run would cost and make a rival invocation's conditional save fail."""
     world.terminate()
     before = world.only()
-    [report] = world.reconcile(T0 + 10)  # running, no heartbeat due yet
-    assert report["step"] == "wait"
+    assert world.reconcile(T0 + 10) == [report("wait", "drain running (InProgress)")]  # no heartbeat due yet
     assert world.only() == before
 
 
@@ -118,9 +81,7 @@ def test_given_the_command_status_unreadable_when_reconciled_then_the_drain_wait
 ) -> None:
     world.terminate()
     monkeypatch.setattr(world.commands, "observe", _failing("GetCommandInvocation"))
-    assert world.reconcile(T0 + 10) == [
-        {"instance_id": INSTANCE, "action": TERMINATE, "step": "wait", "reason": "drain running (unknown)"}
-    ]
+    assert world.reconcile(T0 + 10) == [report("wait", "drain running (unknown)")]
     assert world.metrics.counts[("LifecycleErrors", None)] == 1
-    [report] = world.reconcile(T0 + 90)  # unknown still at the deadline: forced, not left waiting
-    assert report["outcome"] == "forced"
+    [forced] = world.reconcile(T0 + 90)  # unknown still at the deadline: forced, not left waiting
+    assert forced["outcome"] == "forced"
