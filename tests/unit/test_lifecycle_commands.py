@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from queue_scaler.domain.commands import (
     CommandComment,
+    CommandRequest,
     Purpose,
     drain_command,
     drain_output,
@@ -53,19 +56,24 @@ def test_given_a_long_output_when_logged_then_only_the_last_lines_are_kept() -> 
 
 
 @pytest.mark.parametrize(
-    ("command", "parsed"),
+    ("build", "container", "seconds", "parsed"),
     [
         (
-            drain_command("queue-worker", 600.9),
+            drain_command,
+            "queue-worker",
+            600.9,
             CommandComment(purpose=Purpose.DRAIN, container="queue-worker", seconds=600),
         ),
-        (health_command("w", 45.7), CommandComment(purpose=Purpose.HEALTH, container="w", seconds=45)),
-        (health_command("w", -3), CommandComment(purpose=Purpose.HEALTH, container="w", seconds=0)),
+        (health_command, "w", 45.7, CommandComment(purpose=Purpose.HEALTH, container="w", seconds=45)),
+        (health_command, "w", -3, CommandComment(purpose=Purpose.HEALTH, container="w", seconds=0)),
     ],
     ids=["drain", "health", "negative-wait-clamped"],
 )
-def test_given_a_built_command_when_its_comment_is_parsed_then_it_reads_back(command, parsed) -> None:  # type: ignore[no-untyped-def]
-    assert parse_comment(command.comment) == parsed
+def test_given_a_built_command_when_its_comment_is_parsed_then_it_reads_back(
+    build: Callable[[str, float], CommandRequest], container: str, seconds: float, parsed: CommandComment
+) -> None:
+    # Built here, not in the table: a table is built once, before any mutant is switched on.
+    assert parse_comment(build(container, seconds).comment) == parsed
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,10 @@ from queue_scaler.domain.lifecycle import (
     CommandObservation,
     LifecyclePolicy,
     PoolTimings,
+    StepKind,
     hook_maximum,
     new_action,
+    next_step,
 )
 
 BASE: dict[str, Any] = {
@@ -131,3 +133,38 @@ def test_given_an_event_then_the_deadline_is_its_time_plus_the_window_and_a_disc
     assert (action.started_at, action.deadline, action.last_heartbeat_at) == (1000.0, 1000.0 + window, 1000.0)
     found = new_action(kind, "i-1", "video", 1000.0, policy, hook=hook, discovered=True)
     assert found.last_heartbeat_at == 1000.0 - policy.hook_timeout(kind, "video")
+
+
+def test_given_a_pool_with_its_own_drain_when_its_drain_starts_then_docker_stop_gets_the_pools_window() -> None:
+    policy = LifecyclePolicy(
+        **BASE, pools={"video": PoolTimings(drain_seconds=600, terminate_hook_timeout_seconds=300)}
+    )
+    for group, window in (("video", 600), ("other", 60)):
+        drain = new_action(ActionKind.TERMINATE, "i-1", group, 1000.0, policy, hook="h", token="t")
+        step = next_step(drain, None, 1000.0, policy)
+        assert step.kind is StepKind.RUN_COMMAND and step.command is not None, group
+        assert step.command.comment == f"queue-scaler drain queue-worker {window}", group
+        assert step.command.execution_timeout_seconds == window + 60, group
+
+
+@pytest.mark.parametrize(
+    ("name", "group", "elapsed", "heartbeat"),
+    [
+        # The pool's terminate hook waits 300 s: heartbeats at most 100 s apart, never within half of that.
+        ("given the pool's long hook when 49 s passed then no heartbeat yet", "video", 49, False),
+        ("given the pool's long hook when 50 s passed then a heartbeat", "video", 50, True),
+        # The default hook waits 160 s: at most 53 s apart, due at half of that since a run is 60 s.
+        ("given the default hook when 26 s passed then no heartbeat yet", "other", 26, False),
+        ("given the default hook when 27 s passed then a heartbeat", "other", 27, True),
+    ],
+)
+def test_given_a_pool_with_its_own_hook_timeout_when_its_drain_runs_then_heartbeats_follow_that_timeout(
+    name: str, group: str, elapsed: float, heartbeat: bool
+) -> None:
+    policy = LifecyclePolicy(
+        **BASE, pools={"video": PoolTimings(drain_seconds=600, terminate_hook_timeout_seconds=300)}
+    )
+    drain = new_action(ActionKind.TERMINATE, "i-1", group, 1000.0, policy, hook="h", token="t")
+    drain = drain.model_copy(update={"command_id": "cmd-1", "command_sent_at": 1000.0})
+    step = next_step(drain, CommandObservation(status="InProgress"), 1000.0 + elapsed, policy)
+    assert (step.kind, step.heartbeat) == (StepKind.WAIT, heartbeat), name

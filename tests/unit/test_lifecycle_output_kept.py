@@ -58,6 +58,11 @@ def logs(chars: int) -> str:
             "exit=137\n" + "z" * 3991,
         ),
         (
+            "an answer line just under half the limit is kept apart",
+            "health=" + "h" * 1992 + "\n" + "z" * 2001,
+            "health=" + "h" * 1992 + "\n" + "z" * 2000,
+        ),
+        (
             "an answer line half the limit long is not kept apart",
             "health=" + "h" * 1993 + "\n" + "z" * 2001,
             ("health=" + "h" * 1993 + "\n" + "z" * 2001)[-4000:],

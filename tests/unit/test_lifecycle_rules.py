@@ -25,7 +25,9 @@ from queue_scaler.domain.lifecycle import (
     Observed,
     Outcome,
     RunCommand,
+    SendHeartbeat,
     StepKind,
+    Wait,
     apply,
     new_action,
     next_step,
@@ -92,6 +94,14 @@ CASES = [
         T0 + 10,
         StepKind.WAIT,
         reason="drain running (InProgress)",
+    ),
+    Case(
+        "given_a_running_drain_whose_status_is_unreadable_when_advanced_then_it_waits_saying_so",
+        action(**running()),
+        None,
+        T0 + 10,
+        StepKind.WAIT,
+        reason="drain running (unknown)",
     ),
     Case(
         "given_a_running_drain_when_the_next_run_would_pass_a_third_of_the_hook_timeout_then_it_heartbeats",
@@ -349,6 +359,7 @@ def test_given_an_event_when_recorded_then_its_deadline_is_its_window(kind: Acti
 def test_given_a_rebalance_recommendation_when_recorded_then_it_is_complete_at_once() -> None:
     note = action(ActionKind.REBALANCE)
     assert (note.state, note.outcome, note.key) == (ActionState.COMPLETED, Outcome.NOTED, "rebalance")
+    assert (note.reason, note.completed_at) == ("rebalance recommended: the instance is leaving", T0)
     assert next_step(note, None, T0, POLICY).kind is StepKind.NONE
 
 
@@ -397,6 +408,30 @@ TRANSITIONS = [
         [CompleteHook],
     ),
     Transition(
+        "given_a_claimed_launch_when_the_send_fails_for_good_then_it_waits_to_check_again",
+        action(ActionKind.LAUNCH, command_sent_at=T0),  # its SSM agent is not registered yet
+        CommandNotSent(error="InvalidInstanceId", retryable=False),
+        T0,
+        {"state": ActionState.PENDING, "command_error": "InvalidInstanceId", "command_sent_at": T0},
+        [Wait],
+    ),
+    Transition(
+        "given_a_launch_whose_last_send_failed_when_the_next_check_is_claimed_then_the_error_is_cleared",
+        action(ActionKind.LAUNCH, command_sent_at=T0, command_error="InvalidInstanceId"),
+        Observed(),
+        T0 + 30,
+        {"command_id": None, "command_sent_at": T0 + 30, "command_error": None},
+        [RunCommand],
+    ),
+    Transition(
+        "given_a_check_that_saw_starting_when_the_next_is_claimed_then_the_claim_names_no_command_yet",
+        action(ActionKind.LAUNCH, **running()),
+        Observed(observation=CommandObservation(status="Success", output="health=starting")),
+        T0 + 61,
+        {"command_id": None, "command_sent_at": T0 + 61, "last_output": "health=starting"},
+        [SendHeartbeat, RunCommand],
+    ),
+    Transition(
         "given_a_claimed_drain_when_the_send_is_throttled_then_the_claim_stands",
         action(command_sent_at=T0),
         CommandNotSent(error="Throttling", retryable=True),
@@ -425,7 +460,13 @@ TRANSITIONS = [
         action(**running()),
         HeartbeatAnswered(active=False),
         T0 + 50,
-        {"state": ActionState.COMPLETED, "outcome": Outcome.ALREADY_DONE, "completed_at": T0 + 50},
+        {
+            "state": ActionState.COMPLETED,
+            "result": None,
+            "outcome": Outcome.ALREADY_DONE,
+            "reason": "Auto Scaling had no active action for the token",
+            "completed_at": T0 + 50,
+        },
         [],
     ),
     Transition(
@@ -433,7 +474,13 @@ TRANSITIONS = [
         action(**running()),
         HookCompleted(completion=DONE, active=True),
         T0 + 6,
-        {"state": ActionState.COMPLETED, "result": HookResult.CONTINUE, "outcome": Outcome.SUCCEEDED},
+        {
+            "state": ActionState.COMPLETED,
+            "result": HookResult.CONTINUE,
+            "outcome": Outcome.SUCCEEDED,
+            "reason": "drained",
+            "completed_at": T0 + 6,
+        },
         [],
     ),
     Transition(

@@ -198,6 +198,7 @@ def test_given_a_drain_that_failed_when_its_status_arrives_then_the_configured_r
     assert report["outcome"] == "failed"
     assert world.hooks.completed == {"tok-1": HookResult.ABANDON}
     assert world.metrics.counts[("LifecycleActionsFailed", None)] == 1
+    assert world.metrics.counts[("LaunchesAbandoned", None)] == 0  # a drain, not a launch: that alarm stays quiet
     [record] = [r for r in caplog.records if r.getMessage() == "lifecycle action completed unsuccessfully"]
     assert record.output == ["exit=137", "job j-7 released at deadline"]  # type: ignore[attr-defined]
 
@@ -216,11 +217,16 @@ def test_given_a_throttled_completion_when_advanced_then_it_stays_pending_and_th
     assert report["outcome"] == "succeeded" and world.hooks.completed == {"tok-1": HookResult.CONTINUE}
 
 
-def test_given_an_instance_that_cannot_take_commands_when_draining_then_it_fails_at_once(world: World) -> None:
+def test_given_an_instance_that_cannot_take_commands_when_draining_then_it_fails_at_once_naming_the_error(
+    world: World,
+) -> None:
     world.commands.fail_send = AwsCallError("SendCommand", "InvalidInstanceId")
     [report] = world.terminate()
     assert report["outcome"] == "failed"
+    assert report["reason"] == "drain could not start: SendCommand: InvalidInstanceId"
+    assert world.only().command_error == "SendCommand: InvalidInstanceId"
     assert world.hooks.completed == {"tok-1": HookResult.ABANDON}
+    assert world.metrics.counts[("LifecycleErrors", None)] == 1
 
 
 def test_given_a_throttled_send_when_draining_then_the_claim_is_kept_and_retried_after_the_spacing(

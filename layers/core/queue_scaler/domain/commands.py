@@ -107,7 +107,8 @@ def drain_command(container: str, seconds: float) -> CommandRequest:
         script=[
             f"c={container}",
             'if ! docker inspect "$c" >/dev/null 2>&1; then echo "no container $c: nothing to drain"; exit 0; fi',
-            f'docker stop --time {window} "$c"',
+            # docker stop prints the container's name: kept off stdout, whose first line is the answer.
+            f'docker stop --time {window} "$c" >/dev/null',
             "code=$(docker inspect --format '{{.State.ExitCode}}' \"$c\")",
             f'echo "{EXIT_PREFIX}$code"',
             f'docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
@@ -172,7 +173,7 @@ def kept_output(output: str, limit: int) -> str:
     if len(output) <= limit:
         return output
     answer, _, _ = output.partition("\n")
-    if not answer.startswith((HEALTH_PREFIX, EXIT_PREFIX)) or len(answer) >= limit // 2:
+    if not answer.startswith((HEALTH_PREFIX, EXIT_PREFIX)) or 2 * len(answer) >= limit:  # half the limit or more
         return output[-limit:]
     return f"{answer}\n{output[-(limit - len(answer) - 1) :]}"
 

@@ -465,7 +465,7 @@ def _completed(
     return action.model_copy(
         update={
             "state": ActionState.COMPLETED,
-            "result": result if result is not None else action.result,
+            "result": result,  # None when already done: nothing of ours completed it
             "outcome": outcome,
             "reason": reason,
             "completed_at": now,

@@ -327,8 +327,7 @@ class LifecycleService:
             case CompleteHook(notify_hook=notify):
                 active = self._hooks.complete(_ref(action), command.result) if notify else True
                 return HookCompleted(completion=command, active=active)
-            case Wait() | Done():
-                return None
+        return None  # Wait, Done: nothing to carry out
 
     def _send(self, action: LifecycleAction, request: CommandRequest, reason: str) -> Input:
         context = {"instance_id": action.instance_id, "action": action.key}
@@ -391,7 +390,8 @@ class LifecycleService:
     @staticmethod
     def _report(action: LifecycleAction, last: Command) -> ActionReport:
         outcome = str(action.outcome) if action.outcome is not None else None
-        reason = action.reason if action.state is ActionState.COMPLETED and action.reason else _reason(last)
+        # Every completion records its reason; until then the report gives the step's.
+        reason = action.reason if action.state is ActionState.COMPLETED else _reason(last)
         return ActionReport(action.instance_id, action.key, _step_name(last), reason, outcome)
 
 
