@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pytest
 
 from queue_scaler.adapters.memory import MemoryLeaving
 from queue_scaler.config import PoolConfig
-from queue_scaler.domain.fleet import LeavingRecord
+from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.models import History, Recommendation
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
@@ -218,3 +219,53 @@ def test_leaving_instances_in_the_tick(name: str, leaving: str, expected: int) -
     [outcome] = service.tick([pool("video", behavior={"scale_down": {"stabilization_window_seconds": 0}})], now=100.0)
     assert outcome.decision is not None and outcome.decision.desired == expected
     assert metrics.counts.get(("LeavingReadErrors", None), 0) == (1 if leaving == "broken" else 0)
+
+
+class UnreachableFleet(FakeFleet):
+    def describe(self, groups: Sequence[str]) -> Mapping[str, GroupState]:
+        raise Throttled("DescribeAutoScalingGroups", "Throttling")
+
+
+def test_given_the_groups_cannot_be_described_when_ticking_then_every_pool_fails_and_nothing_moves() -> None:
+    queues, fleet, history, metrics = FakeQueues(), UnreachableFleet(), FakeHistory(), RecordingMetrics()
+    queues.depth.update({"video-jobs": 120, "audio-jobs": 120})
+    outcomes = ScaleService(queues, fleet, history, metrics).tick([pool("video"), pool("audio")], now=1.0)
+    reason = "groups unavailable: DescribeAutoScalingGroups: Throttling"
+    assert [o.as_dict() for o in outcomes] == [
+        {"pool": "video", "applied": False, "error": reason},
+        {"pool": "audio", "applied": False, "error": reason},
+    ]
+    assert fleet.set_calls == [] and history.saves == 0
+    # One describe failed: counted once for the stack, and once per pool that was not scaled.
+    assert dict(metrics.counts) == {
+        ("DescribeGroupsErrors", None): 1,
+        ("PoolErrors", "video"): 1,
+        ("PoolErrors", "audio"): 1,
+    }
+
+
+@dataclass
+class FailingHistory(FakeHistory):
+    """Writes of `failing` fail as DynamoDB throttling does."""
+
+    failing: str = ""
+
+    def save(self, pool: str, history: History, expected_version: int) -> int:
+        if pool == self.failing:
+            raise Throttled("PutItem", "ProvisionedThroughputExceededException")
+        return super().save(pool, history, expected_version)
+
+
+def test_given_a_history_write_fails_when_flushing_then_it_is_counted_and_the_other_pools_are_written() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FailingHistory(failing="audio"), RecordingMetrics()
+    fleet.desired.update({"audio": 0, "video": 0})
+    service = ScaleService(queues, fleet, history, metrics)
+    service.tick([pool("audio"), pool("video")], now=5.0)
+    service.flush()
+    assert history.load("audio") == VersionedHistory(History(), 0)
+    assert [r.at for r in history.load("video").history.recommendations] == [5.0]
+    # Stack-wide, without a pool dimension: what the ScalerErrorsAlarm watches.
+    assert dict(metrics.counts) == {("HistoryWriteErrors", None): 1}
+    # What failed is not held over: the next invocation starts from the table, and writes nothing more.
+    service.flush()
+    assert history.saves == 1
