@@ -13,7 +13,7 @@ from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.models import History, Recommendation
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
-from queue_scaler.services.scaling import ScaleService, run_ticks
+from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks
 from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics
 
 
@@ -179,10 +179,19 @@ class FakeTime:
         ("given 70 s and a 55 s run when looping then ticks at 0..50", 70.0, 55.0, [0, 10, 20, 30, 40, 50]),
         ("given only 25 s left when looping then the margin stops it early", 25.0, 55.0, [0, 10]),
         ("given a run of 0 when looping then exactly one tick", 70.0, 0.0, [0]),
+        (
+            "given a run of exactly 50 s when looping then the tick at 50 is the last",
+            70.0,
+            50.0,
+            [0, 10, 20, 30, 40, 50],
+        ),
+        ("given exactly the margin left after the wait when looping then it ticks again", 18.0, 55.0, [0, 10]),
+        ("given 0.5 s less than that when looping then it stops", 17.5, 55.0, [0]),
+        ("given ticks longer than the interval when looping then the next starts at once", 70.0, 30.0, [0, 12, 24]),
     ],
 )
 def test_run_ticks(name: str, remaining: float, run: float, expected: list[float]) -> None:
-    clock = FakeTime(remaining)
+    clock = FakeTime(remaining, tick_cost=12.0 if "longer" in name else 0.5)
     count = run_ticks(
         tick=clock.tick,
         clock=lambda: clock.now,
@@ -269,3 +278,19 @@ def test_given_a_history_write_fails_when_flushing_then_it_is_counted_and_the_ot
     # What failed is not held over: the next invocation starts from the table, and writes nothing more.
     service.flush()
     assert history.saves == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "earlier", "latest", "applied"),
+    [
+        ("given a pool changed by an earlier tick then its latest outcome is applied", [True], [False], [True]),
+        ("given no earlier change then the latest outcome stands", [False], [False], [False]),
+        ("given the latest tick changed it then it is applied", [False], [True], [True]),
+        ("given no earlier tick then the latest outcomes stand", [], [False, True], [False, True]),
+    ],
+)
+def test_carry_applied(name: str, earlier: list[bool], latest: list[bool], applied: list[bool]) -> None:
+    names = ["video", "audio"]
+    before = [PoolOutcome(names[i], applied=a) for i, a in enumerate(earlier)]
+    after = carry_applied(before, [PoolOutcome(names[i], applied=a) for i, a in enumerate(latest)])
+    assert [(o.pool, o.applied) for o in after] == list(zip(names[: len(applied)], applied, strict=True))
