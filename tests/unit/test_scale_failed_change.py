@@ -76,15 +76,22 @@ def test_given_a_rival_tick_saved_first_when_the_next_tick_runs_then_it_acts_on_
     history = RivalHistory(rival_before_save=1)  # the rival writes just before this tick's claim
     service = ScaleService(queues, fleet, history, metrics)
     [stood_down] = service.tick([pool()], now=7.0)
-    assert stood_down.error and fleet.set_calls == []
+    assert stood_down.as_dict() == {
+        "pool": "video",
+        "applied": False,
+        "error": "history of pool 'video' changed under this tick",
+    }
+    assert fleet.set_calls == []
     assert metrics.counts[("ConcurrentTicks", "video")] == 1
     [acted] = service.tick([pool()], now=8.0)
     assert acted.applied and fleet.set_calls == [("video", 4)]
 
 
 class BrokenFleet(FakeFleet):
+    broken = True
+
     def set_desired(self, group: str, desired: int) -> None:
-        if group == "video":
+        if group == "video" and self.broken:
             raise RuntimeError("a bug")
         super().set_desired(group, desired)
 
@@ -137,3 +144,17 @@ def test_given_one_pools_history_is_unreadable_when_ticking_then_that_pool_fails
     assert broken.error == "KeyError: 'version'" and not broken.applied
     assert scaled.applied and fleet.set_calls == [("audio", 4)]
     assert dict(metrics.counts) == {("PoolErrors", "video"): 1}
+
+
+def test_given_a_bug_in_one_tick_when_a_rival_writes_before_the_next_then_the_next_acts_on_the_rivals_history() -> None:
+    queues, fleet, history = FakeQueues(), BrokenFleet(), MemoryHistory()
+    queues.depth["video-jobs"] = 120
+    fleet.desired["video"] = 0
+    service = ScaleService(queues, fleet, history, RecordingMetrics())
+    [broken] = service.tick([pool()], now=7.0)
+    assert broken.as_dict() == {"pool": "video", "applied": False, "error": "RuntimeError: a bug"}
+    # What this invocation held is not trusted after a bug: the next tick reads the table again.
+    history.save("video", History(), history.load("video").version)
+    fleet.broken = False
+    [acted] = service.tick([pool()], now=8.0)
+    assert acted.applied and fleet.set_calls == [("video", 4)]
