@@ -34,7 +34,7 @@ def test_given_a_burst_on_a_pool_at_zero_when_ticking_then_desired_is_the_full_n
     queues.depth["video-jobs"] = 120
     fleet.desired["video"] = 0
     [outcome] = service.tick([pool("video")], now=100.0)
-    assert outcome.applied and fleet.set_calls == [("video", 12)]
+    assert (outcome.pool, outcome.applied) == ("video", True) and fleet.set_calls == [("video", 12)]
     stored = history.load("video").history
     assert [(e.at, e.change) for e in stored.scale_events] == [(100.0, 12)]
     assert [(r.at, r.desired) for r in stored.recommendations] == [(100.0, 12)]
@@ -46,7 +46,7 @@ def test_given_no_change_when_ticking_then_set_desired_is_not_called(world) -> N
     queues.depth["video-jobs"] = 50
     fleet.desired["video"] = 5
     [outcome] = service.tick([pool("video")], now=100.0)
-    assert not outcome.applied and fleet.set_calls == []
+    assert (outcome.pool, outcome.applied) == ("video", False) and fleet.set_calls == []
 
 
 def test_given_two_pools_one_without_a_group_when_ticking_then_the_other_is_scaled(world) -> None:
@@ -118,6 +118,20 @@ def test_given_steady_ticks_when_nothing_changes_then_history_is_neither_read_ag
     service.flush()
     assert history.saves == 1
     assert [r.at for r in history.load("video").history.recommendations] == [0.0, 10.0, 20.0, 30.0]
+
+
+def test_given_unsaved_recommendations_when_a_change_is_claimed_then_the_flush_writes_nothing_more() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    service = ScaleService(queues, fleet, history, metrics)
+    fleet.desired["video"] = 0
+    service.tick([pool("video")], now=0.0)  # nothing to change: held for the flush
+    queues.depth["video-jobs"] = 50
+    [claimed] = service.tick([pool("video")], now=10.0)
+    assert claimed.applied and history.saves == 1
+    # The claim wrote everything held: the table is already up to date.
+    service.flush()
+    assert history.saves == 1
+    assert [r.at for r in history.load("video").history.recommendations] == [0.0, 10.0]
 
 
 def test_given_held_recommendations_when_the_need_falls_then_stabilization_still_sees_them() -> None:
