@@ -10,7 +10,7 @@ import pytest
 from queue_scaler.adapters.memory import MemoryLeaving
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
-from queue_scaler.domain.models import History, Recommendation
+from queue_scaler.domain.models import History, Recommendation, ScaleEvent
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks
@@ -170,6 +170,17 @@ def test_given_a_history_entry_from_a_clock_ahead_when_ticking_then_it_is_ignore
     assert outcome.applied and fleet.set_calls == [("video", 0)]
     assert metrics.counts[("FutureHistoryEntries", "video")] == 1
     assert [r.at for r in history.load("video").history.recommendations] == [0.0]
+
+
+def test_given_two_history_entries_from_a_clock_ahead_when_ticking_then_both_are_counted() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    ahead = History(
+        recommendations=[Recommendation(at=3_600.0, desired=10)], scale_events=[ScaleEvent(at=3_700.0, change=10)]
+    )
+    history.save("video", ahead, 0)
+    fleet.desired["video"] = 10
+    ScaleService(queues, fleet, history, metrics).tick([pool("video")], now=0.0)
+    assert metrics.counts[("FutureHistoryEntries", "video")] == 2
 
 
 class FakeTime:
