@@ -83,6 +83,26 @@ CASES = [
         behavior(down_window=60),
         Step(3, None, "scale-down stabilization: highest recommendation in the last 60 s = 3"),
     ),
+    Case(
+        "given a one-second scale-down window when a higher recommendation is inside it then it holds",
+        2,
+        6,
+        recommended((0.5, 4)),
+        behavior(down_window=1),
+        Step(
+            4,
+            LimitedBy.SCALE_DOWN_STABILIZED,
+            "scale-down stabilization: highest recommendation in the last 1 s = 4: hold at 4",
+        ),
+    ),
+    Case(
+        "given no scale-down window when lowering then nothing holds and no line is added",
+        2,
+        6,
+        recommended((0.5, 4)),
+        behavior(down_window=0),
+        Step(2, None, None),
+    ),
 ]
 
 
@@ -94,6 +114,30 @@ def test_stabilize(case: Case) -> None:
 def test_given_a_100_percent_scale_down_policy_when_limiting_then_the_fleet_may_go_to_zero() -> None:
     rules = behavior(down_policies=[{"type": "Percent", "value": 100, "period_seconds": 60}])
     assert rate_limit(0, 200, NOW, History(), rules).value == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "policy", "step"),
+    [
+        (
+            "given an Instances policy of 1 from zero then it allows 1 by itself",
+            {"type": "Instances", "value": 1, "period_seconds": 60},
+            Step(1, LimitedBy.SCALE_UP_LIMIT, "scale-up limit: start 0; Instances +1 = 1; Max = 1: limited to 1"),
+        ),
+        (
+            "given a Percent policy alone from zero then at least 1 is allowed",
+            {"type": "Percent", "value": 100, "period_seconds": 60},
+            Step(
+                1,
+                LimitedBy.SCALE_UP_LIMIT,
+                "scale-up limit: start 0; Percent 100% = 0; Max = 0; at least 1 from zero: limited to 1",
+            ),
+        ),
+    ],
+)
+def test_rate_limits_from_zero(name: str, policy: dict[str, Any], step: Step) -> None:
+    rules = Behavior.model_validate({"scale_up": {"stabilization_window_seconds": 0, "policies": [policy]}})
+    assert rate_limit(5, 0, NOW, History(), rules) == step
 
 
 @pytest.mark.parametrize(("value", "text"), [(3.0, "3"), (4.666, "4.67"), (0.1, "0.1"), (2.001, "2"), (2.5, "2.5")])
