@@ -104,6 +104,14 @@ class CountingHistory(FakeHistory):
         self.loads += 1
         return super().load(pool)
 
+    def save(self, pool: str, history: History, expected_version: int) -> int:
+        # MemoryHistory.save checks the version through load: only the service's own reads count.
+        loads = self.loads
+        try:
+            return super().save(pool, history, expected_version)
+        finally:
+            self.loads = loads
+
 
 def test_given_steady_ticks_when_nothing_changes_then_history_is_neither_read_again_nor_written() -> None:
     queues, fleet, history, metrics = FakeQueues(), FakeFleet(), CountingHistory(), RecordingMetrics()
@@ -132,6 +140,17 @@ def test_given_unsaved_recommendations_when_a_change_is_claimed_then_the_flush_w
     service.flush()
     assert history.saves == 1
     assert [r.at for r in history.load("video").history.recommendations] == [0.0, 10.0]
+
+
+def test_given_a_change_claimed_when_the_next_ticks_change_nothing_then_the_history_is_not_read_again() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), CountingHistory(), RecordingMetrics()
+    service = ScaleService(queues, fleet, history, metrics)
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 0
+    outcomes = [service.tick([pool("video")], now=now)[0] for now in (0.0, 10.0, 20.0)]
+    assert [o.applied for o in outcomes] == [True, False, False]
+    # The claim's write is what the table holds: the invocation goes on from it without reading.
+    assert (history.loads, history.saves) == (1, 1)
 
 
 def test_given_held_recommendations_when_the_need_falls_then_stabilization_still_sees_them() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from queue_scaler.config import Behavior
 from queue_scaler.domain.behavior import rate_limit, stabilize
-from queue_scaler.domain.models import History, LimitedBy, Recommendation, Step
+from queue_scaler.domain.models import History, LimitedBy, Recommendation, ScaleEvent, Step
 from queue_scaler.domain.text import fmt
 
 NOW = 1000.0
@@ -138,6 +138,31 @@ def test_given_a_100_percent_scale_down_policy_when_limiting_then_the_fleet_may_
 def test_rate_limits_from_zero(name: str, policy: dict[str, Any], step: Step) -> None:
     rules = Behavior.model_validate({"scale_up": {"stabilization_window_seconds": 0, "policies": [policy]}})
     assert rate_limit(5, 0, NOW, History(), rules) == step
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "step"),
+    [
+        (
+            "given one instance added inside the period then the period started one lower",
+            1,
+            Step(
+                3,
+                LimitedBy.SCALE_UP_LIMIT,
+                "scale-up limit: start 2 (3 - 1 added in the last 60 s); Instances +1 = 3; Max = 3: limited to 3",
+            ),
+        ),
+        (
+            "given one instance removed inside the period then the period started one higher",
+            -1,
+            Step(5, None, "scale-up limit: start 4 (3 + 1 removed in the last 60 s); Instances +1 = 5; Max = 5"),
+        ),
+    ],
+)
+def test_a_change_of_one_inside_the_period(name: str, change: int, step: Step) -> None:
+    policy = {"type": "Instances", "value": 1, "period_seconds": 60}
+    rules = Behavior.model_validate({"scale_up": {"stabilization_window_seconds": 0, "policies": [policy]}})
+    assert rate_limit(5, 3, NOW, History(scale_events=[ScaleEvent(at=NOW - 10, change=change)]), rules) == step
 
 
 @pytest.mark.parametrize(("value", "text"), [(3.0, "3"), (4.666, "4.67"), (0.1, "0.1"), (2.001, "2"), (2.5, "2.5")])
