@@ -457,6 +457,20 @@ CASES = [
         LimitedBy.METRICS_UNAVAILABLE,
         says=["b: not observed: scale-down blocked"],
     ),
+    Case(
+        "given the first queue unreadable when the second needs more then the pool still scales up on it",
+        request(
+            queues=[{"name": "a", "target_per_instance": 10}, {"name": "b", "target_per_instance": 10}],
+            observed=[{"name": "a", "error": "Throttling"}, visible(50, "b")],
+            desired=3,
+        ),
+        5,
+        LimitedBy.NONE,
+        says=[
+            "a: unavailable (Throttling): scale-down blocked",
+            "b: backlog 50 (50 visible + 0 in flight) / target 10 = 5",
+        ],
+    ),
 ]
 
 
