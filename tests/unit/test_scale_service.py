@@ -9,8 +9,8 @@ import pytest
 
 from queue_scaler.adapters.memory import MemoryLeaving
 from queue_scaler.config import PoolConfig
-from queue_scaler.domain.fleet import GroupState, LeavingRecord
-from queue_scaler.domain.models import History, Recommendation, ScaleEvent
+from queue_scaler.domain.fleet import GroupState, InstanceState, LeavingRecord, fleet_observation
+from queue_scaler.domain.models import FleetObservation, History, Recommendation, ScaleEvent
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks
@@ -338,3 +338,36 @@ def test_carry_applied(name: str, earlier: list[bool], latest: list[bool], appli
     before = [PoolOutcome(names[i], applied=a) for i, a in enumerate(earlier)]
     after = carry_applied(before, [PoolOutcome(names[i], applied=a) for i, a in enumerate(latest)])
     assert [(o.pool, o.applied) for o in after] == list(zip(names[: len(applied)], applied, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("name", "states", "leaving", "expected"),
+    [
+        (
+            "given instances serving and booting then each is counted as such",
+            ["InService", "InService", "Pending", "Pending:Wait", "Pending:Proceed"],
+            frozenset(),
+            FleetObservation(desired=5, in_service=2, pending=3),
+        ),
+        (
+            "given a leaving instance in service then it is neither serving nor booting",
+            ["InService", "InService", "Pending:Wait"],
+            frozenset({"i-0"}),
+            FleetObservation(desired=5, in_service=1, pending=1, leaving=1),
+        ),
+        (
+            "given a leaving instance already terminating then it is not counted as leaving",
+            ["Terminating:Wait", "InService"],
+            frozenset({"i-0"}),
+            FleetObservation(desired=5, in_service=1),
+        ),
+    ],
+)
+def test_the_fleet_observation(
+    name: str, states: list[str], leaving: frozenset[str], expected: FleetObservation
+) -> None:
+    group = GroupState(
+        desired=5,
+        instances=[InstanceState(instance_id=f"i-{n}", lifecycle_state=state) for n, state in enumerate(states)],
+    )
+    assert fleet_observation(group, leaving) == expected

@@ -165,6 +165,38 @@ def test_a_change_of_one_inside_the_period(name: str, change: int, step: Step) -
     assert rate_limit(5, 3, NOW, History(scale_events=[ScaleEvent(at=NOW - 10, change=change)]), rules) == step
 
 
+@pytest.mark.parametrize(
+    ("name", "target", "current", "direction", "policy", "step"),
+    [
+        (
+            "given an Instances scale-down policy of 3 then 10 may go down to 7",
+            2,
+            10,
+            "scale_down",
+            {"type": "Instances", "value": 3, "period_seconds": 60},
+            Step(7, LimitedBy.SCALE_DOWN_LIMIT, "scale-down limit: start 10; Instances -3 = 7; Max = 7: limited to 7"),
+        ),
+        (
+            "given a Percent 100 scale-up policy then 100 may double to 200",
+            300,
+            100,
+            "scale_up",
+            {"type": "Percent", "value": 100, "period_seconds": 60},
+            Step(
+                200,
+                LimitedBy.SCALE_UP_LIMIT,
+                "scale-up limit: start 100; Percent 100% = 200; Max = 200: limited to 200",
+            ),
+        ),
+    ],
+)
+def test_rate_limit_lines(
+    *, name: str, target: int, current: int, direction: str, policy: dict[str, Any], step: Step
+) -> None:
+    rules = Behavior.model_validate({direction: {"stabilization_window_seconds": 0, "policies": [policy]}})
+    assert rate_limit(target, current, NOW, History(), rules) == step
+
+
 @pytest.mark.parametrize(("value", "text"), [(3.0, "3"), (4.666, "4.67"), (0.1, "0.1"), (2.001, "2"), (2.5, "2.5")])
 def test_fmt(value: float, text: str) -> None:
     assert fmt(value) == text
