@@ -251,3 +251,9 @@ def test_given_running_jobs_on_two_queues_when_recording_then_the_held_parts_are
     decision = decide_pool(NOW, config, observation, History())
     assert (decision.raw_need, decision.held) == (6.0, 5.0)
     assert History().record(decision, NOW, 300).recommendations == [Recommendation(at=NOW, desired=6, held=5.0)]
+
+
+def test_given_a_third_of_an_instance_held_when_recording_then_it_is_kept_to_six_decimals() -> None:
+    decision = decide_pool(NOW, pool(slots_per_instance=3), observed(0, 1, desired=1), History())
+    assert decision.held == 0.333333
+    assert History().record(decision, NOW, 300).recommendations == [Recommendation(at=NOW, desired=1, held=0.333333)]

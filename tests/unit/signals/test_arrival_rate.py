@@ -313,3 +313,12 @@ def test_given_a_large_arrival_rate_when_deciding_then_it_wins_over_the_backlog_
     assert decision.recommendation == 20
     assert decision.held == 20
     assert "signals: backlog 0.8, arrival_rate 20; largest: arrival_rate" in decision.explanation
+
+
+def test_given_both_signals_active_at_zero_when_deciding_then_the_pool_wakes_on_the_largest() -> None:
+    at_zero = Observation.model_validate(
+        {"queues": [{"name": "a", "visible": 40}, {"name": "b"}], "fleet": {"desired": 0}}
+    )
+    decision = decide_pool(NOW, pool(), at_zero, samples((940.0, 0, 0)))
+    assert (decision.signal, decision.desired) == ("arrival_rate", 10)
+    assert "need ceil(9.25) = 10; from zero: arrival rate 0.67/s > 0, recommend 10" in decision.explanation
