@@ -249,7 +249,7 @@ def test_given_running_jobs_on_two_queues_when_recording_then_the_held_parts_are
         }
     )
     decision = decide_pool(NOW, config, observation, History())
-    assert (decision.raw_need, decision.held) == (6.0, 5.0)
+    assert (decision.raw_need, decision.held, decision.backlog) == (6.0, 5.0, 25)
     assert History().record(decision, NOW, 300).recommendations == [Recommendation(at=NOW, desired=6, held=5.0)]
 
 

@@ -455,7 +455,7 @@ CASES = [
         ),
         3,
         LimitedBy.METRICS_UNAVAILABLE,
-        says=["b: not observed: scale-down blocked"],
+        says=["b: not observed: scale-down blocked", "scale-down to 0 blocked: 1 queue(s) unavailable; keep 3"],
     ),
     Case(
         "given the first queue unreadable when the second needs more then the pool still scales up on it",
