@@ -411,6 +411,7 @@ CASES = [
         request(observed=[visible(0)], desired=3, min_size=1),
         1,
         LimitedBy.MIN_SIZE,
+        says=["clamped to min_size 1", "desired 1 (limited by MinSize)"],
     ),
     Case(
         "given a fleet at zero below min_size 1 when idle then it is raised to min_size",
