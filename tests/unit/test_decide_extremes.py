@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from devkit.cli import main
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide, decide_pool
-from queue_scaler.domain.models import DecisionRequest, FleetObservation, History, Observation, QueueObservation
+from queue_scaler.domain.models import (
+    DecisionRequest,
+    FleetObservation,
+    History,
+    Observation,
+    QueueObservation,
+    ScaleEvent,
+)
 from queue_scaler.domain.models import Recommendation as Rec
 
 
@@ -194,3 +201,36 @@ def test_given_a_future_dated_recommendation_when_deciding_then_it_holds_nothing
     assert any("dated after now" in line for line in decision.explanation)
     if all(age >= WINDOW or d == 0 for age, d in past):
         assert decision.desired == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "history", "line"),
+    [
+        (
+            "given one entry dated after now then it is named in the singular",
+            History(recommendations=[Rec(at=NOW + 1, desired=3)]),
+            "ignored 1 history entry dated after now (a clock ahead)",
+        ),
+        (
+            "given two then in the plural",
+            History(recommendations=[Rec(at=NOW + 1, desired=3)], scale_events=[ScaleEvent(at=NOW + 2, change=1)]),
+            "ignored 2 history entries dated after now (a clock ahead)",
+        ),
+        (
+            "given one dated exactly now then nothing is ignored",
+            History(recommendations=[Rec(at=NOW, desired=3)]),
+            None,
+        ),
+    ],
+)
+def test_the_explanation_counts_the_history_entries_dated_after_now(
+    name: str, history: History, line: str | None
+) -> None:
+    pool = PoolConfig.model_validate(
+        {"name": "p", "max_size": 10, "queues": [{"name": "a", "target_per_instance": 10}]}
+    )
+    observation = Observation(queues=[QueueObservation(name="a", visible=30)], fleet=FleetObservation(desired=3))
+    decision = decide_pool(NOW, pool, observation, history)
+    ignored = [text for text in decision.explanation if text.startswith("ignored ")]
+    assert ignored == ([] if line is None else [line])
+    assert decision.ignored_history == (0 if line is None else int(line.split()[1]))

@@ -87,6 +87,16 @@ CASES = [
         limited_by=LimitedBy.WITHIN_TOLERANCE,
         says="20.5 / 20 = 1.02 is within tolerance 0.1: keep 20",
     ),
+    Case(
+        "given both directions' tolerances, when the need is exactly the current, then the scale-down one is named",
+        visible=200,
+        desired=20,
+        up=0.3,
+        down=0.05,
+        expected=20,
+        limited_by=LimitedBy.NONE,
+        says="20 / 20 = 1 is within scale-down tolerance 0.05: keep 20",
+    ),
 ]
 
 

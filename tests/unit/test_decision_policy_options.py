@@ -238,3 +238,22 @@ def test_a_decision_on_partial_metrics_keeps_no_recommendation_and_no_sample() -
     decision = decide_pool(NOW, config, observation, History())
     recorded = History().record(decision, NOW, 300)
     assert (recorded.recommendations, recorded.samples) == ([], [])
+
+
+def test_given_running_jobs_on_two_queues_when_recording_then_the_held_parts_are_summed() -> None:
+    config = pool(queues=[{"name": "a", "target_per_instance": 20}, {"name": "b", "target_per_instance": 20}])
+    observation = Observation.model_validate(
+        {
+            "queues": [{"name": "a", "visible": 20, "in_flight": 3}, {"name": "b", "in_flight": 2}],
+            "fleet": {"desired": 6},
+        }
+    )
+    decision = decide_pool(NOW, config, observation, History())
+    assert (decision.raw_need, decision.held, decision.backlog) == (6.0, 5.0, 25)
+    assert History().record(decision, NOW, 300).recommendations == [Recommendation(at=NOW, desired=6, held=5.0)]
+
+
+def test_given_a_third_of_an_instance_held_when_recording_then_it_is_kept_to_six_decimals() -> None:
+    decision = decide_pool(NOW, pool(slots_per_instance=3), observed(0, 1, desired=1), History())
+    assert decision.held == 0.333333
+    assert History().record(decision, NOW, 300).recommendations == [Recommendation(at=NOW, desired=1, held=0.333333)]

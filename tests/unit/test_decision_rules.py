@@ -411,6 +411,7 @@ CASES = [
         request(observed=[visible(0)], desired=3, min_size=1),
         1,
         LimitedBy.MIN_SIZE,
+        says=["clamped to min_size 1", "desired 1 (limited by MinSize)"],
     ),
     Case(
         "given a fleet at zero below min_size 1 when idle then it is raised to min_size",
@@ -455,7 +456,21 @@ CASES = [
         ),
         3,
         LimitedBy.METRICS_UNAVAILABLE,
-        says=["b: not observed: scale-down blocked"],
+        says=["b: not observed: scale-down blocked", "scale-down to 0 blocked: 1 queue(s) unavailable; keep 3"],
+    ),
+    Case(
+        "given the first queue unreadable when the second needs more then the pool still scales up on it",
+        request(
+            queues=[{"name": "a", "target_per_instance": 10}, {"name": "b", "target_per_instance": 10}],
+            observed=[{"name": "a", "error": "Throttling"}, visible(50, "b")],
+            desired=3,
+        ),
+        5,
+        LimitedBy.NONE,
+        says=[
+            "a: unavailable (Throttling): scale-down blocked",
+            "b: backlog 50 (50 visible + 0 in flight) / target 10 = 5",
+        ],
     ),
 ]
 

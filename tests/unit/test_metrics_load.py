@@ -1,7 +1,10 @@
-"""Backlog per instance and the at-zero signal, one named case each."""
+"""Backlog per instance and the at-zero signal, one named case each; what the metrics service
+publishes and returns for them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -9,6 +12,9 @@ import pytest
 from queue_scaler.config import PoolConfig
 from queue_scaler.domain.load import pool_load
 from queue_scaler.domain.models import Observation
+from queue_scaler.errors import AwsCallError, Throttled
+from queue_scaler.services.queue_metrics import QueueMetricsService
+from tests.fakes import FakeFleet, FakeQueues, RecordingMetrics
 
 
 def pool(**more: Any) -> PoolConfig:
@@ -85,3 +91,70 @@ def test_given_an_unreadable_queue_then_pool_totals_are_withheld_not_zeroed() ->
     load = pool_load(pool(), observe(3, 3, {"name": "a", "visible": 6}, {"name": "b", "error": "Throttling"}), {})
     assert load.totals is None and load.unavailable == ["b"]
     assert [(q.queue, q.backlog_per_instance) for q in load.queues] == [("a", 2.0)]
+
+
+def test_given_the_first_queue_unreadable_then_the_next_queues_are_still_measured() -> None:
+    load = pool_load(pool(), observe(2, 2, {"name": "a", "error": "Throttling"}, {"name": "b", "visible": 6}), {})
+    assert load.totals is None and load.unavailable == ["a"]
+    assert [(q.queue, q.backlog, q.backlog_per_instance) for q in load.queues] == [("b", 6, 3.0)]
+
+
+@dataclass
+class Ages:
+    """ports.MessageAges: the ages it holds, or `fail` raised."""
+
+    ages: dict[str, float] = field(default_factory=dict)
+    fail: AwsCallError | None = None
+
+    def oldest(self, queues: Sequence[str], now: float) -> Mapping[str, float]:
+        if self.fail is not None:
+            raise self.fail
+        return {q: self.ages[q] for q in queues if q in self.ages}
+
+
+def measured(ages: Ages, *pools: PoolConfig) -> tuple[list[dict[str, object]], RecordingMetrics]:
+    queues, fleet, metrics = FakeQueues(), FakeFleet(), RecordingMetrics()
+    queues.depth.update({"a": 6, "b": 2})
+    fleet.desired["video"] = 2
+    outcomes = QueueMetricsService(queues, fleet, ages, metrics).publish(list(pools), now=100.0)
+    return [o.as_dict() for o in outcomes], metrics
+
+
+VIDEO_TOTALS = {"backlog": 8, "backlog_per_instance": 4.0, "backlog_while_at_zero": 0}
+VIDEO_FIGURES = {"DesiredCapacity": 2, "InService": 2, "Backlog": 8, "BacklogPerInstance": 4.0, "BacklogWhileAtZero": 0}
+
+
+def test_given_a_pool_without_a_group_first_when_publishing_then_it_is_named_and_the_next_is_published() -> None:
+    outcomes, metrics = measured(Ages({"a": 30.0}), pool(name="ghost"), pool())
+    assert outcomes[0] == {"pool": "ghost", "error": "Auto Scaling group 'ghost' not found"}
+    assert outcomes[1]["pool"] == "video"
+    assert outcomes[1]["load"] == {
+        "pool": "video",
+        "desired": 2,
+        "in_service": 2,
+        "totals": VIDEO_TOTALS,
+        "queues": [
+            {"queue": "a", "backlog": 6, "backlog_per_instance": 3.0, "oldest_message_seconds": 30.0},
+            {"queue": "b", "backlog": 2, "backlog_per_instance": 1.0, "oldest_message_seconds": None},
+        ],
+        "unavailable": [],
+    }
+    assert dict(metrics.counts) == {("PoolErrors", "ghost"): 1}
+    assert dict(metrics.pools) == {"video": [VIDEO_FIGURES]}
+    assert dict(metrics.queues) == {
+        ("video", "a"): {
+            "Backlog": (6, "Count"),
+            "BacklogPerInstance": (3.0, "Count"),
+            "AgeOfOldestMessage": (30.0, "Seconds"),
+        },
+        ("video", "b"): {"Backlog": (2, "Count"), "BacklogPerInstance": (1.0, "Count")},
+    }
+
+
+def test_given_the_message_ages_unreadable_when_publishing_then_the_backlog_figures_still_are() -> None:
+    outcomes, metrics = measured(Ages(fail=Throttled("GetMetricData", "Throttling")), pool())
+    assert [o["pool"] for o in outcomes] == ["video"] and "error" not in outcomes[0]
+    # Only the optional age is lost, counted once for the stack.
+    assert dict(metrics.counts) == {("AgeReadErrors", None): 1}
+    assert dict(metrics.pools) == {"video": [VIDEO_FIGURES]}
+    assert {name for figures in metrics.queues.values() for name in figures} == {"Backlog", "BacklogPerInstance"}

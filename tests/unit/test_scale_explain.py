@@ -3,7 +3,11 @@ the history it would use, and without changing or writing anything."""
 
 from __future__ import annotations
 
+import pytest
+
+from queue_scaler.adapters.memory import MemoryLeaving
 from queue_scaler.config import PoolConfig
+from queue_scaler.domain.fleet import LeavingRecord
 from queue_scaler.domain.models import History, Recommendation
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import ScaleService
@@ -37,3 +41,32 @@ def test_given_history_ignored_when_explained_then_the_plain_need_is_shown() -> 
     service = ScaleService(queues, fleet, history, RecordingMetrics())
     [video] = service.explain([pool("video")], now=100.0, use_history=False)
     assert video.decision is not None and video.decision.desired == 5
+
+
+def test_given_the_first_pool_without_a_group_when_explained_then_the_next_is_still_decided() -> None:
+    queues, fleet = FakeQueues(), FakeFleet()
+    queues.depth["video-jobs"] = 45
+    fleet.desired["video"] = 0
+    audio, video = ScaleService(queues, fleet, FakeHistory(), RecordingMetrics()).explain(
+        [pool("audio"), pool("video")], now=100.0
+    )
+    assert audio.error == "Auto Scaling group 'audio' not found"
+    assert video.decision is not None and video.decision.desired == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "expires_at", "desired"),
+    [
+        ("given a Spot-warned instance of 5 when explained then its replacement is shown", 100.5, 6),
+        ("given its record expired at now when explained then nothing is added", 100.0, 5),
+    ],
+)
+def test_leaving_instances_in_the_explanation(name: str, expires_at: float, desired: int) -> None:
+    queues, fleet = FakeQueues(), FakeFleet()
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 5
+    leaving = MemoryLeaving([LeavingRecord(instance_id="video-0", kind="spot", expires_at=expires_at)])
+    service = ScaleService(queues, fleet, FakeHistory(), RecordingMetrics(), leaving)
+    [video] = service.explain([pool("video")], now=100.0)
+    assert video.decision is not None and video.decision.desired == desired
+    assert fleet.set_calls == []

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pytest
 
 from queue_scaler.adapters.memory import MemoryLeaving
 from queue_scaler.config import PoolConfig
-from queue_scaler.domain.fleet import LeavingRecord
-from queue_scaler.domain.models import History, Recommendation
+from queue_scaler.domain.fleet import GroupState, InstanceState, LeavingRecord, fleet_observation
+from queue_scaler.domain.models import FleetObservation, History, Recommendation, ScaleEvent
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
-from queue_scaler.services.scaling import ScaleService, run_ticks
+from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks
 from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics
 
 
@@ -33,7 +34,7 @@ def test_given_a_burst_on_a_pool_at_zero_when_ticking_then_desired_is_the_full_n
     queues.depth["video-jobs"] = 120
     fleet.desired["video"] = 0
     [outcome] = service.tick([pool("video")], now=100.0)
-    assert outcome.applied and fleet.set_calls == [("video", 12)]
+    assert (outcome.pool, outcome.applied) == ("video", True) and fleet.set_calls == [("video", 12)]
     stored = history.load("video").history
     assert [(e.at, e.change) for e in stored.scale_events] == [(100.0, 12)]
     assert [(r.at, r.desired) for r in stored.recommendations] == [(100.0, 12)]
@@ -45,7 +46,7 @@ def test_given_no_change_when_ticking_then_set_desired_is_not_called(world) -> N
     queues.depth["video-jobs"] = 50
     fleet.desired["video"] = 5
     [outcome] = service.tick([pool("video")], now=100.0)
-    assert not outcome.applied and fleet.set_calls == []
+    assert (outcome.pool, outcome.applied) == ("video", False) and fleet.set_calls == []
 
 
 def test_given_two_pools_one_without_a_group_when_ticking_then_the_other_is_scaled(world) -> None:
@@ -103,6 +104,14 @@ class CountingHistory(FakeHistory):
         self.loads += 1
         return super().load(pool)
 
+    def save(self, pool: str, history: History, expected_version: int) -> int:
+        # MemoryHistory.save checks the version through load: only the service's own reads count.
+        loads = self.loads
+        try:
+            return super().save(pool, history, expected_version)
+        finally:
+            self.loads = loads
+
 
 def test_given_steady_ticks_when_nothing_changes_then_history_is_neither_read_again_nor_written() -> None:
     queues, fleet, history, metrics = FakeQueues(), FakeFleet(), CountingHistory(), RecordingMetrics()
@@ -117,6 +126,31 @@ def test_given_steady_ticks_when_nothing_changes_then_history_is_neither_read_ag
     service.flush()
     assert history.saves == 1
     assert [r.at for r in history.load("video").history.recommendations] == [0.0, 10.0, 20.0, 30.0]
+
+
+def test_given_unsaved_recommendations_when_a_change_is_claimed_then_the_flush_writes_nothing_more() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    service = ScaleService(queues, fleet, history, metrics)
+    fleet.desired["video"] = 0
+    service.tick([pool("video")], now=0.0)  # nothing to change: held for the flush
+    queues.depth["video-jobs"] = 50
+    [claimed] = service.tick([pool("video")], now=10.0)
+    assert claimed.applied and history.saves == 1
+    # The claim wrote everything held: the table is already up to date.
+    service.flush()
+    assert history.saves == 1
+    assert [r.at for r in history.load("video").history.recommendations] == [0.0, 10.0]
+
+
+def test_given_a_change_claimed_when_the_next_ticks_change_nothing_then_the_history_is_not_read_again() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), CountingHistory(), RecordingMetrics()
+    service = ScaleService(queues, fleet, history, metrics)
+    queues.depth["video-jobs"] = 50
+    fleet.desired["video"] = 0
+    outcomes = [service.tick([pool("video")], now=now)[0] for now in (0.0, 10.0, 20.0)]
+    assert [o.applied for o in outcomes] == [True, False, False]
+    # The claim's write is what the table holds: the invocation goes on from it without reading.
+    assert (history.loads, history.saves) == (1, 1)
 
 
 def test_given_held_recommendations_when_the_need_falls_then_stabilization_still_sees_them() -> None:
@@ -157,6 +191,17 @@ def test_given_a_history_entry_from_a_clock_ahead_when_ticking_then_it_is_ignore
     assert [r.at for r in history.load("video").history.recommendations] == [0.0]
 
 
+def test_given_two_history_entries_from_a_clock_ahead_when_ticking_then_both_are_counted() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FakeHistory(), RecordingMetrics()
+    ahead = History(
+        recommendations=[Recommendation(at=3_600.0, desired=10)], scale_events=[ScaleEvent(at=3_700.0, change=10)]
+    )
+    history.save("video", ahead, 0)
+    fleet.desired["video"] = 10
+    ScaleService(queues, fleet, history, metrics).tick([pool("video")], now=0.0)
+    assert metrics.counts[("FutureHistoryEntries", "video")] == 2
+
+
 class FakeTime:
     def __init__(self, remaining: float, tick_cost: float = 0.5) -> None:
         self.now = 0.0
@@ -178,10 +223,19 @@ class FakeTime:
         ("given 70 s and a 55 s run when looping then ticks at 0..50", 70.0, 55.0, [0, 10, 20, 30, 40, 50]),
         ("given only 25 s left when looping then the margin stops it early", 25.0, 55.0, [0, 10]),
         ("given a run of 0 when looping then exactly one tick", 70.0, 0.0, [0]),
+        (
+            "given a run of exactly 50 s when looping then the tick at 50 is the last",
+            70.0,
+            50.0,
+            [0, 10, 20, 30, 40, 50],
+        ),
+        ("given exactly the margin left after the wait when looping then it ticks again", 18.0, 55.0, [0, 10]),
+        ("given 0.5 s less than that when looping then it stops", 17.5, 55.0, [0]),
+        ("given ticks longer than the interval when looping then the next starts at once", 70.0, 30.0, [0, 12, 24]),
     ],
 )
 def test_run_ticks(name: str, remaining: float, run: float, expected: list[float]) -> None:
-    clock = FakeTime(remaining)
+    clock = FakeTime(remaining, tick_cost=12.0 if "longer" in name else 0.5)
     count = run_ticks(
         tick=clock.tick,
         clock=lambda: clock.now,
@@ -218,3 +272,102 @@ def test_leaving_instances_in_the_tick(name: str, leaving: str, expected: int) -
     [outcome] = service.tick([pool("video", behavior={"scale_down": {"stabilization_window_seconds": 0}})], now=100.0)
     assert outcome.decision is not None and outcome.decision.desired == expected
     assert metrics.counts.get(("LeavingReadErrors", None), 0) == (1 if leaving == "broken" else 0)
+
+
+class UnreachableFleet(FakeFleet):
+    def describe(self, groups: Sequence[str]) -> Mapping[str, GroupState]:
+        raise Throttled("DescribeAutoScalingGroups", "Throttling")
+
+
+def test_given_the_groups_cannot_be_described_when_ticking_then_every_pool_fails_and_nothing_moves() -> None:
+    queues, fleet, history, metrics = FakeQueues(), UnreachableFleet(), FakeHistory(), RecordingMetrics()
+    queues.depth.update({"video-jobs": 120, "audio-jobs": 120})
+    outcomes = ScaleService(queues, fleet, history, metrics).tick([pool("video"), pool("audio")], now=1.0)
+    reason = "groups unavailable: DescribeAutoScalingGroups: Throttling"
+    assert [o.as_dict() for o in outcomes] == [
+        {"pool": "video", "applied": False, "error": reason},
+        {"pool": "audio", "applied": False, "error": reason},
+    ]
+    assert fleet.set_calls == [] and history.saves == 0
+    # One describe failed: counted once for the stack, and once per pool that was not scaled.
+    assert dict(metrics.counts) == {
+        ("DescribeGroupsErrors", None): 1,
+        ("PoolErrors", "video"): 1,
+        ("PoolErrors", "audio"): 1,
+    }
+
+
+@dataclass
+class FailingHistory(FakeHistory):
+    """Writes of `failing` fail as DynamoDB throttling does."""
+
+    failing: str = ""
+
+    def save(self, pool: str, history: History, expected_version: int) -> int:
+        if pool == self.failing:
+            raise Throttled("PutItem", "ProvisionedThroughputExceededException")
+        return super().save(pool, history, expected_version)
+
+
+def test_given_a_history_write_fails_when_flushing_then_it_is_counted_and_the_other_pools_are_written() -> None:
+    queues, fleet, history, metrics = FakeQueues(), FakeFleet(), FailingHistory(failing="audio"), RecordingMetrics()
+    fleet.desired.update({"audio": 0, "video": 0})
+    service = ScaleService(queues, fleet, history, metrics)
+    service.tick([pool("audio"), pool("video")], now=5.0)
+    service.flush()
+    assert history.load("audio") == VersionedHistory(History(), 0)
+    assert [r.at for r in history.load("video").history.recommendations] == [5.0]
+    # Stack-wide, without a pool dimension: what the ScalerErrorsAlarm watches.
+    assert dict(metrics.counts) == {("HistoryWriteErrors", None): 1}
+    # What failed is not held over: the next invocation starts from the table, and writes nothing more.
+    service.flush()
+    assert history.saves == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "earlier", "latest", "applied"),
+    [
+        ("given a pool changed by an earlier tick then its latest outcome is applied", [True], [False], [True]),
+        ("given no earlier change then the latest outcome stands", [False], [False], [False]),
+        ("given the latest tick changed it then it is applied", [False], [True], [True]),
+        ("given no earlier tick then the latest outcomes stand", [], [False, True], [False, True]),
+    ],
+)
+def test_carry_applied(name: str, earlier: list[bool], latest: list[bool], applied: list[bool]) -> None:
+    names = ["video", "audio"]
+    before = [PoolOutcome(names[i], applied=a) for i, a in enumerate(earlier)]
+    after = carry_applied(before, [PoolOutcome(names[i], applied=a) for i, a in enumerate(latest)])
+    assert [(o.pool, o.applied) for o in after] == list(zip(names[: len(applied)], applied, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("name", "states", "leaving", "expected"),
+    [
+        (
+            "given instances serving and booting then each is counted as such",
+            ["InService", "InService", "Pending", "Pending:Wait", "Pending:Proceed"],
+            frozenset(),
+            FleetObservation(desired=5, in_service=2, pending=3),
+        ),
+        (
+            "given a leaving instance in service then it is neither serving nor booting",
+            ["InService", "InService", "Pending:Wait"],
+            frozenset({"i-0"}),
+            FleetObservation(desired=5, in_service=1, pending=1, leaving=1),
+        ),
+        (
+            "given a leaving instance already terminating then it is not counted as leaving",
+            ["Terminating:Wait", "InService"],
+            frozenset({"i-0"}),
+            FleetObservation(desired=5, in_service=1),
+        ),
+    ],
+)
+def test_the_fleet_observation(
+    name: str, states: list[str], leaving: frozenset[str], expected: FleetObservation
+) -> None:
+    group = GroupState(
+        desired=5,
+        instances=[InstanceState(instance_id=f"i-{n}", lifecycle_state=state) for n, state in enumerate(states)],
+    )
+    assert fleet_observation(group, leaving) == expected

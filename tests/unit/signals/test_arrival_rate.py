@@ -99,8 +99,10 @@ CASES = [
     Case(
         "given a sample dated now, when proposing, then the current observation replaces it",
         seen(a=(0, 4)),
-        samples((1000.0, 400, 4)),
+        samples((1000.0, 400, 0)),
         raw_need=6.0,
+        line="arrival rate: work 4 -> 4 in 0 s, 4 running: 0.4/s x 10 s = load 4 slot(s); + 1 x sqrt(load) "
+        "= 6 slot(s) / 1 = 6",
     ),
     Case(
         "given a window of 30 s, when a sample is 40 s old, then it is outside",
@@ -165,13 +167,14 @@ def test_arrival_rate_proposal(case: Case) -> None:
 def test_given_a_rate_when_proposing_then_its_activity_and_work_are_reported() -> None:
     proposal = ARRIVAL_RATE.need(pool(), seen(a=(2, 4)), History(), NOW)
     assert proposal.activity == "arrival rate 0.4/s > 0"
-    assert (proposal.work, proposal.in_flight) == (6, 4)
+    assert proposal.work == 6
     idle = ARRIVAL_RATE.need(pool(), seen(), History(), NOW)
     assert idle.activity == "arrival rate 0/s = 0"
 
 
 def test_given_an_unreadable_queue_when_proposing_then_no_rate_and_the_queue_is_unavailable() -> None:
     proposal = ARRIVAL_RATE.need(pool(), seen(a=(5, 5), error="Throttling"), samples((940.0, 0, 0)), NOW)
+    assert proposal.signal == "arrival_rate"
     assert (proposal.raw_need, proposal.active, proposal.unavailable) == (0.0, False, ("b",))
     assert proposal.lines == ("arrival rate: 1 queue(s) unavailable: no rate",)
     assert proposal.activity == "arrival rate unknown"
@@ -204,11 +207,21 @@ def test_given_delayed_messages_when_sampling_then_they_are_not_work_yet() -> No
     [
         ([(5.0, 7, 3)], 0.3, 0.0),
         ([(0.0, 0, 0), (10.0, 5, 0)], 0.5, 10.0),
+        ([(0.0, 0, 0), (1.0, 5, 0)], 5.0, 1.0),
+        ([(0.0, 0, 0), (0.5, 5, 0)], 10.0, 0.5),
         ([(0.0, 20, 2), (10.0, 0, 2)], 0.0, 10.0),
         ([(0.0, 10, 10), (10.0, 0, 10)], 0.0, 10.0),
         ([(0.0, 5, 4), (10.0, 2, 4)], 0.1, 10.0),
     ],
-    ids=["one sample: running / seconds", "growth only", "falling: clipped at 0", "falling exactly as fast", "falling"],
+    ids=[
+        "one sample: running / seconds",
+        "growth only",
+        "growth over exactly 1 s",
+        "growth over half a second",
+        "falling: clipped at 0",
+        "falling exactly as fast",
+        "falling",
+    ],
 )
 def test_the_rate_estimate(points: list[tuple[float, int, int]], rate: float, span: float) -> None:
     estimate = arrival_rate.arrival_rate([WorkSample(at=a, work=w, in_flight=r) for a, w, r in points], 10.0)
@@ -300,3 +313,12 @@ def test_given_a_large_arrival_rate_when_deciding_then_it_wins_over_the_backlog_
     assert decision.recommendation == 20
     assert decision.held == 20
     assert "signals: backlog 0.8, arrival_rate 20; largest: arrival_rate" in decision.explanation
+
+
+def test_given_both_signals_active_at_zero_when_deciding_then_the_pool_wakes_on_the_largest() -> None:
+    at_zero = Observation.model_validate(
+        {"queues": [{"name": "a", "visible": 40}, {"name": "b"}], "fleet": {"desired": 0}}
+    )
+    decision = decide_pool(NOW, pool(), at_zero, samples((940.0, 0, 0)))
+    assert (decision.signal, decision.desired) == ("arrival_rate", 10)
+    assert "need ceil(9.25) = 10; from zero: arrival rate 0.67/s > 0, recommend 10" in decision.explanation

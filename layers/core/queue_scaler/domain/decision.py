@@ -240,5 +240,4 @@ def combine(proposals: Sequence[Proposal]) -> Proposal:
         backlog=sum(p.backlog for p in proposals),
         work=max(p.work for p in proposals),
         held=winner.held,
-        in_flight=max(p.in_flight for p in proposals),
     )

@@ -37,8 +37,6 @@ class Proposal:
     """Messages that occupy or wait for a worker slot (the keep-busy floor reads it)."""
     held: float = 0.0
     """The part of `raw_need` the running messages hold (their slots); the rest is queue-driven."""
-    in_flight: int = 0
-    """Messages running (the arrival-rate signal's work samples read it)."""
 
 
 class Signal(Protocol):

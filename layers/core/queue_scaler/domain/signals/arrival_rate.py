@@ -93,7 +93,6 @@ class ArrivalRateSignal:
             active=active,
             activity=f"arrival rate {fmt(rate)}/s {'>' if active else '='} 0",
             work=current.work,
-            in_flight=current.in_flight,
             # None of it is queue-driven: the rate window already smooths it, and `stabilize_queue_part`
             # remembers only what a queue asked for.
             held=raw_need,

@@ -55,7 +55,6 @@ class BacklogSignal:
         held = 0.0
         backlog_total = 0
         work = 0
-        in_flight = 0
         unavailable: list[str] = []
         lines: list[str] = []
         for queue in pool.queues:
@@ -72,10 +71,9 @@ class BacklogSignal:
                 parts.append(f"{seen.delayed} delayed")
             backlog = queue_backlog(pool, seen)
             work += seen.visible + seen.in_flight + (seen.delayed if pool.count_delayed else 0)
-            in_flight += seen.in_flight
             target = pool.target_for(queue)
             backlog_total += backlog
-            detail = " + ".join(parts) if len(parts) > 1 else parts[0]
+            detail = " + ".join(parts)
             ratio = queue_need(pool, target, backlog, seen.in_flight)
             if pool.slots_held(target):
                 # A running message holds its slot until it ends, however many messages the target lets
@@ -103,7 +101,6 @@ class BacklogSignal:
             backlog=backlog_total,
             work=work,
             held=held,
-            in_flight=in_flight,
         )
 
 
