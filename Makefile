@@ -5,6 +5,10 @@ SHELL := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+# Runs a quiet step (pip --quiet) saying what it does, with a line every 15 s while it runs.
+PROGRESS := scripts/progress.sh
+# What `make transform` writes: the tests/contract input and the local cloud's roles.
+TRANSFORMED := .aws-sam/contract/templates.json
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 # Nothing here may reach a real AWS endpoint: tests and the demo use moto on 127.0.0.1.
@@ -22,9 +26,10 @@ $(STAMP): pyproject.toml layers/core/requirements.txt
 	@set -e; py=$$(scripts/find-python.sh); \
 	  echo "setup: creating $(VENV) with $$py"; \
 	  "$$py" -m venv $(VENV); \
-	  $(PY) -m pip install --quiet --upgrade pip; \
-	  $(PY) -m pip install --quiet --require-hashes -r layers/core/requirements.txt; \
-	  $(PY) -m pip install --quiet -e '.[dev]'
+	  $(PROGRESS) "setup: upgrading pip" $(PY) -m pip install --quiet --upgrade pip; \
+	  $(PROGRESS) "setup: installing the locked runtime dependencies" \
+	    $(PY) -m pip install --quiet --require-hashes -r layers/core/requirements.txt; \
+	  $(PROGRESS) "setup: installing the project and its dev tools" $(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
 setup: $(STAMP) ## Create .venv (Python 3.12) with the project and its dev tools
@@ -42,7 +47,9 @@ test: lint validate build transform ## Lint, validate and build the templates, r
 unit: $(STAMP) ## Unit tests only (no sockets, fast)
 	$(VENV)/bin/pytest tests/unit
 
-demo: $(STAMP) ## The whole system on the local cloud: a burst across plans, scale-out from zero, DLQ refunds, drain
+# The local cloud takes its roles from the transformed templates: a fresh clone makes them first, and
+# an edit of a template remakes them (the local cloud refuses a stale copy, naming it).
+demo: $(STAMP) $(TRANSFORMED) ## The whole system on the local cloud: a burst across plans, scale-out from zero, DLQ refunds, drain
 	$(VENV)/bin/queue-scaler demo
 
 # Mutation testing (devkit/mutation.py, mutmut): slow, so not part of `make test`. MUTATE_ARGS narrows it:
@@ -84,8 +91,9 @@ $(TOOLS_STAMP): requirements-tools.txt
 	@set -e; py=$$(scripts/find-python.sh); \
 	  echo "tools: creating $(TOOLS) with $$py"; \
 	  "$$py" -m venv $(TOOLS); \
-	  $(TOOLS)/bin/python -m pip install --quiet --upgrade pip; \
-	  $(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	  $(PROGRESS) "tools: upgrading pip" $(TOOLS)/bin/python -m pip install --quiet --upgrade pip; \
+	  $(PROGRESS) "tools: installing SAM CLI, cfn-lint, checkov, shellcheck" \
+	    $(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	@touch $@
 
 tools: $(TOOLS_STAMP) ## Create .venv-tools (SAM CLI, cfn-lint, checkov, shellcheck)
@@ -103,5 +111,8 @@ build: $(TOOLS_STAMP) ## sam build with Python 3.12, without Docker
 
 # The contract tests (tests/contract) read the transformed templates this writes. The translation
 # runs in .venv-tools because aws-sam-translator pins pydantic~=2.13, below the project's pydantic.
-transform: $(TOOLS_STAMP) ## Translate the SAM templates to CloudFormation JSON for tests/contract
-	$(TOOLS)/bin/python scripts/transform-templates.py --out .aws-sam/contract
+# A real file target: remade when a template (or the script) is newer than it.
+transform: $(TRANSFORMED) ## Translate the SAM templates to CloudFormation JSON for tests/contract and the local cloud
+
+$(TRANSFORMED): $(TOOLS_STAMP) $(TEMPLATES) scripts/transform-templates.py
+	$(TOOLS)/bin/python scripts/transform-templates.py --out $(dir $@)

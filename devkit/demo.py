@@ -158,9 +158,10 @@ def run(
     os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
     os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
     os.environ.pop("AWS_SESSION_TOKEN", None)
-    state = up(state_dir)
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
+        # Inside the try: a cloud that fails to start still gives its state directory back.
+        state = up(state_dir)
         # The producer a product would use, routing by the same pool configuration the scaler reads.
         jobs_producer = producer(
             ledger_table=stack.ledger_table(settings),

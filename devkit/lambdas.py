@@ -32,7 +32,7 @@ class LocalContext:
 
     timeout_seconds: float = 60.0
     function_name: str = "local"
-    memory_limit_in_mb: int = 256
+    memory_limit_in_mb: int = 128  # Lambda's default; invoke and the local cloud pass the template's
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started: float = field(default_factory=time.monotonic)

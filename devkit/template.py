@@ -124,6 +124,7 @@ class FunctionSpec:
     handler: str
     timeout: float
     environment: dict[str, Any]  # unresolved values
+    memory_mb: int = 128  # Lambda's default when neither the function nor Globals sets MemorySize
 
 
 def functions(template: Mapping[str, Any]) -> list[str]:
@@ -149,6 +150,7 @@ def function(template: Mapping[str, Any], logical_id: str) -> FunctionSpec:
         handler=handler,
         timeout=float(properties.get("Timeout", globals_.get("Timeout", 3))),
         environment=environment,
+        memory_mb=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
     )
 
 

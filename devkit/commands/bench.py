@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("bench", help="compare queue-scaler with its peers on the built-in scenarios")
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler bench` (devkit/cli.py names the command and its help)."""
     parser.add_argument("--json", action="store_true", help="print every scenario's metrics as JSON")
     parser.add_argument("--plots", metavar="DIR", default="out/bench", help="where PNGs go (default out/bench)")
     parser.add_argument("--no-plots", action="store_true", help="write no PNG")

@@ -22,10 +22,14 @@ class TargetError(Exception):
 
 @dataclass(frozen=True)
 class AwsTarget:
-    """Where a command's AWS calls go: an endpoint (None: AWS itself) and whether it is the local cloud."""
+    """Where a command's AWS calls go: an endpoint (None: AWS itself) and, for the local cloud, its stack's name."""
 
     endpoint_url: str | None
-    local: bool
+    local_stack: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.local_stack is not None
 
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +64,7 @@ def aws_target(args: argparse.Namespace) -> AwsTarget:
         target.apply()
         if args.region:
             os.environ["AWS_DEFAULT_REGION"] = args.region
-        return AwsTarget(target.endpoint_url, local=True)
+        return AwsTarget(target.endpoint_url, local_stack=target.stack)
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
-    return AwsTarget(args.endpoint_url, local=False)
+    return AwsTarget(args.endpoint_url)

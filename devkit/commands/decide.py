@@ -13,8 +13,8 @@ from queue_scaler.domain.models import DecisionRequest
 from queue_scaler.validation import describe_validation_error
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("decide", help="decide one pool's capacity from a JSON request (no AWS)")
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler decide` (devkit/cli.py names the command and its help)."""
     parser.add_argument("file", metavar="FILE|-", help="request file, or - for standard input")
     parser.set_defaults(run=run)
 

@@ -9,26 +9,24 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
 from botocore.exceptions import BotoCoreError
 from rich.table import Table
 
 from devkit import output
 from devkit.commands.common import add_aws_options
-from devkit.configfile import load_file, load_parameter
+from devkit.configfile import load_file, load_parameter, localize_config
 from devkit.localcloud import stack
 from devkit.localcloud.stack import LocalSettings
-from devkit.localenv import LocalCloudNotRunning, LocalCloudTarget, find_local_cloud, localize
+from devkit.localenv import LocalCloudNotRunning, LocalCloudTarget, find_local_cloud
 from queue_scaler import bootstrap
 from queue_scaler.adapters.memory import NullMetrics
-from queue_scaler.config import ScalerConfig
 from queue_scaler.errors import AwsCallError, ConfigError
 from queue_scaler.services.scaling import PoolOutcome
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "explain", help="observe queues and groups, print each pool's decision and why (writes nothing)"
-    )
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler explain` (devkit/cli.py names the command and its help)."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help="configuration file (JSON or YAML: {pools: [...]})")
     source.add_argument("--parameter", help="SSM parameter holding the configuration (as the scaler reads it)")
@@ -58,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
+    if local is None and boto3.Session().get_credentials() is None:
+        # Without this, every queue and group would read as unavailable: a setup problem, not the pools'.
+        print(
+            "queue-scaler explain: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY; against the local cloud, add --local)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return _explain(args, local)
     except BotoCoreError as error:
@@ -90,7 +96,7 @@ def _explain(args: argparse.Namespace, local: LocalCloudTarget | None) -> int:
         return 2
     if local is not None:
         # examples/ names the dev stack's groups and queues; on the local cloud they carry its name.
-        config = ScalerConfig.model_validate(localize(config.model_dump(mode="json", exclude_unset=True), local.stack))
+        config = localize_config(config, local.stack)
     # The ScalerFunction's own service (bootstrap), so that explain decides exactly as the Lambda does.
     service = bootstrap.explain_service(NullMetrics(), args.history_table, args.actions_table, args.endpoint_url)
     try:
@@ -102,7 +108,24 @@ def _explain(args: argparse.Namespace, local: LocalCloudTarget | None) -> int:
         print(json.dumps([o.as_dict() for o in outcomes], indent=2))
     else:
         print_table(outcomes)
-    return 1 if any(o.error for o in outcomes) else 0
+    unread = unreadable_queues(outcomes)
+    for line in unread:
+        print(f"queue-scaler explain: {line}", file=sys.stderr)
+    return 1 if unread or any(o.error for o in outcomes) else 0
+
+
+def unreadable_queues(outcomes: list[PoolOutcome]) -> list[str]:
+    """One line per queue a decision went without (a misspelt name, a deleted queue, access denied),
+    naming the pool, the queue and why."""
+    lines = []
+    for outcome in outcomes:
+        decision = outcome.decision
+        if decision is None:
+            continue  # the pool's own error is in the table
+        for queue in decision.unavailable_queues:
+            why = next((line for line in decision.explanation if line.startswith(f"{queue}:")), f"{queue}: unavailable")
+            lines.append(f"pool {outcome.pool}: queue {why}")
+    return lines
 
 
 def print_table(outcomes: list[PoolOutcome]) -> None:

@@ -17,13 +17,14 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from devkit import emf
-from devkit.commands.local import down, find_running, up
+from devkit.commands.local import LocalCloudFailed, down, find_running, up
 from devkit.lambdas import LocalContext
 from devkit.localcloud import functions
 from devkit.localcloud.stack import LocalSettings
@@ -35,8 +36,8 @@ class UsageError(Exception):
     """A bad argument or event file: exit 2, naming it."""
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("invoke", help="run a template function's handler on an event, against the local cloud")
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler invoke` (devkit/cli.py names the command and its help)."""
     parser.add_argument("function", metavar="FUNCTION", help="the function's logical id, e.g. ScalerFunction")
     parser.add_argument("event", metavar="EVENT_FILE", type=Path, help="the event (JSON), e.g. events/scaler/...")
     target = parser.add_mutually_exclusive_group()
@@ -70,24 +71,51 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     return overrides
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the invocation runs, the event as it should act there, and how often that local cloud's
+    own scaler schedule ticks beside it (0: never, or not a local cloud)."""
+
+    url: str
+    event: Any
+    schedule_seconds: float = 0.0
+
+
 @contextlib.contextmanager
-def _endpoint(args: argparse.Namespace, event: Any) -> Iterator[tuple[str, Any]]:
-    """The endpoint to invoke against (given, running, or a fresh local cloud for this invocation),
-    and the event as it should act there."""
+def _endpoint(args: argparse.Namespace, event: Any) -> Iterator[Endpoint]:
+    """The endpoint to invoke against (given, running, or a fresh local cloud for this invocation)."""
     if args.endpoint_url:
-        yield args.endpoint_url, event
+        yield Endpoint(args.endpoint_url, event)
         return
-    if args.local or find_running(args.state_dir) is not None:
+    running = find_running(args.state_dir)
+    if args.local or running is not None:
         target = find_local_cloud(args.state_dir)
-        yield target.endpoint_url, localize_event(event, target)
+        schedule = float(running[1].get("schedule_seconds", 0)) if running is not None else 0.0
+        yield Endpoint(target.endpoint_url, localize_event(event, target), schedule)
         return
     with tempfile.TemporaryDirectory(prefix="queue-scaler-invoke-") as fresh:
         try:
-            up(Path(fresh))
+            # Its schedule off: in a cloud started for one invocation, only that invocation scales.
+            up(Path(fresh), schedule_seconds=0)
             target = find_local_cloud(Path(fresh))
-            yield target.endpoint_url, localize_event(event, target)
+            yield Endpoint(target.endpoint_url, localize_event(event, target))
         finally:
             down(Path(fresh))
+
+
+def concurrent_tick_note(function: str, endpoint: Endpoint, lines: list[str]) -> str | None:
+    """What to tell the user when the scaler's invocation stood down for the local cloud's own
+    scheduled tick: its warning says "another tick", and on a machine with one `invoke` running,
+    that other tick is the local cloud's schedule, not a second invocation of theirs."""
+    if function != "ScalerFunction" or not endpoint.schedule_seconds:
+        return None
+    if not any("ConcurrentTicks" in line for line in lines):
+        return None
+    return (
+        f"the other tick was the local cloud's own scaler schedule (every {endpoint.schedule_seconds:g} s), "
+        "which runs beside this invocation as the rule does on AWS; for your invocations alone: "
+        "queue-scaler local down && queue-scaler local up --schedule-seconds 0"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"queue-scaler invoke: {str(error).strip(chr(39))}", file=sys.stderr)
         return 2
     try:
-        with _endpoint(args, event) as (endpoint, local_event):
+        with _endpoint(args, event) as endpoint:
             env.update(
-                {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": settings.region, "AWS_REGION": settings.region}
+                {"AWS_ENDPOINT_URL": endpoint.url, "AWS_DEFAULT_REGION": settings.region, "AWS_REGION": settings.region}
             )
             env.update(TEST_CREDENTIALS)
             # Logs and EMF lines go to standard error, as `sam local invoke` shows them apart from the result.
@@ -109,12 +137,17 @@ def run(args: argparse.Namespace) -> int:
             with contextlib.redirect_stdout(output):
                 module, spec = functions.load(args.function, env)
                 handler = getattr(module, spec.handler)
-                context = LocalContext(timeout_seconds=spec.timeout, function_name=args.function)
-                result = handler(local_event, context)
+                context = LocalContext(spec.timeout, args.function, memory_limit_in_mb=spec.memory_mb)
+                result = handler(endpoint.event, context)
             # As CloudWatch Logs turns a function's EMF lines into metrics.
             # (functions.load applied `env`, so this client has the local endpoint's test credentials.)
-            emf.publish(output.lines, boto3.client("cloudwatch", region_name=settings.region, endpoint_url=endpoint))
-    except LocalCloudNotRunning as error:
+            emf.publish(
+                output.lines, boto3.client("cloudwatch", region_name=settings.region, endpoint_url=endpoint.url)
+            )
+            note = concurrent_tick_note(args.function, endpoint, output.lines)
+            if note is not None:
+                print(f"queue-scaler invoke: {note}", file=sys.stderr)
+    except (LocalCloudNotRunning, LocalCloudFailed) as error:
         print(f"queue-scaler invoke: {error}", file=sys.stderr)
         return 1
     except Exception as error:

@@ -29,8 +29,12 @@ class OptionsDiffer(RuntimeError):
     """`local up` was asked for options the running local cloud does not have."""
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("local", help="run the whole system on this machine: up, status, down")
+class LocalCloudFailed(RuntimeError):
+    """The local cloud could not start; the message gives the cause in one line."""
+
+
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler local` (devkit/cli.py names the command and its help)."""
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -131,6 +135,7 @@ def up(
                 "(queue-scaler local down)"
             )
         return state
+    check_templates()
     state_dir.mkdir(parents=True, exist_ok=True)
     log = (state_dir / "localcloud.log").open("ab")
     process = subprocess.Popen(
@@ -147,14 +152,15 @@ def up(
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"the local cloud exited with {process.returncode}; see {state_dir / 'localcloud.log'}"
+                log_path = state_dir / "localcloud.log"
+                raise LocalCloudFailed(
+                    f"the local cloud exited with {process.returncode}: {last_error(log_path)} (see {log_path})"
                 )
             state = read_state(state_dir)
             if state is not None:
                 return state
             time.sleep(0.2)
-        raise RuntimeError(
+        raise LocalCloudFailed(
             f"the local cloud did not start within {START_TIMEOUT:.0f} s; see {state_dir / 'localcloud.log'}"
         )
     except BaseException:
@@ -162,6 +168,32 @@ def up(
         _stop(process.pid, STOP_TIMEOUT)
         _kill_leftover_workers(state_dir)
         raise
+
+
+class StaleTemplates(LocalCloudFailed):
+    """The transformed templates the local cloud takes its roles from are missing or older than their sources."""
+
+
+def check_templates() -> None:
+    """Refuse to start a local cloud whose daemon would fail on the transformed templates (missing, or
+    a template changed since `make transform`): the cause and the fix in one line, not in its log."""
+    from devkit import stackmodel
+    from devkit.localcloud.iam import templates_path
+
+    path = templates_path()
+    try:
+        stackmodel.load_templates(path, check_sources=path == stackmodel.TRANSFORMED)
+    except AssertionError as error:
+        raise StaleTemplates(str(error)) from None
+
+
+def last_error(log: Path) -> str:
+    """The last line of a dead daemon's log: a traceback ends with the exception and its message."""
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "nothing logged"
 
 
 def down(state_dir: Path, timeout: float = STOP_TIMEOUT) -> bool:

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError
 from pydantic import ValidationError
 
 from devkit.commands.common import AwsTarget, TargetError, add_aws_options, aws_target
-from devkit.configfile import load_file, load_parameter
+from devkit.configfile import load_file, load_parameter, localize_config
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.adapters.memory import NullMetrics
@@ -26,7 +26,6 @@ from queue_scaler.domain.ledger import JobRecord
 from queue_scaler.domain.refund import InvalidAmount
 from queue_scaler.domain.routing import Unroutable
 from queue_scaler.errors import AwsCallError, ConfigError, InsufficientCredits
-from queue_scaler.jobs import PLANS
 from queue_scaler.producer import JobIdConflict, Producer, SubmissionInProgress, SubmitFailed
 from queue_scaler.settings import ProducerSettings
 from queue_scaler.validation import describe_validation_error
@@ -40,10 +39,14 @@ class UsageError(Exception):
     """A bad argument, named in the message (exit 2)."""
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    submit = sub.add_parser("submit", help="route a job to its queue, reserve its credits and send it")
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler submit`, `jobs` or `credits` (devkit/cli.py names them and their help)."""
+    {"submit": _configure_submit, "jobs": _configure_jobs, "credits": _configure_credits}[command](parser)
+
+
+def _configure_submit(submit: argparse.ArgumentParser) -> None:
     submit.add_argument("--kind", required=True, help="what the job does, e.g. video.transcode (picks the pool)")
-    submit.add_argument("--plan", required=True, choices=PLANS, help="the user's plan (picks the pool's queue)")
+    submit.add_argument("--plan", required=True, help="the user's plan (picks the pool's queue)")
     submit.add_argument("--user", required=True, help="who is charged")
     submit.add_argument("--credits", required=True, type=int, help="credits the job costs")
     submit.add_argument("--payload", default="{}", help="the job's parameters, a JSON object")
@@ -54,7 +57,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(submit)
     submit.set_defaults(run=lambda args: _guarded(args, _submit))
 
-    jobs = sub.add_parser("jobs", help="a job's fate: its plan, credits, attempts and outcome")
+
+def _configure_jobs(jobs: argparse.ArgumentParser) -> None:
     jobs_actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = jobs_actions.add_parser("show", help="print one job from the ledger")
     show.add_argument("job_id", metavar="JOB_ID")
@@ -62,7 +66,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(show)
     show.set_defaults(run=lambda args: _guarded(args, _show))
 
-    credits = sub.add_parser("credits", help="users' credits")
+
+def _configure_credits(credits: argparse.ArgumentParser) -> None:
     credits_actions = credits.add_subparsers(dest="action", required=True, metavar="ACTION")
     deposit = credits_actions.add_parser("deposit", help="add credits to a user's balance, once per reference")
     deposit.add_argument("user", metavar="USER")
@@ -118,6 +123,9 @@ def _producer(args: argparse.Namespace, target: AwsTarget) -> Producer:
         parameter = stack.config_parameter(LocalSettings())
     if config_file is not None:
         config = load_file(config_file)
+        if target.local_stack is not None:
+            # As explain does: examples/ names the dev stack's queues; on the local cloud they carry its name.
+            config = localize_config(config, target.local_stack)
     elif parameter is not None:
         config = load_parameter(parameter, target.endpoint_url)
     else:

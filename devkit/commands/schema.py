@@ -8,8 +8,8 @@ import json
 from queue_scaler.config import json_schema
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("schema", help="print the JSON Schema of the scaler configuration")
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler schema` (devkit/cli.py names the command and its help)."""
     parser.set_defaults(run=run)
 
 

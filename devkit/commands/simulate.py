@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from queue_scaler.validation import describe_validation_error
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def configure(parser: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of `queue-scaler simulate` (devkit/cli.py names the command and its help)."""
     from devkit.sim.policies import OURS, POLICIES
 
-    parser = sub.add_parser("simulate", help="replay a scenario's workload against one scaling policy")
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or a built-in scenario's name")
     parser.add_argument("--policy", choices=POLICIES, default=OURS, help=f"scaling policy (default {OURS})")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")

@@ -67,6 +67,7 @@ class FunctionRunner:
     module: Any
     handler: str
     timeout: float
+    memory_mb: int = 128
     invocations: int = 0
     errors: int = 0
     last_error: str | None = None
@@ -78,7 +79,7 @@ class FunctionRunner:
         """The handler's result, or None when it raised."""
         try:
             self.invocations += 1
-            context = LocalContext(timeout_seconds=self.timeout, function_name=self.name)
+            context = LocalContext(self.timeout, self.name, memory_limit_in_mb=self.memory_mb)
             with self.acting_as(self.name):
                 self.last = result = getattr(self.module, self.handler)(event, context)
             return result
@@ -237,12 +238,19 @@ class LocalCloud:
         # The template reserves no concurrency by default: an invocation arriving while one runs
         # runs beside it, as on AWS (the history table's version condition keeps them from both acting).
         return FunctionRunner(
-            "ScalerFunction", module, spec.handler, self.settings.schedule_seconds + 2, acting_as=self.iam.acting_as
+            "ScalerFunction",
+            module,
+            spec.handler,
+            self.settings.schedule_seconds + 2,
+            spec.memory_mb,
+            acting_as=self.iam.acting_as,
         )
 
     def _load(self, logical_id: str) -> FunctionRunner:
         module, spec = functions.load(logical_id, functions.environment(logical_id, self.settings))
-        return FunctionRunner(logical_id, module, spec.handler, spec.timeout, acting_as=self.iam.acting_as)
+        return FunctionRunner(
+            logical_id, module, spec.handler, spec.timeout, spec.memory_mb, acting_as=self.iam.acting_as
+        )
 
     def _schedule_loop(self) -> None:
         """The template's schedule rules (the scaler's and the metrics' minute, the lifecycle

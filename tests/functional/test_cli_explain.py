@@ -46,3 +46,32 @@ def test_given_an_invalid_config_when_explaining_then_it_exits_2_naming_the_fiel
     config.write_text("pools:\n  - name: video\n    max_size: 3\n    queues: [{name: q, target_per_instance: 0}]\n")
     assert main(["explain", "--config", str(config)]) == 2
     assert "pools.0.queues.0.target_per_instance" in capsys.readouterr().err
+
+
+def test_given_a_misspelt_queue_when_explaining_then_it_exits_1_naming_the_queue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_group("video", desired=1)
+    url = create_queue("video-pro", messages=4)
+    config = tmp_path / "pools.json"
+    pool = pool_config("video", [("video-pro", url, 8), ("video-fre", None, 8)])
+    config.write_text(json.dumps({"pools": [pool]}))
+    assert main(["explain", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "pool video: queue video-fre: unavailable" in err
+
+
+def test_given_no_credentials_when_explaining_then_it_exits_2_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    config = tmp_path / "pools.json"
+    config.write_text(json.dumps({"pools": [pool_config("video", [("video-pro", None, 8)])]}))
+    assert main(["explain", "--config", str(config)]) == 2
+    assert "no AWS credentials found" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,62 @@ def test_given_a_state_dir_without_local_then_exit_2_naming_the_option(
 ) -> None:
     assert main(["jobs", "show", "j-1", "--state-dir", str(tmp_path)]) == 2
     assert "--state-dir" in capsys.readouterr().err
+
+
+def _config_with(tmp_path: Path, queues: list[dict[str, Any]]) -> str:
+    config = tmp_path / "plans.json"
+    config.write_text(json.dumps({"pools": [{"name": "video", "max_size": 4, "queues": queues}]}))
+    return str(config)
+
+
+def test_given_a_plan_only_the_configuration_names_then_submit_delivers_to_its_queue(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    gold = create_queue("s-video-gold")
+    config = _config_with(tmp_path, [{"name": "s-video-gold", "target_per_instance": 1}, *_PRO_FREE])
+    cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+    args = ["submit", "--kind", "video.x", "--plan", "gold", "--user", "u-1", "--credits", "3", "--job-id", "j-g"]
+    code, out, err = cli(stack, capsys, *args, "--config", config)
+    assert code == 0, err
+    assert out["queue"] == "s-video-gold"
+    [body] = drain(gold)
+    assert json.loads(body)["plan"] == "gold"
+
+
+def test_given_a_plan_no_queue_serves_then_submit_exits_2_naming_the_plans_that_exist(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["submit", "--kind", "video.x", "--plan", "platinum", "--user", "u-1", "--credits", "3"]
+    code, _, err = cli(stack, capsys, *args, "--config", stack["config"])
+    assert code == 2
+    assert "plan 'platinum': pool video has no queue for it (its plans: pro, free)" in err
+
+
+def test_given_a_configured_queue_that_does_not_exist_then_submit_names_it_and_keeps_nothing(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = _config_with(tmp_path, [{"name": "s-video-typo", "plan": "pro", "target_per_instance": 1}])
+    cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+    args = ["submit", "--kind", "video.x", "--plan", "pro", "--user", "u-1", "--credits", "3", "--job-id", "j-t"]
+    code, _, err = cli(stack, capsys, *args, "--config", config)
+    assert code == 1
+    assert "queue s-video-typo" in err and "NonExistentQueue" in err and "nothing was sent" in err
+    assert reservation_items(stack) == []
+
+
+def test_given_a_config_file_with_the_dev_stacks_names_and_the_local_cloud_then_they_are_mapped(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    """`submit --config FILE --local` maps `queue-scaler-dev-*` as explain does (the local stack's names)."""
+    from devkit.commands.common import AwsTarget
+    from devkit.commands.producer import _producer
+
+    config = _config_with(tmp_path, [{"name": "queue-scaler-dev-video-pro", "target_per_instance": 2}])
+    args = argparse.Namespace(config=Path(config), parameter=None, ledger_table=stack["ledger"])
+    service = _producer(args, AwsTarget(None, local_stack="queue-scaler-local"))
+    assert service.route("video.x", "pro").queue == "queue-scaler-local-video-pro"
+    service = _producer(args, AwsTarget(None))
+    assert service.route("video.x", "pro").queue == "queue-scaler-dev-video-pro"
+
+
+_PRO_FREE = [{"name": f"s-video-{p}", "target_per_instance": 2} for p in ("pro", "free")]

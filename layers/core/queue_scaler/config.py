@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
+from queue_scaler.jobs import Plan
+
 PolicyType = Literal["Instances", "Percent"]
 SelectPolicy = Literal["Max", "Min", "Disabled"]
 
@@ -90,7 +92,7 @@ class QueueConfig(_Model):
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     url: str | None = Field(default=None, description="Queue URL; looked up by name when omitted")
-    plan: str | None = Field(
+    plan: Plan | None = Field(
         default=None,
         description="The plan whose jobs the producer sends here; when omitted, the plan the name ends "
         "with (`-<plan>`), or every plan for a pool's only queue",

@@ -7,14 +7,17 @@ those three agree.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-Plan = Literal["enterprise", "studio", "pro", "starter", "free"]
+#: A plan's name, as a pool configuration's queues name it (their `plan`, or a name ending in
+#: `-<plan>`): any plan a configuration routes is one a job can carry.
+PLAN_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+Plan = Annotated[str, Field(pattern=PLAN_PATTERN)]
 
-#: Plans from the highest priority to the lowest: the order of a pool's queues.
-PLANS: tuple[Plan, ...] = get_args(Plan)
+#: The template's plans, from the highest priority to the lowest: the order of its pools' queues.
+PLANS: tuple[str, ...] = ("enterprise", "studio", "pro", "starter", "free")
 
 #: Identifiers end up in log lines, metric-free ledger keys and user notifications: printable ASCII
 #: without spaces keeps them unambiguous everywhere.

@@ -142,7 +142,7 @@ class Producer:
         except AwsCallError as error:
             self._metrics.count("SubmitErrors")
             self._release(held, claim)
-            raise SubmitFailed(f"job {envelope.job_id}: {error}; nothing was sent") from error
+            raise SubmitFailed(f"job {envelope.job_id}: queue {target.queue}: {error}; nothing was sent") from error
         try:
             if not self._ledger.mark_sent(envelope.job_id, claim, target.queue, message_id):
                 logger.warning("send claim lost after the send", extra={"job_id": envelope.job_id})

@@ -48,7 +48,13 @@ def queue_for(pool: PoolConfig, plan: str) -> QueueConfig:
         return named[0]
     if len(pool.queues) == 1 and pool.queues[0].plan is None:
         return pool.queues[0]
-    raise Unroutable(f"plan {plan!r}: pool {pool.name} has no queue for it")
+    raise Unroutable(f"plan {plan!r}: pool {pool.name} has no queue for it (its plans: {', '.join(plans_of(pool))})")
+
+
+def plans_of(pool: PoolConfig) -> list[str]:
+    """The plans `pool` has a queue for, as `queue_for` finds them: each queue's `plan`, else its name's
+    last dashed part (a pool's only queue without a `plan` takes every plan, and is not asked)."""
+    return [q.plan or q.name.rpartition("-")[2] for q in pool.queues]
 
 
 def route(config: ScalerConfig, kind: str, plan: str) -> Route:
