@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -325,13 +325,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     equivalents = load_equivalents()
     stage()
+    # Read before a fresh start wipes them: the last run's times are the estimate's only measure.
+    durations = previous_durations(STAGE / "mutants")
     if not args.keep and not args.report_only and not args.retry_survivors:
         shutil.rmtree(STAGE / "mutants", ignore_errors=True)
     os.chdir(STAGE)
     # Tests that start workers as processes (python -m queue_worker) run the mutated copy too.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STAGE / "mutants"), os.environ.get("PYTHONPATH")]))
     mutants = run_mutmut(
-        prefixes, args.sample, args.seed, args.jobs, report_only=args.report_only, retry_survivors=args.retry_survivors
+        prefixes,
+        args.sample,
+        args.seed,
+        args.jobs,
+        report_only=args.report_only,
+        retry_survivors=args.retry_survivors,
+        durations=durations,
     )
     modules, survivors = score(mutants, equivalents)
     seen = {m.identity() for m in mutants}
@@ -359,6 +367,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def previous_durations(mutants_dir: Path) -> dict[str, float]:
+    """Seconds each mutant's tests took in the last run (mutmut's `.meta` files), by mutant name."""
+    durations: dict[str, float] = {}
+    for meta in mutants_dir.rglob("*.meta") if mutants_dir.is_dir() else ():
+        try:
+            durations.update(json.loads(meta.read_text()).get("durations_by_key", {}))
+        except (OSError, ValueError):
+            continue  # a file the last run was writing when it stopped
+    return durations
+
+
+def estimate(names: Sequence[str], durations: Mapping[str, float], jobs: int) -> str:
+    """The run's expected length from the last run's measured times (mutants it did not time count at
+    their mean), before mutmut's own timing of the tests; nothing to go by on a first run."""
+    known = [durations[name] for name in names if name in durations]
+    if not names:
+        return "mutate: nothing to run"
+    if not known:
+        return "mutate: no earlier run to estimate the time from (this one measures it; expect hours for all)"
+    mean = sum(known) / len(known)
+    seconds = sum(durations.get(name, mean) for name in names) / max(jobs, 1)
+    return (
+        f"mutate: estimated {_duration(seconds)} for the mutants, after timing the tests "
+        f"(the last run's times: {len(known)} of {len(names)} measured, mean {mean:.1f} s each)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{max(minutes, 1)} min"
+
+
+def copy_existing(paths: Iterable[Path]) -> None:
+    """mutmut's `also_copy`, into mutants/: its defaults name lock files of other tools (uv.lock,
+    poetry.lock ...) that this project does not have, so only what exists is copied, and listed."""
+    copied = []
+    for path in map(Path, paths):
+        if not path.exists():
+            continue
+        destination = Path("mutants") / path
+        if path.is_dir():
+            shutil.copytree(path, destination, dirs_exist_ok=True)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+        copied.append(str(path))
+    print(f"mutate: copied beside the mutants: {', '.join(copied)}")
+
+
 def run_mutmut(
     prefixes: Sequence[str] | None,
     sample: int | None,
@@ -367,6 +424,7 @@ def run_mutmut(
     *,
     report_only: bool = False,
     retry_survivors: bool = False,
+    durations: Mapping[str, float] | None = None,
 ) -> list[Mutant]:
     """Generate the mutants, run the chosen ones, and read back what happened to each (cwd: .mutate).
 
@@ -374,22 +432,18 @@ def run_mutmut(
     With `retry_survivors`, only the chosen mutants not caught by an earlier run run again."""
     # mutmut reads pyproject.toml from the working directory when imported: import it here, not above.
     from mutmut import __main__ as mm
+    from mutmut.configuration import config
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     from mutmut.stats import status_by_exit_code
-    from mutmut.utils.file_utils import (
-        copy_also_copy_files,
-        copy_src_dir,
-        setup_source_paths,
-        walk_mutatable_files,
-    )
+    from mutmut.utils.file_utils import copy_src_dir, setup_source_paths, walk_mutatable_files
 
     if any(name in sys.modules for name in PACKAGES):
         raise SystemExit("mutate: the packages were imported before mutmut staged its copies")
     if not report_only:
         Path("mutants").mkdir(exist_ok=True)
         copy_src_dir()
-        copy_also_copy_files()
+        copy_existing(config().also_copy)
         setup_source_paths()
         mm.create_mutants(jobs)
 
@@ -423,6 +477,8 @@ def run_mutmut(
         }
         to_run = [name for name in chosen if name not in caught]
         print(f"mutate: retrying {len(to_run)} of them, not caught before")
+    if not report_only:
+        print(estimate(to_run, durations or {}, jobs))
     try:
         # No names: mutmut runs every mutant without a result (all of them after a fresh start) and
         # does not list each one; names: it reruns those, even with a cached result.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from devkit import mutation
 from devkit.mutation import (
     EQUIVALENTS,
     Equivalent,
@@ -121,3 +123,42 @@ def test_given_an_entry_without_a_reason_then_loading_fails_naming_it(tmp_path: 
     bad.write_text('[[equivalent]]\nfile = "x.py"\nfunction = "f"\noriginal = "a"\nmutated = "b"\n')
     with pytest.raises(SystemExit, match="entry 1 lacks reason"):
         load_equivalents(bad)
+
+
+def test_only_the_files_that_exist_are_copied_and_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool]\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("a")
+    (tmp_path / "mutants").mkdir()
+    mutation.copy_existing([Path("docs"), Path("pyproject.toml"), Path("uv.lock"), Path("poetry.lock")])
+    assert capsys.readouterr().out == "mutate: copied beside the mutants: docs, pyproject.toml\n"
+    assert (tmp_path / "mutants" / "docs" / "a.md").exists() and not (tmp_path / "mutants" / "uv.lock").exists()
+
+
+ESTIMATES = [
+    # (name, mutants, last run's durations, jobs, line)
+    ("first run", ["m1", "m2"], {}, 2, "mutate: no earlier run to estimate the time from"),
+    ("all timed", ["m1", "m2"], {"m1": 1800.0, "m2": 5400.0}, 2, "mutate: estimated 1 h 00 min for the mutants"),
+    ("new ones at the mean", ["m1", "m3"], {"m1": 120.0, "m2": 0.0}, 1, "mutate: estimated 4 min for the mutants"),
+    ("mean shown", ["m1", "m3"], {"m1": 120.0, "m2": 0.0}, 1, "1 of 2 measured, mean 120.0 s each"),
+    ("nothing to run", [], {"m1": 1.0}, 2, "mutate: nothing to run"),
+]
+
+
+@pytest.mark.parametrize(("name", "names", "durations", "jobs", "says"), ESTIMATES, ids=[e[0] for e in ESTIMATES])
+def test_the_estimate_comes_from_the_last_runs_times(
+    name: str, names: list[str], durations: dict[str, float], jobs: int, says: str
+) -> None:
+    assert says in mutation.estimate(names, durations, jobs), name
+
+
+def test_the_last_runs_times_are_read_from_mutmuts_meta_files(tmp_path: Path) -> None:
+    (tmp_path / "queue_scaler").mkdir()
+    meta = {"exit_code_by_key": {}, "durations_by_key": {"queue_scaler.x__mutmut_1": 2.5}}
+    (tmp_path / "queue_scaler" / "x.py.meta").write_text(json.dumps(meta))
+    (tmp_path / "queue_scaler" / "y.py.meta").write_text("{")  # cut short by a stopped run
+    assert mutation.previous_durations(tmp_path) == {"queue_scaler.x__mutmut_1": 2.5}
+    assert mutation.previous_durations(tmp_path / "none") == {}
