@@ -115,4 +115,4 @@ build: $(TOOLS_STAMP) ## sam build with Python 3.12, without Docker
 transform: $(TRANSFORMED) ## Translate the SAM templates to CloudFormation JSON for tests/contract and the local cloud
 
 $(TRANSFORMED): $(TOOLS_STAMP) $(TEMPLATES) scripts/transform-templates.py
-	$(TOOLS)/bin/python scripts/transform-templates.py --out $(dir $@)
+	$(TOOLS)/bin/python scripts/transform-templates.py --out $(@D)
