@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ DEMO_DIR = Path(".localcloud-demo")
 SEARCH_DIRS = (DEFAULT_DIR, DEMO_DIR)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
+#: Seconds a status request may take: it reads every queue, group and table of the local cloud.
+STATUS_TIMEOUT = 10.0
 
 
 class OptionsDiffer(RuntimeError):
@@ -103,8 +106,15 @@ def find_running(state_dir: Path | None = None) -> tuple[Path, dict[str, Any]] |
 
 
 def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
-    with urllib.request.urlopen(state["status_url"], timeout=10) as response:  # noqa: S310 - loopback URL we wrote
-        status: dict[str, Any] = json.loads(response.read())
+    """The local cloud's status; raises TimeoutError when it does not answer within STATUS_TIMEOUT."""
+    try:
+        with urllib.request.urlopen(state["status_url"], timeout=STATUS_TIMEOUT) as response:  # noqa: S310 - loopback URL we wrote
+            status: dict[str, Any] = json.loads(response.read())
+    except urllib.error.URLError as error:
+        # urllib wraps a connect timeout; a read timeout arrives as TimeoutError itself.
+        if isinstance(error.reason, TimeoutError):
+            raise error.reason from error
+        raise
     return status
 
 

@@ -93,3 +93,19 @@ def test_invoke_says_when_the_other_tick_was_the_local_clouds_schedule(
     assert (note is not None) == noted, name
     if note is not None:
         assert "local cloud's own scaler schedule (every 5 s)" in note and "--schedule-seconds 0" in note
+
+
+def test_a_demo_without_a_terminal_prints_a_progress_line() -> None:
+    """CI logs the demo: its live view shows only at the end, so a line every few seconds says where it is."""
+    from devkit.demo import progress_line
+
+    status = {
+        "pools": {"video": {"desired": 6, "in_service": 2}, "ai": {"desired": 0, "in_service": 0}},
+        "queues": {
+            "v-pro": {"pool": "video", "visible": 10, "in_flight": 2, "dlq": 1},
+            "v-free": {"pool": "video", "visible": 3, "in_flight": 0, "dlq": 0},
+        },
+        "ledger": {"outcomes": {"completed": 4}},
+    }
+    line = progress_line(status, 12.4, 110)
+    assert line == "demo t=12s: video 2/6 backlog 15, ai 0/0 backlog 0 (in service/desired); jobs 4/110 done"
