@@ -68,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if args.local:
             env_file = local_env_file(args.state_dir, args.host)
         else:
-            import boto3
-
-            client = boto3.client("cloudformation", region_name=args.region, endpoint_url=args.endpoint_url)
-            env_file = stack_env_file(client, args.stack)
+            env_file = _described_stack(args.stack, args.region, args.endpoint_url)
     except (LocalCloudNotRunning, TargetNotFound) as error:
         print(f"queue-scaler env-vars: {error}", file=sys.stderr)
         return 1
@@ -85,6 +82,21 @@ def run(args: argparse.Namespace) -> int:
     if args.local:
         print(f"run: {local_invoke_hint(args.state_dir)}", file=sys.stderr)
     return 0
+
+
+def _described_stack(name: str, region: str | None, endpoint_url: str | None) -> dict[str, dict[str, str]]:
+    """`stack_env_file` through AWS; no region, no credentials, a denied call or a lost connection
+    is a TargetNotFound naming the stack and the cause."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client = boto3.client("cloudformation", region_name=region, endpoint_url=endpoint_url)
+        return stack_env_file(client, name)
+    except ClientError as error:
+        raise TargetNotFound(f"cannot read stack {name}: {error.response['Error']['Message']}") from error
+    except BotoCoreError as error:
+        raise TargetNotFound(f"cannot read stack {name}: {error}") from error
 
 
 def container_endpoint(endpoint_url: str, host: str) -> str:

@@ -138,3 +138,14 @@ def test_given_a_stack_that_does_not_exist_when_env_vars_stack_then_the_error_na
         )
         with pytest.raises(TargetNotFound, match="cannot describe stack queue-scaler-nope: Stack with id"):
             stack_env_file(client, "queue-scaler-nope")
+
+
+def test_given_no_region_when_env_vars_stack_then_exit_1_naming_the_stack_and_the_cause(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    assert main(["env-vars", "--stack", "queue-scaler-dev"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read stack queue-scaler-dev" in err and "region" in err
