@@ -6,8 +6,9 @@ stack's output: the settings refuse both. This command resolves every function's
 template.yaml declares it, for one target:
 
 - `--local`: the running local cloud's names, and its endpoint as a container reaches it
-  (`AWS_ENDPOINT_URL` on `host.docker.internal`, `--host` to change it), region and test credentials;
-  the same environment `queue-scaler invoke` gives the handler in-process (devkit/localcloud/functions.py).
+  (`AWS_ENDPOINT_URL` on `host.docker.internal`, `--host` to change it): the same environment
+  `queue-scaler invoke` gives the handler in-process (devkit/localcloud/functions.py). Its region and
+  test credentials are SAM CLI's own settings, not the file's: the command prints them.
 - `--stack NAME`: a deployed stack's physical names, read from CloudFormation (its parameters, its
   resources, its nested pool stacks' outputs).
 
@@ -64,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
     if args.stack and args.state_dir is not None:
         print("queue-scaler env-vars: --state-dir goes with --local", file=sys.stderr)
         return 2
+    hint = None
     try:
         if args.local:
             env_file = local_env_file(args.state_dir, args.host)
+            hint = local_invoke_hint(args.state_dir)
         else:
             env_file = _described_stack(args.stack, args.region, args.endpoint_url)
     except (LocalCloudNotRunning, TargetNotFound) as error:
@@ -79,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}: {', '.join(sorted(env_file))}", file=sys.stderr)
-    if args.local:
-        print(f"run: {local_invoke_hint(args.state_dir)}", file=sys.stderr)
+    if hint is not None:
+        print(f"run: {hint}", file=sys.stderr)
     return 0
 
 
