@@ -49,6 +49,9 @@ def environment(logical_id: str, settings: LocalSettings, overrides: Mapping[str
     }
     refs.update(template_refs(settings))
     env = {name: template.resolve(value, refs) for name, value in spec.environment.items()}
+    # Declared empty only for `sam local invoke --env-vars`: in-process, the handler's clients use this
+    # process's endpoint (the local cloud's), which an empty value would replace with AWS's.
+    env.pop("AWS_ENDPOINT_URL", None)
     env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
     env.update(compressed_time(logical_id, settings))
     env.update(overrides or {})

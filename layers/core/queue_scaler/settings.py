@@ -1,11 +1,15 @@
 """Settings of each function, read from the environment (the only module that reads it).
 
 One model per function, as the Lambda handler cookbook recommends: the template sets these variables,
-and a missing or malformed one fails at cold start with the variable's name.
+and a missing or malformed one fails at cold start with the variable's name. So does one that still
+holds a CloudFormation reference: `sam local invoke` without `--env-vars` passes `!Ref LedgerTable`
+as the text `LedgerTable` and a `!Sub` of nested stacks' outputs as `${...}`.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -15,11 +19,67 @@ from queue_scaler.domain.commands import check_container_name
 from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy, PoolTimings
 from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
 
+#: What the functions' environments in template.yaml take by `!Ref` (Globals included): resources,
+#: whose names CloudFormation gives, and parameters. SAM CLI without `--env-vars` gives a function the
+#: logical id itself for a resource, and for a parameter referenced from Globals. A real name is
+#: never one of these (the template names every resource after its stack). tests/contract/test_sam_env.py
+#: derives this set from template.yaml and fails when the two differ.
+TEMPLATE_REFERENCES = frozenset(
+    {
+        "EnvironmentName",
+        "HealthCheckGracePeriodSeconds",
+        "HistoryTable",
+        "LedgerTable",
+        "LifecycleActionsTable",
+        "MaxDeadLetterReturns",
+        "MaxReceiveCount",
+        "NoticeTopic",
+        "ParkingTable",
+        "PoolConfigParameter",
+        "RefundCap",
+        "UnchargedPlans",
+    }
+)
+#: What SAM CLI leaves of a reference it cannot resolve: `${Pool.Outputs.Name}` inside a `!Sub`, or
+#: the `Pool.Outputs.Name` of a `!GetAtt`.
+_UNRESOLVED = re.compile(r"\$\{[^}]*\}|\b[A-Za-z0-9]+\.Outputs\.[A-Za-z0-9]+")
+ENV_VARS_HINT = (
+    "run `sam local invoke` with `--env-vars env.json`, written by `queue-scaler env-vars --local` "
+    "(the local cloud) or `queue-scaler env-vars --stack STACK` (a deployed stack)"
+)
 
-class ScalerSettings(BaseSettings):
-    """ScalerFunction: where the pool configuration and the history live, and the tick cadence."""
+
+def unresolved_reference(name: str, value: object) -> str | None:
+    """Why the variable `name` holding `value` is an unresolved CloudFormation reference, or None."""
+    if not isinstance(value, str):
+        return None
+    if value in TEMPLATE_REFERENCES:
+        return f"{name.upper()}={value} is a logical id of the template, not a value"
+    unresolved = _UNRESOLVED.search(value)
+    if unresolved is not None:
+        return f"{name.upper()} holds the unresolved reference {unresolved.group(0)}"
+    return None
+
+
+class FunctionSettings(BaseSettings):
+    """What every function's settings share: variables read from the environment, and none of them
+    an unresolved CloudFormation reference."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolved(cls, data: Any) -> Any:
+        # Before any field's own parsing (a `${...}` in POOL_TIMINGS is not JSON), naming each culprit.
+        if isinstance(data, dict):
+            found = [reason for name, value in data.items() if (reason := unresolved_reference(str(name), value))]
+            if found:
+                raise ValueError(f"{'; '.join(found)}: {ENV_VARS_HINT}")
+        return data
+
+
+class ScalerSettings(FunctionSettings):
+    """ScalerFunction: where the pool configuration and the history live, and the tick cadence."""
 
     pool_config_parameter: str = Field(description="SSM parameter holding the pools' JSON configuration")
     history_table: str = Field(description="DynamoDB table of recommendations and scale events per pool")
@@ -37,14 +97,12 @@ class ScalerSettings(BaseSettings):
     )
 
 
-class LifecycleSettings(BaseSettings):
+class LifecycleSettings(FunctionSettings):
     """LifecycleFunction: the actions table, this stack's groups, and the timings of drains and launches.
 
     The hook timeouts must equal the HeartbeatTimeout of the template's hooks, and DRAIN_SECONDS the
     workers' own DRAIN_SECONDS: the template passes the same parameters to both.
     """
-
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     actions_table: str = Field(description="DynamoDB table of lifecycle actions (keys instance_id, action)")
     # A comma-separated list: only instances of these groups are drained or admitted. Spot warnings
@@ -72,7 +130,15 @@ class LifecycleSettings(BaseSettings):
     # JSON, per Auto Scaling group: {"<group>": {"drain_seconds": 600, "terminate_hook_timeout_seconds": 300}}.
     # Each pool drains for its own DrainSeconds (at least its jobs' p99); groups not listed use
     # DRAIN_SECONDS and TERMINATE_HOOK_TIMEOUT_SECONDS.
-    pool_timings: dict[str, PoolTimings] = Field(default_factory=dict)
+    # Decoded here, not by pydantic-settings, so that an unresolved `${...}` is refused as such first.
+    pool_timings: Annotated[dict[str, PoolTimings], NoDecode] = Field(default_factory=dict)
+
+    @field_validator("pool_timings", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
 
     @field_validator("group_names", mode="before")
     @classmethod
@@ -117,10 +183,8 @@ class LifecycleSettings(BaseSettings):
         )
 
 
-class MetricsSettings(BaseSettings):
+class MetricsSettings(FunctionSettings):
     """MetricsFunction: where the pool configuration lives and how far back to look for message ages."""
-
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     pool_config_parameter: str = Field(description="SSM parameter holding the pools' JSON configuration")
     environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
@@ -129,10 +193,8 @@ class MetricsSettings(BaseSettings):
     age_lookback_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
 
 
-class RefundPolicySettings(BaseSettings):
+class RefundPolicySettings(FunctionSettings):
     """The refund policy: the producer reserves and DlqRefundFunction refunds by the same one."""
-
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     refund_cap: Annotated[int, Field(gt=0)] = Field(default=10_000, description="Largest refund of one job")
     uncharged_plans: str = Field(default="free", description="Comma-separated plans whose jobs reserve nothing")
