@@ -35,6 +35,9 @@ class ScalerSettings(BaseSettings):
         default=None,
         description="LifecycleFunction's actions table: instances it recorded as leaving count as going away",
     )
+    # An invocation whose first tick finds every pool idle (nothing queued or running, nothing to
+    # change) ends there: the wait between ticks is what Lambda bills (docs/cost.md).
+    stop_when_idle: bool = True
 
 
 class LifecycleSettings(BaseSettings):
@@ -118,15 +121,13 @@ class LifecycleSettings(BaseSettings):
 
 
 class MetricsSettings(BaseSettings):
-    """MetricsFunction: where the pool configuration lives and how far back to look for message ages."""
+    """MetricsFunction: where the pool configuration lives."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     pool_config_parameter: str = Field(description="SSM parameter holding the pools' JSON configuration")
     environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
     config_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
-    # SQS publishes ApproximateAgeOfOldestMessage once a minute, a few minutes late.
-    age_lookback_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
 
 
 class RefundPolicySettings(BaseSettings):
