@@ -137,6 +137,8 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "AWS::AccountId": "123456789012",
         "EnvironmentName": "local",
         "PoolConfigParameter": config_parameter(settings),
+        # Every local pool is sized by the scaler, so the pools it measures are the pools it sizes.
+        "MetricsPoolConfigParameter": config_parameter(settings),
         "HistoryTable": history_table(settings),
         "LifecycleActionsTable": actions_table(settings),
         "MessagingDrainSeconds": str(int(settings.drain_seconds)),

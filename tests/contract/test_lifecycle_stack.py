@@ -151,7 +151,7 @@ def test_given_an_environment_then_the_lifecycle_alarms_watch_the_dimensions_the
         "LifecycleActionsFailed",
         "LifecycleActionsForced",
         "LifecycleErrors",
-        "LifecycleActionsPending",
+        "LifecycleActionsUnreadable",
     }
     for metric in watched:
         assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == emitted

@@ -98,6 +98,7 @@ def queue_metrics_service(
         queues=SqsQueueMetrics(clients.sqs(endpoint_url)),
         fleet=AutoScalingFleet(clients.autoscaling(endpoint_url)),
         metrics=metrics,
+        tracked=settings.target_tracking_pools,
     )
 
 

@@ -4,8 +4,9 @@ when it is published. One list: the code emits these names, the template's alarm
 
 Each metric carries the dimensions `Environment` and `service` (Powertools adds the latter); a
 `Pool` metric is one metric per pool. CloudWatch bills a custom metric for each hour it receives a
-datapoint, so what an idle stack pays for is the metrics published `EVERY_MINUTE`; the others are
-published only when something happens (a failure, an event, a non-zero figure).
+datapoint, so what an idle stack pays for is the metrics published every minute (none with the
+default pools, all sized by the scaler); the others are published only when something happens (a
+failure, an event, a non-zero figure).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Metric(StrEnum):
     BACKLOG_PER_INSTANCE = "BacklogPerInstance"
     BACKLOG_WHILE_AT_ZERO = "BacklogWhileAtZero"
     BACKLOG_AT_MAX = "BacklogAtMax"
+    DEAD_LETTERS_WAITING = "DeadLettersWaiting"
     # LifecycleFunction
     LIFECYCLE_ACTIONS_PENDING = "LifecycleActionsPending"
     LIFECYCLE_ACTIONS_COMPLETED = "LifecycleActionsCompleted"
@@ -49,6 +51,7 @@ class Metric(StrEnum):
     REFUNDS = "Refunds"
     REFUNDED_CREDITS = "RefundedCredits"
     FAILURES_RECORDED = "FailuresRecorded"
+    JOBS_FAILED_FOR_GOOD = "JobsFailedForGood"
     DUPLICATE_DELIVERIES = "DuplicateDeliveries"
     NOTIFICATIONS = "Notifications"
     PARKED_RECORDS = "ParkedRecords"
@@ -78,6 +81,7 @@ class Dimensions(StrEnum):
 
 class Published(StrEnum):
     EVERY_MINUTE = "every minute"
+    EVERY_MINUTE_IF_TRACKED = "every minute, for each pool in target-tracking ScalingMode"
     ON_EVENT = "only when it happens (or is not 0)"
 
 
@@ -91,12 +95,13 @@ class MetricSpec:
 # Only what differs from the default (stack-wide, on event) is listed.
 _SPECS = {
     Metric.SCALE_ACTIONS: MetricSpec(Metric.SCALE_ACTIONS, Dimensions.POOL),
-    # Target tracking needs a datapoint every minute, 0 included, or it cannot scale in.
-    Metric.BACKLOG_PER_INSTANCE: MetricSpec(Metric.BACKLOG_PER_INSTANCE, Dimensions.POOL, Published.EVERY_MINUTE),
+    # Target tracking needs a datapoint every minute, 0 included, or it cannot scale in; a pool the
+    # scaler sizes needs none.
+    Metric.BACKLOG_PER_INSTANCE: MetricSpec(
+        Metric.BACKLOG_PER_INSTANCE, Dimensions.POOL, Published.EVERY_MINUTE_IF_TRACKED
+    ),
     Metric.BACKLOG_WHILE_AT_ZERO: MetricSpec(Metric.BACKLOG_WHILE_AT_ZERO, Dimensions.POOL),
     Metric.BACKLOG_AT_MAX: MetricSpec(Metric.BACKLOG_AT_MAX, Dimensions.POOL),
-    # Every reconciler run reports it, 0 included: its absence is the reconciler-not-running alarm.
-    Metric.LIFECYCLE_ACTIONS_PENDING: MetricSpec(Metric.LIFECYCLE_ACTIONS_PENDING, published=Published.EVERY_MINUTE),
 }
 
 METRICS: tuple[MetricSpec, ...] = tuple(_SPECS.get(m, MetricSpec(m)) for m in Metric)

@@ -121,13 +121,23 @@ class LifecycleSettings(BaseSettings):
 
 
 class MetricsSettings(BaseSettings):
-    """MetricsFunction: where the pool configuration lives."""
+    """MetricsFunction: where the pool configuration lives, and which pools EC2 target tracking sizes."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     pool_config_parameter: str = Field(description="SSM parameter holding the pools' JSON configuration")
+    # Comma-separated: BacklogPerInstance is published every minute only for these (a custom metric is
+    # billed for each hour it receives data, and only target tracking reads it).
+    target_tracking_pools: Annotated[frozenset[str], NoDecode] = frozenset()
     environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
     config_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+
+    @field_validator("target_tracking_pools", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(name.strip() for name in value.split(",") if name.strip())
+        return value
 
 
 class RefundPolicySettings(BaseSettings):

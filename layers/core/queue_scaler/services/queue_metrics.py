@@ -1,20 +1,21 @@
-"""Backlog per instance per pool, published every minute for EC2 target tracking, and the two per-pool
-figures the pool alarms watch.
+"""Backlog per instance per pool for EC2 target tracking, the two per-pool figures the pool alarms watch,
+and the dead letters still waiting, published every minute.
 
-Reads only: queues (SQS attributes) and groups (Auto Scaling). A figure that cannot be read is left
-out, never published as 0. Only what an alarm or target tracking reads is published, and the alarm
-figures only when they are not 0: CloudWatch bills a custom metric for each hour it receives data
-(docs/cost.md). Per-queue depth and age, desired and in-service capacity are AWS's own free metrics
-(AWS/SQS, AWS/AutoScaling), which the dashboard reads.
+Reads only: queues and dead-letter queues (SQS attributes) and groups (Auto Scaling). A figure that
+cannot be read is left out, never published as 0. Only what an alarm or target tracking reads is
+published: BacklogPerInstance for the pools target tracking sizes, the alarm figures only when they
+are not 0, since CloudWatch bills a custom metric for each hour it receives data (docs/cost.md).
+Per-queue depth and age, desired and in-service capacity are AWS's own free metrics (AWS/SQS,
+AWS/AutoScaling), which the dashboard reads.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
-from queue_scaler.config import PoolConfig
+from queue_scaler.config import PoolConfig, QueueConfig
 from queue_scaler.domain.load import PoolLoad, pool_load
 from queue_scaler.metric_names import Metric
 from queue_scaler.ports import Fleet, MetricsSink, QueueMetrics
@@ -43,10 +44,13 @@ class LoadOutcome:
 class QueueMetricsService:
     """Publishes each pool's load: the code behind MetricsFunction."""
 
-    def __init__(self, queues: QueueMetrics, fleet: Fleet, metrics: MetricsSink) -> None:
+    def __init__(
+        self, queues: QueueMetrics, fleet: Fleet, metrics: MetricsSink, tracked: Set[str] = frozenset()
+    ) -> None:
         self._queues = queues
         self._fleet = fleet
         self._metrics = metrics
+        self._tracked = tracked
 
     def publish(self, pools: Sequence[PoolConfig], now: float) -> list[LoadOutcome]:
         """Observe every pool once at `now` (epoch seconds) and publish its figures; a failing pool
@@ -63,14 +67,41 @@ class QueueMetricsService:
             load = pool_load(pool, observed)
             self._report(load)
             outcomes.append(LoadOutcome(pool.name, load))
+        self._dead_letters(pools)
         return outcomes
 
     def _report(self, load: PoolLoad) -> None:
         if load.totals is not None:
-            figures: dict[str, float] = {Metric.BACKLOG_PER_INSTANCE: load.totals.backlog_per_instance}
+            figures: dict[str, float] = {}
+            if load.pool in self._tracked:
+                figures[Metric.BACKLOG_PER_INSTANCE] = load.totals.backlog_per_instance
             if load.totals.backlog_while_at_zero:
                 figures[Metric.BACKLOG_WHILE_AT_ZERO] = load.totals.backlog_while_at_zero
             if load.totals.backlog_at_max:
                 figures[Metric.BACKLOG_AT_MAX] = load.totals.backlog_at_max
-            self._metrics.pool_metrics(load.pool, figures)
+            if figures:
+                self._metrics.pool_metrics(load.pool, figures)
         logger.info("pool load", extra=load.model_dump(mode="json"))
+
+    def _dead_letters(self, pools: Sequence[PoolConfig]) -> None:
+        """Publish the messages all dead-letter queues still hold, when there are any: DlqRefundFunction
+        settles each within seconds, so letters that stay mean it is not settling them (one stack-wide
+        metric and alarm, whatever the number of queues)."""
+        queues = [
+            QueueConfig(name=q.dead_letter_url.rsplit("/", 1)[-1], url=q.dead_letter_url, target_per_instance=1)
+            for p in pools
+            for q in p.queues
+            if q.dead_letter_url
+        ]
+        if not queues:
+            return
+        waiting = 0
+        for reading in self._queues.read(queues):
+            if reading.error is not None:
+                self._metrics.count(Metric.QUEUE_READ_ERRORS)
+                logger.warning("dead-letter queue unreadable", extra={"queue": reading.name, "code": reading.error})
+                continue
+            waiting += reading.visible + reading.in_flight + reading.delayed
+        if waiting:
+            self._metrics.count(Metric.DEAD_LETTERS_WAITING, waiting)
+            logger.info("dead letters waiting", extra={"waiting": waiting})
