@@ -105,17 +105,16 @@ def _function_of(stack: Stack, target: Any) -> str | None:
 
 def _queue_reads(stack: Stack, function: str) -> int:
     """The queues one idle invocation reads (GetQueueAttributes): each job queue of the pool configuration
-    the function is given, and, for MetricsFunction, each dead-letter queue it names."""
+    the function is given, and each one's dead-letter queue when it is told their suffix (MetricsFunction)."""
     [resource] = [f for f in _of_type(stack, "AWS::Lambda::Function") if f.logical_id == function]
-    parameter = resource.properties.get("Environment", {}).get("Variables", {}).get("POOL_CONFIG_PARAMETER")
+    variables = resource.properties.get("Environment", {}).get("Variables", {})
     configs = [
         json.loads(p.properties["Value"])
         for p in _of_type(stack, "AWS::SSM::Parameter")
-        if p.properties["Name"] == parameter
+        if p.properties["Name"] == variables.get("POOL_CONFIG_PARAMETER")
     ]
-    queues = [q for config in configs for pool in config["pools"] for q in pool["queues"]]
-    dead_letters = [q for q in queues if q.get("dead_letter_url")] if function == "MetricsFunction" else []
-    return len(queues) + len(dead_letters)
+    queues = sum(len(pool["queues"]) for config in configs for pool in config["pools"])
+    return queues * (2 if variables.get("DEAD_LETTER_SUFFIX") else 1)
 
 
 def _per_minute(expression: str) -> int:
@@ -277,17 +276,17 @@ def render(stack: Stack) -> str:
     )
 
 
-def default_stack(templates: dict[str, Any] | None = None) -> Stack:
-    """The stack with every parameter at its default (the required ones take samconfig's dev values), in
-    us-east-1."""
+def default_stack(templates: dict[str, Any] | None = None, overrides: dict[str, str] | None = None) -> Stack:
+    """The stack with every parameter at its default (the required ones take samconfig's dev values, and
+    `overrides` any other), in us-east-1."""
     templates = templates if templates is not None else load_templates()
     with (ROOT / "samconfig.toml").open("rb") as file:
         dev = tomllib.load(file)["dev"]["deploy"]["parameters"]
-    overrides = dev.get("parameter_overrides", [])
-    items = overrides if isinstance(overrides, list) else overrides.split()
+    given = dev.get("parameter_overrides", [])
+    items = given if isinstance(given, list) else given.split()
     declared = templates[ROOT_TEMPLATE]["Parameters"]
     required = {k: v for k, v in (i.split("=", 1) for i in items) if "Default" not in declared[k]}
-    return root_stack(templates, required, dev["stack_name"], "us-east-1")
+    return root_stack(templates, required | (overrides or {}), dev["stack_name"], "us-east-1")
 
 
 def main() -> int:

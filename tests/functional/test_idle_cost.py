@@ -52,8 +52,7 @@ def _create(stack: Stack) -> list[dict[str, Any]]:
         create_group(pool["auto_scaling_group"], desired=pool.get("min_size", 0))
         for queue in pool["queues"]:
             queue["url"] = sqs.create_queue(QueueName=queue["name"])["QueueUrl"]
-            dead_letters = queue["dead_letter_url"].rsplit("/", 1)[-1]
-            queue["dead_letter_url"] = sqs.create_queue(QueueName=dead_letters)["QueueUrl"]
+            sqs.create_queue(QueueName=f"{queue['name']}-dlq")
     return pools
 
 

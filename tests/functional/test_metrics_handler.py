@@ -20,6 +20,8 @@ def metrics_fn(aws: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for key, value in {
         "POOL_CONFIG_PARAMETER": PARAMETER,
         "ENVIRONMENT": "test",
+        "TARGET_TRACKING_POOLS": "video,ai",
+        "DEAD_LETTER_SUFFIX": "-dlq",
         "POWERTOOLS_SERVICE_NAME": "queue-scaler",
         "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -55,6 +57,9 @@ def test_given_two_pools_when_invoked_then_backlog_per_instance_is_published_per
     pro = create_queue("video-pro", messages=9)
     free = create_queue("video-free", messages=5)
     ai = create_queue("ai-pro", messages=3)
+    create_queue("video-pro-dlq", messages=2)
+    create_queue("video-free-dlq")
+    create_queue("ai-pro-dlq")
     put_config(
         PARAMETER,
         [
@@ -76,8 +81,10 @@ def test_given_two_pools_when_invoked_then_backlog_per_instance_is_published_per
     docs = emf(capsys.readouterr().out)
     assert figures(docs, Pool="video") == {"BacklogPerInstance": 7.0}
     assert figures(docs, Pool="ai") == {"BacklogPerInstance": 3.0, "BacklogWhileAtZero": 3}
-    # Two documents, one per pool: no per-queue metric, nothing stack-wide when nothing failed.
-    assert len(docs) == 2
+    # The dead letters of every dead-letter queue, once for the stack.
+    assert figures(docs) == {"DeadLettersWaiting": 2}
+    # One document per pool and the dead letters': no per-queue metric.
+    assert len(docs) == 3
 
 
 def test_given_a_missing_group_and_a_missing_queue_then_the_rest_is_still_published(

@@ -130,11 +130,14 @@ def test_given_the_first_queue_unreadable_then_the_next_queues_are_still_measure
     assert [(q.queue, q.backlog, q.backlog_per_instance) for q in load.queues] == [("b", 6, 3.0)]
 
 
-def measured(*pools: PoolConfig, desired: int = 2) -> tuple[list[dict[str, object]], RecordingMetrics]:
+def measured(
+    *pools: PoolConfig, desired: int = 2, tracked: frozenset[str] = frozenset(), dead: dict[str, int] | None = None
+) -> tuple[list[dict[str, object]], RecordingMetrics]:
     queues, fleet, metrics = FakeQueues(), FakeFleet(), RecordingMetrics()
-    queues.depth.update({"a": 6, "b": 2})
+    queues.depth.update({"a": 6, "b": 2} | (dead or {}))
     fleet.desired["video"] = desired
-    outcomes = QueueMetricsService(queues, fleet, metrics).publish(list(pools), now=100.0)
+    service = QueueMetricsService(queues, fleet, metrics, tracked=tracked, dead_letter_suffix="-dlq")
+    outcomes = service.publish(list(pools), now=100.0)
     return [o.as_dict() for o in outcomes], metrics
 
 
@@ -158,8 +161,29 @@ def test_given_a_pool_without_a_group_first_when_publishing_then_it_is_named_and
     }
     # Stack-wide: the pool is named in the log line, and one metric serves any number of pools.
     assert dict(metrics.counts) == {("PoolErrors", None): 1}
-    # Only what target tracking reads every minute; the alarm signals are 0, so they are not sent.
+    # A pool the scaler sizes needs no per-minute figure, and the alarm signals are 0: nothing is sent.
+    assert dict(metrics.pools) == {}
+
+
+def test_given_a_pool_under_target_tracking_then_its_backlog_per_instance_is_sent_every_minute() -> None:
+    _outcomes, metrics = measured(pool(), tracked=frozenset({"video"}))
     assert dict(metrics.pools) == {"video": [{"BacklogPerInstance": 4.0}]}
+
+
+@pytest.mark.parametrize(
+    ("name", "dead", "counted"),
+    [
+        ("given empty dead-letter queues then nothing is sent", {}, {}),
+        (
+            "given letters in two dead-letter queues then their sum is sent once for the stack",
+            {"a-dlq": 2, "b-dlq": 1},
+            {("DeadLettersWaiting", None): 3},
+        ),
+    ],
+)
+def test_dead_letters_waiting(name: str, dead: dict[str, int], counted: dict[tuple[str, None], int]) -> None:
+    _outcomes, metrics = measured(pool(), dead=dead)
+    assert dict(metrics.counts) == counted
 
 
 @pytest.mark.parametrize(
@@ -168,12 +192,12 @@ def test_given_a_pool_without_a_group_first_when_publishing_then_it_is_named_and
         (
             "given desired 0 then the at-zero signal is published",
             0,
-            {"BacklogPerInstance": 8.0, "BacklogWhileAtZero": 8},
+            {"BacklogWhileAtZero": 8},
         ),
         (
             "given desired at max_size then the at-max signal is published",
             10,
-            {"BacklogPerInstance": 0.8, "BacklogAtMax": 8},
+            {"BacklogAtMax": 8},
         ),
     ],
 )

@@ -99,6 +99,7 @@ def queue_metrics_service(
         fleet=AutoScalingFleet(clients.autoscaling(endpoint_url)),
         metrics=metrics,
         tracked=settings.target_tracking_pools,
+        dead_letter_suffix=settings.dead_letter_suffix,
     )
 
 

@@ -90,10 +90,6 @@ class QueueConfig(_Model):
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     url: str | None = Field(default=None, description="Queue URL; looked up by name when omitted")
-    dead_letter_url: str | None = Field(
-        default=None,
-        description="Its dead-letter queue's URL: MetricsFunction counts the dead letters still waiting there",
-    )
     plan: str | None = Field(
         default=None,
         description="The plan whose jobs the producer sends here; when omitted, the plan the name ends "

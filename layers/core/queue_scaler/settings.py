@@ -129,6 +129,9 @@ class MetricsSettings(BaseSettings):
     # Comma-separated: BacklogPerInstance is published every minute only for these (a custom metric is
     # billed for each hour it receives data, and only target tracking reads it).
     target_tracking_pools: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Each job queue's dead-letter queue is named after it with this suffix (templates/queue.yaml):
+    # DeadLettersWaiting counts what they hold. Empty: none is counted.
+    dead_letter_suffix: str = ""
     environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
     config_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
 

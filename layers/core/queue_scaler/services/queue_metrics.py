@@ -45,12 +45,18 @@ class QueueMetricsService:
     """Publishes each pool's load: the code behind MetricsFunction."""
 
     def __init__(
-        self, queues: QueueMetrics, fleet: Fleet, metrics: MetricsSink, tracked: Set[str] = frozenset()
+        self,
+        queues: QueueMetrics,
+        fleet: Fleet,
+        metrics: MetricsSink,
+        tracked: Set[str] = frozenset(),
+        dead_letter_suffix: str = "",
     ) -> None:
         self._queues = queues
         self._fleet = fleet
         self._metrics = metrics
         self._tracked = tracked
+        self._dead_letter_suffix = dead_letter_suffix
 
     def publish(self, pools: Sequence[PoolConfig], now: float) -> list[LoadOutcome]:
         """Observe every pool once at `now` (epoch seconds) and publish its figures; a failing pool
@@ -87,14 +93,14 @@ class QueueMetricsService:
         """Publish the messages all dead-letter queues still hold, when there are any: DlqRefundFunction
         settles each within seconds, so letters that stay mean it is not settling them (one stack-wide
         metric and alarm, whatever the number of queues)."""
+        suffix = self._dead_letter_suffix
+        if not suffix:
+            return
         queues = [
-            QueueConfig(name=q.dead_letter_url.rsplit("/", 1)[-1], url=q.dead_letter_url, target_per_instance=1)
+            QueueConfig(name=f"{q.name}{suffix}", url=f"{q.url}{suffix}" if q.url else None, target_per_instance=1)
             for p in pools
             for q in p.queues
-            if q.dead_letter_url
         ]
-        if not queues:
-            return
         waiting = 0
         for reading in self._queues.read(queues):
             if reading.error is not None:
