@@ -20,6 +20,7 @@ from queue_scaler.domain.lifecycle import (
 )
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 from queue_scaler.errors import ActionConflict, DuplicateReservation, InsufficientCredits
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import (
     FailureWrite,
     HookRef,
@@ -45,31 +46,11 @@ class FakeFleet(MemoryFleet):
         super().set_desired(group, desired)
 
 
-#: Every metric the services publish in the queue-scaler namespace: what the template's alarms and the
-#: dashboards read (tests/unit/test_metric_names.py checks the alarms against it). A renamed or
-#: misspelt metric silently starves its alarm, so the recording sink refuses any other name.
-PUBLISHED_METRICS = frozenset(
-    {
-        # per pool, each tick (scaling) and each minute (queue metrics)
-        *("DesiredCapacity", "Need", "Backlog", "InService", "ScaleActions"),
-        *("BacklogPerInstance", "BacklogWhileAtZero", "AgeOfOldestMessage"),
-        # the scaler's failure paths
-        *("PoolErrors", "QueueReadErrors", "DescribeGroupsErrors", "LeavingReadErrors", "HistoryWriteErrors"),
-        *("ConcurrentTicks", "FutureHistoryEntries", "AgeReadErrors"),
-        # lifecycle
-        *("LifecycleActionsAlreadyDone", "LifecycleActionsCompleted", "LifecycleActionsDiscovered"),
-        *("LifecycleActionsFailed", "LifecycleActionsForced", "LifecycleActionsPending"),
-        *("LifecycleActionsUnreadable", "LifecycleConcurrentUpdates", "LifecycleDuplicateEvents"),
-        *("LifecycleErrors", "LifecycleEventsIgnored", "LifecycleHeartbeats", "LaunchesAbandoned"),
-        *("DrainSeconds", "SpotInterruptions", "RebalanceRecommendations"),
-        # refunds, notices, the producer
-        *("Refunds", "RefundedCredits", "FailuresRecorded", "CompletedDeadLetters", "DeadLettersReturned"),
-        *("ReturnsExhausted", "DuplicateDeliveries", "ParkedRecords", "ParkedTruncated", "RefundErrors"),
-        *("Notifications", "NotificationErrors", "NoticesPending", "NoticesTakenOver", "NoticesUnconfirmed"),
-        *("NoticeClaimsLost", "JobsSubmitted", "DuplicateSubmits", "SubmitErrors", "SubmitMarkErrors"),
-        *("ReleaseErrors", "ReservationsReleased"),
-    }
-)
+#: Every metric the services publish in the queue-scaler namespace (queue_scaler.metric_names, the one
+#: list): what the template's alarms read (tests/unit/test_metric_names.py checks the alarms against
+#: it). A renamed or misspelt metric silently starves its alarm, so the recording sink refuses any
+#: other name.
+PUBLISHED_METRICS = frozenset(Metric)
 
 
 def _published(names: Iterable[str]) -> None:
@@ -82,7 +63,6 @@ def _published(names: Iterable[str]) -> None:
 class RecordingMetrics:
     pools: dict[str, list[Mapping[str, float]]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[tuple[str, str | None], float] = field(default_factory=lambda: defaultdict(float))
-    queues: dict[tuple[str, str], dict[str, tuple[float, str]]] = field(default_factory=lambda: defaultdict(dict))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
@@ -93,11 +73,6 @@ class RecordingMetrics:
         _published([name])
         with self.lock:  # the refund tests count from several threads at once
             self.counts[(name, pool)] += value
-
-    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
-        _published(values)
-        for name, value in values.items():
-            self.queues[(pool, queue)][name] = (value, unit)
 
 
 @dataclass

@@ -104,6 +104,11 @@ def config_parameter(settings: LocalSettings) -> str:
     return f"/queue-scaler/{settings.stack}/pools"
 
 
+def measured_config_parameter(settings: LocalSettings) -> str:
+    """The SSM parameter MetricsFunction reads (every pool), named as the template names it."""
+    return f"/queue-scaler/{settings.stack}/measured-pools"
+
+
 def history_table(settings: LocalSettings) -> str:
     return f"{settings.stack}-history"
 
@@ -137,6 +142,7 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "AWS::AccountId": "123456789012",
         "EnvironmentName": "local",
         "PoolConfigParameter": config_parameter(settings),
+        "MetricsPoolConfigParameter": measured_config_parameter(settings),
         "HistoryTable": history_table(settings),
         "LifecycleActionsTable": actions_table(settings),
         "MessagingDrainSeconds": str(int(settings.drain_seconds)),
@@ -151,6 +157,7 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
     for pool in template.pools(template.load()):
         refs[f"{pool.logical_id}.Outputs.GroupName"] = f"{settings.stack}-{pool.name}"
         refs[f"{pool.logical_id}.Outputs.TerminateHookTimeoutSeconds"] = str(settings.terminate_hook_timeout)
+        refs[f"{pool.logical_id}.Outputs.TrackedName"] = ""  # the scaler sizes every local pool
     return refs
 
 
@@ -266,10 +273,12 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
     create_tables(ddb, template_refs(settings))
     session.client("sns", endpoint_url=endpoint_url).create_topic(Name=f"{settings.stack}-notices")
     stack = LocalStack(settings, pools, history_table(settings), config_parameter(settings))
-    ssm.put_parameter(
-        Name=stack.config_parameter,
-        Value=stack.scaler_config.model_dump_json(exclude_defaults=False),
-        Type="String",
-        Overwrite=True,
-    )
+    # Every local pool is sized by the scaler: the pools MetricsFunction measures are the same.
+    for name in (stack.config_parameter, measured_config_parameter(settings)):
+        ssm.put_parameter(
+            Name=name,
+            Value=stack.scaler_config.model_dump_json(exclude_defaults=False),
+            Type="String",
+            Overwrite=True,
+        )
     return stack

@@ -42,7 +42,6 @@ def _service() -> LifecycleService:
 def _handle(event: dict[str, Any]) -> dict[str, Any]:
     trigger = parse(event=event, model=LifecycleTrigger).root
     reports = _service().handle(trigger, now=time.time())
-    metrics.add_metric(name="LifecycleEvents", unit="Count", value=1)
     kind = event.get("detail-type")
     return {"event": kind, "actions": [report.as_dict() for report in reports]}
 
@@ -53,7 +52,6 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
         return dict(

@@ -1,4 +1,5 @@
-"""ScalerFunction: on each schedule or alarm event, tick every pool about every 10 s for about 55 s."""
+"""ScalerFunction: on each schedule or alarm event, tick every pool about every 10 s for about 55 s, or
+once when every pool is idle."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from queue_scaler import bootstrap
 from queue_scaler.adapters.parameters import SsmConfigSource
 from queue_scaler.events import ScalerTrigger
 from queue_scaler.observability import EmfMetrics
-from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks
+from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, idle, run_ticks
 from queue_scaler.settings import ScalerSettings
 
 logger = Logger()
@@ -35,7 +36,6 @@ def _wiring() -> tuple[ScalerSettings, SsmConfigSource, ScaleService]:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trigger = parse(event=event, model=ScalerTrigger)
     if not trigger.known:  # still ticks: what a tick does never depends on its trigger
@@ -57,9 +57,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             tick_seconds=settings.tick_seconds,
             run_seconds=settings.run_seconds,
             margin_seconds=settings.safety_margin_seconds,
+            stop=lambda: settings.stop_when_idle and idle(last),
         )
     finally:
         # The recommendations the ticks held in memory, for the stabilization windows of the next invocation.
         service.flush()
-    metrics.add_metric(name="Ticks", unit="Count", value=ticks)
     return {"ticks": ticks, "pools": [outcome.as_dict() for outcome in last]}

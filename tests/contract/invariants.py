@@ -243,8 +243,7 @@ def launch_template_violations(root: Stack) -> list[str]:
 # --- the scaler's configuration -------------------------------------------------------------------
 def scaler_config(root: Stack) -> ScalerConfig:
     """The SSM parameter's value, validated by the model the scaler reads it with."""
-    (parameter,) = [p for p in of_type(root, "AWS::SSM::Parameter") if p.stack is root]
-    return ScalerConfig.model_validate_json(parameter.properties["Value"])
+    return ScalerConfig.model_validate_json(root.resources()["PoolConfigParameter"].properties["Value"])
 
 
 def config_violations(root: Stack) -> list[str]:
@@ -253,10 +252,11 @@ def config_violations(root: Stack) -> list[str]:
         config = scaler_config(root)
     except ValidationError as error:
         return [f"the pool configuration does not validate: {error}"]
-    (parameter,) = [p for p in of_type(root, "AWS::SSM::Parameter") if p.stack is root]
     violations = []
-    if len(parameter.properties["Value"].encode()) > 4096:
-        violations.append("the pool configuration exceeds a Standard SSM parameter's 4 KB")
+    # The scaler's pools, and every pool for MetricsFunction: both Standard parameters.
+    for parameter in (p for p in of_type(root, "AWS::SSM::Parameter") if p.stack is root):
+        if len(parameter.properties["Value"].encode()) > 4096:
+            violations.append(f"{parameter.logical_id} exceeds a Standard SSM parameter's 4 KB")
     groups = {g.properties["AutoScalingGroupName"] for g in of_type(root, "AWS::AutoScaling::AutoScalingGroup")}
     queue_urls = {q.stack.ref(q.logical_id) for q in job_queues(root)}
     for pool in config.pools:

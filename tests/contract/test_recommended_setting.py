@@ -55,8 +55,7 @@ def test_the_deployed_configuration_is_the_one_the_built_in_scenarios_run(deploy
 
 def test_the_recommended_fields_are_written_by_the_template(deployed: Stack) -> None:
     # Not left to defaults that happen to agree: the template states every recommended field.
-    (parameter,) = [p for p in inv.of_type(deployed, "AWS::SSM::Parameter") if p.stack is deployed]
-    value = parameter.properties["Value"]
+    value = deployed.resources()["PoolConfigParameter"].properties["Value"]
     for field in RECOMMENDED:
         assert len(re.findall(rf'"{field}":', value)) == len(deployed_pools(deployed)), field
 

@@ -72,7 +72,8 @@ def test_given_an_environment_then_the_scaler_function_is_wired_as_agreed(deploy
     assert props["Timeout"] == 70
     assert "ReservedConcurrentExecutions" not in props  # tests/contract/test_deploy_limits.py
     assert props["Architectures"] == ["arm64"]
-    assert props["TracingConfig"] == {"Mode": "Active"}
+    # X-Ray off unless TracingMode=Active: a trace of every scheduled minute (docs/cost.md).
+    assert props["TracingConfig"] == {"Mode": "PassThrough"}
     (layer,) = inv.of_type(deployed, "AWS::Lambda::LayerVersion")
     assert layer.properties["CompatibleArchitectures"] == ["arm64"]
     schedules = [

@@ -207,7 +207,7 @@ def test_given_two_overlapping_ticks_when_both_decide_then_only_one_applies_and_
 
     assert rival_fleet.sets == [("video", 4)] and late_fleet.sets == []
     assert outcome.error is not None and "changed under this tick" in outcome.error
-    assert metrics.counts[("ConcurrentTicks", "video")] == 1
+    assert metrics.counts[("ConcurrentTicks", None)] == 1
     stored = store.load("video")
     assert [(e.at, e.change) for e in stored.history.scale_events] == [(100.0, 4)]
     assert desired_of("video") == 4

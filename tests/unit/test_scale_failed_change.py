@@ -82,7 +82,7 @@ def test_given_a_rival_tick_saved_first_when_the_next_tick_runs_then_it_acts_on_
         "error": "history of pool 'video' changed under this tick",
     }
     assert fleet.set_calls == []
-    assert metrics.counts[("ConcurrentTicks", "video")] == 1
+    assert metrics.counts[("ConcurrentTicks", None)] == 1
     [acted] = service.tick([pool()], now=8.0)
     assert acted.applied and fleet.set_calls == [("video", 4)]
 
@@ -106,7 +106,7 @@ def test_given_a_bug_in_one_pool_when_ticking_then_it_is_counted_for_that_pool_a
     broken, scaled = ScaleService(queues, fleet, MemoryHistory(), metrics).tick([pool(), audio], now=7.0)
     assert broken.error and "a bug" in broken.error
     assert scaled.applied and fleet.set_calls == [("audio", 4)]
-    assert dict(metrics.counts) == {("PoolErrors", "video"): 1}
+    assert dict(metrics.counts) == {("PoolErrors", None): 1}
 
 
 def test_given_unsaved_recommendations_when_a_rival_claims_first_then_the_flush_leaves_the_rivals_history() -> None:
@@ -123,7 +123,7 @@ def test_given_unsaved_recommendations_when_a_rival_claims_first_then_the_flush_
     service.flush()
     # What this invocation held is older than the rival's history: it is dropped, not written over it.
     assert history.load("video") == VersionedHistory(History(), 1)
-    assert dict(metrics.counts) == {("ConcurrentTicks", "video"): 1}
+    assert dict(metrics.counts) == {("ConcurrentTicks", None): 1}
 
 
 class UnreadableHistory(MemoryHistory):
@@ -143,7 +143,7 @@ def test_given_one_pools_history_is_unreadable_when_ticking_then_that_pool_fails
     broken, scaled = ScaleService(queues, fleet, UnreadableHistory(), metrics).tick([pool(), audio], now=7.0)
     assert broken.error == "KeyError: 'version'" and not broken.applied
     assert scaled.applied and fleet.set_calls == [("audio", 4)]
-    assert dict(metrics.counts) == {("PoolErrors", "video"): 1}
+    assert dict(metrics.counts) == {("PoolErrors", None): 1}
 
 
 def test_given_a_bug_in_one_tick_when_a_rival_writes_before_the_next_then_the_next_acts_on_the_rivals_history() -> None:

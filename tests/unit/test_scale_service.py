@@ -14,6 +14,7 @@ from queue_scaler.domain.models import FleetObservation, History, Recommendation
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks
+from queue_scaler.services.scaling import idle as scaling_idle
 from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics
 
 
@@ -38,7 +39,7 @@ def test_given_a_burst_on_a_pool_at_zero_when_ticking_then_desired_is_the_full_n
     stored = history.load("video").history
     assert [(e.at, e.change) for e in stored.scale_events] == [(100.0, 12)]
     assert [(r.at, r.desired) for r in stored.recommendations] == [(100.0, 12)]
-    assert metrics.pools["video"][0]["DesiredCapacity"] == 12
+    assert metrics.pools["video"] == [{"ScaleActions": 1}]
 
 
 def test_given_no_change_when_ticking_then_set_desired_is_not_called(world) -> None:
@@ -56,7 +57,7 @@ def test_given_two_pools_one_without_a_group_when_ticking_then_the_other_is_scal
     broken, good = service.tick([pool("broken"), pool("good")], now=1.0)
     assert broken.error and "not found" in broken.error
     assert good.applied and fleet.set_calls == [("good", 3)]
-    assert metrics.counts[("PoolErrors", "broken")] == 1
+    assert metrics.counts[("PoolErrors", None)] == 1
 
 
 def test_given_a_throttled_queue_when_need_falls_then_capacity_is_not_lowered_nor_recorded(world) -> None:
@@ -73,7 +74,7 @@ def test_given_a_throttled_queue_when_need_falls_then_capacity_is_not_lowered_no
     assert fleet.set_calls == []
     # A partial observation understates need: it must not be remembered for stabilization.
     assert history.load("video").history.recommendations == []
-    assert metrics.counts[("QueueReadErrors", "video")] == 1
+    assert metrics.counts[("QueueReadErrors", None)] == 1
 
 
 def test_given_set_desired_fails_when_ticking_then_the_scale_event_is_undone_and_counted(world) -> None:
@@ -84,7 +85,7 @@ def test_given_set_desired_fails_when_ticking_then_the_scale_event_is_undone_and
     [outcome] = service.tick([pool("video")], now=7.0)
     assert outcome.error and "Throttling" in outcome.error and not outcome.applied
     assert history.load("video").history.scale_events == []
-    assert metrics.counts[("PoolErrors", "video")] == 1
+    assert metrics.counts[("PoolErrors", None)] == 1
 
 
 def test_given_history_when_ticking_then_it_is_pruned_to_the_longest_window(world) -> None:
@@ -175,7 +176,7 @@ def test_given_a_rival_write_when_flushing_then_it_stands_down_and_counts() -> N
     service.tick([pool("video")], now=0.0)
     history.save("video", History(), 0)  # another invocation wrote first
     service.flush()
-    assert metrics.counts[("ConcurrentTicks", "video")] == 1
+    assert metrics.counts[("ConcurrentTicks", None)] == 1
     assert history.load("video").history == History()
 
 
@@ -187,7 +188,7 @@ def test_given_a_history_entry_from_a_clock_ahead_when_ticking_then_it_is_ignore
     [outcome] = service.tick([pool("video", behavior={"scale_down": {"stabilization_window_seconds": 60}})], now=0.0)
     # An hour ahead would otherwise hold the fleet of 10 at zero backlog for the hour.
     assert outcome.applied and fleet.set_calls == [("video", 0)]
-    assert metrics.counts[("FutureHistoryEntries", "video")] == 1
+    assert metrics.counts[("FutureHistoryEntries", None)] == 1
     assert [r.at for r in history.load("video").history.recommendations] == [0.0]
 
 
@@ -199,7 +200,7 @@ def test_given_two_history_entries_from_a_clock_ahead_when_ticking_then_both_are
     history.save("video", ahead, 0)
     fleet.desired["video"] = 10
     ScaleService(queues, fleet, history, metrics).tick([pool("video")], now=0.0)
-    assert metrics.counts[("FutureHistoryEntries", "video")] == 2
+    assert metrics.counts[("FutureHistoryEntries", None)] == 2
 
 
 class FakeTime:
@@ -248,6 +249,53 @@ def test_run_ticks(name: str, remaining: float, run: float, expected: list[float
     assert clock.ticks == expected and count == len(expected)
 
 
+@pytest.mark.parametrize(
+    ("name", "idle_after", "expected"),
+    [
+        ("given every pool idle at the first tick when looping then it ends after that tick", 1, [0]),
+        ("given work that ends at the third tick when looping then it ends there", 3, [0, 10, 20]),
+        ("given work throughout when looping then it ticks for the whole run", 99, [0, 10, 20, 30, 40, 50]),
+    ],
+)
+def test_run_ticks_stops_when_idle(name: str, idle_after: int, expected: list[float]) -> None:
+    clock = FakeTime(70.0, tick_cost=0.5)
+    count = run_ticks(
+        tick=clock.tick,
+        clock=lambda: clock.now,
+        sleep=clock.sleep,
+        remaining_seconds=lambda: clock.deadline - clock.now,
+        tick_seconds=10,
+        run_seconds=55,
+        margin_seconds=8,
+        stop=lambda: len(clock.ticks) >= idle_after,
+    )
+    assert clock.ticks == expected and count == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "visible", "in_flight", "desired", "idle"),
+    [
+        ("given an empty queue and a pool at its need then the tick is idle", 0, 0, 0, True),
+        ("given an empty queue and a pool at its minimum of 1 then the tick is idle", 0, 0, 1, True),
+        ("given a queued job then the tick is not idle", 3, 0, 1, False),
+        ("given a job running then the tick is not idle", 0, 2, 1, False),
+        ("given a change applied then the tick is not idle", 40, 0, 0, False),
+    ],
+)
+def test_idle(name: str, visible: int, in_flight: int, desired: int, idle: bool) -> None:
+    queues, fleet = FakeQueues(), FakeFleet()
+    queues.depth["video-jobs"] = visible
+    queues.in_flight["video-jobs"] = in_flight
+    fleet.desired["video"] = desired
+    config = pool("video", min_size=0 if visible else desired)
+    outcomes = ScaleService(queues, fleet, FakeHistory(), RecordingMetrics()).tick([config], now=100.0)
+    assert scaling_idle(outcomes) is idle
+
+
+def test_given_a_pool_that_failed_then_the_tick_is_not_idle() -> None:
+    assert scaling_idle([PoolOutcome("video", error="groups unavailable")]) is False
+
+
 class BrokenLeaving:
     def records(self, instance_ids: Sequence[str]) -> list[LeavingRecord]:
         raise Throttled("BatchGetItem", "ProvisionedThroughputExceededException")
@@ -289,12 +337,9 @@ def test_given_the_groups_cannot_be_described_when_ticking_then_every_pool_fails
         {"pool": "audio", "applied": False, "error": reason},
     ]
     assert fleet.set_calls == [] and history.saves == 0
-    # One describe failed: counted once for the stack, and once per pool that was not scaled.
-    assert dict(metrics.counts) == {
-        ("DescribeGroupsErrors", None): 1,
-        ("PoolErrors", "video"): 1,
-        ("PoolErrors", "audio"): 1,
-    }
+    # One describe failed: counted once for the stack, and once per pool that was not scaled (in one
+    # stack-wide metric: the pools are named in the log lines).
+    assert dict(metrics.counts) == {("DescribeGroupsErrors", None): 1, ("PoolErrors", None): 2}
 
 
 @dataclass

@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.actions import DynamoActionStore, DynamoLeavingRecords
 from queue_scaler.adapters.autoscaling import AutoScalingFleet
-from queue_scaler.adapters.cloudwatch import CloudWatchMessageAges
 from queue_scaler.adapters.history import DynamoHistoryStore
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
@@ -24,7 +23,7 @@ from queue_scaler.adapters.sqs import SqsJobQueues, SqsQueueMetrics
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
 from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
-from queue_scaler.ports import Fleet, HistoryStore, LifecycleMetricsSink, LoadMetricsSink, MetricsSink, QueueMetrics
+from queue_scaler.ports import Fleet, HistoryStore, LifecycleMetricsSink, MetricsSink, QueueMetrics
 from queue_scaler.producer import Producer
 from queue_scaler.services.lifecycle import LifecycleService
 from queue_scaler.services.queue_metrics import QueueMetricsService
@@ -92,14 +91,15 @@ def lifecycle_service(
 
 
 def queue_metrics_service(
-    settings: MetricsSettings, metrics: LoadMetricsSink, endpoint_url: str | None = None
+    settings: MetricsSettings, metrics: MetricsSink, endpoint_url: str | None = None
 ) -> QueueMetricsService:
-    """A QueueMetricsService over SQS, Auto Scaling and CloudWatch."""
+    """A QueueMetricsService over SQS and Auto Scaling."""
     return QueueMetricsService(
         queues=SqsQueueMetrics(clients.sqs(endpoint_url)),
         fleet=AutoScalingFleet(clients.autoscaling(endpoint_url)),
-        ages=CloudWatchMessageAges(clients.cloudwatch(endpoint_url), settings.age_lookback_seconds),
         metrics=metrics,
+        tracked=settings.target_tracking_pools,
+        dead_letter_suffix=settings.dead_letter_suffix,
     )
 
 

@@ -1,5 +1,6 @@
 """CloudWatch metrics as EMF through Powertools: per-pool figures carry Pool and Environment dimensions,
-per-queue figures Pool, Queue and Environment (Powertools adds `service` to each)."""
+stack-wide ones Environment only (Powertools adds `service` to each). queue_scaler.metric_names lists
+every name and which dimensions it takes: each Pool value is a metric CloudWatch bills."""
 
 from __future__ import annotations
 
@@ -16,25 +17,17 @@ class EmfMetrics:
         self._service = service
         self._environment = environment
 
-    def _emit(
-        self, values: Mapping[str, float], pool: str | None, queue: str | None = None, unit: str = "Count"
-    ) -> None:
+    def _emit(self, values: Mapping[str, float], pool: str | None, unit: str = "Count") -> None:
         metrics = EphemeralMetrics(namespace=self._namespace, service=self._service)
         metrics.add_dimension(name="Environment", value=self._environment)
         if pool is not None:
             metrics.add_dimension(name="Pool", value=pool)
-        if queue is not None:
-            metrics.add_dimension(name="Queue", value=queue)
         for name, value in values.items():
             metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
         metrics.flush_metrics()
 
     def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
         self._emit(values, pool)
-
-    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
-        """Implements ports.LoadMetricsSink: one EMF document per queue, so dimensions stay per queue."""
-        self._emit(values, pool, queue, unit)
 
     def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
         self._emit({name: value}, pool)

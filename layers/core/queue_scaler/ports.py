@@ -163,18 +163,6 @@ class LeavingInstances(Protocol):
         ...
 
 
-class LoadMetricsSink(MetricsSink, Protocol):
-    def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
-        """Record one queue's figures for this minute (dimensions Pool, Queue, Environment)."""
-        ...
-
-
-class MessageAges(Protocol):
-    def oldest(self, queues: Sequence[str], now: float) -> Mapping[str, float]:
-        """Seconds the oldest message of each queue has waited; a queue without a datapoint is absent."""
-        ...
-
-
 class WriteOutcome(StrEnum):
     WRITTEN = "written"  # this delivery wrote the failure (and the refund): it holds the notice claim
     DUPLICATE = "duplicate"  # the job was already failed by an earlier or concurrent delivery

@@ -95,6 +95,9 @@ class ScalerSettings(FunctionSettings):
         default=None,
         description="LifecycleFunction's actions table: instances it recorded as leaving count as going away",
     )
+    # An invocation whose first tick finds every pool idle (nothing queued or running, nothing to
+    # change) ends there: the wait between ticks is what Lambda bills (docs/cost.md).
+    stop_when_idle: bool = True
 
 
 class LifecycleSettings(FunctionSettings):
@@ -184,13 +187,24 @@ class LifecycleSettings(FunctionSettings):
 
 
 class MetricsSettings(FunctionSettings):
-    """MetricsFunction: where the pool configuration lives and how far back to look for message ages."""
+    """MetricsFunction: where the pool configuration lives, and which pools EC2 target tracking sizes."""
 
     pool_config_parameter: str = Field(description="SSM parameter holding the pools' JSON configuration")
+    # Comma-separated: BacklogPerInstance is published every minute only for these (a custom metric is
+    # billed for each hour it receives data, and only target tracking reads it).
+    target_tracking_pools: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Each job queue's dead-letter queue is named after it with this suffix (templates/queue.yaml):
+    # DeadLettersWaiting counts what they hold. Empty: none is counted.
+    dead_letter_suffix: str = ""
     environment: str = Field(default="dev", description="Deployment environment, a metric dimension")
     config_max_age_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
-    # SQS publishes ApproximateAgeOfOldestMessage once a minute, a few minutes late.
-    age_lookback_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
+
+    @field_validator("target_tracking_pools", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(name.strip() for name in value.split(",") if name.strip())
+        return value
 
 
 class RefundPolicySettings(FunctionSettings):

@@ -14,7 +14,6 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
-    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
@@ -55,10 +54,6 @@ def ssm(endpoint_url: str | None = None) -> SSMClient:
 
 def sns(endpoint_url: str | None = None) -> SNSClient:
     return cast("SNSClient", _client("sns", endpoint_url))
-
-
-def cloudwatch(endpoint_url: str | None = None) -> CloudWatchClient:
-    return cast("CloudWatchClient", _client("cloudwatch", endpoint_url))
 
 
 def clear() -> None:

@@ -6,8 +6,6 @@ Backlog counts as the scaler counts it (visible, plus in flight and delayed when
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from queue_scaler.config import PoolConfig
@@ -23,15 +21,13 @@ class QueueLoad(_Model):
     queue: str
     backlog: int
     backlog_per_instance: float
-    oldest_message_seconds: float | None = Field(
-        default=None, description="ApproximateAgeOfOldestMessage from CloudWatch; None when it has no datapoint"
-    )
 
 
 class PoolTotals(_Model):
     backlog: int
     backlog_per_instance: float = Field(description="backlog / max(in_service, 1)")
     backlog_while_at_zero: int = Field(description="The backlog when desired is 0, else 0: a wake-up signal")
+    backlog_at_max: int = Field(description="The backlog when desired is at the pool's max_size, else 0")
 
 
 class PoolLoad(_Model):
@@ -45,7 +41,7 @@ class PoolLoad(_Model):
     unavailable: list[str] = Field(default_factory=list, description="Queues that could not be read")
 
 
-def pool_load(pool: PoolConfig, observation: Observation, oldest: Mapping[str, float]) -> PoolLoad:
+def pool_load(pool: PoolConfig, observation: Observation) -> PoolLoad:
     """Backlog per instance for the pool and each readable queue.
 
     Dividing by max(in_service, 1) keeps the figure defined at zero, where it equals the backlog, so
@@ -69,7 +65,6 @@ def pool_load(pool: PoolConfig, observation: Observation, oldest: Mapping[str, f
                 queue=queue.name,
                 backlog=backlog,
                 backlog_per_instance=backlog / divisor,
-                oldest_message_seconds=oldest.get(queue.name),
             )
         )
     totals = None
@@ -79,6 +74,7 @@ def pool_load(pool: PoolConfig, observation: Observation, oldest: Mapping[str, f
             backlog=total,
             backlog_per_instance=total / divisor,
             backlog_while_at_zero=total if fleet.desired == 0 else 0,
+            backlog_at_max=total if fleet.desired >= pool.max_size else 0,
         )
     return PoolLoad(
         pool=pool.name,

@@ -134,7 +134,8 @@ class LifecycleService:
             # Skipped, never fatal: one bad item must not stop every other drain from being forced.
             self._metrics.count("LifecycleActionsUnreadable")
             logger.error("actions table item is not a lifecycle action: skipped", extra={"item": problem})
-        self._metrics.count("LifecycleActionsPending", len(pending.actions))
+        if pending.actions:  # sent only when not 0: a metric is billed for each hour it receives data
+            self._metrics.count("LifecycleActionsPending", len(pending.actions))
         reports = [self._advance(action, now) for action in pending.actions]
         return reports + self._discover(pending.actions, now)
 

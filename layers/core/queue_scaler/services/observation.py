@@ -13,6 +13,7 @@ from queue_scaler.config import PoolConfig
 from queue_scaler.domain.fleet import GroupState, fleet_observation, leaving_instances
 from queue_scaler.domain.models import Observation
 from queue_scaler.errors import AwsCallError
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import Fleet, LeavingInstances, MetricsSink, QueueMetrics
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def observe_pools(
         fleets = fleet.describe([p.group_name for p in pools])
     except AwsCallError as error:
         # Without the groups' state no pool can be observed; the next tick tries again.
-        metrics.count("DescribeGroupsErrors")
+        metrics.count(Metric.DESCRIBE_GROUPS_ERRORS)
         logger.error("describe groups failed", extra={"error": str(error), "code": error.code})
         return {p.name: f"groups unavailable: {error}" for p in pools}
     going: frozenset[str] = frozenset()
@@ -48,7 +49,7 @@ def observe_pools(
         try:
             going = leaving_instances(leaving.records(counted), now)
         except AwsCallError as error:
-            metrics.count("LeavingReadErrors")
+            metrics.count(Metric.LEAVING_READ_ERRORS)
             logger.error(
                 "leaving instances unreadable: none counted as leaving",
                 extra={"error": str(error), "code": error.code},
@@ -61,7 +62,8 @@ def observe_pools(
         observed = [next(readings) for _ in pool.queues]
         for reading in observed:
             if reading.error is not None:
-                metrics.count("QueueReadErrors", pool=pool.name)
+                # Stack-wide, the pool in the log line: one metric, whatever the number of pools.
+                metrics.count(Metric.QUEUE_READ_ERRORS)
                 logger.warning(
                     "queue unreadable", extra={"pool": pool.name, "queue": reading.name, "code": reading.error}
                 )

@@ -53,6 +53,7 @@ from queue_scaler.domain.refund import (
 from queue_scaler.errors import AwsCallError, NotificationPending
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import JobQueues, Ledger, MetricsSink, Notifier, Parking, ReturnWrite, WriteOutcome
 from queue_scaler.validation import describe_validation_error
 
@@ -191,6 +192,8 @@ class RefundService:
         if write.outcome == WriteOutcome.WRITTEN:
             result: Result = "refunded" if job.amount else "recorded"
             self._metrics.count("Refunds" if job.amount else "FailuresRecorded")
+            # Both at once, for the jobs-failed-for-good alarm: one alarm metric instead of two.
+            self._metrics.count(Metric.JOBS_FAILED_FOR_GOOD)
             if job.amount:
                 self._metrics.count("RefundedCredits", job.amount)
             logger.info(

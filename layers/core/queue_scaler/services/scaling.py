@@ -1,7 +1,9 @@
 """One scale tick over every configured pool: observe, decide (pure), record, actuate.
 
-A failing pool never stops the others: its error is logged with context, counted, and reported in
-its outcome, and the remaining pools are still scaled.
+A failing pool never stops the others: its error is logged with context (the pool named there),
+counted in a stack-wide metric (one metric however many pools: docs/cost.md), and reported in its
+outcome, and the remaining pools are still scaled. A decision is a log line (the dashboard's
+table); only an applied change is also a metric.
 
 The history is held in memory between the ticks of one invocation and written only when it must be:
 before a change of desired capacity (the write claims the change: a rival writer makes it fail and
@@ -19,6 +21,7 @@ from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
 from queue_scaler.domain.models import Decision, History, Observation
 from queue_scaler.errors import AwsCallError, ConcurrentUpdate
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import Fleet, HistoryStore, LeavingInstances, MetricsSink, QueueMetrics, VersionedHistory
 from queue_scaler.services.observation import observe_pools
 
@@ -104,17 +107,17 @@ class ScaleService:
             except ConcurrentUpdate as error:
                 # Another tick acted on this pool first; its decision stands, and its history is reloaded.
                 self._forget(pool.name)
-                self._metrics.count("ConcurrentTicks", pool=pool.name)
+                self._metrics.count(Metric.CONCURRENT_TICKS)
                 logger.warning("tick stood down", extra={"pool": pool.name, "reason": str(error)})
                 outcomes.append(PoolOutcome(pool.name, error=str(error)))
             except (AwsCallError, PoolFailed) as error:
-                self._metrics.count("PoolErrors", pool=pool.name)
+                self._metrics.count(Metric.POOL_ERRORS)
                 logger.error("pool not scaled", extra={"pool": pool.name, "error": str(error)})
                 outcomes.append(PoolOutcome(pool.name, error=str(error)))
             except Exception as error:
                 # A bug must not keep the other pools from being scaled; it is logged with its traceback.
                 self._forget(pool.name)
-                self._metrics.count("PoolErrors", pool=pool.name)
+                self._metrics.count(Metric.POOL_ERRORS)
                 logger.exception("pool not scaled: unexpected error", extra={"pool": pool.name})
                 outcomes.append(PoolOutcome(pool.name, error=f"{type(error).__name__}: {error}"))
         return outcomes
@@ -128,11 +131,10 @@ class ScaleService:
             try:
                 self._history.save(pool, held.history, held.version)
             except ConcurrentUpdate as error:
-                self._metrics.count("ConcurrentTicks", pool=pool)
+                self._metrics.count(Metric.CONCURRENT_TICKS)
                 logger.warning("history not saved: another tick wrote it", extra={"pool": pool, "reason": str(error)})
             except AwsCallError as error:
-                # Without a pool dimension: the ScalerErrorsAlarm watches the stack-wide figure.
-                self._metrics.count("HistoryWriteErrors")
+                self._metrics.count(Metric.HISTORY_WRITE_ERRORS)
                 logger.error("history not saved", extra={"pool": pool, "error": str(error)})
         self._held.clear()
         self._unsaved.clear()
@@ -152,13 +154,13 @@ class ScaleService:
         decision = decide_pool(now, pool, observation, held.history)
         if decision.ignored_history:
             # A clock ahead of this one wrote them; they are dropped when the history is next written.
-            self._metrics.count("FutureHistoryEntries", decision.ignored_history, pool=pool.name)
+            self._metrics.count(Metric.FUTURE_HISTORY_ENTRIES, decision.ignored_history)
         updated = held.history.record(decision, now, pool.history_seconds())
         if not decision.change:
             if updated != held.history:
                 self._held[pool.name] = VersionedHistory(updated, held.version)
                 self._unsaved.add(pool.name)
-            self._report(decision, observation, applied=False)
+            self._report(decision, applied=False)
             return PoolOutcome(pool.name, decision)
         # Claim the change before making it: if another tick saved first, this raises and nothing moves.
         version = self._history.save(pool.name, updated, held.version)
@@ -169,7 +171,7 @@ class ScaleService:
         except AwsCallError:
             self._undo_event(pool.name, updated, version, now)
             raise
-        self._report(decision, observation, applied=True)
+        self._report(decision, applied=True)
         return PoolOutcome(pool.name, decision, applied=True)
 
     def _undo_event(self, pool: str, history: History, version: int, now: float) -> None:
@@ -182,7 +184,7 @@ class ScaleService:
             self._forget(pool)
             logger.warning("could not undo scale event", extra={"pool": pool, "error": str(error)})
 
-    def _report(self, decision: Decision, observation: Observation, applied: bool) -> None:
+    def _report(self, decision: Decision, applied: bool) -> None:
         logger.info(
             "decision",
             extra={
@@ -195,16 +197,23 @@ class ScaleService:
                 "explanation": decision.explanation,
             },
         )
-        self._metrics.pool_metrics(
-            decision.pool,
-            {
-                "DesiredCapacity": decision.desired,
-                "Need": decision.raw_need,
-                "Backlog": decision.backlog,
-                "InService": observation.fleet.in_service,
-                "ScaleActions": 1 if applied else 0,
-            },
-        )
+        if applied:
+            self._metrics.pool_metrics(decision.pool, {Metric.SCALE_ACTIONS: 1})
+
+
+def idle(outcomes: Sequence[PoolOutcome]) -> bool:
+    """True when every pool was decided, left unchanged, and has nothing queued or running: the loop
+    has nothing to react to until a job arrives, which the next scheduled invocation sees."""
+    return all(
+        o.error is None
+        and o.decision is not None
+        and not o.applied
+        and o.decision.change == 0
+        and o.decision.backlog == 0
+        and o.decision.held == 0
+        and not o.decision.unavailable_queues
+        for o in outcomes
+    )
 
 
 def run_ticks(
@@ -216,11 +225,14 @@ def run_ticks(
     tick_seconds: float,
     run_seconds: float,
     margin_seconds: float,
+    stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Repeat `tick` every `tick_seconds` for up to `run_seconds`, keeping `margin_seconds` of the deadline.
+    """Repeat `tick` every `tick_seconds` for up to `run_seconds`, keeping `margin_seconds` of the deadline,
+    and end early once `stop()` holds after a tick.
 
-    One invocation per minute then reacts within about a tick, not the schedule's 60 s. Returns the
-    number of ticks run (at least one).
+    One invocation per minute then reacts within about a tick, not the schedule's 60 s, while there is
+    work; an idle invocation (`stop`) ends after its first tick, since Lambda bills the wait between
+    ticks (docs/cost.md). Returns the number of ticks run (at least one).
     """
     started = clock()
     count = 0
@@ -228,6 +240,8 @@ def run_ticks(
         tick_started = clock()
         tick(tick_started)
         count += 1
+        if stop():
+            return count
         next_at = tick_started + tick_seconds
         wait = max(0.0, next_at - clock())
         if next_at - started > run_seconds or remaining_seconds() - wait < margin_seconds:

@@ -1,0 +1,107 @@
+"""Every custom metric the stack's functions publish (namespace `QueueScaler`): its name, its dimensions and
+when it is published. One list: the code emits these names, the template's alarms watch them
+(tests/contract checks both), and docs/cost.md counts from it what CloudWatch bills at idle.
+
+Each metric carries the dimensions `Environment` and `service` (Powertools adds the latter); a
+`Pool` metric is one metric per pool. CloudWatch bills a custom metric for each hour it receives a
+datapoint, so what an idle stack pays for is the metrics published every minute (none with the
+default pools, all sized by the scaler); the others are published only when something happens (a
+failure, an event, a non-zero figure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Metric(StrEnum):
+    # ScalerFunction
+    DESCRIBE_GROUPS_ERRORS = "DescribeGroupsErrors"
+    LEAVING_READ_ERRORS = "LeavingReadErrors"
+    QUEUE_READ_ERRORS = "QueueReadErrors"
+    POOL_ERRORS = "PoolErrors"
+    HISTORY_WRITE_ERRORS = "HistoryWriteErrors"
+    CONCURRENT_TICKS = "ConcurrentTicks"
+    FUTURE_HISTORY_ENTRIES = "FutureHistoryEntries"
+    SCALE_ACTIONS = "ScaleActions"
+    # MetricsFunction
+    BACKLOG_PER_INSTANCE = "BacklogPerInstance"
+    BACKLOG_WHILE_AT_ZERO = "BacklogWhileAtZero"
+    BACKLOG_AT_MAX = "BacklogAtMax"
+    DEAD_LETTERS_WAITING = "DeadLettersWaiting"
+    # LifecycleFunction
+    LIFECYCLE_ACTIONS_PENDING = "LifecycleActionsPending"
+    LIFECYCLE_ACTIONS_COMPLETED = "LifecycleActionsCompleted"
+    LIFECYCLE_ACTIONS_FAILED = "LifecycleActionsFailed"
+    LIFECYCLE_ACTIONS_FORCED = "LifecycleActionsForced"
+    LIFECYCLE_ACTIONS_ALREADY_DONE = "LifecycleActionsAlreadyDone"
+    LIFECYCLE_ACTIONS_DISCOVERED = "LifecycleActionsDiscovered"
+    LIFECYCLE_ACTIONS_UNREADABLE = "LifecycleActionsUnreadable"
+    LAUNCHES_ABANDONED = "LaunchesAbandoned"
+    DRAIN_SECONDS = "DrainSeconds"
+    LIFECYCLE_HEARTBEATS = "LifecycleHeartbeats"
+    LIFECYCLE_DUPLICATE_EVENTS = "LifecycleDuplicateEvents"
+    LIFECYCLE_EVENTS_IGNORED = "LifecycleEventsIgnored"
+    LIFECYCLE_CONCURRENT_UPDATES = "LifecycleConcurrentUpdates"
+    LIFECYCLE_ERRORS = "LifecycleErrors"
+    SPOT_INTERRUPTIONS = "SpotInterruptions"
+    REBALANCE_RECOMMENDATIONS = "RebalanceRecommendations"
+    # DlqRefundFunction
+    REFUNDS = "Refunds"
+    REFUNDED_CREDITS = "RefundedCredits"
+    FAILURES_RECORDED = "FailuresRecorded"
+    JOBS_FAILED_FOR_GOOD = "JobsFailedForGood"
+    DUPLICATE_DELIVERIES = "DuplicateDeliveries"
+    NOTIFICATIONS = "Notifications"
+    PARKED_RECORDS = "ParkedRecords"
+    PARKED_TRUNCATED = "ParkedTruncated"
+    REFUND_ERRORS = "RefundErrors"
+    NOTIFICATION_ERRORS = "NotificationErrors"
+    NOTICES_PENDING = "NoticesPending"
+    NOTICES_TAKEN_OVER = "NoticesTakenOver"
+    NOTICE_CLAIMS_LOST = "NoticeClaimsLost"
+    NOTICES_UNCONFIRMED = "NoticesUnconfirmed"
+    COMPLETED_DEAD_LETTERS = "CompletedDeadLetters"
+    DEAD_LETTERS_RETURNED = "DeadLettersReturned"
+    RETURNS_EXHAUSTED = "ReturnsExhausted"
+    # queue_scaler.producer, in the producer's own process (not the stack's)
+    JOBS_SUBMITTED = "JobsSubmitted"
+    DUPLICATE_SUBMITS = "DuplicateSubmits"
+    SUBMIT_ERRORS = "SubmitErrors"
+    SUBMIT_MARK_ERRORS = "SubmitMarkErrors"
+    RELEASE_ERRORS = "ReleaseErrors"
+    RESERVATIONS_RELEASED = "ReservationsReleased"
+
+
+class Dimensions(StrEnum):
+    STACK = "Environment, service"
+    POOL = "Environment, Pool, service"
+
+
+class Published(StrEnum):
+    EVERY_MINUTE = "every minute"
+    EVERY_MINUTE_IF_TRACKED = "every minute, for each pool in target-tracking ScalingMode"
+    ON_EVENT = "only when it happens (or is not 0)"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    metric: Metric
+    dimensions: Dimensions = Dimensions.STACK
+    published: Published = Published.ON_EVENT
+
+
+# Only what differs from the default (stack-wide, on event) is listed.
+_SPECS = {
+    Metric.SCALE_ACTIONS: MetricSpec(Metric.SCALE_ACTIONS, Dimensions.POOL),
+    # Target tracking needs a datapoint every minute, 0 included, or it cannot scale in; a pool the
+    # scaler sizes needs none.
+    Metric.BACKLOG_PER_INSTANCE: MetricSpec(
+        Metric.BACKLOG_PER_INSTANCE, Dimensions.POOL, Published.EVERY_MINUTE_IF_TRACKED
+    ),
+    Metric.BACKLOG_WHILE_AT_ZERO: MetricSpec(Metric.BACKLOG_WHILE_AT_ZERO, Dimensions.POOL),
+    Metric.BACKLOG_AT_MAX: MetricSpec(Metric.BACKLOG_AT_MAX, Dimensions.POOL),
+}
+
+METRICS: tuple[MetricSpec, ...] = tuple(_SPECS.get(m, MetricSpec(m)) for m in Metric)
