@@ -6,9 +6,22 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from devkit.demo_plot import Timeline
-from devkit.sim.plot import runs_figure, tradeoff_figure
+from devkit.sim.engine import SeriesPoint
+from devkit.sim.plot import (
+    BOOTING_LABEL,
+    PROTECTED_LABEL,
+    WINNER_COLOR,
+    WINNER_LABEL,
+    WINNER_RULE,
+    runs_figure,
+    tradeoff_figure,
+)
 from devkit.sim.runner import RunResult
 
 
@@ -63,37 +76,104 @@ def test_given_a_demo_timeline_when_drawn_then_backlog_and_instances_have_their_
 
 
 def run(policy: str, wait: float, seconds: float) -> RunResult:
-    series = [(0.0, 0, 0, 0, 0.0), (60.0, 50, 2, 4, 30.0), (120.0, 0, 4, 4, 0.0)]
+    # A burst: 3 booting then in service; desired falls to 1 while 3 protected instances stay.
+    series = [
+        SeriesPoint(0.0, 0, 0, 0, 0.0),
+        SeriesPoint(60.0, 50, 0, 3, 30.0, in_flight=0, booting=3),
+        SeriesPoint(120.0, 20, 3, 3, 0.0, in_flight=12),
+        SeriesPoint(180.0, 0, 3, 1, 0.0, in_flight=8, protected_surplus=2),
+        SeriesPoint(240.0, 0, 1, 1, 0.0),
+    ]
     return RunResult("burst", policy, {"wait_p95": wait, "instance_seconds": seconds}, series, 0.1)
 
 
-def test_given_a_scenarios_runs_when_drawn_then_one_titled_panel_per_policy_on_shared_axes_with_max_size() -> None:
+def filled(axis: Axes, label: str, point: tuple[float, float]) -> bool:
+    """Whether the area labelled `label` covers `point` (data coordinates)."""
+    (fill,) = [c for c in axis.collections if c.get_label() == label]
+    return any(path.contains_point(point) for path in fill.get_paths())
+
+
+def test_given_a_scenarios_runs_when_drawn_then_ours_and_the_winner_are_marked_on_shared_axes_from_zero() -> None:
     runs = [run("queue-scaler", 120, 7200), run("keda", 300, 3600), run("fixed", 20, 14400)]
-    figure = runs_figure(runs, "burst", max_size=10)
-    backlog_row, fleet_row = figure.axes[:3], figure.axes[3:]
-    assert len(figure.axes) == 6
+    figure = runs_figure(runs, "burst", max_size=10, winner="keda")
+    backlog_row, fleet_row = figure.axes[:3], figure.axes[3:6]
     assert [a.get_title() for a in backlog_row] == [
-        "queue-scaler\nwait p95 120 s, 2.0 inst-h",
-        "keda\nwait p95 300 s, 1.0 inst-h",
+        "queue-scaler (ours)\nwait p95 120 s, 2.0 inst-h",
+        "keda (winner)\nwait p95 300 s, 1.0 inst-h",
         "fixed\nwait p95 20 s, 4.0 inst-h",
     ]
-    # Shared axes: every panel of a row shows the same ranges.
+    # The winner's two panels are framed in the winner's colour, and only they.
+    framed = [a for a in figure.axes[:6] if a.spines["top"].get_edgecolor() == to_rgba(WINNER_COLOR)]
+    assert framed == [backlog_row[1], fleet_row[1]]
+    suptitle = figure.get_suptitle()
+    assert suptitle.startswith("burst: winner keda (framed)\n") and WINNER_RULE in suptitle
+    # Shared axes from zero: every panel of a row shows the same ranges, starting at 0.
     assert len({a.get_ylim() for a in backlog_row}) == 1 and len({a.get_ylim() for a in fleet_row}) == 1
-    assert len({a.get_xlim() for a in figure.axes}) == 1
-    assert all("max size 10" in a.get_legend_handles_labels()[1] for a in fleet_row)
-    assert fleet_row[0].get_ylabel() == "instances" and backlog_row[0].get_ylabel() == "visible messages"
+    assert len({a.get_xlim() for a in figure.axes[:6]}) == 1
+    assert all(a.get_xlim()[0] == 0 and a.get_ylim()[0] == 0 for a in figure.axes[:6])
+    # The backlog is what the policies scale on: visible + in flight.
+    (line,) = [ln for ln in backlog_row[0].get_lines() if ln.get_label() == "visible + in flight"]
+    assert list(line.get_ydata()) == [0, 50, 32, 8, 0]
+    # Booting instances stack on those in service (3 from 1 min to 2); the protected ones fill from
+    # desired (1) up to those in service (3) from 3 min to 4, and nothing where in service = desired.
+    assert filled(fleet_row[0], BOOTING_LABEL, (1.5, 1.5)) and not filled(fleet_row[0], BOOTING_LABEL, (2.5, 1.5))
+    assert filled(fleet_row[0], PROTECTED_LABEL, (3.5, 2.0)) and not filled(fleet_row[0], PROTECTED_LABEL, (3.5, 0.5))
+    assert not filled(fleet_row[0], PROTECTED_LABEL, (2.5, 2.0))
+    legend = figure.legends[0]
+    labels = {t.get_text() for t in legend.get_texts()}
+    assert {"visible + in flight", "in service", "desired", "max size 10", BOOTING_LABEL, PROTECTED_LABEL} <= labels
+    assert "in service above desired" in PROTECTED_LABEL
+    assert fleet_row[0].get_ylabel() == "instances" and backlog_row[0].get_ylabel() == "messages"
+    assert_no_text_overlaps(figure)
     plt.close(figure)
 
 
-def test_given_every_scenario_when_drawn_then_each_has_a_wait_vs_cost_panel_with_every_policy_labelled() -> None:
+def texts(figure: Figure) -> list[Text]:
+    """Every label a reader reads: titles, axis labels, the legends' entries and the figure's title."""
+    found: list[Text] = [figure._suptitle] if figure._suptitle is not None else []
+    for axis in figure.axes:
+        if axis.get_visible():
+            found += [axis.title, axis.xaxis.label, axis.yaxis.label, *axis.texts]
+    for legend in figure.legends:
+        found += legend.get_texts()
+    return [t for t in found if t.get_text()]
+
+
+def assert_no_text_overlaps(figure: Figure) -> None:
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts(figure)]
+    page = figure.bbox
+    for name, box in boxes:
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, name
+    for index, (name, box) in enumerate(boxes):
+        for other, other_box in boxes[index + 1 :]:
+            assert not box.overlaps(other_box), (name, other)
+
+
+def test_given_every_scenario_when_drawn_then_each_panel_rings_its_winner_and_no_label_overlaps() -> None:
+    names = ("seed-burst", "stage-500", "steady-poisson", "azure-functions-day", "priority-mix")
+    # Ours and keda on the same spot: text labels beside the points would overlap there.
     scenarios = {
-        name: [run("queue-scaler", 120, 7200), run("keda", 300, 3600), run("oracle", 60, 3000)]
-        for name in ("seed-burst", "stage-500", "steady-poisson")
+        name: [run("queue-scaler", 120, 7200), run("keda", 121, 7210), run("oracle", 60, 3000)] for name in names
     }
-    figure = tradeoff_figure(scenarios)
+    winners = dict.fromkeys(names, "keda") | {"stage-500": "queue-scaler"}
+    figure = tradeoff_figure(scenarios, winners)
     visible = [a for a in figure.axes if a.get_visible()]
-    assert [a.get_title() for a in visible] == list(scenarios)
-    for axis in visible:
+    assert [a.get_title() for a in visible] == [f"{name}\nwinner: {winners[name]}" for name in names]
+    for axis, name in zip(visible, names, strict=True):
         assert axis.get_xlabel() == "instance-hours" and axis.get_ylabel() == "wait p95 (s)"
-        assert {t.get_text() for t in axis.texts} == {"queue-scaler", "keda", "oracle"}
+        assert axis.get_xlim()[0] == 0 and axis.get_ylim()[0] == 0
+        # Every point inside the panel, none on its frame.
+        points = [tuple(c.get_offsets()[0]) for c in axis.collections]
+        assert all(0 <= x < axis.get_xlim()[1] and 0 <= y < axis.get_ylim()[1] for x, y in points)
+        # The ring sits on the winner's point.
+        (ring,) = [c for c in axis.collections if c.get_label() == WINNER_LABEL]
+        (point,) = [c for c in axis.collections if c.get_label() == winners[name]]
+        assert list(ring.get_offsets()[0]) == list(point.get_offsets()[0])
+        assert not axis.texts  # no label beside a point: the legend names them
+    (legend,) = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["queue-scaler", "keda", "oracle", WINNER_LABEL]
+    assert WINNER_RULE in figure.get_suptitle()
+    assert_no_text_overlaps(figure)
     plt.close(figure)
