@@ -142,9 +142,12 @@ def runs_figure(
         fleet.yaxis.set_major_locator(MaxNLocator(integer=True))
         for axis in (backlog, fleet):
             axis.grid(alpha=0.3)
-            _from_zero(axis)
             if run.policy == winner:
                 _frame(axis, WINNER_COLOR)
+    # Only once every column is drawn: setting a limit stops autoscaling, and the shared limits must
+    # cover every column's data.
+    for axis in axes.flat:
+        _from_zero(axis)
     axes[0][0].set_ylabel("messages")
     axes[1][0].set_ylabel("instances")
     handles, labels = _legend_entries(axes[0][0], axes[1][0])
@@ -190,6 +193,7 @@ def tradeoff_figure(scenarios: Mapping[str, Sequence[RunResult]], winners: Mappi
                     edgecolors=WINNER_COLOR,
                     linewidths=2.5,
                     zorder=2,
+                    clip_on=False,
                     label=WINNER_LABEL,
                 )
             axis.scatter(
@@ -202,6 +206,7 @@ def tradeoff_figure(scenarios: Mapping[str, Sequence[RunResult]], winners: Mappi
                 linewidths=0.5,
                 zorder=3,
                 alpha=0.9,
+                clip_on=False,  # a wait of 0 sits on the axis, whole
                 label=run.policy,
             )
         # From zero, with room above and right so that no marker sits on the frame.

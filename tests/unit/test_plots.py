@@ -75,11 +75,11 @@ def test_given_a_demo_timeline_when_drawn_then_backlog_and_instances_have_their_
     plt.close(figure)
 
 
-def run(policy: str, wait: float, seconds: float) -> RunResult:
+def run(policy: str, wait: float, seconds: float, peak: int = 50) -> RunResult:
     # A burst: 3 booting then in service; desired falls to 1 while 3 protected instances stay.
     series = [
         SeriesPoint(0.0, 0, 0, 0, 0.0),
-        SeriesPoint(60.0, 50, 0, 3, 30.0, in_flight=0, booting=3),
+        SeriesPoint(60.0, peak, 0, 3, 30.0, in_flight=0, booting=3),
         SeriesPoint(120.0, 20, 3, 3, 0.0, in_flight=12),
         SeriesPoint(180.0, 0, 3, 1, 0.0, in_flight=8, protected_surplus=2),
         SeriesPoint(240.0, 0, 1, 1, 0.0),
@@ -94,7 +94,8 @@ def filled(axis: Axes, label: str, point: tuple[float, float]) -> bool:
 
 
 def test_given_a_scenarios_runs_when_drawn_then_ours_and_the_winner_are_marked_on_shared_axes_from_zero() -> None:
-    runs = [run("queue-scaler", 120, 7200), run("keda", 300, 3600), run("fixed", 20, 14400)]
+    # The last column's backlog is the highest: the shared scale must still show all of it.
+    runs = [run("queue-scaler", 120, 7200), run("keda", 300, 3600), run("fixed", 20, 14400, peak=900)]
     figure = runs_figure(runs, "burst", max_size=10, winner="keda")
     backlog_row, fleet_row = figure.axes[:3], figure.axes[3:6]
     assert [a.get_title() for a in backlog_row] == [
@@ -111,6 +112,8 @@ def test_given_a_scenarios_runs_when_drawn_then_ours_and_the_winner_are_marked_o
     assert len({a.get_ylim() for a in backlog_row}) == 1 and len({a.get_ylim() for a in fleet_row}) == 1
     assert len({a.get_xlim() for a in figure.axes[:6]}) == 1
     assert all(a.get_xlim()[0] == 0 and a.get_ylim()[0] == 0 for a in figure.axes[:6])
+    assert backlog_row[0].get_ylim()[1] >= 900 and fleet_row[0].get_ylim()[1] >= 10
+    assert backlog_row[0].get_xlim()[1] >= 4
     # The backlog is what the policies scale on: visible + in flight.
     (line,) = [ln for ln in backlog_row[0].get_lines() if ln.get_label() == "visible + in flight"]
     assert list(line.get_ydata()) == [0, 50, 32, 8, 0]
