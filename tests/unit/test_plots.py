@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -11,7 +13,8 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from devkit.demo_plot import Timeline
+from devkit.demo_plot import BOOTING_LABEL as DEMO_BOOTING_LABEL
+from devkit.demo_plot import RECOMMENDATION_LABEL, Timeline
 from devkit.sim.engine import SeriesPoint
 from devkit.sim.plot import (
     BOOTING_LABEL,
@@ -25,17 +28,28 @@ from devkit.sim.plot import (
 from devkit.sim.runner import RunResult
 
 
-def status(
-    desired: int, in_service: int, backlog: int, states: list[str], dead: list[str], *, held: bool = False
-) -> dict[str, Any]:
+def status(desired: int, in_service: int, backlog: int, states: list[str], dead: list[str]) -> dict[str, Any]:
     instances = [{"id": f"i-{n}", "state": s} for n, s in enumerate(states)]
-    limited_by = "ScaleDownStabilized" if held else "None"
+    # The status's last decision says nothing of when its tick ran: the timeline must not use it.
     return {
         "pools": {"video": {"desired": desired, "in_service": in_service, "instances": instances}},
         "queues": {"q": {"pool": "video", "visible": backlog, "in_flight": 0, "dlq": 0}},
         "dead_lettered_jobs": dead,
-        "scaler": {"last": [{"pool": "video", "decision": {"limited_by": limited_by}}]},
+        "scaler": {"last": [{"pool": "video", "decision": {"limited_by": "ScaleDownStabilized"}}]},
     }
+
+
+#: The demo started at 12:00:00 UTC; the scaler's log records are timed by the wall clock.
+STARTED_AT = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC).timestamp()
+
+
+def decision(second: float, recommendation: int, desired: int, limited_by: str = "None", pool: str = "video") -> str:
+    """One "decision" record as the scaler logs it (Powertools JSON), `second` s after the start."""
+    at = datetime.fromtimestamp(STARTED_AT + second, UTC)
+    stamp = at.strftime("%Y-%m-%d %H:%M:%S,") + f"{at.microsecond // 1000:03d}+0000"
+    record = {"level": "INFO", "message": "decision", "timestamp": stamp, "pool": pool, "current": desired}
+    record |= {"desired": desired, "recommendation": recommendation, "limited_by": limited_by, "applied": False}
+    return json.dumps(record)
 
 
 @pytest.fixture
@@ -45,9 +59,21 @@ def timeline() -> Timeline:
     line.burst_at = 3
     line.add(3, status(0, 0, 40, [], []))
     line.add(6, status(3, 1, 35, ["InService", "Pending:Wait", "Pending"], []))
-    line.add(20, status(3, 3, 0, ["InService"] * 3, ["video-pro-5-abc"], held=True))
-    line.add(30, status(3, 3, 0, ["InService"] * 3, ["video-pro-5-abc"], held=True))
+    line.add(20, status(3, 3, 0, ["InService"] * 3, ["video-pro-5-abc"]))
+    line.add(30, status(3, 3, 0, ["InService"] * 3, ["video-pro-5-abc"]))
     line.add(40, status(1, 1, 0, ["InService", "Terminating:Wait", "Terminating:Wait"], ["video-pro-5-abc"]))
+    log = [
+        decision(-2.0, 0, 0),  # before the demo started: not on its timeline
+        decision(4.0, 3, 3),
+        "not json: a worker's plain line",
+        json.dumps({"message": "tick stood down", "pool": "video"}),
+        decision(18.5, 0, 3, "ScaleDownStabilized"),
+        decision(19.5, 0, 3, "ScaleDownStabilized"),
+        decision(33.5, 0, 2, "ScaleDownStabilized"),  # lowered to the window's highest: the fleet steps down
+        decision(34.5, 0, 1, "MinSize"),  # the window no longer holds anything above the need
+        decision(20.0, 0, 3, "ScaleDownStabilized", pool="ai"),
+    ]
+    line.read_decisions(log, STARTED_AT)
     return line
 
 
@@ -60,19 +86,33 @@ def test_given_a_demo_timeline_when_drawn_then_backlog_and_instances_have_their_
     assert backlog.get_title() == "queue-scaler demo: pool video"
     # One instance axis, integer ticks only.
     assert all(float(tick).is_integer() for tick in fleet.get_yticks())
-    fleet_labels = fleet.get_legend_handles_labels()[1]
+    fleet_labels = set(fleet.get_legend_handles_labels()[1])
     backlog_labels = backlog.get_legend_handles_labels()[1]
-    assert {"in service", "desired", "burst", "drain begins", "held by the scale-down window (15 s)"} <= set(
-        fleet_labels
-    )
+    window = timeline.window_label()
+    assert {"in service", "desired", "burst", "drain begins", DEMO_BOOTING_LABEL, RECOMMENDATION_LABEL} <= fleet_labels
+    assert window in fleet_labels and "15 s" in window and "highest recommendation" in window
     assert {"backlog", "burst", "dead letter"} <= set(backlog_labels)
     # The legends sit outside the axes, so they hide no line.
     for axis in (backlog, fleet):
         legend = axis.get_legend()
         assert legend is not None and legend.get_bbox_to_anchor().x0 >= axis.get_window_extent().x1 - 1
     assert timeline.drains["video"] == [40, 40] and timeline.dead_letters["video"] == [20]
-    assert timeline.scale_down_spans("video") == [(20, 30)]
+    # Booting: launched (Pending, Pending:Wait), not yet in service, stacked on those in service.
+    assert timeline.booting["video"] == [0, 0, 2, 0, 0, 0]
+    (booting,) = [c for c in fleet.collections if c.get_label() == DEMO_BOOTING_LABEL]
+    assert any(path.contains_point((10, 2)) for path in booting.get_paths())
+    assert not any(path.contains_point((10, 0.5)) for path in booting.get_paths())
+    # The window from the ticks it limited to the first it did not, at the ticks' own times.
+    assert timeline.scale_down_spans("video") == [(pytest.approx(18.5), pytest.approx(34.5))]
+    assert [tick.recommendation for tick in timeline.ticks["video"]] == [3, 0, 0, 0, 0]
+    (recommendation,) = [ln for ln in fleet.get_lines() if ln.get_label() == RECOMMENDATION_LABEL]
+    assert list(recommendation.get_ydata()) == [3, 0, 0, 0, 0]
     plt.close(figure)
+
+
+def test_a_window_still_in_effect_at_the_last_tick_ends_there(timeline: Timeline) -> None:
+    assert timeline.scale_down_spans("ai") == [(pytest.approx(20.0), pytest.approx(20.0))]
+    assert timeline.scale_down_spans("messaging") == []
 
 
 def run(policy: str, wait: float, seconds: float, peak: int = 50) -> RunResult:
