@@ -121,10 +121,12 @@ def runs_figure(
             linewidth=0,
             label=BOOTING_LABEL,
         )
+        # The top of those in service: summed over pools, one pool's surplus must not hide behind
+        # another's shortfall, so the band is drawn from the recorded surplus, not from desired.
         fleet.fill_between(
             times,
-            desired,
-            [max(d, p.in_service) for d, p in zip(desired, points, strict=True)],
+            [p.in_service - p.protected_surplus for p in points],
+            in_service,
             step="post",
             color="tab:red",
             alpha=0.3,
