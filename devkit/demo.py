@@ -197,6 +197,7 @@ def run(
         )
         timeline = Timeline(scale_down_window=settings.scale_down_window_seconds)
         started = time.monotonic()
+        started_at = time.time()  # the scaler's log records are timed by the wall clock
         report = JobReport(set())
         status = patient_status(state)
         next_line = 0.0
@@ -232,6 +233,9 @@ def run(
         down(state_dir)
         release_state_dir(state_dir)
     read_worker_logs(state_dir / "instances", report)
+    # The scaler's decisions, each at its tick's time: what the timeline's scale-down window is drawn from.
+    with (state_dir / "localcloud.log").open(encoding="utf-8", errors="replace") as log:
+        timeline.read_decisions(log, started_at)
     for path in timeline.plot(out_dir):
         console.print(f"timeline: {path}")
     instance_seconds = sum(p["instance_seconds"] for p in status["pools"].values())

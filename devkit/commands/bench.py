@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from devkit import output
-    from devkit.sim.bench import run_bench
+    from devkit.sim.bench import run_bench, winner
     from devkit.sim.plot import plot_runs, save, tradeoff_figure
     from devkit.sim.policies import POLICIES
     from devkit.sim.report import print_bench
@@ -50,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
         result = run_bench(names, record_series=plots, on_run=advance)
     written = []
     if plots:
+        winners = {s: winner({p: r.metrics for p, r in runs.items()}) for s, runs in result.runs.items()}
         for scenario, runs in result.runs.items():
             max_size = sum(pool.max_size for pool in load_scenario(scenario).pools)
-            written.append(plot_runs(list(runs.values()), Path(args.plots) / f"{scenario}.png", scenario, max_size))
-        tradeoff = tradeoff_figure({scenario: list(runs.values()) for scenario, runs in result.runs.items()})
+            path = Path(args.plots) / f"{scenario}.png"
+            written.append(plot_runs(list(runs.values()), path, scenario, max_size, winners[scenario]))
+        tradeoff = tradeoff_figure({s: list(runs.values()) for s, runs in result.runs.items()}, winners)
         written.append(save(tradeoff, Path(args.plots) / "wait-vs-cost.png"))
     if args.json:
         print(json.dumps(result.as_json()))

@@ -85,6 +85,11 @@ def goal_check(metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def winner(metrics: dict[str, dict[str, Any]]) -> str:
+    """The scenario's winner by the goal's rule: ours where it meets the goal, else the better peer P."""
+    return OURS if goal_check(metrics)["met"] else better_peer(metrics)
+
+
 def goal_misses(check: dict[str, Any]) -> list[str]:
     """The parts of a goal check that failed, by name."""
     return [name for name in ("wait", "cost", "lost") if not check[f"{name}_ok"]]

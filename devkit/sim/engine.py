@@ -43,6 +43,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from devkit.sim.scenario import Fleet, PoolSpec, Scenario
 from devkit.sim.workload import Workload
@@ -56,6 +57,26 @@ SAMPLE_SECONDS = 10.0
 #: EC2 bills by the second but the default termination policy still prefers the instance closest
 #: to its next billing hour.
 BILLING_HOUR = 3600.0
+
+
+class SeriesPoint(NamedTuple):
+    """One point of a run's time series, summed over the scenario's pools."""
+
+    t: float
+    #: Messages waiting in the queues (SQS's ApproximateNumberOfMessages, exact).
+    visible: int
+    in_service: int
+    desired: int
+    #: Seconds the oldest waiting job has waited.
+    oldest_age: float
+    #: Messages being worked on (ApproximateNumberOfMessagesNotVisible, exact): with `visible`, the
+    #: backlog every policy scales on.
+    in_flight: int = 0
+    #: Instances launched and not yet in service.
+    booting: int = 0
+    #: Instances in service above the desired capacity: every one protected from scale-in (the group
+    #: takes any unprotected instance at once), kept until its worker lets go.
+    protected_surplus: int = 0
 
 
 @dataclass(slots=True)
@@ -260,7 +281,7 @@ class Simulation:
         self.completed = 0
         self.now = 0.0
         self.finished_at = 0.0
-        self.series: list[tuple[float, int, int, int, float]] = []
+        self.series: list[SeriesPoint] = []
         self._record_series = record_series
         self._heap: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
@@ -526,8 +547,19 @@ class Simulation:
             capacity += len(pool.in_service)
         if self._record_series:
             age = self.now - oldest if oldest != math.inf else 0.0
-            desired = sum(p.desired for p in self.pools)
-            self.series.append((self.now, visible, capacity, desired, age))
+            pools = self.pools
+            self.series.append(
+                SeriesPoint(
+                    self.now,
+                    visible,
+                    capacity,
+                    sum(p.desired for p in pools),
+                    age,
+                    sum(sum(p.in_flight) for p in pools),
+                    sum(len(p.booting) for p in pools),
+                    sum(max(0, len(p.in_service) - p.desired) for p in pools),
+                )
+            )
 
 
 #: Builds one pool's controller; policies that need the scenario or workload close over them.

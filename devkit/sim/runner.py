@@ -6,15 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from devkit.sim.engine import Simulation
+from devkit.sim.engine import SeriesPoint, Simulation
 from devkit.sim.metrics import summarize
 from devkit.sim.policies import controller_factory
 from devkit.sim.scenario import Scenario
 from devkit.sim.workload import Workload, build_workload
-
-#: One point of a run's time series: (time, visible messages, instances in service, desired
-#: capacity, age of the oldest queued job), summed over the scenario's pools.
-SeriesPoint = tuple[float, int, int, int, float]
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,27 @@ def test_the_group_stays_above_desired_while_everything_is_protected() -> None:
     assert all(i.terminated is not None and i.terminated > 1000 for i in sim.pools[0].instances)
 
 
+def test_the_series_counts_in_flight_booting_and_protected_instances_above_desired() -> None:
+    s = scenario({"burst": {"at": 1, "count": 2}})
+    # Two busy instances from 1 s to 1001 s; desired 0 at 100 s; a launch at 195 s boots 60-120 s.
+    sim = run(s, 2, [(100.0, 0), (195.0, 3), (205.0, 0)])
+    at = {point.t: point for point in sim.series}
+    assert at[50.0].in_flight == 2 and at[50.0].visible == 0 and at[50.0].protected_surplus == 0
+    # Desired 0, both busy instances kept by their protection: in service above desired.
+    assert (at[150.0].desired, at[150.0].in_service, at[150.0].protected_surplus) == (0, 2, 2)
+    assert at[150.0].booting == 0
+    # Desired 3 at 195 s: one launch boots (two are in service); at 205 s desired 0 takes it while booting.
+    assert (at[200.0].booting, at[200.0].in_service, at[200.0].protected_surplus) == (1, 2, 0)
+    assert (at[210.0].booting, at[210.0].protected_surplus) == (0, 2)
+    assert at[1010.0].in_service == 0 and at[1010.0].protected_surplus == 0
+
+
+def test_recording_the_series_changes_no_metric() -> None:
+    s = scenario({"poisson": {"per_second": 0.02}})
+    for policy in POLICIES:
+        assert simulate(s, policy, record_series=True).metrics == simulate(s, policy, record_series=False).metrics
+
+
 def test_an_idle_instance_goes_before_a_busy_one_whatever_its_age() -> None:
     s = scenario({"burst": {"at": 200, "count": 1}})
     sim = run(s, 1, [(0.0, 2), (400.0, 1)])
