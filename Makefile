@@ -9,6 +9,8 @@ STAMP   := $(VENV)/.installed
 PROGRESS := scripts/progress.sh
 # What `make transform` writes: the tests/contract input and the local cloud's roles.
 TRANSFORMED := .aws-sam/contract/templates.json
+# Steps that can print nothing for minutes say every 20 s that they still run (scripts/keepalive.py).
+KEEPALIVE := python3 scripts/keepalive.py
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 # Nothing here may reach a real AWS endpoint: tests and the demo use moto on 127.0.0.1.
@@ -37,12 +39,15 @@ setup: $(STAMP) ## Create .venv (Python 3.12) with the project and its dev tools
 lint: $(STAMP) ## ruff, and mypy (strict on layers/core)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/core/queue_scaler $(wildcard functions) devkit workers/queue_worker
+	$(KEEPALIVE) mypy -- $(VENV)/bin/mypy layers/core/queue_scaler $(wildcard functions) devkit workers/queue_worker
 	$(VENV)/bin/hadolint workers/Dockerfile
 	$(VENV)/bin/shellcheck workers/*.sh
 
+# pytest-xdist spreads the tests over every core (-n auto); tests that share the checkout's own state
+# folders are kept on one worker by their xdist_group (--dist loadgroup).
+PYTEST_ARGS ?= -n auto --dist loadgroup
 test: lint validate build transform ## Lint, validate and build the templates, run every test suite (the README's test command)
-	$(VENV)/bin/pytest
+	$(KEEPALIVE) pytest -- $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP) ## Unit tests only (no sockets, fast)
 	$(VENV)/bin/pytest tests/unit
@@ -99,15 +104,15 @@ $(TOOLS_STAMP): requirements-tools.txt
 tools: $(TOOLS_STAMP) ## Create .venv-tools (SAM CLI, cfn-lint, checkov, shellcheck)
 
 validate: $(TOOLS_STAMP) ## sam validate --lint, cfn-lint and checkov on every template, shellcheck on shell scripts
-	$(SAM) validate --lint --template template.yaml
-	$(TOOLS)/bin/cfn-lint $(TEMPLATES)
-	$(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation $(addprefix -f ,$(TEMPLATES))
+	$(KEEPALIVE) sam-validate -- $(SAM) validate --lint --template template.yaml
+	$(KEEPALIVE) cfn-lint -- $(TOOLS)/bin/cfn-lint $(TEMPLATES)
+	$(KEEPALIVE) checkov -- $(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation $(addprefix -f ,$(TEMPLATES))
 	$(TOOLS)/bin/shellcheck $(SHELL_SCRIPTS)
 
 # No container: sam build installs python3.12 arm64 wheels itself, and needs python3.12 on PATH.
 build: $(TOOLS_STAMP) ## sam build with Python 3.12, without Docker
 	@set -e; py=$$(scripts/find-python.sh); \
-	  PATH="$$(dirname "$$py"):$$PATH" $(SAM) build --template template.yaml
+	  PATH="$$(dirname "$$py"):$$PATH" $(KEEPALIVE) sam-build -- $(SAM) build --template template.yaml
 
 # The contract tests (tests/contract) read the transformed templates this writes. The translation
 # runs in .venv-tools because aws-sam-translator pins pydantic~=2.13, below the project's pydantic.

@@ -14,7 +14,9 @@ import pytest
 from devkit.commands.local import DEMO_DIR, leftover_workers
 from tests.e2e.conftest import alive
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+# Both use the checkout's own state folders (.localcloud, .localcloud-demo), as a user would: under
+# pytest-xdist they share one worker, so that neither takes down the other's local cloud.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.xdist_group("checkout-state")]
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / DEMO_DIR
 

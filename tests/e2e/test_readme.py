@@ -11,7 +11,9 @@ import pytest
 
 from devkit.commands.local import DEFAULT_DIR, down, read_state
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+# Both use the checkout's own state folders (.localcloud, .localcloud-demo), as a user would: under
+# pytest-xdist they share one worker, so that neither takes down the other's local cloud.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.xdist_group("checkout-state")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
