@@ -80,7 +80,7 @@ PUBLISHED_METRICS = frozenset(
         *("ReturnsExhausted", "DuplicateDeliveries", "ParkedRecords", "ParkedTruncated", "RefundErrors"),
         *("Notifications", "NotificationErrors", "NoticesPending", "NoticesTakenOver", "NoticesUnconfirmed"),
         *("NoticeClaimsLost", "JobsSubmitted", "DuplicateSubmits", "SubmitErrors", "SubmitMarkErrors"),
-        *("ReleaseErrors", "ReservationsReleased"),
+        *("ReleaseErrors", "ReservationsReleased", "DeadLettersOfRunningJobs"),
     }
 )
 
