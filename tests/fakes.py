@@ -246,6 +246,20 @@ class FakeLedger:
     def _account(self, user_id: str) -> Account:
         return self.accounts.get(user_id, Account(user_id=user_id))
 
+    def put_job(self, pool: str, job_id: str, status: JobStatus = JobStatus.RESERVED, **fields: Any) -> None:
+        """A job as the producer (and later writers) left it, without moving credits: for worker tests."""
+        with self.lock:
+            self.jobs[job_id] = {
+                "pool": pool,
+                "user_id": "u",
+                "plan": "pro",
+                "kind": "k",
+                "credits": 0,
+                "status": status,
+                "sent": True,
+                **fields,
+            }
+
     def _held(self, pool: str, job_id: str) -> dict[str, Any] | None:
         held = self.jobs.get(job_id)
         return held if held is not None and held.get("pool") == pool else None
