@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from queue_scaler.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
-from queue_scaler.ports import StartResult
 from queue_scaler.errors import Throttled
+from queue_scaler.ports import StartResult
 from queue_worker.attempts import AttemptRecorder, attempt_id, make_attempt_log
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import ReceivedMessage

@@ -144,7 +144,7 @@ def test_given_two_copies_on_two_slots_then_the_job_runs_once_at_a_time(tmp_path
     assert entered.wait(5)
     until(lambda: len(queues.visibility) == 1)  # the second copy found the first's live lease
     gate.set()
-    until(lambda: queues.deleted == ["m-0"] or queues.deleted == ["m-1"])
+    until(lambda: queues.deleted in (["m-0"], ["m-1"]))
     worker.request_stop(signal.SIGTERM)
     thread.join(5)
     assert ran == ["j"] and outcomes(ledger, "j") == ["completed"]
