@@ -721,7 +721,18 @@ class DynamoLedger:
         return True
 
     def summary(self) -> Summary:
-        """One paginated scan: every account, and every job counted once by its outcome.
+        """Every account, and every job counted once by its outcome (one scan: see `contents`)."""
+        accounts, jobs = self.contents()
+        outcomes = Counter(job.outcome for job in jobs)
+        return Summary(
+            accounts=accounts,
+            refunds=outcomes[JobOutcome.REFUNDED],
+            recorded=outcomes[JobOutcome.RECORDED],
+            outcomes={outcome: outcomes[outcome] for outcome in JobOutcome},
+        )
+
+    def contents(self) -> tuple[list[Account], list[JobRecord]]:
+        """One paginated scan: every account (by user) and every job the ledger holds.
 
         A scan reads the whole table; it serves operators, the demo and `local status`, not a request path.
         """
@@ -739,13 +750,7 @@ class DynamoLedger:
         except (ClientError, BotoCoreError) as error:
             raise translate("Scan", error) from error
         accounts.sort(key=lambda a: a.user_id)
-        outcomes = Counter(_job_record(pool, job_id, items).outcome for (pool, job_id), items in jobs.items())
-        return Summary(
-            accounts=accounts,
-            refunds=outcomes[JobOutcome.REFUNDED],
-            recorded=outcomes[JobOutcome.RECORDED],
-            outcomes={outcome: outcomes[outcome] for outcome in JobOutcome},
-        )
+        return accounts, [_job_record(pool, job_id, items) for (pool, job_id), items in sorted(jobs.items())]
 
 
 def _n_float(value: float) -> AttributeValueTypeDef:
