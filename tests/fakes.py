@@ -416,6 +416,8 @@ class FakeLedger:
                 held.pop("lease", None)
                 held.update(completed_at=attempt.at, completed_attempt=attempt.attempt_id)
                 return True
+            if attempt.outcome != AttemptOutcome.FAILED:
+                return True  # released: the lease stays until it expires
             if record.lease is None or record.lease.owner != owner:
                 return False
             held.pop("lease", None)

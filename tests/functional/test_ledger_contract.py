@@ -161,6 +161,8 @@ def test_given_a_failed_attempt_then_the_lease_is_freed_by_its_owner_only(funded
     assert start(funded, "w/a") == StartVerdict.START
     assert end(funded, "w/b", AttemptOutcome.FAILED) is False
     assert start(funded, "w/c", T + 1) == StartVerdict.LEASED
+    assert end(funded, "w/a", AttemptOutcome.RELEASED) is True
+    assert start(funded, "w/c", T + 1) == StartVerdict.LEASED, "a released run may still be finishing"
     assert end(funded, "w/a", AttemptOutcome.FAILED) is True
     assert start(funded, "w/c", T + 1) == StartVerdict.START, "the next receive runs at once"
 

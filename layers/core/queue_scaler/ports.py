@@ -225,7 +225,8 @@ class AttemptLog(Protocol):
     def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
         """Record how the attempt ended. A COMPLETED one also completes the job (its final charge) and
         frees the lease; False when the job had already ended (refunded, or completed by another).
-        A FAILED or RELEASED one frees the lease if `owner` still holds it (False when not)."""
+        A FAILED one frees the lease if `owner` still holds it (False when not); a RELEASED one keeps it
+        until it expires (the released job may still be finishing in a process about to exit)."""
         ...
 
 

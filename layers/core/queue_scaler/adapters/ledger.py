@@ -494,7 +494,11 @@ class DynamoLedger:
                 COMPLETABLE,
                 {":reserved": _s(JobStatus.RESERVED), ":id": _s(attempt.attempt_id), ":now": _s(ended)},
             )
-        # Failed or released: free the lease (if still ours) so that the next receive runs at once.
+        if attempt.outcome != AttemptOutcome.FAILED:
+            # Released (a drain): the lease stays until it expires. A job released while it still ran
+            # may finish before its process exits; freeing the lease could run it twice at once.
+            return True
+        # Failed: free the lease (if still ours) so that the next receive runs at once.
         return self._update_job(
             "UpdateItem(free lease)", _job_key(pool, job_id), FREE_LEASE, "#lease_owner = :owner", {":owner": _s(owner)}
         )
