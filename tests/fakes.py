@@ -11,7 +11,19 @@ from typing import Any
 
 from queue_scaler.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
 from queue_scaler.domain.commands import CommandRequest
-from queue_scaler.domain.ledger import Account, Attempt, AttemptOutcome, JobOutcome, JobRecord, JobStatus, Summary
+from queue_scaler.domain.ledger import (
+    Account,
+    Attempt,
+    AttemptOutcome,
+    JobOutcome,
+    JobRecord,
+    JobStatus,
+    Lease,
+    StartVerdict,
+    Summary,
+    may_settle_as_failed,
+    start_verdict,
+)
 from queue_scaler.domain.lifecycle import (
     ActionState,
     CommandObservation,
@@ -19,13 +31,14 @@ from queue_scaler.domain.lifecycle import (
     LifecycleAction,
 )
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
-from queue_scaler.errors import ActionConflict, DuplicateReservation, InsufficientCredits
+from queue_scaler.errors import ActionConflict, DuplicateReservation, InsufficientCredits, ReferenceTaken
 from queue_scaler.metric_names import Metric
 from queue_scaler.ports import (
     FailureWrite,
     HookRef,
     PendingActions,
     ReturnWrite,
+    StartResult,
     WaitingInstance,
     WriteOutcome,
 )
@@ -191,24 +204,51 @@ class FakeCommands:
 
 @dataclass
 class FakeLedger:
-    """The DynamoDB ledger's semantics in memory: each method is one atomic step, as a transaction is."""
+    """The DynamoDB ledger's semantics in memory: each method is one atomic step, as a transaction is.
+
+    Its conditions are the domain's rules (start_verdict, may_settle_as_failed), the same the
+    DynamoDB ledger's condition expressions encode; tests/contract_ledger.py runs one suite against both.
+    """
 
     accounts: dict[str, Account] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     attempts: dict[str, dict[str, Attempt]] = field(default_factory=lambda: defaultdict(dict))
-    deposits: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    deposits: dict[str, str] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     #: Raised by the next confirm_notice (then cleared), to fail the write after the publish.
     fail_confirm: Exception | None = None
 
     def _account(self, user_id: str) -> Account:
         return self.accounts.get(user_id, Account(user_id=user_id))
 
+    def put_job(self, pool: str, job_id: str, status: JobStatus = JobStatus.RESERVED, **fields: Any) -> None:
+        """A job as the producer (and later writers) left it, without moving credits: for worker tests."""
+        with self.lock:
+            self.jobs[job_id] = {
+                "pool": pool,
+                "user_id": "u",
+                "plan": "pro",
+                "kind": "k",
+                "credits": 0,
+                "status": status,
+                "sent": True,
+                **fields,
+            }
+
+    def _held(self, pool: str, job_id: str) -> dict[str, Any] | None:
+        held = self.jobs.get(job_id)
+        return held if held is not None and held.get("pool") == pool else None
+
+    # Credits ------------------------------------------------------------------------------------
+
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
         with self.lock:
-            if reference in self.deposits:
+            owner = self.deposits.get(reference)
+            if owner is not None and owner != user_id:
+                raise ReferenceTaken(reference, owner)
+            if owner is not None:
                 return
-            self.deposits.add(reference)
+            self.deposits[reference] = user_id
             a = self._account(user_id)
             self.accounts[user_id] = a.model_copy(
                 update={"balance": a.balance + credits, "deposited": a.deposited + credits}
@@ -219,7 +259,7 @@ class FakeLedger:
 
     def reserve(self, reservation: Reservation, claim: str = "claim") -> None:
         with self.lock:
-            if "status" in self.jobs.get(reservation.job_id, {}):
+            if reservation.job_id in self.jobs:
                 raise DuplicateReservation(reservation.job_id)
             a = self._account(reservation.user_id)
             if reservation.amount and (reservation.user_id not in self.accounts or a.balance < reservation.amount):
@@ -229,6 +269,7 @@ class FakeLedger:
                     update={"balance": a.balance - reservation.amount, "reserved": a.reserved + reservation.amount}
                 )
             self.jobs[reservation.job_id] = {
+                "pool": reservation.pool,
                 "user_id": reservation.user_id,
                 "plan": reservation.plan,
                 "kind": reservation.kind,
@@ -239,26 +280,32 @@ class FakeLedger:
                 "claimed_at": reservation.at,
             }
 
-    def mark_sent(self, job_id: str, claim: str, queue: str, message_id: str) -> bool:
+    def mark_sent(self, pool: str, job_id: str, claim: str, queue: str, message_id: str) -> bool:
         with self.lock:
-            held = self.jobs[job_id]
-            if held.get("send_claim") != claim:
+            held = self._held(pool, job_id)
+            if held is None or held.get("send_claim") != claim:
                 return False
             held.update(sent=True, queue=queue)
             return True
 
-    def take_over_send(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+    def take_over_send(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
         with self.lock:
-            held = self.jobs[job_id]
-            if held["sent"] or held["send_claim"] != seen_claim:
+            held = self._held(pool, job_id)
+            if held is None or held["sent"] or held["send_claim"] != seen_claim:
                 return False
             held.update(send_claim=claim, claimed_at=now)
             return True
 
     def release(self, reservation: Reservation, claim: str) -> bool:
         with self.lock:
-            held = self.jobs.get(reservation.job_id)
-            if held is None or held["sent"] or held["send_claim"] != claim:
+            held = self._held(reservation.pool, reservation.job_id)
+            if (
+                held is None
+                or held["sent"]
+                or held["send_claim"] != claim
+                or "lease" in held
+                or held["status"] != JobStatus.RESERVED
+            ):
                 return False
             del self.jobs[reservation.job_id]
             if reservation.amount:
@@ -268,39 +315,29 @@ class FakeLedger:
                 )
             return True
 
-    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
-        with self.lock:
-            if self.jobs.get(job_id, {}).get("status") == JobStatus.COMPLETED:
-                return False
-            self.attempts[job_id][attempt.attempt_id] = attempt
-            return True
-
-    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
-        with self.lock:
-            started = self.attempts[job_id].get(attempt.attempt_id)
-            self.attempts[job_id][attempt.attempt_id] = attempt.model_copy(
-                update={"at": started.at if started else attempt.at}
-            )
-            if attempt.outcome == AttemptOutcome.COMPLETED:
-                held = self.jobs.setdefault(job_id, {})
-                if held.get("status") in (None, JobStatus.RESERVED, JobStatus.COMPLETED):
-                    held["status"] = JobStatus.COMPLETED
-
     def job(self, job_id: str) -> JobRecord | None:
         with self.lock:
             held = self.jobs.get(job_id)
+            return None if held is None else self.job_in(held["pool"], job_id)
+
+    def job_in(self, pool: str, job_id: str) -> JobRecord | None:
+        with self.lock:
+            held = self._held(pool, job_id)
             attempts = sorted(self.attempts.get(job_id, {}).values(), key=lambda a: a.at)
-            if held is None and not attempts:
+            if held is None:
                 return None
-            held = held or {}
             failed = held.get("failed")
+            status = held.get("status")
+            if "completed_at" in held and status == JobStatus.RESERVED:
+                status = JobStatus.COMPLETED
             return JobRecord(
                 job_id=job_id,
+                pool=pool,
                 user_id=held.get("user_id"),
                 plan=held.get("plan"),
                 kind=held.get("kind"),
                 credits=held.get("credits", 0),
-                status=held.get("status"),
+                status=status,
                 refunded=failed.amount if failed else 0,
                 sent=held.get("sent", False),
                 send_claim=held.get("send_claim"),
@@ -309,95 +346,149 @@ class FakeLedger:
                 parked=held.get("parked", False),
                 returns=held.get("returns", 0),
                 returned=frozenset(held.get("returned", ())),
+                returns_sent=frozenset(held.get("returns_sent", ())),
                 attempts=attempts,
+                lease=held.get("lease"),
+                completed_at=held.get("completed_at"),
+                completed_attempt=held.get("completed_attempt"),
             )
 
-    def record_return(self, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
+    # Attempts -----------------------------------------------------------------------------------
+
+    def start_attempt(self, pool: str, job_id: str, attempt: Attempt, lease: Lease, now: float) -> StartResult:
         with self.lock:
-            held = self.jobs.setdefault(job_id, {})
-            returned = held.setdefault("returned", set())
-            if message_id in returned:
-                return ReturnWrite.ALREADY
-            if held.get("returns", 0) >= max_returns:
+            record = self.job_in(pool, job_id)
+            verdict = start_verdict(record, lease.owner, now)
+            if verdict != StartVerdict.START:
+                return StartResult(verdict, record.lease if record else None)
+            self.jobs[job_id]["lease"] = lease
+            self.attempts[job_id][attempt.attempt_id] = attempt.model_copy(update={"outcome": AttemptOutcome.STARTED})
+            return StartResult(StartVerdict.START, lease)
+
+    def renew_lease(self, pool: str, job_id: str, lease: Lease) -> bool:
+        with self.lock:
+            record = self.job_in(pool, job_id)
+            if record is None or record.status != JobStatus.RESERVED or record.lease is None:
+                return False
+            if record.lease.owner != lease.owner:
+                return False
+            self.jobs[job_id]["lease"] = record.lease.model_copy(update={"expires_at": lease.expires_at})
+            return True
+
+    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+        with self.lock:
+            started = self.attempts[job_id].get(attempt.attempt_id)
+            self.attempts[job_id][attempt.attempt_id] = attempt.model_copy(
+                update={"at": started.at if started else attempt.at}
+            )
+            record = self.job_in(pool, job_id)
+            held = self._held(pool, job_id)
+            if record is None or held is None:
+                return False
+            if attempt.outcome == AttemptOutcome.COMPLETED:
+                if record.status != JobStatus.RESERVED:
+                    return False
+                held.pop("lease", None)
+                held.update(completed_at=attempt.at, completed_attempt=attempt.attempt_id)
+                return True
+            if attempt.outcome != AttemptOutcome.FAILED:
+                return True  # released: the lease stays until it expires
+            if record.lease is None or record.lease.owner != owner:
+                return False
+            held.pop("lease", None)
+            return True
+
+    # Refunds ------------------------------------------------------------------------------------
+
+    def record_return(self, pool: str, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
+        with self.lock:
+            record = self.job_in(pool, job_id)
+            held = self._held(pool, job_id)
+            if record is None or held is None:
                 return ReturnWrite.EXHAUSTED
-            returned.add(message_id)
+            if message_id in record.returned:
+                return ReturnWrite.ALREADY if message_id in record.returns_sent else ReturnWrite.UNCONFIRMED
+            if record.status == JobStatus.RESERVED and not may_settle_as_failed(record, now.timestamp()):
+                return ReturnWrite.RUNNING
+            if record.returns >= max_returns or record.status != JobStatus.RESERVED:
+                return ReturnWrite.EXHAUSTED
+            held.setdefault("returned", set()).add(message_id)
             held["returns"] = held.get("returns", 0) + 1
             return ReturnWrite.COUNTED
 
-    def mark_parked(self, job_id: str, message_id: str, now: datetime) -> None:
+    def confirm_return(self, pool: str, job_id: str, message_id: str) -> None:
         with self.lock:
-            held = self.jobs.setdefault(job_id, {})
-            if held.get("status") in (None, JobStatus.RESERVED):
+            held = self._held(pool, job_id)
+            if held is not None:
+                held.setdefault("returns_sent", set()).add(message_id)
+
+    def mark_parked(self, pool: str, job_id: str, message_id: str, now: datetime) -> None:
+        with self.lock:
+            record = self.job_in(pool, job_id)
+            if record is not None and record.status == JobStatus.RESERVED:
                 # As the DynamoDB ledger writes it: which dead letter was parked, and when.
-                held.update(parked=True, parked_message=message_id, parked_at=now)
+                self.jobs[job_id].update(parked=True, parked_message=message_id, parked_at=now)
 
     def record_failure(self, job: FailedJob) -> FailureWrite:
         with self.lock:
-            held = self.jobs.get(job.job_id)
-            if held is not None and "failed" in held:
+            record = self.job_in(job.pool, job.job_id)
+            if record is None:
+                return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
+            held = self.jobs[job.job_id]
+            if record.status == JobStatus.COMPLETED:
+                return FailureWrite(WriteOutcome.COMPLETED)
+            if record.status == JobStatus.FAILED:
                 return FailureWrite(
                     WriteOutcome.DUPLICATE, stored=held["failed"], notice=held["notice"], claimed_at=held["claimed_at"]
                 )
-            if held is not None and held.get("status") == JobStatus.COMPLETED:
-                return FailureWrite(WriteOutcome.COMPLETED)
-            reserved = held is not None and "status" in held
-            if not reserved and job.amount:
-                return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
-            if reserved and held is not None and (held["user_id"] != job.user_id or held["credits"] != job.amount):
+            if record.user_id != job.user_id or record.credits != job.amount:
                 return FailureWrite(WriteOutcome.REJECTED, reason=f"job {job.job_id} reservation does not match")
+            if not may_settle_as_failed(record, job.failed_at.timestamp()):
+                return FailureWrite(WriteOutcome.RUNNING, reason=f"job {job.job_id} is running under a live lease")
             if job.amount:
                 a = self._account(job.user_id)
                 self.accounts[job.user_id] = a.model_copy(
                     update={"balance": a.balance + job.amount, "refunded": a.refunded + job.amount}
                 )
-            self.jobs[job.job_id] = {
-                **(held or {}),
-                "user_id": job.user_id,
-                "credits": job.amount,
-                "status": JobStatus.FAILED,
-                "failed": job,
-                "notice": NoticeState.PENDING,
-                "claimed_at": job.failed_at,
-            }
+            held.update(status=JobStatus.FAILED, failed=job, notice=NoticeState.PENDING, claimed_at=job.failed_at)
             return FailureWrite(WriteOutcome.WRITTEN)
 
-    def take_over_notice(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+    def take_over_notice(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
         with self.lock:
-            held = self.jobs[job_id]
-            if held["notice"] != NoticeState.PENDING or held["failed"].claim != seen_claim:
+            held = self._held(pool, job_id)
+            if held is None or held.get("notice") != NoticeState.PENDING or held["failed"].claim != seen_claim:
                 return False
             held["failed"] = held["failed"].model_copy(update={"claim": claim})
             held["claimed_at"] = now
             return True
 
-    def _move_notice(self, job_id: str, claim: str, before: NoticeState, after: NoticeState) -> bool:
+    def _move_notice(self, pool: str, job_id: str, claim: str, before: NoticeState, after: NoticeState) -> bool:
         with self.lock:
-            held = self.jobs[job_id]
-            if held["failed"].claim != claim or held["notice"] != before:
+            held = self._held(pool, job_id)
+            if held is None or "failed" not in held or held["failed"].claim != claim or held["notice"] != before:
                 return False
             held["notice"] = after
             return True
 
-    def start_notice(self, job_id: str, claim: str) -> bool:
-        return self._move_notice(job_id, claim, NoticeState.PENDING, NoticeState.PUBLISHING)
+    def start_notice(self, pool: str, job_id: str, claim: str) -> bool:
+        return self._move_notice(pool, job_id, claim, NoticeState.PENDING, NoticeState.PUBLISHING)
 
-    def reopen_notice(self, job_id: str, claim: str) -> bool:
-        return self._move_notice(job_id, claim, NoticeState.PUBLISHING, NoticeState.PENDING)
+    def reopen_notice(self, pool: str, job_id: str, claim: str) -> bool:
+        return self._move_notice(pool, job_id, claim, NoticeState.PUBLISHING, NoticeState.PENDING)
 
-    def confirm_notice(self, job_id: str, claim: str) -> bool:
+    def confirm_notice(self, pool: str, job_id: str, claim: str) -> bool:
         if self.fail_confirm is not None:
             error, self.fail_confirm = self.fail_confirm, None
             raise error
         with self.lock:
-            held = self.jobs[job_id]
-            if held["failed"].claim != claim:
+            held = self._held(pool, job_id)
+            if held is None or "failed" not in held or held["failed"].claim != claim:
                 return False
             held["notice"] = NoticeState.SENT
             return True
 
     def summary(self) -> Summary:
-        ids = set(self.jobs) | set(self.attempts)
-        outcomes = Counter(record.outcome for job_id in ids if (record := self.job(job_id)) is not None)
+        outcomes = Counter(record.outcome for job_id in self.jobs if (record := self.job(job_id)) is not None)
         return Summary(
             accounts=sorted(self.accounts.values(), key=lambda a: a.user_id),
             refunds=outcomes[JobOutcome.REFUNDED],

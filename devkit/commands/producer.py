@@ -25,7 +25,7 @@ from queue_scaler.bootstrap import producer
 from queue_scaler.domain.ledger import JobRecord
 from queue_scaler.domain.refund import InvalidAmount
 from queue_scaler.domain.routing import Unroutable
-from queue_scaler.errors import AwsCallError, ConfigError, InsufficientCredits
+from queue_scaler.errors import AwsCallError, ConfigError, InsufficientCredits, ReferenceTaken
 from queue_scaler.producer import JobIdConflict, Producer, SubmissionInProgress, SubmitFailed
 from queue_scaler.settings import ProducerSettings
 from queue_scaler.validation import describe_validation_error
@@ -91,7 +91,7 @@ def _guarded(args: argparse.Namespace, command: Any) -> int:
     except (UsageError, ConfigError, TargetError) as error:
         print(f"queue-scaler {name}: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (AwsCallError, BotoCoreError, SubmitFailed, SubmissionInProgress) as error:
+    except (AwsCallError, BotoCoreError, SubmitFailed, SubmissionInProgress, ReferenceTaken) as error:
         print(f"queue-scaler {name}: {error}", file=sys.stderr)
         return EXIT_AWS
     return code

@@ -17,7 +17,7 @@ from devkit.localcloud.server import make_dynamodb_atomic
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.bootstrap import refund_service
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
 from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
@@ -33,6 +33,7 @@ from tests.functional.moto_stack import (
 )
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+POOL = "video"
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ class Book:
         self.ledger.deposit(user_id, credits, reference, now)
 
     def reserve(self, job: JobEnvelope, now: datetime) -> None:
-        self.ledger.reserve(envelope_reservation(job, RefundPolicy(cap=1000), now), claim=f"submit-{job.job_id}")
+        self.ledger.reserve(envelope_reservation(job, POOL, RefundPolicy(cap=1000), now), claim=f"submit-{job.job_id}")
 
 
 def book(stack: dict[str, str]) -> Book:
@@ -112,6 +113,9 @@ def test_given_the_sample_batch_when_invoked_then_refund_duplicate_malformed_and
     refunds = service(stack)
     book(stack).deposit("u-7", 100, "purchase-1", NOW)
     book(stack).reserve(envelope("j-1001"), NOW)
+    # The producer reserves every job it sends, an uncharged one for 0 credits.
+    free = envelope("j-1003", user_id="u-8", plan="free", credits=5).model_copy(update={"kind": "ai.caption"})
+    book(stack).reserve(free, NOW)
     handler = load_handler("dlq_refund")
     result = handler.lambda_handler(event("dlq_refund", "batch.json"), FakeContext())
     assert result == {"batchItemFailures": []}
@@ -237,6 +241,7 @@ def test_given_the_winner_died_before_publishing_when_the_lease_runs_out_then_on
     ledger.record_failure(
         failed_job(
             job_id="j-dead",
+            pool=POOL,
             user_id="u-7",
             plan="pro",
             kind="video.transcode",
@@ -374,8 +379,12 @@ def test_given_a_completed_job_when_its_dead_letter_is_replayed_then_it_is_never
     book(stack).reserve(envelope("j-done"), NOW)
     ledger = DynamoLedger(stack["ledger"])
     done = Attempt(attempt_id="a-1", at=NOW, outcome=AttemptOutcome.COMPLETED)
-    assert ledger.start_attempt("j-done", done.model_copy(update={"outcome": AttemptOutcome.STARTED}))
-    ledger.end_attempt("j-done", done)
+    lease = Lease(owner="w/a-1", attempt_id="a-1", expires_at=NOW.timestamp() + 30)
+    started = ledger.start_attempt(
+        POOL, "j-done", done.model_copy(update={"outcome": "started"}), lease, NOW.timestamp()
+    )
+    assert started.verdict == StartVerdict.START
+    assert ledger.end_attempt(POOL, "j-done", done, lease.owner)
     handler = load_handler("dlq_refund")
     for _ in range(3):
         assert deliver(handler, sqs_event(("m-done", envelope("j-done").to_body()))) == []
@@ -391,7 +400,7 @@ def test_given_a_job_released_at_every_receive_then_it_goes_back_to_its_queue(st
     ledger = DynamoLedger(stack["ledger"])
     for index in range(2):
         attempt = Attempt(attempt_id=f"a-{index}", at=NOW + timedelta(seconds=index), outcome=AttemptOutcome.RELEASED)
-        ledger.end_attempt("j-drained", attempt)
+        ledger.end_attempt(POOL, "j-drained", attempt, f"w/a-{index}")
     result = deliver(load_handler("dlq_refund"), sqs_event(("m-drained", envelope("j-drained").to_body())))
     assert result == []
     [body] = drain(source)

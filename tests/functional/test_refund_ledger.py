@@ -16,6 +16,7 @@ from tests.functional.moto_stack import create_ledger_table
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 POLICY = RefundPolicy(cap=1000)
+POOL = "video"
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ def ledger(aws: None, monkeypatch: pytest.MonkeyPatch) -> DynamoLedger:
 
 def reserve(ledger: DynamoLedger, job_id: str, user_id: str, credits: int, plan: Plan = "pro") -> None:
     ledger.reserve(
-        reservation(job_id=job_id, user_id=user_id, plan=plan, kind="k", credits=credits, policy=POLICY, now=NOW),
+        reservation(
+            job_id=job_id, pool=POOL, user_id=user_id, plan=plan, kind="k", credits=credits, policy=POLICY, now=NOW
+        ),
         claim=f"submit-{job_id}",
     )
 
@@ -35,6 +38,7 @@ def fail(ledger: DynamoLedger, job_id: str, user_id: str, credits: int, plan: Pl
     return ledger.record_failure(
         failed_job(
             job_id=job_id,
+            pool=POOL,
             user_id=user_id,
             plan=plan,
             kind="k",
@@ -96,10 +100,10 @@ def test_given_a_refund_then_a_duplicate_reports_the_stored_job_and_its_notice(l
     again = fail(ledger, "j-1", "u", 5)
     assert again.outcome == WriteOutcome.DUPLICATE and again.stored is not None
     assert (again.stored.amount, again.stored.claim, again.notice) == (5, "claim-j-1", "pending")
-    assert ledger.confirm_notice("j-1", "not-the-holder") is False
-    assert ledger.take_over_notice("j-1", "stale", "mine", NOW) is False
-    assert ledger.take_over_notice("j-1", "claim-j-1", "mine", NOW) is True
-    assert ledger.confirm_notice("j-1", "mine") is True
+    assert ledger.confirm_notice(POOL, "j-1", "not-the-holder") is False
+    assert ledger.take_over_notice(POOL, "j-1", "stale", "mine", NOW) is False
+    assert ledger.take_over_notice(POOL, "j-1", "claim-j-1", "mine", NOW) is True
+    assert ledger.confirm_notice(POOL, "j-1", "mine") is True
     assert fail(ledger, "j-1", "u", 5).notice == "sent"
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from queue_worker import app, health
+from queue_worker import app, attempts, health
 from queue_worker.telemetry import Telemetry
 from tests.fakes import FakeLedger
 from tests.functional.worker_fixtures import BASE_ENV, counts, envelope, make_queue, send_bodies
@@ -78,9 +78,11 @@ def test_given_a_job_when_main_runs_and_sigterm_arrives_then_it_completes_and_ex
     url, _ = make_queue(sqs, "main")
     monkeypatch.setenv("QUEUE_URLS", url)
     monkeypatch.setenv("LEDGER_TABLE", "ledger")
+    monkeypatch.setenv("POOL_NAME", "entry")
     ledger = FakeLedger()
+    ledger.put_job("entry", "m-1")  # reserved in the worker's pool: the only jobs it runs
     asked: list[str | None] = []
-    monkeypatch.setattr(app, "make_attempt_log", lambda settings: asked.append(settings.ledger_table) or ledger)
+    monkeypatch.setattr(attempts, "make_attempt_log", lambda settings: asked.append(settings.ledger_table) or ledger)
     send_bodies(sqs, url, [envelope("m-1", seconds=0.5)])
 
     def stop_once_the_job_is_done() -> None:

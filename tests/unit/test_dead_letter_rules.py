@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome, JobRecord, JobStatus
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome, JobRecord, JobStatus, Lease
 from queue_scaler.domain.refund import (
     MAX_PARKED_BODY_BYTES,
     MAX_PARKED_REASON_CHARS,
@@ -106,6 +106,27 @@ NEED = "real failures of 2 needed"
             f"failed for good: 2 {NEED}, 2 releases",
         ),
         (
+            "given a copy running under a live lease then neither returned nor refunded",
+            record(F, F, S, lease=Lease(owner="w/a2", attempt_id="a2", expires_at=NOW.timestamp() + 1)),
+            DeadLetterStep.RUNNING,
+            False,
+            "the job is running under a live lease",
+        ),
+        (
+            "given releases and a live lease then not sent back either",
+            record(R, R, lease=Lease(owner="w/a2", attempt_id="a2", expires_at=NOW.timestamp() + 1)),
+            DeadLetterStep.RUNNING,
+            False,
+            "the job is running under a live lease",
+        ),
+        (
+            "given a lease that expired (its worker died) then settled as a failure",
+            record(F, S, lease=Lease(owner="w/a1", attempt_id="a1", expires_at=NOW.timestamp())),
+            DeadLetterStep.SETTLE,
+            False,
+            f"failed for good: 2 {NEED}, 0 releases",
+        ),
+        (
             "given a job already failed then settled (a duplicate)",
             record(F, F, status=JobStatus.FAILED),
             DeadLetterStep.SETTLE,
@@ -115,7 +136,7 @@ NEED = "real failures of 2 needed"
     ],
 )
 def test_dead_letter_step(name: str, job: JobRecord | None, step: DeadLetterStep, exhausted: bool, reason: str) -> None:
-    decision = dead_letter_step(job, POLICY)
+    decision = dead_letter_step(job, POLICY, NOW.timestamp())
     assert (decision.step, decision.exhausted, decision.reason) == (step, exhausted, reason), name
 
 

@@ -42,6 +42,7 @@ VALID: dict[str, Any] = {
 }
 VALID_RESERVATION: dict[str, Any] = {
     "job_id": "j-1",
+    "pool": "video",
     "user_id": "u-1",
     "plan": "pro",
     "kind": "video.transcode",

@@ -149,7 +149,7 @@ def test_given_a_sent_notice_when_a_duplicate_arrives_then_nothing_is_counted_un
 def test_given_the_notice_claim_lost_before_publishing_then_nothing_is_sent_and_it_is_counted(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(world.ledger, "start_notice", lambda job_id, claim: False)
+    monkeypatch.setattr(world.ledger, "start_notice", lambda pool, job_id, claim: False)
     outcome = world.service.handle(letter(envelope()), NOW)
     assert (outcome.result, outcome.refunded, outcome.notified) == ("refunded", 12, False)
     assert world.notifier.sent == [] and world.counted("NoticeClaimsLost") == 1
@@ -167,7 +167,7 @@ def test_refused_notice(
 ) -> None:
     world.notifier.fail = Throttled("Publish", "Throttling")
     if not reopened:
-        monkeypatch.setattr(world.ledger, "reopen_notice", lambda job_id, claim: False)
+        monkeypatch.setattr(world.ledger, "reopen_notice", lambda pool, job_id, claim: False)
     with pytest.raises(Throttled):
         world.service.handle(letter(envelope()), NOW)
     assert world.counted("NoticesUnconfirmed") == unconfirmed, name

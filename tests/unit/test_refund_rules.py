@@ -211,6 +211,7 @@ def test_last_error(name: str, queue: str | None, count: int | None, expected: s
 def test_user_notice(name: str, plan: Plan, credits: int, says: str) -> None:
     job = failed_job(
         job_id="j-1",
+        pool="video",
         user_id="u-1",
         plan=plan,
         kind="video.transcode",
@@ -228,6 +229,7 @@ def test_given_a_parked_verdict_when_building_the_transaction_then_it_is_refused
     with pytest.raises(ValueError, match="parked"):
         failed_job(
             job_id="j",
+            pool="video",
             user_id="u",
             plan="pro",
             kind="k",

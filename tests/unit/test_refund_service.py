@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobOutcome, Lease, StartVerdict
 from queue_scaler.domain.refund import DeadLetterPolicy, InvalidAmount, RefundPolicy, envelope_reservation
-from queue_scaler.errors import DuplicateReservation, InsufficientCredits, NotificationPending, Throttled
+from queue_scaler.errors import DuplicateReservation, InsufficientCredits, JobRunning, NotificationPending, Throttled
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
 from queue_scaler.services.refunds import RefundService
 from tests.fakes import FakeJobQueues, FakeLedger, FakeNotifier, FakeParking, RecordingMetrics
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+POOL = "video"
 LEASE = 60.0
 MALFORMED = "malformed job envelope:\n"
 
@@ -82,7 +83,7 @@ def world() -> World:
 
 def reserve(world: World, **fields: Any) -> None:
     world.ledger.reserve(
-        envelope_reservation(JobEnvelope.model_validate(envelope(**fields)), RefundPolicy(cap=100), NOW)
+        envelope_reservation(JobEnvelope.model_validate(envelope(**fields)), POOL, RefundPolicy(cap=100), NOW)
     )
 
 
@@ -106,9 +107,9 @@ def test_given_a_free_job_when_it_is_dead_lettered_then_it_is_recorded_not_refun
     assert world.counted("FailuresRecorded") == 1 and world.counted("Refunds") == 0
 
 
-def test_given_a_zero_credit_job_never_reserved_when_dead_lettered_then_it_is_recorded(world: World) -> None:
+def test_given_a_zero_credit_job_never_reserved_when_dead_lettered_then_it_is_parked(world: World) -> None:
     outcome = world.service.handle(letter(envelope(job_id="j-0", credits=0)), NOW)
-    assert outcome.result == "recorded" and len(world.notifier.sent) == 1
+    assert outcome.result == "parked" and "no reservation" in outcome.reason and world.notifier.sent == []
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ def test_given_a_publishing_notice_then_it_is_never_taken_over(world: World) -> 
     real_publish = world.notifier.publish
 
     def overtaking(notice: object) -> None:
-        assert not world.ledger.take_over_notice("j-1", "claim-1", "someone-else", NOW)
+        assert not world.ledger.take_over_notice(POOL, "j-1", "claim-1", "someone-else", NOW)
         real_publish(notice)  # type: ignore[arg-type]
 
     world.notifier.publish = overtaking  # type: ignore[method-assign]
@@ -252,10 +253,15 @@ def test_given_reservations_refunds_and_successes_then_reserved_minus_refunded_i
     assert (summary.reserved - summary.refunded, summary.charged, summary.refunds) == (17, 17, 2)
 
 
-def attempt(world: World, job_id: str, index: int, outcome: AttemptOutcome) -> None:
+def attempt(world: World, job_id: str, index: int, outcome: AttemptOutcome | None) -> None:
+    """One receive of the job: started under a lease, then ended with `outcome` (None: still running)."""
     at = NOW + timedelta(seconds=index)
-    world.ledger.start_attempt(job_id, Attempt(attempt_id=f"{job_id}-{index}", at=at, outcome=AttemptOutcome.STARTED))
-    world.ledger.end_attempt(job_id, Attempt(attempt_id=f"{job_id}-{index}", at=at, outcome=outcome))
+    key = f"{job_id}-{index}"
+    lease = Lease(owner=f"w/{key}", attempt_id=key, expires_at=at.timestamp() + 30)
+    started = Attempt(attempt_id=key, at=at, outcome=AttemptOutcome.STARTED)
+    assert world.ledger.start_attempt(POOL, job_id, started, lease, at.timestamp()).verdict == StartVerdict.START
+    if outcome is not None:
+        world.ledger.end_attempt(POOL, job_id, Attempt(attempt_id=key, at=at, outcome=outcome), lease.owner)
 
 
 def test_given_a_completed_job_when_its_dead_letter_arrives_then_it_is_deleted_never_refunded(world: World) -> None:
@@ -274,10 +280,53 @@ def test_given_a_released_job_when_dead_lettered_then_it_goes_back_to_its_queue_
     attempt(world, "j-1", 2, AttemptOutcome.RELEASED)
     first = world.service.handle(letter(envelope(), "m-1"), NOW)
     again = world.service.handle(letter(envelope(), "m-1"), NOW)  # the same dead letter delivered twice
-    assert (first.result, again.result) == ("returned", "returned")
-    assert [q for q, _ in world.queues.sent] == ["video-pro", "video-pro"]
+    assert (first.result, again.result) == ("returned", "duplicate")
+    assert [q for q, _ in world.queues.sent] == ["video-pro"]
     assert world.ledger.job("j-1").returns == 1  # type: ignore[union-attr]
-    assert world.notifier.sent == [] and world.counted("DeadLettersReturned") == 2
+    assert world.notifier.sent == [] and world.counted("DeadLettersReturned") == 1
+
+
+def test_given_a_return_counted_but_never_confirmed_then_the_next_delivery_sends_it(world: World) -> None:
+    reserve(world)
+    attempt(world, "j-1", 1, AttemptOutcome.RELEASED)
+    attempt(world, "j-1", 2, AttemptOutcome.RELEASED)
+    world.queues.fail = Throttled("SendMessage", "Throttling")  # the delivery dies between count and send
+    with pytest.raises(Throttled):
+        world.service.handle(letter(envelope(), "m-1"), NOW)
+    world.queues.fail = None
+    assert world.service.handle(letter(envelope(), "m-1"), NOW).result == "returned"
+    assert world.service.handle(letter(envelope(), "m-1"), NOW).result == "duplicate"
+    assert len(world.queues.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "outcomes"),
+    [
+        ("given failures then a copy running under a live lease", (AttemptOutcome.FAILED, AttemptOutcome.FAILED, None)),
+        ("given releases then a copy running under a live lease", (AttemptOutcome.RELEASED, None)),
+    ],
+)
+def test_given_a_job_running_under_a_live_lease_then_its_dead_letter_is_neither_refunded_nor_returned(
+    world: World, name: str, outcomes: tuple[AttemptOutcome | None, ...]
+) -> None:
+    reserve(world)
+    for index, outcome in enumerate(outcomes):
+        attempt(world, "j-1", index, outcome)
+    with pytest.raises(JobRunning):
+        world.service.handle(letter(envelope(), "m-1"), NOW)
+    assert world.queues.sent == [] and world.notifier.sent == [], name
+    assert world.service.summary().accounts[0].refunded == 0 and world.counted("DeadLettersOfRunningJobs") == 1
+    # Once the lease expired (its worker died), the next delivery settles it.
+    later = NOW + timedelta(seconds=len(outcomes) + 30)
+    assert world.service.handle(letter(envelope(), "m-1"), later).result in {"refunded", "returned"}
+
+
+def test_given_a_refund_then_no_copy_of_the_job_starts(world: World) -> None:
+    reserve(world)
+    assert world.service.handle(letter(envelope()), NOW).result == "refunded"
+    lease = Lease(owner="w/late", attempt_id="late", expires_at=NOW.timestamp() + 30)
+    late = Attempt(attempt_id="late", at=NOW, outcome=AttemptOutcome.STARTED)
+    assert world.ledger.start_attempt(POOL, "j-1", late, lease, NOW.timestamp()).verdict == StartVerdict.REFUNDED
 
 
 def test_given_a_job_returned_up_to_the_bound_then_it_is_refunded_and_the_exhaustion_counted(world: World) -> None:

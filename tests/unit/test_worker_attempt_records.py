@@ -7,8 +7,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
 from queue_scaler.errors import Throttled
+from queue_scaler.ports import StartResult
 from queue_worker.attempts import AttemptRecorder, attempt_id, make_attempt_log
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import ReceivedMessage
@@ -28,23 +29,32 @@ class SpyTelemetry(Telemetry):
 
 
 class Log:
-    """An attempt log recording its calls; `completed` jobs answer False to a start."""
+    """An attempt log recording its calls; `completed` jobs answer COMPLETED to a start."""
 
     def __init__(self, completed: frozenset[str] = frozenset(), fail: bool = False) -> None:
         self.calls: list[tuple[str, str, Attempt]] = []
+        self.leases: list[tuple[str, str, Lease]] = []
+        self.owners: list[str] = []
         self.completed = completed
         self.fail = fail
 
-    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
+    def start_attempt(self, pool: str, job_id: str, attempt: Attempt, lease: Lease, now: float) -> StartResult:
         self.calls.append(("start", job_id, attempt))
+        self.leases.append((pool, job_id, lease))
         if self.fail:
             raise Throttled("TransactWriteItems", "ThrottlingException")
-        return job_id not in self.completed
+        return StartResult(StartVerdict.COMPLETED if job_id in self.completed else StartVerdict.START, lease)
 
-    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
+    def renew_lease(self, pool: str, job_id: str, lease: Lease) -> bool:
+        self.leases.append((pool, job_id, lease))
+        return not self.fail
+
+    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
         self.calls.append(("end", job_id, attempt))
+        self.owners.append(owner)
         if self.fail:
             raise Throttled("UpdateItem", "ThrottlingException")
+        return True
 
 
 def test_an_attempt_id_is_the_first_24_hex_of_the_receipt_handles_sha256() -> None:
@@ -53,33 +63,42 @@ def test_an_attempt_id_is_the_first_24_hex_of_the_receipt_handles_sha256() -> No
 
 def test_given_a_receive_then_started_and_ended_records_carry_its_id_time_outcome_and_reason() -> None:
     log = Log()
-    recorder = AttemptRecorder(log, SpyTelemetry(), lambda: AT)
-    assert recorder.start("j-1", MESSAGE) is True
+    recorder = AttemptRecorder(log, SpyTelemetry(), pool="video", identity="i-1:7", lease_seconds=90, now=lambda: AT)
+    for _ in range(2):  # a retried start of the same receive is the same lease
+        started = recorder.start("j-1", MESSAGE)
+        assert started is not None and started.verdict == StartVerdict.START
+    assert recorder.renew("j-1", MESSAGE)
     recorder.end("j-1", MESSAGE, AttemptOutcome.FAILED, "boom")
     recorder.end("j-1", MESSAGE, AttemptOutcome.COMPLETED)
     expected = attempt_id(MESSAGE)
     assert [(kind, job, a.attempt_id, a.at, a.outcome, a.reason) for kind, job, a in log.calls] == [
         ("start", "j-1", expected, AT, AttemptOutcome.STARTED, None),
+        ("start", "j-1", expected, AT, AttemptOutcome.STARTED, None),
         ("end", "j-1", expected, AT, AttemptOutcome.FAILED, "boom"),
         ("end", "j-1", expected, AT, AttemptOutcome.COMPLETED, None),
     ]
+    # The lease: this pool's job, owned by this worker and this receive, for the lease period from now.
+    owner = f"i-1:7/{expected}"
+    lease = Lease(owner=owner, attempt_id=expected, expires_at=AT.timestamp() + 90)
+    assert log.leases == [("video", "j-1", lease)] * 3 and log.owners == [owner, owner]
 
 
 def test_given_a_job_the_ledger_has_completed_then_start_says_so() -> None:
-    recorder = AttemptRecorder(Log(completed=frozenset({"j-1"})), SpyTelemetry(), lambda: AT)
-    assert recorder.start("j-1", MESSAGE) is False
+    recorder = AttemptRecorder(Log(completed=frozenset({"j-1"})), SpyTelemetry(), now=lambda: AT)
+    started = recorder.start("j-1", MESSAGE)
+    assert started is not None and started.verdict == StartVerdict.COMPLETED
 
 
 def test_given_no_job_id_then_nothing_is_recorded() -> None:
     log = Log()
-    AttemptRecorder(log, SpyTelemetry(), lambda: AT).end(None, MESSAGE, AttemptOutcome.RELEASED, "stop")
+    AttemptRecorder(log, SpyTelemetry(), now=lambda: AT).end(None, MESSAGE, AttemptOutcome.RELEASED, "stop")
     assert log.calls == []
 
 
-def test_given_a_ledger_that_cannot_be_written_then_the_job_runs_and_each_miss_is_logged() -> None:
+def test_given_a_ledger_that_cannot_be_written_then_the_job_does_not_start_and_each_miss_is_logged() -> None:
     telemetry = SpyTelemetry()
-    recorder = AttemptRecorder(Log(fail=True), telemetry, lambda: AT)
-    assert recorder.start("j-1", MESSAGE) is True, "run it: a ledger outage must not stop the work"
+    recorder = AttemptRecorder(Log(fail=True), telemetry, now=lambda: AT)
+    assert recorder.start("j-1", MESSAGE) is None, "no lease, no run: running unleased could run it twice"
     recorder.end("j-1", MESSAGE, AttemptOutcome.RELEASED, "stop")
     assert [(e["event"], e["job_id"], e["level"], e["outcome"]) for e in telemetry.events] == [
         ("attempt_not_recorded", "j-1", "warning", "started"),

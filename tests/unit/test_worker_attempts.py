@@ -1,4 +1,5 @@
-"""The worker's attempt records over in-memory fakes: started, completed, failed, released (and prefetched)."""
+"""The worker's run lease and attempt records over in-memory fakes: started, completed, failed, released
+(and prefetched); copies of a job that is leased, ended or unreserved are not run."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, StartVerdict
 from queue_scaler.errors import Throttled
 from queue_scaler.jobs import JobEnvelope
-from queue_scaler.ports import AttemptLog
+from queue_scaler.ports import AttemptLog, StartResult
 from queue_worker.attempts import AttemptRecorder, attempt_id
 from queue_worker.sqs import ReceivedMessage
 from queue_worker.telemetry import Telemetry
 from queue_worker.worker import Worker
 from tests.fakes import FakeLedger
-from tests.unit.test_worker_settlement import FakeQueues, body, make_worker
+from tests.unit.test_worker_settlement import POOL, FakeQueues, body, make_worker
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -28,11 +29,21 @@ pytestmark = pytest.mark.timeout(20)
 class BrokenLog:
     """A ledger that cannot be written (throttled)."""
 
-    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
+    def start_attempt(self, pool: str, job_id: str, attempt: Attempt, lease: Lease, now: float) -> StartResult:
         raise Throttled("TransactWriteItems", "ProvisionedThroughputExceededException")
 
-    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
+    def renew_lease(self, pool: str, job_id: str, lease: Lease) -> bool:
         raise Throttled("UpdateItem", "ProvisionedThroughputExceededException")
+
+    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+        raise Throttled("UpdateItem", "ProvisionedThroughputExceededException")
+
+
+def reserved(*job_ids: str) -> FakeLedger:
+    ledger = FakeLedger()
+    for job_id in job_ids:
+        ledger.put_job(POOL, job_id)
+    return ledger
 
 
 def start(
@@ -57,36 +68,86 @@ def outcomes(ledger: FakeLedger, job_id: str) -> list[str]:
 
 
 def test_given_a_job_that_succeeds_then_its_attempt_is_completed_and_the_job_settled(tmp_path: Path) -> None:
-    ledger, queues = FakeLedger(), FakeQueues([body("ok")])
+    ledger, queues = reserved("ok"), FakeQueues([body("ok")])
     worker, thread = start(tmp_path, queues, lambda job: None, ledger)
     until(lambda: queues.deleted == ["m-0"])
     worker.request_stop(signal.SIGTERM)
     thread.join(5)
-    assert outcomes(ledger, "ok") == ["completed"] and ledger.jobs["ok"]["status"] == JobStatus.COMPLETED
+    record = ledger.job("ok")
+    assert outcomes(ledger, "ok") == ["completed"] and record is not None and record.status == JobStatus.COMPLETED
+    assert record.lease is None, "a completion frees the lease"
 
 
 def test_given_a_job_that_fails_then_its_attempt_is_failed_with_the_reason(tmp_path: Path) -> None:
     def boom(job: JobEnvelope) -> None:
         raise RuntimeError("disk full")
 
-    ledger, queues = FakeLedger(), FakeQueues([body("bad")])
+    ledger, queues = reserved("bad"), FakeQueues([body("bad")])
     worker, thread = start(tmp_path, queues, boom, ledger)
     until(lambda: outcomes(ledger, "bad") == ["failed"])
     worker.request_stop(signal.SIGTERM)
     thread.join(5)
     [attempt] = ledger.job("bad").attempts  # type: ignore[union-attr]
     assert attempt.reason == "RuntimeError: disk full"
+    assert ledger.job("bad").lease is None, "a failure frees the lease: the next receive runs it at once"  # type: ignore[union-attr]
 
 
-def test_given_a_job_the_ledger_says_completed_then_it_is_not_run_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "setup"),
+    [
+        ("given a job the ledger says completed", lambda ledger: ledger.put_job(POOL, "done", JobStatus.COMPLETED)),
+        ("given a job refunded (failed for good)", lambda ledger: ledger.put_job(POOL, "done", JobStatus.FAILED)),
+        ("given a job with no reservation (never submitted, or released)", lambda ledger: None),
+        ("given a job reserved in another pool", lambda ledger: ledger.put_job("other", "done")),
+    ],
+)
+def test_given_an_ended_or_unreserved_job_then_it_is_not_run_and_its_message_deleted(
+    tmp_path: Path, name: str, setup: Callable[[FakeLedger], None]
+) -> None:
     ledger, queues = FakeLedger(), FakeQueues([body("done")])
-    ledger.jobs["done"] = {"status": JobStatus.COMPLETED}
+    setup(ledger)
     ran: list[str] = []
     worker, thread = start(tmp_path, queues, lambda job: ran.append(job.job_id), ledger)
     until(lambda: queues.deleted == ["m-0"])
     worker.request_stop(signal.SIGTERM)
     thread.join(5)
-    assert ran == [] and outcomes(ledger, "done") == []
+    assert ran == [] and outcomes(ledger, "done") == [], name
+
+
+def test_given_a_copy_whose_job_another_receive_leases_then_it_is_left_to_come_back_after_the_lease(
+    tmp_path: Path,
+) -> None:
+    ledger, queues = reserved("j"), FakeQueues([body("j")])
+    expires = time.time() + 25
+    ledger.jobs["j"]["lease"] = Lease(owner="other-worker/a", attempt_id="a", expires_at=expires)
+    ran: list[str] = []
+    worker, thread = start(tmp_path, queues, lambda job: ran.append(job.job_id), ledger)
+    until(lambda: bool(queues.visibility))
+    worker.request_stop(signal.SIGTERM)
+    thread.join(5)
+    [(receipt, seconds)] = queues.visibility
+    assert ran == [] and queues.deleted == [] and receipt == "m-0"
+    assert 20 <= seconds <= 26, "comes back about when the other receive's lease runs out"
+
+
+def test_given_two_copies_on_two_slots_then_the_job_runs_once_at_a_time(tmp_path: Path) -> None:
+    entered, gate = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def slow(job: JobEnvelope) -> None:
+        ran.append(job.job_id)
+        entered.set()
+        gate.wait(5)
+
+    ledger, queues = reserved("j"), FakeQueues([body("j"), body("j")])
+    worker, thread = start(tmp_path, queues, slow, ledger, worker_slots=2)
+    assert entered.wait(5)
+    until(lambda: len(queues.visibility) == 1)  # the second copy found the first's live lease
+    gate.set()
+    until(lambda: queues.deleted in (["m-0"], ["m-1"]))
+    worker.request_stop(signal.SIGTERM)
+    thread.join(5)
+    assert ran == ["j"] and outcomes(ledger, "j") == ["completed"]
 
 
 def test_given_a_drain_then_the_running_and_the_prefetched_jobs_are_recorded_released(tmp_path: Path) -> None:
@@ -96,7 +157,7 @@ def test_given_a_drain_then_the_running_and_the_prefetched_jobs_are_recorded_rel
         entered.set()
         gate.wait(10)
 
-    ledger, queues = FakeLedger(), FakeQueues([body("running"), body("prefetched")])
+    ledger, queues = reserved("running", "prefetched"), FakeQueues([body("running"), body("prefetched")])
     worker, thread = start(tmp_path, queues, blocking, ledger, worker_slots=1, worker_prefetch=1)
     assert entered.wait(5)
     until(lambda: not queues._pending)  # both messages are held by the worker
@@ -109,12 +170,16 @@ def test_given_a_drain_then_the_running_and_the_prefetched_jobs_are_recorded_rel
     assert ledger.job("running").attempts[0].reason == "drain deadline reached"  # type: ignore[union-attr]
 
 
-def test_given_a_ledger_that_cannot_be_written_then_the_job_still_runs_and_completes(tmp_path: Path) -> None:
+def test_given_a_ledger_that_cannot_be_written_then_the_job_waits_for_it_rather_than_run_unleased(
+    tmp_path: Path,
+) -> None:
     queues = FakeQueues([body("ok")])
-    worker, thread = start(tmp_path, queues, lambda job: None, BrokenLog())
-    until(lambda: queues.deleted == ["m-0"])
+    ran: list[str] = []
+    worker, thread = start(tmp_path, queues, lambda job: ran.append(job.job_id), BrokenLog())
+    until(lambda: bool(queues.visibility))
     worker.request_stop(signal.SIGTERM)
     thread.join(5)
+    assert ran == [] and queues.deleted == [] and queues.visibility == [("m-0", 7)], "back after the retry delay"
 
 
 def test_each_receive_has_its_own_attempt_id() -> None:
@@ -124,7 +189,7 @@ def test_each_receive_has_its_own_attempt_id() -> None:
 
 
 def test_given_no_ledger_then_nothing_is_recorded_and_every_job_runs() -> None:
-    recorder = AttemptRecorder(None, Telemetry("unit", "Test", 3600, time.monotonic), lambda: datetime.now(UTC))
+    recorder = AttemptRecorder(None, Telemetry("unit", "Test", 3600, time.monotonic), now=lambda: datetime.now(UTC))
     message = ReceivedMessage(0, "u", "m-1", "handle-1", "{}", 1, None)
-    assert recorder.start("j", message)
+    assert recorder.start("j", message) == StartResult(StartVerdict.START)
     recorder.end("j", message, AttemptOutcome.FAILED, "x")

@@ -113,7 +113,7 @@ def start(tmp_path: Path) -> Iterator[Started]:
             telemetry,
             HealthFile(health),
             wall_clock=lambda: 1_000_000.0,
-            attempts=AttemptRecorder(ledger, telemetry),
+            attempts=AttemptRecorder(ledger, telemetry, pool="unit"),
         )
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
@@ -287,7 +287,7 @@ def test_given_a_message_with_its_sent_time_then_the_job_line_carries_its_wait_q
 
 def test_given_a_job_the_ledger_has_completed_then_it_is_skipped_and_its_message_deleted(start: Started) -> None:
     ledger = FakeLedger()
-    ledger.jobs["done"] = {"status": JobStatus.COMPLETED}
+    ledger.put_job("unit", "done", JobStatus.COMPLETED)
     ran: list[str] = []
     door = Door([body("done")])
     worker, telemetry, _ = start(door, lambda job: ran.append(job.job_id), ledger)

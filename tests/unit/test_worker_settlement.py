@@ -57,6 +57,10 @@ class FakeQueues(Queues):
         return []
 
 
+#: The pool of the workers these tests build: the first part of their jobs' ledger keys.
+POOL = "unit"
+
+
 def body(job_id: str) -> str:
     return json.dumps(
         {
@@ -95,7 +99,7 @@ def make_worker(
         handler,
         telemetry,
         HealthFile(health),
-        attempts=AttemptRecorder(log, telemetry),
+        attempts=AttemptRecorder(log, telemetry, pool=POOL, lease_seconds=float(values["visibility_timeout"])),  # type: ignore[arg-type]
     )
 
 

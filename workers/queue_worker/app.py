@@ -9,7 +9,7 @@ import time
 from botocore.exceptions import BotoCoreError
 from pydantic import ValidationError
 
-from queue_worker.attempts import AttemptRecorder, make_attempt_log
+from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile
 from queue_worker.protection import protect_instance
 from queue_worker.settings import WorkerSettings
@@ -54,7 +54,7 @@ def main() -> int:
         telemetry,
         HealthFile(settings.health_file),
         protection=protection,
-        attempts=AttemptRecorder(make_attempt_log(settings), telemetry),
+        attempts=AttemptRecorder.for_settings(settings, telemetry),
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, worker.request_stop)

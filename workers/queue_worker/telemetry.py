@@ -52,6 +52,10 @@ class Telemetry:
         """Count a failed job and its run time."""
         self._add(("JobsFailed", MetricUnit.Count, 1), ("JobSeconds", MetricUnit.Seconds, seconds))
 
+    def count(self, name: str) -> None:
+        """Count one event (JobsRefused, DuplicatesSkipped, LeaseConflicts, LeaseErrors)."""
+        self._add((name, MetricUnit.Count, 1))
+
     def queue_wait(self, seconds: float) -> None:
         """Record how long a job waited in its queue before it started."""
         self._add(("QueueWaitSeconds", MetricUnit.Seconds, seconds))

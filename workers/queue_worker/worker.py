@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import signal
 import threading
 import time
@@ -30,8 +31,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from queue_scaler.domain.ledger import AttemptOutcome
+from queue_scaler.domain.ledger import AttemptOutcome, StartVerdict
 from queue_scaler.jobs import JobEnvelope
+from queue_scaler.ports import StartResult
 from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile
 from queue_worker.protection import NoProtection, Protection
@@ -44,6 +46,13 @@ JobHandler = Callable[[JobEnvelope], object]
 
 #: Longest pause after failed receives, so that an SQS outage is retried but not hammered.
 MAX_RECEIVE_BACKOFF_SECONDS = 20.0
+#: SQS's longest visibility timeout.
+MAX_VISIBILITY_SECONDS = 43_200
+#: Why a receive deletes its message without running the job (the `reason` of `job_refused`).
+REFUSALS = {
+    StartVerdict.REFUNDED: "the job failed for good and was refunded (or recorded)",
+    StartVerdict.UNRESERVED: "the job has no reservation (never submitted, or its send failed and it was released)",
+}
 #: How long a finished job's deletion waits for others to share one DeleteMessageBatch call.
 DELETE_GATHER_SECONDS = 0.05
 
@@ -124,6 +133,8 @@ class Worker:
         # Guards `_held` and every SQS call that settles or extends a held message.
         self._settle_lock = threading.Lock()
         self._held: dict[str, ReceivedMessage] = {}
+        # Receipt handle -> job id of the jobs running under a lease this worker renews.
+        self._leased: dict[str, str] = {}
 
         self._priority = PriorityOrder(len(queues.urls), settings.starvation_limit)
 
@@ -249,6 +260,17 @@ class Worker:
             with self._settle_lock:
                 held = list(self._held.values())
                 failures = self._queues.set_visibility(held, self._settings.visibility_timeout) if held else []
+                leased = [(self._held[rh], job) for rh, job in self._leased.items() if rh in self._held]
+            # The run lease follows the visibility: a worker that stops beating loses both together.
+            for message, job_id in leased:
+                if not self._attempts.renew(job_id, message):
+                    self._telemetry.event(
+                        "lease_lost",
+                        "could not renew the job's lease; another receive may run it once it expires",
+                        level="warning",
+                        job_id=job_id,
+                        message_id=message.message_id,
+                    )
             for message, reason in failures:
                 self._telemetry.event(
                     "heartbeat_failed",
@@ -279,24 +301,87 @@ class Worker:
             waited = max(0.0, self._wall_clock() - message.sent_at)
             self._telemetry.queue_wait(waited)
             fields["queue_wait_seconds"] = round(waited, 3)
-        if not self._attempts.start(job.job_id, message):
-            # Already completed (a returned dead letter, or a copy SQS delivered twice): never run twice.
-            self._settle(message, lambda: self._queues.delete([message]))
-            self._telemetry.event("job_skipped", "job already completed; message deleted", job_id=job.job_id)
+        start = self._attempts.start(job.job_id, message)
+        if start is None or start.verdict != StartVerdict.START:
+            self._not_started(message, job.job_id, start)
             return
+        with self._settle_lock:
+            self._leased[message.receipt_handle] = job.job_id
         self._telemetry.event("job_started", "job started", job_id=job.job_id, kind=job.kind, **fields)
         try:
             self._handler(job)
         except Exception as error:  # any handler error fails the job, never the worker
+            self._unlease(message)
             self._fail(message, job.job_id, started, f"{type(error).__name__}: {error}")
             return
-        self._attempts.end(job.job_id, message, AttemptOutcome.COMPLETED)
+        self._unlease(message)
+        if not self._attempts.end(job.job_id, message, AttemptOutcome.COMPLETED):
+            # Refunded while it ran (its lease was lost) or the ledger could not be written: the work is
+            # done and its message is deleted either way; the ledger keeps the first end.
+            self._telemetry.event(
+                "completion_not_recorded",
+                "job ran but the ledger did not record its completion",
+                level="warning",
+                job_id=job.job_id,
+            )
         # Before the deletion: a worker killed between deleting the message and logging job_completed
         # would otherwise leave a job that ran and is gone with no line saying so.
         self._telemetry.event("job_succeeded", "job succeeded; deleting its message", job_id=job.job_id)
         with self._cond:
             self._deletes.append(_Success(message, job.job_id, self._clock() - started, fields))
             self._cond.notify_all()
+
+    def _unlease(self, message: ReceivedMessage) -> None:
+        with self._settle_lock:
+            self._leased.pop(message.receipt_handle, None)
+
+    def _not_started(self, message: ReceivedMessage, job_id: str, start: StartResult | None) -> None:
+        """A receive that may not run its job: leave it to come back, or delete it (logged and counted)."""
+        if start is None:
+            # No lease could be taken: running now could run the job twice. Back after the retry delay.
+            delay = max(1, self._settings.retry_delay_seconds)
+            self._settle(message, lambda: self._queues.set_visibility([message], delay))
+            self._telemetry.count("LeaseErrors")
+            self._telemetry.event(
+                "job_not_started",
+                "the ledger could not lease the job; it comes back later",
+                level="warning",
+                job_id=job_id,
+                retry_in_seconds=delay,
+            )
+            return
+        if start.verdict == StartVerdict.LEASED:
+            # Another receive (a duplicate copy, or this message received again) runs it: come back when
+            # its lease would have expired, to run it if that worker died or to delete it once it completed.
+            left = start.lease.expires_at - self._wall_clock() if start.lease else self._settings.visibility_timeout
+            seconds = min(MAX_VISIBILITY_SECONDS, max(1, math.ceil(left)))
+            self._settle(message, lambda: self._queues.set_visibility([message], seconds))
+            self._telemetry.count("LeaseConflicts")
+            self._telemetry.event(
+                "job_leased_elsewhere",
+                "another receive holds the job's lease; message left to come back",
+                job_id=job_id,
+                message_id=message.message_id,
+                retry_in_seconds=seconds,
+            )
+            return
+        self._settle(message, lambda: self._queues.delete([message]))
+        if start.verdict == StartVerdict.COMPLETED:
+            # A copy SQS delivered twice, or a returned dead letter, of a job that ran: never run twice.
+            self._telemetry.count("DuplicatesSkipped")
+            self._telemetry.event("job_skipped", "job already completed; message deleted", job_id=job_id)
+            return
+        # Refunded, released or never reserved: running it would give the user the work and the credits,
+        # or run it unpaid. JobsRefused has an alarm.
+        self._telemetry.count("JobsRefused")
+        self._telemetry.event(
+            "job_refused",
+            "job not run; message deleted",
+            level="warning",
+            job_id=job_id,
+            reason=REFUSALS[start.verdict],
+            message_id=message.message_id,
+        )
 
     def _delete_loop(self) -> None:
         while True:

@@ -78,3 +78,27 @@ class InsufficientCredits(Exception):
 
 class DuplicateReservation(Exception):
     """The job already has a reservation (a producer retried its submission); nothing was reserved again."""
+
+
+class JobRunning(Exception):
+    """A dead letter's job is running under a live lease (another copy of its message is being worked):
+    it is neither refunded nor sent back now.
+
+    Retryable: the record goes back to its dead-letter queue and, by its next delivery, the lease has
+    ended in a completion (nothing to refund) or expired (the job is settled then).
+    """
+
+    retryable = True
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} is running under a live lease; its dead letter waits")
+        self.job_id = job_id
+
+
+class ReferenceTaken(Exception):
+    """A deposit's purchase reference was already used by another user: one purchase credits one account."""
+
+    def __init__(self, reference: str, owner: str) -> None:
+        super().__init__(f"reference {reference!r} was already deposited for user {owner!r}; nothing was credited")
+        self.reference = reference
+        self.owner = owner

@@ -65,6 +65,7 @@ class Metric(StrEnum):
     COMPLETED_DEAD_LETTERS = "CompletedDeadLetters"
     DEAD_LETTERS_RETURNED = "DeadLettersReturned"
     RETURNS_EXHAUSTED = "ReturnsExhausted"
+    DEAD_LETTERS_OF_RUNNING_JOBS = "DeadLettersOfRunningJobs"
     # queue_scaler.producer, in the producer's own process (not the stack's)
     JOBS_SUBMITTED = "JobsSubmitted"
     DUPLICATE_SUBMITS = "DuplicateSubmits"

@@ -14,7 +14,7 @@ from typing import Protocol
 from queue_scaler.config import QueueConfig
 from queue_scaler.domain.commands import CommandRequest
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
-from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Summary
+from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Lease, StartVerdict, Summary
 from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
 from queue_scaler.domain.models import History, QueueObservation
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
@@ -168,6 +168,7 @@ class WriteOutcome(StrEnum):
     DUPLICATE = "duplicate"  # the job was already failed by an earlier or concurrent delivery
     REJECTED = "rejected"  # the ledger holds no matching reservation: the record must be parked
     COMPLETED = "completed"  # the job completed meanwhile: it is served, nothing is refunded
+    RUNNING = "running"  # a receive holds a live lease on the job: neither refund nor return it now
 
 
 @dataclass(frozen=True)
@@ -184,25 +185,57 @@ class FailureWrite:
     reason: str = ""
 
 
-class AttemptLog(Protocol):
-    """What a worker writes about each receive of a job (the worker's side of the ledger)."""
+@dataclass(frozen=True)
+class StartResult:
+    """What a receive's start did: START means it holds `lease` and runs the job; LEASED carries the
+    holder's lease (to come back after it); the other verdicts end the message (StartVerdict.deletes)."""
 
-    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
-        """Record an attempt as started; False (nothing written) when the job has already completed."""
+    verdict: StartVerdict
+    lease: Lease | None = None
+
+
+class AttemptLog(Protocol):
+    """The workers' side of the ledger: the run lease and each receive's attempt, on `JOB#<pool>#<job>`
+    items only, written with UpdateItem only (adapters.ledger.WORKER_WRITABLE_ATTRIBUTES)."""
+
+    def start_attempt(self, pool: str, job_id: str, attempt: Attempt, lease: Lease, now: float) -> StartResult:
+        """Take the job's run lease and record the attempt as started, in one conditional write.
+
+        Written only when the job is reserved, neither completed nor failed, and its lease is free,
+        expired (at `now`, epoch seconds) or already `lease.owner`'s; otherwise nothing is written and
+        the verdict says why (domain.ledger.start_verdict)."""
         ...
 
-    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
-        """Record how the attempt ended; a COMPLETED one also marks the job completed (its final charge)."""
+    def renew_lease(self, pool: str, job_id: str, lease: Lease) -> bool:
+        """Move the lease's expiry to `lease.expires_at`; False when `lease.owner` no longer holds it."""
+        ...
+
+    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+        """Record how the attempt ended. A COMPLETED one also completes the job (its final charge) and
+        frees the lease; False when the job had already ended (refunded, or completed by another).
+        A FAILED one frees the lease if `owner` still holds it (False when not); a RELEASED one keeps it
+        until it expires (the released job may still be finishing in a process about to exit)."""
         ...
 
 
 class ReturnWrite(StrEnum):
     COUNTED = "counted"  # this dead letter's return is counted: send it back
-    ALREADY = "already"  # an earlier delivery of this dead letter counted it (and may not have sent it)
-    EXHAUSTED = "exhausted"  # the job was sent back the allowed number of times
+    ALREADY = "already"  # an earlier delivery of this dead letter sent it back: nothing to do
+    UNCONFIRMED = "unconfirmed"  # an earlier delivery counted it but did not confirm the send: send it
+    EXHAUSTED = "exhausted"  # the job was sent back the allowed number of times (or has ended)
+    RUNNING = "running"  # a receive holds a live lease on the job: leave the dead letter for later
 
 
-class Ledger(AttemptLog, Protocol):
+class JobReader(Protocol):
+    def job(self, job_id: str) -> JobRecord | None:
+        """The job's reservation, lease, attempts and settlement, found from its id alone (its pointer
+        names its pool); None when the ledger has no reservation for it."""
+        ...
+
+
+class CreditLedger(JobReader, Protocol):
+    """The producer's side of the ledger: deposits, reservations and their sends."""
+
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
         """Add credits to a user's balance, once per `reference`."""
         ...
@@ -212,62 +245,70 @@ class Ledger(AttemptLog, Protocol):
         ...
 
     def reserve(self, reservation: Reservation, claim: str) -> None:
-        """Reserve a job's credits in one transaction, its send claimed by `claim`.
+        """Reserve a job's credits in one transaction (with its pointer), its send claimed by `claim`.
 
-        Raises InsufficientCredits when the balance is short, DuplicateReservation when the job has one.
+        Raises InsufficientCredits when the balance is short, DuplicateReservation when the job id has one.
         """
         ...
 
-    def mark_sent(self, job_id: str, claim: str, queue: str, message_id: str) -> bool:
+    def mark_sent(self, pool: str, job_id: str, claim: str, queue: str, message_id: str) -> bool:
         """Note that the job's message was sent; False when `claim` no longer holds the send."""
         ...
 
     def release(self, reservation: Reservation, claim: str) -> bool:
-        """Undo an unsent reservation (its send failed): the credits go back, the job is forgotten.
-
-        False when `claim` no longer holds the send (another submit took it over, or it was sent).
-        """
+        """Undo an unsent, never started reservation (its send failed): the credits go back, the job
+        is forgotten. False when `claim` no longer holds the send (taken over, sent or started)."""
         ...
 
-    def take_over_send(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+    def take_over_send(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
         """Move an unsent job's send claim from `seen_claim` to `claim`; False when someone moved it first."""
         ...
 
-    def job(self, job_id: str) -> JobRecord | None:
-        """The job's reservation, attempts and settlement; None when the ledger has nothing on it."""
+
+class RefundLedger(JobReader, Protocol):
+    """DlqRefundFunction's side of the ledger: returns, failures (refunds) and the user's notice."""
+
+    def record_return(self, pool: str, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
+        """Count one dead letter (`message_id`) of the job as sent back to its queue, once per message,
+        only while the job is reserved, not completed and not running under a live lease."""
         ...
 
-    def record_return(self, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
-        """Count one dead letter (`message_id`) of the job as sent back to its queue, once per message."""
+    def confirm_return(self, pool: str, job_id: str, message_id: str) -> None:
+        """Note that the counted return of `message_id` was sent (a later delivery then sends nothing)."""
         ...
 
-    def mark_parked(self, job_id: str, message_id: str, now: datetime) -> None:
+    def mark_parked(self, pool: str, job_id: str, message_id: str, now: datetime) -> None:
         """Note on an unsettled job that a dead letter of it was parked (for `jobs show`)."""
         ...
 
     def record_failure(self, job: FailedJob) -> FailureWrite:
-        """Write the failed job (refund, balance, job status, notice claim) in one transaction, once per job."""
+        """Write the failed job (refund, balance, job status, notice claim) in one transaction, once per
+        job, only while it is reserved, not completed and not running under a live lease."""
         ...
 
-    def take_over_notice(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+    def take_over_notice(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
         """Move the job's notice claim from `seen_claim` to `claim`; False when someone else moved it first."""
         ...
 
-    def start_notice(self, job_id: str, claim: str) -> bool:
+    def start_notice(self, pool: str, job_id: str, claim: str) -> bool:
         """Mark the notice publishing if `claim` still holds it pending; False otherwise (do not publish)."""
         ...
 
-    def reopen_notice(self, job_id: str, claim: str) -> bool:
+    def reopen_notice(self, pool: str, job_id: str, claim: str) -> bool:
         """Put a publishing notice back to pending (its publish was refused); False when `claim` lost it."""
         ...
 
-    def confirm_notice(self, job_id: str, claim: str) -> bool:
+    def confirm_notice(self, pool: str, job_id: str, claim: str) -> bool:
         """Mark the notice sent if `claim` still holds it; False when another delivery took it over."""
         ...
 
     def summary(self) -> Summary:
         """Every account's totals and the count of refunded and recorded jobs."""
         ...
+
+
+class Ledger(CreditLedger, AttemptLog, RefundLedger, Protocol):
+    """The whole ledger: what the adapter and the fake implement, and what operators' tools read."""
 
 
 class Parking(Protocol):

@@ -26,7 +26,7 @@ from queue_scaler.domain.refund import RefundPolicy, Reservation, envelope_reser
 from queue_scaler.domain.routing import Route, route
 from queue_scaler.errors import AwsCallError, DuplicateReservation
 from queue_scaler.jobs import JobEnvelope, Plan
-from queue_scaler.ports import JobQueues, Ledger, MetricsSink
+from queue_scaler.ports import CreditLedger, JobQueues, MetricsSink
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Producer:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: CreditLedger,
         queues: JobQueues,
         config: ScalerConfig,
         metrics: MetricsSink,
@@ -127,7 +127,7 @@ class Producer:
             submitted_at=now,
             payload=payload or {},
         )
-        held = envelope_reservation(envelope, self._policy, now)
+        held = envelope_reservation(envelope, target.pool, self._policy, now)
         claim = self._new_claim()
         try:
             self._ledger.reserve(held, claim)
@@ -144,7 +144,7 @@ class Producer:
             self._release(held, claim)
             raise SubmitFailed(f"job {envelope.job_id}: queue {target.queue}: {error}; nothing was sent") from error
         try:
-            if not self._ledger.mark_sent(envelope.job_id, claim, target.queue, message_id):
+            if not self._ledger.mark_sent(held.pool, envelope.job_id, claim, target.queue, message_id):
                 logger.warning("send claim lost after the send", extra={"job_id": envelope.job_id})
         except AwsCallError as error:
             # The message is on its queue: the job is submitted. Only a retry of this submit within the
@@ -177,14 +177,14 @@ class Producer:
         if stored is None:
             raise SubmissionInProgress(f"job {envelope.job_id} is being submitted or released; retry")
         _check_same_job(stored, held)
-        if stored.sent or stored.status != "reserved" or stored.attempts:
+        if stored.sent or stored.status != "reserved" or stored.attempts or stored.lease is not None:
             self._metrics.count("DuplicateSubmits")
             return Submission(envelope.job_id, stored.queue or target.queue, stored.credits, duplicate=True)
         claimed_at = stored.claimed_at or now
         if stored.send_claim is None or (now - claimed_at).total_seconds() < self._lease_seconds:
             raise SubmissionInProgress(f"job {envelope.job_id} is being sent by another submit; retry later")
         claim = self._new_claim()
-        if not self._ledger.take_over_send(envelope.job_id, stored.send_claim, claim, now):
+        if not self._ledger.take_over_send(held.pool, envelope.job_id, stored.send_claim, claim, now):
             raise SubmissionInProgress(f"job {envelope.job_id} is being sent by another submit; retry later")
         logger.warning("unsent job's send taken over after its lease ran out", extra={"job_id": envelope.job_id})
         return self._send(envelope, held.model_copy(update={"amount": stored.credits}), claim, target)
@@ -194,6 +194,7 @@ def _check_same_job(stored: JobRecord, held: Reservation) -> None:
     mismatched = [
         name
         for name, theirs, ours in (
+            ("pool", stored.pool, held.pool),
             ("user", stored.user_id, held.user_id),
             ("plan", stored.plan, held.plan),
             ("kind", stored.kind, held.kind),

@@ -1,19 +1,28 @@
-"""The credit ledger in DynamoDB: one table, one transaction per movement of credits.
+"""The credit ledger in DynamoDB: one table, one conditional write per transition of a job.
 
 Items (partition key `pk`, sort key `sk`, both strings):
 - `USER#<user>` / `ACCOUNT`: the user's running totals: balance, deposited, reserved, refunded.
 - `USER#<user>` / `TX#<kind>#<job or reference>`: one credit transaction (deposit, reserve, refund):
   querying a user's partition gives their statement.
-- `JOB#<job>` / `JOB`: the job's reservation (status, credits, its send claim and whether SQS took
-  the message), then its settlement: completed (completed_at) or failed (refunded, last_error, and
-  the user notice: notice, notice_claim, notice_claimed_at); dead letters sent back (returns,
-  returned: their message ids) and parked (parked_at).
-- `JOB#<job>` / `ATTEMPT#<attempt>`: one receive of the job's message as its worker recorded it:
-  at, outcome (started, completed, failed, released), reason, ended_at.
+- `DEPOSIT#<reference>` / `DEPOSIT`: who a purchase reference credited (user_id): one account, once.
+- `JOBID#<job>` / `JOB`: the job's pointer (its pool), written with its reservation: a job id is
+  unique across pools, and `jobs show` or a dead letter finds the job from its id alone.
+- `JOB#<pool>#<job>` / `JOB`: the job's reservation (status, credits, its send claim and whether SQS
+  took the message), its run lease (lease_owner, lease_attempt, lease_expires_at), then one of its
+  two exclusive ends: completed (completed_at, completed_attempt, written by the worker that ran it)
+  or failed (status failed, refunded, last_error, and the user notice: notice, notice_claim,
+  notice_claimed_at); dead letters sent back (returns, returned and returns_sent: their message ids)
+  and parked (parked_at).
+- `JOB#<pool>#<job>` / `ATTEMPT#<attempt>`: one receive of the job's message as its worker recorded
+  it: at, outcome (started, completed, failed, released), reason, ended_at, worker.
 
-The job item's condition (still reserved, by this user, for this amount) is what makes a refund
-happen once per job_id; the refund transaction's own `attribute_not_exists` condition says the same
-about the credit transaction.
+The pool in the job's key is what lets IAM scope a worker to its own pool's jobs
+(`dynamodb:LeadingKeys` `JOB#<pool>#*`), and WORKER_WRITABLE_ATTRIBUTES to the lease, completion and
+attempt fields (`dynamodb:Attributes`). Every transition is conditional on the job's state
+(domain.ledger: `start_verdict`, `may_settle_as_failed`): a job starts only when reserved, not
+completed, not failed and not leased by another receive; it completes only when reserved and not yet
+completed; it fails (is refunded) only when reserved, not completed and not under a live lease. So
+completed and failed exclude each other whichever write comes first.
 """
 
 from __future__ import annotations
@@ -34,12 +43,16 @@ from queue_scaler.domain.ledger import (
     JobOutcome,
     JobRecord,
     JobStatus,
+    Lease,
+    StartVerdict,
     Summary,
     TransactionKind,
+    may_settle_as_failed,
+    start_verdict,
 )
 from queue_scaler.domain.refund import FailedJob, NoticeState, Reservation
-from queue_scaler.errors import DuplicateReservation, InsufficientCredits
-from queue_scaler.ports import FailureWrite, ReturnWrite, WriteOutcome
+from queue_scaler.errors import DuplicateReservation, InsufficientCredits, ReferenceTaken
+from queue_scaler.ports import FailureWrite, ReturnWrite, StartResult, WriteOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,17 +61,53 @@ if TYPE_CHECKING:
 ACCOUNT = "ACCOUNT"
 JOB = "JOB"
 ATTEMPT = "ATTEMPT#"
+
+#: Every attribute a worker may write, on its pool's `JOB#<pool>#<job>` items only, and only with
+#: UpdateItem (as such, or inside TransactWriteItems): the run lease and the completion on the `JOB`
+#: item, the attempt's record on its `ATTEMPT#<attempt>` item. Never credits, user, plan, the
+#: reservation, its send or a refund. The workers' IAM statement (templates/pool.yaml) lists the same
+#: names in `dynamodb:Attributes`, with the key attributes `pk` and `sk`; a contract test compares them.
+WORKER_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
+    # the JOB item: the run lease, then the completion
+    "lease_owner",
+    "lease_attempt",
+    "lease_expires_at",
+    "completed_at",
+    "completed_attempt",
+    # an ATTEMPT# item
+    "attempt_id",
+    "at",
+    "outcome",
+    "reason",
+    "ended_at",
+    "worker",
+)
+#: The key attributes every item carries (an IAM `dynamodb:Attributes` list names them too).
+KEY_ATTRIBUTES: tuple[str, ...] = ("pk", "sk")
 _CONDITION_FAILED = "ConditionalCheckFailed"
 
 DEPOSIT = "SET #user_id = :u ADD #balance :c, #deposited :c"
 RESERVE = "SET #balance = #balance - :a ADD #reserved :a"
 REFUND = "ADD #balance :a, #refunded :a"
 RELEASE = "ADD #balance :a, #reserved :minus"
-END_ATTEMPT = "SET #attempt_id = :id, #at = if_not_exists(#at, :at), #outcome = :outcome, #ended_at = :now"
-COMPLETE_JOB = "SET #status = :completed, #job_id = :job, #completed_at = :now"
-#: A completion settles a job still reserved (or one the ledger only knows from its attempts); a job
-#: already refunded stays refunded.
-COMPLETABLE = "attribute_not_exists(#status) OR #status = :reserved OR #status = :completed"
+START_ATTEMPT = "SET #attempt_id = :id, #at = :at, #outcome = :outcome, #worker = :owner"
+END_ATTEMPT = (
+    "SET #attempt_id = :id, #at = if_not_exists(#at, :at), #outcome = :outcome, #ended_at = :now, #worker = :owner"
+)
+TAKE_LEASE = "SET #lease_owner = :owner, #lease_attempt = :id, #lease_expires_at = :expires"
+#: Reserved, neither completed nor failed, and the lease free, expired, or this receive's own.
+STARTABLE = (
+    "#status = :reserved AND attribute_not_exists(#completed_at) AND (attribute_not_exists(#lease_owner) "
+    "OR #lease_owner = :owner OR #lease_expires_at <= :now)"
+)
+RENEW_LEASE = "SET #lease_expires_at = :expires"
+RENEWABLE = "#lease_owner = :owner AND #status = :reserved AND attribute_not_exists(#completed_at)"
+FREE_LEASE = "REMOVE #lease_owner, #lease_attempt, #lease_expires_at"
+COMPLETE_JOB = "SET #completed_at = :now, #completed_attempt = :id " + FREE_LEASE
+#: The first completion ends the job; a job already failed (refunded) stays failed.
+COMPLETABLE = "#status = :reserved AND attribute_not_exists(#completed_at)"
+#: No receive holds a live lease: the job is not running.
+NOT_RUNNING = "(attribute_not_exists(#lease_expires_at) OR #lease_expires_at <= :now)"
 FAIL_JOB = (
     "SET #status = :failed, #job_id = :job, #user_id = :u, #plan = :plan, #kind = :kind, "
     "#credits = if_not_exists(#credits, :a), #refunded = :a, #failed_at = :at, #last_error = :error, "
@@ -83,8 +132,25 @@ def _user_key(user_id: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": _s(f"USER#{user_id}"), "sk": _s(ACCOUNT)}
 
 
-def _job_key(job_id: str) -> dict[str, AttributeValueTypeDef]:
-    return {"pk": _s(f"JOB#{job_id}"), "sk": _s(JOB)}
+def job_pk(pool: str, job_id: str) -> str:
+    """The partition of a job's items: the pool first, so that IAM can scope a worker to its pool."""
+    return f"JOB#{pool}#{job_id}"
+
+
+def _job_key(pool: str, job_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": _s(job_pk(pool, job_id)), "sk": _s(JOB)}
+
+
+def _reference_key(reference: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": _s(f"DEPOSIT#{reference}"), "sk": _s("DEPOSIT")}
+
+
+def _pointer_key(job_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": _s(f"JOBID#{job_id}"), "sk": _s(JOB)}
+
+
+def _epoch(at: datetime) -> float:
+    return at.timestamp()
 
 
 def _tx_item(
@@ -114,7 +180,7 @@ def _failed(reasons: list[dict[str, Any]], index: int) -> bool:
 
 
 class DynamoLedger:
-    """Implements ports.Ledger over one DynamoDB table keyed by `pk` and `sk` (both String)."""
+    """Implements ports.Ledger (credits, attempts, refunds) over one DynamoDB table keyed by `pk` and `sk`."""
 
     def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
         self._table = table
@@ -132,11 +198,22 @@ class DynamoLedger:
             raise translate(operation, error) from error
         return None
 
+    # Credits: the producer's side -------------------------------------------------------------
+
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
-        # A cancelled deposit is one whose reference was already deposited: a retried purchase, done once.
-        self._transact(
+        # The reference's own item makes it unique across users; a cancelled deposit whose reference is
+        # this user's is a retried purchase, done once; another user's is refused (ReferenceTaken).
+        cancelled = self._transact(
             "TransactWriteItems(deposit)",
             [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {**_reference_key(reference), "user_id": _s(user_id), "at": _s(now.isoformat())},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
                 {
                     "Put": {
                         "TableName": self._table,
@@ -155,6 +232,10 @@ class DynamoLedger:
                 },
             ],
         )
+        reasons = _reasons(cancelled) if cancelled is not None else []
+        owner = (reasons[0].get("Item") or {}).get("user_id", {}).get("S") if _failed(reasons, 0) else None
+        if owner is not None and owner != user_id:
+            raise ReferenceTaken(reference, owner)
 
     def account(self, user_id: str) -> Account | None:
         try:
@@ -164,26 +245,40 @@ class DynamoLedger:
         return _account(item) if item else None
 
     def reserve(self, reservation: Reservation, claim: str) -> None:
-        job: TransactWriteItemTypeDef = {
-            "Put": {
-                "TableName": self._table,
-                "Item": {
-                    **_job_key(reservation.job_id),
-                    "job_id": _s(reservation.job_id),
-                    "user_id": _s(reservation.user_id),
-                    "plan": _s(reservation.plan),
-                    "kind": _s(reservation.kind),
-                    "credits": _n(reservation.amount),
-                    "status": _s(JobStatus.RESERVED),
-                    "reserved_at": _s(reservation.at.isoformat()),
-                    "sent": {"BOOL": False},
-                    "send_claim": _s(claim),
-                    "claimed_at": _s(reservation.at.isoformat()),
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-        items = [job]
+        at = reservation.at.isoformat()
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        **_pointer_key(reservation.job_id),
+                        "job_id": _s(reservation.job_id),
+                        "pool": _s(reservation.pool),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        **_job_key(reservation.pool, reservation.job_id),
+                        "job_id": _s(reservation.job_id),
+                        "pool": _s(reservation.pool),
+                        "user_id": _s(reservation.user_id),
+                        "plan": _s(reservation.plan),
+                        "kind": _s(reservation.kind),
+                        "credits": _n(reservation.amount),
+                        "status": _s(JobStatus.RESERVED),
+                        "reserved_at": _s(at),
+                        "sent": {"BOOL": False},
+                        "send_claim": _s(claim),
+                        "claimed_at": _s(at),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
         if reservation.amount:
             items += [
                 {
@@ -213,42 +308,50 @@ class DynamoLedger:
         if cancelled is None:
             return
         reasons = _reasons(cancelled)
-        if _failed(reasons, 0):
+        if _failed(reasons, 0) or _failed(reasons, 1):
             raise DuplicateReservation(f"job {reservation.job_id} already has a reservation")
         raise InsufficientCredits(
             f"user {reservation.user_id} cannot reserve {reservation.amount} credits for job {reservation.job_id}"
         )
 
-    def mark_sent(self, job_id: str, claim: str, queue: str, message_id: str) -> bool:
+    def mark_sent(self, pool: str, job_id: str, claim: str, queue: str, message_id: str) -> bool:
         return self._update_job(
             "UpdateItem(mark sent)",
-            job_id,
+            _job_key(pool, job_id),
             "SET #sent = :true, #queue = :queue, #message_id = :message",
             "#send_claim = :claim",
             {":true": {"BOOL": True}, ":queue": _s(queue), ":message": _s(message_id), ":claim": _s(claim)},
         )
 
-    def take_over_send(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+    def take_over_send(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
         return self._update_job(
             "UpdateItem(take over send)",
-            job_id,
+            _job_key(pool, job_id),
             "SET #send_claim = :claim, #claimed_at = :at",
             "#sent = :false AND #send_claim = :seen",
             {":claim": _s(claim), ":at": _s(now.isoformat()), ":false": {"BOOL": False}, ":seen": _s(seen_claim)},
         )
 
     def release(self, reservation: Reservation, claim: str) -> bool:
-        condition = "#send_claim = :claim AND #sent = :false"
+        # Only an unsent job that no worker ever started is released: a started one was sent after all.
+        condition = (
+            "#send_claim = :claim AND #sent = :false AND attribute_not_exists(#lease_owner) AND #status = :reserved"
+        )
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Delete": {
                     "TableName": self._table,
-                    "Key": _job_key(reservation.job_id),
+                    "Key": _job_key(reservation.pool, reservation.job_id),
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": _names(condition),
-                    "ExpressionAttributeValues": {":claim": _s(claim), ":false": {"BOOL": False}},
+                    "ExpressionAttributeValues": {
+                        ":claim": _s(claim),
+                        ":false": {"BOOL": False},
+                        ":reserved": _s(JobStatus.RESERVED),
+                    },
                 }
-            }
+            },
+            {"Delete": {"TableName": self._table, "Key": _pointer_key(reservation.job_id)}},
         ]
         if reservation.amount:
             items += [
@@ -273,41 +376,109 @@ class DynamoLedger:
             ]
         return self._transact("TransactWriteItems(release)", items) is None
 
-    def start_attempt(self, job_id: str, attempt: Attempt) -> bool:
-        condition = "attribute_not_exists(#status) OR #status <> :completed"
+    def job(self, job_id: str) -> JobRecord | None:
+        try:
+            pointer = self._client.get_item(TableName=self._table, Key=_pointer_key(job_id), ConsistentRead=True)
+        except (ClientError, BotoCoreError) as error:
+            raise translate("GetItem(job pointer)", error) from error
+        item = pointer.get("Item")
+        if not item:
+            return None
+        return self.job_in(item["pool"]["S"], job_id)
+
+    def job_in(self, pool: str, job_id: str) -> JobRecord | None:
+        """The job's items in `pool`, None when there are none."""
+        items: list[dict[str, Any]] = []
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table,
+                ConsistentRead=True,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": _s(job_pk(pool, job_id))},
+            )
+            for page in pages:
+                items += page.get("Items", [])
+        except (ClientError, BotoCoreError) as error:
+            raise translate("Query(job)", error) from error
+        return _job_record(pool, job_id, items) if items else None
+
+    # Attempts: the workers' side (UpdateItem only, WORKER_WRITABLE_ATTRIBUTES only) -------------
+
+    def start_attempt(self, pool: str, job_id: str, attempt: Attempt, lease: Lease, now: float) -> StartResult:
+        lease_values: dict[str, AttributeValueTypeDef] = {
+            ":owner": _s(lease.owner),
+            ":id": _s(lease.attempt_id),
+            ":expires": _n_float(lease.expires_at),
+            ":now": _n_float(now),
+            ":reserved": _s(JobStatus.RESERVED),
+        }
+        attempt_values: dict[str, AttributeValueTypeDef] = {
+            ":id": _s(attempt.attempt_id),
+            ":at": _s(attempt.at.isoformat()),
+            ":outcome": _s(AttemptOutcome.STARTED),
+            ":owner": _s(lease.owner),
+        }
         cancelled = self._transact(
             "TransactWriteItems(start attempt)",
             [
-                {"Put": {"TableName": self._table, "Item": _attempt_item(job_id, attempt)}},
                 {
-                    "ConditionCheck": {
+                    "Update": {
                         "TableName": self._table,
-                        "Key": _job_key(job_id),
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeNames": _names(condition),
-                        "ExpressionAttributeValues": {":completed": _s(JobStatus.COMPLETED)},
+                        "Key": _job_key(pool, job_id),
+                        "UpdateExpression": TAKE_LEASE,
+                        "ConditionExpression": STARTABLE,
+                        "ExpressionAttributeNames": _names(TAKE_LEASE + STARTABLE),
+                        "ExpressionAttributeValues": lease_values,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _attempt_key(pool, job_id, attempt.attempt_id),
+                        "UpdateExpression": START_ATTEMPT,
+                        "ExpressionAttributeNames": _names(START_ATTEMPT),
+                        "ExpressionAttributeValues": attempt_values,
                     }
                 },
             ],
         )
-        return cancelled is None
+        if cancelled is None:
+            return StartResult(StartVerdict.START, lease)
+        old = _reasons(cancelled)[0].get("Item") if _failed(_reasons(cancelled), 0) else None
+        record = _job_record(pool, job_id, [old]) if old else None
+        verdict = start_verdict(record, lease.owner, now)
+        # START here means the job changed between the condition and our reading of it: come back later.
+        return StartResult(
+            StartVerdict.LEASED if verdict == StartVerdict.START else verdict, record.lease if record else None
+        )
 
-    def end_attempt(self, job_id: str, attempt: Attempt) -> None:
+    def renew_lease(self, pool: str, job_id: str, lease: Lease) -> bool:
+        return self._update_job(
+            "UpdateItem(renew lease)",
+            _job_key(pool, job_id),
+            RENEW_LEASE,
+            RENEWABLE,
+            {":owner": _s(lease.owner), ":expires": _n_float(lease.expires_at), ":reserved": _s(JobStatus.RESERVED)},
+        )
+
+    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
         # The first write of an attempt keeps its start time; this one's time is when it ended.
         ended = attempt.at.isoformat()
         update = END_ATTEMPT + (", #reason = :reason" if attempt.reason else "")
         values: dict[str, AttributeValueTypeDef] = {
             ":id": _s(attempt.attempt_id),
-            ":at": _s(attempt.at.isoformat()),
+            ":at": _s(ended),
             ":outcome": _s(attempt.outcome),
             ":now": _s(ended),
+            ":owner": _s(owner),
         }
         if attempt.reason:
             values[":reason"] = _s(attempt.reason)
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": _s(f"JOB#{job_id}"), "sk": _s(f"{ATTEMPT}{attempt.attempt_id}")},
+                Key=_attempt_key(pool, job_id, attempt.attempt_id),
                 UpdateExpression=update,
                 ExpressionAttributeNames=_names(update),
                 ExpressionAttributeValues=values,
@@ -315,41 +486,34 @@ class DynamoLedger:
         except (ClientError, BotoCoreError) as error:
             raise translate("UpdateItem(end attempt)", error) from error
         if attempt.outcome == AttemptOutcome.COMPLETED:
-            # False when the job was refunded meanwhile: the refund stands (the user keeps the result).
-            self._update_job(
+            # False when the job already ended: refunded meanwhile (the refund stands) or completed.
+            return self._update_job(
                 "UpdateItem(complete job)",
-                job_id,
+                _job_key(pool, job_id),
                 COMPLETE_JOB,
                 COMPLETABLE,
-                {
-                    ":completed": _s(JobStatus.COMPLETED),
-                    ":reserved": _s(JobStatus.RESERVED),
-                    ":job": _s(job_id),
-                    ":now": _s(ended),
-                },
+                {":reserved": _s(JobStatus.RESERVED), ":id": _s(attempt.attempt_id), ":now": _s(ended)},
             )
+        if attempt.outcome != AttemptOutcome.FAILED:
+            # Released (a drain): the lease stays until it expires. A job released while it still ran
+            # may finish before its process exits; freeing the lease could run it twice at once.
+            return True
+        # Failed: free the lease (if still ours) so that the next receive runs at once.
+        return self._update_job(
+            "UpdateItem(free lease)", _job_key(pool, job_id), FREE_LEASE, "#lease_owner = :owner", {":owner": _s(owner)}
+        )
 
-    def job(self, job_id: str) -> JobRecord | None:
-        items: list[dict[str, Any]] = []
-        try:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table,
-                ConsistentRead=True,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": _s(f"JOB#{job_id}")},
-            )
-            for page in pages:
-                items += page.get("Items", [])
-        except (ClientError, BotoCoreError) as error:
-            raise translate("Query(job)", error) from error
-        return _job_record(job_id, items) if items else None
+    # Refunds: DlqRefundFunction's side ---------------------------------------------------------
 
-    def record_return(self, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
-        condition = "NOT contains(#returned, :mid) AND (attribute_not_exists(#returns) OR #returns < :max)"
+    def record_return(self, pool: str, job_id: str, message_id: str, max_returns: int, now: datetime) -> ReturnWrite:
+        condition = (
+            "NOT contains(#returned, :mid) AND (attribute_not_exists(#returns) OR #returns < :max) "
+            f"AND #status = :reserved AND attribute_not_exists(#completed_at) AND {NOT_RUNNING}"
+        )
         update = "ADD #returns :one, #returned :mids SET #returned_at = :at"
         counted = self._update_job(
             "UpdateItem(return)",
-            job_id,
+            _job_key(pool, job_id),
             update,
             condition,
             {
@@ -358,26 +522,42 @@ class DynamoLedger:
                 ":one": _n(1),
                 ":max": _n(max_returns),
                 ":at": _s(now.isoformat()),
+                ":reserved": _s(JobStatus.RESERVED),
+                ":now": _n_float(_epoch(now)),
             },
         )
         if counted:
             return ReturnWrite.COUNTED
-        record = self.job(job_id)
-        item_returned = record is not None and message_id in record.returned
-        return ReturnWrite.ALREADY if item_returned else ReturnWrite.EXHAUSTED
+        record = self.job_in(pool, job_id)
+        if record is not None and message_id in record.returned:
+            return ReturnWrite.ALREADY if message_id in record.returns_sent else ReturnWrite.UNCONFIRMED
+        if record is not None and not may_settle_as_failed(record, _epoch(now)):
+            return ReturnWrite.RUNNING
+        return ReturnWrite.EXHAUSTED
 
-    def mark_parked(self, job_id: str, message_id: str, now: datetime) -> None:
+    def confirm_return(self, pool: str, job_id: str, message_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_job_key(pool, job_id),
+                UpdateExpression="ADD #returns_sent :mids",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#returns_sent": "returns_sent"},
+                ExpressionAttributeValues={":mids": {"SS": [message_id]}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise translate("UpdateItem(confirm return)", error) from error
+        except BotoCoreError as error:
+            raise translate("UpdateItem(confirm return)", error) from error
+
+    def mark_parked(self, pool: str, job_id: str, message_id: str, now: datetime) -> None:
         self._update_job(
             "UpdateItem(mark parked)",
-            job_id,
-            "SET #job_id = :job, #parked_at = :at, #parked_message = :mid",
-            "attribute_not_exists(#status) OR #status = :reserved",
-            {
-                ":job": _s(job_id),
-                ":at": _s(now.isoformat()),
-                ":mid": _s(message_id),
-                ":reserved": _s(JobStatus.RESERVED),
-            },
+            _job_key(pool, job_id),
+            "SET #parked_at = :at, #parked_message = :mid",
+            "#status = :reserved AND attribute_not_exists(#completed_at)",
+            {":at": _s(now.isoformat()), ":mid": _s(message_id), ":reserved": _s(JobStatus.RESERVED)},
         )
 
     def record_failure(self, job: FailedJob) -> FailureWrite:
@@ -389,21 +569,22 @@ class DynamoLedger:
             ":plan": _s(job.plan),
             ":kind": _s(job.kind),
             ":at": _s(job.failed_at.isoformat()),
+            ":now": _n_float(_epoch(job.failed_at)),
             ":error": _s(job.last_error),
             ":pending": _s(NoticeState.PENDING),
             ":claim": _s(job.claim),
             ":job": _s(job.job_id),
         }
-        matches = "#status = :reserved AND #user_id = :u AND #credits = :a"
-        # A job that reserved nothing may have no reservation at all (a producer that does not reserve
-        # for uncharged plans): it is recorded either way.
-        unreserved = "attribute_not_exists(pk) OR attribute_not_exists(#status)"
-        condition = matches if job.amount else f"{unreserved} OR ({matches})"
+        # Still reserved by this user for this amount, not completed, and not running under a live lease.
+        condition = (
+            "#status = :reserved AND #user_id = :u AND #credits = :a AND attribute_not_exists(#completed_at) "
+            f"AND {NOT_RUNNING}"
+        )
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": _job_key(job.job_id),
+                    "Key": _job_key(job.pool, job.job_id),
                     "UpdateExpression": FAIL_JOB,
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": _names(FAIL_JOB + condition),
@@ -443,19 +624,18 @@ class DynamoLedger:
         return FailureWrite(WriteOutcome.REJECTED, reason=f"user {job.user_id} has no account")
 
     def _explain_job_condition(self, job: FailedJob, item: dict[str, Any] | None) -> FailureWrite:
-        if not item:
+        record = _job_record(job.pool, job.job_id, [item]) if item else None
+        if item is None or record is None or record.status is None:
             return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
-        status = item.get("status", {}).get("S")
-        if status == JobStatus.COMPLETED:
+        if record.status == JobStatus.COMPLETED:
             # It completed between the refund's read of the job and this write: it is served.
             return FailureWrite(WriteOutcome.COMPLETED)
-        if status is None:
-            return FailureWrite(WriteOutcome.REJECTED, reason=f"no reservation for job {job.job_id}")
-        if status == JobStatus.FAILED:
+        if record.status == JobStatus.FAILED:
             return FailureWrite(
                 WriteOutcome.DUPLICATE,
                 stored=FailedJob(
                     job_id=job.job_id,
+                    pool=job.pool,
                     user_id=item["user_id"]["S"],
                     plan=item["plan"]["S"],
                     kind=item["kind"]["S"],
@@ -467,19 +647,21 @@ class DynamoLedger:
                 notice=NoticeState(item["notice"]["S"]),
                 claimed_at=datetime.fromisoformat(item["notice_claimed_at"]["S"]),
             )
-        owner = item.get("user_id", {}).get("S")
-        if owner != job.user_id:
+        if record.user_id != job.user_id:
             return FailureWrite(WriteOutcome.REJECTED, reason=f"job {job.job_id} is reserved by another user")
-        reserved = int(item.get("credits", {}).get("N", "0"))
-        return FailureWrite(
-            WriteOutcome.REJECTED,
-            reason=f"job {job.job_id} reserved {reserved} credits but its envelope asks to refund {job.amount}",
-        )
+        if record.credits != job.amount:
+            return FailureWrite(
+                WriteOutcome.REJECTED,
+                reason=f"job {job.job_id} reserved {record.credits} credits but its envelope asks "
+                f"to refund {job.amount}",
+            )
+        # Reserved by this user for this amount: only a live lease stood in the way.
+        return FailureWrite(WriteOutcome.RUNNING, reason=f"job {job.job_id} is running under a live lease")
 
-    def take_over_notice(self, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
+    def take_over_notice(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
         return self._update_job(
             "UpdateItem(take over notice)",
-            job_id,
+            _job_key(pool, job_id),
             "SET #notice_claim = :claim, #notice_claimed_at = :at",
             "#notice = :pending AND #notice_claim = :seen",
             {
@@ -490,40 +672,45 @@ class DynamoLedger:
             },
         )
 
-    def start_notice(self, job_id: str, claim: str) -> bool:
+    def start_notice(self, pool: str, job_id: str, claim: str) -> bool:
         return self._update_job(
             "UpdateItem(start notice)",
-            job_id,
+            _job_key(pool, job_id),
             "SET #notice = :publishing",
             "#notice = :pending AND #notice_claim = :claim",
             {":publishing": _s(NoticeState.PUBLISHING), ":pending": _s(NoticeState.PENDING), ":claim": _s(claim)},
         )
 
-    def reopen_notice(self, job_id: str, claim: str) -> bool:
+    def reopen_notice(self, pool: str, job_id: str, claim: str) -> bool:
         return self._update_job(
             "UpdateItem(reopen notice)",
-            job_id,
+            _job_key(pool, job_id),
             "SET #notice = :pending",
             "#notice = :publishing AND #notice_claim = :claim",
             {":publishing": _s(NoticeState.PUBLISHING), ":pending": _s(NoticeState.PENDING), ":claim": _s(claim)},
         )
 
-    def confirm_notice(self, job_id: str, claim: str) -> bool:
+    def confirm_notice(self, pool: str, job_id: str, claim: str) -> bool:
         return self._update_job(
             "UpdateItem(confirm notice)",
-            job_id,
+            _job_key(pool, job_id),
             "SET #notice = :sent",
             "#notice_claim = :claim",
             {":sent": _s(NoticeState.SENT), ":claim": _s(claim)},
         )
 
     def _update_job(
-        self, operation: str, job_id: str, update: str, condition: str, values: dict[str, AttributeValueTypeDef]
+        self,
+        operation: str,
+        key: dict[str, AttributeValueTypeDef],
+        update: str,
+        condition: str,
+        values: dict[str, AttributeValueTypeDef],
     ) -> bool:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_job_key(job_id),
+                Key=key,
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=_names(update + condition),
@@ -538,24 +725,9 @@ class DynamoLedger:
         return True
 
     def summary(self) -> Summary:
-        """One paginated scan: every account, and every job counted once by its outcome.
-
-        A scan reads the whole table; it serves operators, the demo and `local status`, not a request path.
-        """
-        accounts: list[Account] = []
-        jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        try:
-            for page in self._client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True):
-                for item in page.get("Items", []):
-                    pk, sk = item["pk"]["S"], item["sk"]["S"]
-                    if sk == ACCOUNT:
-                        accounts.append(_account(item))
-                    elif pk.startswith("JOB#"):
-                        jobs[pk.removeprefix("JOB#")].append(item)
-        except (ClientError, BotoCoreError) as error:
-            raise translate("Scan", error) from error
-        accounts.sort(key=lambda a: a.user_id)
-        outcomes = Counter(_job_record(job_id, items).outcome for job_id, items in jobs.items())
+        """Every account, and every job counted once by its outcome (one scan: see `contents`)."""
+        accounts, jobs = self.contents()
+        outcomes = Counter(job.outcome for job in jobs)
         return Summary(
             accounts=accounts,
             refunds=outcomes[JobOutcome.REFUNDED],
@@ -563,23 +735,43 @@ class DynamoLedger:
             outcomes={outcome: outcomes[outcome] for outcome in JobOutcome},
         )
 
+    def contents(self) -> tuple[list[Account], list[JobRecord]]:
+        """One paginated scan: every account (by user) and every job the ledger holds.
 
-def _attempt_item(job_id: str, attempt: Attempt) -> dict[str, AttributeValueTypeDef]:
-    item: dict[str, AttributeValueTypeDef] = {
-        "pk": _s(f"JOB#{job_id}"),
-        "sk": _s(f"{ATTEMPT}{attempt.attempt_id}"),
-        "attempt_id": _s(attempt.attempt_id),
-        "at": _s(attempt.at.isoformat()),
-        "outcome": _s(attempt.outcome),
-    }
-    if attempt.reason:
-        item["reason"] = _s(attempt.reason)
-    return item
+        A scan reads the whole table; it serves operators, the demo and `local status`, not a request path.
+        """
+        accounts: list[Account] = []
+        jobs: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        try:
+            for page in self._client.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True):
+                for item in page.get("Items", []):
+                    pk, sk = item["pk"]["S"], item["sk"]["S"]
+                    if sk == ACCOUNT:
+                        accounts.append(_account(item))
+                    elif pk.startswith("JOB#"):
+                        pool, _, job_id = pk.removeprefix("JOB#").partition("#")
+                        jobs[(pool, job_id)].append(item)
+        except (ClientError, BotoCoreError) as error:
+            raise translate("Scan", error) from error
+        accounts.sort(key=lambda a: a.user_id)
+        return accounts, [_job_record(pool, job_id, items) for (pool, job_id), items in sorted(jobs.items())]
 
 
-def _job_record(job_id: str, items: list[dict[str, Any]]) -> JobRecord:
-    """The job as its items describe it: the JOB item (if any) and its ATTEMPT# items."""
-    job: dict[str, Any] = next((i for i in items if i["sk"]["S"] == JOB), {})
+def _n_float(value: float) -> AttributeValueTypeDef:
+    # Milliseconds are enough for a lease, and keep the number's text short and exact.
+    return {"N": f"{value:.3f}"}
+
+
+def _attempt_key(pool: str, job_id: str, attempt_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": _s(job_pk(pool, job_id)), "sk": _s(f"{ATTEMPT}{attempt_id}")}
+
+
+def _job_record(pool: str, job_id: str, items: list[dict[str, Any]]) -> JobRecord:
+    """The job as its items describe it: the JOB item (if any) and its ATTEMPT# items.
+
+    A job with `completed_at` is COMPLETED whatever its stored status (the worker writes only the
+    completion fields, never the status)."""
+    job: dict[str, Any] = next((i for i in items if i.get("sk", {}).get("S", JOB) == JOB), {})
 
     def text(name: str) -> str | None:
         value = job.get(name, {}).get("S")
@@ -597,14 +789,24 @@ def _job_record(job_id: str, items: list[dict[str, Any]]) -> JobRecord:
                 reason=i.get("reason", {}).get("S"),
             )
             for i in items
-            if i["sk"]["S"].startswith(ATTEMPT)
+            if i.get("sk", {}).get("S", "").startswith(ATTEMPT)
         ),
         key=lambda a: a.at,
     )
     status = text("status")
     claimed_at = text("claimed_at")
+    completed_at = text("completed_at")
+    owner, lease_attempt, expires = text("lease_owner"), text("lease_attempt"), job.get("lease_expires_at", {}).get("N")
+    lease = (
+        Lease(owner=owner, attempt_id=lease_attempt or "", expires_at=float(expires))
+        if owner is not None and expires is not None
+        else None
+    )
+    if completed_at is not None and status == JobStatus.RESERVED:
+        status = JobStatus.COMPLETED
     return JobRecord(
         job_id=job_id,
+        pool=pool,
         user_id=text("user_id"),
         plan=text("plan"),
         kind=text("kind"),
@@ -618,7 +820,11 @@ def _job_record(job_id: str, items: list[dict[str, Any]]) -> JobRecord:
         parked="parked_at" in job,
         returns=number("returns"),
         returned=frozenset(job.get("returned", {}).get("SS", [])),
+        returns_sent=frozenset(job.get("returns_sent", {}).get("SS", [])),
         attempts=attempts,
+        lease=lease,
+        completed_at=datetime.fromisoformat(completed_at) if completed_at else None,
+        completed_attempt=text("completed_attempt"),
     )
 
 

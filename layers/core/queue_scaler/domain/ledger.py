@@ -30,6 +30,9 @@ class TransactionKind(StrEnum):
 
 
 class JobStatus(StrEnum):
+    """A job's state in the ledger. COMPLETED and FAILED are its two exclusive ends: whichever write
+    comes first wins, and the other's condition (still RESERVED, not completed) then fails."""
+
     RESERVED = "reserved"  # submitted; its credits are reserved (charged unless refunded)
     COMPLETED = "completed"  # its handler succeeded: the reservation is the final charge
     FAILED = "failed"  # dead-lettered; refunded if it had reserved anything
@@ -64,10 +67,43 @@ class JobOutcome(StrEnum):
     PARKED = "parked"
 
 
+class Lease(_Model):
+    """The right to run a job: held by one receive of one of its messages until `expires_at`.
+
+    `owner` names the worker instance and the receive (its attempt id, derived from the receipt
+    handle), so that another copy of the message, or the same message received again after its
+    visibility ran out, is another owner. The worker renews `expires_at` with its visibility
+    heartbeat; a worker that dies stops renewing, and the job may run again once it has expired.
+    """
+
+    owner: str
+    attempt_id: str
+    expires_at: float = Field(description="Epoch seconds")
+
+    def live(self, now: float) -> bool:
+        return now < self.expires_at
+
+
+class StartVerdict(StrEnum):
+    """Whether a receive of a job's message may run it (see `start_verdict`)."""
+
+    START = "start"  # the lease is this receive's: run the job
+    LEASED = "leased"  # another receive holds a live lease: leave the message to come back after it
+    COMPLETED = "completed"  # terminal: the job ran; delete the message
+    REFUNDED = "refunded"  # terminal: the job failed for good (refunded or recorded); delete it
+    UNRESERVED = "unreserved"  # no reservation (never submitted, or released): never run unpaid; delete it
+
+    @property
+    def deletes(self) -> bool:
+        """The message is deleted: the job is terminal or was never paid for."""
+        return self not in (StartVerdict.START, StartVerdict.LEASED)
+
+
 class JobRecord(_Model):
     """Everything the ledger holds about one job: its reservation, attempts and settlement."""
 
     job_id: str
+    pool: str | None = None
     user_id: str | None = None
     plan: str | None = None
     kind: str | None = None
@@ -81,7 +117,11 @@ class JobRecord(_Model):
     parked: bool = False
     returns: Annotated[int, Field(ge=0)] = Field(default=0, description="Dead letters sent back to the queue")
     returned: frozenset[str] = Field(default=frozenset(), description="Message ids of those dead letters")
+    returns_sent: frozenset[str] = Field(default=frozenset(), description="Those whose send was confirmed")
     attempts: list[Attempt] = Field(default_factory=list)
+    lease: Lease | None = None
+    completed_at: datetime | None = None
+    completed_attempt: str | None = None
 
     @property
     def outcome(self) -> JobOutcome:
@@ -99,6 +139,29 @@ class JobRecord(_Model):
     def tally(self) -> Counter[AttemptOutcome]:
         """Attempts per outcome."""
         return Counter(a.outcome for a in self.attempts)
+
+
+def start_verdict(job: JobRecord | None, owner: str, now: float) -> StartVerdict:
+    """May the receive `owner` start the job now? The ledger's start condition, as a pure rule.
+
+    Only a reserved job that is neither completed nor failed runs, and only under a lease that is
+    free, expired, or already this receive's (a retried start).
+    """
+    if job is None or job.status is None:
+        return StartVerdict.UNRESERVED
+    if job.status == JobStatus.COMPLETED:
+        return StartVerdict.COMPLETED
+    if job.status == JobStatus.FAILED:
+        return StartVerdict.REFUNDED
+    if job.lease is not None and job.lease.owner != owner and job.lease.live(now):
+        return StartVerdict.LEASED
+    return StartVerdict.START
+
+
+def may_settle_as_failed(job: JobRecord, now: float) -> bool:
+    """A dead letter may refund (or record, or send back) the job only while no receive holds a live
+    lease on it: a job that is running is neither refunded nor returned."""
+    return job.lease is None or not job.lease.live(now)
 
 
 class Account(_Model):

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from queue_scaler.domain.ledger import AttemptOutcome, JobRecord, JobStatus
+from queue_scaler.domain.ledger import AttemptOutcome, JobRecord, JobStatus, may_settle_as_failed
 from queue_scaler.jobs import JobEnvelope, Plan
 
 
@@ -65,6 +65,7 @@ class DeadLetterStep(StrEnum):
     """What a dead letter of a known job calls for, before any credit moves."""
 
     COMPLETED = "completed"  # the job was served (its message came back after it succeeded): delete it
+    RUNNING = "running"  # a receive holds a live lease on it: neither return nor refund it now; retry later
     RETURN = "return"  # its receives were mostly releases, not failures: send it back to its queue
     SETTLE = "settle"  # it failed for good: refund (or record) once
 
@@ -75,18 +76,31 @@ class DeadLetterDecision(_Model):
     exhausted: bool = Field(default=False, description="SETTLE because the returns ran out")
 
 
-def dead_letter_step(job: JobRecord | None, policy: DeadLetterPolicy) -> DeadLetterDecision:
+def _ended(job: JobRecord, now: float) -> DeadLetterDecision | None:
+    """The decision for a job that is settled, completed or running; None for the others."""
+    if job.status == JobStatus.FAILED:
+        return DeadLetterDecision(step=DeadLetterStep.SETTLE, reason="the job is already settled as failed")
+    if job.status == JobStatus.COMPLETED:
+        return DeadLetterDecision(step=DeadLetterStep.COMPLETED, reason="the job completed; nothing to refund")
+    if not may_settle_as_failed(job, now):
+        return DeadLetterDecision(step=DeadLetterStep.RUNNING, reason="the job is running under a live lease")
+    return None
+
+
+def dead_letter_step(job: JobRecord | None, policy: DeadLetterPolicy, now: float) -> DeadLetterDecision:
     """Tell real failures from releases: only a job that failed `required_failures` times is refunded.
+
+    A job running under a live lease (at `now`, epoch seconds) is neither: its dead letter waits.
 
     An attempt still marked started counts as a failure: its worker died holding it (a crash or a
     SIGKILL), which the job itself may have caused. A job with no release recorded is settled as it
     always was (a worker that records nothing, or a message that kept timing out).
     """
-    if job is None or job.status == JobStatus.FAILED:
-        known = "the ledger knows nothing of the job" if job is None else "the job is already settled as failed"
-        return DeadLetterDecision(step=DeadLetterStep.SETTLE, reason=known)
-    if job.status == JobStatus.COMPLETED:
-        return DeadLetterDecision(step=DeadLetterStep.COMPLETED, reason="the job completed; nothing to refund")
+    if job is None:
+        return DeadLetterDecision(step=DeadLetterStep.SETTLE, reason="the ledger knows nothing of the job")
+    ended = _ended(job, now)
+    if ended is not None:
+        return ended
     tally = job.tally()
     failures = tally[AttemptOutcome.FAILED] + tally[AttemptOutcome.STARTED]
     releases = tally[AttemptOutcome.RELEASED]
@@ -143,6 +157,7 @@ class FailedJob(_Model):
     """
 
     job_id: str
+    pool: str = Field(description="The pool of the job's reservation (its ledger key)")
     user_id: str
     plan: Plan
     kind: str
@@ -155,6 +170,7 @@ class FailedJob(_Model):
 def failed_job(
     *,
     job_id: str,
+    pool: str,
     user_id: str,
     plan: Plan,
     kind: str,
@@ -168,6 +184,7 @@ def failed_job(
         raise ValueError(f"job {job_id} is parked, not written to the ledger: {assessment.reason}")
     return FailedJob(
         job_id=job_id,
+        pool=pool,
         user_id=user_id,
         plan=plan,
         kind=kind,
@@ -223,6 +240,7 @@ class Reservation(_Model):
     """Credits a producer reserves when it submits a job: the job's charge unless it is refunded."""
 
     job_id: str
+    pool: str = Field(description="The pool routing sends the job to: its ledger key's first part")
     user_id: str
     plan: Plan
     kind: str
@@ -231,17 +249,26 @@ class Reservation(_Model):
 
 
 def reservation(
-    *, job_id: str, user_id: str, plan: Plan, kind: str, credits: int, policy: RefundPolicy, now: datetime
+    *,
+    job_id: str,
+    pool: str,
+    user_id: str,
+    plan: Plan,
+    kind: str,
+    credits: int,
+    policy: RefundPolicy,
+    now: datetime,
 ) -> Reservation:
     """The reservation for a submitted job; raises InvalidAmount when `credits` is out of bounds."""
     amount = chargeable(plan, credits, policy)
-    return Reservation(job_id=job_id, user_id=user_id, plan=plan, kind=kind, amount=amount, at=now)
+    return Reservation(job_id=job_id, pool=pool, user_id=user_id, plan=plan, kind=kind, amount=amount, at=now)
 
 
-def envelope_reservation(envelope: JobEnvelope, policy: RefundPolicy, now: datetime) -> Reservation:
-    """The reservation for a job envelope (what a producer reserves before it sends the envelope)."""
+def envelope_reservation(envelope: JobEnvelope, pool: str, policy: RefundPolicy, now: datetime) -> Reservation:
+    """The reservation for a job envelope routed to `pool` (what a producer reserves before it sends it)."""
     return reservation(
         job_id=envelope.job_id,
+        pool=pool,
         user_id=envelope.user_id,
         plan=envelope.plan,
         kind=envelope.kind,

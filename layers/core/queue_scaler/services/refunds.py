@@ -50,18 +50,18 @@ from queue_scaler.domain.refund import (
     parked_record,
     user_notice,
 )
-from queue_scaler.errors import AwsCallError, NotificationPending
+from queue_scaler.errors import AwsCallError, JobRunning, NotificationPending
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
 from queue_scaler.metric_names import Metric
-from queue_scaler.ports import JobQueues, Ledger, MetricsSink, Notifier, Parking, ReturnWrite, WriteOutcome
+from queue_scaler.ports import JobQueues, MetricsSink, Notifier, Parking, RefundLedger, ReturnWrite, WriteOutcome
 from queue_scaler.validation import describe_validation_error
 
 logger = logging.getLogger(__name__)
 
 #: What may escape `RefundService.handle`: the record is then reported as a batch item failure and
 #: delivered again. Everything else ends in a refund, a record, a duplicate or a parked record.
-RETRYABLE_ERRORS: tuple[type[Exception], ...] = (AwsCallError, NotificationPending)
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (AwsCallError, NotificationPending, JobRunning)
 
 Result = Literal["refunded", "recorded", "duplicate", "parked", "completed", "returned"]
 
@@ -92,12 +92,18 @@ def _new_claim() -> str:
     return uuid.uuid4().hex
 
 
+_RETRY_METRICS: dict[type[Exception], str] = {
+    NotificationPending: "NoticesPending",
+    JobRunning: "DeadLettersOfRunningJobs",
+}
+
+
 class RefundService:
     """Refunds dead-lettered jobs: the code behind DlqRefundFunction, and the local cloud's ledger."""
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: RefundLedger,
         parking: Parking,
         notifier: Notifier,
         metrics: MetricsSink,
@@ -130,8 +136,9 @@ class RefundService:
         try:
             return self._handle(letter, now)
         except RETRYABLE_ERRORS as error:
-            # A pending notice is the design working (a concurrent duplicate); an AWS failure is an error.
-            self._metrics.count("NoticesPending" if isinstance(error, NotificationPending) else "RefundErrors")
+            # A pending notice or a running job is the design working (a concurrent duplicate, a copy being
+            # worked); an AWS failure is an error.
+            self._metrics.count(_RETRY_METRICS.get(type(error), "RefundErrors"))
             logger.warning(
                 "dead letter will be retried",
                 extra={"message_id": letter.message_id, "error": str(error), "type": type(error).__name__},
@@ -150,11 +157,17 @@ class RefundService:
         assessment = assess(envelope.plan, envelope.credits, self._policy)
         if assessment.verdict == Verdict.PARK:
             return self._park(letter, assessment.reason, now, envelope.job_id)
-        decision = dead_letter_step(self._ledger.job(envelope.job_id), self._dead_letters)
+        record = self._ledger.job(envelope.job_id)
+        if record is None or record.pool is None:
+            # Never reserved, or released (its send failed): nothing was charged, nothing is refunded.
+            return self._park(letter, f"no reservation for job {envelope.job_id}", now, envelope.job_id)
+        decision = dead_letter_step(record, self._dead_letters, now.timestamp())
         if decision.step == DeadLetterStep.COMPLETED:
             return self._served(letter, envelope.job_id, decision.reason)
+        if decision.step == DeadLetterStep.RUNNING:
+            raise JobRunning(envelope.job_id)
         if decision.step == DeadLetterStep.RETURN:
-            returned = self._send_back(letter, envelope, decision, now)
+            returned = self._send_back(letter, envelope, record.pool, decision, now)
             if returned is not None:
                 return returned
         elif decision.exhausted:
@@ -163,12 +176,14 @@ class RefundService:
                 "job sent back too often; settled as failed for good",
                 extra={"job_id": envelope.job_id, "reason": decision.reason},
             )
-        return self._fail(letter, envelope, assessment, decision, now)
+        return self._fail(letter, envelope, pool=record.pool, assessment=assessment, decision=decision, now=now)
 
     def _fail(
         self,
         letter: DeadLetter,
         envelope: JobEnvelope,
+        *,
+        pool: str,
         assessment: Assessment,
         decision: DeadLetterDecision,
         now: datetime,
@@ -176,6 +191,7 @@ class RefundService:
         """Write the job failed for good (refunded or recorded) once, then tell its user once."""
         job = failed_job(
             job_id=envelope.job_id,
+            pool=pool,
             user_id=envelope.user_id,
             plan=envelope.plan,
             kind=envelope.kind,
@@ -187,8 +203,11 @@ class RefundService:
         write = self._ledger.record_failure(job)
         if write.outcome == WriteOutcome.COMPLETED:
             return self._served(letter, envelope.job_id, "the job completed while its dead letter was handled")
+        if write.outcome == WriteOutcome.RUNNING:
+            # A copy started between our read and this write: it runs; the dead letter waits.
+            raise JobRunning(envelope.job_id)
         if write.outcome == WriteOutcome.REJECTED:
-            return self._park(letter, write.reason, now, envelope.job_id)
+            return self._park(letter, write.reason, now, envelope.job_id, pool)
         if write.outcome == WriteOutcome.WRITTEN:
             result: Result = "refunded" if job.amount else "recorded"
             self._metrics.count("Refunds" if job.amount else "FailuresRecorded")
@@ -213,22 +232,32 @@ class RefundService:
         return RefundOutcome(letter.message_id, "completed", job_id, 0, False, reason)
 
     def _send_back(
-        self, letter: DeadLetter, envelope: JobEnvelope, decision: DeadLetterDecision, now: datetime
+        self, letter: DeadLetter, envelope: JobEnvelope, pool: str, decision: DeadLetterDecision, now: datetime
     ) -> RefundOutcome | None:
-        """Send a released (not failed) job back to its queue; None when it must be settled instead."""
+        """Send a released (not failed) job back to its queue once per dead letter; None when it must
+        be settled instead."""
         queue = letter.source_queue
         if queue is None:
             logger.warning("dead letter without its source queue; settled", extra={"job_id": envelope.job_id})
             return None
-        write = self._ledger.record_return(envelope.job_id, letter.message_id, self._dead_letters.max_returns, now)
+        write = self._ledger.record_return(
+            pool, envelope.job_id, letter.message_id, self._dead_letters.max_returns, now
+        )
+        if write == ReturnWrite.RUNNING:
+            raise JobRunning(envelope.job_id)
         if write == ReturnWrite.EXHAUSTED:
             # A concurrent delivery of another dead letter of this job used the last return.
             self._metrics.count("ReturnsExhausted")
             return None
-        # ALREADY: an earlier delivery of this very dead letter counted it and may have died before the
-        # send; sending again can at worst give the job a second copy, which completes once (workers
-        # skip a job the ledger already marks completed).
+        if write == ReturnWrite.ALREADY:
+            # An earlier delivery of this very dead letter sent it back: one copy per dead letter.
+            self._metrics.count("DuplicateDeliveries")
+            return RefundOutcome(letter.message_id, "duplicate", envelope.job_id, 0, False, "already sent back")
+        # UNCONFIRMED: an earlier delivery counted it and may have died before the send. Sending again
+        # can at worst give the job a second copy, which the run lease runs once at a time and never
+        # after the job completed.
         self._queues.send(queue, letter.body)
+        self._ledger.confirm_return(pool, envelope.job_id, letter.message_id)
         self._metrics.count("DeadLettersReturned")
         logger.info(
             "released job sent back to its queue",
@@ -259,7 +288,7 @@ class RefundService:
             logger.error("user notice unconfirmed past its lease; not sent again", extra={"job_id": stored.job_id})
         if step == NoticeStep.TAKE_OVER:
             claim = self._new_claim()
-            if not self._ledger.take_over_notice(stored.job_id, stored.claim, claim, now):
+            if not self._ledger.take_over_notice(stored.pool, stored.job_id, stored.claim, claim, now):
                 # Another delivery took it over between our read and our write: it sends, we wait.
                 raise NotificationPending(stored.job_id)
             self._metrics.count("NoticesTakenOver")
@@ -268,7 +297,7 @@ class RefundService:
         return RefundOutcome(letter.message_id, "duplicate", stored.job_id, 0, notified, "already failed")
 
     def _notify(self, job: FailedJob, claim: str) -> bool:
-        if not self._ledger.start_notice(job.job_id, claim):
+        if not self._ledger.start_notice(job.pool, job.job_id, claim):
             # Our lease ran out before we published and another delivery took the claim: it sends.
             self._metrics.count("NoticeClaimsLost")
             logger.warning("notice claim lost before publishing", extra={"job_id": job.job_id})
@@ -282,12 +311,12 @@ class RefundService:
             # the lease runs out. If even that write fails, the notice stays unsent and counted.
             self._metrics.count("NotificationErrors")
             logger.error("user notice not sent", extra={"job_id": job.job_id, "error": str(error)})
-            if not self._ledger.reopen_notice(job.job_id, claim):
+            if not self._ledger.reopen_notice(job.pool, job.job_id, claim):
                 self._metrics.count("NoticesUnconfirmed")
             raise
         self._metrics.count("Notifications")
         try:
-            confirmed = self._ledger.confirm_notice(job.job_id, claim)
+            confirmed = self._ledger.confirm_notice(job.pool, job.job_id, claim)
         except AwsCallError as error:
             confirmed = False
             logger.error("user notice sent but not confirmed", extra={"job_id": job.job_id, "error": str(error)})
@@ -296,7 +325,9 @@ class RefundService:
             self._metrics.count("NoticesUnconfirmed")
         return True
 
-    def _park(self, letter: DeadLetter, reason: str, now: datetime, job_id: str | None) -> RefundOutcome:
+    def _park(
+        self, letter: DeadLetter, reason: str, now: datetime, job_id: str | None, pool: str | None = None
+    ) -> RefundOutcome:
         record = parked_record(
             message_id=letter.message_id,
             body=letter.body,
@@ -306,8 +337,8 @@ class RefundService:
             now=now,
         )
         self._parking.park(record)
-        if job_id is not None:
-            self._ledger.mark_parked(job_id, letter.message_id, now)
+        if job_id is not None and pool is not None:
+            self._ledger.mark_parked(pool, job_id, letter.message_id, now)
         self._metrics.count("ParkedRecords")
         if record.truncated:
             self._metrics.count("ParkedTruncated")

@@ -1,0 +1,248 @@
+"""One contract for the ledger, run against the in-memory fake and the DynamoDB ledger on moto.
+
+Each test states one transition of a job's life (domain.ledger) and what each port's user sees:
+the producer (credits), the workers (attempts and the run lease) and DlqRefundFunction (refunds).
+The fake cannot drift from the real ledger: both must pass every test here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, StartVerdict
+from queue_scaler.domain.refund import FailedJob, RefundPolicy, reservation
+from queue_scaler.errors import DuplicateReservation, InsufficientCredits, ReferenceTaken
+from queue_scaler.ports import Ledger, ReturnWrite, WriteOutcome
+from tests.fakes import FakeLedger
+from tests.functional.moto_stack import create_ledger_table
+
+NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+T = NOW.timestamp()
+POOL = "video"
+LEASE = 60.0
+
+
+@pytest.fixture(params=["fake", "dynamodb"])
+def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    if request.param == "fake":
+        yield FakeLedger()
+        return
+    request.getfixturevalue("aws")
+    yield DynamoLedger(create_ledger_table())
+
+
+def reserve(ledger: Ledger, job_id: str = "j-1", credits: int = 5, user_id: str = "u", pool: str = POOL) -> None:
+    ledger.reserve(
+        reservation(
+            job_id=job_id,
+            pool=pool,
+            user_id=user_id,
+            plan="pro",
+            kind="video.transcode",
+            credits=credits,
+            policy=RefundPolicy(cap=1000),
+            now=NOW,
+        ),
+        claim=f"claim-{job_id}",
+    )
+
+
+def lease(owner: str, at: float = T) -> Lease:
+    return Lease(owner=owner, attempt_id=owner, expires_at=at + LEASE)
+
+
+def start(ledger: Ledger, owner: str, at: float = T, job_id: str = "j-1", pool: str = POOL) -> StartVerdict:
+    attempt = Attempt(attempt_id=owner, at=datetime.fromtimestamp(at, UTC), outcome=AttemptOutcome.STARTED)
+    return ledger.start_attempt(pool, job_id, attempt, lease(owner, at), at).verdict
+
+
+def end(ledger: Ledger, owner: str, outcome: AttemptOutcome, job_id: str = "j-1") -> bool:
+    return ledger.end_attempt(POOL, job_id, Attempt(attempt_id=owner, at=NOW, outcome=outcome), owner)
+
+
+def refund(ledger: Ledger, at: float = T, credits: int = 5, user_id: str = "u", job_id: str = "j-1") -> WriteOutcome:
+    failed = FailedJob(
+        job_id=job_id,
+        pool=POOL,
+        user_id=user_id,
+        plan="pro",
+        kind="video.transcode",
+        amount=credits,
+        last_error="dead-lettered",
+        failed_at=datetime.fromtimestamp(at, UTC),
+        claim="notice-claim",
+    )
+    return ledger.record_failure(failed).outcome
+
+
+@pytest.fixture
+def funded(ledger: Ledger) -> Ledger:
+    ledger.deposit("u", 100, "purchase-1", NOW)
+    return ledger
+
+
+# Credits: the producer --------------------------------------------------------------------------
+
+
+def test_given_a_reference_when_another_user_deposits_it_then_it_is_refused_naming_its_owner(ledger: Ledger) -> None:
+    ledger.deposit("u", 10, "p-1", NOW)
+    ledger.deposit("u", 10, "p-1", NOW)  # the same purchase retried: once
+    with pytest.raises(ReferenceTaken, match="'u'"):
+        ledger.deposit("v", 10, "p-1", NOW)
+    account = ledger.account("u")
+    assert account is not None and (account.balance, account.deposited) == (10, 10)
+    assert ledger.account("v") is None
+
+
+def test_given_a_reservation_then_a_second_one_and_an_overdraft_are_refused(funded: Ledger) -> None:
+    reserve(funded, "j-1", 60)
+    with pytest.raises(DuplicateReservation):
+        reserve(funded, "j-1", 60)
+    with pytest.raises(DuplicateReservation):  # a job id is unique across pools
+        reserve(funded, "j-1", 60, pool="audio")
+    with pytest.raises(InsufficientCredits):
+        reserve(funded, "j-2", 41)
+    record = funded.job("j-1")
+    assert record is not None and (record.pool, record.status, record.credits) == (POOL, JobStatus.RESERVED, 60)
+    assert funded.job("j-2") is None
+
+
+def test_given_an_unsent_job_then_release_forgets_it_but_not_once_a_worker_started_it(funded: Ledger) -> None:
+    reserve(funded, "j-1")
+    reserve(funded, "j-2")
+    held = reservation(
+        job_id="j-1", pool=POOL, user_id="u", plan="pro", kind="video.transcode", credits=5,
+        policy=RefundPolicy(), now=NOW,
+    )  # fmt: skip
+    assert funded.release(held, "not-the-claim") is False
+    assert funded.release(held, "claim-j-1") is True
+    assert funded.job("j-1") is None
+    assert start(funded, "w/a", job_id="j-2") == StartVerdict.START
+    assert funded.release(held.model_copy(update={"job_id": "j-2"}), "claim-j-2") is False
+    account = funded.account("u")
+    assert account is not None and (account.balance, account.reserved) == (95, 5)
+
+
+# Attempts: the workers --------------------------------------------------------------------------
+
+
+def test_given_no_reservation_or_another_pool_then_no_attempt_starts(funded: Ledger) -> None:
+    assert start(funded, "w/a") == StartVerdict.UNRESERVED
+    reserve(funded, "j-1")
+    assert start(funded, "w/a", pool="audio") == StartVerdict.UNRESERVED
+    record = funded.job("j-1")
+    assert record is not None and record.attempts == [] and record.lease is None
+
+
+def test_given_a_live_lease_then_another_receive_is_refused_until_it_expires(funded: Ledger) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    assert start(funded, "w/a", T + 1) == StartVerdict.START, "a retried start of the same receive"
+    assert start(funded, "w/b", T + 2) == StartVerdict.LEASED
+    result = funded.start_attempt(
+        POOL, "j-1", Attempt(attempt_id="c", at=NOW, outcome=AttemptOutcome.STARTED), lease("w/c"), T + 3
+    )
+    assert result.lease is not None and result.lease.owner == "w/a", "the holder's lease, to come back after it"
+    assert funded.renew_lease(POOL, "j-1", lease("w/a", T + 30))
+    assert not funded.renew_lease(POOL, "j-1", lease("w/b", T + 30))
+    assert start(funded, "w/b", T + 30 + LEASE - 1) == StartVerdict.LEASED
+    assert start(funded, "w/b", T + 30 + LEASE) == StartVerdict.START, "its worker died: the lease expired"
+    record = funded.job("j-1")
+    assert record is not None and record.lease is not None and record.lease.owner == "w/b"
+    assert sorted(a.attempt_id for a in record.attempts) == ["w/a", "w/b"]
+
+
+def test_given_a_failed_attempt_then_the_lease_is_freed_by_its_owner_only(funded: Ledger) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    assert end(funded, "w/b", AttemptOutcome.FAILED) is False
+    assert start(funded, "w/c", T + 1) == StartVerdict.LEASED
+    assert end(funded, "w/a", AttemptOutcome.RELEASED) is True
+    assert start(funded, "w/c", T + 1) == StartVerdict.LEASED, "a released run may still be finishing"
+    assert end(funded, "w/a", AttemptOutcome.FAILED) is True
+    assert start(funded, "w/c", T + 1) == StartVerdict.START, "the next receive runs at once"
+
+
+def test_given_a_completion_then_no_copy_starts_and_no_refund_happens(funded: Ledger) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    assert end(funded, "w/a", AttemptOutcome.COMPLETED) is True
+    record = funded.job("j-1")
+    assert record is not None and record.status == JobStatus.COMPLETED and record.lease is None
+    assert record.completed_attempt == "w/a"
+    assert start(funded, "w/b", T + LEASE * 2) == StartVerdict.COMPLETED
+    assert end(funded, "w/b", AttemptOutcome.COMPLETED) is False, "the first completion is the one"
+    assert not funded.renew_lease(POOL, "j-1", lease("w/a"))
+    assert refund(funded, T + LEASE * 2) == WriteOutcome.COMPLETED
+    summary = funded.summary()
+    assert summary.problems() == [] and summary.charged == 5 and summary.refunded == 0
+
+
+# Refunds: DlqRefundFunction ---------------------------------------------------------------------
+
+
+def test_given_a_live_lease_then_no_refund_until_it_expires_and_then_no_copy_starts(funded: Ledger) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    assert refund(funded, T + 1) == WriteOutcome.RUNNING
+    assert refund(funded, T + LEASE) == WriteOutcome.WRITTEN
+    assert refund(funded, T + LEASE) == WriteOutcome.DUPLICATE
+    assert start(funded, "w/b", T + LEASE) == StartVerdict.REFUNDED
+    assert end(funded, "w/a", AttemptOutcome.COMPLETED) is False, "refunded first: the refund stands"
+    record = funded.job("j-1")
+    assert record is not None and record.status == JobStatus.FAILED and record.completed_at is None
+    account = funded.account("u")
+    assert account is not None and (account.balance, account.refunded) == (100, 5)
+
+
+def test_given_a_refund_that_does_not_match_the_reservation_then_it_is_rejected(funded: Ledger) -> None:
+    assert refund(funded, job_id="j-none") == WriteOutcome.REJECTED
+    reserve(funded)
+    assert refund(funded, credits=6) == WriteOutcome.REJECTED
+    assert refund(funded, user_id="intruder") == WriteOutcome.REJECTED
+    assert funded.summary().refunded == 0
+
+
+def test_given_a_dead_letter_then_it_is_returned_once_and_never_while_the_job_runs(funded: Ledger) -> None:
+    reserve(funded)
+    now = NOW + timedelta(seconds=1)
+    assert funded.record_return(POOL, "j-1", "m-1", 2, now) == ReturnWrite.COUNTED
+    assert funded.record_return(POOL, "j-1", "m-1", 2, now) == ReturnWrite.UNCONFIRMED
+    funded.confirm_return(POOL, "j-1", "m-1")
+    assert funded.record_return(POOL, "j-1", "m-1", 2, now) == ReturnWrite.ALREADY
+    assert start(funded, "w/a", now.timestamp()) == StartVerdict.START
+    assert funded.record_return(POOL, "j-1", "m-2", 2, now) == ReturnWrite.RUNNING
+    later = now + timedelta(seconds=LEASE)
+    assert funded.record_return(POOL, "j-1", "m-2", 2, later) == ReturnWrite.COUNTED
+    assert funded.record_return(POOL, "j-1", "m-3", 2, later) == ReturnWrite.EXHAUSTED
+    record = funded.job("j-1")
+    assert record is not None and (record.returns, record.returned) == (2, frozenset({"m-1", "m-2"}))
+
+
+def test_given_a_refund_then_its_notice_moves_only_under_its_claim(funded: Ledger) -> None:
+    reserve(funded)
+    assert refund(funded) == WriteOutcome.WRITTEN
+    assert not funded.start_notice(POOL, "j-1", "someone-else")
+    assert not funded.take_over_notice(POOL, "j-1", "stale", "mine", NOW)
+    assert funded.take_over_notice(POOL, "j-1", "notice-claim", "mine", NOW)
+    assert funded.start_notice(POOL, "j-1", "mine")
+    assert not funded.take_over_notice(POOL, "j-1", "mine", "other", NOW), "a publishing notice is never taken"
+    assert funded.reopen_notice(POOL, "j-1", "mine")
+    assert funded.confirm_notice(POOL, "j-1", "mine")
+    assert not funded.confirm_notice(POOL, "j-1", "other")
+
+
+def test_given_jobs_each_way_then_the_summary_adds_up(funded: Ledger) -> None:
+    for job_id in ("j-done", "j-failed", "j-pending"):
+        reserve(funded, job_id, 10)
+    assert start(funded, "w/a", job_id="j-done") == StartVerdict.START
+    assert end(funded, "w/a", AttemptOutcome.COMPLETED, job_id="j-done")
+    assert refund(funded, credits=10, job_id="j-failed") == WriteOutcome.WRITTEN
+    summary = funded.summary()
+    assert summary.problems() == []
+    assert (summary.reserved, summary.refunded, summary.charged) == (30, 10, 20)
+    assert {str(k): v for k, v in summary.outcomes.items() if v} == {"completed": 1, "refunded": 1, "pending": 1}
