@@ -48,6 +48,29 @@ if TYPE_CHECKING:
 ACCOUNT = "ACCOUNT"
 JOB = "JOB"
 ATTEMPT = "ATTEMPT#"
+
+#: Every attribute a worker may write, on its pool's `JOB#<pool>#<job>` items only, and only with
+#: UpdateItem (as such, or inside TransactWriteItems): the run lease and the completion on the `JOB`
+#: item, the attempt's record on its `ATTEMPT#<attempt>` item. Never credits, user, plan, the
+#: reservation, its send or a refund. The workers' IAM statement (templates/pool.yaml) lists the same
+#: names in `dynamodb:Attributes`, with the key attributes `pk` and `sk`; a contract test compares them.
+WORKER_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
+    # the JOB item: the run lease, then the completion
+    "lease_owner",
+    "lease_attempt",
+    "lease_expires_at",
+    "completed_at",
+    "completed_attempt",
+    # an ATTEMPT# item
+    "attempt_id",
+    "at",
+    "outcome",
+    "reason",
+    "ended_at",
+    "worker",
+)
+#: The key attributes every item carries (an IAM `dynamodb:Attributes` list names them too).
+KEY_ATTRIBUTES: tuple[str, ...] = ("pk", "sk")
 _CONDITION_FAILED = "ConditionalCheckFailed"
 
 DEPOSIT = "SET #user_id = :u ADD #balance :c, #deposited :c"
