@@ -132,9 +132,17 @@ def component_roles(stack: stackmodel.Stack) -> list[ComponentRole]:
 def _role(component: str, resource: stackmodel.Resource) -> ComponentRole:
     properties = resource.properties
     policies = {p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])}
-    # AWS::IAM::Policy resources of the same stack attached to the role (`Roles: [!Ref Role]`).
-    for attached in resource.stack.resources().values():
-        if attached.type == "AWS::IAM::Policy" and {"Ref": resource.logical_id} in attached.raw["Properties"]["Roles"]:
+    # AWS::IAM::Policy resources attached to the role anywhere in the stack tree: by `!Ref Role` in
+    # its own stack, or by the role's name passed to a nested stack (each queue stack grants the
+    # refund function its own queues).
+    name = resource.stack.resource_ref(resource)
+    root = resource.stack
+    while root.parent is not None:
+        root = root.parent
+    for attached in root.walk():
+        if attached.type == "AWS::IAM::Policy" and any(
+            _names_role(attached, entry, resource, name) for entry in attached.raw["Properties"]["Roles"]
+        ):
             policies[attached.properties["PolicyName"]] = attached.properties["PolicyDocument"]
     return ComponentRole(
         component=component,
@@ -143,6 +151,16 @@ def _role(component: str, resource: stackmodel.Resource) -> ComponentRole:
         policies=policies,
         managed=list(properties.get("ManagedPolicyArns", [])),
     )
+
+
+def _names_role(policy: stackmodel.Resource, entry: Any, role: stackmodel.Resource, name: str) -> bool:
+    """Whether one `Roles` entry of `policy` is `role`: a Ref to a resource is that resource of the
+    policy's own stack (sibling pool stacks have equally named roles); anything else (a parameter
+    carrying a role's name into a nested stack) is compared by the name it resolves to."""
+    target = entry.get("Ref") if isinstance(entry, dict) else None
+    if target in policy.stack.resources():
+        return policy.stack is role.stack and target == role.logical_id
+    return bool(policy.stack.resolve(entry) == name)
 
 
 def role_name(settings: LocalSettings, component: str) -> str:
