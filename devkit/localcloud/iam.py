@@ -10,8 +10,11 @@ resource, so a call a role lacks fails with AccessDenied as on AWS.
 
 Who runs as whom, in the daemon's one process:
 - the local cloud's own code (creating resources, the Auto Scaling and Run Command emulation, status)
-  and the operator's clients (the demo's producer, tests) use the account's admin, whose access key
+  and the operator's clients (tests, `explain --local`) use the account's admin, whose access key
   is the dummy `local` the project has always used;
+- the product's side (the demo's producer; `submit`, `credits` and `jobs` with `--local`) runs as the
+  `Producer` role, which holds only the stack's ProducerPolicy (its credentials are in the state
+  file, as `producer`);
 - a function invocation runs under its role's session (`acting_as`): every boto3 client signs with
   the session of the component whose code runs in the current thread, whatever session created it,
   and threads the function starts inherit it (the SQS adapter reads queues in parallel);
@@ -54,6 +57,9 @@ ADMIN_USER = "local-admin"
 ADMIN_KEY = "local"
 ACCOUNT = stackmodel.ACCOUNT
 WORKER = "Worker"
+#: The product that submits jobs: a role holding only the stack's ProducerPolicy.
+PRODUCER = "Producer"
+PRODUCER_POLICY = "ProducerPolicy"
 #: The component whose code runs in this thread (None: the local cloud's own code, as admin).
 _identity: contextvars.ContextVar[ReadOnlyCredentials | None] = contextvars.ContextVar("identity", default=None)
 _component: contextvars.ContextVar[str | None] = contextvars.ContextVar("component", default=None)
@@ -126,6 +132,18 @@ def component_roles(stack: stackmodel.Stack) -> list[ComponentRole]:
             (role_ref,) = nested.resources()[profile_id].raw["Properties"]["Roles"]
             role = nested.resources()[role_ref["Ref"]]
             roles.append(_role(worker_component(str(nested.parameters["PoolName"])), role))
+    producer = stack.resources().get(PRODUCER_POLICY)
+    if producer is not None:
+        # The README's advice, followed: a role of the account with the managed policy attached.
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        roles.append(
+            ComponentRole(PRODUCER, PRODUCER_POLICY, trust, {PRODUCER_POLICY: producer.properties["PolicyDocument"]})
+        )
     return roles
 
 
