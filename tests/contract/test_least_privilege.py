@@ -89,7 +89,9 @@ def owners(stack: Stack) -> dict[str, set[str]]:
 
 
 def function_roles(stack: Stack) -> dict[str, ComponentRole]:
-    return {r.component: r for r in component_roles(stack) if not r.component.startswith("Worker:")}
+    """Each function's execution role (workers and the producer are not functions)."""
+    functions = {f.logical_id for f in _functions(stack)}
+    return {r.component: r for r in component_roles(stack) if r.component in functions}
 
 
 def cross_function_violations(stack: Stack) -> list[str]:
