@@ -178,8 +178,9 @@ def run(
     """Play the demo; returns the job report and the final status. `size` scales the burst."""
     claim_state_dir(state_dir)
     settings = LocalSettings()
-    # This process's own clients (the producer's ledger) talk only to the local cloud's endpoint, as
-    # its admin: the local cloud enforces IAM and knows no other key (whatever the shell exported).
+    # This process's own clients (the producer's ledger and queues) talk only to the local cloud's
+    # endpoint, as the producer role (the stack's ProducerPolicy, as a product holds it on AWS): the
+    # local cloud enforces IAM and knows no other key (whatever the shell exported).
     os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
     os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
     os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -187,6 +188,8 @@ def run(
     try:
         # Inside the try: a cloud that fails to start still gives its state directory back.
         state = up(state_dir)
+        # The producer runs as a product would: under the stack's producer policy alone.
+        os.environ.update(state["producer"])
         # The producer a product would use, routing by the same pool configuration the scaler reads.
         jobs_producer = producer(
             ledger_table=stack.ledger_table(settings),

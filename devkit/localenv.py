@@ -39,6 +39,8 @@ class LocalCloudTarget:
     region: str
     stack: str
     status_url: str
+    #: The producer role's credentials (ProducerPolicy only), as the daemon wrote them.
+    producer: tuple[tuple[str, str], ...] = ()
 
     def status(self) -> dict[str, Any]:
         """What `local status --json` prints."""
@@ -59,6 +61,16 @@ class LocalCloudTarget:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
 
+    def apply_as_producer(self) -> None:
+        """`apply`, signing as the producer role (what a product submitting jobs holds on AWS)."""
+        if not self.producer:
+            raise LocalCloudNotRunning(
+                f"the local cloud in {self.state_dir} gives no producer credentials: "
+                "restart it (`queue-scaler local down`, then `local up`)"
+            )
+        self.apply()
+        os.environ.update(dict(self.producer))
+
 
 def find_local_cloud(state_dir: Path | None = None) -> LocalCloudTarget:
     """The running local cloud (in `state_dir`, else `local up`'s or the demo's); raises
@@ -76,6 +88,7 @@ def find_local_cloud(state_dir: Path | None = None) -> LocalCloudTarget:
         region=str(state.get("region", defaults.region)),
         stack=str(state.get("stack", defaults.stack)),
         status_url=str(state["status_url"]),
+        producer=tuple(sorted(dict(state.get("producer", {})).items())),
     )
 
 

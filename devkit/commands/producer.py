@@ -87,7 +87,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _guarded(args: argparse.Namespace, command: Any) -> int:
     name = args.command if not getattr(args, "action", None) else f"{args.command} {args.action}"
     try:
-        code: int = command(args, aws_target(args))
+        target = aws_target(args)
+        if target.local:
+            # As a product would run them: under the stack's ProducerPolicy, not as the admin.
+            _as_local_producer(args)
+        code: int = command(args, target)
     except (UsageError, ConfigError, TargetError) as error:
         print(f"queue-scaler {name}: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,6 +99,15 @@ def _guarded(args: argparse.Namespace, command: Any) -> int:
         print(f"queue-scaler {name}: {error}", file=sys.stderr)
         return EXIT_AWS
     return code
+
+
+def _as_local_producer(args: argparse.Namespace) -> None:
+    from devkit.localenv import LocalCloudNotRunning, find_local_cloud
+
+    try:
+        find_local_cloud(args.state_dir).apply_as_producer()
+    except LocalCloudNotRunning as error:
+        raise TargetError(str(error)) from error
 
 
 def _table(args: argparse.Namespace, target: AwsTarget, settings: ProducerSettings) -> str:

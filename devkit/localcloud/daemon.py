@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.localcloud.cloud import LocalCloud, free_port
+from devkit.localcloud.iam import PRODUCER
 from devkit.localcloud.stack import LocalSettings
 
 STATE_FILE = "state.json"
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             "stack": settings.stack,
             "schedule_seconds": settings.schedule_seconds,
             "reconcile": settings.reconcile_schedule,
+            # The producer role's session (ProducerPolicy only): what the demo's producer and the
+            # CLI's submit / credits / jobs use with --local, as a product would on AWS.
+            "producer": cloud.iam.environment(PRODUCER),
         }
         # Written whole, then renamed: `local up` polls for this file and must never read half of it.
         partial = args.state_dir / f"{STATE_FILE}.partial"

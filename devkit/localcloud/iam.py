@@ -10,8 +10,11 @@ resource, so a call a role lacks fails with AccessDenied as on AWS.
 
 Who runs as whom, in the daemon's one process:
 - the local cloud's own code (creating resources, the Auto Scaling and Run Command emulation, status)
-  and the operator's clients (the demo's producer, tests) use the account's admin, whose access key
+  and the operator's clients (tests, `explain --local`) use the account's admin, whose access key
   is the dummy `local` the project has always used;
+- the product's side (the demo's producer; `submit`, `credits` and `jobs` with `--local`) runs as the
+  `Producer` role, which holds only the stack's ProducerPolicy (its credentials are in the state
+  file, as `producer`);
 - a function invocation runs under its role's session (`acting_as`): every boto3 client signs with
   the session of the component whose code runs in the current thread, whatever session created it,
   and threads the function starts inherit it (the SQS adapter reads queues in parallel);
@@ -54,6 +57,9 @@ ADMIN_USER = "local-admin"
 ADMIN_KEY = "local"
 ACCOUNT = stackmodel.ACCOUNT
 WORKER = "Worker"
+#: The product that submits jobs: a role holding only the stack's ProducerPolicy.
+PRODUCER = "Producer"
+PRODUCER_POLICY = "ProducerPolicy"
 #: The component whose code runs in this thread (None: the local cloud's own code, as admin).
 _identity: contextvars.ContextVar[ReadOnlyCredentials | None] = contextvars.ContextVar("identity", default=None)
 _component: contextvars.ContextVar[str | None] = contextvars.ContextVar("component", default=None)
@@ -126,15 +132,35 @@ def component_roles(stack: stackmodel.Stack) -> list[ComponentRole]:
             (role_ref,) = nested.resources()[profile_id].raw["Properties"]["Roles"]
             role = nested.resources()[role_ref["Ref"]]
             roles.append(_role(worker_component(str(nested.parameters["PoolName"])), role))
+    producer = stack.resources().get(PRODUCER_POLICY)
+    if producer is not None:
+        # The README's advice, followed: a role of the account with the managed policy attached.
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        roles.append(
+            ComponentRole(PRODUCER, PRODUCER_POLICY, trust, {PRODUCER_POLICY: producer.properties["PolicyDocument"]})
+        )
     return roles
 
 
 def _role(component: str, resource: stackmodel.Resource) -> ComponentRole:
     properties = resource.properties
     policies = {p["PolicyName"]: p["PolicyDocument"] for p in properties.get("Policies", [])}
-    # AWS::IAM::Policy resources of the same stack attached to the role (`Roles: [!Ref Role]`).
-    for attached in resource.stack.resources().values():
-        if attached.type == "AWS::IAM::Policy" and {"Ref": resource.logical_id} in attached.raw["Properties"]["Roles"]:
+    # AWS::IAM::Policy resources attached to the role anywhere in the stack tree: by `!Ref Role` in
+    # its own stack, or by the role's name passed to a nested stack (each queue stack grants the
+    # refund function its own queues).
+    name = resource.stack.resource_ref(resource)
+    root = resource.stack
+    while root.parent is not None:
+        root = root.parent
+    for attached in root.walk():
+        if attached.type == "AWS::IAM::Policy" and any(
+            _names_role(attached, entry, resource, name) for entry in attached.raw["Properties"]["Roles"]
+        ):
             policies[attached.properties["PolicyName"]] = attached.properties["PolicyDocument"]
     return ComponentRole(
         component=component,
@@ -143,6 +169,16 @@ def _role(component: str, resource: stackmodel.Resource) -> ComponentRole:
         policies=policies,
         managed=list(properties.get("ManagedPolicyArns", [])),
     )
+
+
+def _names_role(policy: stackmodel.Resource, entry: Any, role: stackmodel.Resource, name: str) -> bool:
+    """Whether one `Roles` entry of `policy` is `role`: a Ref to a resource is that resource of the
+    policy's own stack (sibling pool stacks have equally named roles); anything else (a parameter
+    carrying a role's name into a nested stack) is compared by the name it resolves to."""
+    target = entry.get("Ref") if isinstance(entry, dict) else None
+    if target in policy.stack.resources():
+        return policy.stack is role.stack and target == role.logical_id
+    return bool(policy.stack.resolve(entry) == name)
 
 
 def role_name(settings: LocalSettings, component: str) -> str:

@@ -12,6 +12,31 @@ Resource and Condition all match grants, otherwise the implicit deny. moto's own
 the resource only for SQS, IAM and STS and treats an Allow whose condition it cannot read as a
 Deny; this one matches every resource and judges the condition operators the templates use, with
 the keys a request carries (`context`), and a key the request lacks fails its condition, as on AWS.
+
+DynamoDB's fine-grained access control: every item request carries the condition keys AWS documents,
+derived here from its parameters as DynamoDB derives them:
+- `dynamodb:LeadingKeys`: the partition key values of the items it touches (its Key or Item, each
+  key of a batch, a Query's equality on the partition key); one access per item of a transaction or
+  batch, each judged as the single-item action (TransactWriteItems: Put as PutItem, Update as
+  UpdateItem, ...), as the IAM and DynamoDB pages below describe.
+- `dynamodb:Attributes`: the top-level attribute names the request names: the key attributes (always:
+  a grant listing attributes must list the keys too), a Put's item, and every attribute an update,
+  condition, projection, key-condition or filter expression (or a legacy parameter) names, `#name`
+  placeholders resolved and `a.b` / `a[0]` counted as `a`. Counting every named attribute, not only
+  the updated ones, errs on the side AWS cannot be kinder than: a request passing here passes there.
+- `dynamodb:ReturnValues`: the request's ReturnValues when it sets one (ALL_OLD/ALL_NEW return every
+  attribute, so an attribute-limited grant must require NONE/UPDATED_*), absent otherwise.
+- `dynamodb:Select`: a read's Select, or ALL_ATTRIBUTES when it names no projection (DynamoDB's
+  default: every attribute comes back), so a read-limited grant must require SPECIFIC_ATTRIBUTES.
+Operators ending in `IfExists` hold when the request lacks the key; `ForAllValues:` holds for an absent
+or empty key. Sources: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
+(condition keys, "Ensuring attribute-based restrictions are enforced"),
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_dynamodb_attributes.html
+(attributes with `StringEqualsIfExists` on `dynamodb:Select`),
+https://repost.aws/knowledge-center/dynamodb-table-restrict-attributes (the key attributes must be
+listed; ReturnValues NONE or UPDATED_*), and
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
+(ForAllValues on an absent key).
 """
 
 from __future__ import annotations
@@ -41,15 +66,27 @@ _SQS_BATCHES = {
 @dataclass(frozen=True)
 class Access:
     """One thing IAM authorizes: an action on a resource, with the condition keys the request itself
-    carries (DynamoDB's `dynamodb:LeadingKeys`: the partition key values of the items it touches)."""
+    carries (DynamoDB's fine-grained access control keys: see the module's docstring)."""
 
     action: str
     resource: str
     leading_keys: tuple[str, ...] | None = None
+    attributes: tuple[str, ...] | None = None
+    select: str | None = None
+    return_values: str | None = None
 
     def context(self) -> dict[str, str | list[str]]:
         """The request's own condition keys."""
-        return {} if self.leading_keys is None else {"dynamodb:LeadingKeys": list(self.leading_keys)}
+        keys: dict[str, str | list[str]] = {}
+        if self.leading_keys is not None:
+            keys["dynamodb:LeadingKeys"] = list(self.leading_keys)
+        if self.attributes is not None:
+            keys["dynamodb:Attributes"] = list(self.attributes)
+        if self.select is not None:
+            keys["dynamodb:Select"] = self.select
+        if self.return_values is not None:
+            keys["dynamodb:ReturnValues"] = self.return_values
+        return keys
 
 
 def iam_prefix(signing_name: str) -> str:
@@ -57,7 +94,7 @@ def iam_prefix(signing_name: str) -> str:
     return _PREFIXES.get(signing_name, signing_name)
 
 
-def requested_access(  # noqa: PLR0911, PLR0912 - one rule per service
+def requested_access(  # noqa: PLR0911 - one rule per service
     prefix: str,
     operation: str,
     get: Callable[[str], Any],
@@ -77,25 +114,7 @@ def requested_access(  # noqa: PLR0911, PLR0912 - one rule per service
         if get("QueueName"):
             return [Access(action, f"{arn}:{get('QueueName')}")]
     elif prefix == "dynamodb":
-        if operation == "TransactWriteItems":
-            return [
-                Access(
-                    f"dynamodb:{_TRANSACT_PARTS[part]}",
-                    f"{arn}:table/{body['TableName']}",
-                    _leading_keys(body, partition_keys),
-                )
-                for item in get("TransactItems") or []
-                for part, body in item.items()
-            ]
-        if operation == "TransactGetItems":
-            return [
-                Access("dynamodb:GetItem", f"{arn}:table/{i['Get']['TableName']}") for i in get("TransactItems") or []
-            ]
-        if operation in ("BatchWriteItem", "BatchGetItem"):
-            return [Access(action, f"{arn}:table/{table}") for table in get("RequestItems") or {}]
-        if get("TableName"):
-            item = {"TableName": get("TableName"), "Key": get("Key"), "Item": get("Item")}
-            return [Access(action, f"{arn}:table/{get('TableName')}", _leading_keys(item, partition_keys))]
+        return _dynamodb(action, operation, get, arn, partition_keys or {})
     elif prefix == "autoscaling" and get("AutoScalingGroupName"):
         # A group's ARN carries an id only AWS knows; the templates' grants match any id ("*").
         return [Access(action, f"{arn}:autoScalingGroup:*:autoScalingGroupName/{get('AutoScalingGroupName')}")]
@@ -112,15 +131,159 @@ def requested_access(  # noqa: PLR0911, PLR0912 - one rule per service
     return [Access(action, "*")]
 
 
-def _leading_keys(body: Mapping[str, Any], partition_keys: Mapping[str, str] | None) -> tuple[str, ...] | None:
-    """The partition key value of the one item a DynamoDB item operation names (its Key, or a Put's
-    Item), or None where the request names none or the table's key is unknown."""
-    attribute = (partition_keys or {}).get(str(body.get("TableName")))
-    item = body.get("Key") or body.get("Item")
-    if attribute is None or not isinstance(item, Mapping) or attribute not in item:
-        return None
-    value = item[attribute]
-    return (str(next(iter(value.values())) if isinstance(value, Mapping) else value),)
+#: Reads: a request naming no projection gets every attribute (DynamoDB's default Select).
+_READS = {"GetItem", "BatchGetItem", "Query", "Scan"}
+#: DynamoDB's expression keywords and functions: not attribute names (a function only before "(").
+_KEYWORDS = {"set", "remove", "add", "delete", "and", "or", "not", "between", "in"}
+_FUNCTIONS = {
+    "attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size",
+    "if_not_exists", "list_append",
+}  # fmt: skip
+_TOKEN = re.compile(r"(?P<dot>\.)|(?P<value>:\w+)|(?P<name>#\w+|[A-Za-z_][\w]*)")
+_EXPRESSIONS = (
+    "UpdateExpression",
+    "ConditionExpression",
+    "ProjectionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+)
+_LEGACY = ("AttributesToGet", "AttributeUpdates", "Expected", "KeyConditions", "QueryFilter", "ScanFilter")
+
+
+def _dynamodb(  # noqa: PLR0911 - one rule per kind of request
+    action: str, operation: str, get: Callable[[str], Any], arn: str, partition_keys: Mapping[str, str]
+) -> list[Access]:
+    """DynamoDB's accesses: one per item of a transaction (as its single-item action), one per table
+    of a batch (with every key it names there), else one, each with its fine-grained condition keys."""
+    if operation == "TransactWriteItems":
+        return [
+            _item_access(f"dynamodb:{_TRANSACT_PARTS[part]}", body, arn, partition_keys, read=False)
+            for entry in get("TransactItems") or []
+            for part, body in entry.items()
+        ]
+    if operation == "TransactGetItems":
+        return [
+            _item_access("dynamodb:GetItem", entry["Get"], arn, partition_keys, read=True)
+            for entry in get("TransactItems") or []
+        ]
+    if operation == "BatchGetItem":
+        return [
+            _batch_access(action, table, list(request.get("Keys", [])), request, arn, partition_keys, read=True)
+            for table, request in (get("RequestItems") or {}).items()
+        ]
+    if operation == "BatchWriteItem":
+        return [
+            _batch_access(
+                action,
+                table,
+                [r.get("PutRequest", {}).get("Item") or r.get("DeleteRequest", {}).get("Key") or {} for r in requests],
+                {},
+                arn,
+                partition_keys,
+                read=False,
+            )
+            for table, requests in (get("RequestItems") or {}).items()
+        ]
+    if not get("TableName"):
+        return [Access(action, "*")]
+    fields = ("TableName", "Key", "Item", "Select", "ReturnValues", "ExpressionAttributeNames")
+    params = {name: get(name) for name in (*fields, "ExpressionAttributeValues", *_EXPRESSIONS, *_LEGACY)}
+    if operation not in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"):
+        return [Access(action, f"{arn}:table/{get('TableName')}")]
+    return [_item_access(action, params, arn, partition_keys, read=operation in _READS)]
+
+
+def _item_access(
+    action: str, body: Mapping[str, Any], arn: str, partition_keys: Mapping[str, str], *, read: bool
+) -> Access:
+    table = str(body.get("TableName"))
+    item = body.get("Key") or body.get("Item") or {}
+    key = partition_keys.get(table)
+    leading: tuple[str, ...] | None = None
+    if key is not None and key in item:
+        leading = (_scalar(item[key]),)
+    elif key is not None and body.get("KeyConditionExpression"):
+        leading = _query_leading_key(body, key)
+    return Access(
+        action,
+        f"{arn}:table/{table}",
+        leading,
+        _attributes(body, item),
+        _select(body) if read else None,
+        body.get("ReturnValues") or None,
+    )
+
+
+def _batch_access(  # noqa: PLR0917 - a batch's table, its items and its request
+    action: str,
+    table: str,
+    items: list[Mapping[str, Any]],
+    request: Mapping[str, Any],
+    arn: str,
+    partition_keys: Mapping[str, str],
+    *,
+    read: bool,
+) -> Access:
+    key = partition_keys.get(table)
+    leading = None if key is None else tuple(sorted({_scalar(i[key]) for i in items if key in i}))
+    names: set[str] = set()
+    for item in items:
+        names |= set(_attributes(request, item))
+    return Access(action, f"{arn}:table/{table}", leading, tuple(sorted(names)), _select(request) if read else None)
+
+
+def _scalar(value: Any) -> str:
+    """A key attribute's value as text, from DynamoDB JSON ({"S": "x"}) or a plain value."""
+    return str(next(iter(value.values())) if isinstance(value, Mapping) else value)
+
+
+def _select(body: Mapping[str, Any]) -> str:
+    if body.get("Select"):
+        return str(body["Select"])
+    projected = body.get("ProjectionExpression") or body.get("AttributesToGet")
+    return "SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES"
+
+
+def _attributes(body: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[str, ...]:
+    """The top-level attribute names a request names: its key's or item's, every expression's and
+    every legacy parameter's."""
+    names = set(item)
+    placeholders = body.get("ExpressionAttributeNames") or {}
+    for field_name in _EXPRESSIONS:
+        names |= expression_attributes(str(body.get(field_name) or ""), placeholders)
+    for field_name in _LEGACY:
+        value = body.get(field_name)
+        if value:
+            names |= set(value)
+    return tuple(sorted(names))
+
+
+def expression_attributes(expression: str, placeholders: Mapping[str, str]) -> set[str]:
+    """The top-level attributes a DynamoDB expression names (`#n` resolved; `a.b[0]` is `a`)."""
+    names: set[str] = set()
+    after_dot = False
+    for token in _TOKEN.finditer(expression):
+        nested, after_dot = after_dot, token.lastgroup == "dot"
+        word = token.group()
+        if token.lastgroup != "name" or nested:
+            continue
+        if word.startswith("#"):
+            names.add(placeholders.get(word, word))
+        elif word.lower() not in _KEYWORDS and not (
+            word.lower() in _FUNCTIONS and expression[token.end() :].lstrip().startswith("(")
+        ):
+            names.add(word)
+    return names
+
+
+def _query_leading_key(body: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    """The partition key value a Query's key condition sets (`pk = :v`), or None if it sets none."""
+    placeholders = body.get("ExpressionAttributeNames") or {}
+    values = body.get("ExpressionAttributeValues") or {}
+    for left, right in re.findall(r"(#?\w+)\s*=\s*(:\w+)", str(body["KeyConditionExpression"])):
+        if placeholders.get(left, left) == key and right in values:
+            return (_scalar(values[right]),)
+    return None
 
 
 def _ssm(action: str, operation: str, get: Callable[[str], Any], arn: str, region: str) -> list[Access]:
@@ -180,18 +343,20 @@ def _applies(statement: Mapping[str, Any], access: Access, context: Mapping[str,
 
 
 def conditions_hold(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, Any]) -> bool:
-    """Every operator's every key must hold; a key the request does not carry fails (as on AWS,
-    without an IfExists operator), except under `ForAllValues:`, which IAM defines as true for an
+    """Every operator's every key must hold; a key the request does not carry fails (as on AWS),
+    except under an `...IfExists` operator, or under `ForAllValues:`, which IAM defines as true for an
     absent or empty key. An operator this module does not know fails too: a grant is never assumed."""
     for qualified, keys in condition.items():
         quantifier, _, operator = qualified.rpartition(":")
         if quantifier not in ("", "ForAllValues", "ForAnyValue"):
             return False
+        if_exists = operator.endswith("IfExists")
+        operator = operator.removesuffix("IfExists")
         for key, expected in keys.items():
             values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
             actual = context.get(key)
             if actual is None:
-                if quantifier == "ForAllValues":
+                if quantifier == "ForAllValues" or if_exists:
                     continue
                 return False
             actuals = [str(a) for a in actual] if isinstance(actual, list) else [str(actual)]

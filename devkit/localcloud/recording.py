@@ -47,7 +47,7 @@ class CallRecorder:
     context: Context | None = None
     #: Each table's partition key attribute (the leading keys item operations are judged on).
     partition_keys: Mapping[str, str] | None = None
-    _seen: set[tuple[str, str, str, tuple[str, ...] | None]] = field(default_factory=set)
+    _seen: set[tuple[str, Access]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, session: boto3.session.Session) -> None:
@@ -65,7 +65,7 @@ class CallRecorder:
         for access in requested_access(
             prefix, model.name, params.get, region, account, partition_keys=self.partition_keys
         ):
-            key = (component, access.action, access.resource, access.leading_keys)
+            key = (component, access)
             with self._lock:
                 if key in self._seen:
                     continue
@@ -76,6 +76,9 @@ class CallRecorder:
                     "action": access.action,
                     "resource": access.resource,
                     "leading_keys": None if access.leading_keys is None else list(access.leading_keys),
+                    "attributes": None if access.attributes is None else list(access.attributes),
+                    "select": access.select,
+                    "return_values": access.return_values,
                     "context": dict(self.context(access)) if self.context else {},
                 }
                 with (self.directory / f"{component.replace(':', '-')}-{os.getpid()}.jsonl").open("a") as out:
@@ -109,14 +112,21 @@ def check(records: Iterable[Mapping[str, Any]], roles: Mapping[str, ComponentRol
     One result per (component, action, resource): a denied call among its recordings (another item's
     leading key, say) is the one reported."""
     results: dict[tuple[str, str, str], Checked] = {}
-    judged: set[tuple[str, str, str, tuple[str, ...] | None]] = set()
+    judged: set[tuple[str, Access]] = set()
     for record in records:
-        leading = record.get("leading_keys")
-        access = Access(record["action"], record["resource"], None if leading is None else tuple(leading))
+        leading, attributes = record.get("leading_keys"), record.get("attributes")
+        access = Access(
+            record["action"],
+            record["resource"],
+            None if leading is None else tuple(leading),
+            None if attributes is None else tuple(attributes),
+            record.get("select"),
+            record.get("return_values"),
+        )
         key = (record["component"], record["action"], record["resource"])
-        if (*key, access.leading_keys) in judged or (key in results and not results[key].allowed):
+        if (record["component"], access) in judged or (key in results and not results[key].allowed):
             continue
-        judged.add((*key, access.leading_keys))
+        judged.add((record["component"], access))
         role = roles.get(record["component"])
         if role is None:
             results[key] = Checked(*key, False, "no role")

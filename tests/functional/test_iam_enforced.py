@@ -114,3 +114,133 @@ def test_given_a_pools_instance_role_then_it_consumes_its_own_queues_and_no_othe
             worker.receive_message(QueueUrl=names[queue], WaitTimeSeconds=0)
     with pytest.raises(ClientError, match="AccessDenied"):
         worker.send_message(QueueUrl=names[f"{SETTINGS.stack}-video-pro"], MessageBody="{}")
+
+
+# --- issue 23, case 7: a worker's forgeries on the ledger, denied by IAM -------------------------------
+def _client_as(iam: LocalIam, component: str, service: str) -> Any:
+    credentials = iam.environment(component)
+    return boto3.session.Session(
+        region_name=REGION,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    ).client(service)
+
+
+def _key(pk: str, sk: str = "JOB") -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _update(ddb: Any, key: dict[str, Any], **values: str) -> Any:
+    return ddb.update_item(
+        TableName=stack_module.ledger_table(SETTINGS),
+        Key=key,
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+        ExpressionAttributeNames={f"#{name}": name for name in values},
+        ExpressionAttributeValues={f":{name}": {"S": value} for name, value in values.items()},
+    )
+
+
+def test_given_a_messaging_workers_credentials_when_it_marks_a_video_job_completed_then_iam_denies_it(
+    enforced: tuple[stack_module.LocalStack, LocalIam],
+) -> None:
+    _, iam = enforced
+    ddb = _client_as(iam, worker_component("messaging"), "dynamodb")
+    # The same write on its own pool's job is granted (the control: the denial is the pool's).
+    _update(ddb, _key("JOB#messaging#j-1"), completed_at="2026-12-07T00:00:00+00:00", completed_attempt="a-1")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        _update(ddb, _key("JOB#video#j-2"), completed_at="2026-12-07T00:00:00+00:00", completed_attempt="a-1")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        _update(ddb, _key("JOB#video#j-2", "ATTEMPT#a-1"), outcome="completed", attempt_id="a-1")
+
+
+def test_given_a_workers_credentials_when_it_puts_over_a_reservation_then_iam_denies_it(
+    enforced: tuple[stack_module.LocalStack, LocalIam],
+) -> None:
+    _, iam = enforced
+    ddb = _client_as(iam, worker_component("video"), "dynamodb")
+    forged = {**_key("JOB#video#j-3"), "status": {"S": "reserved"}, "user_id": {"S": "mallory"}, "credits": {"N": "1"}}
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ddb.put_item(TableName=stack_module.ledger_table(SETTINGS), Item=forged)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ddb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": stack_module.ledger_table(SETTINGS), "Item": forged}}]
+        )
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ddb.delete_item(TableName=stack_module.ledger_table(SETTINGS), Key=_key("JOB#video#j-3"))
+
+
+@pytest.mark.parametrize("field", ["credits", "user_id", "status", "refunded"])
+def test_given_a_workers_credentials_when_it_changes_a_reservation_field_of_its_own_pools_job_then_iam_denies_it(
+    enforced: tuple[stack_module.LocalStack, LocalIam], field: str
+) -> None:
+    _, iam = enforced
+    ddb = _client_as(iam, worker_component("video"), "dynamodb")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        _update(ddb, _key("JOB#video#j-4"), **{field: "forged"})
+    # Hidden inside a transaction beside a write the worker may make, it is denied all the same.
+    allowed = {"Update": {"TableName": stack_module.ledger_table(SETTINGS), "Key": _key("JOB#video#j-4", "ATTEMPT#a")}}
+    allowed["Update"] |= {"UpdateExpression": "SET outcome = :o", "ExpressionAttributeValues": {":o": {"S": "x"}}}
+    forged = {"Update": {"TableName": stack_module.ledger_table(SETTINGS), "Key": _key("JOB#video#j-4")}}
+    forged["Update"] |= {
+        "UpdateExpression": "SET #f = :v",
+        "ExpressionAttributeNames": {"#f": field},
+        "ExpressionAttributeValues": {":v": {"S": "forged"}},
+    }
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ddb.transact_write_items(TransactItems=[allowed, forged])
+
+
+def test_given_a_workers_credentials_when_it_touches_a_users_balance_then_iam_denies_it(
+    enforced: tuple[stack_module.LocalStack, LocalIam],
+) -> None:
+    _, iam = enforced
+    ddb = _client_as(iam, worker_component("ai"), "dynamodb")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        _update(ddb, _key("USER#u-1", "ACCOUNT"), outcome="x")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ddb.get_item(TableName=stack_module.ledger_table(SETTINGS), Key=_key("USER#u-1", "ACCOUNT"))
+
+
+# --- issue 24, point 6: the refund function's queues; the producer's policy ------------------------------
+def test_given_the_refund_functions_role_when_it_sends_a_forged_spot_warning_then_iam_denies_it(
+    enforced: tuple[stack_module.LocalStack, LocalIam],
+) -> None:
+    local, iam = enforced
+    names = local.queue_names()
+    intake = boto3.client("sqs", region_name=REGION).get_queue_url(
+        QueueName=stack_module.lifecycle_events_queue(SETTINGS)
+    )["QueueUrl"]
+    with iam.acting_as("DlqRefundFunction"):
+        sqs = boto3.client("sqs", region_name=REGION)
+        # Its own: a released job back to its job queue, and its dead-letter queue.
+        sqs.send_message(QueueUrl=names[f"{SETTINGS.stack}-video-pro"], MessageBody="{}")
+        sqs.receive_message(QueueUrl=names[f"{SETTINGS.stack}-video-pro-dlq"], WaitTimeSeconds=0)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            sqs.send_message(QueueUrl=intake, MessageBody=json.dumps({"detail-type": "EC2 Spot Instance Interruption"}))
+        with pytest.raises(ClientError, match="AccessDenied"):
+            sqs.receive_message(QueueUrl=f"{intake}-dlq", WaitTimeSeconds=0)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            sqs.send_message(QueueUrl=names[f"{SETTINGS.stack}-video-pro-dlq"], MessageBody="{}")
+
+
+def test_given_the_producer_role_then_it_submits_and_reads_jobs_and_nothing_else(
+    enforced: tuple[stack_module.LocalStack, LocalIam],
+) -> None:
+    local, iam = enforced
+    names = local.queue_names()
+    sqs = _client_as(iam, "Producer", "sqs")
+    sqs.send_message(QueueUrl=names[f"{SETTINGS.stack}-messaging-jobs"], MessageBody="{}")
+    for denied in (
+        lambda: sqs.receive_message(QueueUrl=names[f"{SETTINGS.stack}-messaging-jobs"], WaitTimeSeconds=0),
+        lambda: sqs.send_message(QueueUrl=names[f"{SETTINGS.stack}-messaging-jobs-dlq"], MessageBody="{}"),
+        lambda: sqs.purge_queue(QueueUrl=names[f"{SETTINGS.stack}-messaging-jobs"]),
+    ):
+        with pytest.raises(ClientError, match="AccessDenied"):
+            denied()
+    ddb = _client_as(iam, "Producer", "dynamodb")
+    ddb.get_item(TableName=stack_module.ledger_table(SETTINGS), Key=_key("USER#u-1", "ACCOUNT"))
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ddb.scan(TableName=stack_module.ledger_table(SETTINGS))
+    with pytest.raises(ClientError, match="AccessDenied"):
+        ddb.delete_item(TableName=stack_module.ledger_table(SETTINGS), Key=_key("USER#u-1", "ACCOUNT"))
