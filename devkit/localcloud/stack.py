@@ -200,7 +200,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         LaunchTemplateName=f"{settings.stack}-workers",
         LaunchTemplateData={
             "ImageId": "ami-12c6146b",
-            "InstanceType": "t4g.small",
+            "InstanceType": "c7g.medium",
             "MetadataOptions": {"HttpTokens": "required"},
         },
     )["LaunchTemplate"]["LaunchTemplateId"]
@@ -231,7 +231,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
             MixedInstancesPolicy={
                 "LaunchTemplate": {
                     "LaunchTemplateSpecification": {"LaunchTemplateId": launch_template, "Version": "$Latest"},
-                    "Overrides": [{"InstanceType": "t4g.small"}, {"InstanceType": "t4g.medium"}],
+                    "Overrides": [{"InstanceType": "c7g.medium"}, {"InstanceType": "c6g.medium"}],
                 },
                 "InstancesDistribution": {
                     "OnDemandBaseCapacity": 0,
