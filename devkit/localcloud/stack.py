@@ -33,6 +33,9 @@ class LocalSettings:
     tick_seconds: float = 1.0
     scale_down_window_seconds: float = 15.0
     drain_seconds: int = 5
+    #: A Spot interruption's notice: 120 s on EC2, compressed (it must exceed the workers' release
+    #: margin, queue_scaler/domain/deadlines.py, for them to release anything before the reclaim).
+    spot_notice_seconds: float = 30.0
     visibility_timeout: int = 10
     retry_delay_seconds: int = 1
     max_receive_count: int = 2

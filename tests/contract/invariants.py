@@ -245,7 +245,16 @@ def spot_violations(root: Stack) -> list[str]:
 #: sizes), by the family's first letter; and the vCPUs of each size. A type outside them is reported,
 #: so that its memory is added here before a pool uses it.
 GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8}
-VCPUS = {"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48, "16xlarge": 64}
+VCPUS = {
+    "medium": 1,
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+}
 
 
 def memory_gib(instance_type: str) -> int | None:
@@ -257,7 +266,9 @@ def memory_gib(instance_type: str) -> int | None:
 
 def instance_type_violations(where: str, types: list[str]) -> list[str]:
     """No burstable (T) type, and one memory size in a pool: every instance gives the slots the same room."""
-    violations = [f"{where}: {t} is burstable (unlimited CPU credits by default; not on Spot)" for t in types if t[:1] == "t"]
+    violations = [
+        f"{where}: {t} is burstable (unlimited CPU credits by default; not on Spot)" for t in types if t[:1] == "t"
+    ]
     memory = {t: memory_gib(t) for t in types}
     unknown = sorted(t for t, gib in memory.items() if gib is None)
     if unknown:
@@ -275,7 +286,9 @@ def launch_template_violations(root: Stack) -> list[str]:
             violations.append(f"{template.path}: IMDSv2 is not required")
         if str(data.get("InstanceType", "")).startswith("t") or "CreditSpecification" in data:
             # A credit specification fails every non-T override's launch; a T type launches unlimited.
-            violations.append(f"{template.path}: {data.get('InstanceType')}: no burstable type, no credit specification")
+            violations.append(
+                f"{template.path}: {data.get('InstanceType')}: no burstable type, no credit specification"
+            )
     return violations
 
 

@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 
 from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS, stop_timeout_seconds
-from tests.functional.worker_fixtures import BASE_ENV, WorkerProcess, counts, envelope, make_queue, send_bodies, wait_for
+from tests.functional.worker_fixtures import (
+    BASE_ENV,
+    WorkerProcess,
+    counts,
+    envelope,
+    make_queue,
+    send_bodies,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.commands import (
     COMMENT_MAX_CHARS,
     CONTAINER_NAME_MAX_CHARS,
@@ -25,6 +24,7 @@ from queue_scaler.domain.commands import (
     health_command,
     parse_comment,
 )
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.lifecycle import (
     HOOK_GLOBAL_TIMEOUT_SECONDS,
     ActionKind,

@@ -345,7 +345,8 @@ def test_given_comma_separated_groups_when_settings_load_then_each_is_a_group() 
         (
             # 100 x 61 s of heartbeats cannot cover a two-hour drain.
             {"group_names": "a", "pool_timings": {"a": {"drain_seconds": 7200, "terminate_hook_timeout_seconds": 61}}},
-            rf"pools\[a\]: a drain of {7200 + RELEASE_MARGIN_SECONDS + 30} s outlasts its terminate hook's maximum 6100 s",
+            rf"pools\[a\]: a drain of {7200 + RELEASE_MARGIN_SECONDS + 30} s outlasts its terminate hook's "
+            r"maximum 6100 s",
         ),
     ],
     ids=[

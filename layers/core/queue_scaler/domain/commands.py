@@ -103,9 +103,7 @@ def parse_comment(comment: str) -> CommandComment:
 
 
 #: The drain scripts' first test and last lines.
-_IF_NO_CONTAINER = (
-    'if ! docker inspect "$c" >/dev/null 2>&1; then echo "no container $c: nothing to drain"; exit 0; fi'
-)
+_IF_NO_CONTAINER = 'if ! docker inspect "$c" >/dev/null 2>&1; then echo "no container $c: nothing to drain"; exit 0; fi'
 _REPORT_EXIT = (
     "code=$(docker inspect --format '{{.State.ExitCode}}' \"$c\")",
     f'echo "{EXIT_PREFIX}$code"',

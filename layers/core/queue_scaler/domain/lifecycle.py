@@ -288,9 +288,9 @@ def _drain_step(
             reason = f"drain {policy.container} for a Spot notice ending in {fmt(action.deadline - now)} s"
             command = spot_drain_command(policy.container, action.deadline, now)
         else:
-            window = policy.drain_seconds_for(action.group)
-            reason = f"drain {policy.container}: SIGTERM, jobs may run {fmt(window)} s"
-            command = drain_command(policy.container, window)
+            seconds = policy.drain_seconds_for(action.group)
+            reason = f"drain {policy.container}: SIGTERM, jobs may run {fmt(seconds)} s"
+            command = drain_command(policy.container, seconds)
         return Step(kind=StepKind.RUN_COMMAND, reason=reason, heartbeat=heartbeat, command=command)
     status = observed.status if observed is not None else "unknown"
     return Step(kind=StepKind.WAIT, reason=f"drain running ({status})", heartbeat=heartbeat)
