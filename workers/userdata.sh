@@ -16,7 +16,8 @@
 #                          becomes one container variable named after the parameter's last path segment
 #                          (SecureString values decrypted; values must be single-line). It must provide
 #                          at least QUEUE_URLS and JOB_HANDLER.
-#   QS_DRAIN_SECONDS       drain window: DRAIN_SECONDS in the container and its `docker stop` timeout
+#   QS_DRAIN_SECONDS       drain window: DRAIN_SECONDS in the container (how long its jobs may run after
+#                          SIGTERM); the container's stop timeout (SIGKILL) is that plus the release margin
 #   QS_WORKER_SLOTS        jobs one worker runs at once: WORKER_SLOTS in the container (the scaler's
 #                          slots_per_instance for this pool is the same template parameter)
 #   QS_LOG_GROUP           CloudWatch Logs group (existing) for the container's and this script's logs
@@ -24,7 +25,8 @@
 #                          while it holds a job (SCALE_IN_PROTECTION; its instance id comes from IMDS)
 #   AWS_REGION             region of SSM, ECR and CloudWatch Logs
 # Optional: QS_WORK_DIR (default /run/queue-worker, a tmpfs: the environment file holds secrets and
-# is deleted on exit), QS_RETRY_BASE_SECONDS (default 5: retries wait 5, then 10 seconds).
+# is deleted on exit), QS_RETRY_BASE_SECONDS (default 5: retries wait 5, then 10 seconds),
+# QS_NOTICE_DIR (default /run/queue-worker-notice, where the Spot drain writes; for tests only).
 #
 # The template embeds this file with Fn::Sub, which reads a dollar sign followed by a brace as its
 # own variable: the script therefore only uses the plain $VAR form, and no `set -u` (whose safe
@@ -45,6 +47,14 @@ work_dir=$QS_WORK_DIR
 retry_base=$QS_RETRY_BASE_SECONDS
 [ -n "$retry_base" ] || retry_base=5
 container=queue-worker
+# The worker releases what still runs at the end of its drain window; Docker's SIGKILL comes this much
+# later (queue_scaler/domain/deadlines.py RELEASE_MARGIN_SECONDS; tests/contract checks the two agree,
+# and the worker refuses to start on a stop timeout that leaves less).
+release_margin=15
+# The Spot drain writes the instance's end into this directory (queue_scaler/domain/commands.py
+# STOP_NOTICE_DIR); the container reads it, read-only, at the same path. Empty at every start.
+notice_dir=$QS_NOTICE_DIR
+[ -n "$notice_dir" ] || notice_dir=/run/queue-worker-notice
 mkdir -p "$work_dir"
 log_file=$work_dir/userdata.log
 events_file=$work_dir/userdata.events
@@ -141,7 +151,8 @@ esac
 case $QS_WORKER_SLOTS in
   '' | *[!0-9]* | 0*) fail "QS_WORKER_SLOTS must be a whole number of slots from 1, not '$QS_WORKER_SLOTS'" ;;
 esac
-log INFO "starting pool $QS_POOL: image $QS_IMAGE, drain $QS_DRAIN_SECONDS s, environment from $QS_ENV_PARAMETER_PATH"
+stop_timeout=$((QS_DRAIN_SECONDS + release_margin))
+log INFO "starting pool $QS_POOL: image $QS_IMAGE, drain $QS_DRAIN_SECONDS s (SIGKILL at $stop_timeout s), environment from $QS_ENV_PARAMETER_PATH"
 
 install_package aws awscli-2
 install_package docker docker
@@ -182,11 +193,14 @@ retry "ECR login to $registry" ecr_login || fail "cannot log in to ECR registry 
 start_container() {
   # A failed attempt may leave a created container behind; its name must be free for the next one.
   docker rm --force "$container" >/dev/null 2>&1 || true
+  mkdir -p -m 755 "$notice_dir" && rm -f "$notice_dir/deadline"
   # --env after --env-file wins: the drain window, the slots and the pool are the template's, not SSM's
   # (the scaler sizes the pool for exactly these slots).
   docker run --detach --name "$container" --restart unless-stopped \
-    --stop-signal SIGTERM --stop-timeout "$QS_DRAIN_SECONDS" \
+    --stop-signal SIGTERM --stop-timeout "$stop_timeout" \
     --env-file "$env_file" --env "DRAIN_SECONDS=$QS_DRAIN_SECONDS" --env "POOL_NAME=$QS_POOL" \
+    --env "STOP_TIMEOUT_SECONDS=$stop_timeout" \
+    --volume "$notice_dir:$notice_dir:ro" --env "STOP_NOTICE_FILE=$notice_dir/deadline" \
     --env "WORKER_SLOTS=$QS_WORKER_SLOTS" \
     --env "AWS_REGION=$AWS_REGION" \
     --env SCALE_IN_PROTECTION=true --env "AUTOSCALING_GROUP_NAME=$QS_GROUP_NAME" \

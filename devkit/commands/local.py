@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from devkit.localcloud.daemon import STATE_FILE
+from devkit.localcloud.daemon import SPOT_INTERRUPTION_PATH, STATE_FILE
 from devkit.localcloud.stack import LocalSettings
 
 DEFAULT_DIR = Path(".localcloud")
@@ -118,11 +118,21 @@ def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
+def spot_interruption(state: dict[str, Any], instance_id: str) -> dict[str, Any]:
+    """Have the running local cloud's EC2 interrupt a Spot instance; returns the warning event."""
+    base = state["status_url"].rsplit("/", 1)[0]
+    request = urllib.request.Request(f"{base}{SPOT_INTERRUPTION_PATH}{instance_id}", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback URL we wrote
+        event: dict[str, Any] = json.loads(response.read())
+    return event
+
+
 def up(
     state_dir: Path,
     schedule_seconds: float | None = None,
     drop_lifecycle_events: tuple[str, ...] = (),
     reconcile: bool = True,
+    drain_seconds: int | None = None,
 ) -> dict[str, Any]:
     """Start the daemon unless one runs; wait until it is ready. Returns its state.
 
@@ -138,6 +148,12 @@ def up(
                 f"a local cloud already runs in {state_dir} ({state['endpoint_url']}) with --schedule-seconds "
                 f"{running_schedule:g}, not {schedule_seconds:g}: stop it first (queue-scaler local down)"
             )
+        running_drain = int(state.get("drain_seconds", LocalSettings().drain_seconds))
+        if drain_seconds is not None and drain_seconds != running_drain:
+            raise OptionsDiffer(
+                f"a local cloud already runs in {state_dir} ({state['endpoint_url']}) with drain windows of "
+                f"{running_drain} s, not {drain_seconds} s: stop it first (queue-scaler local down)"
+            )
         if bool(state.get("reconcile", True)) != reconcile:
             raise OptionsDiffer(
                 f"a local cloud already runs in {state_dir} ({state['endpoint_url']}) with its reconciler's "
@@ -152,6 +168,7 @@ def up(
         [sys.executable, "-m", "devkit.localcloud.daemon", str(state_dir)]
         + ([] if schedule_seconds is None else ["--schedule-seconds", str(schedule_seconds)])
         + ([] if reconcile else ["--no-reconcile"])
+        + ([] if drain_seconds is None else ["--drain-seconds", str(drain_seconds)])
         + [arg for kind in drop_lifecycle_events for arg in ("--drop-lifecycle-event", kind)],
         stdout=log,
         stderr=subprocess.STDOUT,

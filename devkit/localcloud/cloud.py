@@ -33,9 +33,12 @@ from devkit.localcloud.ledger import local_ledger
 from devkit.localcloud.recording import CallRecorder, default_session
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
+from queue_scaler.domain.deadlines import SPOT_NOTICE_SECONDS
 
 logger = logging.getLogger(__name__)
 CONTROL_SECONDS = 0.2
+#: The sample events (events/), the same files `sam local invoke -e` reads.
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def free_port() -> int:
@@ -358,6 +361,30 @@ class LocalCloud:
             self._stop.wait(seconds)
 
     # --- what `local status` shows ---------------------------------------------------------------
+    def spot_interruption(self, instance_id: str) -> dict[str, Any]:
+        """EC2's Spot interruption warning for an instance, in compressed time: the warning goes to the
+        lifecycle intake as EventBridge delivers it, and the instance is reclaimed at the notice's end.
+
+        The notice lasts `spot_notice_seconds` here instead of 120 s: the event's `time` is set that much
+        less than 120 s ago, so that LifecycleFunction (which dates the notice's end from it) and the
+        reclaim agree on one moment. Returns the event.
+        """
+        assert self.fleet is not None
+        now = time.time()
+        ends_at = now + self.settings.spot_notice_seconds
+        event = json.loads((EVENTS / "lifecycle" / "spot-interruption.json").read_text())
+        event |= {
+            "id": str(uuid.uuid4()),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends_at - SPOT_NOTICE_SECONDS)),
+            "region": self.settings.region,
+            "resources": [f"arn:aws:ec2:{self.settings.region}:123456789012:instance/{instance_id}"],
+        }
+        event["detail"] = {**event["detail"], "instance-id": instance_id}
+        # The event's time has whole seconds: the reclaim is dated from what LifecycleFunction will read.
+        self.fleet.reclaim_at(instance_id, float(int(ends_at - SPOT_NOTICE_SECONDS)) + SPOT_NOTICE_SECONDS)
+        self._lifecycle_event(event)
+        return dict(event)
+
     def status(self) -> dict[str, Any]:
         assert self.stack is not None
         assert self.fleet is not None
@@ -414,6 +441,7 @@ class LocalCloud:
                 "running": len(self.fleet.workers),
                 "pids": self.fleet.pids(),
                 "finished": self.fleet.finished[-50:],
+                "reclaims": dict(self.fleet.reclaims),
             },
             "scaler": {**self.scaler.status(), "last": (self.scaler.last or {}).get("pools", [])},
             "functions": {

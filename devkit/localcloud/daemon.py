@@ -23,8 +23,27 @@ from devkit.localcloud.stack import LocalSettings
 STATE_FILE = "state.json"
 
 
+#: POST here with an instance id to have EC2 interrupt that Spot instance (LocalCloud.spot_interruption).
+SPOT_INTERRUPTION_PATH = "/spot-interruption/"
+
+
 def serve_status(cloud: LocalCloud) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if not self.path.startswith(SPOT_INTERRUPTION_PATH):
+                self.send_error(404)
+                return
+            instance_id = self.path.removeprefix(SPOT_INTERRUPTION_PATH)
+            if instance_id not in {i for i, *_ in cloud.emulator.snapshot()}:
+                self.send_error(404, f"no instance {instance_id}")
+                return
+            body = json.dumps(cloud.spot_interruption(instance_id)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self) -> None:
             if self.path != "/status":
                 self.send_error(404)
@@ -50,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schedule-seconds", type=float, default=LocalSettings().schedule_seconds)
     parser.add_argument("--no-reconcile", action="store_true", help="the lifecycle reconciler's schedule off")
     parser.add_argument(
+        "--drain-seconds", type=int, default=LocalSettings().drain_seconds, help="every pool's DrainSeconds"
+    )
+    parser.add_argument(
         "--drop-lifecycle-event",
         action="append",
         default=[],
@@ -67,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = LocalSettings(
         schedule_seconds=args.schedule_seconds,
         reconcile_schedule=not args.no_reconcile,
+        drain_seconds=args.drain_seconds,
         drop_lifecycle_events=tuple(args.drop_lifecycle_event),
     )
     cloud = LocalCloud(args.state_dir, settings)
@@ -85,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             # The producer role's session (ProducerPolicy only): what the demo's producer and the
             # CLI's submit / credits / jobs use with --local, as a product would on AWS.
             "producer": cloud.iam.environment(PRODUCER),
+            "drain_seconds": settings.drain_seconds,
         }
         # Written whole, then renamed: `local up` polls for this file and must never read half of it.
         partial = args.state_dir / f"{STATE_FILE}.partial"

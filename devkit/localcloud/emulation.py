@@ -28,6 +28,7 @@ Everything else (queues, tables, topics, parameters, groups themselves) is moto'
 from __future__ import annotations
 
 import random
+import re
 import threading
 import uuid
 from collections import Counter
@@ -419,15 +420,18 @@ class RunCommandEmulator:
     moto records SendCommand and answers Success at once without running anything. Here the command's
     Comment, read with the domain's own `parse_comment` (queue_scaler/domain/commands.py), says which
     script it is, and the agent does what the script does on an instance, printing what the script
-    prints (`drain_output`, `health_output`): the drain
-    sends SIGTERM to the worker (`docker stop`) and ends with `exit=<code>` once it exits; the health
+    prints (`drain_output`, `health_output`): a drain runs the script's own `docker stop --time N`
+    (SIGTERM, then SIGKILL at N s, as Docker does), a Spot drain first writes the notice's end
+    (`ends=`) where the worker reads it and stops with the seconds left; both end with
+    `exit=<code>` once the worker exits (137 when killed); the health
     check ends with `health=healthy` once the worker is healthy, or `health=starting` and its last log
     lines when the wait runs out. Each end is published as the EventBridge "EC2 Command Invocation
     Status-change Notification" it would be on AWS.
     """
 
     clock: Callable[[], float]
-    drain: Callable[[str], None]
+    #: `docker stop --time <seconds>` on an instance, after writing the stop notice's end when given.
+    drain: Callable[[str, float, float | None], None]
     exit_code: Callable[[str], int | None]  # the worker's exit code once it exited, else None
     healthy: Callable[[str], bool]
     tail: Callable[[str], str]
@@ -453,20 +457,35 @@ class RunCommandEmulator:
                 parsed: CommandComment | str = parse_comment(kwargs.get("comment") or "")
             except ValueError as error:
                 parsed = str(error)  # a command the local agent cannot run: it fails, as its script would
+            script = list((kwargs.get("parameters") or {}).get("commands") or [])
             for invocation in command.invocations:
-                agent._start(command.command_id, invocation, parsed)
+                agent._start(command.command_id, invocation, parsed, script)
             return command
 
         SimpleSystemManagerBackend.send_command = send_and_run  # type: ignore[method-assign,assignment]
 
-    def _start(self, command_id: str, invocation: dict[str, Any], parsed: CommandComment | str) -> None:
+    def _start(
+        self, command_id: str, invocation: dict[str, Any], parsed: CommandComment | str, script: list[str]
+    ) -> None:
         instance = invocation["InstanceId"]
         invocation.update(Status="InProgress", StatusDetails="InProgress", StandardOutputContent="")
-        if isinstance(parsed, CommandComment) and parsed.purpose is Purpose.DRAIN:
-            self.drain(instance)
+        if isinstance(parsed, CommandComment) and parsed.purpose is not Purpose.HEALTH:
+            self._docker_stop(instance, script)
         wait = parsed.seconds if isinstance(parsed, CommandComment) and parsed.purpose is Purpose.HEALTH else 0
         with self.lock:
             self.running.append(_Running(command_id, instance, parsed, self.clock() + wait, invocation))
+
+    def _docker_stop(self, instance: str, script: list[str]) -> None:
+        """What the drain script does to the container: its `docker stop`, with the notice written first."""
+        text = "\n".join(script)
+        ends = re.search(r"^ends=(\d+)$", text, re.MULTILINE)
+        fixed = re.search(r"docker stop --time (\d+) ", text)
+        if ends is not None:
+            self.drain(instance, max(0.0, int(ends.group(1)) - self.clock()), float(ends.group(1)))
+        elif fixed is not None:
+            self.drain(instance, float(fixed.group(1)), None)
+        else:
+            raise ValueError(f"the local agent finds no `docker stop` in the drain script: {text!r}")
 
     def step(self) -> None:
         """Finish the commands whose work is done (called by the local cloud's control loop)."""
@@ -489,7 +508,7 @@ class RunCommandEmulator:
         instance, parsed = command.instance_id, command.purpose
         if not isinstance(parsed, CommandComment):
             return "Failed", f"the local agent does not run this command: {parsed}"
-        if parsed.purpose is Purpose.DRAIN:
+        if parsed.purpose is not Purpose.HEALTH:
             code = self.exit_code(instance)
             if code is None:
                 return None

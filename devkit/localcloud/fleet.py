@@ -4,6 +4,11 @@ An instance boots for `boot_seconds`, then runs its worker (the real consumer, a
 SQS). Terminating instances get SIGTERM and are removed once their worker has drained and exited.
 A worker that dies while its instance is in service (a crash, or chaos) makes the instance
 unhealthy, and Auto Scaling replaces it, as EC2 health checks would.
+
+Docker's side of a stop is emulated as Docker does it: `docker stop --time N` (the drain commands,
+and an instance's shutdown with the container's `--stop-timeout`) sends SIGTERM and then SIGKILL
+exactly N seconds later if the worker still runs. A Spot interruption reclaims its instance at the
+notice's end whatever runs on it: the worker is SIGKILLed and the instance removed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +28,7 @@ from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.iam import LocalIam, worker_component
 from devkit.localcloud.stack import LocalStack
+from queue_scaler.domain.deadlines import stop_timeout_seconds
 
 RUNNING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 STOPPING_STATES = ("Terminating", "Terminating:Proceed")
@@ -35,8 +42,12 @@ class Worker:
     log_path: Path
     health_file: Path
     log: IO[bytes]
+    notice_file: Path
     signalled: bool = False
     kills: list[str] = field(default_factory=list)
+    #: Docker's pending SIGKILL (`docker stop --time`): the earliest one asked for wins, as in Docker.
+    kill_timer: threading.Timer | None = None
+    kill_at: float | None = None
 
     @property
     def running(self) -> bool:
@@ -57,6 +68,8 @@ class WorkerFleet:
     iam: LocalIam | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
     finished: list[dict[str, Any]] = field(default_factory=list)
+    #: Spot instances EC2 reclaims at the given time (the end of their interruption notice).
+    reclaims: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _pool_of(self, group: str) -> str:
@@ -67,12 +80,15 @@ class WorkerFleet:
 
     def _env(self, pool: str, health_file: Path, instance_id: str, group: str) -> dict[str, str]:
         settings = self.stack.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("QUEUE_", "JOB_", "POWERTOOLS_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("QUEUE_", "JOB_HANDLER", "POWERTOOLS_"))}
         env.update(
             {
                 "QUEUE_URLS": ",".join(self.stack.pools[pool].queue_urls),
                 "JOB_HANDLER": self.job_handler,
                 "DRAIN_SECONDS": str(settings.drain_seconds),
+                # What the user data gives the container: its stop timeout, and where the Spot drain writes.
+                "STOP_TIMEOUT_SECONDS": str(stop_timeout_seconds(settings.drain_seconds)),
+                "STOP_NOTICE_FILE": str(self._notice_file(instance_id)),
                 "WORKER_SLOTS": str(settings.worker_slots),
                 "VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
                 "RETRY_DELAY_SECONDS": str(settings.retry_delay_seconds),
@@ -95,6 +111,9 @@ class WorkerFleet:
         if self.iam is not None:
             env.update(self.iam.environment(worker_component(pool)))
         return env
+
+    def _notice_file(self, instance_id: str) -> Path:
+        return (self.state_dir / "instances" / f"{instance_id}.notice").resolve()
 
     def _start(self, instance_id: str, group: str) -> None:
         pool = self._pool_of(group)
@@ -120,7 +139,9 @@ class WorkerFleet:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: `down` can reap it and anything it spawned
         )
-        self.workers[instance_id] = Worker(instance_id, pool, process, log_path, health, log)
+        self.workers[instance_id] = Worker(
+            instance_id, pool, process, log_path, health, log, self._notice_file(instance_id)
+        )
 
     def healthy(self, instance_id: str) -> bool:
         """The container HEALTHCHECK: the worker runs and its health file is fresh."""
@@ -163,14 +184,63 @@ class WorkerFleet:
             return ""
         return "\n".join(worker.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def drain(self, instance_id: str) -> None:
-        """`docker stop`: SIGTERM to the worker, which drains and exits."""
-        self.signal(instance_id, signal.SIGTERM)
+    def drain(self, instance_id: str, stop_timeout: float, notice_ends_at: float | None = None) -> None:
+        """`docker stop --time <stop_timeout>`, after writing the stop notice when there is one (the Spot
+        drain): SIGTERM, then SIGKILL at the timeout if the worker still runs."""
+        with self.lock:
+            worker = self.workers.get(instance_id)
+            if worker is not None and notice_ends_at is not None:
+                partial = worker.notice_file.with_suffix(".tmp")
+                partial.write_text(f"{int(notice_ends_at)}\n")
+                partial.replace(worker.notice_file)
+            self.docker_stop(instance_id, stop_timeout)
+
+    def docker_stop(self, instance_id: str, stop_timeout: float) -> None:
+        """SIGTERM now; SIGKILL exactly `stop_timeout` s later unless the worker has exited (Docker's stop)."""
+        with self.lock:
+            worker = self.workers.get(instance_id)
+            if worker is None or not worker.running:
+                return
+            self.signal(instance_id, signal.SIGTERM)
+            kill_at = time.monotonic() + max(0.0, stop_timeout)
+            if worker.kill_at is not None and worker.kill_at <= kill_at:
+                return
+            if worker.kill_timer is not None:
+                worker.kill_timer.cancel()
+            worker.kill_at = kill_at
+            worker.kill_timer = threading.Timer(max(0.0, stop_timeout), self._kill, args=(worker,))
+            worker.kill_timer.daemon = True
+            worker.kill_timer.start()
+
+    def _kill(self, worker: Worker) -> None:
+        with self.lock:
+            if worker.running:
+                worker.kills.append(signal.SIGKILL.name)
+                _killpg(worker.process.pid, signal.SIGKILL)
+
+    def reclaim_at(self, instance_id: str, at: float) -> None:
+        """A Spot interruption: EC2 takes the instance back at `at` (this fleet's clock)."""
+        with self.lock:
+            self.reclaims[instance_id] = at
+
+    def _reclaim_due(self, now: float) -> None:
+        for instance_id, at in list(self.reclaims.items()):
+            if now < at:
+                continue
+            del self.reclaims[instance_id]
+            worker = self.workers.get(instance_id)
+            if worker is not None and worker.running:
+                self._kill(worker)  # the instance is gone: no drain, no stop timeout
+                worker.process.wait(timeout=5)
+            if worker is not None:
+                self._reap(instance_id)
+            self.emulator.remove(instance_id)
 
     def step(self) -> None:
         """Follow the emulator: boot workers, mark them in service, drain and remove leaving ones."""
         now = self.clock()
         with self.lock:
+            self._reclaim_due(now)
             for instance_id, group, state, launched_at in self.emulator.snapshot():
                 worker = self.workers.get(instance_id)
                 if state in RUNNING_STATES:
@@ -185,13 +255,16 @@ class WorkerFleet:
                     if worker is None:
                         self.emulator.remove(instance_id)
                     elif worker.running and not worker.signalled:
-                        self.signal(instance_id, signal.SIGTERM)
+                        # The instance shuts down: Docker stops the container with its --stop-timeout.
+                        self.docker_stop(instance_id, stop_timeout_seconds(self.stack.settings.drain_seconds))
                     elif not worker.running:
                         self._reap(instance_id)
                         self.emulator.remove(instance_id)
 
     def _reap(self, instance_id: str) -> None:
         worker = self.workers.pop(instance_id)
+        if worker.kill_timer is not None:
+            worker.kill_timer.cancel()
         worker.log.close()
         self.finished.append(
             {

@@ -33,6 +33,9 @@ class LocalSettings:
     tick_seconds: float = 1.0
     scale_down_window_seconds: float = 15.0
     drain_seconds: int = 5
+    #: A Spot interruption's notice: 120 s on EC2, compressed (it must exceed the workers' release
+    #: margin, queue_scaler/domain/deadlines.py, for them to release anything before the reclaim).
+    spot_notice_seconds: float = 30.0
     visibility_timeout: int = 10
     retry_delay_seconds: int = 1
     max_receive_count: int = 2
@@ -207,7 +210,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
         LaunchTemplateName=f"{settings.stack}-workers",
         LaunchTemplateData={
             "ImageId": "ami-12c6146b",
-            "InstanceType": "t4g.small",
+            "InstanceType": "c7g.medium",
             "MetadataOptions": {"HttpTokens": "required"},
         },
     )["LaunchTemplate"]["LaunchTemplateId"]
@@ -238,7 +241,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
             MixedInstancesPolicy={
                 "LaunchTemplate": {
                     "LaunchTemplateSpecification": {"LaunchTemplateId": launch_template, "Version": "$Latest"},
-                    "Overrides": [{"InstanceType": "t4g.small"}, {"InstanceType": "t4g.medium"}],
+                    "Overrides": [{"InstanceType": "c7g.medium"}, {"InstanceType": "c6g.medium"}],
                 },
                 "InstancesDistribution": {
                     "OnDemandBaseCapacity": 0,

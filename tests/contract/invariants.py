@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from devkit.stackmodel import Resource, Stack
 from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.deadlines import hook_floor_seconds
+from queue_scaler.settings import LifecycleSettings
 
 SCALER = "ScalerFunction"
 ALARM_TOPIC = "AlarmTopic"
@@ -194,7 +196,15 @@ def lifecycle_violations(root: Stack) -> list[str]:
         drain = int(group.stack.ancestor_parameter("DrainSeconds"))
         if int(terminate["HeartbeatTimeout"]) < 2 * (drain + 20):
             violations.append(f"{group.path}: terminate hook {terminate['HeartbeatTimeout']} s < 2 x ({drain} + 20) s")
+        violations += _hook_after_kill(str(group.path), drain, int(terminate["HeartbeatTimeout"]))
     return violations
+
+
+def _hook_after_kill(where: str, drain: int, timeout: int) -> list[str]:
+    """Even unheartbeated, the hook ends after Docker's SIGKILL and the drain's delivery grace
+    (queue_scaler/domain/deadlines.py), so that it never terminates a worker still releasing its jobs."""
+    floor = hook_floor_seconds(drain, LifecycleSettings.model_fields["drain_grace_seconds"].default)
+    return [f"{where}: terminate hook {timeout} s < {floor:g} s (SIGKILL + grace)"] if timeout < floor else []
 
 
 def drain_window_violations(pool_template: dict[str, Any]) -> list[str]:
@@ -205,6 +215,7 @@ def drain_window_violations(pool_template: dict[str, Any]) -> list[str]:
         timeout = windows.get(str(drain), {}).get("TerminateHeartbeatSeconds", 0)
         if int(timeout) < 2 * (int(drain) + 20):
             violations.append(f"DrainWindows[{drain}]: terminate hook {timeout} s < 2 x ({drain} + 20) s")
+        violations += _hook_after_kill(f"DrainWindows[{drain}]", int(drain), int(timeout))
     return violations
 
 
@@ -221,11 +232,49 @@ def spot_violations(root: Stack) -> list[str]:
             violations.append(f"{group.path}: {types}: at least two distinct instance types")
         if not all(re.fullmatch(r"[a-z]+[0-9]+g[a-z]*\.[a-z0-9]+", t) for t in types):
             violations.append(f"{group.path}: {types}: every type must be arm64 (Graviton), as the AMI is")
+        violations += instance_type_violations(str(group.path), types)
         distribution = policy.get("InstancesDistribution", {})
         if distribution.get("SpotAllocationStrategy") != "price-capacity-optimized":
             violations.append(f"{group.path}: Spot allocation is not price-capacity-optimized")
         if group.properties.get("CapacityRebalance") is not True:
             violations.append(f"{group.path}: no capacity rebalancing")
+    return violations
+
+
+#: GiB of memory per vCPU of the Graviton families a pool may use (the EC2 instance types' documented
+#: sizes), by the family's first letter; and the vCPUs of each size. A type outside them is reported,
+#: so that its memory is added here before a pool uses it.
+GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8}
+VCPUS = {
+    "medium": 1,
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+}
+
+
+def memory_gib(instance_type: str) -> int | None:
+    """The memory of a Graviton type of a family in GIB_PER_VCPU, or None when unknown here."""
+    family, _, size = instance_type.partition(".")
+    ratio, vcpus = GIB_PER_VCPU.get(family[:1]), VCPUS.get(size)
+    return None if ratio is None or vcpus is None else ratio * vcpus
+
+
+def instance_type_violations(where: str, types: list[str]) -> list[str]:
+    """No burstable (T) type, and one memory size in a pool: every instance gives the slots the same room."""
+    violations = [
+        f"{where}: {t} is burstable (unlimited CPU credits by default; not on Spot)" for t in types if t[:1] == "t"
+    ]
+    memory = {t: memory_gib(t) for t in types}
+    unknown = sorted(t for t, gib in memory.items() if gib is None)
+    if unknown:
+        violations.append(f"{where}: memory of {unknown} unknown (tests/contract/invariants.py GIB_PER_VCPU)")
+    elif len(set(memory.values())) > 1:
+        violations.append(f"{where}: {memory}: every type of a pool must have the same memory")
     return violations
 
 
@@ -235,8 +284,11 @@ def launch_template_violations(root: Stack) -> list[str]:
         data = template.properties["LaunchTemplateData"]
         if data.get("MetadataOptions", {}).get("HttpTokens") != "required":
             violations.append(f"{template.path}: IMDSv2 is not required")
-        if not str(data.get("InstanceType", "")).startswith("t4g."):
-            violations.append(f"{template.path}: {data.get('InstanceType')} is not the design's t4g")
+        if str(data.get("InstanceType", "")).startswith("t") or "CreditSpecification" in data:
+            # A credit specification fails every non-T override's launch; a T type launches unlimited.
+            violations.append(
+                f"{template.path}: {data.get('InstanceType')}: no burstable type, no credit specification"
+            )
     return violations
 
 

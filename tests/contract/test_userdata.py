@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from devkit.stackmodel import ROOT, Stack, root_stack
+from queue_scaler.domain.commands import STOP_NOTICE_DIR
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 
 from . import invariants as inv
 
@@ -74,3 +77,12 @@ def test_given_an_oversized_script_when_embedded_then_it_is_refused() -> None:
     embedder = _embedder()
     with pytest.raises(ValueError, match="user data allows"):
         embedder.embed(TEMPLATE.read_text(), "#" * 20_000 + "\n")
+
+
+def test_given_the_worker_script_then_its_release_margin_and_notice_directory_are_the_domain_ones() -> None:
+    # The script cannot import them: its copies must be the numbers the worker and the drain use.
+    text = SCRIPT.read_text()
+    margin = re.search(r"^release_margin=(\d+)$", text, re.MULTILINE)
+    assert margin is not None and int(margin.group(1)) == RELEASE_MARGIN_SECONDS
+    assert f'[ -n "$notice_dir" ] || notice_dir={STOP_NOTICE_DIR}\n' in text
+    assert '--stop-timeout "$stop_timeout"' in text and "stop_timeout=$((QS_DRAIN_SECONDS + release_margin))" in text

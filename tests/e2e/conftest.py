@@ -61,11 +61,14 @@ def cloud_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Path] = []
 
     def start(
-        schedule_seconds: float | None = None, drop_lifecycle_events: tuple[str, ...] = (), reconcile: bool = True
+        schedule_seconds: float | None = None,
+        drop_lifecycle_events: tuple[str, ...] = (),
+        reconcile: bool = True,
+        drain_seconds: int | None = None,
     ) -> Cloud:
         state_dir = tmp_path / f"cloud-{len(started)}"
         started.append(state_dir)
-        return Cloud(state_dir, up(state_dir, schedule_seconds, drop_lifecycle_events, reconcile))
+        return Cloud(state_dir, up(state_dir, schedule_seconds, drop_lifecycle_events, reconcile, drain_seconds))
 
     yield start
     for state_dir in started:

@@ -29,7 +29,6 @@ T0 = 1_800_000_000.0
 POLICY = LifecyclePolicy(
     container="queue-worker",
     drain_seconds=60,
-    spot_drain_seconds=90,
     drain_grace_seconds=30,
     launch_timeout_seconds=300,
     launch_hook_timeout_seconds=300,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
+
 SCRIPT = Path(__file__).resolve().parents[2] / "workers" / "userdata.sh"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/queue-worker:1.4.0"
 SECRET = "s3cr3t-value"
@@ -167,6 +169,7 @@ def run_userdata(tmp_path: Path) -> Callable[..., Run]:
             "QS_GROUP_NAME": "queue-scaler-test-video",
             "AWS_REGION": "eu-west-1",
             "QS_WORK_DIR": str(work_dir),
+            "QS_NOTICE_DIR": str(tmp_path / "notice"),
             "QS_RETRY_BASE_SECONDS": "0",
         }
         for key, value in overrides.items():
@@ -202,8 +205,12 @@ def test_given_working_services_when_run_then_the_container_starts_with_ssm_envi
     assert "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com" in run.calls
 
     [docker_run] = run.docker_runs()
+    notice = run.stub_dir.parent / "notice"
     for expected in (
-        "--stop-timeout 45",
+        # Docker's SIGKILL comes the release margin after the drain window (queue_scaler/domain/deadlines.py).
+        f"--stop-timeout {45 + RELEASE_MARGIN_SECONDS}",
+        f"--env STOP_TIMEOUT_SECONDS={45 + RELEASE_MARGIN_SECONDS}",
+        f"--volume {notice}:{notice}:ro --env STOP_NOTICE_FILE={notice}/deadline",
         "--stop-signal SIGTERM",
         "--env DRAIN_SECONDS=45",
         "--env POOL_NAME=video",
@@ -215,6 +222,8 @@ def test_given_working_services_when_run_then_the_container_starts_with_ssm_envi
     ):
         assert expected in docker_run
     assert docker_run.endswith(IMAGE)
+    # The worker (uid 10001) reads the notice the Spot drain writes as root.
+    assert notice.is_dir() and notice.stat().st_mode & 0o777 == 0o755
     env_lines = (run.stub_dir / "env_file_seen").read_text().splitlines()
     assert env_lines == [
         "QUEUE_URLS=http://sqs.local/1/video-pro,http://sqs.local/1/video-free",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from queue_scaler.domain.commands import (
+    STOP_NOTICE_FILE,
     CommandComment,
     CommandRequest,
     Purpose,
@@ -17,16 +18,36 @@ from queue_scaler.domain.commands import (
     health_output,
     log_tail,
     parse_comment,
+    spot_drain_command,
 )
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 
 
-def test_given_a_drain_window_when_the_command_is_built_then_docker_stop_gets_it_and_a_kill_fails_the_command() -> None:
+def test_given_a_drain_window_when_the_command_is_built_then_sigkill_comes_the_margin_after_it_and_fails_it() -> None:
     command = drain_command("queue-worker", 60)
     script = "\n".join(command.script)
-    assert 'docker stop --time 60 "$c"' in script
+    # The worker releases what still runs at 60 s; Docker's SIGKILL only the release margin later.
+    assert f'docker stop --time {60 + RELEASE_MARGIN_SECONDS} "$c"' in script
     assert script.endswith('[ "$code" = 0 ]')
-    assert command.execution_timeout_seconds == 120
+    assert command.execution_timeout_seconds == 60 + RELEASE_MARGIN_SECONDS + 60
     assert command.comment == "queue-scaler drain queue-worker 60"
+
+
+def test_given_a_spot_notice_when_the_drain_is_built_then_the_worker_learns_its_end_before_sigterm() -> None:
+    ends_at, now = 1_700_000_120.0, 1_700_000_007.5
+    command = spot_drain_command("queue-worker", ends_at, now)
+    script = "\n".join(command.script)
+    assert command.comment == "queue-scaler spot queue-worker 112"
+    assert parse_comment(command.comment) == CommandComment(purpose=Purpose.SPOT, container="queue-worker", seconds=112)
+    # The notice is written whole, then SIGTERM with the seconds left on the instance's own clock.
+    assert script.index(f"mv -f {STOP_NOTICE_FILE}.tmp {STOP_NOTICE_FILE}") < script.index('docker stop --time "$left"')
+    assert "ends=1700000120" in script
+    assert script.endswith('[ "$code" = 0 ]')
+    assert command.execution_timeout_seconds == 112 + 60
+
+
+def test_given_a_spot_notice_already_over_when_the_drain_is_built_then_its_comment_says_zero() -> None:
+    assert spot_drain_command("queue-worker", 100.0, 130.0).comment == "queue-scaler spot queue-worker 0"
 
 
 def test_given_a_wait_when_the_health_check_is_built_then_it_prints_the_health_first() -> None:

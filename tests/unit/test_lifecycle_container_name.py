@@ -24,6 +24,7 @@ from queue_scaler.domain.commands import (
     health_command,
     parse_comment,
 )
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.lifecycle import (
     HOOK_GLOBAL_TIMEOUT_SECONDS,
     ActionKind,
@@ -39,11 +40,11 @@ T0 = 1000.0
 
 
 def policy(container: str, **fields: Any) -> LifecyclePolicy:
-    """A policy whose commands carry the most seconds a command can: a drain and a check of 48 h."""
+    """A policy whose commands carry the most seconds a command can: a drain and a check of 48 h
+    (the drain's SIGKILL, the release margin later, still within the hook's 48 h)."""
     values: dict[str, Any] = {
         "container": container,
-        "drain_seconds": MAX_COMMAND_SECONDS,
-        "spot_drain_seconds": 90,
+        "drain_seconds": MAX_COMMAND_SECONDS - RELEASE_MARGIN_SECONDS,
         "drain_grace_seconds": 0,
         "launch_timeout_seconds": MAX_COMMAND_SECONDS,
         "launch_hook_timeout_seconds": 7200,
@@ -123,9 +124,9 @@ def test_given_a_health_wait_beyond_any_hook_then_the_policy_refuses_it() -> Non
 @pytest.mark.parametrize(
     ("kind", "purpose", "length"),
     [
-        (ActionKind.TERMINATE, Purpose.DRAIN, 99),  # "queue-scaler drain <73> 172800"
+        (ActionKind.TERMINATE, Purpose.DRAIN, 99),  # "queue-scaler drain <73> 172785"
         (ActionKind.LAUNCH, Purpose.HEALTH, 100),  # "queue-scaler health <73> 172800": exactly the limit
-        (ActionKind.SPOT, Purpose.DRAIN, 95),  # a Spot drain: 90 s
+        (ActionKind.SPOT, Purpose.SPOT, 95),  # a Spot drain: "queue-scaler spot <73> 120", the notice
     ],
 )
 def test_given_the_longest_name_and_the_most_seconds_then_every_step_sends_a_comment_within_the_limit(

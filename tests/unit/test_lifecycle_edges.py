@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.lifecycle import (
     HOOK_GLOBAL_TIMEOUT_FACTOR,
     ActionKind,
@@ -23,7 +24,6 @@ from queue_scaler.domain.lifecycle import (
 BASE: dict[str, Any] = {
     "container": "queue-worker",
     "drain_seconds": 60,
-    "spot_drain_seconds": 90,
     "drain_grace_seconds": 30,
     "launch_timeout_seconds": 300,
     "launch_hook_timeout_seconds": 300,
@@ -70,9 +70,14 @@ def test_a_hook_waits_at_most_100_heartbeat_timeouts_or_48_hours(heartbeat_timeo
 @pytest.mark.parametrize(
     ("case", "changes", "fits"),
     [
-        ("the default drain exactly at its hook's maximum", {"drain_seconds": 15_970, "drain_grace_seconds": 30}, True),
-        ("one second over", {"drain_seconds": 15_971, "drain_grace_seconds": 30}, False),
-        ("the grace counts too", {"drain_seconds": 15_970, "drain_grace_seconds": 31}, False),
+        # The drain, Docker's SIGKILL the release margin later, and the grace: 15,970 - margin + margin + 30.
+        (
+            "the default drain exactly at its hook's maximum",
+            {"drain_seconds": 15_970 - RELEASE_MARGIN_SECONDS, "drain_grace_seconds": 30},
+            True,
+        ),
+        ("one second over", {"drain_seconds": 15_971 - RELEASE_MARGIN_SECONDS, "drain_grace_seconds": 30}, False),
+        ("the grace counts too", {"drain_seconds": 15_970 - RELEASE_MARGIN_SECONDS, "drain_grace_seconds": 31}, False),
     ],
 )
 def test_given_a_drain_window_then_it_must_fit_its_terminate_hooks_maximum(
@@ -98,7 +103,7 @@ def test_given_a_pool_then_its_own_drain_and_hook_are_used_and_others_keep_the_d
     assert policy.hook_timeout(ActionKind.LAUNCH, "video") == 300  # launches use the launch hook
     assert policy.hook_timeout(ActionKind.SPOT, "video") == 300
     drain = new_action(ActionKind.TERMINATE, "i-1", "video", 1000.0, policy, hook="h", token="t")
-    assert drain.deadline == 1000.0 + 600 + 30
+    assert drain.deadline == 1000.0 + 600 + RELEASE_MARGIN_SECONDS + 30
 
 
 @pytest.mark.parametrize(
@@ -122,7 +127,7 @@ def test_given_an_action_then_its_key_and_whether_it_drains(
 
 @pytest.mark.parametrize(
     ("kind", "window"),
-    [(ActionKind.LAUNCH, 300), (ActionKind.TERMINATE, 90), (ActionKind.SPOT, 120)],
+    [(ActionKind.LAUNCH, 300), (ActionKind.TERMINATE, 60 + RELEASE_MARGIN_SECONDS + 30), (ActionKind.SPOT, 120)],
 )
 def test_given_an_event_then_the_deadline_is_its_time_plus_the_window_and_a_discovered_one_heartbeats_at_once(
     kind: ActionKind, window: float
@@ -144,7 +149,7 @@ def test_given_a_pool_with_its_own_drain_when_its_drain_starts_then_docker_stop_
         step = next_step(drain, None, 1000.0, policy)
         assert step.kind is StepKind.RUN_COMMAND and step.command is not None, group
         assert step.command.comment == f"queue-scaler drain queue-worker {window}", group
-        assert step.command.execution_timeout_seconds == window + 60, group
+        assert step.command.execution_timeout_seconds == window + RELEASE_MARGIN_SECONDS + 60, group
 
 
 @pytest.mark.parametrize(

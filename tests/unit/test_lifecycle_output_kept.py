@@ -88,7 +88,6 @@ def test_given_ssms_whole_24000_characters_then_4000_are_kept_with_the_answer_an
 POLICY = LifecyclePolicy(
     container="queue-worker",
     drain_seconds=60,
-    spot_drain_seconds=90,
     drain_grace_seconds=30,
     launch_timeout_seconds=300,
     launch_hook_timeout_seconds=300,

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from queue_scaler.domain.commands import drain_command, spot_drain_command
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.lifecycle import (
     SPOT_NOTICE_SECONDS,
     ActionKind,
@@ -37,7 +39,6 @@ T0 = 1000.0
 POLICY = LifecyclePolicy(
     container="queue-worker",
     drain_seconds=60,
-    spot_drain_seconds=90,
     drain_grace_seconds=30,
     launch_timeout_seconds=300,
     launch_hook_timeout_seconds=300,
@@ -85,7 +86,7 @@ CASES = [
         None,
         T0,
         StepKind.RUN_COMMAND,
-        reason="drain queue-worker: SIGTERM, up to 60 s",
+        reason="drain queue-worker: SIGTERM, jobs may run 60 s",
     ),
     Case(
         "given_a_running_drain_and_a_fresh_heartbeat_when_advanced_then_it_waits",
@@ -151,17 +152,17 @@ CASES = [
         "given_a_drain_still_running_at_its_deadline_when_advanced_then_it_is_forced",
         action(**running()),
         seen("InProgress"),
-        T0 + 90,
+        T0 + 60 + RELEASE_MARGIN_SECONDS + 30,
         StepKind.COMPLETE,
         HookResult.ABANDON,
         Outcome.FORCED,
-        reason="drain not finished within its 90 s window",
+        reason=f"drain not finished within its {60 + RELEASE_MARGIN_SECONDS + 30} s window",
     ),
     Case(
         "given_an_unreadable_command_status_past_the_deadline_when_advanced_then_it_is_forced",
         action(**running()),
         None,
-        T0 + 91,
+        T0 + 60 + RELEASE_MARGIN_SECONDS + 31,
         StepKind.COMPLETE,
         HookResult.ABANDON,
         Outcome.FORCED,
@@ -191,12 +192,12 @@ CASES = [
         StepKind.RUN_COMMAND,
     ),
     Case(
-        "given_a_spot_warning_when_advanced_then_the_drain_fits_the_notice",
+        "given_a_spot_warning_when_advanced_then_the_drain_ends_with_the_notice",
         action(ActionKind.SPOT),
         None,
-        T0,
+        T0 + 8,
         StepKind.RUN_COMMAND,
-        reason="drain queue-worker: SIGTERM, up to 90 s",
+        reason=f"drain queue-worker for a Spot notice ending in {SPOT_NOTICE_SECONDS - 8} s",
     ),
     Case(
         "given_a_spot_drain_running_long_when_advanced_then_no_heartbeat_without_a_hook",
@@ -339,6 +340,15 @@ def test_given_a_heartbeat_moments_ago_when_another_event_arrives_then_no_second
     assert not next_step(action(**running()), seen("InProgress"), T0 + 16, short).heartbeat
 
 
+def test_given_a_spot_warning_when_the_drain_is_sent_then_it_carries_the_notice_end_not_the_pool_window() -> None:
+    step = next_step(action(ActionKind.SPOT), None, T0 + 8, POLICY)
+    assert step.command == spot_drain_command("queue-worker", T0 + SPOT_NOTICE_SECONDS, T0 + 8)
+
+
+def test_given_a_terminate_action_when_the_drain_is_sent_then_it_carries_the_pool_window() -> None:
+    assert next_step(action(), None, T0, POLICY).command == drain_command("queue-worker", 60)
+
+
 def test_given_a_heartbeat_when_advanced_again_then_the_timer_counts_from_it() -> None:
     beaten = action(**running(last_heartbeat_at=T0 + 140))
     assert not next_step(beaten, seen("InProgress"), T0 + 150, POLICY).heartbeat
@@ -348,7 +358,8 @@ def test_given_a_heartbeat_when_advanced_again_then_the_timer_counts_from_it() -
     ("kind", "deadline"),
     [
         (ActionKind.LAUNCH, T0 + 300),
-        (ActionKind.TERMINATE, T0 + 90),
+        # The drain window, Docker's SIGKILL the release margin later, then the grace for delivery.
+        (ActionKind.TERMINATE, T0 + 60 + RELEASE_MARGIN_SECONDS + 30),
         (ActionKind.SPOT, T0 + SPOT_NOTICE_SECONDS),
     ],
 )

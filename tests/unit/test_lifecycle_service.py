@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.lifecycle import ActionKind, ActionState, HookResult, LifecycleAction, Outcome
 from queue_scaler.errors import AwsCallError, Throttled
 from queue_scaler.events import LifecycleTrigger
@@ -90,7 +91,7 @@ def test_given_a_terminate_event_when_handled_then_one_drain_starts_and_the_hook
     [report] = world.terminate()
     assert report["step"] == "run_command"
     [(command_id, instance, command)] = world.commands.sent
-    assert instance == INSTANCE and "docker stop --time 60" in "\n".join(command.script)
+    assert instance == INSTANCE and f"docker stop --time {60 + RELEASE_MARGIN_SECONDS}" in "\n".join(command.script)
     assert world.only().command_id == command_id and world.only().state is ActionState.PENDING
     assert world.hooks.completed == {}
 
@@ -183,7 +184,7 @@ def test_given_a_throttled_heartbeat_when_a_check_is_due_then_the_check_still_st
 
 def test_given_a_drain_past_its_deadline_when_the_reconciler_runs_then_it_is_forced_and_counted(world: World) -> None:
     world.terminate()
-    [report] = world.reconcile(T0 + 90)
+    [report] = world.reconcile(T0 + 60 + RELEASE_MARGIN_SECONDS + 30)
     assert report["outcome"] == "forced"
     assert world.hooks.completed == {"tok-1": HookResult.ABANDON}
     assert world.metrics.counts[("LifecycleActionsForced", None)] == 1
@@ -281,7 +282,9 @@ def test_given_a_spot_warning_when_handled_then_the_drain_starts_at_once_within_
     [report] = world.handle("spot-interruption.json", T0, **{"instance-id": INSTANCE})
     assert report["step"] == "run_command"
     [(_, _, command)] = world.commands.sent
-    assert "docker stop --time 90" in "\n".join(command.script)
+    # The worker learns the notice's end (the event's time + 120 s), then SIGTERM.
+    assert command.comment == "queue-scaler spot queue-worker 120"
+    assert 'docker stop --time "$left"' in "\n".join(command.script)
     world.commands.finish("cmd-1", "Success")
     [done] = world.command_status("cmd-1", "Success", T0 + 80)
     assert done["outcome"] == "succeeded" and world.hooks.completed == {}  # no hook to complete
@@ -335,7 +338,6 @@ def test_given_comma_separated_groups_when_settings_load_then_each_is_a_group() 
     [
         ({"group_names": ""}, "group_names"),
         ({"group_names": "a", "terminate_hook_timeout_seconds": 60}, "terminate_hook_timeout_seconds"),
-        ({"group_names": "a", "spot_drain_seconds": 120}, "spot_drain_seconds"),
         (
             {"group_names": "a", "pool_timings": {"a": {"drain_seconds": 900, "terminate_hook_timeout_seconds": 60}}},
             r"pool_timings\[a\]\.terminate_hook_timeout_seconds",
@@ -343,13 +345,13 @@ def test_given_comma_separated_groups_when_settings_load_then_each_is_a_group() 
         (
             # 100 x 61 s of heartbeats cannot cover a two-hour drain.
             {"group_names": "a", "pool_timings": {"a": {"drain_seconds": 7200, "terminate_hook_timeout_seconds": 61}}},
-            r"pools\[a\]: a drain of 7230 s outlasts its terminate hook's maximum 6100 s",
+            rf"pools\[a\]: a drain of {7200 + RELEASE_MARGIN_SECONDS + 30} s outlasts its terminate hook's "
+            r"maximum 6100 s",
         ),
     ],
     ids=[
         "no-groups",
         "hook-within-a-reconcile",
-        "spot-beyond-notice",
         "pool-hook-within-a-reconcile",
         "pool-drain-beyond-hook-maximum",
     ],
@@ -380,7 +382,7 @@ def test_given_an_event_sent_a_while_ago_when_handled_then_its_deadline_is_dated
     raw["detail"] |= {"LifecycleActionToken": "tok-1", "AutoScalingGroupName": GROUP, "EC2InstanceId": INSTANCE}
     world.service.handle(LifecycleTrigger.model_validate(raw).root, T0)
     action = world.only()
-    assert (action.started_at, action.deadline) == (T0 - 50, T0 - 50 + 60 + 30)
+    assert (action.started_at, action.deadline) == (T0 - 50, T0 - 50 + 60 + RELEASE_MARGIN_SECONDS + 30)
 
 
 def test_given_an_event_time_ahead_of_our_clock_when_handled_then_it_is_dated_now(world: World) -> None:
@@ -389,7 +391,7 @@ def test_given_an_event_time_ahead_of_our_clock_when_handled_then_it_is_dated_no
     raw["time"] = iso(T0 + 3600)
     raw["detail"] |= {"LifecycleActionToken": "tok-1", "AutoScalingGroupName": GROUP, "EC2InstanceId": INSTANCE}
     world.service.handle(LifecycleTrigger.model_validate(raw).root, T0)
-    assert world.only().deadline == T0 + 90
+    assert world.only().deadline == T0 + 60 + RELEASE_MARGIN_SECONDS + 30
 
 
 def lost_terminate_event(world: World) -> None:

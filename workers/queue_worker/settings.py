@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS, job_bound
+
 #: SQS's largest long-poll wait and batch size.
 MAX_WAIT_SECONDS = 20
 MAX_BATCH = 10
@@ -41,7 +43,28 @@ class WorkerSettings(HealthSettings):
         description="JOB_HANDLER: `module:function` called with each job's envelope"
     )
     drain_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
-        default=60, description="DRAIN_SECONDS: how long SIGTERM may take; the `docker stop` timeout"
+        default=60,
+        description="DRAIN_SECONDS: how long running jobs may go on after SIGTERM; what still runs then is "
+        f"released. Docker's stop timeout must be at least {RELEASE_MARGIN_SECONDS} s longer",
+    )
+    stop_timeout_seconds: Annotated[float | None, Field(gt=0)] = Field(
+        default=None,
+        description="STOP_TIMEOUT_SECONDS: the container's stop timeout (when Docker sends SIGKILL), checked "
+        f"to leave the release {RELEASE_MARGIN_SECONDS} s after DRAIN_SECONDS; the user data sets both",
+    )
+    stop_notice_file: Path | None = Field(
+        default=None,
+        description="STOP_NOTICE_FILE: read at SIGTERM; when it holds an epoch second (the end of a Spot "
+        "notice, written by the Spot drain), the worker is gone then and drains to it",
+    )
+    job_max_seconds: Annotated[float | None, Field(gt=0)] = Field(
+        default=None,
+        description="JOB_MAX_SECONDS: the most seconds a job of this pool runs; DRAIN_SECONDS when unset. "
+        "At a stop notice, a running job that cannot finish by then is released at once",
+    )
+    job_max_seconds_by_kind: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description='JOB_MAX_SECONDS_BY_KIND: JSON, e.g. {"video.transcode": 900}: a kind\'s own maximum',
     )
     worker_slots: Annotated[int, Field(ge=1, le=256)] = Field(
         default=1, description="WORKER_SLOTS: jobs this process runs at once"
@@ -118,10 +141,28 @@ class WorkerSettings(HealthSettings):
         return self
 
     @model_validator(mode="after")
+    def _kill_after_release(self) -> WorkerSettings:
+        # Docker's SIGKILL must come after the worker has released what still runs, or those
+        # attempts stay `started` and count as failures.
+        if self.stop_timeout_seconds is not None and (
+            self.stop_timeout_seconds < self.drain_seconds + RELEASE_MARGIN_SECONDS
+        ):
+            raise ValueError(
+                f"STOP_TIMEOUT_SECONDS ({self.stop_timeout_seconds:g}) must be at least DRAIN_SECONDS "
+                f"({self.drain_seconds:g}) + {RELEASE_MARGIN_SECONDS}: the container would be killed before "
+                "the worker releases the jobs still running"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _protection_names_its_group(self) -> WorkerSettings:
         if self.scale_in_protection and not self.autoscaling_group_name:
             raise ValueError("SCALE_IN_PROTECTION needs AUTOSCALING_GROUP_NAME")
         return self
+
+    def job_bound(self, kind: str) -> float:
+        """The most seconds a job of `kind` is expected to run (queue_scaler/domain/deadlines.py)."""
+        return job_bound(kind, self.job_max_seconds_by_kind, self.job_max_seconds, self.drain_seconds)
 
     @property
     def heartbeat_period(self) -> float:

@@ -7,6 +7,13 @@ Threads, and what each owns:
 - the heartbeat extends the visibility of every held message while its job waits or runs;
 - the main thread keeps the health file fresh, flushes metrics and, on SIGTERM or SIGINT, drains.
 
+The drain's deadline is the end of DRAIN_SECONDS, or, when the stop-notice file names the moment the
+instance goes (a Spot interruption), the release margin before it, whichever comes first
+(queue_scaler/domain/deadlines.py). A running job whose bound says it cannot finish by the deadline
+is released at once, so that another worker starts it now rather than after the notice; at the
+deadline whatever still runs is released. Both are recorded `released`, never `failed`. A second
+SIGTERM (a Spot notice during a drain already under way) reads the notice again.
+
 Every message this process holds is in `_held` until it is settled (deleted, failed or released),
 and every SQS call that settles or extends a message happens under `_settle_lock` after checking
 that the message is still held. That is what makes "released" final: a heartbeat can never hide a
@@ -31,6 +38,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from queue_scaler.domain.deadlines import cannot_finish, stop_deadline
 from queue_scaler.domain.ledger import AttemptOutcome, StartVerdict
 from queue_scaler.jobs import JobEnvelope
 from queue_scaler.ports import StartResult
@@ -55,6 +63,15 @@ REFUSALS = {
 }
 #: How long a finished job's deletion waits for others to share one DeleteMessageBatch call.
 DELETE_GATHER_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A job whose handler runs: when it started (the worker's clock) and how long it may take."""
+
+    message: ReceivedMessage
+    started: float
+    bound: float
 
 
 @dataclass(eq=False)
@@ -117,6 +134,7 @@ class Worker:
         self._protection = protection or NoProtection()
 
         self._stop = threading.Event()  # set by the signal handler: nothing else may happen there
+        self._signalled_again = threading.Event()  # a signal during the drain: read the notice again
         self._signal_name = ""
         self._heartbeat_stop = threading.Event()
         self._healthy = False
@@ -129,6 +147,10 @@ class Worker:
         self._counts: Counter[str] = Counter()
         self._deletes: list[_Success] = []
         self._deleter_stop = False
+        # Jobs whose handler runs, by receipt handle; and those released while still running, which
+        # the drain no longer waits for (their threads cannot be stopped).
+        self._running: dict[str, _Running] = {}
+        self._abandoned: set[str] = set()
 
         # Guards `_held` and every SQS call that settles or extends a held message.
         self._settle_lock = threading.Lock()
@@ -143,6 +165,8 @@ class Worker:
     def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
         """Signal handler for SIGTERM and SIGINT: ask the main loop to drain."""
         self._signal_name = signal.Signals(signum).name
+        if self._stop.is_set():
+            self._signalled_again.set()
         self._stop.set()
 
     def run(self) -> int:
@@ -253,6 +277,8 @@ class Worker:
             finally:
                 with self._cond:
                     self._board.running -= 1
+                    self._running.pop(message.receipt_handle, None)
+                    self._abandoned.discard(message.receipt_handle)
                     self._cond.notify_all()
 
     def _heartbeat_loop(self) -> None:
@@ -308,6 +334,9 @@ class Worker:
         with self._settle_lock:
             self._leased[message.receipt_handle] = job.job_id
         self._telemetry.event("job_started", "job started", job_id=job.job_id, kind=job.kind, **fields)
+        with self._cond:
+            self._running[message.receipt_handle] = _Running(message, started, self._settings.job_bound(job.kind))
+            self._cond.notify_all()
         try:
             self._handler(job)
         except Exception as error:  # any handler error fails the job, never the worker
@@ -500,8 +529,47 @@ class Worker:
 
     # Shutdown ---------------------------------------------------------------------------------
 
+    def _stop_deadline(self, signalled_at: float) -> tuple[float, float | None]:
+        """The drain's deadline on the worker's clock, and the notice's end (None without a notice)."""
+        ends_at = self._notice_ends_at()
+        notice = None if ends_at is None else self._clock() + (ends_at - self._wall_clock())
+        return stop_deadline(signalled_at, self._settings.drain_seconds, notice), notice
+
+    def _notice_ends_at(self) -> float | None:
+        """The epoch second the stop-notice file names, or None when there is none (or it is unreadable)."""
+        path = self._settings.stop_notice_file
+        if path is None:
+            return None
+        try:
+            return float(path.read_text().strip())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            self._telemetry.event(
+                "stop_notice_unreadable",
+                "stop notice unreadable; draining on DRAIN_SECONDS",
+                level="warning",
+                path=str(path),
+                error=repr(error),
+            )
+            return None
+
+    def _release_unfinishable(self, deadline: float) -> None:
+        """Release at once the running jobs that cannot finish by `deadline`: they start elsewhere now."""
+        with self._cond:
+            doomed = [
+                job
+                for handle, job in self._running.items()
+                if handle not in self._abandoned and cannot_finish(job.started, job.bound, deadline)
+            ]
+            self._abandoned.update(job.message.receipt_handle for job in doomed)
+            self._cond.notify_all()
+        if doomed:
+            self._release([job.message for job in doomed], "cannot finish before the stop deadline")
+
     def _drain(self, poller: threading.Thread, heartbeat: threading.Thread, deleter: threading.Thread) -> None:
-        deadline = self._clock() + self._settings.drain_seconds
+        signalled_at = self._clock()
+        deadline, notice = self._stop_deadline(signalled_at)
         self._health.clear()
         with self._cond:
             self._stopping = True
@@ -516,23 +584,44 @@ class Worker:
             running=running,
             unstarted=len(unstarted),
             drain_seconds=self._settings.drain_seconds,
+            deadline_in_seconds=round(deadline - signalled_at, 3),
+            notice_ends_in_seconds=None if notice is None else round(notice - signalled_at, 3),
         )
         self._release(unstarted, "not started before stop")
-        with self._cond:
-            while self._board.running and (left := deadline - self._clock()) > 0:
+        while True:
+            self._release_unfinishable(deadline)
+            with self._cond:
+                # Jobs released while running are not waited for; a job between its receive and its
+                # handler is, and is checked against the deadline at the next turn.
+                left = deadline - self._clock()
+                if self._board.running <= len(self._abandoned) or left <= 0:
+                    break
                 self._cond.wait(timeout=min(left, 0.5))
+            if self._signalled_again.is_set():
+                self._signalled_again.clear()
+                again, notice = self._stop_deadline(signalled_at)
+                deadline = min(deadline, again)
+                self._telemetry.event(
+                    "worker_stop_renewed",
+                    "signalled again during the drain: stop notice read again",
+                    signal=self._signal_name,
+                    deadline_in_seconds=round(deadline - self._clock(), 3),
+                    notice_ends_in_seconds=None if notice is None else round(notice - self._clock(), 3),
+                )
         # A long poll under way returns within POLL_WAIT_SECONDS (< DRAIN_SECONDS by the settings'
         # rule) and releases what it got; wait for it so that nothing it received stays hidden.
         poller.join(timeout=max(0.0, deadline - self._clock()))
-        # Jobs that finished are deleted, not released: that would run them twice. The deleter
-        # empties its list and stops; its calls are bounded by the client's timeouts.
+        # Jobs that finished are deleted, not released: that would run them twice. What still runs
+        # is released first, at the deadline, before the deleter's calls (bounded by the client's
+        # timeouts) can push it past the release margin; then the deleter empties its list and stops.
         with self._cond:
+            finished = {success.message.receipt_handle for success in self._deletes}
             self._deleter_stop = True
             self._cond.notify_all()
-        deleter.join(timeout=self._settings.read_timeout)
         with self._settle_lock:
-            still_held = list(self._held.values())
+            still_held = [message for handle, message in self._held.items() if handle not in finished]
         self._release(still_held, "drain deadline reached")
+        deleter.join(timeout=self._settings.read_timeout)
         self._heartbeat_stop.set()
         heartbeat.join(timeout=self._settings.read_timeout)
         self._protection.stop()

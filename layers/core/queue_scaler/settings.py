@@ -117,10 +117,9 @@ class LifecycleSettings(FunctionSettings):
         description="The worker's container name on instances: Docker's rule, short enough for the SSM Comment",
     )
     drain_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
-    # SSM delivery and docker's own stop on top of the drain window, before a drain counts as stuck.
+    # SSM delivery on top of Docker's SIGKILL (the drain window + the release margin, domain/deadlines.py),
+    # before a drain counts as stuck. A Spot drain needs no setting: it ends with the two-minute notice.
     drain_grace_seconds: Annotated[int, Field(ge=0, le=600)] = 30
-    # Inside the two-minute Spot notice, leaving time for the command to reach the instance.
-    spot_drain_seconds: Annotated[int, Field(gt=0, le=110)] = 90
     launch_timeout_seconds: Annotated[int, Field(gt=0, le=7200)] = 300
     launch_hook_timeout_seconds: Annotated[int, Field(ge=30, le=7200)] = 300
     terminate_hook_timeout_seconds: Annotated[int, Field(ge=30, le=7200)] = 160
@@ -173,7 +172,6 @@ class LifecycleSettings(FunctionSettings):
         return LifecyclePolicy(
             container=self.worker_container,
             drain_seconds=self.drain_seconds,
-            spot_drain_seconds=self.spot_drain_seconds,
             drain_grace_seconds=self.drain_grace_seconds,
             launch_timeout_seconds=self.launch_timeout_seconds,
             launch_hook_timeout_seconds=self.launch_hook_timeout_seconds,

@@ -1,9 +1,9 @@
-"""The two shell commands the LifecycleFunction runs on an instance, and the one format both ends read.
+"""The shell commands the LifecycleFunction runs on an instance, and the one format both ends read.
 
 A command is sent with AWS-RunShellScript; its SSM Comment names what it is
 (`queue-scaler <purpose> <container> <seconds>`) and its output starts with one `key=value` line
-(`exit=<code>` for a drain, `health=<status>` for a health check) followed by the container's last
-log lines. The LifecycleFunction reads the outputs with `health_of`; the local cloud's emulated SSM
+(`exit=<code>` for a drain or a Spot drain, `health=<status>` for a health check) followed by the
+container's last log lines. The LifecycleFunction reads the outputs with `health_of`; the local cloud's emulated SSM
 agent reads the comment with `parse_comment` and writes outputs with `drain_output` /
 `health_output`, so the two can never drift apart.
 """
@@ -14,6 +14,8 @@ import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from queue_scaler.domain.deadlines import stop_timeout_seconds
 
 COMMENT_PREFIX = "queue-scaler"
 #: First line of a health check's output: `health=<docker health status>`.
@@ -31,6 +33,11 @@ MAX_COMMAND_SECONDS = 48 * 3600
 #: Docker's rule for container names (its RestrictedNamePattern); the name is also a shell word of
 #: the scripts below and one word of the comment, which this rule keeps it.
 CONTAINER_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
+#: The instance's directory for the worker's stop notice, bind-mounted read-only into the container at
+#: the same path by the user data (workers/userdata.sh); the worker reads STOP_NOTICE_FILE in it.
+STOP_NOTICE_DIR = "/run/queue-worker-notice"
+#: The stop notice: one line, the epoch second at which the instance goes (the end of a Spot notice).
+STOP_NOTICE_FILE = f"{STOP_NOTICE_DIR}/deadline"
 
 
 class _Model(BaseModel):
@@ -38,8 +45,9 @@ class _Model(BaseModel):
 
 
 class Purpose(StrEnum):
-    DRAIN = "drain"
-    HEALTH = "health"
+    DRAIN = "drain"  # seconds: the drain window
+    SPOT = "spot"  # seconds: left of the Spot notice when the command was sent
+    HEALTH = "health"  # seconds: how long the check waits
 
 
 class CommandRequest(_Model):
@@ -94,28 +102,67 @@ def parse_comment(comment: str) -> CommandComment:
     return CommandComment(purpose=Purpose(purpose), container=container, seconds=int(seconds))
 
 
-def drain_command(container: str, seconds: float) -> CommandRequest:
-    """`docker stop` with the drain window as its timeout: SIGTERM, the worker drains, SIGKILL only after.
+#: The drain scripts' first test and last lines.
+_IF_NO_CONTAINER = 'if ! docker inspect "$c" >/dev/null 2>&1; then echo "no container $c: nothing to drain"; exit 0; fi'
+_REPORT_EXIT = (
+    "code=$(docker inspect --format '{{.State.ExitCode}}' \"$c\")",
+    f'echo "{EXIT_PREFIX}$code"',
+    f'docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
+    '[ "$code" = 0 ]',
+)
 
-    The worker exits 0 when it drained; any other exit code (137: killed at the end of the window)
-    fails the command, so a drain cut short is reported as failed, with the worker's last log lines.
-    An instance without the container has nothing to drain.
+
+def drain_command(container: str, seconds: float) -> CommandRequest:
+    """`docker stop` for a drain window of `seconds`: SIGTERM, the worker drains, SIGKILL only after.
+
+    The worker lets its jobs run for the window and releases what still runs at its end; Docker's
+    SIGKILL comes the release margin later (`stop_timeout_seconds`, queue_scaler/domain/deadlines.py).
+    The worker exits 0 when it drained; any other exit code (137: killed) fails the command, so a
+    drain cut short is reported as failed, with the worker's last log lines. An instance without
+    the container has nothing to drain.
     """
     window = int(seconds)
     return CommandRequest(
         comment=_comment(Purpose.DRAIN, container, window),
         script=[
             f"c={container}",
-            'if ! docker inspect "$c" >/dev/null 2>&1; then echo "no container $c: nothing to drain"; exit 0; fi',
+            _IF_NO_CONTAINER,
             # docker stop prints the container's name: kept off stdout, whose first line is the answer.
-            f'docker stop --time {window} "$c" >/dev/null',
-            "code=$(docker inspect --format '{{.State.ExitCode}}' \"$c\")",
-            f'echo "{EXIT_PREFIX}$code"',
-            f'docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
-            '[ "$code" = 0 ]',
+            f'docker stop --time {stop_timeout_seconds(window)} "$c" >/dev/null',
+            *_REPORT_EXIT,
         ],
-        # docker stop returns at most `window` s after SIGTERM (then SIGKILL); a minute covers the rest.
-        execution_timeout_seconds=window + 60,
+        # docker stop returns by its timeout (then SIGKILL); a minute covers the rest.
+        execution_timeout_seconds=stop_timeout_seconds(window) + 60,
+    )
+
+
+def spot_drain_command(container: str, ends_at: float, now: float) -> CommandRequest:
+    """The drain for a Spot interruption warning: the worker learns when the instance goes, then SIGTERM.
+
+    `ends_at` is the epoch second EC2 reclaims the instance (the warning's time + 2 minutes). The
+    script writes it into the stop-notice file, then stops the container with the seconds left as
+    its timeout: the worker releases at once every job that cannot finish the release margin before
+    `ends_at`, lets the others finish, and releases what still runs at that point
+    (queue_scaler/domain/deadlines.py). The comment carries the seconds left when it was sent.
+    """
+    deadline = int(ends_at)
+    return CommandRequest(
+        comment=_comment(Purpose.SPOT, container, max(0, int(ends_at - now))),
+        script=[
+            f"c={container}",
+            _IF_NO_CONTAINER,
+            f"ends={deadline}",
+            # Written whole, then renamed: the worker never reads half a line. Without it (an instance
+            # started before the notice existed) the worker still drains, on its own window.
+            f"mkdir -p -m 755 {STOP_NOTICE_DIR}"
+            f' && printf "%s\\n" "$ends" >{STOP_NOTICE_FILE}.tmp && chmod 644 {STOP_NOTICE_FILE}.tmp'
+            f" && mv -f {STOP_NOTICE_FILE}.tmp {STOP_NOTICE_FILE}"
+            ' || echo "stop notice not written" >&2',
+            'left=$(( ends - $(date +%s) )); [ "$left" -gt 0 ] || left=0',
+            'docker stop --time "$left" "$c" >/dev/null',
+            *_REPORT_EXIT,
+        ],
+        execution_timeout_seconds=max(0, int(ends_at - now)) + 60,
     )
 
 

@@ -29,11 +29,11 @@ from queue_scaler.domain.commands import (
     health_command,
     health_of,
     kept_output,
+    spot_drain_command,
 )
+from queue_scaler.domain.deadlines import SPOT_NOTICE_SECONDS, hook_floor_seconds
 from queue_scaler.domain.text import fmt
 
-#: EC2 gives a Spot instance two minutes' notice before it reclaims it.
-SPOT_NOTICE_SECONDS = 120.0
 #: A lifecycle hook can be kept waiting by heartbeats for at most 100 x its HeartbeatTimeout, or
 #: 48 hours, whichever is smaller (EC2 Auto Scaling's global timeout).
 HOOK_GLOBAL_TIMEOUT_FACTOR = 100
@@ -94,10 +94,9 @@ class LifecyclePolicy(_Model):
     container: Annotated[str, AfterValidator(check_container_name)] = Field(
         description="Name of the worker container on each instance"
     )
-    drain_seconds: Annotated[float, Field(gt=0)] = Field(description="`docker stop --time` of a terminate drain")
-    spot_drain_seconds: Annotated[float, Field(gt=0, lt=SPOT_NOTICE_SECONDS)]
+    drain_seconds: Annotated[float, Field(gt=0)] = Field(description="The drain window of a terminate drain")
     drain_grace_seconds: Annotated[float, Field(ge=0)] = Field(
-        description="Time beyond the drain window for SSM delivery and docker's own stop"
+        description="Time beyond Docker's SIGKILL (the window + the release margin) for SSM delivery"
     )
     launch_timeout_seconds: Annotated[float, Field(gt=0)] = Field(description="How long a launch may take")
     launch_hook_timeout_seconds: Annotated[float, Field(gt=0)] = Field(description="Launch hook HeartbeatTimeout")
@@ -120,7 +119,7 @@ class LifecyclePolicy(_Model):
         # Heartbeats keep a terminate hook waiting while the drain runs, but only up to the hook's
         # global timeout: a drain window beyond it would be cut by Auto Scaling, not by us.
         for group in ["", *self.pools]:
-            window = self.drain_seconds_for(group) + self.drain_grace_seconds
+            window = hook_floor_seconds(self.drain_seconds_for(group), self.drain_grace_seconds)
             maximum = hook_maximum(self.hook_timeout(ActionKind.TERMINATE, group))
             if window > maximum:
                 name = f"pools[{group}]" if group else "drain_seconds"
@@ -239,7 +238,7 @@ def new_action(
     # the heartbeat rule's margin (a third of the timeout) absorbs.
     window = {
         ActionKind.LAUNCH: policy.launch_timeout_seconds,
-        ActionKind.TERMINATE: policy.drain_seconds_for(group) + policy.drain_grace_seconds,
+        ActionKind.TERMINATE: hook_floor_seconds(policy.drain_seconds_for(group), policy.drain_grace_seconds),
         ActionKind.SPOT: SPOT_NOTICE_SECONDS,
     }[kind]
     return LifecycleAction(
@@ -284,15 +283,15 @@ def _drain_step(
         return _complete(failed, Outcome.FORCED, f"drain not finished within its {window} s window")
     heartbeat = _heartbeat_due(action, now, policy)
     if _may_send(action, observed, now, policy):
-        seconds = (
-            policy.spot_drain_seconds if action.kind is ActionKind.SPOT else policy.drain_seconds_for(action.group)
-        )
-        return Step(
-            kind=StepKind.RUN_COMMAND,
-            reason=f"drain {policy.container}: SIGTERM, up to {fmt(seconds)} s",
-            heartbeat=heartbeat,
-            command=drain_command(policy.container, seconds),
-        )
+        if action.kind is ActionKind.SPOT:
+            # The instance goes at the notice's end (the action's deadline), whatever the pool's window.
+            reason = f"drain {policy.container} for a Spot notice ending in {fmt(action.deadline - now)} s"
+            command = spot_drain_command(policy.container, action.deadline, now)
+        else:
+            seconds = policy.drain_seconds_for(action.group)
+            reason = f"drain {policy.container}: SIGTERM, jobs may run {fmt(seconds)} s"
+            command = drain_command(policy.container, seconds)
+        return Step(kind=StepKind.RUN_COMMAND, reason=reason, heartbeat=heartbeat, command=command)
     status = observed.status if observed is not None else "unknown"
     return Step(kind=StepKind.WAIT, reason=f"drain running ({status})", heartbeat=heartbeat)
 
