@@ -55,7 +55,7 @@ PUBLISHED_METRICS = frozenset(
         *("BacklogPerInstance", "BacklogWhileAtZero", "AgeOfOldestMessage"),
         # the scaler's failure paths
         *("PoolErrors", "QueueReadErrors", "DescribeGroupsErrors", "LeavingReadErrors", "HistoryWriteErrors"),
-        *("ConcurrentTicks", "FutureHistoryEntries", "AgeReadErrors"),
+        *("ConcurrentTicks", "FutureHistoryEntries", "HistoryItemsSkipped", "AgeReadErrors"),
         # lifecycle
         *("LifecycleActionsAlreadyDone", "LifecycleActionsCompleted", "LifecycleActionsDiscovered"),
         *("LifecycleActionsFailed", "LifecycleActionsForced", "LifecycleActionsPending"),
