@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from devkit.commands import bench, decide, demo, explain, invoke, local, producer, schema, simulate
+from devkit.commands import bench, decide, demo, explain, invoke, local, preflight, producer, schema, simulate
 from devkit.ownership import Stopped, stop_on_signals
 
-COMMANDS = (decide, explain, schema, invoke, demo, local, simulate, bench, producer)
+COMMANDS = (decide, explain, schema, invoke, demo, local, simulate, bench, producer, preflight)
 
 
 def build_parser() -> argparse.ArgumentParser:
