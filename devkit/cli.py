@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("producer", "route a job to its queue, reserve its credits and send it"),
     "jobs": ("producer", "a job's fate: its plan, credits, attempts and outcome"),
     "credits": ("producer", "users' credits"),
+    "preflight": ("preflight", "read an AWS account and name each prerequisite a deploy of ENV would miss (exit 1)"),
     "env-vars": (
         "envvars",
         "write a `sam local invoke --env-vars` file: every function's environment for the local cloud or a stack",

@@ -211,3 +211,21 @@ def test_given_two_overlapping_ticks_when_both_decide_then_only_one_applies_and_
     stored = store.load("video")
     assert [(e.at, e.change) for e in stored.history.scale_events] == [(100.0, 4)]
     assert desired_of("video") == 4
+
+
+def test_given_a_pool_above_its_groups_max_size_when_a_burst_lands_then_it_scales_to_the_groups_max(
+    scaler: ModuleType,
+) -> None:
+    create_group("video", desired=1, max_size=4)
+    url = create_queue("video-pro", messages=80)
+    put_config(PARAMETER, [pool_config("video", [("video-pro", url, 8)], max_size=20)])
+
+    result = scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
+
+    [outcome] = result["pools"]
+    assert "error" not in outcome
+    assert outcome["applied"] is True
+    decision = outcome["decision"]
+    assert (decision["recommendation"], decision["desired"], decision["limited_by"]) == (10, 4, "MaxSize")
+    assert "clamped to the group's MaxSize 4 (the pool's max_size is 20)" in decision["explanation"]
+    assert desired_of("video") == 4

@@ -24,6 +24,7 @@ class Metric(StrEnum):
     HISTORY_WRITE_ERRORS = "HistoryWriteErrors"
     CONCURRENT_TICKS = "ConcurrentTicks"
     FUTURE_HISTORY_ENTRIES = "FutureHistoryEntries"
+    HISTORY_ITEMS_SKIPPED = "HistoryItemsSkipped"
     SCALE_ACTIONS = "ScaleActions"
     # MetricsFunction
     BACKLOG_PER_INSTANCE = "BacklogPerInstance"

@@ -40,6 +40,9 @@ class Fleet(Protocol):
 class VersionedHistory:
     history: History
     version: int
+    skipped: int = 0
+    """Entries of the stored item that could not be read (a missing field, a value out of range): left
+    out of `history`, so they are dropped when it is next written."""
 
 
 class HistoryStore(Protocol):

@@ -43,6 +43,8 @@ class AutoScalingFleet:
                 for group in page["AutoScalingGroups"]:
                     found[group["AutoScalingGroupName"]] = GroupState(
                         desired=group["DesiredCapacity"],
+                        min_size=group["MinSize"],
+                        max_size=group["MaxSize"],
                         instances=[
                             InstanceState(instance_id=i["InstanceId"], lifecycle_state=i["LifecycleState"])
                             for i in group.get("Instances", [])

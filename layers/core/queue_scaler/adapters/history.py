@@ -7,7 +7,8 @@ stands down without touching the group.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,6 +27,41 @@ def _number(value: float) -> AttributeValueTypeDef:
     return {"N": repr(float(value)) if not float(value).is_integer() else str(int(value))}
 
 
+def _recommendation(entry: dict[str, Any]) -> Recommendation:
+    return Recommendation(
+        at=float(entry["at"]["N"]),
+        desired=int(entry["desired"]["N"]),
+        # Items written before `held` existed have none: all of such a recommendation is remembered.
+        held=float(entry.get("held", {"N": "0"})["N"]),
+    )
+
+
+def _scale_event(entry: dict[str, Any]) -> ScaleEvent:
+    return ScaleEvent(at=float(entry["at"]["N"]), change=int(entry["change"]["N"]))
+
+
+def _sample(entry: dict[str, Any]) -> WorkSample:
+    return WorkSample(at=float(entry["at"]["N"]), work=int(entry["work"]["N"]), in_flight=int(entry["in_flight"]["N"]))
+
+
+def _entries[T](item: dict[str, Any], name: str, parse: Callable[[dict[str, Any]], T]) -> tuple[list[T], int]:
+    """The list attribute `name` parsed entry by entry, and how many entries could not be parsed.
+
+    An entry missing a field or holding a value out of range (written by hand, or by an older or newer
+    version) is skipped rather than failing the load: one bad entry must not freeze its pool's scaling.
+    What is skipped is dropped at the next write of the history.
+    """
+    parsed: list[T] = []
+    skipped = 0
+    entries = item.get(name, {}).get("L", [])
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            parsed.append(parse(entry["M"]))
+        except (KeyError, TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+            skipped += 1
+    return parsed, skipped
+
+
 class DynamoHistoryStore:
     """Implements ports.HistoryStore over a table whose partition key is `pool` (String)."""
 
@@ -41,27 +77,11 @@ class DynamoHistoryStore:
         item = response.get("Item")
         if not item:
             return VersionedHistory(History(), 0)
-        recommendations = [
-            Recommendation(
-                at=float(r["M"]["at"]["N"]),
-                desired=int(r["M"]["desired"]["N"]),
-                # Items written before `held` existed have none: all of such a recommendation is remembered.
-                held=float(r["M"].get("held", {"N": "0"})["N"]),
-            )
-            for r in item.get("recommendations", {}).get("L", [])
-        ]
-        events = [
-            ScaleEvent(at=float(e["M"]["at"]["N"]), change=int(e["M"]["change"]["N"]))
-            for e in item.get("scale_events", {}).get("L", [])
-        ]
-        samples = [
-            WorkSample(
-                at=float(w["M"]["at"]["N"]), work=int(w["M"]["work"]["N"]), in_flight=int(w["M"]["in_flight"]["N"])
-            )
-            for w in item.get("samples", {}).get("L", [])
-        ]
+        recommendations, skipped = _entries(item, "recommendations", _recommendation)
+        events, skipped_events = _entries(item, "scale_events", _scale_event)
+        samples, skipped_samples = _entries(item, "samples", _sample)
         history = History(recommendations=recommendations, scale_events=events, samples=samples)
-        return VersionedHistory(history, int(item["version"]["N"]))
+        return VersionedHistory(history, int(item["version"]["N"]), skipped + skipped_events + skipped_samples)
 
     def save(self, pool: str, history: History, expected_version: int) -> int:
         version = expected_version + 1

@@ -41,6 +41,8 @@ class Context:
     """The largest proposal, with the pool-wide figures (backlog, unavailable inputs, work)."""
     raw_need: float
     need: int
+    group_bounds: tuple[int | None, int | None] = (None, None)
+    """The group's own (MaxSize, MinSize) as observed; None where not observed."""
 
 
 Rule = Callable[[int, Context], Step]
@@ -138,12 +140,25 @@ def metrics_unavailable(value: int, ctx: Context) -> Step:
 
 
 def clamps(value: int, ctx: Context) -> Step:
-    """Clamp to [min_size, max_size]."""
-    if value > ctx.pool.max_size:
-        return Step(ctx.pool.max_size, LimitedBy.MAX_SIZE, f"clamped to max_size {ctx.pool.max_size}")
-    if value < ctx.pool.min_size:
-        return Step(ctx.pool.min_size, LimitedBy.MIN_SIZE, f"clamped to min_size {ctx.pool.min_size}")
-    return Step(value)
+    """Clamp to the pool's [min_size, max_size], then to the group's own MinSize and MaxSize as observed.
+
+    AWS refuses a SetDesiredCapacity outside the group's bounds: a pool configured above its group's
+    MaxSize would otherwise fail every change and stay where it is.
+    """
+    pool = ctx.pool
+    step = Step(value)
+    if value > pool.max_size:
+        step = Step(pool.max_size, LimitedBy.MAX_SIZE, f"clamped to max_size {pool.max_size}")
+    elif value < pool.min_size:
+        step = Step(pool.min_size, LimitedBy.MIN_SIZE, f"clamped to min_size {pool.min_size}")
+    group_max, group_min = ctx.group_bounds
+    if group_max is not None and step.value > group_max:
+        line = f"clamped to the group's MaxSize {group_max} (the pool's max_size is {pool.max_size})"
+        return Step(group_max, LimitedBy.MAX_SIZE, line)
+    if group_min is not None and step.value < group_min:
+        line = f"clamped to the group's MinSize {group_min} (the pool's min_size is {pool.min_size})"
+        return Step(group_min, LimitedBy.MIN_SIZE, line)
+    return step
 
 
 #: The rules that shape the recommendation (what history keeps), in order.
@@ -181,7 +196,9 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         lines.append(f"ignored {ignored} history entr{'y' if ignored == 1 else 'ies'} dated after now (a clock ahead)")
     raw_need = bounded_need(proposal.raw_need)
     need = ceil_need(raw_need)
-    ctx = Context(pool, now, observation.fleet.desired, observation.fleet.leaving, history, proposal, raw_need, need)
+    fleet = observation.fleet
+    bounds = (fleet.max_size, fleet.min_size)
+    ctx = Context(pool, now, fleet.desired, fleet.leaving, history, proposal, raw_need, need, bounds)
 
     value, limited_by = need, LimitedBy.NONE
     value, limited_by = _run(RECOMMEND, value, limited_by, ctx, lines)

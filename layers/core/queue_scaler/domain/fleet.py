@@ -43,6 +43,8 @@ class GroupState(_Model):
 
     desired: Annotated[int, Field(ge=0)]
     instances: list[InstanceState] = Field(default_factory=list)
+    min_size: Annotated[int, Field(ge=0)] | None = None
+    max_size: Annotated[int, Field(ge=0)] | None = None
 
     def counted(self) -> list[str]:
         """Instances still counted in desired capacity: the only ones that can be leaving early."""
@@ -73,4 +75,6 @@ def fleet_observation(group: GroupState, leaving: frozenset[str]) -> FleetObserv
         in_service=sum(1 for i in staying if i.lifecycle_state == "InService"),
         pending=sum(1 for i in staying if i.pending),
         leaving=going,
+        min_size=group.min_size,
+        max_size=group.max_size,
     )

@@ -36,6 +36,14 @@ class FleetObservation(_Model):
         description="Instances on their way out (Spot interruption, rebalance recommendation): counted in "
         "desired until they terminate, but capacity that is going away",
     )
+    min_size: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="The group's own MinSize as observed (None: not observed); desired never goes below it",
+    )
+    max_size: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="The group's own MaxSize as observed (None: not observed); AWS refuses a desired above it",
+    )
 
 
 class Observation(_Model):
