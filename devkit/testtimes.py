@@ -86,7 +86,7 @@ def replace_block(text: str, block: str) -> str:
 def measure(step: Step) -> float:
     print(f"testtimes: {step.name}: {' '.join(step.command)}", flush=True)
     started = time.monotonic()
-    run = subprocess.run(step.command, cwd=ROOT, check=False)  # noqa: S603
+    run = subprocess.run(step.command, cwd=ROOT, check=False)
     seconds = time.monotonic() - started
     if run.returncode != 0:
         raise SystemExit(f"error: step {step.name} failed (exit {run.returncode}); nothing written")
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devkit.testtimes", description=__doc__.splitlines()[0])
     parser.add_argument("--from-scratch", action="store_true", help="also time creating .venv and .venv-tools")
     args = parser.parse_args(argv)
-    steps = STEPS
+    steps: tuple[Step, ...] = STEPS
     if args.from_scratch:
         for folder in (".venv", ".venv-tools", ".aws-sam"):
             shutil.rmtree(ROOT / folder, ignore_errors=True)
