@@ -158,7 +158,8 @@ class Timeline:
         fleet_axis.set_ylabel("instances")
         fleet_axis.set_xlabel("seconds since the demo started")
         fleet_axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-        fleet_axis.set_ylim(bottom=0, top=max([*self.desired[pool], *launched, 1]) + 0.5)
+        recommended = [tick.recommendation for tick in ticks]
+        fleet_axis.set_ylim(bottom=0, top=max([*self.desired[pool], *launched, *recommended, 1]) + 0.5)
         for axis in (backlog_axis, fleet_axis):
             axis.grid(alpha=0.3)
             if self.burst_at is not None:

@@ -65,6 +65,7 @@ def timeline() -> Timeline:
     log = [
         decision(-2.0, 0, 0),  # before the demo started: not on its timeline
         decision(4.0, 3, 3),
+        decision(5.0, 5, 3, "MaxSize"),  # a recommendation above max_size: drawn within the axis too
         "not json: a worker's plain line",
         json.dumps({"message": "tick stood down", "pool": "video"}),
         decision(18.5, 0, 3, "ScaleDownStabilized"),
@@ -104,9 +105,10 @@ def test_given_a_demo_timeline_when_drawn_then_backlog_and_instances_have_their_
     assert not any(path.contains_point((10, 0.5)) for path in booting.get_paths())
     # The window from the ticks it limited to the first it did not, at the ticks' own times.
     assert timeline.scale_down_spans("video") == [(pytest.approx(18.5), pytest.approx(34.5))]
-    assert [tick.recommendation for tick in timeline.ticks["video"]] == [3, 0, 0, 0, 0]
+    assert [tick.recommendation for tick in timeline.ticks["video"]] == [3, 5, 0, 0, 0, 0]
     (recommendation,) = [ln for ln in fleet.get_lines() if ln.get_label() == RECOMMENDATION_LABEL]
-    assert list(recommendation.get_ydata()) == [3, 0, 0, 0, 0]
+    assert list(recommendation.get_ydata()) == [3, 5, 0, 0, 0, 0]
+    assert fleet.get_ylim() == (0, 5.5)
     plt.close(figure)
 
 
