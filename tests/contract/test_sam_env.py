@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from devkit import template
 from devkit.cli import main
+from devkit.commands import local as local_command
 from devkit.commands.envvars import CONTAINER_HOST, stack_env_file
 from devkit.commands.local import down, up
 from devkit.stackmodel import ROOT, Stack, root_stack
@@ -196,9 +197,12 @@ def stubbed_cloudformation(root: Stack) -> tuple[Any, Stubber]:
 
 @pytest.fixture(scope="module")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """A running local cloud (its schedules off: nothing changes under the test)."""
+    """A running local cloud (its schedules off: nothing changes under the test). Its start is not what
+    this test judges: on a busy 2-core machine it may take longer than `local up`'s minute."""
     state_dir = tmp_path_factory.mktemp("sam-env") / "cloud"
-    state = up(state_dir, schedule_seconds=0, reconcile=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_command, "START_TIMEOUT", 240.0)
+        state = up(state_dir, schedule_seconds=0, reconcile=False)
     try:
         yield state_dir, state
     finally:
