@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.local:
             env_file = local_env_file(args.state_dir, args.host)
-            hint = local_invoke_hint(args.state_dir)
+            hint = local_invoke_hint(args.state_dir, str(args.output or "FILE"))
         else:
             env_file = _described_stack(args.stack, args.region, args.endpoint_url)
     except (LocalCloudNotRunning, TargetNotFound) as error:
@@ -136,14 +136,14 @@ def local_env_file(state_dir: Path | None, host: str) -> dict[str, dict[str, str
     return found
 
 
-def local_invoke_hint(state_dir: Path | None) -> str:
+def local_invoke_hint(state_dir: Path | None, env_vars: str) -> str:
     """How to run `sam local invoke` with the local cloud's file: its credentials and region are the
     SAM CLI's own (an env-vars file cannot set them), so they go on its command line."""
     from devkit.localenv import TEST_CREDENTIALS, find_local_cloud
 
     target = find_local_cloud(state_dir)
     credentials = " ".join(f"{name}={value}" for name, value in TEST_CREDENTIALS.items())
-    return f"{credentials} sam local invoke FUNCTION -e EVENT --env-vars FILE --region {target.region}"
+    return f"{credentials} sam local invoke FUNCTION -e EVENT --env-vars {env_vars} --region {target.region}"
 
 
 def stack_refs(cloudformation: Any, stack_name: str) -> dict[str, str]:

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from devkit import template
 from devkit.cli import main
+from devkit.commands import local as local_command
 from devkit.commands.envvars import CONTAINER_HOST, stack_env_file
 from devkit.commands.local import down, up
 from devkit.stackmodel import ROOT, Stack, root_stack
@@ -196,9 +197,12 @@ def stubbed_cloudformation(root: Stack) -> tuple[Any, Stubber]:
 
 @pytest.fixture(scope="module")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """A running local cloud (its schedules off: nothing changes under the test)."""
+    """A running local cloud (its schedules off: nothing changes under the test). Its start is not what
+    this test judges: on a busy 2-core machine it may take longer than `local up`'s minute."""
     state_dir = tmp_path_factory.mktemp("sam-env") / "cloud"
-    state = up(state_dir, schedule_seconds=0, reconcile=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local_command, "START_TIMEOUT", 240.0)
+        state = up(state_dir, schedule_seconds=0, reconcile=False)
     try:
         yield state_dir, state
     finally:
@@ -207,17 +211,11 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
 
 @pytest.fixture(scope="module")
 def resolved(
-    local_cloud: tuple[Path, dict[str, Any]],
-    templates: dict[str, Any],
-    samconfig: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
+    templates: dict[str, Any], samconfig: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, dict[str, str]]]:
-    """SAM CLI's environment of every function: without --env-vars, with the local cloud's file,
-    with the deployed stack's file (one SAM CLI process for the three)."""
+    """SAM CLI's environment of every function, with samconfig's region: without --env-vars, and with
+    the deployed stack's file (one SAM CLI process for both)."""
     tmp = tmp_path_factory.mktemp("sam-env-files")
-    state_dir, _state = local_cloud
-    local_file = tmp / "local.json"
-    assert main(["env-vars", "--local", "--state-dir", str(state_dir), "-o", str(local_file)]) == 0
     deployed = _deployed(templates, samconfig)
     client, stubber = stubbed_cloudformation(deployed)
     with stubber:
@@ -228,11 +226,23 @@ def resolved(
     return sam_resolve(
         {
             "none": {"env_vars": None, "region": region, "credentials": DUMMY_CREDENTIALS},
-            "local": {"env_vars": str(local_file), "region": "us-east-1", "credentials": LOCAL_CREDENTIALS},
             "stack": {"env_vars": str(stack_file), "region": region, "credentials": DUMMY_CREDENTIALS},
         },
         tmp,
     )
+
+
+@pytest.fixture(scope="module")
+def resolved_locally(
+    local_cloud: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, str]]:
+    """SAM CLI's environment of every function with the local cloud's file, its region and its key."""
+    tmp = tmp_path_factory.mktemp("sam-env-local")
+    state_dir, state = local_cloud
+    local_file = tmp / "local.json"
+    assert main(["env-vars", "--local", "--state-dir", str(state_dir), "-o", str(local_file)]) == 0
+    job = {"env_vars": str(local_file), "region": state["region"], "credentials": LOCAL_CREDENTIALS}
+    return sam_resolve({"local": job}, tmp)["local"]
 
 
 # --- the tests ------------------------------------------------------------------------------------
@@ -260,7 +270,7 @@ def test_given_no_env_vars_when_settings_load_then_each_function_refuses_naming_
 
 
 def test_given_the_local_clouds_env_vars_then_every_functions_settings_name_the_clouds_resources(
-    resolved: dict[str, dict[str, dict[str, str]]], local_cloud: tuple[Path, dict[str, Any]]
+    resolved_locally: dict[str, dict[str, str]], local_cloud: tuple[Path, dict[str, Any]]
 ) -> None:
     _state_dir, state = local_cloud
     endpoint = state["endpoint_url"]
@@ -275,7 +285,7 @@ def test_given_the_local_clouds_env_vars_then_every_functions_settings_name_the_
     autoscaling = session.client("autoscaling", endpoint_url=endpoint)
     port = endpoint.rsplit(":", 1)[1]
     for function, model in MODELS.items():
-        environment = resolved["local"][function]
+        environment = resolved_locally[function]
         # What the container's clients use: the cloud's endpoint, as a container reaches it, its
         # region and its credentials (from SAM CLI's own shell and --region).
         assert environment["AWS_ENDPOINT_URL"] == f"http://{CONTAINER_HOST}:{port}", function

@@ -149,3 +149,14 @@ def test_given_no_region_when_env_vars_stack_then_exit_1_naming_the_stack_and_th
     assert main(["env-vars", "--stack", "queue-scaler-dev"]) == 1
     err = capsys.readouterr().err
     assert "cannot read stack queue-scaler-dev" in err and "region" in err
+
+
+def test_given_the_templates_empty_endpoint_then_a_deployed_functions_clients_use_awss_endpoints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The template declares AWS_ENDPOINT_URL="" so that `--env-vars` can set it; deployed, it must
+    # change nothing.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "")
+    session = boto3.session.Session(region_name="ap-northeast-2", aws_access_key_id="x", aws_secret_access_key="x")
+    assert session.client("dynamodb").meta.endpoint_url == "https://dynamodb.ap-northeast-2.amazonaws.com"
+    assert session.client("sqs").meta.endpoint_url == "https://sqs.ap-northeast-2.amazonaws.com"
