@@ -17,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock mutate
+.PHONY: build-x86_64 help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock mutate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -113,6 +113,14 @@ validate: $(TOOLS_STAMP) ## sam validate --lint, cfn-lint and checkov on every t
 build: $(TOOLS_STAMP) ## sam build with Python 3.12, without Docker
 	@set -e; py=$$(scripts/find-python.sh); \
 	  PATH="$$(dirname "$$py"):$$PATH" $(KEEPALIVE) sam-build -- $(SAM) build --template template.yaml
+
+# For `sam local invoke` on an x86_64 host without emulation: the same stack built for x86_64 from a
+# generated copy of the template (never deployed: the stack is arm64).
+build-x86_64: $(TOOLS_STAMP) ## sam build for x86_64 into .aws-sam/build-x86_64, for local invokes on x86 hosts
+	python3 scripts/arch-template.py x86_64
+	@set -e; py=$$(scripts/find-python.sh); \
+	  PATH="$$(dirname "$$py"):$$PATH" $(KEEPALIVE) sam-build-x86_64 -- $(SAM) build \
+	    --template template.x86_64.yaml --build-dir .aws-sam/build-x86_64
 
 # The contract tests (tests/contract) read the transformed templates this writes. The translation
 # runs in .venv-tools because aws-sam-translator pins pydantic~=2.13, below the project's pydantic.
