@@ -5,11 +5,11 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.adapters.actions import DynamoActionStore, DynamoLeavingRecords
 from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
 from queue_scaler.domain.commands import drain_command
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.fleet import leaving_instances
 from queue_scaler.domain.lifecycle import (
     ActionKind,

@@ -117,7 +117,8 @@ def test_given_a_terminate_hook_when_the_drain_succeeds_then_continue_and_no_job
     token, result = stack.hook("terminate.json", instance, "terminate")
     assert result["event"] == "EC2 Instance-terminate Lifecycle Action"
     [drain] = stack.agent.of("drain")
-    assert drain.instance_id == instance and f"docker stop --time {60 + RELEASE_MARGIN_SECONDS}" in "\n".join(drain.script)
+    assert drain.instance_id == instance
+    assert f"docker stop --time {60 + RELEASE_MARGIN_SECONDS}" in "\n".join(drain.script)
     assert stack.actions.actions[token].result is None  # the hook waits while the worker drains
     [stored] = stack.stored(instance)
     assert (stored["state"], stored["command_id"]) == ("pending", drain.command_id)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.commands import (
     HEALTHY,
     LOG_TAIL_LINES,
@@ -31,6 +30,7 @@ from queue_scaler.domain.commands import (
     health_of,
     health_output,
 )
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 
 pytestmark = pytest.mark.timeout(60)
 
