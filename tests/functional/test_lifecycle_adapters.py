@@ -9,6 +9,7 @@ from queue_scaler.adapters.actions import DynamoActionStore, DynamoLeavingRecord
 from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
 from queue_scaler.domain.commands import drain_command
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.fleet import leaving_instances
 from queue_scaler.domain.lifecycle import (
     ActionKind,
@@ -143,7 +144,7 @@ def test_given_a_drain_when_sent_then_run_shell_script_carries_it_and_its_status
     command_id = commands.run("i-1", drain_command("queue-worker", 60))
     listed = boto3.client("ssm", region_name=REGION).list_commands(CommandId=command_id)["Commands"][0]
     assert listed["DocumentName"] == "AWS-RunShellScript"
-    assert listed["Parameters"]["executionTimeout"] == ["120"]
+    assert listed["Parameters"]["executionTimeout"] == [str(60 + RELEASE_MARGIN_SECONDS + 60)]
     assert listed["Comment"] == "queue-scaler drain queue-worker 60"
     assert commands.observe(command_id, "i-1").running
     [sent] = agent.sent

@@ -19,6 +19,7 @@ import boto3
 import pytest
 import time_machine
 
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.observability import EmfMetrics
 from tests.functional.handlers import ROOT, FakeContext, event, load_handler
 from tests.functional.moto_lifecycle import LifecycleActions, SsmAgent, install
@@ -116,7 +117,8 @@ def test_given_a_terminate_hook_when_the_drain_succeeds_then_continue_and_no_job
     token, result = stack.hook("terminate.json", instance, "terminate")
     assert result["event"] == "EC2 Instance-terminate Lifecycle Action"
     [drain] = stack.agent.of("drain")
-    assert drain.instance_id == instance and "docker stop --time 60" in "\n".join(drain.script)
+    assert drain.instance_id == instance
+    assert f"docker stop --time {60 + RELEASE_MARGIN_SECONDS}" in "\n".join(drain.script)
     assert stack.actions.actions[token].result is None  # the hook waits while the worker drains
     [stored] = stack.stored(instance)
     assert (stored["state"], stored["command_id"]) == ("pending", drain.command_id)
@@ -217,7 +219,7 @@ def test_given_a_drain_that_never_answers_when_the_reconciler_runs_past_its_dead
         [waiting] = stack.reconcile()["actions"]
     assert waiting["step"] == "wait"
     assert stack.actions.actions[token].heartbeats == 1  # hook timeout 160 s: beaten every run
-    with later(91):
+    with later(60 + RELEASE_MARGIN_SECONDS + 31):  # past the SIGKILL and the grace
         [report] = stack.reconcile()["actions"]
     assert report["outcome"] == "forced"
     assert stack.actions.actions[token].result == "ABANDON"
@@ -230,8 +232,9 @@ def test_given_a_spot_interruption_when_handled_then_the_drain_starts_at_once(st
     instance = stack.instances[0]
     [report] = stack.invoke("spot-interruption.json", **{"instance-id": instance})["actions"]
     assert report["step"] == "run_command"
-    [drain] = stack.agent.of("drain")
-    assert "docker stop --time 90" in "\n".join(drain.script)
+    [drain] = stack.agent.of("spot")
+    # The notice's end reaches the worker first; then SIGTERM with the seconds left.
+    assert "ends=" in "\n".join(drain.script) and 'docker stop --time "$left"' in "\n".join(drain.script)
     drain.finish("Success")
     [done] = stack.status(drain.command_id, instance, "Success")["actions"]
     assert done["outcome"] == "succeeded"

@@ -30,6 +30,7 @@ from queue_scaler.domain.commands import (
     health_of,
     health_output,
 )
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -239,9 +240,10 @@ def test_given_a_container_when_drained_then_docker_stop_gets_the_window_and_its
     command = drain_command(CONTAINER, 60.9)
     ran = run(command, ["running"], LOGS, exit_code)
     assert ran.code == code, name
-    assert f"docker stop --time 60 {CONTAINER}" in ran.calls, name
+    # SIGKILL the release margin after the window (queue_scaler/domain/deadlines.py).
+    assert f"docker stop --time {60 + RELEASE_MARGIN_SECONDS} {CONTAINER}" in ran.calls, name
     assert ran.stdout == f"{drain_output(exit_code, chr(10).join(TAIL))}\n", name
-    assert command.execution_timeout_seconds == 120, name
+    assert command.execution_timeout_seconds == 60 + RELEASE_MARGIN_SECONDS + 60, name
 
 
 def test_given_no_container_when_drained_then_nothing_is_stopped_and_the_command_succeeds(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from queue_scaler.domain.deadlines import (
@@ -92,3 +94,16 @@ def test_job_bound(kind: str, by_kind: dict[str, float], default: float | None, 
 )
 def test_cannot_finish(started: float, bound: float, deadline: float, expected: bool) -> None:
     assert cannot_finish(started, bound, deadline) is expected
+
+
+def test_given_the_docs_then_they_state_the_margin_and_notice_the_code_uses() -> None:
+    root = Path(__file__).resolve().parents[2]
+    worker_doc = (root / "workers" / "README.md").read_text()
+    section = worker_doc[worker_doc.index("## Stop deadlines") :]
+    assert f"`DrainSeconds` + {RELEASE_MARGIN_SECONDS} s" in section
+    assert f"The {RELEASE_MARGIN_SECONDS} s release margin" in section
+    assert f"`DRAIN_SECONDS` + {RELEASE_MARGIN_SECONDS}" in worker_doc  # STOP_TIMEOUT_SECONDS's row
+    readme = (root / "README.md").read_text()
+    assert f"`docker stop --time <the pool's DrainSeconds + {RELEASE_MARGIN_SECONDS}> queue-worker`" in readme
+    assert f"cannot finish {RELEASE_MARGIN_SECONDS} s before the end" in readme
+    assert f"(the warning's `time` + {SPOT_NOTICE_SECONDS} s)" in readme
