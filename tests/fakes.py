@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from queue_scaler.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
-from queue_scaler.domain.commands import CommandRequest
+from queue_scaler.domain.commands import CommandRequest, Purpose, parse_comment
 from queue_scaler.domain.ledger import Account, Attempt, AttemptOutcome, JobOutcome, JobRecord, JobStatus, Summary
 from queue_scaler.domain.lifecycle import (
     ActionState,
@@ -61,7 +61,7 @@ PUBLISHED_METRICS = frozenset(
         *("LifecycleActionsFailed", "LifecycleActionsForced", "LifecycleActionsPending"),
         *("LifecycleActionsUnreadable", "LifecycleConcurrentUpdates", "LifecycleDuplicateEvents"),
         *("LifecycleErrors", "LifecycleEventsIgnored", "LifecycleHeartbeats", "LaunchesAbandoned"),
-        *("DrainSeconds", "SpotInterruptions", "RebalanceRecommendations"),
+        *("DrainSeconds", "SpotInterruptions", "RebalanceRecommendations", "DrainsUnrecorded"),
         # refunds, notices, the producer
         *("Refunds", "RefundedCredits", "FailuresRecorded", "CompletedDeadLetters", "DeadLettersReturned"),
         *("ReturnsExhausted", "DuplicateDeliveries", "ParkedRecords", "ParkedTruncated", "RefundErrors"),
@@ -209,6 +209,16 @@ class FakeCommands:
 
     def observe(self, command_id: str, instance_id: str) -> CommandObservation:
         return self.status[command_id]
+
+    def find(self, instance_id: str, purpose: Purpose) -> str | None:
+        return next(
+            (
+                c
+                for c, i, request in reversed(self.sent)
+                if i == instance_id and parse_comment(request.comment).purpose is purpose
+            ),
+            None,
+        )
 
     def finish(self, command_id: str, status: str, output: str = "") -> None:
         self.status[command_id] = CommandObservation(status=status, output=output)

@@ -373,14 +373,17 @@ def iso(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_given_an_event_sent_a_while_ago_when_handled_then_its_deadline_is_dated_from_the_event(world: World) -> None:
+def test_given_an_event_sent_a_while_ago_when_handled_then_it_is_dated_from_the_event_and_its_drain_window_from_the_drain(
+    world: World,
+) -> None:
     world.hooks.active.add("tok-1")
     raw = event("lifecycle", "terminate.json")
     raw["time"] = iso(T0 - 50)
     raw["detail"] |= {"LifecycleActionToken": "tok-1", "AutoScalingGroupName": GROUP, "EC2InstanceId": INSTANCE}
     world.service.handle(LifecycleTrigger.model_validate(raw).root, T0)
     action = world.only()
-    assert (action.started_at, action.deadline) == (T0 - 50, T0 - 50 + 60 + 30)
+    # The hook's timer started with the event; the drain's window starts when the drain is sent.
+    assert (action.started_at, action.deadline) == (T0 - 50, T0 + 60 + 30)
 
 
 def test_given_an_event_time_ahead_of_our_clock_when_handled_then_it_is_dated_now(world: World) -> None:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from queue_scaler.config import QueueConfig
-from queue_scaler.domain.commands import CommandRequest
+from queue_scaler.domain.commands import CommandRequest, Purpose
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Summary
 from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
@@ -128,6 +128,14 @@ class RemoteCommands(Protocol):
 
     def observe(self, command_id: str, instance_id: str) -> CommandObservation:
         """The command's status and output on the instance (Pending while SSM does not know it yet)."""
+        ...
+
+    def find(self, instance_id: str, purpose: Purpose) -> str | None:
+        """The newest command of ours with this purpose sent to the instance, whatever its status; None if none.
+
+        SSM's own record, not the actions table's: what converges every actor on one drain when the
+        table lost (or never took) the record of the one already sent.
+        """
         ...
 
 

@@ -8,7 +8,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
-from queue_scaler.domain.commands import CommandRequest
+from queue_scaler.domain.commands import CommandRequest, Purpose, parse_comment
 from queue_scaler.domain.lifecycle import CommandObservation
 
 if TYPE_CHECKING:
@@ -58,3 +58,21 @@ class SsmRemoteCommands:
             status=invocation.get("Status", "Pending"),
             output=output + (("\n" if output else "") + errors if errors else ""),
         )
+
+    def find(self, instance_id: str, purpose: Purpose) -> str | None:
+        newest: tuple[float, str] | None = None
+        try:
+            # A worker's instance receives a handful of commands in its life (health checks, one
+            # drain): a page or two, whose order SSM does not promise.
+            for page in self._client.get_paginator("list_commands").paginate(InstanceId=instance_id):
+                for command in page.get("Commands", []):
+                    try:
+                        if parse_comment(command.get("Comment", "")).purpose is not purpose:
+                            continue
+                    except ValueError:
+                        continue  # another tool's command
+                    sent = (command["RequestedDateTime"].timestamp(), command["CommandId"])
+                    newest = max(newest, sent) if newest is not None else sent
+        except (ClientError, BotoCoreError) as error:
+            raise translate("ListCommands", error) from error
+        return newest[1] if newest is not None else None

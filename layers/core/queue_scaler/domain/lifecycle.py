@@ -269,32 +269,69 @@ def _drain_step(
     action: LifecycleAction, observed: CommandObservation | None, now: float, policy: LifecyclePolicy
 ) -> Step:
     failed = policy.drain_failed_result
-    if action.command_id and observed is not None and not observed.running:
-        if observed.succeeded:
-            return _complete(
-                HookResult.CONTINUE, Outcome.SUCCEEDED, f"drain finished in {fmt(now - action.started_at)} s"
-            )
-        return _complete(failed, Outcome.FAILED, f"drain failed: command {observed.status}")
+    finished = finished_drain(observed, policy) if action.command_id else None
+    if finished is not None and observed is not None:
+        result, outcome = finished
+        if outcome is Outcome.SUCCEEDED:
+            return _complete(result, outcome, f"drain finished in {fmt(now - action.started_at)} s")
+        return _complete(result, outcome, f"drain failed: command {observed.status}")
     if action.command_id is None and action.command_error:
         # An instance whose agent cannot take the command has nothing we can drain; waiting out the
         # window would only delay its replacement.
         return _complete(failed, Outcome.FAILED, f"drain could not start: {action.command_error}")
-    if now >= action.deadline:
+    if now >= action.deadline and (_drain_tried(action) or now >= hook_limit(action, policy)):
         window = fmt(action.deadline - action.started_at)
         return _complete(failed, Outcome.FORCED, f"drain not finished within its {window} s window")
     heartbeat = _heartbeat_due(action, now, policy)
     if _may_send(action, observed, now, policy):
-        seconds = (
-            policy.spot_drain_seconds if action.kind is ActionKind.SPOT else policy.drain_seconds_for(action.group)
-        )
+        request = drain_request(action, policy)
         return Step(
             kind=StepKind.RUN_COMMAND,
-            reason=f"drain {policy.container}: SIGTERM, up to {fmt(seconds)} s",
+            reason=f"drain {policy.container}: SIGTERM, up to {fmt(drain_seconds(action, policy))} s",
             heartbeat=heartbeat,
-            command=drain_command(policy.container, seconds),
+            command=request,
         )
     status = observed.status if observed is not None else "unknown"
     return Step(kind=StepKind.WAIT, reason=f"drain running ({status})", heartbeat=heartbeat)
+
+
+def finished_drain(observed: CommandObservation | None, policy: LifecyclePolicy) -> tuple[HookResult, Outcome] | None:
+    """How a drain command that finished ends its hook; None while it runs (or is unknown)."""
+    if observed is None or observed.running:
+        return None
+    if observed.succeeded:
+        return HookResult.CONTINUE, Outcome.SUCCEEDED
+    return policy.drain_failed_result, Outcome.FAILED
+
+
+def _drain_tried(action: LifecycleAction) -> bool:
+    """Whether a drain was sent, or its send attempted (a claim was saved), for this action.
+
+    A terminate action is never forced before that: its event may arrive late, or the actions table
+    may refuse its writes for minutes, and a hook completed without a drain cuts every job short.
+    A Spot drain is bounded by the two-minute notice instead: after it the instance is gone.
+    """
+    return action.kind is ActionKind.SPOT or action.command_id is not None or action.command_sent_at is not None
+
+
+def hook_limit(action: LifecycleAction, policy: LifecyclePolicy) -> float:
+    """When heartbeats can no longer keep the action's hook waiting (its global timeout)."""
+    return action.started_at + hook_maximum(policy.hook_timeout(action.kind, action.group))
+
+
+def drain_window(action: LifecycleAction, policy: LifecyclePolicy) -> float:
+    """A terminate drain's window: its pool's drain and the grace for delivery and docker's own stop."""
+    return policy.drain_seconds_for(action.group) + policy.drain_grace_seconds
+
+
+def drain_seconds(action: LifecycleAction, policy: LifecyclePolicy) -> float:
+    """`docker stop --time` of the action's drain: inside the Spot notice, or its pool's drain window."""
+    return policy.spot_drain_seconds if action.kind is ActionKind.SPOT else policy.drain_seconds_for(action.group)
+
+
+def drain_request(action: LifecycleAction, policy: LifecyclePolicy) -> CommandRequest:
+    """The drain command of a Spot or terminate action."""
+    return drain_command(policy.container, drain_seconds(action, policy))
 
 
 def _launch_step(
@@ -483,7 +520,15 @@ def _decide(
             assert step.command is not None  # RUN_COMMAND steps carry their command
             # Claimed before it is sent: if another invocation claimed first, saving the claim fails
             # and nothing is sent. A claim without a command id is a send that failed or died mid-send.
-            action = action.model_copy(update={"command_id": None, "command_sent_at": now, "command_error": None})
+            update: dict[str, object] = {"command_id": None, "command_sent_at": now, "command_error": None}
+            if action.kind is ActionKind.TERMINATE and action.command_sent_at is None:
+                # The window starts with the first drain, not with the event: a late event or a
+                # throttled table delays the drain, never shortens it (the hook's global timeout
+                # still bounds it).
+                update["deadline"] = max(
+                    action.deadline, min(now + drain_window(action, policy), hook_limit(action, policy))
+                )
+            action = action.model_copy(update=update)
             commands.append(RunCommand(request=step.command, reason=step.reason))
         case StepKind.COMPLETE:
             assert step.result is not None  # COMPLETE steps carry both
