@@ -18,15 +18,14 @@ from typing import Any
 import pytest
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.models import autoscaling_backends
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import EmptyResult
 from moto.ssm.models import SimpleSystemManagerBackend
 
 from devkit.localcloud.emulation import STDOUT_CONTENT_CHARS, check_send_command
-from tests.functional.moto_stack import REGION
 from queue_scaler.domain.commands import parse_comment
-
+from tests.functional.moto_stack import REGION
 
 #: The result of an action whose hook timed out (Auto Scaling then applies the hook's DefaultResult).
 EXPIRED = "expired"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from queue_scaler.domain.commands import parse_comment
 from queue_scaler.domain.lifecycle import ActionKind, ActionState, HookResult, LifecycleAction, Outcome
 from queue_scaler.errors import AwsCallError, Throttled
 from queue_scaler.events import LifecycleTrigger
@@ -229,6 +230,20 @@ def test_given_an_instance_that_cannot_take_commands_when_draining_then_it_fails
     assert world.metrics.counts[("LifecycleErrors", None)] == 1
 
 
+def test_given_a_new_instance_whose_ssm_agent_is_not_registered_when_checked_then_it_waits_and_nothing_pages(
+    world: World,
+) -> None:
+    world.commands.fail_send = AwsCallError("SendCommand", "InvalidInstanceId")
+    [report] = world.launch()
+    assert report["step"] == "run_command" and "outcome" not in report
+    assert world.only().command_sent_at == T0 and world.hooks.completed == {}
+    assert world.metrics.counts[("LifecycleErrors", None)] == 0  # the LifecycleErrors alarm stays quiet
+    world.commands.fail_send = None  # the agent registered
+    assert world.reconcile(T0 + 10)[0]["step"] == "wait"  # within the retry spacing
+    assert world.reconcile(T0 + 30)[0]["step"] == "run_command"
+    assert [parse_comment(request.comment).purpose for _, _, request in world.commands.sent] == ["health"]
+
+
 def test_given_a_throttled_send_when_draining_then_the_claim_is_kept_and_retried_after_the_spacing(
     world: World,
 ) -> None:
@@ -373,7 +388,7 @@ def iso(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_given_an_event_sent_a_while_ago_when_handled_then_it_is_dated_from_the_event_and_its_drain_window_from_the_drain(
+def test_given_an_event_sent_a_while_ago_when_handled_then_it_is_dated_from_it_and_its_window_from_the_drain(
     world: World,
 ) -> None:
     world.hooks.active.add("tok-1")

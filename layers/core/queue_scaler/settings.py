@@ -71,7 +71,8 @@ class LifecycleSettings(BaseSettings):
     retention_seconds: Annotated[int, Field(ge=3600)] = 7 * 24 * 3600
     # JSON, per Auto Scaling group: {"<group>": {"drain_seconds": 600, "terminate_hook_timeout_seconds": 300}}.
     # Each pool drains for its own DrainSeconds (at least its jobs' p99); groups not listed use
-    # DRAIN_SECONDS and TERMINATE_HOOK_TIMEOUT_SECONDS.
+    # DRAIN_SECONDS, and a group without its hook timeout TERMINATE_HOOK_TIMEOUT_SECONDS (heartbeats
+    # planned on a timeout shorter than the hook's real one keep it open all the same).
     pool_timings: dict[str, PoolTimings] = Field(default_factory=dict)
 
     @field_validator("group_names", mode="before")
@@ -89,7 +90,8 @@ class LifecycleSettings(BaseSettings):
             if getattr(self, name) <= self.reconcile_period_seconds:
                 raise ValueError(f"{name} must exceed reconcile_period_seconds ({self.reconcile_period_seconds})")
         for group, timings in self.pool_timings.items():
-            if timings.terminate_hook_timeout_seconds <= self.reconcile_period_seconds:
+            hook = timings.terminate_hook_timeout_seconds
+            if hook is not None and hook <= self.reconcile_period_seconds:
                 raise ValueError(
                     f"pool_timings[{group}].terminate_hook_timeout_seconds must exceed reconcile_period_seconds "
                     f"({self.reconcile_period_seconds})"

@@ -77,10 +77,11 @@ class Outcome(StrEnum):
 
 
 class PoolTimings(_Model):
-    """A pool's own drain: its DrainSeconds (at least its jobs' p99) and its terminate hook's timeout."""
+    """A pool's own drain: its DrainSeconds (at least its jobs' p99) and, when known, its terminate hook's
+    timeout (None: the policy's, which must not exceed the hook's real one)."""
 
     drain_seconds: Annotated[float, Field(gt=0)]
-    terminate_hook_timeout_seconds: Annotated[float, Field(gt=0)]
+    terminate_hook_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
 
 
 def hook_maximum(heartbeat_timeout: float) -> float:
@@ -137,7 +138,9 @@ class LifecyclePolicy(_Model):
         if kind is ActionKind.LAUNCH:
             return self.launch_hook_timeout_seconds
         timings = self.pools.get(group)
-        return timings.terminate_hook_timeout_seconds if timings is not None else self.terminate_hook_timeout_seconds
+        if timings is None or timings.terminate_hook_timeout_seconds is None:
+            return self.terminate_hook_timeout_seconds
+        return timings.terminate_hook_timeout_seconds
 
 
 class LifecycleAction(_Model):

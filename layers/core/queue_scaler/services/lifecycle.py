@@ -368,7 +368,7 @@ class LifecycleService:
             if action.kind is ActionKind.LAUNCH and error.code == _AGENT_NOT_REGISTERED:
                 # A new instance's SSM Agent registers a while after boot: the check waits for it,
                 # within the launch's deadline (then the launch is abandoned), and nobody is paged.
-                logger.info("SSM Agent not registered yet: checking again", extra=context)
+                logger.info("agent not registered with SSM yet: checking again", extra=context)
                 return CommandNotSent(error=str(error), retryable=True)
             self._metrics.count("LifecycleErrors")
             logger.error("command not sent", extra=context | {"error": str(error)})
