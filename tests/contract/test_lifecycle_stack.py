@@ -211,3 +211,10 @@ def test_given_an_environment_then_the_gate_exists_before_any_group_and_outlives
     for name in gate | {"LifecycleEventsQueue", f"{FUNCTION}Role"}:
         text = json.dumps(deployed.template["Resources"][name])
         assert not any(pool in text for pool in pools), f"{name} reads a pool: the pool could not depend on it"
+
+
+def test_given_an_environment_then_every_group_replaces_its_at_risk_spot_instances_itself(deployed: Stack) -> None:
+    """One replacement per leaving instance: Auto Scaling's Capacity Rebalancing, and so never the
+    scaler's pre-launch too (domain.fleet.GroupState.replaced_by_scaler reads the same flag)."""
+    flags = [g.properties.get("CapacityRebalance") for g in inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup")]
+    assert flags and all(flag in (True, "true") for flag in flags)

@@ -47,6 +47,7 @@ class AutoScalingFleet:
                             InstanceState(instance_id=i["InstanceId"], lifecycle_state=i["LifecycleState"])
                             for i in group.get("Instances", [])
                         ],
+                        capacity_rebalance=bool(group.get("CapacityRebalance", False)),
                     )
                 token = page.get("NextToken")
                 if not token:

@@ -43,10 +43,23 @@ class GroupState(_Model):
 
     desired: Annotated[int, Field(ge=0)]
     instances: list[InstanceState] = Field(default_factory=list)
+    capacity_rebalance: bool = Field(
+        default=False, description="CapacityRebalance: Auto Scaling replaces its at-risk Spot instances itself"
+    )
 
     def counted(self) -> list[str]:
         """Instances still counted in desired capacity: the only ones that can be leaving early."""
         return [i.instance_id for i in self.instances if not i.terminating]
+
+    def replaced_by_scaler(self) -> list[str]:
+        """The instances whose early leaving the scaler makes up for: one replacement per leaving instance.
+
+        None in a group with Capacity Rebalancing: Auto Scaling launches the replacement itself on the
+        rebalance recommendation (which EC2 always sends before an interruption notice), then
+        terminates the old instance through its terminate hook (drained). Topping desired up as well
+        would launch a second replacement and keep it for the scale-down window.
+        """
+        return [] if self.capacity_rebalance else self.counted()
 
 
 class LeavingRecord(_Model):
