@@ -561,3 +561,24 @@ def test_given_a_drain_completed_when_logged_then_the_record_names_the_hooks_res
         "result": "CONTINUE",
         "outcome": "succeeded",
     }
+
+
+def test_given_the_actions_table_unreadable_when_the_reconciler_runs_then_waiting_instances_still_drain_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.hooks.held = [WaitingInstance(INSTANCE, GROUP, "Terminating:Wait")]
+    world.hooks.hooks[(GROUP, "autoscaling:EC2_INSTANCE_TERMINATING")] = "terminate"
+    world.hooks.active.add(INSTANCE)  # found without its event: answered by instance id
+    unavailable = Throttled("Scan", "ProvisionedThroughputExceededException")
+    monkeypatch.setattr(world.store, "pending", lambda: (_ for _ in ()).throw(unavailable))
+    for now in (T0, T0 + 60):
+        with pytest.raises(Throttled):
+            world.reconcile(now)
+    [(command_id, instance, _)] = world.commands.sent  # one drain, found again by the second run
+    assert instance == INSTANCE and world.hooks.heartbeats == [INSTANCE, INSTANCE]
+    assert world.hooks.completed == {}  # the drain still runs: the hook waits for it
+    world.commands.finish(command_id, "Success", "exit=0")
+    with pytest.raises(Throttled):
+        world.reconcile(T0 + 120)
+    assert world.hooks.completed == {INSTANCE: HookResult.CONTINUE}
+    assert world.metrics.counts[("DrainsUnrecorded", None)] == 1
