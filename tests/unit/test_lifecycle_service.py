@@ -582,3 +582,41 @@ def test_given_the_actions_table_unreadable_when_the_reconciler_runs_then_waitin
         world.reconcile(T0 + 120)
     assert world.hooks.completed == {INSTANCE: HookResult.CONTINUE}
     assert world.metrics.counts[("DrainsUnrecorded", None)] == 1
+
+
+SWEEP_AT = T0 - T0 % 300 + 300  # the first reconciler run of a sweep period
+
+
+@pytest.mark.parametrize(
+    ("answer", "marked"),
+    [
+        ("health=healthy\nrestarts=0", False),
+        ("health=starting\nrestarts=0\nbooting", False),  # a container starting up is left alone
+        ("health=unhealthy\nrestarts=0\nQueueDoesNotExist", True),
+        ("health=missing\nrestarts=0", True),
+        ("health=starting\nrestarts=4\nTraceback", True),  # a crash loop
+    ],
+    ids=["healthy", "starting", "unhealthy", "gone", "crash-loop"],
+)
+def test_given_a_worker_in_service_when_the_sweep_answers_then_only_a_failed_one_is_marked_unhealthy(
+    world: World, answer: str, marked: bool
+) -> None:
+    assert world.reconcile(SWEEP_AT - 60) == [] and world.commands.sent == []  # not a sweep run
+    world.reconcile(SWEEP_AT)
+    [(command_id, instance, request)] = world.commands.sent
+    assert instance == INSTANCE and parse_comment(request.comment).purpose == "sweep"
+    world.commands.finish(command_id, "Success", answer)
+    reports = world.command_status(command_id, "Success", SWEEP_AT + 5)
+    assert world.hooks.unhealthy == ([INSTANCE] if marked else [])
+    assert [r["step"] for r in reports] == (["unhealthy"] if marked else [])
+    assert world.metrics.counts[("WorkersMarkedUnhealthy", None)] == (1 if marked else 0)
+    assert world.metrics.counts[("LifecycleErrors", None)] == 0
+
+
+def test_given_a_sweep_answer_for_an_instance_of_another_group_when_handled_then_it_is_ignored(world: World) -> None:
+    world.reconcile(SWEEP_AT)
+    [(command_id, _, _)] = world.commands.sent
+    world.commands.finish(command_id, "Success", "health=unhealthy\nrestarts=0")
+    world.hooks.groups.clear()  # the event names an instance that is not (any longer) one of ours
+    [report] = world.command_status(command_id, "Success", SWEEP_AT + 5)
+    assert report["step"] == "ignored" and world.hooks.unhealthy == []

@@ -120,6 +120,14 @@ class LifecycleHooks(Protocol):
         """The group's lifecycle hook for `transition` (autoscaling:EC2_INSTANCE_...), None when it has none."""
         ...
 
+    def in_service(self, groups: frozenset[str]) -> list[str]:
+        """Every instance of `groups` InService and still Healthy (DescribeAutoScalingInstances)."""
+        ...
+
+    def mark_unhealthy(self, instance_id: str) -> None:
+        """SetInstanceHealth Unhealthy (respecting the grace period): Auto Scaling replaces the instance."""
+        ...
+
 
 class RemoteCommands(Protocol):
     def run(self, instance_id: str, command: CommandRequest) -> str:
@@ -128,6 +136,10 @@ class RemoteCommands(Protocol):
 
     def observe(self, command_id: str, instance_id: str) -> CommandObservation:
         """The command's status and output on the instance (Pending while SSM does not know it yet)."""
+        ...
+
+    def sweep(self, instance_ids: Sequence[str], command: CommandRequest) -> list[str]:
+        """Start one shell command on many instances (as few calls as SSM allows); the command ids."""
         ...
 
     def find(self, instance_id: str, purpose: Purpose) -> str | None:

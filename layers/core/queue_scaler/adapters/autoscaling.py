@@ -44,7 +44,11 @@ class AutoScalingFleet:
                     found[group["AutoScalingGroupName"]] = GroupState(
                         desired=group["DesiredCapacity"],
                         instances=[
-                            InstanceState(instance_id=i["InstanceId"], lifecycle_state=i["LifecycleState"])
+                            InstanceState(
+                                instance_id=i["InstanceId"],
+                                lifecycle_state=i["LifecycleState"],
+                                healthy=i.get("HealthStatus", "Healthy").upper() == "HEALTHY",
+                            )
                             for i in group.get("Instances", [])
                         ],
                         capacity_rebalance=bool(group.get("CapacityRebalance", False)),

@@ -26,6 +26,7 @@ class _Model(BaseModel):
 class InstanceState(_Model):
     instance_id: str
     lifecycle_state: str = Field(description="Auto Scaling's LifecycleState: InService, Pending:Wait, ...")
+    healthy: bool = Field(default=True, description="Auto Scaling's HealthStatus is Healthy")
 
     @property
     def terminating(self) -> bool:
@@ -78,12 +79,13 @@ def leaving_instances(records: Iterable[LeavingRecord], now: float) -> frozenset
 
 def fleet_observation(group: GroupState, leaving: frozenset[str]) -> FleetObservation:
     """The group's serving, booting and leaving counts. A leaving instance still counted in desired is
-    capacity going away: neither serving nor pending. One already terminating is replaced anyway."""
+    capacity going away: neither serving nor pending. One already terminating is replaced anyway, and
+    so is one marked Unhealthy (a worker that stopped answering its health check): it serves nothing."""
     staying = [i for i in group.instances if i.instance_id not in leaving or i.terminating]
     going = len(group.instances) - len(staying)
     return FleetObservation(
         desired=group.desired,
-        in_service=sum(1 for i in staying if i.lifecycle_state == "InService"),
+        in_service=sum(1 for i in staying if i.lifecycle_state == "InService" and i.healthy),
         pending=sum(1 for i in staying if i.pending),
         leaving=going,
     )

@@ -110,6 +110,9 @@ class LifecyclePolicy(_Model):
     command_retry_seconds: Annotated[float, Field(gt=0)] = Field(
         description="Least time between two commands of one action (a failed send, a quick unhealthy answer)"
     )
+    sweep_period_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=300, description="How often the workers in service are checked (0: never)"
+    )
     drain_failed_result: HookResult = HookResult.ABANDON
     pools: dict[str, PoolTimings] = Field(
         default_factory=dict,
@@ -181,6 +184,7 @@ class CommandObservation(_Model):
 
     status: str
     output: str = ""
+    comment: str = Field(default="", description="The command's SSM Comment: what it is for")
 
     @property
     def running(self) -> bool:
@@ -553,3 +557,13 @@ def _note(action: LifecycleAction, observed: CommandObservation | None) -> Lifec
     return action.model_copy(
         update={"last_status": observed.status, "last_output": kept_output(observed.output, OUTPUT_KEPT_CHARS)}
     )
+
+
+def sweep_due(now: float, policy: LifecyclePolicy) -> bool:
+    """Whether this reconciler run checks the workers in service: the first run of each sweep period.
+
+    Stateless, from the clock: a run that is skipped (or a late one) shifts one sweep, never doubles it
+    for long, and nothing has to be stored between runs.
+    """
+    period = policy.sweep_period_seconds
+    return period > 0 and now % period < min(policy.reconcile_period_seconds, period)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from queue_scaler.domain.commands import CommandRequest, Purpose, log_tail
+from queue_scaler.domain.commands import CommandRequest, Purpose, log_tail, parse_comment, sweep_command, worker_failed
 from queue_scaler.domain.lifecycle import (
     ActionKind,
     ActionState,
@@ -37,6 +37,7 @@ from queue_scaler.domain.lifecycle import (
     drain_request,
     finished_drain,
     new_action,
+    sweep_due,
 )
 from queue_scaler.errors import ActionConflict, AwsCallError
 from queue_scaler.events import (
@@ -142,7 +143,23 @@ class LifecycleService:
             logger.error("actions table item is not a lifecycle action: skipped", extra={"item": problem})
         self._metrics.count("LifecycleActionsPending", len(pending.actions))
         reports = [self._advance(action, now) for action in pending.actions]
-        return reports + self._discover(pending.actions, now)
+        reports += self._discover(pending.actions, now)
+        if sweep_due(now, self._policy):
+            self._sweep()
+        return reports
+
+    def _sweep(self) -> None:
+        """One look at every worker in service; the answers arrive as command status events (_on_command)."""
+        try:
+            instances = self._hooks.in_service(self._groups)
+            if instances:
+                self._commands.sweep(instances, sweep_command(self._policy.container))
+        except AwsCallError as error:
+            # The next sweep looks again; nothing waits on this one.
+            self._metrics.count("LifecycleErrors")
+            logger.error("workers in service not checked", extra={"error": str(error), "code": error.code})
+            return
+        logger.info("workers in service checked", extra={"instances": len(instances)})
 
     def _discover(self, pending: list[LifecycleAction], now: float) -> list[ActionReport]:
         """Instances in Pending:Wait / Terminating:Wait with no action: their event was lost (or never sent)."""
@@ -251,9 +268,50 @@ class LifecycleService:
             raise
         mine = [a for a in actions if a.command_id == command_id and a.state is ActionState.PENDING]
         if not mine:
-            # Another tool's command, or one whose action is already complete.
-            logger.info("command status for no pending action", extra={"command_id": command_id, "status": status})
+            if any(a.command_id == command_id for a in actions):
+                # An action's command whose action is already complete.
+                logger.info("command status for no pending action", extra={"command_id": command_id, "status": status})
+                return []
+            return self._swept(instance_id, command_id, status)
         return [self._advance(action, now) for action in mine]
+
+    def _swept(self, instance_id: str, command_id: str, status: str) -> list[ActionReport]:
+        """A sweep's answer: a worker in service that serves nothing is marked Unhealthy, so that Auto
+        Scaling replaces it (through the terminate hook) and the scaler stops counting it."""
+        observed = self._observe_command(command_id, instance_id)
+        try:
+            purpose = parse_comment(observed.comment).purpose if observed is not None else None
+        except ValueError:
+            purpose = None
+        if observed is None or purpose is not Purpose.SWEEP or observed.running or not observed.succeeded:
+            # Another tool's command, or a sweep that could not run (the next one looks again).
+            logger.info("command status for no pending action", extra={"command_id": command_id, "status": status})
+            return []
+        reason = worker_failed(observed.output)
+        if reason is None:
+            return []
+        if self._group_of(instance_id) is None:
+            return self._ignored(instance_id, "not an instance of this stack's groups")
+        try:
+            self._hooks.mark_unhealthy(instance_id)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("worker not marked unhealthy", extra={"instance_id": instance_id, "error": str(error)})
+            raise
+        self._metrics.count("WorkersMarkedUnhealthy")
+        logger.error(
+            "worker in service failed: marked Unhealthy",
+            extra={"instance_id": instance_id, "reason": reason, "output": log_tail(observed.output)},
+        )
+        return [ActionReport(instance_id, "-", "unhealthy", reason)]
+
+    def _observe_command(self, command_id: str, instance_id: str) -> CommandObservation | None:
+        try:
+            return self._commands.observe(command_id, instance_id)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.warning("command status unreadable", extra={"command_id": command_id, "error": str(error)})
+            return None
 
     def _group_of(self, instance_id: str) -> str | None:
         try:
