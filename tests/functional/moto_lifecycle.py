@@ -151,6 +151,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> tuple[LifecycleActions, SsmAgent
         purpose = [str(parse_comment(kwargs.get("comment") or "").purpose)]
         # moto also adds every EC2 instance it knows when Targets is empty: keep the instances asked for.
         command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+        command.instance_ids = asked  # what ListCommands(InstanceId=...) matches, as SSM's own targets
         for invocation in command.invocations:
             sent = SentCommand(
                 command.command_id,

@@ -192,3 +192,15 @@ def test_given_drains_sent_to_an_instance_when_found_then_the_newest_drain_of_ou
     drain = commands.run("i-1", drain_command("queue-worker", 60))
     commands.run("i-2", drain_command("queue-worker", 60))
     assert commands.find("i-1", Purpose.DRAIN) == drain
+
+
+def test_given_other_ec2_instances_when_a_drain_is_found_then_only_a_command_sent_to_that_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    install(monkeypatch)
+    create_group("video", desired=2)
+    first, second = instances_of("video")
+    commands = SsmRemoteCommands()
+    drain = commands.run(first, drain_command("queue-worker", 60))
+    assert commands.find(first, Purpose.DRAIN) == drain
+    assert commands.find(second, Purpose.DRAIN) is None  # moto alone would list every EC2 instance's

@@ -79,6 +79,8 @@ class SsmRemoteCommands:
             # drain): a page or two, whose order SSM does not promise.
             for page in self._client.get_paginator("list_commands").paginate(InstanceId=instance_id):
                 for command in page.get("Commands", []):
+                    if instance_id not in command.get("InstanceIds", []):
+                        continue  # ours always name their instances; never adopt another instance's drain
                     try:
                         if parse_comment(command.get("Comment", "")).purpose is not purpose:
                             continue
