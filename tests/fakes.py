@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from queue_scaler.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
-from queue_scaler.domain.commands import CommandRequest
+from queue_scaler.domain.commands import CommandRequest, Purpose, parse_comment
 from queue_scaler.domain.ledger import (
     Account,
     Attempt,
@@ -149,6 +149,8 @@ class FakeHooks:
     #: Instances held at a hook, as DescribeAutoScalingInstances reports them.
     held: list[WaitingInstance] = field(default_factory=list)
     hooks: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Instances marked Unhealthy (SetInstanceHealth), in order.
+    unhealthy: list[str] = field(default_factory=list)
 
     def complete(self, ref: HookRef, result: HookResult) -> bool:
         if self.fail is not None:
@@ -178,6 +180,20 @@ class FakeHooks:
     def hook_name(self, group: str, transition: str) -> str | None:
         return self.hooks.get((group, transition))
 
+    def in_service(self, groups: frozenset[str]) -> list[str]:
+        return [
+            i for i, g in self.groups.items() if g in groups and i not in self.unhealthy and i not in self.waiting_ids
+        ]
+
+    @property
+    def waiting_ids(self) -> set[str]:
+        return {w.instance_id for w in self.held}
+
+    def mark_unhealthy(self, instance_id: str) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.unhealthy.append(instance_id)
+
 
 @dataclass
 class FakeCommands:
@@ -195,8 +211,24 @@ class FakeCommands:
         self.status[command_id] = CommandObservation(status="InProgress")
         return command_id
 
+    def sweep(self, instance_ids: Sequence[str], command: CommandRequest) -> list[str]:
+        return [self.run(instance_id, command) for instance_id in instance_ids]
+
     def observe(self, command_id: str, instance_id: str) -> CommandObservation:
-        return self.status[command_id]
+        if command_id not in self.status:  # another tool's command: readable, and none of ours
+            return CommandObservation(status="Success", comment="AWS-RunPatchBaseline")
+        comment = next(request.comment for c, _, request in self.sent if c == command_id)
+        return self.status[command_id].model_copy(update={"comment": comment})
+
+    def find(self, instance_id: str, purpose: Purpose) -> str | None:
+        return next(
+            (
+                c
+                for c, i, request in reversed(self.sent)
+                if i == instance_id and parse_comment(request.comment).purpose is purpose
+            ),
+            None,
+        )
 
     def finish(self, command_id: str, status: str, output: str = "") -> None:
         self.status[command_id] = CommandObservation(status=status, output=output)

@@ -453,6 +453,7 @@ class RunCommandEmulator:
             command = send_command(backend, **kwargs)
             # With no Targets moto adds every EC2 instance it knows: keep the instances asked for.
             command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+            command.instance_ids = asked  # what ListCommands(InstanceId=...) matches, as SSM's own targets
             try:
                 parsed: CommandComment | str = parse_comment(kwargs.get("comment") or "")
             except ValueError as error:

@@ -32,6 +32,8 @@ def compressed_time(logical_id: str, settings: LocalSettings) -> dict[str, str]:
             "HEALTH_WAIT_SECONDS": "10",
             "COMMAND_RETRY_SECONDS": "3",
             "DRAIN_GRACE_SECONDS": "5",
+            # The template plans heartbeats on its shortest terminate hook; the local hooks are shorter.
+            "TERMINATE_HOOK_TIMEOUT_SECONDS": str(settings.terminate_hook_timeout),
         }
     return {}
 

@@ -1,7 +1,7 @@
 """LifecycleFunction: lifecycle hooks, Spot warnings, SSM command status changes and the reconciler's schedule.
 
 The events arrive as SQS batches from LifecycleEventsQueue (partial batch responses: a record whose
-handling raised comes back, and after five tries waits in the dead-letter queue); the reconciler's
+handling raised comes back, and after ten tries waits in the dead-letter queue); the reconciler's
 schedule invokes the function directly.
 """
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from devkit.stackmodel import Resource, Stack
-from queue_scaler.domain.lifecycle import ActionKind
+from queue_scaler.domain.lifecycle import ActionKind, hook_maximum
 from queue_scaler.settings import LifecycleSettings
 
 from . import invariants as inv
@@ -61,13 +62,15 @@ def test_given_an_environment_then_the_lifecycle_settings_match_the_hooks_they_a
         name = group.properties["AutoScalingGroupName"]
         # Each pool drains for its own DrainSeconds, the one its workers get as DRAIN_SECONDS...
         assert policy.drain_seconds_for(name) == int(group.stack.ancestor_parameter("DrainSeconds"))
-        # ...and heartbeats are planned on its hooks' real timeouts.
+        # ...and heartbeats are planned on a timeout no longer than its hook's real one (which they
+        # then keep open), above the reconciler's period.
         [terminate] = [
             h
             for h in group.properties["LifecycleHookSpecificationList"]
             if h["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
         ]
-        assert policy.hook_timeout(ActionKind.TERMINATE, name) == int(terminate["HeartbeatTimeout"])
+        planned = policy.hook_timeout(ActionKind.TERMINATE, name)
+        assert settings.reconcile_period_seconds < planned <= int(terminate["HeartbeatTimeout"])
     assert hook_timeouts(deployed, "autoscaling:EC2_INSTANCE_LAUNCHING") == {settings.launch_hook_timeout_seconds}
     assert settings.environment == deployed.parameters["EnvironmentName"]
 
@@ -158,3 +161,63 @@ def test_given_an_environment_then_the_lifecycle_alarms_watch_the_dimensions_the
     }
     for metric in watched:
         assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == emitted
+
+
+def test_given_an_environment_then_the_intake_queue_outlasts_its_consumer_and_every_hook(deployed: Stack) -> None:
+    (queue,) = [q for q in inv.of_type(deployed, "AWS::SQS::Queue") if q.logical_id == "LifecycleEventsQueue"]
+    props = queue.properties
+    # AWS's advice for a queue read by an event source mapping: visibility >= 6 x the function's timeout.
+    assert int(props["VisibilityTimeout"]) >= 6 * int(function(deployed).properties["Timeout"])
+    # Throttled receives count: at least AWS's advised 5 before a record is dead-lettered.
+    assert int(props["RedrivePolicy"]["maxReceiveCount"]) >= 5
+    # No event expires while its instance can still wait at a hook (the hook's global timeout).
+    longest = max(
+        hook_maximum(int(h["HeartbeatTimeout"]))
+        for g in inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup")
+        for h in g.properties["LifecycleHookSpecificationList"]
+    )
+    assert int(props["MessageRetentionPeriod"]) > longest
+
+
+def test_given_an_environment_then_every_launch_hook_fails_closed(deployed: Stack) -> None:
+    launch = [
+        h
+        for g in inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup")
+        for h in g.properties["LifecycleHookSpecificationList"]
+        if h["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    ]
+    assert len(launch) == len(groups(deployed))
+    assert {h["DefaultResult"] for h in launch} == {"ABANDON"}
+
+
+def test_given_an_environment_then_the_gate_exists_before_any_group_and_outlives_it(deployed: Stack) -> None:
+    """CloudFormation creates a resource after what it depends on and deletes it before: every pool
+    (its group launches at once) depends on the whole gate, and no gate resource reads a pool."""
+    gate = {
+        FUNCTION,
+        f"{FUNCTION}LifecycleEvents",
+        f"{FUNCTION}Reconcile",
+        f"{FUNCTION}ReconcilePermission",
+        "LifecycleActionsRule",
+        "SpotNoticesRule",
+        "CommandResultsRule",
+        "LifecycleEventsQueuePolicy",
+    }
+    pools = {
+        logical_id: raw
+        for logical_id, raw in deployed.template["Resources"].items()
+        if raw["Type"] == "AWS::CloudFormation::Stack" and "pool" in str(raw["Properties"].get("TemplateURL", ""))
+    }
+    assert pools
+    for logical_id, raw in pools.items():
+        assert gate <= set(inv._as_list(raw.get("DependsOn", []))), f"{logical_id} may launch before the gate"
+    for name in gate | {"LifecycleEventsQueue", f"{FUNCTION}Role"}:
+        text = json.dumps(deployed.template["Resources"][name])
+        assert not any(pool in text for pool in pools), f"{name} reads a pool: the pool could not depend on it"
+
+
+def test_given_an_environment_then_every_group_replaces_its_at_risk_spot_instances_itself(deployed: Stack) -> None:
+    """One replacement per leaving instance: Auto Scaling's Capacity Rebalancing, and so never the
+    scaler's pre-launch too (domain.fleet.GroupState.replaced_by_scaler reads the same flag)."""
+    flags = [g.properties.get("CapacityRebalance") for g in inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup")]
+    assert flags and all(flag in (True, "true") for flag in flags)

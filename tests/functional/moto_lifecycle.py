@@ -10,18 +10,25 @@ install the same two methods in its moto server.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.models import autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.responses import EmptyResult
 from moto.ssm.models import SimpleSystemManagerBackend
 
 from devkit.localcloud.emulation import STDOUT_CONTENT_CHARS, check_send_command
 from queue_scaler.domain.commands import parse_comment
+from tests.functional.moto_stack import REGION
+
+#: The result of an action whose hook timed out (Auto Scaling then applies the hook's DefaultResult).
+EXPIRED = "expired"
 
 
 @dataclass
@@ -31,6 +38,17 @@ class PendingAction:
     instance_id: str
     heartbeats: int = 0
     result: str | None = None
+    #: The hook's HeartbeatTimeout, when the test wants it to expire as Auto Scaling's would.
+    timeout: float | None = None
+    started_at: float = field(default_factory=time.time)
+    beats: list[float] = field(default_factory=list)
+    completed_at: float | None = None
+
+    def expire(self, now: float) -> None:
+        """Auto Scaling ends an action whose heartbeat timer ran out."""
+        last = max([self.started_at, *self.beats])
+        if self.result is None and self.timeout is not None and now - last > self.timeout:
+            self.result, self.completed_at = EXPIRED, last + self.timeout
 
 
 @dataclass
@@ -39,13 +57,20 @@ class LifecycleActions:
 
     actions: dict[str, PendingAction] = field(default_factory=dict)
 
-    def start(self, group: str, hook: str, instance_id: str) -> str:
-        """An instance enters a wait state: the token its event carries."""
+    def start(
+        self, group: str, hook: str, instance_id: str, *, timeout: float | None = None, hold: str | None = None
+    ) -> str:
+        """An instance enters a wait state: the token its event carries. `hold` puts the instance in that
+        lifecycle state (e.g. Terminating:Wait) for DescribeAutoScalingInstances until the action ends."""
         token = str(uuid.uuid4())
-        self.actions[token] = PendingAction(group, hook, instance_id)
+        self.actions[token] = PendingAction(group, hook, instance_id, timeout=timeout)
+        if hold is not None:
+            _set_state(group, instance_id, hold)
         return token
 
     def active(self, params: dict[str, Any]) -> PendingAction:
+        for action in self.actions.values():
+            action.expire(time.time())
         token = params.get("LifecycleActionToken", "")
         if token:
             action = self.actions.get(token)
@@ -68,6 +93,11 @@ class SentCommand:
     purpose: str  # "drain" or "health", from the Comment the adapter sets
     script: list[str]
     invocation: dict[str, Any]
+    sent_at: float = field(default_factory=time.time)
+
+    @property
+    def running(self) -> bool:
+        return self.invocation["Status"] in ("Pending", "InProgress")
 
     def finish(self, status: str, output: str = "") -> None:
         """The command ends on its instance; SSM hands over only the first 24,000 characters of stdout."""
@@ -96,10 +126,15 @@ def install(monkeypatch: pytest.MonkeyPatch) -> tuple[LifecycleActions, SsmAgent
     def complete_lifecycle_action(self: AutoScalingResponse) -> EmptyResult:
         action = actions.active(self._get_params())
         action.result = self._get_param("LifecycleActionResult")
+        action.completed_at = time.time()
+        _set_state(action.group, action.instance_id, "Terminating:Proceed", only_from="Terminating:Wait")
+        _set_state(action.group, action.instance_id, "InService", only_from="Pending:Wait")
         return EmptyResult()
 
     def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> EmptyResult:
-        actions.active(self._get_params()).heartbeats += 1
+        action = actions.active(self._get_params())
+        action.heartbeats += 1
+        action.beats.append(time.time())
         return EmptyResult()
 
     monkeypatch.setattr(AutoScalingResponse, "complete_lifecycle_action", complete_lifecycle_action, raising=False)
@@ -116,6 +151,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> tuple[LifecycleActions, SsmAgent
         purpose = [str(parse_comment(kwargs.get("comment") or "").purpose)]
         # moto also adds every EC2 instance it knows when Targets is empty: keep the instances asked for.
         command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+        command.instance_ids = asked  # what ListCommands(InstanceId=...) matches, as SSM's own targets
         for invocation in command.invocations:
             sent = SentCommand(
                 command.command_id,
@@ -131,3 +167,11 @@ def install(monkeypatch: pytest.MonkeyPatch) -> tuple[LifecycleActions, SsmAgent
 
     monkeypatch.setattr(SimpleSystemManagerBackend, "send_command", send_and_run)
     return actions, agent
+
+
+def _set_state(group: str, instance_id: str, state: str, only_from: str | None = None) -> None:
+    """Put one of moto's group members in a lifecycle state (moto has no wait states of its own)."""
+    found = autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION].autoscaling_groups.get(group)
+    for member in found.instance_states if found is not None else []:
+        if member.instance.id == instance_id and (only_from is None or member.lifecycle_state == only_from):
+            member.lifecycle_state = state

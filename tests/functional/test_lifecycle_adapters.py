@@ -8,7 +8,7 @@ import pytest
 from queue_scaler.adapters.actions import DynamoActionStore, DynamoLeavingRecords
 from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
-from queue_scaler.domain.commands import drain_command
+from queue_scaler.domain.commands import Purpose, drain_command, health_command, sweep_command
 from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.fleet import leaving_instances
 from queue_scaler.domain.lifecycle import (
@@ -160,3 +160,47 @@ def test_given_an_invocation_ssm_does_not_know_yet_when_observed_then_it_is_pend
     commands = SsmRemoteCommands()
     command_id = commands.run("i-1", drain_command("queue-worker", 60))
     assert commands.observe(command_id, "i-2").status == "Pending"
+
+
+def test_given_workers_in_service_when_swept_and_one_is_marked_unhealthy_then_auto_scaling_records_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, agent = install(monkeypatch)
+    create_group("video", desired=3)
+    create_group("other", desired=1)
+    hooks, commands = AutoScalingLifecycleHooks(), SsmRemoteCommands()
+    workers = hooks.in_service(frozenset({"video"}))
+    assert sorted(workers) == sorted(instances_of("video"))
+    [command_id] = commands.sweep(workers, sweep_command("queue-worker"))
+    assert sorted(s.instance_id for s in agent.sent) == sorted(workers)
+    assert commands.observe(command_id, workers[0]).comment == "queue-scaler sweep queue-worker 0"
+    hooks.mark_unhealthy(workers[0])
+    [state] = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_instances(InstanceIds=[workers[0]])[
+        "AutoScalingInstances"
+    ]
+    assert state["HealthStatus"].upper() == "UNHEALTHY"
+    assert workers[0] not in hooks.in_service(frozenset({"video"}))
+
+
+def test_given_drains_sent_to_an_instance_when_found_then_the_newest_drain_of_ours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    install(monkeypatch)
+    commands = SsmRemoteCommands()
+    assert commands.find("i-1", Purpose.DRAIN) is None
+    commands.run("i-1", health_command("queue-worker", 30))
+    drain = commands.run("i-1", drain_command("queue-worker", 60))
+    commands.run("i-2", drain_command("queue-worker", 60))
+    assert commands.find("i-1", Purpose.DRAIN) == drain
+
+
+def test_given_other_ec2_instances_when_a_drain_is_found_then_only_a_command_sent_to_that_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    install(monkeypatch)
+    create_group("video", desired=2)
+    first, second = instances_of("video")
+    commands = SsmRemoteCommands()
+    drain = commands.run(first, drain_command("queue-worker", 60))
+    assert commands.find(first, Purpose.DRAIN) == drain
+    assert commands.find(second, Purpose.DRAIN) is None  # moto alone would list every EC2 instance's

@@ -6,10 +6,11 @@ deadlines are minutes away. Metrics are read from the EMF documents the handler 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,8 +19,11 @@ from typing import Any
 import boto3
 import pytest
 import time_machine
+from botocore.awsrequest import AWSResponse
 
+from queue_scaler.adapters import clients
 from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
+from queue_scaler.errors import Throttled
 from queue_scaler.observability import EmfMetrics
 from tests.functional.handlers import ROOT, FakeContext, event, load_handler
 from tests.functional.moto_lifecycle import LifecycleActions, SsmAgent, install
@@ -38,12 +42,13 @@ class Stack:
     emitted: list[dict[str, Any]]
     caplog: pytest.LogCaptureFixture
 
-    def invoke(self, sample: str, **detail: Any) -> dict[str, Any]:
+    def invoke(self, sample: str, at: float | None = None, **detail: Any) -> dict[str, Any]:
+        """Deliver one event; `at` is when it happened (now unless it arrives late)."""
         raw = event("lifecycle", sample)
         if detail:
             raw["detail"] = raw["detail"] | detail
         if "time" in raw:  # sent now: the action's deadline is dated from the event's time
-            raw["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            raw["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
         result: dict[str, Any] = self.handler.lambda_handler(raw, FakeContext())
         return result
 
@@ -295,3 +300,144 @@ def test_given_the_sam_generated_scheduled_event_when_invoked_then_the_reconcile
 def test_given_an_unexpected_event_when_invoked_then_it_is_rejected(stack: Stack) -> None:
     with pytest.raises(Exception, match="detail-type"):
         stack.handler.lambda_handler({"source": "aws.ec2", "detail-type": "EC2 Instance State-change"}, FakeContext())
+
+
+# --- Timelines: the actions table throttled, the event late -------------------------------------------
+#
+# Whatever the table does, a terminating instance is drained before its hook completes, and the hook
+# never runs out (HeartbeatTimeout 160 s, the template's for a 60 s drain): moto_lifecycle expires an
+# action whose heartbeats stop, as Auto Scaling does. The reconciler runs every minute and the worker
+# drains for its whole window; the instance waits in Terminating:Wait, where the reconciler finds it.
+
+HOOK_TIMEOUT = 160.0
+DRAIN_RUNS = 60.0
+
+
+@dataclass
+class ThrottledWrites:
+    """A botocore event hook on the adapters' DynamoDB client: a PutItem for which `when(request body,
+    writes refused so far)` holds is answered ProvisionedThroughputExceededException, after botocore's
+    own retries (before-call replaces the whole call, retries included)."""
+
+    when: Callable[[dict[str, Any], int], bool]
+    refused: int = 0
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if not self.when(json.loads(params["body"] or b"{}"), self.refused):
+            return None
+        self.refused += 1
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeded"}
+        return AWSResponse("https://dynamodb.us-east-1.amazonaws.com", 400, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+
+def throttle(when: Callable[[dict[str, Any], int], bool]) -> ThrottledWrites:
+    fault = ThrottledWrites(when)
+    clients.dynamodb().meta.events.register("before-call.dynamodb.PutItem", fault)
+    return fault
+
+
+def recorded(body: dict[str, Any]) -> bool:
+    """The write that first records an action (the save of a claim or a step is conditional on its version)."""
+    return str(body.get("ConditionExpression", "")).startswith("attribute_not_exists")
+
+
+def run_timeline(
+    stack: Stack,
+    clock: time_machine.Coordinates,
+    t0: float,
+    token: str,
+    *,
+    reconcile_at: range,
+    deliveries: dict[float, Callable[[], object]],
+    until: float = 600,
+) -> None:
+    """Move time in 5 s steps: deliver the timeline's events, finish each drain DRAIN_RUNS after it was
+    sent (and deliver its status event), run the reconciler on its schedule; stop once the hook ended."""
+    for t in range(0, int(until) + 1, 5):
+        clock.move_to(t0 + t)
+        for drain in stack.agent.of("drain"):
+            if drain.running and time.time() >= drain.sent_at + DRAIN_RUNS:
+                drain.finish("Success", "exit=0")
+                stack.status(drain.command_id, drain.instance_id, "Success")
+        if t in deliveries:
+            with contextlib.suppress(Throttled):  # a failed record comes back after the queue's visibility
+                deliveries[t]()
+        if t in reconcile_at:
+            stack.reconcile()
+        stack.actions.actions[token].expire(time.time())
+        if stack.actions.actions[token].result is not None:
+            return
+
+
+def assert_drained_before_completion(stack: Stack, token: str, instance: str) -> None:
+    action = stack.actions.actions[token]
+    drains = [d for d in stack.agent.of("drain") if d.instance_id == instance]
+    assert drains, f"hook ended {action.result} with no drain ever sent"
+    assert len(drains) == 1, f"{len(drains)} drains sent: every path must converge on one"
+    assert action.result == "CONTINUE", f"hook ended {action.result}, heartbeats at {action.beats}"
+    assert action.completed_at is not None and action.completed_at >= drains[0].sent_at + DRAIN_RUNS
+
+
+@pytest.fixture
+def terminating(stack: Stack) -> tuple[str, str, float]:
+    """An instance held in Terminating:Wait at the group's terminate hook from t0; (instance, token, t0)."""
+    boto3.client("autoscaling", region_name=REGION).put_lifecycle_hook(
+        AutoScalingGroupName=GROUP,
+        LifecycleHookName="terminate",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=int(HOOK_TIMEOUT),
+        DefaultResult="CONTINUE",
+    )
+    instance = stack.instances[0]
+    t0 = float(int(time.time()))
+    with time_machine.travel(t0, tick=False):
+        token = stack.actions.start(GROUP, "terminate", instance, timeout=HOOK_TIMEOUT, hold="Terminating:Wait")
+    return instance, token, t0
+
+
+def deliver(stack: Stack, instance: str, token: str, at: float | None = None) -> Callable[[], object]:
+    detail = {"LifecycleActionToken": token, "AutoScalingGroupName": GROUP, "EC2InstanceId": instance}
+    return lambda: stack.invoke("terminate.json", at, **detail, LifecycleHookName="terminate")
+
+
+def test_given_the_first_five_writes_throttled_when_an_instance_terminates_then_it_drains_before_its_hook_completes(
+    stack: Stack, terminating: tuple[str, str, float]
+) -> None:
+    instance, token, t0 = terminating
+    fault = throttle(lambda body, refused: refused < 5)
+    with time_machine.travel(t0, tick=False) as clock:
+        # The event at once, again after the intake queue's visibility timeout; the reconciler every minute.
+        events = {0: deliver(stack, instance, token), 360: deliver(stack, instance, token)}
+        run_timeline(stack, clock, t0, token, reconcile_at=range(60, 601, 60), deliveries=events)
+    assert fault.refused >= 1
+    assert_drained_before_completion(stack, token, instance)
+    assert "DrainsUnrecorded" in stack.metrics()
+
+
+@pytest.mark.parametrize("phase", ["record", "step"])
+def test_given_120_s_of_throttled_writes_when_an_instance_terminates_then_it_drains_before_its_hook_completes(
+    stack: Stack, terminating: tuple[str, str, float], phase: str
+) -> None:
+    instance, token, t0 = terminating
+    # Every write of one phase refused for two minutes: the action's first record, or its later steps.
+    fault = throttle(lambda body, _: time.time() < t0 + 120 and recorded(body) == (phase == "record"))
+    with time_machine.travel(t0, tick=False) as clock:
+        events = {0: deliver(stack, instance, token), 360: deliver(stack, instance, token)}
+        run_timeline(stack, clock, t0, token, reconcile_at=range(60, 601, 60), deliveries=events)
+    assert fault.refused >= 1
+    assert_drained_before_completion(stack, token, instance)
+
+
+@pytest.mark.parametrize("reconciler_first", [False, True], ids=["event-first", "reconciler-first"])
+def test_given_an_event_95_s_late_when_it_arrives_then_the_instance_drains_before_its_hook_completes(
+    stack: Stack, terminating: tuple[str, str, float], reconciler_first: bool
+) -> None:
+    instance, token, t0 = terminating
+    with time_machine.travel(t0, tick=False) as clock:
+        # The reconciler's minute falls after the event, or before it (it then drains the instance first).
+        runs = range(30, 601, 60) if reconciler_first else range(100, 601, 60)
+        run_timeline(stack, clock, t0, token, reconcile_at=runs, deliveries={95: deliver(stack, instance, token, t0)})
+    assert_drained_before_completion(stack, token, instance)

@@ -29,6 +29,8 @@ from queue_scaler.domain.commands import (
     health_command,
     health_of,
     health_output,
+    sweep_command,
+    worker_failed,
 )
 from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 
@@ -55,6 +57,7 @@ case "$1 $2" in
     [ "$s" = missing ] && missing
     case $3 in
       "$HEALTH_TEMPLATE") echo "$s" ;;
+      "$HEALTH_TEMPLATE {{.RestartCount}}") echo "$s $(cat "$STUB_DIR/restarts")" ;;
       "{{.State.ExitCode}}") cat "$STUB_DIR/exit_code" ;;
       *) echo "template parsing error: can't evaluate field in $3" >&2; exit 1 ;;
     esac
@@ -99,7 +102,9 @@ class Ran:
 
 @pytest.fixture
 def run(tmp_path: Path) -> Callable[..., Ran]:
-    def run_script(command: CommandRequest, states: list[str], logs: Sequence[str] = (), exit_code: int = 0) -> Ran:
+    def run_script(
+        command: CommandRequest, states: list[str], logs: Sequence[str] = (), exit_code: int = 0, restarts: int = 0
+    ) -> Ran:
         stub_dir, bin_dir = tmp_path / "stubs", tmp_path / "bin"
         stub_dir.mkdir()
         bin_dir.mkdir()
@@ -109,6 +114,7 @@ def run(tmp_path: Path) -> Callable[..., Ran]:
         (stub_dir / "states").write_text("".join(f"{s}\n" for s in states))
         (stub_dir / "logs").write_text("".join(f"{line}\n" for line in logs))
         (stub_dir / "exit_code").write_text(f"{exit_code}\n")
+        (stub_dir / "restarts").write_text(f"{restarts}\n")
         (stub_dir / "clock").write_text(f"{T0}\n")
         bash = shutil.which("bash")
         assert bash is not None
@@ -253,3 +259,23 @@ def test_given_no_container_when_drained_then_nothing_is_stopped_and_the_command
     assert ran.code == 0
     assert ran.stdout == f"no container {CONTAINER}: nothing to drain\n"
     assert not any(c.startswith("docker stop") for c in ran.calls)
+
+
+@pytest.mark.parametrize(
+    ("state", "restarts", "verdict"),
+    [
+        (HEALTHY, 0, None),
+        ("starting", 1, None),
+        ("unhealthy", 0, "worker unhealthy"),
+        ("missing", 0, "worker missing"),
+        ("starting", 3, "worker starting after 3 restarts (crash loop)"),
+    ],
+)
+def test_given_a_worker_in_service_when_swept_then_the_answer_says_whether_it_failed(
+    run: Callable[..., Ran], state: str, restarts: int, verdict: str | None
+) -> None:
+    ran = run(sweep_command(CONTAINER), [state], LOGS, restarts=restarts)
+    assert ran.polls == 1 and ran.seconds == 0  # one look, no wait
+    assert ran.stdout.splitlines()[:2] == [f"health={state}", f"restarts={restarts}"]
+    assert ("worker log line 30" in ran.stdout) is (state not in {HEALTHY, "missing"})
+    assert worker_failed(ran.stdout) == verdict

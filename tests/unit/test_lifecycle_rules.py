@@ -168,6 +168,31 @@ CASES = [
         Outcome.FORCED,
     ),
     Case(
+        "given_a_terminate_past_its_deadline_with_no_drain_ever_sent_when_advanced_then_the_drain_is_sent",
+        action(),  # its event arrived late, or the table refused its record until now
+        None,
+        T0 + 95,
+        StepKind.RUN_COMMAND,
+    ),
+    Case(
+        "given_a_terminate_past_its_hooks_global_timeout_with_no_drain_when_advanced_then_it_is_forced",
+        action(),
+        None,
+        T0 + 100 * 600,
+        StepKind.COMPLETE,
+        HookResult.ABANDON,
+        Outcome.FORCED,
+    ),
+    Case(
+        "given_a_spot_drain_never_sent_past_the_notice_when_advanced_then_it_is_forced",
+        action(ActionKind.SPOT),
+        None,
+        T0 + SPOT_NOTICE_SECONDS,
+        StepKind.COMPLETE,
+        HookResult.ABANDON,
+        Outcome.FORCED,
+    ),
+    Case(
         "given_a_drain_whose_send_failed_for_good_when_advanced_then_it_fails_at_once",
         action(command_sent_at=T0, command_error="SendCommand: InvalidInstanceId"),
         None,
@@ -400,6 +425,22 @@ TRANSITIONS = [
         Observed(),
         T0 + 1,
         {"command_sent_at": T0 + 1, "command_id": None},
+        [RunCommand],
+    ),
+    Transition(
+        "given_a_late_terminate_when_its_first_drain_is_claimed_then_its_window_starts_with_the_drain",
+        action(),
+        Observed(),
+        T0 + 95,
+        {"command_sent_at": T0 + 95, "deadline": T0 + 95 + 60 + 30},
+        [RunCommand],
+    ),
+    Transition(
+        "given_a_drain_claimed_before_when_claimed_again_then_its_window_is_not_extended",
+        action(command_sent_at=T0 + 10),  # the first send failed and is retried
+        Observed(),
+        T0 + 50,
+        {"command_sent_at": T0 + 50, "deadline": T0 + 60 + 30},
         [RunCommand],
     ),
     Transition(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from queue_scaler.domain.commands import parse_comment
 from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.lifecycle import ActionKind, ActionState, HookResult, LifecycleAction, Outcome
 from queue_scaler.errors import AwsCallError, Throttled
@@ -230,6 +231,20 @@ def test_given_an_instance_that_cannot_take_commands_when_draining_then_it_fails
     assert world.metrics.counts[("LifecycleErrors", None)] == 1
 
 
+def test_given_a_new_instance_whose_ssm_agent_is_not_registered_when_checked_then_it_waits_and_nothing_pages(
+    world: World,
+) -> None:
+    world.commands.fail_send = AwsCallError("SendCommand", "InvalidInstanceId")
+    [report] = world.launch()
+    assert report["step"] == "run_command" and "outcome" not in report
+    assert world.only().command_sent_at == T0 and world.hooks.completed == {}
+    assert world.metrics.counts[("LifecycleErrors", None)] == 0  # the LifecycleErrors alarm stays quiet
+    world.commands.fail_send = None  # the agent registered
+    assert world.reconcile(T0 + 10)[0]["step"] == "wait"  # within the retry spacing
+    assert world.reconcile(T0 + 30)[0]["step"] == "run_command"
+    assert [parse_comment(request.comment).purpose for _, _, request in world.commands.sent] == ["health"]
+
+
 def test_given_a_throttled_send_when_draining_then_the_claim_is_kept_and_retried_after_the_spacing(
     world: World,
 ) -> None:
@@ -375,14 +390,17 @@ def iso(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_given_an_event_sent_a_while_ago_when_handled_then_its_deadline_is_dated_from_the_event(world: World) -> None:
+def test_given_an_event_sent_a_while_ago_when_handled_then_it_is_dated_from_it_and_its_window_from_the_drain(
+    world: World,
+) -> None:
     world.hooks.active.add("tok-1")
     raw = event("lifecycle", "terminate.json")
     raw["time"] = iso(T0 - 50)
     raw["detail"] |= {"LifecycleActionToken": "tok-1", "AutoScalingGroupName": GROUP, "EC2InstanceId": INSTANCE}
     world.service.handle(LifecycleTrigger.model_validate(raw).root, T0)
     action = world.only()
-    assert (action.started_at, action.deadline) == (T0 - 50, T0 - 50 + 60 + RELEASE_MARGIN_SECONDS + 30)
+    # The hook's timer started with the event; the drain's window starts when the drain is sent.
+    assert (action.started_at, action.deadline) == (T0 - 50, T0 + 60 + RELEASE_MARGIN_SECONDS + 30)
 
 
 def test_given_an_event_time_ahead_of_our_clock_when_handled_then_it_is_dated_now(world: World) -> None:
@@ -545,3 +563,62 @@ def test_given_a_drain_completed_when_logged_then_the_record_names_the_hooks_res
         "result": "CONTINUE",
         "outcome": "succeeded",
     }
+
+
+def test_given_the_actions_table_unreadable_when_the_reconciler_runs_then_waiting_instances_still_drain_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.hooks.held = [WaitingInstance(INSTANCE, GROUP, "Terminating:Wait")]
+    world.hooks.hooks[(GROUP, "autoscaling:EC2_INSTANCE_TERMINATING")] = "terminate"
+    world.hooks.active.add(INSTANCE)  # found without its event: answered by instance id
+    unavailable = Throttled("Scan", "ProvisionedThroughputExceededException")
+    monkeypatch.setattr(world.store, "pending", lambda: (_ for _ in ()).throw(unavailable))
+    for now in (T0, T0 + 60):
+        with pytest.raises(Throttled):
+            world.reconcile(now)
+    [(command_id, instance, _)] = world.commands.sent  # one drain, found again by the second run
+    assert instance == INSTANCE and world.hooks.heartbeats == [INSTANCE, INSTANCE]
+    assert world.hooks.completed == {}  # the drain still runs: the hook waits for it
+    world.commands.finish(command_id, "Success", "exit=0")
+    with pytest.raises(Throttled):
+        world.reconcile(T0 + 120)
+    assert world.hooks.completed == {INSTANCE: HookResult.CONTINUE}
+    assert world.metrics.counts[("DrainsUnrecorded", None)] == 1
+
+
+SWEEP_AT = T0 - T0 % 300 + 300  # the first reconciler run of a sweep period
+
+
+@pytest.mark.parametrize(
+    ("answer", "marked"),
+    [
+        ("health=healthy\nrestarts=0", False),
+        ("health=starting\nrestarts=0\nbooting", False),  # a container starting up is left alone
+        ("health=unhealthy\nrestarts=0\nQueueDoesNotExist", True),
+        ("health=missing\nrestarts=0", True),
+        ("health=starting\nrestarts=4\nTraceback", True),  # a crash loop
+    ],
+    ids=["healthy", "starting", "unhealthy", "gone", "crash-loop"],
+)
+def test_given_a_worker_in_service_when_the_sweep_answers_then_only_a_failed_one_is_marked_unhealthy(
+    world: World, answer: str, marked: bool
+) -> None:
+    assert world.reconcile(SWEEP_AT - 60) == [] and world.commands.sent == []  # not a sweep run
+    world.reconcile(SWEEP_AT)
+    [(command_id, instance, request)] = world.commands.sent
+    assert instance == INSTANCE and parse_comment(request.comment).purpose == "sweep"
+    world.commands.finish(command_id, "Success", answer)
+    reports = world.command_status(command_id, "Success", SWEEP_AT + 5)
+    assert world.hooks.unhealthy == ([INSTANCE] if marked else [])
+    assert [r["step"] for r in reports] == (["unhealthy"] if marked else [])
+    assert world.metrics.counts[("WorkersMarkedUnhealthy", None)] == (1 if marked else 0)
+    assert world.metrics.counts[("LifecycleErrors", None)] == 0
+
+
+def test_given_a_sweep_answer_for_an_instance_of_another_group_when_handled_then_it_is_ignored(world: World) -> None:
+    world.reconcile(SWEEP_AT)
+    [(command_id, _, _)] = world.commands.sent
+    world.commands.finish(command_id, "Success", "health=unhealthy\nrestarts=0")
+    world.hooks.groups.clear()  # the event names an instance that is not (any longer) one of ours
+    [report] = world.command_status(command_id, "Success", SWEEP_AT + 5)
+    assert report["step"] == "ignored" and world.hooks.unhealthy == []

@@ -406,6 +406,12 @@ def test_carry_applied(name: str, earlier: list[bool], latest: list[bool], appli
             frozenset({"i-0"}),
             FleetObservation(desired=5, in_service=1),
         ),
+        (
+            "given an instance in service marked unhealthy then it is not counted as serving",
+            ["InService", "InService:Unhealthy"],
+            frozenset(),
+            FleetObservation(desired=5, in_service=1),
+        ),
     ],
 )
 def test_the_fleet_observation(
@@ -413,6 +419,11 @@ def test_the_fleet_observation(
 ) -> None:
     group = GroupState(
         desired=5,
-        instances=[InstanceState(instance_id=f"i-{n}", lifecycle_state=state) for n, state in enumerate(states)],
+        instances=[
+            InstanceState(
+                instance_id=f"i-{n}", lifecycle_state=state.split(":Unhealthy")[0], healthy=":Unhealthy" not in state
+            )
+            for n, state in enumerate(states)
+        ],
     )
     assert fleet_observation(group, leaving) == expected

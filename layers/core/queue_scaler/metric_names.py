@@ -48,6 +48,8 @@ class Metric(StrEnum):
     LIFECYCLE_ERRORS = "LifecycleErrors"
     SPOT_INTERRUPTIONS = "SpotInterruptions"
     REBALANCE_RECOMMENDATIONS = "RebalanceRecommendations"
+    DRAINS_UNRECORDED = "DrainsUnrecorded"
+    WORKERS_MARKED_UNHEALTHY = "WorkersMarkedUnhealthy"
     # DlqRefundFunction
     REFUNDS = "Refunds"
     REFUNDED_CREDITS = "RefundedCredits"

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from queue_scaler.config import QueueConfig
-from queue_scaler.domain.commands import CommandRequest
+from queue_scaler.domain.commands import CommandRequest, Purpose
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Lease, StartVerdict, Summary
 from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
@@ -123,6 +123,14 @@ class LifecycleHooks(Protocol):
         """The group's lifecycle hook for `transition` (autoscaling:EC2_INSTANCE_...), None when it has none."""
         ...
 
+    def in_service(self, groups: frozenset[str]) -> list[str]:
+        """Every instance of `groups` InService and still Healthy (DescribeAutoScalingInstances)."""
+        ...
+
+    def mark_unhealthy(self, instance_id: str) -> None:
+        """SetInstanceHealth Unhealthy (respecting the grace period): Auto Scaling replaces the instance."""
+        ...
+
 
 class RemoteCommands(Protocol):
     def run(self, instance_id: str, command: CommandRequest) -> str:
@@ -131,6 +139,18 @@ class RemoteCommands(Protocol):
 
     def observe(self, command_id: str, instance_id: str) -> CommandObservation:
         """The command's status and output on the instance (Pending while SSM does not know it yet)."""
+        ...
+
+    def sweep(self, instance_ids: Sequence[str], command: CommandRequest) -> list[str]:
+        """Start one shell command on many instances (as few calls as SSM allows); the command ids."""
+        ...
+
+    def find(self, instance_id: str, purpose: Purpose) -> str | None:
+        """The newest command of ours with this purpose sent to the instance, whatever its status; None if none.
+
+        SSM's own record, not the actions table's: what converges every actor on one drain when the
+        table lost (or never took) the record of the one already sent.
+        """
         ...
 
 

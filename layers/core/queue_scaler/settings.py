@@ -127,6 +127,9 @@ class LifecycleSettings(FunctionSettings):
     reconcile_period_seconds: Annotated[int, Field(ge=1, le=600)] = 60
     health_wait_seconds: Annotated[int, Field(gt=0, le=900)] = 60
     command_retry_seconds: Annotated[int, Field(gt=0, le=600)] = 30
+    # How often the reconciler looks at every worker in service (one SSM command for 50 instances);
+    # one that is unhealthy, gone or crash-looping is marked Unhealthy and replaced. 0: never.
+    sweep_period_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     drain_failed_result: Literal["CONTINUE", "ABANDON"] = "ABANDON"
     retention_seconds: Annotated[int, Field(ge=3600)] = 7 * 24 * 3600
     # JSON, per Auto Scaling group: {"<group>": {"drain_seconds": 600, "terminate_hook_timeout_seconds": 300}}.
@@ -157,7 +160,8 @@ class LifecycleSettings(FunctionSettings):
             if getattr(self, name) <= self.reconcile_period_seconds:
                 raise ValueError(f"{name} must exceed reconcile_period_seconds ({self.reconcile_period_seconds})")
         for group, timings in self.pool_timings.items():
-            if timings.terminate_hook_timeout_seconds <= self.reconcile_period_seconds:
+            hook = timings.terminate_hook_timeout_seconds
+            if hook is not None and hook <= self.reconcile_period_seconds:
                 raise ValueError(
                     f"pool_timings[{group}].terminate_hook_timeout_seconds must exceed reconcile_period_seconds "
                     f"({self.reconcile_period_seconds})"
@@ -179,6 +183,7 @@ class LifecycleSettings(FunctionSettings):
             reconcile_period_seconds=self.reconcile_period_seconds,
             health_wait_seconds=self.health_wait_seconds,
             command_retry_seconds=self.command_retry_seconds,
+            sweep_period_seconds=self.sweep_period_seconds,
             drain_failed_result=HookResult(self.drain_failed_result),
             pools=self.pool_timings,
         )

@@ -46,9 +46,14 @@ class AutoScalingFleet:
                         min_size=group["MinSize"],
                         max_size=group["MaxSize"],
                         instances=[
-                            InstanceState(instance_id=i["InstanceId"], lifecycle_state=i["LifecycleState"])
+                            InstanceState(
+                                instance_id=i["InstanceId"],
+                                lifecycle_state=i["LifecycleState"],
+                                healthy=i.get("HealthStatus", "Healthy").upper() == "HEALTHY",
+                            )
                             for i in group.get("Instances", [])
                         ],
+                        capacity_rebalance=bool(group.get("CapacityRebalance", False)),
                     )
                 token = page.get("NextToken")
                 if not token:

@@ -70,6 +70,21 @@ class AutoScalingLifecycleHooks:
         return None
 
     def waiting(self, groups: frozenset[str]) -> list[WaitingInstance]:
+        return [i for i in self._members(groups) if i.lifecycle_state in WAIT_STATES]
+
+    def in_service(self, groups: frozenset[str]) -> list[str]:
+        return [i.instance_id for i in self._members(groups, healthy_only=True) if i.lifecycle_state == "InService"]
+
+    def mark_unhealthy(self, instance_id: str) -> None:
+        try:
+            self._client.set_instance_health(
+                InstanceId=instance_id, HealthStatus="Unhealthy", ShouldRespectGracePeriod=True
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise translate("SetInstanceHealth", error) from error
+
+    def _members(self, groups: frozenset[str], *, healthy_only: bool = False) -> list[WaitingInstance]:
+        """Every instance of `groups` with its lifecycle state, in as few pages as the API allows."""
         found: list[WaitingInstance] = []
         token: str | None = None
         while True:
@@ -82,7 +97,8 @@ class AutoScalingLifecycleHooks:
             found += [
                 WaitingInstance(i["InstanceId"], i["AutoScalingGroupName"], i["LifecycleState"])
                 for i in page.get("AutoScalingInstances", [])
-                if i["AutoScalingGroupName"] in groups and i["LifecycleState"] in WAIT_STATES
+                if i["AutoScalingGroupName"] in groups
+                and (not healthy_only or i.get("HealthStatus", "").upper() == "HEALTHY")
             ]
             token = page.get("NextToken")
             if not token:

@@ -48,6 +48,7 @@ class Purpose(StrEnum):
     DRAIN = "drain"  # seconds: the drain window
     SPOT = "spot"  # seconds: left of the Spot notice when the command was sent
     HEALTH = "health"  # seconds: how long the check waits
+    SWEEP = "sweep"  # the reconciler's periodic look at the workers in service
 
 
 class CommandRequest(_Model):
@@ -190,6 +191,50 @@ def health_command(container: str, wait_seconds: float) -> CommandRequest:
         ],
         execution_timeout_seconds=wait + 60,
     )
+
+
+#: The sweep's second line: how often Docker restarted the container (its restart policy).
+RESTARTS_PREFIX = "restarts="
+#: Docker states of a worker that serves nothing: its health check failed, or the container is gone.
+FAILED_HEALTH = frozenset({"unhealthy", "missing", "exited", "dead"})
+#: Restarts after which a container that is not healthy now is crash-looping, not starting.
+CRASH_LOOP_RESTARTS = 3
+
+
+def sweep_command(container: str) -> CommandRequest:
+    """The worker's docker health and restart count, at once (no wait), and its last lines when not healthy."""
+    return CommandRequest(
+        comment=_comment(Purpose.SWEEP, container, 0),
+        script=[
+            f"c={container}",
+            "f='{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}} {{.RestartCount}}'",
+            's=$(docker inspect --format "$f" "$c" 2>/dev/null || echo "missing 0")',
+            f'echo "{HEALTH_PREFIX}${{s% *}}"',
+            f'echo "{RESTARTS_PREFIX}${{s#* }}"',
+            f'[ "${{s% *}}" = {HEALTHY} ] || docker logs --tail {LOG_TAIL_LINES} "$c" 2>&1',
+        ],
+        execution_timeout_seconds=60,
+    )
+
+
+def worker_failed(output: str) -> str | None:
+    """Why a sweep's answer shows a worker that serves nothing, or None (healthy, or still starting)."""
+    health = health_of(output)
+    restarts = next(
+        (
+            int(line.removeprefix(RESTARTS_PREFIX))
+            for line in output.splitlines()
+            if line.startswith(RESTARTS_PREFIX) and line.removeprefix(RESTARTS_PREFIX).isdigit()
+        ),
+        0,
+    )
+    if health == HEALTHY:
+        return None
+    if health in FAILED_HEALTH:
+        return f"worker {health}"
+    if restarts >= CRASH_LOOP_RESTARTS:
+        return f"worker {health} after {restarts} restarts (crash loop)"
+    return None
 
 
 def drain_output(exit_code: int, tail: str) -> str:

@@ -26,6 +26,7 @@ class _Model(BaseModel):
 class InstanceState(_Model):
     instance_id: str
     lifecycle_state: str = Field(description="Auto Scaling's LifecycleState: InService, Pending:Wait, ...")
+    healthy: bool = Field(default=True, description="Auto Scaling's HealthStatus is Healthy")
 
     @property
     def terminating(self) -> bool:
@@ -45,10 +46,23 @@ class GroupState(_Model):
     instances: list[InstanceState] = Field(default_factory=list)
     min_size: Annotated[int, Field(ge=0)] | None = None
     max_size: Annotated[int, Field(ge=0)] | None = None
+    capacity_rebalance: bool = Field(
+        default=False, description="CapacityRebalance: Auto Scaling replaces its at-risk Spot instances itself"
+    )
 
     def counted(self) -> list[str]:
         """Instances still counted in desired capacity: the only ones that can be leaving early."""
         return [i.instance_id for i in self.instances if not i.terminating]
+
+    def replaced_by_scaler(self) -> list[str]:
+        """The instances whose early leaving the scaler makes up for: one replacement per leaving instance.
+
+        None in a group with Capacity Rebalancing: Auto Scaling launches the replacement itself on the
+        rebalance recommendation (which EC2 always sends before an interruption notice), then
+        terminates the old instance through its terminate hook (drained). Topping desired up as well
+        would launch a second replacement and keep it for the scale-down window.
+        """
+        return [] if self.capacity_rebalance else self.counted()
 
 
 class LeavingRecord(_Model):
@@ -67,12 +81,13 @@ def leaving_instances(records: Iterable[LeavingRecord], now: float) -> frozenset
 
 def fleet_observation(group: GroupState, leaving: frozenset[str]) -> FleetObservation:
     """The group's serving, booting and leaving counts. A leaving instance still counted in desired is
-    capacity going away: neither serving nor pending. One already terminating is replaced anyway."""
+    capacity going away: neither serving nor pending. One already terminating is replaced anyway, and
+    so is one marked Unhealthy (a worker that stopped answering its health check): it serves nothing."""
     staying = [i for i in group.instances if i.instance_id not in leaving or i.terminating]
     going = len(group.instances) - len(staying)
     return FleetObservation(
         desired=group.desired,
-        in_service=sum(1 for i in staying if i.lifecycle_state == "InService"),
+        in_service=sum(1 for i in staying if i.lifecycle_state == "InService" and i.healthy),
         pending=sum(1 for i in staying if i.pending),
         leaving=going,
         min_size=group.min_size,

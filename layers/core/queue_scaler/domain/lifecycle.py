@@ -77,10 +77,11 @@ class Outcome(StrEnum):
 
 
 class PoolTimings(_Model):
-    """A pool's own drain: its DrainSeconds (at least its jobs' p99) and its terminate hook's timeout."""
+    """A pool's own drain: its DrainSeconds (at least its jobs' p99) and, when known, its terminate hook's
+    timeout (None: the policy's, which must not exceed the hook's real one)."""
 
     drain_seconds: Annotated[float, Field(gt=0)]
-    terminate_hook_timeout_seconds: Annotated[float, Field(gt=0)]
+    terminate_hook_timeout_seconds: Annotated[float, Field(gt=0)] | None = None
 
 
 def hook_maximum(heartbeat_timeout: float) -> float:
@@ -107,6 +108,9 @@ class LifecyclePolicy(_Model):
     )
     command_retry_seconds: Annotated[float, Field(gt=0)] = Field(
         description="Least time between two commands of one action (a failed send, a quick unhealthy answer)"
+    )
+    sweep_period_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=300, description="How often the workers in service are checked (0: never)"
     )
     drain_failed_result: HookResult = HookResult.ABANDON
     pools: dict[str, PoolTimings] = Field(
@@ -136,7 +140,9 @@ class LifecyclePolicy(_Model):
         if kind is ActionKind.LAUNCH:
             return self.launch_hook_timeout_seconds
         timings = self.pools.get(group)
-        return timings.terminate_hook_timeout_seconds if timings is not None else self.terminate_hook_timeout_seconds
+        if timings is None or timings.terminate_hook_timeout_seconds is None:
+            return self.terminate_hook_timeout_seconds
+        return timings.terminate_hook_timeout_seconds
 
 
 class LifecycleAction(_Model):
@@ -177,6 +183,7 @@ class CommandObservation(_Model):
 
     status: str
     output: str = ""
+    comment: str = Field(default="", description="The command's SSM Comment: what it is for")
 
     @property
     def running(self) -> bool:
@@ -268,32 +275,65 @@ def _drain_step(
     action: LifecycleAction, observed: CommandObservation | None, now: float, policy: LifecyclePolicy
 ) -> Step:
     failed = policy.drain_failed_result
-    if action.command_id and observed is not None and not observed.running:
-        if observed.succeeded:
-            return _complete(
-                HookResult.CONTINUE, Outcome.SUCCEEDED, f"drain finished in {fmt(now - action.started_at)} s"
-            )
-        return _complete(failed, Outcome.FAILED, f"drain failed: command {observed.status}")
+    finished = finished_drain(observed, policy) if action.command_id else None
+    if finished is not None and observed is not None:
+        result, outcome = finished
+        if outcome is Outcome.SUCCEEDED:
+            return _complete(result, outcome, f"drain finished in {fmt(now - action.started_at)} s")
+        return _complete(result, outcome, f"drain failed: command {observed.status}")
     if action.command_id is None and action.command_error:
         # An instance whose agent cannot take the command has nothing we can drain; waiting out the
         # window would only delay its replacement.
         return _complete(failed, Outcome.FAILED, f"drain could not start: {action.command_error}")
-    if now >= action.deadline:
+    if now >= action.deadline and (_drain_tried(action) or now >= hook_limit(action, policy)):
         window = fmt(action.deadline - action.started_at)
         return _complete(failed, Outcome.FORCED, f"drain not finished within its {window} s window")
     heartbeat = _heartbeat_due(action, now, policy)
     if _may_send(action, observed, now, policy):
-        if action.kind is ActionKind.SPOT:
-            # The instance goes at the notice's end (the action's deadline), whatever the pool's window.
-            reason = f"drain {policy.container} for a Spot notice ending in {fmt(action.deadline - now)} s"
-            command = spot_drain_command(policy.container, action.deadline, now)
-        else:
-            seconds = policy.drain_seconds_for(action.group)
-            reason = f"drain {policy.container}: SIGTERM, jobs may run {fmt(seconds)} s"
-            command = drain_command(policy.container, seconds)
-        return Step(kind=StepKind.RUN_COMMAND, reason=reason, heartbeat=heartbeat, command=command)
+        request, reason = drain_request(action, policy, now)
+        return Step(kind=StepKind.RUN_COMMAND, reason=reason, heartbeat=heartbeat, command=request)
     status = observed.status if observed is not None else "unknown"
     return Step(kind=StepKind.WAIT, reason=f"drain running ({status})", heartbeat=heartbeat)
+
+
+def finished_drain(observed: CommandObservation | None, policy: LifecyclePolicy) -> tuple[HookResult, Outcome] | None:
+    """How a drain command that finished ends its hook; None while it runs (or is unknown)."""
+    if observed is None or observed.running:
+        return None
+    if observed.succeeded:
+        return HookResult.CONTINUE, Outcome.SUCCEEDED
+    return policy.drain_failed_result, Outcome.FAILED
+
+
+def _drain_tried(action: LifecycleAction) -> bool:
+    """Whether a drain was sent, or its send attempted (a claim was saved), for this action.
+
+    A terminate action is never forced before that: its event may arrive late, or the actions table
+    may refuse its writes for minutes, and a hook completed without a drain cuts every job short.
+    A Spot drain is bounded by the two-minute notice instead: after it the instance is gone.
+    """
+    return action.kind is ActionKind.SPOT or action.command_id is not None or action.command_sent_at is not None
+
+
+def hook_limit(action: LifecycleAction, policy: LifecyclePolicy) -> float:
+    """When heartbeats can no longer keep the action's hook waiting (its global timeout)."""
+    return action.started_at + hook_maximum(policy.hook_timeout(action.kind, action.group))
+
+
+def drain_window(action: LifecycleAction, policy: LifecyclePolicy) -> float:
+    """A terminate drain's window from its send: its pool's drain, Docker's SIGKILL the release margin
+    later, and the grace for the command's delivery (queue_scaler/domain/deadlines.py)."""
+    return hook_floor_seconds(policy.drain_seconds_for(action.group), policy.drain_grace_seconds)
+
+
+def drain_request(action: LifecycleAction, policy: LifecyclePolicy, now: float) -> tuple[CommandRequest, str]:
+    """The drain command of a Spot or terminate action, and the step's reason for it."""
+    if action.kind is ActionKind.SPOT:
+        # The instance goes at the notice's end (the action's deadline), whatever the pool's window.
+        reason = f"drain {policy.container} for a Spot notice ending in {fmt(action.deadline - now)} s"
+        return spot_drain_command(policy.container, action.deadline, now), reason
+    seconds = policy.drain_seconds_for(action.group)
+    return drain_command(policy.container, seconds), f"drain {policy.container}: SIGTERM, jobs may run {fmt(seconds)} s"
 
 
 def _launch_step(
@@ -482,7 +522,15 @@ def _decide(
             assert step.command is not None  # RUN_COMMAND steps carry their command
             # Claimed before it is sent: if another invocation claimed first, saving the claim fails
             # and nothing is sent. A claim without a command id is a send that failed or died mid-send.
-            action = action.model_copy(update={"command_id": None, "command_sent_at": now, "command_error": None})
+            update: dict[str, object] = {"command_id": None, "command_sent_at": now, "command_error": None}
+            if action.kind is ActionKind.TERMINATE and action.command_sent_at is None:
+                # The window starts with the first drain, not with the event: a late event or a
+                # throttled table delays the drain, never shortens it (the hook's global timeout
+                # still bounds it).
+                update["deadline"] = max(
+                    action.deadline, min(now + drain_window(action, policy), hook_limit(action, policy))
+                )
+            action = action.model_copy(update=update)
             commands.append(RunCommand(request=step.command, reason=step.reason))
         case StepKind.COMPLETE:
             assert step.result is not None  # COMPLETE steps carry both
@@ -504,3 +552,13 @@ def _note(action: LifecycleAction, observed: CommandObservation | None) -> Lifec
     return action.model_copy(
         update={"last_status": observed.status, "last_output": kept_output(observed.output, OUTPUT_KEPT_CHARS)}
     )
+
+
+def sweep_due(now: float, policy: LifecyclePolicy) -> bool:
+    """Whether this reconciler run checks the workers in service: the first run of each sweep period.
+
+    Stateless, from the clock: a run that is skipped (or a late one) shifts one sweep, never doubles it
+    for long, and nothing has to be stored between runs.
+    """
+    period = policy.sweep_period_seconds
+    return period > 0 and now % period < min(policy.reconcile_period_seconds, period)

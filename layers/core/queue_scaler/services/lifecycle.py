@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from queue_scaler.domain.commands import CommandRequest, log_tail
+from queue_scaler.domain.commands import CommandRequest, Purpose, log_tail, parse_comment, sweep_command, worker_failed
 from queue_scaler.domain.lifecycle import (
     ActionKind,
     ActionState,
@@ -34,7 +34,10 @@ from queue_scaler.domain.lifecycle import (
     StepKind,
     Wait,
     apply,
+    drain_request,
+    finished_drain,
     new_action,
+    sweep_due,
 )
 from queue_scaler.errors import ActionConflict, AwsCallError
 from queue_scaler.events import (
@@ -56,6 +59,8 @@ _TRANSITIONS = {
 _TRANSITION_OF = {kind: transition for transition, kind in _TRANSITIONS.items()}
 #: The hook an instance waits at, by its lifecycle state.
 _WAIT_KINDS = {"Pending:Wait": ActionKind.LAUNCH, "Terminating:Wait": ActionKind.TERMINATE}
+#: SendCommand's error for an instance whose SSM Agent has not registered (yet), or is offline.
+_AGENT_NOT_REGISTERED = "InvalidInstanceId"
 
 Trigger = (
     LifecycleActionEvent | SpotInterruptionEvent | RebalanceRecommendationEvent | CommandStatusEvent | ReconcileSchedule
@@ -129,6 +134,8 @@ class LifecycleService:
         except AwsCallError as error:
             self._metrics.count("LifecycleErrors")
             logger.error("pending actions unreadable", extra={"error": str(error), "code": error.code})
+            # Without the table the instances waiting to terminate still get their drain and heartbeats.
+            self._drain_waiting_unrecorded(now)
             raise
         for problem in pending.unreadable:
             # Skipped, never fatal: one bad item must not stop every other drain from being forced.
@@ -137,7 +144,23 @@ class LifecycleService:
         if pending.actions:  # sent only when not 0: a metric is billed for each hour it receives data
             self._metrics.count("LifecycleActionsPending", len(pending.actions))
         reports = [self._advance(action, now) for action in pending.actions]
-        return reports + self._discover(pending.actions, now)
+        reports += self._discover(pending.actions, now)
+        if sweep_due(now, self._policy):
+            self._sweep()
+        return reports
+
+    def _sweep(self) -> None:
+        """One look at every worker in service; the answers arrive as command status events (_on_command)."""
+        try:
+            instances = self._hooks.in_service(self._groups)
+            if instances:
+                self._commands.sweep(instances, sweep_command(self._policy.container))
+        except AwsCallError as error:
+            # The next sweep looks again; nothing waits on this one.
+            self._metrics.count("LifecycleErrors")
+            logger.error("workers in service not checked", extra={"error": str(error), "code": error.code})
+            return
+        logger.info("workers in service checked", extra={"instances": len(instances)})
 
     def _discover(self, pending: list[LifecycleAction], now: float) -> list[ActionReport]:
         """Instances in Pending:Wait / Terminating:Wait with no action: their event was lost (or never sent)."""
@@ -149,13 +172,21 @@ class LifecycleService:
                 kind = _WAIT_KINDS[instance.lifecycle_state]
                 if (instance.instance_id, kind) in known:
                     continue
-                if any(a.kind is kind for a in self._store.for_instance(instance.instance_id)):
-                    continue  # completed a moment ago; Auto Scaling has not moved it on yet
                 if (instance.group, kind) not in hooks:
                     hooks[instance.group, kind] = self._hooks.hook_name(instance.group, _TRANSITION_OF[kind])
                 hook = hooks[instance.group, kind]
                 if hook is None:
                     continue  # held by a hook of someone else's making: not ours to answer
+                try:
+                    if any(a.kind is kind for a in self._store.for_instance(instance.instance_id)):
+                        continue  # completed a moment ago; Auto Scaling has not moved it on yet
+                except AwsCallError as error:
+                    self._metrics.count("LifecycleErrors")
+                    logger.error("actions unreadable", extra={"instance_id": instance.instance_id, "error": str(error)})
+                    self._drain_unrecorded(
+                        new_action(kind, instance.instance_id, instance.group, now, self._policy, hook=hook), now
+                    )
+                    continue
                 self._metrics.count("LifecycleActionsDiscovered")
                 logger.warning(
                     "instance waiting at a hook with no event: taking it up",
@@ -168,7 +199,10 @@ class LifecycleService:
                 action = new_action(
                     kind, instance.instance_id, instance.group, now, self._policy, hook=hook, discovered=True
                 )
-                reports.append(self._start(action, now))
+                try:
+                    reports.append(self._start(action, now))
+                except AwsCallError:
+                    continue  # logged, counted and drained without its record by _start; the next run records it
             return reports
         except AwsCallError as error:
             # The pending actions are advanced already; the next run looks again.
@@ -180,6 +214,9 @@ class LifecycleService:
         if detail.group not in self._groups:
             return self._ignored(detail.instance_id, f"group {detail.group!r} is not one of this stack's")
         kind = _TRANSITIONS[detail.transition]
+        action = new_action(
+            kind, detail.instance_id, detail.group, at, self._policy, hook=detail.hook, token=detail.token
+        )
         try:
             adopted = [
                 a
@@ -189,14 +226,12 @@ class LifecycleService:
         except AwsCallError as error:
             self._metrics.count("LifecycleErrors")
             logger.error("actions unreadable", extra={"instance_id": detail.instance_id, "error": str(error)})
+            self._drain_unrecorded(action, now)
             raise
         if adopted:
             # The reconciler found this instance first and drains it already: the event adds nothing.
             self._metrics.count("LifecycleDuplicateEvents")
             return [self._advance(adopted[0], now)]
-        action = new_action(
-            kind, detail.instance_id, detail.group, at, self._policy, hook=detail.hook, token=detail.token
-        )
         return [self._start(action, now)]
 
     def _on_spot(self, instance_id: str, at: float, now: float) -> list[ActionReport]:
@@ -234,9 +269,50 @@ class LifecycleService:
             raise
         mine = [a for a in actions if a.command_id == command_id and a.state is ActionState.PENDING]
         if not mine:
-            # Another tool's command, or one whose action is already complete.
-            logger.info("command status for no pending action", extra={"command_id": command_id, "status": status})
+            if any(a.command_id == command_id for a in actions):
+                # An action's command whose action is already complete.
+                logger.info("command status for no pending action", extra={"command_id": command_id, "status": status})
+                return []
+            return self._swept(instance_id, command_id, status)
         return [self._advance(action, now) for action in mine]
+
+    def _swept(self, instance_id: str, command_id: str, status: str) -> list[ActionReport]:
+        """A sweep's answer: a worker in service that serves nothing is marked Unhealthy, so that Auto
+        Scaling replaces it (through the terminate hook) and the scaler stops counting it."""
+        observed = self._observe_command(command_id, instance_id)
+        try:
+            purpose = parse_comment(observed.comment).purpose if observed is not None else None
+        except ValueError:
+            purpose = None
+        if observed is None or purpose is not Purpose.SWEEP or observed.running or not observed.succeeded:
+            # Another tool's command, or a sweep that could not run (the next one looks again).
+            logger.info("command status for no pending action", extra={"command_id": command_id, "status": status})
+            return []
+        reason = worker_failed(observed.output)
+        if reason is None:
+            return []
+        if self._group_of(instance_id) is None:
+            return self._ignored(instance_id, "not an instance of this stack's groups")
+        try:
+            self._hooks.mark_unhealthy(instance_id)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("worker not marked unhealthy", extra={"instance_id": instance_id, "error": str(error)})
+            raise
+        self._metrics.count("WorkersMarkedUnhealthy")
+        logger.error(
+            "worker in service failed: marked Unhealthy",
+            extra={"instance_id": instance_id, "reason": reason, "output": log_tail(observed.output)},
+        )
+        return [ActionReport(instance_id, "-", "unhealthy", reason)]
+
+    def _observe_command(self, command_id: str, instance_id: str) -> CommandObservation | None:
+        try:
+            return self._commands.observe(command_id, instance_id)
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.warning("command status unreadable", extra={"command_id": command_id, "error": str(error)})
+            return None
 
     def _group_of(self, instance_id: str) -> str | None:
         try:
@@ -267,6 +343,9 @@ class LifecycleService:
         except AwsCallError as error:
             self._metrics.count("LifecycleErrors")
             logger.error("action not recorded", extra={"instance_id": action.instance_id, "error": str(error)})
+            # The record comes back (the event is retried, the reconciler finds the instance); the
+            # drain and the hook's heartbeats cannot wait for it.
+            self._drain_unrecorded(action, now)
             raise
         return self._advance(created, now)
 
@@ -303,9 +382,12 @@ class LifecycleService:
             logger.warning("action changed under this invocation", extra=context | {"reason": str(error)})
             return ActionReport(action.instance_id, action.key, "stood_down", str(error))
         except AwsCallError as error:
-            # The action stays pending: the next event or reconciler run tries again.
+            # The action stays pending: the next event or reconciler run tries again. A drain that the
+            # record could not claim (the table refused the write) goes out anyway.
             self._metrics.count("LifecycleErrors")
             logger.error("lifecycle step failed", extra=context | {"error": str(error), "code": error.code})
+            if action.command_id is None:
+                self._drain_unrecorded(action, now)
             return ActionReport(action.instance_id, action.key, "error", "step failed", error=str(error))
 
     def _execute(self, action: LifecycleAction, command: Command) -> Input | None:
@@ -333,13 +415,82 @@ class LifecycleService:
     def _send(self, action: LifecycleAction, request: CommandRequest, reason: str) -> Input:
         context = {"instance_id": action.instance_id, "action": action.key}
         try:
+            if action.kind is ActionKind.TERMINATE:
+                # One drain per instance: one sent without a record (the table refused it), or for the
+                # reconciler's action before this late event's, is the drain this action waits on.
+                sent = self._commands.find(action.instance_id, Purpose.DRAIN)
+                if sent is not None:
+                    logger.info("drain already sent: adopted", extra=context | {"command_id": sent})
+                    return CommandSent(command_id=sent)
             command_id = self._commands.run(action.instance_id, request)
         except AwsCallError as error:
+            if action.kind is ActionKind.LAUNCH and error.code == _AGENT_NOT_REGISTERED:
+                # A new instance's SSM Agent registers a while after boot: the check waits for it,
+                # within the launch's deadline (then the launch is abandoned), and nobody is paged.
+                logger.info("agent not registered with SSM yet: checking again", extra=context)
+                return CommandNotSent(error=str(error), retryable=True)
             self._metrics.count("LifecycleErrors")
             logger.error("command not sent", extra=context | {"error": str(error)})
             return CommandNotSent(error=str(error), retryable=error.retryable)
         logger.info("command sent", extra=context | {"command_id": command_id, "reason": reason})
         return CommandSent(command_id=command_id)
+
+    def _drain_waiting_unrecorded(self, now: float) -> None:
+        """Every instance waiting at one of our terminate hooks gets its drain, without the table."""
+        try:
+            waiting = [i for i in self._hooks.waiting(self._groups) if i.lifecycle_state == "Terminating:Wait"]
+            hooks = {
+                g: self._hooks.hook_name(g, _TRANSITION_OF[ActionKind.TERMINATE]) for g in {i.group for i in waiting}
+            }
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("waiting instances not discovered", extra={"error": str(error), "code": error.code})
+            return
+        for instance in waiting:
+            hook = hooks[instance.group]
+            if hook is not None:
+                self._drain_unrecorded(
+                    new_action(
+                        ActionKind.TERMINATE, instance.instance_id, instance.group, now, self._policy, hook=hook
+                    ),
+                    now,
+                )
+
+    def _drain_unrecorded(self, action: LifecycleAction, now: float) -> None:
+        """The actions table failed this terminate action: its drain goes out, and its hook is kept
+        waiting while the drain runs (completed once SSM reports it finished), without a record.
+
+        SSM's record of the drain (`find`) is what a later, recorded step adopts, so that every path
+        converges on this one drain; completing the hook here is safe because the drain is over, and
+        the recorded step then finds the hook done.
+        """
+        if action.kind is not ActionKind.TERMINATE or action.state is not ActionState.PENDING:
+            return
+        context = {"instance_id": action.instance_id, "action": action.key}
+        try:
+            command_id = self._commands.find(action.instance_id, Purpose.DRAIN)
+            if command_id is None:
+                command_id = self._commands.run(action.instance_id, drain_request(action, self._policy, now)[0])
+                self._metrics.count("DrainsUnrecorded")
+                logger.warning(
+                    "actions table unavailable: drain sent without a record", extra=context | {"command_id": command_id}
+                )
+                finished = None
+            else:
+                finished = finished_drain(self._commands.observe(command_id, action.instance_id), self._policy)
+            if finished is None:
+                self._hooks.heartbeat(_ref(action))
+                return
+            result, outcome = finished
+            active = self._hooks.complete(_ref(action), result)
+            logger.warning(
+                "actions table unavailable: hook completed after its drain",
+                extra=context
+                | {"command_id": command_id, "result": str(result), "outcome": str(outcome), "active": active},
+            )
+        except AwsCallError as error:
+            self._metrics.count("LifecycleErrors")
+            logger.error("drain without a record failed", extra=context | {"error": str(error), "code": error.code})
 
     def _observe(self, action: LifecycleAction) -> CommandObservation | None:
         if action.command_id is None or action.state is ActionState.COMPLETED:

@@ -44,7 +44,7 @@ def observe_pools(
         logger.error("describe groups failed", extra={"error": str(error), "code": error.code})
         return {p.name: f"groups unavailable: {error}" for p in pools}
     going: frozenset[str] = frozenset()
-    counted = [i for group in fleets.values() for i in group.counted()]
+    counted = [i for group in fleets.values() for i in group.replaced_by_scaler()]
     if leaving is not None and counted:
         try:
             going = leaving_instances(leaving.records(counted), now)
