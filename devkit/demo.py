@@ -70,7 +70,7 @@ def submit_burst(jobs_producer: Producer, rng: random.Random, size: float = 1.0)
     jobs += [job("messaging", "pro", i, rng) for i in range(round(MESSAGING_JOBS * size))]
     now = datetime.now(UTC)
     for user in sorted({j["user_id"] for j in jobs}):
-        jobs_producer.deposit(user, STARTING_CREDITS, "demo-grant", now)
+        jobs_producer.deposit(user, STARTING_CREDITS, f"demo-grant-{user}", now)
     report = JobReport({j["job_id"] for j in jobs}, failing={j["job_id"] for j in jobs if j["payload"]["fail"]})
     for spec in jobs:
         if jobs_producer.submit(**spec, now=datetime.now(UTC)).reserved:

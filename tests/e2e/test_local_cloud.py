@@ -213,10 +213,10 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
     ledger = DynamoLedger(stack.ledger_table(LocalSettings()), cloud.dynamodb)
     now = datetime.now(UTC)
     for user, job, plan, credits in (("u-7", "j-1001", "pro", 12), ("u-9", "j-2001", "studio", 4)):
-        ledger.deposit(user, 100, "e2e", now)
+        ledger.deposit(user, 100, f"e2e-{user}", now)  # a purchase reference credits one user
         kind = "video.transcode"
         envelope = JobEnvelope(job_id=job, user_id=user, plan=plan, kind=kind, credits=credits, submitted_at=now)
-        ledger.reserve(envelope_reservation(envelope, RefundPolicy(), now), claim=f"submit-{job}")
+        ledger.reserve(envelope_reservation(envelope, "video", RefundPolicy(), now), claim=f"submit-{job}")
     invoke("DlqRefundFunction", "dlq_refund/batch.json")
     after_batch = cloud.status()["ledger"]
     assert after_batch["refunds"] == 1 and after_batch["parked"] >= 1  # j-1001 refunded once; the malformed parked

@@ -254,8 +254,9 @@ def test_given_reservations_refunds_and_successes_then_reserved_minus_refunded_i
 
 
 def attempt(world: World, job_id: str, index: int, outcome: AttemptOutcome | None) -> None:
-    """One receive of the job: started under a lease, then ended with `outcome` (None: still running)."""
-    at = NOW + timedelta(seconds=index)
+    """One receive of the job: started under a 30 s lease, then ended with `outcome`; None: still running
+    now. Ended receives lie in the past, 40 s apart: a released one keeps its lease until it expires."""
+    at = NOW if outcome is None else NOW - timedelta(seconds=40 * (10 - index))
     key = f"{job_id}-{index}"
     lease = Lease(owner=f"w/{key}", attempt_id=key, expires_at=at.timestamp() + 30)
     started = Attempt(attempt_id=key, at=at, outcome=AttemptOutcome.STARTED)
