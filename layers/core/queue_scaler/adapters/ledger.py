@@ -74,6 +74,10 @@ WORKER_WRITABLE_ATTRIBUTES: tuple[str, ...] = (
     "lease_expires_at",
     "completed_at",
     "completed_attempt",
+    # Read, never written, by the worker: its start, renewal and completion conditions check that the
+    # job is still `reserved`. IAM's `dynamodb:Attributes` covers every attribute a request names, its
+    # condition included, and cannot tell a read there from a write, so the grant must list it.
+    "status",
     # an ATTEMPT# item
     "attempt_id",
     "at",
