@@ -220,8 +220,9 @@ def run(
                 timeline.add(elapsed, status)
                 live.update(view(status, elapsed, len(report.submitted)))
                 if not console.is_terminal and elapsed >= next_line:
-                    # Piped or logged (CI), the live view shows only at the end: a line now and then instead.
-                    console.print(progress_line(status, elapsed, len(report.submitted)), soft_wrap=True)
+                    # Piped or logged (CI), the live view shows only at the end: a line now and then instead,
+                    # dated when the status arrived (on a busy machine a status can take seconds to answer).
+                    console.print(progress_line(status, time.monotonic() - started, len(report.submitted)))
                     next_line = elapsed + PROGRESS_SECONDS
                 if report.submitted and settled(status) and elapsed > 10:
                     break

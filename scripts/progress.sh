@@ -12,7 +12,7 @@ echo "$label ..."
 # The ticker stops with this script: killed on exit, and it checks that its parent still runs. Its
 # sleep holds no output open, so a pipe reading this script ends when the script does.
 (
-	while sleep "$interval" </dev/null >/dev/null 2>&1 && kill -0 $$ 2>/dev/null; do
+	while sleep "$interval" >/dev/null 2>&1 && kill -0 $$ 2>/dev/null; do
 		echo "$label: still running ($(($(date +%s) - start)) s)"
 	done
 ) &

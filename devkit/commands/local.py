@@ -22,7 +22,8 @@ DEFAULT_DIR = Path(".localcloud")
 #: `make demo`'s local cloud: `local status|down` and `--local` look here too.
 DEMO_DIR = Path(".localcloud-demo")
 SEARCH_DIRS = (DEFAULT_DIR, DEMO_DIR)
-START_TIMEOUT = 60.0
+# Generous: on a busy 2-core machine (a CI runner, the tests beside it) the daemon takes minutes to start.
+START_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
 #: Seconds a status request may take: it reads every queue, group and table of the local cloud.
 STATUS_TIMEOUT = 10.0

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from devkit.sim.plot import plot_runs
     from devkit.sim.report import metrics_table
     from devkit.sim.runner import simulate
-    from devkit.sim.scenario import load_scenario
+    from devkit.sim.scenario import EmptyScenario, load_scenario
 
     try:
         scenario = load_scenario(args.scenario)
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"queue-scaler simulate: invalid scenario:\n{describe_validation_error(error)}", file=sys.stderr)
         return 2
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, yaml.YAMLError, EmptyScenario) as error:
         print(f"queue-scaler simulate: {error}", file=sys.stderr)
         return 2
     if args.plot:

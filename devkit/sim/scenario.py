@@ -367,9 +367,17 @@ def scenario_path(name_or_path: str) -> Path:
 
 
 def load_scenario(name_or_path: str) -> Scenario:
-    """Read and validate a scenario file (raises pydantic.ValidationError naming the field)."""
-    text = scenario_path(name_or_path).read_text(encoding="utf-8")
-    return Scenario.model_validate(yaml.safe_load(text))
+    """Read and validate a scenario file (raises pydantic.ValidationError naming the field, and
+    EmptyScenario for a file with nothing in it)."""
+    path = scenario_path(name_or_path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if data is None:
+        raise EmptyScenario(f"{path} is empty: a scenario is a YAML mapping (docs/contracts.md section 5)")
+    return Scenario.model_validate(data)
+
+
+class EmptyScenario(ValueError):
+    """A scenario file with nothing (or only comments) in it."""
 
 
 def resolve_data_path(path: str) -> Path:

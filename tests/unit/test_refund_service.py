@@ -119,7 +119,7 @@ def test_given_a_zero_credit_job_never_reserved_when_dead_lettered_then_it_is_pa
         ("given a missing user then it is parked", {k: v for k, v in envelope().items() if k != "user_id"}, "user_id"),
         ("given string credits then it is parked", envelope() | {"credits": "12"}, "credits"),
         ("given negative credits then it is parked", envelope() | {"credits": -5}, "credits"),
-        ("given an unknown plan then it is parked", envelope() | {"plan": "platinum"}, "plan"),
+        ("given a plan no queue name could carry then it is parked", envelope() | {"plan": "gold plan"}, "plan"),
         ("given credits above the cap then it is parked", envelope(credits=101), "exceed the cap of 100"),
         ("given no reservation then it is parked", envelope(job_id="j-unknown"), "no reservation"),
     ],

@@ -184,3 +184,11 @@ def test_the_contracts_example_validates_and_shows_the_fleet_defaults() -> None:
 )
 def test_percentile_interpolates_between_ranks(values: list[float], q: float, expected: float) -> None:
     assert percentile(values, q) == expected
+
+
+def test_simulate_says_an_empty_scenario_is_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# to be written\n")
+    assert main(["simulate", str(path), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "empty.yaml is empty: a scenario is a YAML mapping" in err and "Scenario" not in err.replace("scenario", "")
