@@ -1,19 +1,19 @@
-"""Run a command, pass its output through, and say it is still running when it has been silent a while.
+"""Run one step of `make`, saying what it does and that it still runs whenever it has been silent a while.
 
 `make demo` and `make test` run steps that print nothing for minutes (pip with --quiet, mypy's first
-run, SAM's build, a pytest worker inside a long end-to-end test). A user, or a CI log, cannot tell
-such a step from a hung one. This wrapper forwards the command's output as it comes and, after
-SILENCE seconds without any, prints one line naming the step and how long it has run. It exits
-with the command's own code, and forwards SIGINT, SIGTERM and SIGHUP to it.
+run, SAM's build, a pytest worker inside a long end-to-end test); a user, or a CI log, cannot tell
+such a step from a hung one. This wrapper prints `LABEL ...`, forwards the command's output as it
+comes, prints `LABEL: still running (N s)` after every KEEPALIVE_SECONDS (default 20) without any
+output, and ends with `LABEL: done in N s` or `LABEL: FAILED (exit N) after N s` (on standard error).
+It exits with the command's own code and forwards SIGINT, SIGTERM and SIGHUP to it.
 
-Usage: keepalive.py [--every SECONDS] LABEL -- COMMAND [ARG ...]
+Usage: keepalive.py LABEL [--] COMMAND [ARG ...]
 
 Standard library only: it runs before any virtual environment exists.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import selectors
 import signal
@@ -21,54 +21,65 @@ import subprocess
 import sys
 import time
 
-#: Seconds of silence before a "still running" line; the issue's bound on silence is 30 s.
-SILENCE = 20.0
+#: Seconds of silence before a "still running" line: the issue's bound on silence is 30 s.
+DEFAULT_SECONDS = 20.0
 
 
-def _elapsed(seconds: float) -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+def _seconds(since: float) -> str:
+    return f"{round(time.monotonic() - since)} s"
 
 
-def run(label: str, command: list[str], every: float = SILENCE) -> int:
+def run(label: str, command: list[str], every: float) -> int:
     """Run `command`, forward its output byte for byte, and break every `every` seconds of silence."""
     started = time.monotonic()
+    out = sys.stdout.buffer
+    out.write(f"{label} ...\n".encode())
+    out.flush()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0)  # noqa: S603
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda number, _frame: child.send_signal(number))
-    assert child.stdout is not None
+    stream = child.stdout
+    if stream is None:  # never: stdout is a pipe; this keeps the type checker and the reader honest
+        raise RuntimeError("no pipe from the command")
     selector = selectors.DefaultSelector()
-    selector.register(child.stdout, selectors.EVENT_READ)
-    out = sys.stdout.buffer
+    selector.register(stream, selectors.EVENT_READ)
     last_output, at_line_start = started, True
     while True:
-        if selector.select(timeout=1.0):
-            chunk = os.read(child.stdout.fileno(), 65536)
+        if selector.select(timeout=min(1.0, every)):
+            chunk = os.read(stream.fileno(), 65536)
             if not chunk:
                 break
             out.write(chunk)
             out.flush()
             last_output, at_line_start = time.monotonic(), chunk.endswith(b"\n")
         elif time.monotonic() - last_output >= every:
-            now = time.monotonic()
             prefix = b"" if at_line_start else b"\n"
-            out.write(prefix + f"[{label}] still running ({_elapsed(now - started)})\n".encode())
+            out.write(prefix + f"{label}: still running ({_seconds(started)})\n".encode())
             out.flush()
-            last_output, at_line_start = now, True
-    return child.wait()
+            last_output, at_line_start = time.monotonic(), True
+    code = child.wait()
+    if not at_line_start:
+        out.write(b"\n")
+    out.flush()
+    if code == 0:
+        print(f"{label}: done in {_seconds(started)}", flush=True)
+    else:
+        print(f"{label}: FAILED (exit {code}) after {_seconds(started)}", file=sys.stderr, flush=True)
+    return code
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--every", type=float, default=SILENCE, help="seconds of silence before a line")
-    parser.add_argument("label")
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print("usage: keepalive.py LABEL [--] COMMAND [ARG ...]", file=sys.stderr)
+        return 2
+    label, command = argv[0], argv[1:]
+    if command[:1] == ["--"]:
+        command = command[1:]
     if not command:
-        parser.error("no command given after --")
-    return run(args.label, command, args.every)
+        print(f"keepalive.py {label}: no command given", file=sys.stderr)
+        return 2
+    return run(label, command, float(os.environ.get("KEEPALIVE_SECONDS", DEFAULT_SECONDS)))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
