@@ -5,11 +5,10 @@ SHELL := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-# Runs a quiet step (pip --quiet) saying what it does, with a line every 15 s while it runs.
-PROGRESS := scripts/progress.sh
 # What `make transform` writes: the tests/contract input and the local cloud's roles.
 TRANSFORMED := .aws-sam/contract/templates.json
-# Steps that can print nothing for minutes say every 20 s that they still run (scripts/keepalive.py).
+# Steps that can print nothing for minutes (pip --quiet, mypy, SAM, a long e2e test) say what they do,
+# that they still run after 20 s of silence, and how long they took (scripts/keepalive.py).
 KEEPALIVE := python3 scripts/keepalive.py
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -28,10 +27,10 @@ $(STAMP): pyproject.toml layers/core/requirements.txt
 	@set -e; py=$$(scripts/find-python.sh); \
 	  echo "setup: creating $(VENV) with $$py"; \
 	  "$$py" -m venv $(VENV); \
-	  $(PROGRESS) "setup: upgrading pip" $(PY) -m pip install --quiet --upgrade pip; \
-	  $(PROGRESS) "setup: installing the locked runtime dependencies" \
+	  $(KEEPALIVE) "setup: upgrading pip" $(PY) -m pip install --quiet --upgrade pip; \
+	  $(KEEPALIVE) "setup: installing the locked runtime dependencies" \
 	    $(PY) -m pip install --quiet --require-hashes -r layers/core/requirements.txt; \
-	  $(PROGRESS) "setup: installing the project and its dev tools" $(PY) -m pip install --quiet -e '.[dev]'
+	  $(KEEPALIVE) "setup: installing the project and its dev tools" $(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
 setup: $(STAMP) ## Create .venv (Python 3.12) with the project and its dev tools
@@ -96,8 +95,8 @@ $(TOOLS_STAMP): requirements-tools.txt
 	@set -e; py=$$(scripts/find-python.sh); \
 	  echo "tools: creating $(TOOLS) with $$py"; \
 	  "$$py" -m venv $(TOOLS); \
-	  $(PROGRESS) "tools: upgrading pip" $(TOOLS)/bin/python -m pip install --quiet --upgrade pip; \
-	  $(PROGRESS) "tools: installing SAM CLI, cfn-lint, checkov, shellcheck" \
+	  $(KEEPALIVE) "tools: upgrading pip" $(TOOLS)/bin/python -m pip install --quiet --upgrade pip; \
+	  $(KEEPALIVE) "tools: installing SAM CLI, cfn-lint, checkov, shellcheck" \
 	    $(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	@touch $@
 

@@ -242,6 +242,12 @@ def run(
         timeline.read_decisions(log, started_at)
     for path in timeline.plot(out_dir):
         console.print(f"timeline: {path}")
+    print_summary(console, report, status)
+    return report, status
+
+
+def print_summary(console: Console, report: JobReport, status: dict[str, Any]) -> None:
+    """The demo's last lines: the ledger's check, its outcomes, and one line for the whole run."""
     instance_seconds = sum(p["instance_seconds"] for p in status["pools"].values())
     ledger = status["ledger"]
     console.print(
@@ -255,4 +261,3 @@ def run(
         f"lost={len(report.lost)} duplicates={len(report.duplicates)} wait_p95={report.wait_p95():.1f}s "
         f"instance_seconds={instance_seconds:.0f} refunded={ledger['refunds']}"
     )
-    return report, status
