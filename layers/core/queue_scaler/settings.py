@@ -125,7 +125,9 @@ class MetricsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    pool_config_parameter: str = Field(description="SSM parameter holding the pools' JSON configuration")
+    # Every pool, whoever sizes it: not the scaler's POOL_CONFIG_PARAMETER (the local cloud runs both
+    # handlers in one process, where one environment variable cannot name two parameters).
+    measured_pools_parameter: str = Field(description="SSM parameter holding every pool's JSON configuration")
     # Comma-separated: BacklogPerInstance is published every minute only for these (a custom metric is
     # billed for each hour it receives data, and only target tracking reads it).
     target_tracking_pools: Annotated[frozenset[str], NoDecode] = frozenset()
