@@ -111,7 +111,7 @@ def _queue_reads(stack: Stack, function: str) -> int:
     configs = [
         json.loads(p.properties["Value"])
         for p in _of_type(stack, "AWS::SSM::Parameter")
-        if p.properties["Name"] == variables.get("POOL_CONFIG_PARAMETER")
+        if p.properties["Name"] in (variables.get("POOL_CONFIG_PARAMETER"), variables.get("MEASURED_POOLS_PARAMETER"))
     ]
     queues = sum(len(pool["queues"]) for config in configs for pool in config["pools"])
     return queues * (2 if variables.get("DEAD_LETTER_SUFFIX") else 1)

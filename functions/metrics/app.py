@@ -28,7 +28,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"queue_scaler"}
 def _wiring() -> tuple[SsmConfigSource, QueueMetricsService]:
     settings = MetricsSettings()
     emf = EmfMetrics(metrics.namespace or "QueueScaler", metrics.service or "metrics", settings.environment)
-    source = bootstrap.config_source(settings.pool_config_parameter, settings.config_max_age_seconds)
+    source = bootstrap.config_source(settings.measured_pools_parameter, settings.config_max_age_seconds)
     return source, bootstrap.queue_metrics_service(settings, emf)
 
 

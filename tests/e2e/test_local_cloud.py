@@ -192,8 +192,8 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
     }.items():
         monkeypatch.setenv(name, value)  # this process's ledger client, as a producer's
 
-    def invoke(function: str, sample: str) -> dict[str, Any]:
-        run = cli("invoke", function, f"events/{sample}", *cloud.local)
+    def invoke(function: str, sample: str, *more: str) -> dict[str, Any]:
+        run = cli("invoke", function, f"events/{sample}", *cloud.local, *more)
         assert run.returncode == 0, (sample, run.stderr[-1500:])
         result: dict[str, Any] = json.loads(run.stdout) or {}
         return result
@@ -203,10 +203,14 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
         return True
 
     # Metrics: what the function publishes (EMF) becomes CloudWatch metrics, as on AWS.
+    # An idle stack publishes nothing; a pool under target tracking gets its figure every minute.
     assert cloud.status()["metrics"] == []
     invoke("MetricsFunction", "metrics/scheduled.json")
+    assert cloud.status()["metrics"] == []
+    tracked = ("--env", "TARGET_TRACKING_POOLS=messaging")
+    invoke("MetricsFunction", "metrics/scheduled.json", *tracked)
     assert "BacklogPerInstance" in cloud.status()["metrics"]
-    invoke("MetricsFunction", "metrics/sam-generated-scheduled.json")
+    invoke("MetricsFunction", "metrics/sam-generated-scheduled.json", *tracked)
     assert "BacklogPerInstance" in cloud.status()["metrics"]
 
     # Refunds: the jobs the samples dead-letter reserved their credits first, as a producer does.

@@ -35,7 +35,8 @@ def stack() -> Stack:
 
 
 def _parameter(stack: Stack, function: str) -> dict[str, Any]:
-    name = stack.resources()[function].properties["Environment"]["Variables"]["POOL_CONFIG_PARAMETER"]
+    variables = stack.resources()[function].properties["Environment"]["Variables"]
+    name = variables.get("POOL_CONFIG_PARAMETER") or variables["MEASURED_POOLS_PARAMETER"]
     [value] = [
         json.loads(p.properties["Value"])
         for p in stack.walk()
@@ -124,7 +125,7 @@ def test_given_the_default_stack_idle_then_no_function_publishes_a_metric_and_ea
             HISTORY_TABLE=history,
             ACTIONS_TABLE=actions,
         ),
-        "metrics": _environment(stack, "MetricsFunction", POOL_CONFIG_PARAMETER=measured_parameter),
+        "metrics": _environment(stack, "MetricsFunction", MEASURED_POOLS_PARAMETER=measured_parameter),
         "lifecycle": _environment(
             stack, "LifecycleFunction", ACTIONS_TABLE=actions, GROUP_NAMES=groups, POOL_TIMINGS="{}"
         ),

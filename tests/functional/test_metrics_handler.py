@@ -18,7 +18,7 @@ PARAMETER = "/queue-scaler/test/pools"
 @pytest.fixture
 def metrics_fn(aws: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for key, value in {
-        "POOL_CONFIG_PARAMETER": PARAMETER,
+        "MEASURED_POOLS_PARAMETER": PARAMETER,
         "ENVIRONMENT": "test",
         "TARGET_TRACKING_POOLS": "video,ai",
         "DEAD_LETTER_SUFFIX": "-dlq",

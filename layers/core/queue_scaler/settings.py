@@ -192,7 +192,9 @@ class LifecycleSettings(FunctionSettings):
 class MetricsSettings(FunctionSettings):
     """MetricsFunction: where the pool configuration lives, and which pools EC2 target tracking sizes."""
 
-    pool_config_parameter: str = Field(description="SSM parameter holding the pools' JSON configuration")
+    # Every pool, whoever sizes it: not the scaler's POOL_CONFIG_PARAMETER (the local cloud runs both
+    # handlers in one process, where one environment variable cannot name two parameters).
+    measured_pools_parameter: str = Field(description="SSM parameter holding every pool's JSON configuration")
     # Comma-separated: BacklogPerInstance is published every minute only for these (a custom metric is
     # billed for each hour it receives data, and only target tracking reads it).
     target_tracking_pools: Annotated[frozenset[str], NoDecode] = frozenset()
