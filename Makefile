@@ -45,8 +45,12 @@ lint: $(STAMP) ## ruff, and mypy (strict on layers/core)
 # pytest-xdist spreads the tests over every core (-n auto); tests that share the checkout's own state
 # folders are kept on one worker by their xdist_group (--dist loadgroup).
 PYTEST_ARGS ?= -n auto --dist loadgroup
+# One tier after another, each on every core, so that each says how long it took (README, "Tests").
+TEST_TIERS := unit functional contract e2e
 test: lint validate build transform ## Lint, validate and build the templates, run every test suite (the README's test command)
-	$(KEEPALIVE) pytest -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+	@set -e; for tier in $(TEST_TIERS); do \
+	  $(KEEPALIVE) "pytest tests/$$tier" -- $(VENV)/bin/pytest $(PYTEST_ARGS) tests/$$tier; \
+	done
 
 unit: $(STAMP) ## Unit tests only (no sockets, fast)
 	$(VENV)/bin/pytest tests/unit
@@ -127,4 +131,4 @@ build-x86_64: $(TOOLS_STAMP) ## sam build for x86_64 into .aws-sam/build-x86_64,
 transform: $(TRANSFORMED) ## Translate the SAM templates to CloudFormation JSON for tests/contract and the local cloud
 
 $(TRANSFORMED): $(TOOLS_STAMP) $(TEMPLATES) scripts/transform-templates.py
-	$(TOOLS)/bin/python scripts/transform-templates.py --out $(@D)
+	$(KEEPALIVE) transform -- $(TOOLS)/bin/python scripts/transform-templates.py --out $(@D)

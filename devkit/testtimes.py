@@ -1,13 +1,16 @@
-"""Measure how long each step of `make test` takes here, and write the figures into the README.
+"""Time `make test` here and write what each of its steps took into the README.
 
-`python -m devkit.testtimes` runs each step of `make test` once, as the Makefile runs it (pytest on
-every core), times it on the wall clock, and rewrites the table between the README's
-`test-times` markers with the figures, the machine's cores and the date. The README's numbers are
-therefore the output of a run, never typed in; tests/unit/test_testtimes.py holds the table to the
-steps this module knows, and those to the Makefile's own targets.
+`python3 -m devkit.testtimes` runs `make test` in the checkout (pass `--from-scratch` to delete
+.venv, .venv-tools and .aws-sam first, as a fresh clone has none), passes its output through, and
+times it on the wall clock. Every slow step of the Makefile runs under scripts/keepalive.py, which
+ends with `LABEL: done in N s`; those lines are the table's rows, in the order they ran, and what
+is left of the total (ruff, hadolint, shellcheck, make itself) is one more row. The table replaces
+the one between the README's `test-times` markers, with the machine's cores and the date: the
+README's figures are the output of a run, never typed in. tests/unit/test_testtimes.py holds the
+table's rows to the Makefile's own labels.
 
-Run it on an idle machine: the figures are what a user of a machine like CI's (2 cores) waits.
-`--from-scratch` also times creating both virtual environments (it deletes .venv and .venv-tools first).
+Run it on an otherwise idle machine: the figures are what a user of a machine like CI's (2 cores)
+waits. Standard library only (it runs before .venv exists): `python3 -m devkit.testtimes`.
 """
 
 from __future__ import annotations
@@ -19,41 +22,16 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-BEGIN = "<!-- test-times:begin (python -m devkit.testtimes writes this table) -->"
+BEGIN = "<!-- test-times:begin (python3 -m devkit.testtimes writes this table) -->"
 END = "<!-- test-times:end -->"
-PYTEST = (".venv/bin/pytest", "-n", "auto", "--dist", "loadgroup", "-q", "-p", "no:cacheprovider")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of `make test`: what the README calls it and the command that runs it."""
-
-    name: str
-    what: str
-    command: tuple[str, ...]
-
-
-#: The steps of `make test`, in its order. The environments come first only with --from-scratch.
-SETUP = (
-    Step("setup", "create .venv (Python 3.12, the project, its dev tools)", ("make", "setup")),
-    Step("tools", "create .venv-tools (SAM CLI, cfn-lint, checkov)", ("make", "tools")),
-)
-STEPS = (
-    Step("lint", "ruff, ruff format, mypy, hadolint, shellcheck", ("make", "lint")),
-    Step("validate", "sam validate --lint, cfn-lint, checkov, shellcheck", ("make", "validate")),
-    Step("build", "sam build (arm64 wheels for the layer)", ("make", "build")),
-    Step("transform", "the templates to CloudFormation JSON", ("make", "transform")),
-    Step("unit", "tests/unit", (*PYTEST, "tests/unit")),
-    Step("functional", "tests/functional (moto)", (*PYTEST, "tests/functional")),
-    Step("contract", "tests/contract (the transformed stack)", (*PYTEST, "tests/contract")),
-    Step("e2e", "tests/e2e (local clouds, real processes)", (*PYTEST, "tests/e2e")),
-)
+#: scripts/keepalive.py's last line for a step that succeeded.
+DONE = re.compile(r"^(?P<label>.+): done in (?P<seconds>\d+) s$")
+OTHER = "other steps (ruff, hadolint, shellcheck, make)"
 
 
 def _minutes(seconds: float) -> str:
@@ -61,17 +39,25 @@ def _minutes(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
-def table(figures: list[tuple[Step, float]], cores: int, day: str) -> str:
-    """The README's block: one row per step, then the total."""
+def steps(output: str) -> list[tuple[str, int]]:
+    """Each step keepalive timed, in the order it ended: (label, seconds)."""
+    return [(m["label"], int(m["seconds"])) for line in output.splitlines() if (m := DONE.match(line.strip()))]
+
+
+def table(timed: list[tuple[str, int]], total: float, cores: int, day: str, from_scratch: bool) -> str:
+    """The README's block: one row per step, the rest of the total, then the total."""
+    start = "a fresh clone (no .venv, .venv-tools or .aws-sam)" if from_scratch else "a checkout already set up"
     rows = [
         BEGIN,
-        f"Measured by `python -m devkit.testtimes` on {day}, {cores} cores, an otherwise idle machine:",
+        f"`make test` from {start}, measured by `python3 -m devkit.testtimes` on {day}, {cores} cores, an "
+        "otherwise idle machine:",
         "",
-        "| step | what | wall time |",
-        "| --- | --- | --: |",
+        "| step | wall time |",
+        "| --- | --: |",
     ]
-    rows += [f"| {step.name} | {step.what} | {_minutes(seconds)} |" for step, seconds in figures]
-    rows += [f"| **total** | | **{_minutes(sum(seconds for _, seconds in figures))}** |", END]
+    rows += [f"| {label} | {_minutes(seconds)} |" for label, seconds in timed]
+    rows += [f"| {OTHER} | {_minutes(max(0.0, total - sum(s for _, s in timed)))} |"]
+    rows += [f"| **total** | **{_minutes(total)}** |", END]
     return "\n".join(rows)
 
 
@@ -83,28 +69,31 @@ def replace_block(text: str, block: str) -> str:
     return pattern.sub(lambda _match: block, text, count=1)
 
 
-def measure(step: Step) -> float:
-    print(f"testtimes: {step.name}: {' '.join(step.command)}", flush=True)
+def run_make_test() -> tuple[int, str, float]:
+    """`make test`, its output passed through and kept, and its wall time."""
     started = time.monotonic()
-    run = subprocess.run(step.command, cwd=ROOT, check=False)
-    seconds = time.monotonic() - started
-    if run.returncode != 0:
-        raise SystemExit(f"error: step {step.name} failed (exit {run.returncode}); nothing written")
-    print(f"testtimes: {step.name}: {_minutes(seconds)}", flush=True)
-    return seconds
+    child = subprocess.Popen(["make", "test"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    kept: list[str] = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        kept.append(line)
+    return child.wait(), "".join(kept), time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devkit.testtimes", description=__doc__.splitlines()[0])
-    parser.add_argument("--from-scratch", action="store_true", help="also time creating .venv and .venv-tools")
+    parser = argparse.ArgumentParser(prog="python3 -m devkit.testtimes", description=__doc__.splitlines()[0])
+    parser.add_argument("--from-scratch", action="store_true", help="delete .venv, .venv-tools and .aws-sam first")
     args = parser.parse_args(argv)
-    steps: tuple[Step, ...] = STEPS
     if args.from_scratch:
         for folder in (".venv", ".venv-tools", ".aws-sam"):
             shutil.rmtree(ROOT / folder, ignore_errors=True)
-        steps = SETUP + STEPS
-    figures = [(step, measure(step)) for step in steps]
-    block = table(figures, os.cpu_count() or 1, datetime.now(UTC).strftime("%Y-%m-%d"))
+    code, output, total = run_make_test()
+    if code != 0:
+        print(f"testtimes: make test failed (exit {code}); the README is unchanged", file=sys.stderr)
+        return code
+    block = table(steps(output), total, os.cpu_count() or 1, datetime.now(UTC).strftime("%Y-%m-%d"), args.from_scratch)
     README.write_text(replace_block(README.read_text(encoding="utf-8"), block), encoding="utf-8")
     print(block)
     return 0

@@ -1,4 +1,4 @@
-"""The README's test-time figures come from `python -m devkit.testtimes`, and cover what `make test` runs."""
+"""The README's test-time figures come from `python3 -m devkit.testtimes`, and name the Makefile's own steps."""
 
 from __future__ import annotations
 
@@ -18,35 +18,43 @@ def readme_block() -> str:
     return text[start : end + len(testtimes.END)]
 
 
-def test_the_readme_table_is_one_the_module_wrote_with_every_step_in_order() -> None:
-    block = readme_block()
-    names = re.findall(r"^\| (\w+) \|", block, flags=re.MULTILINE)
-    assert names[:2] in (["setup", "tools"], ["lint", "validate"])
-    steps = testtimes.SETUP + testtimes.STEPS if names[0] == "setup" else testtimes.STEPS
-    assert names == [step.name for step in steps]
-    figures = re.findall(r"\| ((?:\d+ min )?\d+ s) \|$", block, flags=re.MULTILINE)
-    assert len(figures) == len(steps)
-    assert "Measured by `python -m devkit.testtimes` on " in block
-
-
-def test_the_steps_are_make_tests_prerequisites_then_every_test_folder() -> None:
+def makefile_labels() -> set[str]:
+    """Every label the Makefile gives scripts/keepalive.py (a tier's label once per test folder)."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    prerequisites = re.search(r"^test: (.*?) ##", makefile, flags=re.MULTILINE)
-    assert prerequisites is not None
-    make_steps = [step.command[1] for step in testtimes.STEPS if step.command[0] == "make"]
-    assert make_steps == prerequisites.group(1).split()
-    test_folders = sorted(p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and any(p.glob("test_*.py")))
-    assert sorted(step.command[-1].removeprefix("tests/") for step in testtimes.STEPS if step.command[0] != "make") == (
-        test_folders
-    )
+    labels = set(re.findall(r'\$\(KEEPALIVE\) "([^"$]+)"', makefile))
+    labels |= set(re.findall(r"\$\(KEEPALIVE\) ([\w-]+) --", makefile))
+    tiers = re.search(r"^TEST_TIERS := (.*)$", makefile, flags=re.MULTILINE)
+    assert tiers is not None
+    return labels | {f"pytest tests/{tier}" for tier in tiers.group(1).split()}
 
 
-def test_the_table_adds_the_steps_up_and_replaces_only_its_block() -> None:
-    figures = [(testtimes.STEPS[0], 61.4), (testtimes.STEPS[1], 9.6)]
-    block = testtimes.table(figures, 2, "2026-12-07")
-    assert "| lint | ruff, ruff format, mypy, hadolint, shellcheck | 1 min 01 s |" in block
-    assert "| validate | sam validate --lint, cfn-lint, checkov, shellcheck | 10 s |" in block
-    assert "| **total** | | **1 min 11 s** |" in block
+def test_the_readme_table_is_one_the_module_wrote_naming_the_makefiles_steps() -> None:
+    block = readme_block()
+    assert "measured by `python3 -m devkit.testtimes` on " in block
+    rows = re.findall(r"^\| (.+?) \| \**((?:\d+ min )?\d+ s)\** \|$", block, flags=re.MULTILINE)
+    labels = [label for label, _ in rows]
+    assert labels[-2:] == [testtimes.OTHER, "**total**"]
+    assert set(labels[:-2]) <= makefile_labels()
+    # Every test tier ran and was timed.
+    tiers = {label for label in makefile_labels() if label.startswith("pytest tests/")}
+    assert tiers <= set(labels)
+
+
+def test_every_test_folder_is_a_tier_of_make_test() -> None:
+    folders = {f"pytest tests/{p.name}" for p in (ROOT / "tests").iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    assert folders == {label for label in makefile_labels() if label.startswith("pytest tests/")}
+
+
+def test_the_steps_are_read_from_keepalives_last_lines_and_the_rest_is_one_row() -> None:
+    output = "setup ...\nsetup: still running (20 s)\nsetup: done in 61 s\n....\npytest tests/unit: done in 9 s\n"
+    timed = testtimes.steps(output)
+    assert timed == [("setup", 61), ("pytest tests/unit", 9)]
+    block = testtimes.table(timed, 100.4, 2, "2026-12-07", from_scratch=True)
+    assert "| setup | 1 min 01 s |" in block
+    assert "| pytest tests/unit | 9 s |" in block
+    assert f"| {testtimes.OTHER} | 30 s |" in block
+    assert "| **total** | **1 min 40 s** |" in block
+    assert "from a fresh clone" in block
     text = f"before\n{testtimes.BEGIN}\nold\n{testtimes.END}\nafter\n"
     assert testtimes.replace_block(text, block) == f"before\n{block}\nafter\n"
 
