@@ -28,6 +28,7 @@ from devkit.localcloud import stack
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
 from devkit.ownership import claim_state_dir, release_state_dir
+from queue_scaler.adapters import clients
 from queue_scaler.adapters.memory import NullMetrics
 from queue_scaler.bootstrap import producer
 from queue_scaler.domain.ledger import JobOutcome
@@ -166,6 +167,13 @@ def passed(report: JobReport, status: dict[str, Any]) -> bool:
     return not report.lost and not report.duplicates and refunds_right and adds_up
 
 
+def _local_credentials(region: str) -> None:
+    """This process's AWS settings: the local cloud's region and its admin key (the operator's side)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+
+
 def run(
     console: Console,
     *,
@@ -181,15 +189,16 @@ def run(
     # This process's own clients (the producer's ledger and queues) talk only to the local cloud's
     # endpoint, as the producer role (the stack's ProducerPolicy, as a product holds it on AWS): the
     # local cloud enforces IAM and knows no other key (whatever the shell exported).
-    os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
-    os.environ.pop("AWS_SESSION_TOKEN", None)
+    _local_credentials(settings.region)
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
         # Inside the try: a cloud that fails to start still gives its state directory back.
         state = up(state_dir)
-        # The producer runs as a product would: under the stack's producer policy alone.
+        # The producer runs as a product would: under the stack's producer policy alone. Clients cached
+        # by an earlier run in this process (another local cloud, maybe on the same port) hold other
+        # credentials: this run's clients are made afresh.
         os.environ.update(state["producer"])
+        clients.clear()
         # The producer a product would use, routing by the same pool configuration the scaler reads.
         jobs_producer = producer(
             ledger_table=stack.ledger_table(settings),

@@ -270,6 +270,8 @@ def test_given_the_winner_died_before_publishing_when_the_lease_runs_out_then_on
     assert refunds.summary().accounts[0].refunded == 12
 
 
+# A thousand records through moto in-process take minutes on a shared 2-core machine: a bound, not a target.
+@pytest.mark.timeout(900)
 def test_given_1000_records_with_10_percent_malformed_then_good_ones_refund_once_and_only_retries_fail(
     stack: dict[str, str],
 ) -> None:
@@ -296,7 +298,8 @@ def test_given_1000_records_with_10_percent_malformed_then_good_ones_refund_once
     def throttle(params: dict[str, Any], **_: Any) -> Any:
         body = json.loads(params["body"])
         keys = [item.get("Update", {}).get("Key", {}).get("pk", {}).get("S", "") for item in body["TransactItems"]]
-        job = next((k.removeprefix("JOB#") for k in keys if k.startswith("JOB#")), None)
+        # Job items are keyed JOB#<pool>#<job>.
+        job = next((k.split("#", 2)[-1] for k in keys if k.startswith("JOB#")), None)
         if job in throttled and job not in seen:
             seen.add(job)
             return _Response(400), {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
@@ -328,10 +331,11 @@ def test_given_1000_records_with_10_percent_malformed_then_good_ones_refund_once
     parked = parked_items()
     assert len(parked) == 100 and all("malformed job envelope" in p["reason"]["S"] for p in parked)
     assert len(notices(stack)) == 900
-    # The cost that does not depend on the machine: AWS calls. A refund is a read of the job's fate, its
-    # transaction, the notice's publishing mark, the publish and its confirmation; a parked record one
-    # write; a throttled first try its read and its transaction. (Seconds belong in benchmarks.)
-    assert handled == 900 * 5 + 100 + 40 * 2, sorted(set(calls))
+    # The cost that does not depend on the machine: AWS calls. A refund is a read of the job's pointer
+    # (JOBID#<job>: which pool's key holds it), a read of the job's fate, its transaction, the notice's
+    # publishing mark, the publish and its confirmation; a parked record one write; a throttled first
+    # try its two reads and its transaction. (Seconds belong in benchmarks.)
+    assert handled == 900 * 6 + 100 + 40 * 3, sorted(set(calls))
     print(f"1000 records (and 40 retried) handled in {elapsed:.1f} s with {handled} AWS calls")
 
 
