@@ -195,7 +195,7 @@ def test_given_an_environment_then_the_gate_exists_before_any_group_and_outlives
     (its group launches at once) depends on the whole gate, and no gate resource reads a pool."""
     gate = {
         FUNCTION,
-        f"{FUNCTION}LifecycleEvents",
+        "LifecycleEvents",  # its event source mapping (a resource of its own, not a SAM SQS event)
         f"{FUNCTION}Reconcile",
         f"{FUNCTION}ReconcilePermission",
         "LifecycleActionsRule",

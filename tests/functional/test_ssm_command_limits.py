@@ -51,8 +51,9 @@ def test_given_a_command_printing_30000_characters_when_observed_then_ssm_gives_
     _, agent = install(monkeypatch)
     commands = SsmRemoteCommands()
     output = "exit=137\n" + "x" * 30_000
-    command_id = commands.run("i-1", drain_command("queue-worker", 60))
+    drain = drain_command("queue-worker", 60)
+    command_id = commands.run("i-1", drain)
     agent.sent[0].finish("Failed", output)
     seen = commands.observe(command_id, "i-1")
-    assert seen == CommandObservation(status="Failed", output=output[:24_000])
+    assert seen == CommandObservation(status="Failed", output=output[:24_000], comment=drain.comment)
     assert len(seen.output) > OUTPUT_KEPT_CHARS

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.errors import Throttled
 from tests.unit.test_lifecycle_service import INSTANCE, T0, World, _failing, world  # noqa: F401 - the fixture
 
@@ -18,7 +19,7 @@ def report(step: str, reason: str, action: str = TERMINATE, **more: str) -> dict
 
 
 def test_given_a_drain_under_way_then_its_reports_carry_no_outcome_until_it_completes(world: World) -> None:  # noqa: F811
-    assert world.terminate() == [report("run_command", "drain queue-worker: SIGTERM, up to 60 s")]
+    assert world.terminate() == [report("run_command", "drain queue-worker: SIGTERM, jobs may run 60 s")]
     assert world.reconcile(T0 + 10) == [report("wait", "drain running (InProgress)")]
     world.commands.finish("cmd-1", "Success", "exit=0")
     assert world.command_status("cmd-1", "Success", T0 + 20) == [
@@ -83,5 +84,7 @@ def test_given_the_command_status_unreadable_when_reconciled_then_the_drain_wait
     monkeypatch.setattr(world.commands, "observe", _failing("GetCommandInvocation"))
     assert world.reconcile(T0 + 10) == [report("wait", "drain running (unknown)")]
     assert world.metrics.counts[("LifecycleErrors", None)] == 1
-    [forced] = world.reconcile(T0 + 90)  # unknown still at the deadline: forced, not left waiting
+    [forced] = world.reconcile(
+        T0 + 60 + RELEASE_MARGIN_SECONDS + 30
+    )  # unknown still at the deadline: forced, not left waiting
     assert forced["outcome"] == "forced"

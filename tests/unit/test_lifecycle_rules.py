@@ -432,7 +432,7 @@ TRANSITIONS = [
         action(),
         Observed(),
         T0 + 95,
-        {"command_sent_at": T0 + 95, "deadline": T0 + 95 + 60 + 30},
+        {"command_sent_at": T0 + 95, "deadline": T0 + 95 + 60 + RELEASE_MARGIN_SECONDS + 30},
         [RunCommand],
     ),
     Transition(
@@ -440,7 +440,7 @@ TRANSITIONS = [
         action(command_sent_at=T0 + 10),  # the first send failed and is retried
         Observed(),
         T0 + 50,
-        {"command_sent_at": T0 + 50, "deadline": T0 + 60 + 30},
+        {"command_sent_at": T0 + 50, "deadline": T0 + 60 + RELEASE_MARGIN_SECONDS + 30},
         [RunCommand],
     ),
     Transition(

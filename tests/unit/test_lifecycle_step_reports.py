@@ -11,7 +11,7 @@ from tests.unit.test_lifecycle_service import INSTANCE, World, world  # noqa: F4
 
 def test_given_a_drain_under_way_then_each_report_gives_that_steps_reason(world: World) -> None:  # noqa: F811
     [started] = world.terminate()
-    assert (started["step"], started["reason"]) == ("run_command", "drain queue-worker: SIGTERM, up to 60 s")
+    assert (started["step"], started["reason"]) == ("run_command", "drain queue-worker: SIGTERM, jobs may run 60 s")
     [waiting] = world.terminate()  # the same event again: the recorded action advances
     assert (waiting["step"], waiting["reason"]) == ("wait", "drain running (InProgress)")
 
