@@ -12,7 +12,7 @@ import pytest
 
 from devkit import cost
 from devkit.stackmodel import ROOT, Stack
-from queue_scaler.metric_names import METRICS, Dimensions, Metric
+from queue_scaler.metric_names import METRICS, Metric
 
 from . import invariants as inv
 
@@ -109,8 +109,7 @@ def test_given_every_alarm_then_each_custom_metric_it_watches_is_listed_with_its
         spec = specs.get(metric["MetricName"])
         assert spec is not None, f"{metric['MetricName']} is not in queue_scaler.metric_names"
         names = {d["Name"] for d in metric["Dimensions"]}
-        expected = {"Environment", "service"} | ({"Pool"} if spec.dimensions is Dimensions.POOL else set())
-        assert names == expected, metric["MetricName"]
+        assert names == spec.dimensions.names, metric["MetricName"]
 
 
 # `.count("Name"...)`, `.seconds("Name"...)`, `add_metric(name="Name"...)` and `Metric.NAME` in the code.

@@ -2,11 +2,12 @@
 when it is published. One list: the code emits these names, the template's alarms watch them
 (tests/contract checks both), and docs/cost.md counts from it what CloudWatch bills at idle.
 
-Each metric carries the dimensions `Environment` and `service` (Powertools adds the latter); a
-`Pool` metric is one metric per pool. CloudWatch bills a custom metric for each hour it receives a
-datapoint, so what an idle stack pays for is the metrics published every minute (none with the
-default pools, all sized by the scaler); the others are published only when something happens (a
-failure, an event, a non-zero figure).
+Each metric of the stack's functions carries the dimensions `Environment` and `service` (Powertools
+adds the latter); a `Pool` metric is one metric per pool. The worker's (workers/queue_worker) carry
+`Pool` and `service` (queue-worker) only, and are listed here too so the alarms on them are checked.
+CloudWatch bills a custom metric for each hour it receives a datapoint, so what an idle stack pays
+for is the metrics published every minute (none with the default pools, all sized by the scaler);
+the others are published only when something happens (a failure, an event, a non-zero figure).
 """
 
 from __future__ import annotations
@@ -76,11 +77,22 @@ class Metric(StrEnum):
     SUBMIT_MARK_ERRORS = "SubmitMarkErrors"
     RELEASE_ERRORS = "ReleaseErrors"
     RESERVATIONS_RELEASED = "ReservationsReleased"
+    # queue_worker (workers/), on the pools' instances: Pool and service=queue-worker, no Environment
+    JOBS_REFUSED = "JobsRefused"
+    LEASE_CONFLICTS = "LeaseConflicts"
+    LEASE_ERRORS = "LeaseErrors"
+    DUPLICATES_SKIPPED = "DuplicatesSkipped"
 
 
 class Dimensions(StrEnum):
     STACK = "Environment, service"
     POOL = "Environment, Pool, service"
+    WORKER = "Pool, service"
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The dimension names, as an alarm on the metric lists them."""
+        return frozenset(self.value.split(", "))
 
 
 class Published(StrEnum):
@@ -106,6 +118,11 @@ _SPECS = {
     ),
     Metric.BACKLOG_WHILE_AT_ZERO: MetricSpec(Metric.BACKLOG_WHILE_AT_ZERO, Dimensions.POOL),
     Metric.BACKLOG_AT_MAX: MetricSpec(Metric.BACKLOG_AT_MAX, Dimensions.POOL),
+    # The worker's counters, each one only when it happens (a worker on an empty pool sends none).
+    Metric.JOBS_REFUSED: MetricSpec(Metric.JOBS_REFUSED, Dimensions.WORKER),
+    Metric.LEASE_CONFLICTS: MetricSpec(Metric.LEASE_CONFLICTS, Dimensions.WORKER),
+    Metric.LEASE_ERRORS: MetricSpec(Metric.LEASE_ERRORS, Dimensions.WORKER),
+    Metric.DUPLICATES_SKIPPED: MetricSpec(Metric.DUPLICATES_SKIPPED, Dimensions.WORKER),
 }
 
 METRICS: tuple[MetricSpec, ...] = tuple(_SPECS.get(m, MetricSpec(m)) for m in Metric)
