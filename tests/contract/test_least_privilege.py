@@ -2,7 +2,8 @@
 
 - No statement of one function's role reaches a queue, table or topic that belongs to another
   function (a resource belongs to the functions wired to it: their event source mappings, their
-  environment, and the dead-letter queue of a queue they consume), and no SQS action is granted on
+  environment, and the dead-letter queue of a queue they consume; reading a queue's attributes, never
+  a message, does not reach it: SHARED_READS), and no SQS action is granted on
   Resource "*"; the only AWS managed policies on a role are the ones SAM attaches to every function
   for logs and X-Ray, which grant nothing on a queue, table or topic.
 - The workers' ledger grant is the ledger's own list of what a worker may write
@@ -42,6 +43,13 @@ PROBES = {
     "dynamodb": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:Scan"],
     "sns": ["sns:Publish", "sns:Subscribe"],
 }
+#: Reads that do not reach another function's resource: GetQueueAttributes returns a queue's counters
+#: and configuration, never a message, and cannot change the queue. MetricsFunction counts the dead
+#: letters DlqRefundFunction consumes (DeadLettersWaiting, its CountDeadLetters statement); CloudWatch's
+#: own SQS metrics are the same read. Only this action is shared: receiving, sending, deleting or
+#: looking up a queue's URL (what consuming or sending needs) on another function's queue is still a
+#: violation, and so is any action on its tables and topics ("metrics reads the dead letters" below).
+SHARED_READS = {"sqs:GetQueueAttributes"}
 DURABLE_TABLES = ["LedgerTable", "ParkingTable"]
 
 
@@ -104,6 +112,8 @@ def cross_function_violations(stack: Stack) -> list[str]:
                 continue
             service = arn.split(":")[2]
             for action in PROBES[service]:
+                if action in SHARED_READS:
+                    continue
                 decision = evaluate(role.documents(), Access(action, arn))
                 if decision.allowed:
                     violations.append(f"{component}: {action} on {arn} (of {sorted(users)}) by {decision.reason}")
@@ -172,6 +182,13 @@ def _sqs_on_star(t: dict[str, Any]) -> None:
     _refund_statements(t).append({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"})
 
 
+def _metrics_receives_dead_letters(t: dict[str, Any]) -> None:
+    # The shared read widened into a consume of DlqRefundFunction's dead-letter queues.
+    (policy,) = t[ROOT]["Resources"]["MetricsFunctionRole"]["Properties"]["Policies"]
+    (count,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "CountDeadLetters"]
+    count["Action"] = ["sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+
+
 def _sam_sqs_event_policy(t: dict[str, Any]) -> None:
     role = t[ROOT]["Resources"]["LifecycleFunctionRole"]["Properties"]
     role["ManagedPolicyArns"].append("arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
@@ -181,6 +198,12 @@ def _sam_sqs_event_policy(t: dict[str, Any]) -> None:
     ("breaks", "check", "expected"),
     [
         pytest.param(_wildcard_refund_queues, cross_function_violations, "lifecycle-events-dlq", id="wildcard DLQs"),
+        pytest.param(
+            _metrics_receives_dead_letters,
+            cross_function_violations,
+            "MetricsFunction: sqs:ReceiveMessage",
+            id="metrics reads the dead letters",
+        ),
         pytest.param(_sqs_on_star, sqs_wildcard_violations, "on Resource '*'", id="sqs on star"),
         pytest.param(_sam_sqs_event_policy, sqs_wildcard_violations, "AWSLambdaSQSQueueExecutionRole", id="sam sqs"),
     ],

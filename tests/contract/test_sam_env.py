@@ -36,6 +36,7 @@ from devkit.commands.envvars import CONTAINER_HOST, stack_env_file
 from devkit.commands.local import down, up
 from devkit.stackmodel import ROOT, Stack, root_stack
 from queue_scaler import settings as qs_settings
+from queue_scaler.domain.lifecycle import ActionKind
 from queue_scaler.settings import (
     DlqRefundSettings,
     FunctionSettings,
@@ -293,8 +294,11 @@ def test_given_the_local_clouds_env_vars_then_every_functions_settings_name_the_
         loaded = load_settings(model, environment)
         for table in _tables(loaded):
             dynamodb.describe_table(TableName=table)  # raises ResourceNotFoundException if not the cloud's
-        if isinstance(loaded, ScalerSettings | MetricsSettings):
+        if isinstance(loaded, ScalerSettings):
             json.loads(ssm.get_parameter(Name=loaded.pool_config_parameter)["Parameter"]["Value"])
+        if isinstance(loaded, MetricsSettings):
+            # Its own parameter (every pool, whoever sizes it), not the scaler's.
+            json.loads(ssm.get_parameter(Name=loaded.measured_pools_parameter)["Parameter"]["Value"])
         if isinstance(loaded, DlqRefundSettings):
             sns.get_topic_attributes(TopicArn=loaded.notice_topic_arn)
         if isinstance(loaded, LifecycleSettings):
@@ -319,13 +323,22 @@ def test_given_a_deployed_stacks_env_vars_then_every_functions_settings_name_the
     )
     assert isinstance(scaler, ScalerSettings) and isinstance(lifecycle, LifecycleSettings)
     assert isinstance(metrics, MetricsSettings) and isinstance(refund, DlqRefundSettings)
-    assert scaler.pool_config_parameter == metrics.pool_config_parameter == deployed.ref("PoolConfigParameter")
+    assert scaler.pool_config_parameter == deployed.ref("PoolConfigParameter")
+    assert metrics.measured_pools_parameter == deployed.ref("MetricsPoolConfigParameter")
+    assert metrics.target_tracking_pools == {str(p.outputs()["TrackedName"]) for p in pools} - {""}
+    assert metrics.dead_letter_suffix == "-dlq"
     assert scaler.history_table == deployed.ref("HistoryTable")
     assert scaler.actions_table == lifecycle.actions_table == deployed.ref("LifecycleActionsTable")
     assert lifecycle.group_names == set(groups)
-    assert {group: t.terminate_hook_timeout_seconds for group, t in lifecycle.pool_timings.items()} == {
-        group: int(pool.outputs()["TerminateHookTimeoutSeconds"]) for group, pool in groups.items()
-    }
+    # Each group drains for its pool's own DrainSeconds, and heartbeats are planned on a terminate hook
+    # timeout above the reconciler's period and no longer than the pool's real hook (since the
+    # lifecycle merge, one shared timeout: POOL_TIMINGS no longer reads the pools' outputs).
+    assert set(lifecycle.pool_timings) == set(groups)
+    policy = lifecycle.policy()
+    for group, pool in groups.items():
+        assert policy.drain_seconds_for(group) == int(pool.parameters["DrainSeconds"])
+        planned = policy.hook_timeout(ActionKind.TERMINATE, group)
+        assert lifecycle.reconcile_period_seconds < planned <= int(pool.outputs()["TerminateHookTimeoutSeconds"])
     assert refund.ledger_table == deployed.ref("LedgerTable")
     assert refund.parking_table == deployed.ref("ParkingTable")
     assert refund.notice_topic_arn == deployed.ref("NoticeTopic")

@@ -29,7 +29,11 @@ TIMINGS = '{"queue-scaler-dev-video": {"drain_seconds": 900, "terminate_hook_tim
 #: A valid environment per model, with the values a deployed stack (or a test's moto) passes.
 VALID: dict[type[FunctionSettings], dict[str, str]] = {
     ScalerSettings: {"POOL_CONFIG_PARAMETER": "/queue-scaler/queue-scaler-dev/pools", "HISTORY_TABLE": "history"},
-    MetricsSettings: {"POOL_CONFIG_PARAMETER": "pools", "ENVIRONMENT": "prod"},
+    MetricsSettings: {
+        "MEASURED_POOLS_PARAMETER": "/queue-scaler/queue-scaler-dev/measured-pools",
+        "DEAD_LETTER_SUFFIX": "-dlq",
+        "ENVIRONMENT": "prod",
+    },
     LifecycleSettings: {
         "ACTIONS_TABLE": "queue-scaler-dev-lifecycle-actions",
         "GROUP_NAMES": "queue-scaler-dev-video,Video.Outputs",
@@ -66,6 +70,13 @@ def test_given_real_names_arns_paths_and_json_when_settings_load_then_they_are_a
         (ScalerSettings, "POOL_CONFIG_PARAMETER", "PoolConfigParameter", "POOL_CONFIG_PARAMETER=PoolConfigParameter"),
         (ScalerSettings, "HISTORY_TABLE", "HistoryTable", "HISTORY_TABLE=HistoryTable"),
         (MetricsSettings, "ENVIRONMENT", "EnvironmentName", "ENVIRONMENT=EnvironmentName"),
+        (
+            MetricsSettings,
+            "MEASURED_POOLS_PARAMETER",
+            "MetricsPoolConfigParameter",
+            "MEASURED_POOLS_PARAMETER=MetricsPoolConfigParameter",
+        ),
+        (MetricsSettings, "TARGET_TRACKING_POOLS", "${VideoPool.Outputs.TrackedName},x", "TARGET_TRACKING_POOLS holds"),
         (LifecycleSettings, "ACTIONS_TABLE", "LifecycleActionsTable", "ACTIONS_TABLE=LifecycleActionsTable"),
         (LifecycleSettings, "GROUP_NAMES", "${VideoPool.Outputs.GroupName},x", "GROUP_NAMES holds"),
         (

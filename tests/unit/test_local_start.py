@@ -73,7 +73,8 @@ def test_make_demo_remakes_them_when_a_template_is_newer() -> None:
 def test_the_functions_memory_is_the_templates() -> None:
     loaded = template.load()
     assert template.function(loaded, "ScalerFunction").memory_mb == 128  # its own MemorySize
-    assert template.function(loaded, "MetricsFunction").memory_mb == 256  # Globals'
+    assert template.function(loaded, "MetricsFunction").memory_mb == 128  # its own MemorySize (docs/cost.md)
+    assert template.function(loaded, "LifecycleFunction").memory_mb == 256  # Globals'
 
 
 NOTES = [

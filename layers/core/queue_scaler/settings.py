@@ -33,6 +33,7 @@ TEMPLATE_REFERENCES = frozenset(
         "LifecycleActionsTable",
         "MaxDeadLetterReturns",
         "MaxReceiveCount",
+        "MetricsPoolConfigParameter",
         "NoticeTopic",
         "ParkingTable",
         "PoolConfigParameter",
