@@ -167,11 +167,23 @@ def passed(report: JobReport, status: dict[str, Any]) -> bool:
     return not report.lost and not report.duplicates and refunds_right and adds_up
 
 
-def _local_credentials(region: str) -> None:
-    """This process's AWS settings: the local cloud's region and its admin key (the operator's side)."""
+def _local_credentials(region: str) -> dict[str, str]:
+    """This process's AWS settings: the local cloud's region and its admin key (the operator's side).
+    Returns the environment as it was, for `_stop`."""
+    caller = dict(os.environ)
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
     os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
     os.environ.pop("AWS_SESSION_TOKEN", None)
+    return caller
+
+
+def _stop(state_dir: Path, caller_environment: dict[str, str]) -> None:
+    """Stop the demo's local cloud, and give the process its caller's environment and fresh clients back."""
+    down(state_dir)
+    release_state_dir(state_dir)
+    os.environ.clear()
+    os.environ.update(caller_environment)
+    clients.clear()
 
 
 def run(
@@ -189,7 +201,8 @@ def run(
     # This process's own clients (the producer's ledger and queues) talk only to the local cloud's
     # endpoint, as the producer role (the stack's ProducerPolicy, as a product holds it on AWS): the
     # local cloud enforces IAM and knows no other key (whatever the shell exported).
-    _local_credentials(settings.region)
+    # The producer's credentials are this run's: the caller's environment comes back at the end.
+    caller_environment = _local_credentials(settings.region)
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
         # Inside the try: a cloud that fails to start still gives its state directory back.
@@ -243,8 +256,7 @@ def run(
         console.line()
         report.dead_lettered = set(status["dead_lettered_jobs"])
     finally:
-        down(state_dir)
-        release_state_dir(state_dir)
+        _stop(state_dir, caller_environment)
     read_worker_logs(state_dir / "instances", report)
     # The scaler's decisions, each at its tick's time: what the timeline's scale-down window is drawn from.
     with (state_dir / "localcloud.log").open(encoding="utf-8", errors="replace") as log:

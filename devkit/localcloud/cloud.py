@@ -196,6 +196,9 @@ class LocalCloud:
                 "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
             }
         )
+        # The admin key alone: a session token inherited from the caller (the demo's producer role, in a
+        # process that ran the demo before) would make every request an unknown session's.
+        os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
 
     def _spawn(self, target: Any, name: str) -> None:
