@@ -126,8 +126,13 @@ class ScaleService:
         """Write every pool's history that is newer than the table's, then forget what is held: the next
         invocation starts from the table. A pool whose write fails keeps the table's older history; its
         stabilization then remembers less, never more."""
-        for pool in sorted(self._unsaved):
-            held = self._held[pool]
+        # Taken and forgotten first: the next invocation starts from the table whatever a write does.
+        held_now = dict(self._held)
+        unsaved = sorted(pool for pool in self._unsaved if pool in held_now)
+        self._held.clear()
+        self._unsaved.clear()
+        for pool in unsaved:
+            held = held_now[pool]
             try:
                 self._history.save(pool, held.history, held.version)
             except ConcurrentUpdate as error:
@@ -136,8 +141,6 @@ class ScaleService:
             except AwsCallError as error:
                 self._metrics.count(Metric.HISTORY_WRITE_ERRORS)
                 logger.error("history not saved", extra={"pool": pool, "error": str(error)})
-        self._held.clear()
-        self._unsaved.clear()
 
     def _current(self, pool: str) -> VersionedHistory:
         held = self._held.get(pool)
