@@ -10,7 +10,7 @@ from rich.console import Console
 
 from devkit.demo import run
 from devkit.localcloud import recording
-from devkit.localcloud.iam import component_roles, local_stack
+from devkit.localcloud.iam import PRODUCER, component_roles, local_stack
 from devkit.localcloud.stack import LocalSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -72,8 +72,10 @@ def test_given_the_demo_run_when_its_recorded_calls_are_checked_then_each_role_g
     with capsys.disabled():
         print(f"\nrecorded calls, per role:\n{listing}")
         print(f"granted, not called locally (the template's comments say why AWS needs them):\n{unused}")
-    # Every function and every pool's workers ran and called AWS under their own role.
-    assert {c.component for c in checked} == set(roles), listing
+    # Every function and every pool's workers ran and called AWS under their own role. The producer
+    # runs in the demo's own process, whose calls no hook records: the local cloud's IAM judges them as
+    # they are made (a call its policy lacks fails the demo), and test_iam_enforced pins its limits.
+    assert {c.component for c in checked} == set(roles) - {PRODUCER}, listing
     assert [c for c in checked if not c.allowed] == [], listing
     operations = {(c.component, c.action) for c in checked}
     for expected in [

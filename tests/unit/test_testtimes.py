@@ -30,6 +30,8 @@ def makefile_labels() -> set[str]:
 
 def test_the_readme_table_is_one_the_module_wrote_naming_the_makefiles_steps() -> None:
     block = readme_block()
+    if block == f"{testtimes.BEGIN}\n{testtimes.END}":
+        pytest.skip("no figures yet: python3 -m devkit.testtimes writes them (a clone measuring itself)")
     assert "measured by `python3 -m devkit.testtimes` on " in block
     rows = re.findall(r"^\| (.+?) \| \**((?:\d+ min )?\d+ s)\** \|$", block, flags=re.MULTILINE)
     labels = [label for label, _ in rows]

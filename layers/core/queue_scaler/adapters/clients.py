@@ -57,5 +57,8 @@ def sns(endpoint_url: str | None = None) -> SNSClient:
 
 
 def clear() -> None:
-    """Forget cached clients (tests start and stop emulators; a client must not outlive its endpoint)."""
+    """Forget cached clients (tests start and stop emulators; a client must not outlive its endpoint),
+    and boto3's default session, which keeps the credentials it first resolved: the next client reads
+    the environment's credentials as they are now."""
     _client.cache_clear()
+    boto3.DEFAULT_SESSION = None
