@@ -193,7 +193,9 @@ retry "ECR login to $registry" ecr_login || fail "cannot log in to ECR registry 
 start_container() {
   # A failed attempt may leave a created container behind; its name must be free for the next one.
   docker rm --force "$container" >/dev/null 2>&1 || true
-  mkdir -p "$notice_dir" && chmod 755 "$notice_dir" && rm -f "$notice_dir/deadline"
+  # Only the deepest folder is ever made (its parent, /run or the test's, exists), so -m applies to it.
+  # shellcheck disable=SC2174
+  mkdir -p -m 755 "$notice_dir" && rm -f "$notice_dir/deadline"
   # --env after --env-file wins: the drain window, the slots and the pool are the template's, not SSM's
   # (the scaler sizes the pool for exactly these slots).
   docker run --detach --name "$container" --restart unless-stopped \
