@@ -470,7 +470,8 @@ class RunCommandEmulator:
     ) -> None:
         instance = invocation["InstanceId"]
         invocation.update(Status="InProgress", StatusDetails="InProgress", StandardOutputContent="")
-        if isinstance(parsed, CommandComment) and parsed.purpose is not Purpose.HEALTH:
+        # Only a drain (terminate or Spot) stops the container; a health check or the reconciler's sweep reads it.
+        if isinstance(parsed, CommandComment) and parsed.purpose in {Purpose.DRAIN, Purpose.SPOT}:
             self._docker_stop(instance, script)
         wait = parsed.seconds if isinstance(parsed, CommandComment) and parsed.purpose is Purpose.HEALTH else 0
         with self.lock:
