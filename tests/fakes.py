@@ -407,7 +407,9 @@ class FakeLedger:
             self.jobs[job_id]["lease"] = record.lease.model_copy(update={"expires_at": lease.expires_at})
             return True
 
-    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+    def end_attempt(
+        self, pool: str, job_id: str, attempt: Attempt, owner: str, hold_until: float | None = None
+    ) -> bool:
         with self.lock:
             started = self.attempts[job_id].get(attempt.attempt_id)
             self.attempts[job_id][attempt.attempt_id] = attempt.model_copy(
@@ -424,7 +426,16 @@ class FakeLedger:
                 held.update(completed_at=attempt.at, completed_attempt=attempt.attempt_id)
                 return True
             if attempt.outcome != AttemptOutcome.FAILED:
-                return True  # released: the lease stays until it expires
+                # Released: the lease stays, cut to `hold_until` by its owner (never lengthened).
+                lease = record.lease
+                if (
+                    hold_until is not None
+                    and lease is not None
+                    and lease.owner == owner
+                    and lease.expires_at > hold_until
+                ):
+                    held["lease"] = lease.model_copy(update={"expires_at": hold_until})
+                return True
             if record.lease is None or record.lease.owner != owner:
                 return False
             held.pop("lease", None)

@@ -106,10 +106,10 @@ def find_running(state_dir: Path | None = None) -> tuple[Path, dict[str, Any]] |
     return None
 
 
-def fetch_status(state: dict[str, Any]) -> dict[str, Any]:
-    """The local cloud's status; raises TimeoutError when it does not answer within STATUS_TIMEOUT."""
+def fetch_status(state: dict[str, Any], timeout: float = STATUS_TIMEOUT) -> dict[str, Any]:
+    """The local cloud's status; raises TimeoutError when it does not answer within `timeout` seconds."""
     try:
-        with urllib.request.urlopen(state["status_url"], timeout=STATUS_TIMEOUT) as response:  # noqa: S310 - loopback URL we wrote
+        with urllib.request.urlopen(state["status_url"], timeout=timeout) as response:  # noqa: S310 - loopback URL we wrote
             status: dict[str, Any] = json.loads(response.read())
     except urllib.error.URLError as error:
         # urllib wraps a connect timeout; a read timeout arrives as TimeoutError itself.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,14 @@ import boto3
 import pytest
 
 from devkit.commands.local import down, fetch_status, up
+from devkit.localcloud import stack
+from devkit.localcloud.stack import LocalSettings
+from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
+from queue_scaler.jobs import JobEnvelope
+
+#: How long a test waits for one status answer (a bound, well above the slowest seen: 6 s under load).
+STATUS_WAIT_SECONDS = 60.0
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -49,10 +58,25 @@ class Cloud:
         self.local = ("--local", "--state-dir", str(state_dir))
 
     def status(self) -> dict[str, Any]:
-        return fetch_status(self.state)
+        # The status scans the ledger and asks every queue: with a dozen workers polling the same
+        # process on two busy cores it takes seconds, so tests wait longer than the CLI's 10 s.
+        return fetch_status(self.state, timeout=STATUS_WAIT_SECONDS)
 
     def queue_url(self, name: str) -> str:
         return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+    def reserve(self, bodies: Iterable[dict[str, Any]], pool: str) -> None:
+        """Credit each job's user and reserve the job, as the producer does before it sends it.
+
+        A worker refuses a job the ledger holds no reservation for (the run lease), so a test that
+        sends envelopes by hand reserves them first."""
+        ledger = DynamoLedger(stack.ledger_table(LocalSettings()), self.dynamodb)
+        now = datetime.now(UTC)
+        for body in bodies:
+            job = JobEnvelope.model_validate(body)
+            if job.credits:
+                ledger.deposit(job.user_id, job.credits, f"e2e-{job.job_id}", now)
+            ledger.reserve(envelope_reservation(job, pool, RefundPolicy(), now), claim=f"submit-{job.job_id}")
 
 
 @pytest.fixture

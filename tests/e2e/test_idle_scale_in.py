@@ -64,6 +64,7 @@ def test_given_three_of_four_instances_busy_when_scaled_to_one_then_only_idle_on
             "submitted_at": datetime.now(UTC).isoformat(),
             "payload": {"seconds": JOB_SECONDS},
         }
+        cloud.reserve([body], pool="video")
         cloud.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
         # A worker protects its instance before it starts the job it received.
         wait_for(lambda j=job: started(cloud.state_dir, j), 30, f"job {job} to start")  # type: ignore[misc]

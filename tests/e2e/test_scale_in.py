@@ -11,12 +11,7 @@ import boto3
 import pytest
 
 from devkit.commands.local import down
-from devkit.localcloud import stack
 from devkit.localcloud.report import JobReport, read_worker_logs
-from devkit.localcloud.stack import LocalSettings
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
-from queue_scaler.jobs import JobEnvelope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 GROUP = "queue-scaler-local-video"
@@ -43,31 +38,26 @@ def test_given_jobs_running_when_the_group_scales_in_then_none_is_lost_and_every
 
     url = cloud.queue_url("queue-scaler-local-video-pro")
     jobs = {f"long-{i}": i for i in range(12)}
-    envelope = {"user_id": "u", "plan": "pro", "kind": "k", "credits": 1}
+    now = datetime.now(UTC).isoformat()
+    bodies = [
+        {
+            "job_id": job,
+            "user_id": "u",
+            "plan": "pro",
+            "kind": "k",
+            "credits": 1,
+            "submitted_at": now,
+            "payload": {"seconds": 3},
+        }
+        for job in jobs
+    ]
     # Each job reserved first, as a producer does: a worker refuses a job the ledger holds no reservation for.
-    ledger = DynamoLedger(stack.ledger_table(LocalSettings()), cloud.dynamodb)
-    now = datetime.now(UTC)
-    ledger.deposit("u", 100, "e2e-scale-in", now)
-    for job in jobs:
-        reserved = JobEnvelope(job_id=job, submitted_at=now, payload={"seconds": 3}, **envelope)
-        ledger.reserve(envelope_reservation(reserved, "video", RefundPolicy(), now), claim=f"submit-{job}")
-    for start in range(0, len(jobs), 10):
-        batch = list(jobs)[start : start + 10]
+    cloud.reserve(bodies, pool="video")
+    for start in range(0, len(bodies), 10):
         cloud.sqs.send_message_batch(
             QueueUrl=url,
             Entries=[
-                {
-                    "Id": str(n),
-                    "MessageBody": json.dumps(
-                        {
-                            **envelope,
-                            "job_id": job,
-                            "submitted_at": datetime.now(UTC).isoformat(),
-                            "payload": {"seconds": 3},
-                        }
-                    ),
-                }
-                for n, job in enumerate(batch)
+                {"Id": str(n), "MessageBody": json.dumps(body)} for n, body in enumerate(bodies[start : start + 10])
             ],
         )
     # Wait until every worker holds a job, then take two instances away mid-job.

@@ -60,8 +60,10 @@ def start(ledger: Ledger, owner: str, at: float = T, job_id: str = "j-1", pool: 
     return ledger.start_attempt(pool, job_id, attempt, lease(owner, at), at).verdict
 
 
-def end(ledger: Ledger, owner: str, outcome: AttemptOutcome, job_id: str = "j-1") -> bool:
-    return ledger.end_attempt(POOL, job_id, Attempt(attempt_id=owner, at=NOW, outcome=outcome), owner)
+def end(
+    ledger: Ledger, owner: str, outcome: AttemptOutcome, job_id: str = "j-1", hold_until: float | None = None
+) -> bool:
+    return ledger.end_attempt(POOL, job_id, Attempt(attempt_id=owner, at=NOW, outcome=outcome), owner, hold_until)
 
 
 def refund(ledger: Ledger, at: float = T, credits: int = 5, user_id: str = "u", job_id: str = "j-1") -> WriteOutcome:
@@ -165,6 +167,22 @@ def test_given_a_failed_attempt_then_the_lease_is_freed_by_its_owner_only(funded
     assert start(funded, "w/c", T + 1) == StartVerdict.LEASED, "a released run may still be finishing"
     assert end(funded, "w/a", AttemptOutcome.FAILED) is True
     assert start(funded, "w/c", T + 1) == StartVerdict.START, "the next receive runs at once"
+
+
+def test_given_a_release_with_its_process_gone_by_then_the_lease_is_cut_to_then_by_its_owner_only(
+    funded: Ledger,
+) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    assert end(funded, "w/b", AttemptOutcome.RELEASED, hold_until=T + 5) is True
+    assert start(funded, "w/c", T + 6) == StartVerdict.LEASED, "another receive's release cuts nothing"
+    assert end(funded, "w/a", AttemptOutcome.RELEASED, hold_until=T + LEASE + 30) is True
+    assert start(funded, "w/c", T + LEASE - 1) == StartVerdict.LEASED, "a release never lengthens the lease"
+    assert end(funded, "w/a", AttemptOutcome.RELEASED, hold_until=T + 15) is True
+    assert start(funded, "w/c", T + 14) == StartVerdict.LEASED, "the released run may still be finishing"
+    assert start(funded, "w/c", T + 15) == StartVerdict.START, "its process is gone: the job runs again now"
+    record = funded.job("j-1")
+    assert record is not None and record.lease is not None and record.lease.owner == "w/c"
 
 
 def test_given_a_completion_then_no_copy_starts_and_no_refund_happens(funded: Ledger) -> None:

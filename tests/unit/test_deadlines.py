@@ -10,6 +10,7 @@ from queue_scaler.domain.deadlines import (
     RELEASE_MARGIN_SECONDS,
     SPOT_NOTICE_SECONDS,
     cannot_finish,
+    gone_by,
     hook_floor_seconds,
     job_bound,
     stop_deadline,
@@ -107,3 +108,19 @@ def test_given_the_docs_then_they_state_the_margin_and_notice_the_code_uses() ->
     assert f"`docker stop --time <the pool's DrainSeconds + {RELEASE_MARGIN_SECONDS}> queue-worker`" in readme
     assert f"cannot finish {RELEASE_MARGIN_SECONDS} s before the end" in readme
     assert f"(the warning's `time` + {SPOT_NOTICE_SECONDS} s)" in readme
+
+
+@pytest.mark.parametrize(
+    ("stop_timeout", "notice_ends_at", "expected"),
+    [
+        (None, None, None),  # neither known: a released run keeps its lease to its expiry
+        (45.0, None, 145.0),  # Docker's SIGKILL at the stop timeout
+        (None, 220.0, 220.0),  # the instance reclaimed at the notice's end
+        (45.0, 130.0, 130.0),  # whichever comes first
+        (45.0, 220.0, 145.0),
+    ],
+)
+def test_a_signalled_worker_is_gone_at_its_kill_or_its_notice_end_whichever_first(
+    stop_timeout: float | None, notice_ends_at: float | None, expected: float | None
+) -> None:
+    assert gone_by(100.0, stop_timeout, notice_ends_at) == expected

@@ -49,7 +49,9 @@ class Log:
         self.leases.append((pool, job_id, lease))
         return not self.fail
 
-    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+    def end_attempt(
+        self, pool: str, job_id: str, attempt: Attempt, owner: str, hold_until: float | None = None
+    ) -> bool:
         self.calls.append(("end", job_id, attempt))
         self.owners.append(owner)
         if self.fail:

@@ -35,7 +35,9 @@ class BrokenLog:
     def renew_lease(self, pool: str, job_id: str, lease: Lease) -> bool:
         raise Throttled("UpdateItem", "ProvisionedThroughputExceededException")
 
-    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+    def end_attempt(
+        self, pool: str, job_id: str, attempt: Attempt, owner: str, hold_until: float | None = None
+    ) -> bool:
         raise Throttled("UpdateItem", "ProvisionedThroughputExceededException")
 
 
@@ -168,6 +170,32 @@ def test_given_a_drain_then_the_running_and_the_prefetched_jobs_are_recorded_rel
     [prefetched] = ledger.job("prefetched").attempts  # type: ignore[union-attr]
     assert (prefetched.outcome, prefetched.reason) == (AttemptOutcome.RELEASED, "not started before stop")
     assert ledger.job("running").attempts[0].reason == "drain deadline reached"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stop_timeout", [None, 20.0])
+def test_given_a_drain_then_a_released_run_keeps_its_lease_until_its_process_is_certainly_gone(
+    tmp_path: Path, stop_timeout: float | None
+) -> None:
+    entered, gate = threading.Event(), threading.Event()
+
+    def blocking(job: JobEnvelope) -> None:
+        entered.set()
+        gate.wait(10)
+
+    ledger, queues = reserved("running"), FakeQueues([body("running")])
+    worker, thread = start(tmp_path, queues, blocking, ledger, worker_slots=1, stop_timeout_seconds=stop_timeout)
+    assert entered.wait(5)
+    started = ledger.job("running").lease  # type: ignore[union-attr]
+    signalled = time.time()
+    worker.request_stop(signal.SIGTERM)
+    thread.join(5)
+    gate.set()
+    lease = ledger.job("running").lease  # type: ignore[union-attr]
+    assert started is not None and lease is not None and lease.owner == started.owner
+    if stop_timeout is None:  # when the process goes is unknown: the lease runs to its expiry
+        assert lease.expires_at == started.expires_at
+    else:  # Docker's SIGKILL at the stop timeout: the job may run elsewhere from then, not 30 s later
+        assert signalled + stop_timeout - 1 <= lease.expires_at <= time.time() + stop_timeout < started.expires_at
 
 
 def test_given_a_ledger_that_cannot_be_written_then_the_job_waits_for_it_rather_than_run_unleased(

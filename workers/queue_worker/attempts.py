@@ -126,15 +126,23 @@ class AttemptRecorder:
             )
             return False
 
-    def end(self, job_id: str | None, message: ReceivedMessage, outcome: AttemptOutcome, reason: str = "") -> bool:
-        """Record how the attempt ended and free its lease (a completion also settles the job's charge).
+    def end(
+        self,
+        job_id: str | None,
+        message: ReceivedMessage,
+        outcome: AttemptOutcome,
+        reason: str = "",
+        hold_until: float | None = None,
+    ) -> bool:
+        """Record how the attempt ended and free its lease (a completion also settles the job's charge);
+        a release keeps the lease no later than `hold_until` (epoch seconds: this process gone).
 
         False when a completion found the job already ended (refunded meanwhile), or nothing was written."""
         if self._log is None or job_id is None:
             return True
         attempt = Attempt(attempt_id=attempt_id(message), at=self._now(), outcome=outcome, reason=reason or None)
         try:
-            return self._log.end_attempt(self._pool, job_id, attempt, self.owner(message))
+            return self._log.end_attempt(self._pool, job_id, attempt, self.owner(message), hold_until)
         except AwsCallError as error:
             self._not_recorded(job_id, attempt, error)
             return False

@@ -38,7 +38,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from queue_scaler.domain.deadlines import cannot_finish, stop_deadline
+from queue_scaler.domain.deadlines import cannot_finish, gone_by, stop_deadline
 from queue_scaler.domain.ledger import AttemptOutcome, StartVerdict
 from queue_scaler.jobs import JobEnvelope
 from queue_scaler.ports import StartResult
@@ -144,6 +144,8 @@ class Worker:
         self._board = SlotBoard(slots=settings.worker_slots, prefetch=settings.worker_prefetch)
         self._buffer: PriorityBuffer[ReceivedMessage] = PriorityBuffer()
         self._stopping = False
+        # Set at the stop: when this process is certainly gone (wall clock), None while unknown.
+        self._gone_by: float | None = None
         self._counts: Counter[str] = Counter()
         self._deletes: list[_Success] = []
         self._deleter_stop = False
@@ -507,7 +509,9 @@ class Worker:
         for message in mine:
             self._count("released")
             # A release is not a failure: recorded, it keeps this receive from counting toward a refund.
-            self._attempts.end(peek_job_id(message.body), message, AttemptOutcome.RELEASED, reason)
+            self._attempts.end(
+                peek_job_id(message.body), message, AttemptOutcome.RELEASED, reason, hold_until=self._gone_by
+            )
             self._telemetry.event(
                 "job_released",
                 "message made visible again",
@@ -534,6 +538,11 @@ class Worker:
         ends_at = self._notice_ends_at()
         notice = None if ends_at is None else self._clock() + (ends_at - self._wall_clock())
         return stop_deadline(signalled_at, self._settings.drain_seconds, notice), notice
+
+    def _note_gone_by(self, signalled_at: float, notice: float | None) -> None:
+        """When this process is certainly gone, on the wall clock: what a released run's lease is cut to."""
+        ends = gone_by(signalled_at, self._settings.stop_timeout_seconds, notice)
+        self._gone_by = None if ends is None else self._wall_clock() + (ends - self._clock())
 
     def _notice_ends_at(self) -> float | None:
         """The epoch second the stop-notice file names, or None when there is none (or it is unreadable)."""
@@ -570,6 +579,7 @@ class Worker:
     def _drain(self, poller: threading.Thread, heartbeat: threading.Thread, deleter: threading.Thread) -> None:
         signalled_at = self._clock()
         deadline, notice = self._stop_deadline(signalled_at)
+        self._note_gone_by(signalled_at, notice)
         self._health.clear()
         with self._cond:
             self._stopping = True
@@ -601,6 +611,7 @@ class Worker:
                 self._signalled_again.clear()
                 again, notice = self._stop_deadline(signalled_at)
                 deadline = min(deadline, again)
+                self._note_gone_by(signalled_at, notice)
                 self._telemetry.event(
                     "worker_stop_renewed",
                     "signalled again during the drain: stop notice read again",

@@ -233,11 +233,14 @@ class AttemptLog(Protocol):
         """Move the lease's expiry to `lease.expires_at`; False when `lease.owner` no longer holds it."""
         ...
 
-    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+    def end_attempt(
+        self, pool: str, job_id: str, attempt: Attempt, owner: str, hold_until: float | None = None
+    ) -> bool:
         """Record how the attempt ended. A COMPLETED one also completes the job (its final charge) and
         frees the lease; False when the job had already ended (refunded, or completed by another).
-        A FAILED one frees the lease if `owner` still holds it (False when not); a RELEASED one keeps it
-        until it expires (the released job may still be finishing in a process about to exit)."""
+        A FAILED one frees the lease if `owner` still holds it (False when not). A RELEASED one keeps it,
+        since the released job may still be finishing in a process about to exit, but no later than
+        `hold_until` (epoch seconds: when that process is certainly gone) if `owner` still holds it."""
         ...
 
 

@@ -107,6 +107,9 @@ STARTABLE = (
 RENEW_LEASE = "SET #lease_expires_at = :expires"
 RENEWABLE = "#lease_owner = :owner AND #status = :reserved AND attribute_not_exists(#completed_at)"
 FREE_LEASE = "REMOVE #lease_owner, #lease_attempt, #lease_expires_at"
+#: A released run's lease, cut to when its process is gone: only by its owner, and never lengthened.
+CUT_LEASE = "SET #lease_expires_at = :until"
+CUTTABLE = "#lease_owner = :owner AND #lease_expires_at > :until"
 COMPLETE_JOB = "SET #completed_at = :now, #completed_attempt = :id " + FREE_LEASE
 #: The first completion ends the job; a job already failed (refunded) stays failed.
 COMPLETABLE = "#status = :reserved AND attribute_not_exists(#completed_at)"
@@ -466,7 +469,9 @@ class DynamoLedger:
             {":owner": _s(lease.owner), ":expires": _n_float(lease.expires_at), ":reserved": _s(JobStatus.RESERVED)},
         )
 
-    def end_attempt(self, pool: str, job_id: str, attempt: Attempt, owner: str) -> bool:
+    def end_attempt(
+        self, pool: str, job_id: str, attempt: Attempt, owner: str, hold_until: float | None = None
+    ) -> bool:
         # The first write of an attempt keeps its start time; this one's time is when it ended.
         ended = attempt.at.isoformat()
         update = END_ATTEMPT + (", #reason = :reason" if attempt.reason else "")
@@ -499,8 +504,17 @@ class DynamoLedger:
                 {":reserved": _s(JobStatus.RESERVED), ":id": _s(attempt.attempt_id), ":now": _s(ended)},
             )
         if attempt.outcome != AttemptOutcome.FAILED:
-            # Released (a drain): the lease stays until it expires. A job released while it still ran
-            # may finish before its process exits; freeing the lease could run it twice at once.
+            # Released (a drain): the lease stays, since a job released while it still ran may finish
+            # before its process exits and freeing it could run the job twice at once. It is cut to when
+            # that process is certainly gone, so that the job runs again then, not a visibility timeout later.
+            if hold_until is not None:
+                self._update_job(
+                    "UpdateItem(cut lease)",
+                    _job_key(pool, job_id),
+                    CUT_LEASE,
+                    CUTTABLE,
+                    {":owner": _s(owner), ":until": _n_float(hold_until)},
+                )
             return True
         # Failed: free the lease (if still ours) so that the next receive runs at once.
         return self._update_job(

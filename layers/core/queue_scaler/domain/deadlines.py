@@ -57,6 +57,17 @@ def stop_deadline(signalled_at: float, drain_seconds: float, notice_ends_at: flo
     return min(window_end, notice_ends_at - RELEASE_MARGIN_SECONDS)
 
 
+def gone_by(signalled_at: float, stop_timeout: float | None, notice_ends_at: float | None) -> float | None:
+    """When a worker signalled at `signalled_at` is certainly gone (all times on one clock), or None.
+
+    Docker's SIGKILL at the container's stop timeout, or the end of a notice (the instance reclaimed),
+    whichever comes first; None when neither is known. A job released while it still runs keeps its
+    run lease until then: it cannot run anywhere else while this process may still be running it.
+    """
+    ends = [t for t in (None if stop_timeout is None else signalled_at + stop_timeout, notice_ends_at) if t is not None]
+    return min(ends) if ends else None
+
+
 def job_bound(kind: str, by_kind: Mapping[str, float], default: float | None, drain_seconds: float) -> float:
     """The most seconds a job of `kind` is expected to run: its kind's maximum, the pool's, or the drain window."""
     if kind in by_kind:
