@@ -318,6 +318,15 @@ class FakeLedger:
             if held is None or held.get("send_claim") != claim:
                 return False
             held.update(sent=True, queue=queue)
+            held.pop("send_unknown", None)
+            return True
+
+    def mark_send_unknown(self, pool: str, job_id: str, claim: str) -> bool:
+        with self.lock:
+            held = self._held(pool, job_id)
+            if held is None or held.get("send_claim") != claim or held["sent"]:
+                return False
+            held["send_unknown"] = True
             return True
 
     def take_over_send(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
@@ -334,6 +343,7 @@ class FakeLedger:
             if (
                 held is None
                 or held["sent"]
+                or held.get("send_unknown", False)
                 or held["send_claim"] != claim
                 or "lease" in held
                 or held["status"] != JobStatus.RESERVED
@@ -372,6 +382,7 @@ class FakeLedger:
                 status=status,
                 refunded=failed.amount if failed else 0,
                 sent=held.get("sent", False),
+                send_unknown=held.get("send_unknown", False),
                 send_claim=held.get("send_claim"),
                 claimed_at=held.get("claimed_at"),
                 queue=held.get("queue"),
@@ -542,15 +553,19 @@ class FakeLedger:
 
 @dataclass
 class FakeJobQueues:
-    """Job queues in memory: what was sent where; `fail` makes every send raise."""
+    """Job queues in memory: what was sent where; `fail` makes every send raise (nothing queued),
+    `lose_answer` makes every send queue its message and then raise (SQS took it, the client timed out)."""
 
     sent: list[tuple[str, str]] = field(default_factory=list)
     fail: Exception | None = None
+    lose_answer: Exception | None = None
 
     def send(self, queue: str, body: str) -> str:
         if self.fail is not None:
             raise self.fail
         self.sent.append((queue, body))
+        if self.lose_answer is not None:
+            raise self.lose_answer
         return f"m-{len(self.sent)}"
 
 

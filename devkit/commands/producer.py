@@ -26,13 +26,15 @@ from queue_scaler.domain.ledger import JobRecord
 from queue_scaler.domain.refund import InvalidAmount
 from queue_scaler.domain.routing import Unroutable
 from queue_scaler.errors import AwsCallError, ConfigError, InsufficientCredits, ReferenceTaken
-from queue_scaler.producer import JobIdConflict, Producer, SubmissionInProgress, SubmitFailed
+from queue_scaler.producer import JobIdConflict, Producer, SendUnknown, SubmissionInProgress, SubmitFailed
 from queue_scaler.settings import ProducerSettings
 from queue_scaler.validation import describe_validation_error
 
 EXIT_AWS = 1
 EXIT_USAGE = 2
 EXIT_CREDITS = 3
+#: The job may have been sent (the send's answer was lost): its credits stay reserved; retry with its id.
+EXIT_MAYBE_SENT = 4
 
 
 class UsageError(Exception):
@@ -179,6 +181,9 @@ def _submit(args: argparse.Namespace, target: AwsTarget) -> int:
     except InsufficientCredits as error:
         print(f"queue-scaler submit: insufficient credits: {error}; nothing was sent", file=sys.stderr)
         return EXIT_CREDITS
+    except SendUnknown as error:
+        print(f"queue-scaler submit: {error}", file=sys.stderr)
+        return EXIT_MAYBE_SENT
     print(json.dumps(submission.as_dict()))
     return 0
 
@@ -206,7 +211,7 @@ def _show(args: argparse.Namespace, target: AwsTarget) -> int:
         print(json.dumps(shown, indent=2))
         return 0
     print(f"job {job.job_id}: {shown['outcome']}")
-    print(f"  user {job.user_id}, plan {job.plan}, kind {job.kind}, credits {job.credits}")
+    print(f"  user {job.user_id}, plan {job.plan}, kind {job.kind}, credits {job.credits}, send {shown['send']}")
     for attempt in shown["attempts"]:
         reason = f" ({attempt['reason']})" if attempt.get("reason") else ""
         print(f"  {attempt['at']}  {attempt['outcome']}{reason}")
@@ -221,6 +226,7 @@ def job_view(job: JobRecord) -> dict[str, Any]:
         "plan": job.plan,
         "kind": job.kind,
         "credits": job.credits,
+        "send": str(job.send_state),
         "attempts": [
             {"at": a.at.isoformat(), "outcome": str(a.outcome)} | ({"reason": a.reason} if a.reason else {})
             for a in job.attempts

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, StartVerdict
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, SendState, StartVerdict
 from queue_scaler.domain.refund import FailedJob, RefundPolicy, reservation
 from queue_scaler.errors import DuplicateReservation, InsufficientCredits, ReferenceTaken
 from queue_scaler.ports import Ledger, ReturnWrite, WriteOutcome
@@ -125,6 +125,32 @@ def test_given_an_unsent_job_then_release_forgets_it_but_not_once_a_worker_start
     assert funded.job("j-1") is None
     assert start(funded, "w/a", job_id="j-2") == StartVerdict.START
     assert funded.release(held.model_copy(update={"job_id": "j-2"}), "claim-j-2") is False
+    account = funded.account("u")
+    assert account is not None and (account.balance, account.reserved) == (95, 5)
+
+
+def test_given_a_send_whose_outcome_is_unknown_then_its_reservation_is_kept_until_it_is_marked_sent(
+    funded: Ledger,
+) -> None:
+    reserve(funded, "j-1")
+    held = reservation(
+        job_id="j-1", pool=POOL, user_id="u", plan="pro", kind="video.transcode", credits=5,
+        policy=RefundPolicy(), now=NOW,
+    )  # fmt: skip
+    assert funded.mark_send_unknown(POOL, "j-1", "not-the-claim") is False
+    assert funded.mark_send_unknown(POOL, "j-none", "claim-j-1") is False
+    assert funded.job("j-none") is None, "nothing is created for a job that has no reservation"
+    assert funded.mark_send_unknown(POOL, "j-1", "claim-j-1") is True
+    record = funded.job("j-1")
+    assert record is not None and record.send_state == SendState.UNKNOWN and record.status == JobStatus.RESERVED
+    assert funded.release(held, "claim-j-1") is False, "its message may be queued: never released"
+    assert start(funded, "w/a", job_id="j-1") == StartVerdict.START, "a worker runs it: it is reserved"
+    assert funded.take_over_send(POOL, "j-1", "claim-j-1", "retry", NOW) is True, "a retry may resend"
+    assert funded.mark_send_unknown(POOL, "j-1", "claim-j-1") is False, "the claim moved to the retry"
+    assert funded.mark_sent(POOL, "j-1", "retry", "q", "m-2") is True
+    record = funded.job("j-1")
+    assert record is not None and record.send_state == SendState.SENT
+    assert funded.mark_send_unknown(POOL, "j-1", "retry") is False, "sent is final"
     account = funded.account("u")
     assert account is not None and (account.balance, account.reserved) == (95, 5)
 

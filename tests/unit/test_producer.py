@@ -8,10 +8,11 @@ from itertools import count
 import pytest
 
 from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.ledger import SendState
 from queue_scaler.domain.refund import InvalidAmount, RefundPolicy
 from queue_scaler.domain.routing import Unroutable
-from queue_scaler.errors import InsufficientCredits, Unavailable
-from queue_scaler.producer import JobIdConflict, Producer, SubmissionInProgress, SubmitFailed
+from queue_scaler.errors import Forbidden, InsufficientCredits, OutcomeUnknown, Unavailable
+from queue_scaler.producer import JobIdConflict, Producer, SendUnknown, SubmissionInProgress, SubmitFailed
 from tests.fakes import FakeJobQueues, FakeLedger, RecordingMetrics
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -96,6 +97,51 @@ def test_given_a_failing_send_then_the_reservation_is_released(world: World) -> 
     assert world.ledger.account("u-1").reserved == 0  # type: ignore[union-attr]
     world.queues.fail = None
     assert not world.submit().duplicate and len(world.queues.sent) == 1  # type: ignore[attr-defined]
+
+
+def test_given_a_send_whose_answer_is_lost_then_the_reservation_is_kept_and_a_retry_resends_at_once(
+    world: World,
+) -> None:
+    world.queues.lose_answer = OutcomeUnknown("SendMessage", "ReadTimeoutError")
+    with pytest.raises(SendUnknown, match=r"may have been sent.*job id j-1 is safe"):
+        world.submit()
+    assert len(world.queues.sent) == 1 and world.balance() == 38
+    assert world.ledger.job("j-1").send_state == SendState.UNKNOWN  # type: ignore[union-attr]
+    assert world.metrics.counts[("SubmitSendUnknown", None)] == 1
+    world.queues.lose_answer = None
+    again = world.submit(now=NOW + timedelta(seconds=1))  # no lease to wait for: the first submit gave up
+    assert not again.duplicate and len(world.queues.sent) == 2 and world.balance() == 38  # type: ignore[attr-defined]
+    assert world.ledger.job("j-1").send_state == SendState.SENT  # type: ignore[union-attr]
+    assert world.submit(now=NOW + timedelta(seconds=2)).duplicate and len(world.queues.sent) == 2  # type: ignore[attr-defined]
+
+
+def test_given_an_unknown_send_then_a_rejected_resend_never_releases_the_reservation(world: World) -> None:
+    world.queues.lose_answer = OutcomeUnknown("SendMessage", "InternalError")
+    with pytest.raises(SendUnknown):
+        world.submit()
+    world.queues.lose_answer, world.queues.fail = None, Forbidden("SendMessage", "AccessDenied")
+    with pytest.raises(SendUnknown, match="AccessDenied"):  # the first copy may be queued
+        world.submit(now=NOW + timedelta(seconds=1))
+    assert world.ledger.job("j-1").send_state == SendState.UNKNOWN and world.balance() == 38  # type: ignore[union-attr]
+    assert world.ledger.account("u-1").reserved == 12  # type: ignore[union-attr]
+    world.queues.fail = None
+    assert not world.submit(now=NOW + timedelta(seconds=2)).duplicate  # type: ignore[attr-defined]
+    assert world.balance() == 38, "reserved once, however many sends"
+
+
+def test_given_an_unknown_send_when_two_retries_race_then_the_loser_sends_nothing_and_may_retry(
+    world: World,
+) -> None:
+    world.queues.lose_answer = OutcomeUnknown("SendMessage", "ReadTimeoutError")
+    with pytest.raises(SendUnknown):
+        world.submit()
+    world.queues.lose_answer = None
+    stale = world.ledger.job("j-1")
+    world.ledger.take_over_send("video", "j-1", "claim-1", "claim-other", NOW)  # the other retry took it first
+    world.ledger.job = lambda job_id: stale  # type: ignore[method-assign, assignment]  # read before that
+    with pytest.raises(SubmissionInProgress):
+        world.submit(now=NOW + timedelta(seconds=1))
+    assert len(world.queues.sent) == 1 and world.balance() == 38
 
 
 def test_given_too_few_credits_then_nothing_is_reserved_or_sent(world: World) -> None:

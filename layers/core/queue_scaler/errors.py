@@ -37,6 +37,14 @@ class Unavailable(AwsCallError):
     retryable = True
 
 
+class OutcomeUnknown(Unavailable):
+    """The request may have reached the service and taken effect, but its answer was lost: a timeout
+    reading the response, a connection dropped after the request left, a 5xx, or a failure after
+    botocore's retries (an earlier attempt may have been the one that worked). A write that fails so
+    may have been applied: its caller must not undo what depends on it (adapters.aws_errors).
+    """
+
+
 class ConcurrentUpdate(Exception):
     """Another tick changed the pool's history first; this tick must not act on stale history."""
 

@@ -75,6 +75,7 @@ class Metric(StrEnum):
     DUPLICATE_SUBMITS = "DuplicateSubmits"
     SUBMIT_ERRORS = "SubmitErrors"
     SUBMIT_MARK_ERRORS = "SubmitMarkErrors"
+    SUBMIT_SEND_UNKNOWN = "SubmitSendUnknown"
     RELEASE_ERRORS = "ReleaseErrors"
     RESERVATIONS_RELEASED = "ReservationsReleased"
     # queue_worker (workers/), on the pools' instances: Pool and service=queue-worker, no Environment

@@ -281,9 +281,15 @@ class CreditLedger(JobReader, Protocol):
         """Note that the job's message was sent; False when `claim` no longer holds the send."""
         ...
 
+    def mark_send_unknown(self, pool: str, job_id: str, claim: str) -> bool:
+        """Note that the job's message may have been sent (the send's answer was lost): the reservation
+        is kept for good, never released. False when `claim` no longer holds the send, or it was sent."""
+        ...
+
     def release(self, reservation: Reservation, claim: str) -> bool:
         """Undo an unsent, never started reservation (its send failed): the credits go back, the job
-        is forgotten. False when `claim` no longer holds the send (taken over, sent or started)."""
+        is forgotten. False when `claim` no longer holds the send (taken over, sent or started) or a
+        send's outcome is unknown (its message may be queued)."""
         ...
 
     def take_over_send(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
@@ -345,7 +351,10 @@ class Parking(Protocol):
 
 class JobQueues(Protocol):
     def send(self, queue: str, body: str) -> str:
-        """Send one message to the named job queue; returns its message id."""
+        """Send one message to the named job queue; returns its message id.
+
+        Raises OutcomeUnknown when the message may be on the queue (the answer was lost), any other
+        AwsCallError when it certainly is not."""
         ...
 
 

@@ -3,12 +3,19 @@
 A submission routes the job (kind to pool, plan to queue, from the pool configuration), reserves its
 credits and sends its envelope, in that order, so that a job is never run unpaid. Each step keeps one
 promise under retries and failures:
-- a reservation never outlives its message: a failed send releases it in one transaction;
-- the same job id sends one message: the reservation is conditional on the job id, and a retry that
+- a reservation never outlives its message: a send that SQS definitely rejected (a 4xx at the first
+  attempt, or no connection made) releases it in one transaction;
+- a message never outlives its reservation: a send whose answer was lost (a timeout reading it, a
+  connection dropped after the request left, a 5xx: adapters.aws_errors.outcome_unknown) may have
+  queued the message, so its reservation is kept for good, its send state `unknown`, and SendUnknown
+  tells the caller to retry with the same job id;
+- the same job id is reserved once: the reservation is conditional on the job id, and a retry that
   finds it sent returns the first submission. A retry that finds it unsent while its send claim is
   live (another submit of the same job is sending) raises SubmissionInProgress; once the claim's
   lease has run out (that submit died between its reservation and its send), it takes the claim over
-  and sends.
+  and sends. A retry that finds its send state unknown takes the claim over at once and sends again:
+  a second copy is harmless, since the run lease runs the job once and a worker deletes a copy of a
+  completed job.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.ledger import Account, JobRecord
 from queue_scaler.domain.refund import RefundPolicy, Reservation, envelope_reservation
 from queue_scaler.domain.routing import Route, route
-from queue_scaler.errors import AwsCallError, DuplicateReservation
+from queue_scaler.errors import AwsCallError, DuplicateReservation, OutcomeUnknown
 from queue_scaler.jobs import JobEnvelope, Plan
 from queue_scaler.ports import CreditLedger, JobQueues, MetricsSink
 
@@ -45,6 +52,21 @@ class JobIdConflict(ValueError):
 
 class SubmitFailed(Exception):
     """Sending the job failed; its reservation was released (or, if even that failed, is left to a retry)."""
+
+
+class SendUnknown(Exception):
+    """The job's message may have been sent (the send's answer was lost); its reservation is kept.
+
+    Retrying the submit with the same job id is safe: it sends the job again and marks it sent, and
+    the job runs (and is charged) once however many copies reach the queue.
+    """
+
+    def __init__(self, job_id: str, queue: str, error: AwsCallError) -> None:
+        super().__init__(
+            f"job {job_id}: queue {queue}: {error}; the job may have been sent and its credits stay reserved: "
+            f"retrying the submit with job id {job_id} is safe (it runs and is charged once)"
+        )
+        self.job_id = job_id
 
 
 @dataclass(frozen=True)
@@ -115,7 +137,8 @@ class Producer:
         """Route, reserve and send one job.
 
         Raises pydantic.ValidationError or InvalidAmount (a bad field), Unroutable, JobIdConflict,
-        InsufficientCredits (nothing reserved or sent), SubmissionInProgress, or SubmitFailed.
+        InsufficientCredits (nothing reserved or sent), SubmissionInProgress, SubmitFailed (nothing
+        sent), or SendUnknown (maybe sent, its credits kept reserved: retry with the same job id).
         """
         target = self.route(kind, plan)
         envelope = JobEnvelope(
@@ -135,13 +158,28 @@ class Producer:
             return self._resume(envelope, held, target, now)
         return self._send(envelope, held, claim, target)
 
-    def _send(self, envelope: JobEnvelope, held: Reservation, claim: str, target: Route) -> Submission:
+    def _send(
+        self, envelope: JobEnvelope, held: Reservation, claim: str, target: Route, *, unknown: bool = False
+    ) -> Submission:
+        """Send the envelope under `claim`; `unknown`: an earlier send's outcome is unknown (a resend)."""
         queue = target.queue_url or target.queue
         try:
             message_id = self._queues.send(queue, envelope.to_body())
+        except OutcomeUnknown as error:
+            self._metrics.count("SubmitSendUnknown")
+            self._mark_unknown(held, claim, error)
+            raise SendUnknown(envelope.job_id, target.queue, error) from error
         except AwsCallError as error:
             self._metrics.count("SubmitErrors")
-            self._release(held, claim)
+            if unknown:
+                # Rejected now, but the first send may have queued the job: its reservation stays.
+                self._metrics.count("SubmitSendUnknown")
+                raise SendUnknown(envelope.job_id, target.queue, error) from error
+            if self._release(held, claim):
+                raise SubmitFailed(
+                    f"job {envelope.job_id}: queue {target.queue}: {error}; nothing was sent, its reservation "
+                    "was released"
+                ) from error
             raise SubmitFailed(f"job {envelope.job_id}: queue {target.queue}: {error}; nothing was sent") from error
         try:
             if not self._ledger.mark_sent(held.pool, envelope.job_id, claim, target.queue, message_id):
@@ -158,7 +196,22 @@ class Producer:
         )
         return Submission(envelope.job_id, target.queue, held.amount)
 
-    def _release(self, held: Reservation, claim: str) -> None:
+    def _mark_unknown(self, held: Reservation, claim: str, error: AwsCallError) -> None:
+        context = {"job_id": held.job_id, "error": str(error)}
+        try:
+            if self._ledger.mark_send_unknown(held.pool, held.job_id, claim):
+                logger.warning("send's outcome unknown: the job may be queued, its reservation kept", extra=context)
+            else:
+                # Sent meanwhile, or its claim taken over by a retry after the lease: that one sends.
+                logger.warning("send's outcome unknown and its claim lost", extra=context)
+        except AwsCallError as mark_error:
+            # Left unsent under this claim: nothing releases it now; a retry after the lease takes it
+            # over and sends. Should that send be rejected and released while this message is queued,
+            # the worker refuses the unreserved copy: the job never runs unpaid.
+            self._metrics.count("SubmitMarkErrors")
+            logger.error("send's outcome unknown and not recorded", extra=context | {"mark_error": str(mark_error)})
+
+    def _release(self, held: Reservation, claim: str) -> bool:
         try:
             released = self._ledger.release(held, claim)
         except AwsCallError as error:
@@ -168,9 +221,10 @@ class Producer:
                 "reservation of an unsent job could not be released",
                 extra={"job_id": held.job_id, "error": str(error)},
             )
-            return
+            return False
         if released:
             self._metrics.count("ReservationsReleased")
+        return released
 
     def _resume(self, envelope: JobEnvelope, held: Reservation, target: Route, now: datetime) -> Submission:
         stored = self._ledger.job(envelope.job_id)
@@ -181,13 +235,21 @@ class Producer:
             self._metrics.count("DuplicateSubmits")
             return Submission(envelope.job_id, stored.queue or target.queue, stored.credits, duplicate=True)
         claimed_at = stored.claimed_at or now
-        if stored.send_claim is None or (now - claimed_at).total_seconds() < self._lease_seconds:
+        if stored.send_claim is None or (
+            # A send whose outcome is unknown is not in progress: its submit gave up, so resend at once.
+            not stored.send_unknown and (now - claimed_at).total_seconds() < self._lease_seconds
+        ):
             raise SubmissionInProgress(f"job {envelope.job_id} is being sent by another submit; retry later")
         claim = self._new_claim()
         if not self._ledger.take_over_send(held.pool, envelope.job_id, stored.send_claim, claim, now):
             raise SubmissionInProgress(f"job {envelope.job_id} is being sent by another submit; retry later")
-        logger.warning("unsent job's send taken over after its lease ran out", extra={"job_id": envelope.job_id})
-        return self._send(envelope, held.model_copy(update={"amount": stored.credits}), claim, target)
+        if stored.send_unknown:
+            logger.warning("job whose send's outcome is unknown sent again", extra={"job_id": envelope.job_id})
+        else:
+            logger.warning("unsent job's send taken over after its lease ran out", extra={"job_id": envelope.job_id})
+        return self._send(
+            envelope, held.model_copy(update={"amount": stored.credits}), claim, target, unknown=stored.send_unknown
+        )
 
 
 def _check_same_job(stored: JobRecord, held: Reservation) -> None:

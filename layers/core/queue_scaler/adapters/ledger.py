@@ -8,11 +8,11 @@ Items (partition key `pk`, sort key `sk`, both strings):
 - `JOBID#<job>` / `JOB`: the job's pointer (its pool), written with its reservation: a job id is
   unique across pools, and `jobs show` or a dead letter finds the job from its id alone.
 - `JOB#<pool>#<job>` / `JOB`: the job's reservation (status, credits, its send claim and whether SQS
-  took the message), its run lease (lease_owner, lease_attempt, lease_expires_at), then one of its
-  two exclusive ends: completed (completed_at, completed_attempt, written by the worker that ran it)
-  or failed (status failed, refunded, last_error, and the user notice: notice, notice_claim,
-  notice_claimed_at); dead letters sent back (returns, returned and returns_sent: their message ids)
-  and parked (parked_at).
+  took the message: sent, or send_unknown when a send's answer was lost), its run lease (lease_owner,
+  lease_attempt, lease_expires_at), then one of its two exclusive ends: completed (completed_at,
+  completed_attempt, written by the worker that ran it) or failed (status failed, refunded,
+  last_error, and the user notice: notice, notice_claim, notice_claimed_at); dead letters sent back
+  (returns, returned and returns_sent: their message ids) and parked (parked_at).
 - `JOB#<pool>#<job>` / `ATTEMPT#<attempt>`: one receive of the job's message as its worker recorded
   it: at, outcome (started, completed, failed, released), reason, ended_at, worker.
 
@@ -325,9 +325,18 @@ class DynamoLedger:
         return self._update_job(
             "UpdateItem(mark sent)",
             _job_key(pool, job_id),
-            "SET #sent = :true, #queue = :queue, #message_id = :message",
+            "SET #sent = :true, #queue = :queue, #message_id = :message REMOVE #send_unknown",
             "#send_claim = :claim",
             {":true": {"BOOL": True}, ":queue": _s(queue), ":message": _s(message_id), ":claim": _s(claim)},
+        )
+
+    def mark_send_unknown(self, pool: str, job_id: str, claim: str) -> bool:
+        return self._update_job(
+            "UpdateItem(mark send unknown)",
+            _job_key(pool, job_id),
+            "SET #send_unknown = :true",
+            "#send_claim = :claim AND #sent = :false",
+            {":true": {"BOOL": True}, ":claim": _s(claim), ":false": {"BOOL": False}},
         )
 
     def take_over_send(self, pool: str, job_id: str, seen_claim: str, claim: str, now: datetime) -> bool:
@@ -340,9 +349,11 @@ class DynamoLedger:
         )
 
     def release(self, reservation: Reservation, claim: str) -> bool:
-        # Only an unsent job that no worker ever started is released: a started one was sent after all.
+        # Only an unsent job that no worker ever started is released: a started one was sent after all,
+        # and one whose send's outcome is unknown may be queued (its reservation is kept for good).
         condition = (
-            "#send_claim = :claim AND #sent = :false AND attribute_not_exists(#lease_owner) AND #status = :reserved"
+            "#send_claim = :claim AND #sent = :false AND attribute_not_exists(#send_unknown) "
+            "AND attribute_not_exists(#lease_owner) AND #status = :reserved"
         )
         items: list[TransactWriteItemTypeDef] = [
             {
@@ -832,6 +843,7 @@ def _job_record(pool: str, job_id: str, items: list[dict[str, Any]]) -> JobRecor
         status=JobStatus(status) if status else None,
         refunded=number("refunded"),
         sent=bool(job.get("sent", {}).get("BOOL", False)),
+        send_unknown=bool(job.get("send_unknown", {}).get("BOOL", False)),
         send_claim=text("send_claim"),
         claimed_at=datetime.fromisoformat(claimed_at) if claimed_at else None,
         queue=text("queue"),

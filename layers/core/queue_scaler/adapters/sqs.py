@@ -95,7 +95,8 @@ class SqsJobQueues:
                 try:
                     self._urls[queue] = self._client.get_queue_url(QueueName=queue)["QueueUrl"]
                 except (ClientError, BotoCoreError) as error:
-                    raise translate("GetQueueUrl", error) from error
+                    # Only a lookup: whatever became of it, no message was sent.
+                    raise translate("GetQueueUrl", error, reads_only=True) from error
             return self._urls[queue]
 
     def send(self, queue: str, body: str) -> str:

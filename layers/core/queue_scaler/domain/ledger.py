@@ -38,6 +38,14 @@ class JobStatus(StrEnum):
     FAILED = "failed"  # dead-lettered; refunded if it had reserved anything
 
 
+class SendState(StrEnum):
+    """Whether the producer's message of a job reached SQS, as `jobs show` prints it."""
+
+    UNSENT = "unsent"  # reserved, its send not (yet) answered: released if SQS rejects it
+    UNKNOWN = "unknown"  # the send's answer was lost: it may be queued; the reservation is kept for good
+    SENT = "sent"  # SQS took it
+
+
 class AttemptOutcome(StrEnum):
     """How one receive of a job's message ended, as its worker recorded it."""
 
@@ -111,6 +119,7 @@ class JobRecord(_Model):
     status: JobStatus | None = Field(default=None, description="None: attempts recorded but no reservation")
     refunded: Annotated[int, Field(ge=0)] = 0
     sent: bool = Field(default=False, description="The producer's message was accepted by SQS")
+    send_unknown: bool = Field(default=False, description="A send's answer was lost: the message may be queued")
     send_claim: str | None = Field(default=None, description="Token of the submit that holds the send")
     claimed_at: datetime | None = None
     queue: str | None = Field(default=None, description="The queue the producer sent it to")
@@ -135,6 +144,12 @@ class JobRecord(_Model):
         if self.attempts and max(self.attempts, key=lambda a: a.at).outcome == AttemptOutcome.STARTED:
             return JobOutcome.RUNNING
         return JobOutcome.PENDING
+
+    @property
+    def send_state(self) -> SendState:
+        if self.sent:
+            return SendState.SENT
+        return SendState.UNKNOWN if self.send_unknown else SendState.UNSENT
 
     def tally(self) -> Counter[AttemptOutcome]:
         """Attempts per outcome."""
