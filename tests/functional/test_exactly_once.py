@@ -1,8 +1,11 @@
-"""Exactly once, against a moto server with real worker processes (issue 23's cases 1, 2 and 3).
+"""Exactly once, against a moto server with real worker processes (issue 23's cases 1 to 4).
 
 1. Two copies of one job's message on a worker with 2 slots: the job runs once.
 2. One dead letter of a released job delivered twice: one copy goes back, and the job runs once.
 3. A dead letter while another copy of the job is queued: a refund and no run (never both).
+4. A submit whose SendMessage reached SQS but whose answer was lost: the reservation is kept, a retry
+   with the same job id sends a second copy, and the job runs once and is charged once. A send SQS
+   rejects still releases the reservation.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from devkit import template
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.adapters.sqs import SqsJobQueues
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, SendState
 from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy, envelope_reservation
 from queue_scaler.events import DeadLetter
 from queue_scaler.jobs import JobEnvelope
+from queue_scaler.producer import Producer, SendUnknown, SubmitFailed
 from queue_scaler.services.refunds import RefundService
 from tests.fakes import FakeNotifier, FakeParking, RecordingMetrics
 from tests.functional.worker_fixtures import WorkerProcess, counts, make_queue, sqs_client, wait_for
@@ -199,3 +205,87 @@ def test_given_a_dead_letter_while_a_copy_is_queued_then_refunded_and_the_copy_n
     assert record is not None and record.status == JobStatus.FAILED and record.completed_at is None
     account = ledger.account("u-1")
     assert account is not None and (account.balance, account.refunded) == (100, 7)
+
+
+def producer(ledger: DynamoLedger, client: Any, url: str) -> Producer:
+    config = ScalerConfig.model_validate(
+        {
+            "pools": [
+                {
+                    "name": POOL,
+                    "max_size": 1,
+                    "queues": [{"name": url.rsplit("/", 1)[-1], "url": url, "target_per_instance": 1}],
+                }
+            ]
+        }
+    )
+    return Producer(ledger, SqsJobQueues(client), config, RecordingMetrics(), policy=RefundPolicy())
+
+
+def submit(service: Producer, job_id: str) -> bool:
+    """Submit one 7-credit job as test_exactly_once's user; True when it found the job already sent."""
+    submission = service.submit(
+        user_id="u-1", plan="pro", kind="test.sleep", credits=7, now=NOW, job_id=job_id, payload={"seconds": 0.5}
+    )
+    return submission.duplicate
+
+
+@pytest.mark.timeout(120)
+def test_given_a_send_that_reached_sqs_but_timed_out_then_a_retry_resends_and_it_runs_once_and_charges_once(
+    endpoint: str, sqs: Any, tmp_path: Path, ledger: DynamoLedger, workers: list[WorkerProcess]
+) -> None:
+    url, _ = make_queue(sqs, "ambiguous", visibility=4)
+    client = sqs_client(endpoint)  # the producer's own, whose answer the test loses
+
+    def time_out(**_: Any) -> None:  # SQS has taken the message; the client sees a read timeout
+        raise ReadTimeoutError(endpoint_url=endpoint)
+
+    client.meta.events.register("after-call.sqs.SendMessage", time_out)
+    service = producer(ledger, client, url)
+    with pytest.raises(SendUnknown, match=r"j-ambiguous: .*may have been sent.*job id j-ambiguous is safe"):
+        submit(service, "j-ambiguous")
+    client.meta.events.unregister("after-call.sqs.SendMessage", time_out)
+    assert counts(sqs, url) == (1, 0), "SQS took the message"
+    record = ledger.job("j-ambiguous")
+    assert record is not None and (record.status, record.send_state) == (JobStatus.RESERVED, SendState.UNKNOWN)
+    account = ledger.account("u-1")
+    assert account is not None and (account.balance, account.reserved) == (93, 7), "the reservation is kept"
+    assert submit(service, "j-ambiguous") is False, "the retry sends again"
+    assert counts(sqs, url) == (2, 0)
+    record = ledger.job("j-ambiguous")
+    assert record is not None and record.send_state == SendState.SENT
+    worker = start_worker(endpoint, tmp_path, ledger, url, workers, name="ambiguous")
+    done = wait_for(lambda: worker.events("job_completed") and counts(sqs, url) == (0, 0), 60)
+    assert done, worker.log_text()[-3000:]
+    stop(workers)
+    assert runs(workers, "j-ambiguous") == 1
+    record = ledger.job("j-ambiguous")
+    assert record is not None and record.status == JobStatus.COMPLETED
+    assert [a.outcome for a in record.attempts] == [AttemptOutcome.COMPLETED]
+    account = ledger.account("u-1")
+    assert account is not None and (account.balance, account.reserved, account.refunded) == (93, 7, 0)
+
+
+def test_given_a_send_sqs_rejects_then_the_reservation_is_released(
+    endpoint: str, sqs: Any, ledger: DynamoLedger
+) -> None:
+    url, _ = make_queue(sqs, "rejected")
+    client = sqs_client(endpoint)
+
+    def deny(**_: Any) -> Any:
+        return _Response(403), {
+            "Error": {"Code": "AccessDenied", "Message": "not allowed"},
+            "ResponseMetadata": {"HTTPStatusCode": 403, "RetryAttempts": 0},
+        }
+
+    client.meta.events.register("before-call.sqs.SendMessage", deny)
+    with pytest.raises(SubmitFailed, match=r"AccessDenied.*nothing was sent, its reservation was released"):
+        submit(producer(ledger, client, url), "j-rejected")
+    assert counts(sqs, url) == (0, 0) and ledger.job("j-rejected") is None
+    account = ledger.account("u-1")
+    assert account is not None and (account.balance, account.reserved) == (100, 0)
+
+
+class _Response:
+    def __init__(self, status: int) -> None:
+        self.status_code = status

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from devkit.cli import main
 from devkit.localcloud.server import make_dynamodb_atomic
@@ -89,13 +90,16 @@ def test_given_a_submit_retried_with_the_same_job_id_then_one_message_is_sent(
     )
 
 
-def test_given_a_failing_send_then_no_reservation_is_left(
+def test_given_a_send_sqs_rejects_then_no_reservation_is_left(
     stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
 
     def refuse(**_: Any) -> Any:
-        return _Response(500), {"Error": {"Code": "InternalError", "Message": "SQS is down"}}
+        return _Response(403), {
+            "Error": {"Code": "AccessDenied", "Message": "not allowed"},
+            "ResponseMetadata": {"HTTPStatusCode": 403, "RetryAttempts": 0},
+        }
 
     clients.sqs().meta.events.register("before-call.sqs.SendMessage", refuse)
     code, _, err = submit(stack, capsys, "--job-id", "j-2")
@@ -108,6 +112,33 @@ def test_given_a_failing_send_then_no_reservation_is_left(
     clients.sqs().meta.events.unregister("before-call.sqs.SendMessage", refuse)
     code, out, _ = submit(stack, capsys, "--job-id", "j-2")  # retried once SQS is back: sent once
     assert code == 0 and not out["duplicate"] and len(drain(stack["queues"]["pro"])) == 1
+
+
+def test_given_a_send_whose_answer_is_lost_then_exit_4_the_reservation_is_kept_and_a_retry_sends_again(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+
+    def time_out(**_: Any) -> None:  # SQS took the message; the client saw a read timeout
+        raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/")
+
+    clients.sqs().meta.events.register("after-call.sqs.SendMessage", time_out)
+    code, _, err = submit(stack, capsys, "--job-id", "j-3")
+    clients.sqs().meta.events.unregister("after-call.sqs.SendMessage", time_out)
+    assert code == 4, err
+    assert "j-3" in err and "may have been sent" in err and "is safe" in err
+    assert reservation_items(stack) != []
+    account = DynamoLedger(stack["ledger"]).account("u-1")
+    assert account is not None and (account.balance, account.reserved) == (38, 12)
+    code, shown, _ = cli(stack, capsys, "jobs", "show", "j-3", "--json")
+    assert (code, shown["send"], shown["outcome"]) == (0, "unknown", "pending")
+    code, out, err = submit(stack, capsys, "--job-id", "j-3")  # retried at once: sends a second copy
+    assert code == 0 and not out["duplicate"], err
+    assert [json.loads(b)["job_id"] for b in drain(stack["queues"]["pro"])] == ["j-3", "j-3"]
+    code, shown, _ = cli(stack, capsys, "jobs", "show", "j-3", "--json")
+    assert (code, shown["send"]) == (0, "sent")
+    account = DynamoLedger(stack["ledger"]).account("u-1")
+    assert account is not None and (account.balance, account.reserved) == (38, 12), "reserved once"
 
 
 @pytest.mark.parametrize(
