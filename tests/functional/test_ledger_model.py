@@ -2,10 +2,15 @@
 refund service over the DynamoDB ledger on moto, driven through every interleaving Hypothesis finds.
 
 Simulated around the ledger: one SQS queue (copies of job messages, each received, put back or
-dead-lettered), a DLQ, workers that take leases, heartbeat, finish, fail or die, and a clock. After
-every step the invariants hold: each balance is deposits - reserved + refunded; a job is never both
-completed and refunded; at most one live lease per job; no attempt starts on a terminal or unreserved
-job; credits charged are those of jobs completed (or still pending), refunds those of jobs failed.
+dead-lettered), a DLQ, workers that take leases, heartbeat, finish, fail or die, and a clock. A
+submit's send is accepted, rejected (nothing queued: the reservation is released) or ambiguous (SQS
+took the message, the client saw a timeout: the reservation is kept, send state unknown), and a
+submit may be retried with the same job id (a job whose send is unknown is sent again). After every
+step the invariants hold: each balance is deposits - reserved + refunded, and each user's reserved
+credits are those of the submits that were not rejected, each job reserved once however often it was
+retried; no submitted job is left unsent; a job is never both completed and refunded; at most one
+live lease per job; no attempt starts on a terminal or unreserved job; credits charged are those of
+jobs completed (or still pending), refunds those of jobs failed.
 
 CI runs a bounded number of examples (25 of 25 steps); `QS_MODEL_PROFILE=long` runs more locally
 (`QS_MODEL_EXAMPLES`, default 2000, of `QS_MODEL_STEPS` steps, default 20), with
@@ -32,7 +37,7 @@ from moto import mock_aws
 
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, StartVerdict
+from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, SendState, StartVerdict
 from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
 from queue_scaler.errors import (
     AwsCallError,
@@ -40,11 +45,11 @@ from queue_scaler.errors import (
     InsufficientCredits,
     JobRunning,
     NotificationPending,
+    OutcomeUnknown,
     ReferenceTaken,
-    Unavailable,
 )
 from queue_scaler.events import DeadLetter
-from queue_scaler.producer import Producer, SubmitFailed
+from queue_scaler.producer import Producer, SendUnknown, SubmitFailed
 from queue_scaler.services.refunds import RefundService
 from tests.fakes import FakeNotifier, FakeParking, RecordingMetrics
 from tests.functional.moto_stack import create_ledger_table
@@ -107,7 +112,7 @@ class Sqs:
         message_id = f"m-{next(self.ids)}"
         self.sink.append(Copy(json.loads(body)["job_id"], body, message_id))
         if self.outcome == "ambiguous":  # SQS took it; the client saw a timeout
-            raise Unavailable("SendMessage", "ReadTimeout")
+            raise OutcomeUnknown("SendMessage", "ReadTimeoutError")
         return message_id
 
 
@@ -127,7 +132,8 @@ class LedgerModel(RuleBasedStateMachine):
         self.sqs = Sqs(self.queue)
         self.deposited: dict[str, int] = dict.fromkeys(USERS, 0)
         self.owners: dict[str, str] = {}  # reference -> the user it credited
-        self.jobs: list[str] = []
+        self.jobs: dict[str, tuple[str, int]] = {}  # job -> (user, credits), as first submitted
+        self.reserved: dict[str, int] = dict.fromkeys(USERS, 0)  # credits the model expects reserved
         self.ended: dict[str, str] = {}  # job -> "completed" | "refunded", as their writers were told
         self.receipts = count(1)
         self.producer = Producer(self.ledger, self.sqs, CONFIG, RecordingMetrics(), policy=RefundPolicy(cap=1000))
@@ -170,16 +176,46 @@ class LedgerModel(RuleBasedStateMachine):
     )
     def submit(self, user: str, credits: int, outcome: str) -> None:
         job_id = f"j-{len(self.jobs) + 1}"
-        self.jobs.append(job_id)
+        self.jobs[job_id] = (user, credits)
+        self._submit(job_id, outcome)
+
+    @precondition(lambda self: self.jobs)
+    @rule(index=st.integers(0, 50), outcome=st.sampled_from(["ok", "fail", "ambiguous"]))
+    def retry(self, index: int, outcome: str) -> None:
+        """The same submit again, as a caller told its send may have been lost (or any caller) does."""
+        self._submit(list(self.jobs)[index % len(self.jobs)], outcome)
+
+    def _submit(self, job_id: str, outcome: str) -> None:
+        user, credits = self.jobs[job_id]
+        before = self.ledger.job(job_id)
+        copies = len(self.queue)
         self.sqs.outcome = outcome
         try:
-            self.producer.submit(
+            submission = self.producer.submit(
                 user_id=user, plan="pro", kind="video.encode", credits=credits, now=self.now(), job_id=job_id
             )
-        except (InsufficientCredits, SubmitFailed):
-            pass
+        except InsufficientCredits:
+            assert before is None, f"{job_id} is reserved: a retry reserves nothing"
+            return
+        except SubmitFailed:
+            assert outcome == "fail" and (before is None or before.send_state == SendState.UNSENT)
+            assert self.ledger.job(job_id) is None, f"{job_id}: a rejected send releases its reservation"
+            assert len(self.queue) == copies
+            return
+        except SendUnknown:
+            resent = before is None or before.send_state == SendState.UNKNOWN
+            assert outcome == "ambiguous" or (outcome == "fail" and resent), f"{job_id}: {outcome}"
+            after = self.ledger.job(job_id)
+            assert after is not None and after.send_state == SendState.UNKNOWN, f"{job_id}: reservation kept"
+        else:
+            assert outcome == "ok" or submission.duplicate, f"{job_id}: {outcome} but submitted"
+            after = self.ledger.job(job_id)
+            assert after is not None and (submission.duplicate or after.send_state == SendState.SENT)
+            assert submission.duplicate == (len(self.queue) == copies), "a duplicate sends nothing"
         finally:
             self.sqs.outcome = "ok"
+        if before is None:
+            self.reserved[user] += credits
 
     # SQS and the workers ----------------------------------------------------------------------------
 
@@ -300,8 +336,11 @@ class LedgerModel(RuleBasedStateMachine):
             assert account.problems() == []
             assert account.deposited == self.deposited[account.user_id]
             assert account.balance == account.deposited - account.reserved + account.refunded
+            assert account.reserved == self.reserved[account.user_id], "each job reserved once, none released"
         for record in records:
             assert not (record.completed_at is not None and record.status == JobStatus.FAILED), record
+            if record.send_claim is not None:  # the producer's reservation: sent, or maybe sent
+                assert record.send_state != SendState.UNSENT, f"{record.job_id} left unsent: {record}"
             assert (
                 self.ended.get(record.job_id, "pending")
                 == {
