@@ -102,3 +102,19 @@ class ReferenceTaken(Exception):
         super().__init__(f"reference {reference!r} was already deposited for user {owner!r}; nothing was credited")
         self.reference = reference
         self.owner = owner
+
+
+class BalanceCapExceeded(Exception):
+    """A deposit would take a balance above the ledger's balance cap: refused atomically, nothing credited."""
+
+    def __init__(self, user_id: str, credits: int, cap: int, balance: int | None = None) -> None:
+        held = f"'s balance of {balance}" if balance is not None else "'s balance"
+        room = f"deposit at most {max(cap - balance, 0)}" if balance is not None else f"deposit at most {cap}"
+        super().__init__(
+            f"credits: {credits} would take user {user_id!r}{held} above the balance cap of {cap} (BALANCE_CAP): "
+            f"{room}; nothing was credited"
+        )
+        self.user_id = user_id
+        self.credits = credits
+        self.cap = cap
+        self.balance = balance
