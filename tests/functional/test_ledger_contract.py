@@ -117,7 +117,9 @@ def test_given_a_balance_cap_then_a_deposit_past_it_is_refused_whole_and_one_up_
         capped.deposit("u", CAP + 1, "p-0", NOW)  # alone above the cap
     assert capped.account("u") is None
     capped.deposit("u", 60, "p-1", NOW)
-    with pytest.raises(BalanceCapExceeded, match=r"balance of 60 above the balance cap of 100 .*deposit at most 40"):
+    with pytest.raises(
+        BalanceCapExceeded, match=r"balance of user 'u' \(60\) above the balance cap of 100 .*deposit at most 40"
+    ):
         capped.deposit("u", 41, "p-2", NOW)
     capped.deposit("u", 60, "p-1", NOW)  # a retried deposit is still done once, not refused by the cap
     capped.deposit("u", 40, "p-2", NOW)  # exactly up to the cap; the refused reference was not consumed

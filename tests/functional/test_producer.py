@@ -241,7 +241,7 @@ def test_case_6_amounts_and_ids_out_of_bounds_are_refused_naming_the_field_and_l
     monkeypatch.setenv("DEPOSIT_CAP", "100")
     code, _, err = cli(stack, capsys, "credits", "deposit", "u-1", "51", "--reference", "purchase-2")
     assert (code, err.count("\n")) == (2, 1), err
-    assert "credits: 51 would take user 'u-1''s balance of 50 above the balance cap of 100" in err
+    assert "credits: 51 would take the balance of user 'u-1' (50) above the balance cap of 100" in err
     assert "deposit at most 50" in err
     code, out, _ = cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-2")
     assert (code, out) == (0, {"user_id": "u-1", "balance": 100})

@@ -100,7 +100,7 @@ LIMITS = CreditLimits(deposit_cap=100, balance_cap=1000)
     [
         (1, None),
         (100, None),
-        (101, "credits: 101 is above the deposit cap of 100 (DEPOSIT_CAP)"),
+        (101, "credits: 101 is above the deposit cap of 100: check the amount, or raise DEPOSIT_CAP"),
         (0, "credits: a deposit must be positive, got 0"),
         (-1, "credits: a deposit must be positive, got -1"),
         (10**40, f"credits: {10**40} is above the deposit cap of 100"),

@@ -182,6 +182,6 @@ def test_deposits_are_bounded_by_the_deposit_cap_and_the_ledgers_balance_cap() -
         producer.deposit("u-1", 100, "p 1", NOW)
     assert ledger.accounts == {} and ledger.deposits == {}
     assert producer.deposit("u-1", 100, "p-1", NOW).balance == 100
-    with pytest.raises(BalanceCapExceeded, match="balance of 100 above the balance cap of 150"):
+    with pytest.raises(BalanceCapExceeded, match=r"\(100\) above the balance cap of 150"):
         producer.deposit("u-1", 51, "p-2", NOW)
     assert producer.deposit("u-1", 50, "p-2", NOW).balance == 150

@@ -108,11 +108,15 @@ class BalanceCapExceeded(Exception):
     """A deposit would take a balance above the ledger's balance cap: refused atomically, nothing credited."""
 
     def __init__(self, user_id: str, credits: int, cap: int, balance: int | None = None) -> None:
-        held = f"'s balance of {balance}" if balance is not None else "'s balance"
-        room = f"deposit at most {max(cap - balance, 0)}" if balance is not None else f"deposit at most {cap}"
+        if balance is None:
+            what, room = f"is above the balance cap of {cap}", cap
+        else:
+            what, room = (
+                f"would take the balance of user {user_id!r} ({balance}) above the balance cap of {cap}",
+                cap - balance,
+            )
         super().__init__(
-            f"credits: {credits} would take user {user_id!r}{held} above the balance cap of {cap} (BALANCE_CAP): "
-            f"{room}; nothing was credited"
+            f"credits: {credits} {what} (BALANCE_CAP): deposit at most {max(room, 0)}; nothing was credited"
         )
         self.user_id = user_id
         self.credits = credits

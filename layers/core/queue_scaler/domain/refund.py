@@ -73,8 +73,8 @@ class CreditLimits(_Model):
             raise InvalidAmount(f"credits: a deposit must be positive, got {credits}")
         if credits > self.deposit_cap:
             raise InvalidAmount(
-                f"credits: {credits} is above the deposit cap of {self.deposit_cap} (DEPOSIT_CAP): "
-                "check the amount (DEPOSIT_CAP sets the cap)"
+                f"credits: {credits} is above the deposit cap of {self.deposit_cap}: check the amount, "
+                "or raise DEPOSIT_CAP"
             )
 
 
