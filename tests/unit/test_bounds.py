@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from queue_scaler.adapters.ledger import job_pk
 from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.ledger import Deposit
 from queue_scaler.domain.refund import (
@@ -193,3 +194,12 @@ def test_producer_settings_read_the_caps(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("BALANCE_CAP", str(MAX_CREDIT_CAP + 1))
     with pytest.raises(ValidationError, match="balance_cap"):
         ProducerSettings()
+
+
+def test_the_longest_ids_make_ledger_keys_within_dynamodbs_limits() -> None:
+    """CONTRACTS.md section 6: the longest key, `JOB#<pool>#<job>`, is 213 bytes (DynamoDB: a partition
+    key up to 2,048 bytes, a sort key up to 1,024); `TX#deposit#<reference>` is 139."""
+    longest_job = job_pk("p" * 80, TypeAdapter(JobId).validate_python("j" * ID_MAX_LENGTH))
+    assert len(longest_job.encode()) == 213  # of 2,048
+    assert len(f"TX#deposit#{'r' * ID_MAX_LENGTH}".encode()) == 139  # of 1,024
+    assert RefundPolicy().cap == 10_000  # the default plan cap the docs quote
