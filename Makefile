@@ -43,8 +43,8 @@ lint: $(STAMP) ## ruff, and mypy (strict on layers/core)
 	$(VENV)/bin/shellcheck workers/*.sh
 
 # pytest-xdist spreads the tests over every core (-n auto); tests that share the checkout's own state
-# folders are kept on one worker by their xdist_group (--dist loadgroup).
-PYTEST_ARGS ?= -n auto --dist loadgroup
+# folders are kept on one worker by their xdist_group (--dist loadgroup). Each tier names its slowest tests.
+PYTEST_ARGS ?= -n auto --dist loadgroup --durations=8
 # One tier after another, each on every core, so that each says how long it took (README, "Tests").
 TEST_TIERS := unit functional contract e2e
 test: lint validate build transform ## Lint, validate and build the templates, run every test suite (the README's test command)

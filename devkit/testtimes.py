@@ -1,7 +1,7 @@
 """Time `make test` here and write what each of its steps took into the README.
 
 `python3 -m devkit.testtimes` runs `make test` in the checkout (pass `--from-scratch` to delete
-.venv, .venv-tools and .aws-sam first, as a fresh clone has none), passes its output through, and
+.venv, .venv-tools, .aws-sam and the tools' caches first, as a fresh clone has none), passes its output through, and
 times it on the wall clock. Every slow step of the Makefile runs under scripts/keepalive.py, which
 ends with `LABEL: done in N s`; those lines are the table's rows, in the order they ran, and what
 is left of the total (ruff, hadolint, shellcheck, make itself) is one more row. The table replaces
@@ -31,6 +31,8 @@ BEGIN = "<!-- test-times:begin (python3 -m devkit.testtimes writes this table) -
 END = "<!-- test-times:end -->"
 #: scripts/keepalive.py's last line for a step that succeeded.
 DONE = re.compile(r"^(?P<label>.+): done in (?P<seconds>\d+) s$")
+#: What a fresh clone does not have: the environments, SAM's build, and the caches that speed tools up.
+SCRATCH = (".venv", ".venv-tools", ".aws-sam", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis")
 OTHER = "other steps (ruff, hadolint, shellcheck, make)"
 
 
@@ -46,7 +48,7 @@ def steps(output: str) -> list[tuple[str, int]]:
 
 def table(timed: list[tuple[str, int]], total: float, cores: int, day: str, from_scratch: bool) -> str:
     """The README's block: one row per step, the rest of the total, then the total."""
-    start = "a fresh clone (no .venv, .venv-tools or .aws-sam)" if from_scratch else "a checkout already set up"
+    start = "a fresh clone (no .venv, .venv-tools, .aws-sam or caches)" if from_scratch else "a checkout already set up"
     rows = [
         BEGIN,
         f"`make test` from {start}, measured by `python3 -m devkit.testtimes` on {day}, {cores} cores, an "
@@ -84,10 +86,10 @@ def run_make_test() -> tuple[int, str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m devkit.testtimes", description=__doc__.splitlines()[0])
-    parser.add_argument("--from-scratch", action="store_true", help="delete .venv, .venv-tools and .aws-sam first")
+    parser.add_argument("--from-scratch", action="store_true", help="delete what a fresh clone lacks first")
     args = parser.parse_args(argv)
     if args.from_scratch:
-        for folder in (".venv", ".venv-tools", ".aws-sam"):
+        for folder in SCRATCH:
             shutil.rmtree(ROOT / folder, ignore_errors=True)
     code, output, total = run_make_test()
     if code != 0:

@@ -30,8 +30,21 @@ from queue_scaler.domain.lifecycle import (
     HookResult,
     LifecycleAction,
 )
-from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
-from queue_scaler.errors import ActionConflict, DuplicateReservation, InsufficientCredits, ReferenceTaken
+from queue_scaler.domain.refund import (
+    DEFAULT_BALANCE_CAP,
+    FailedJob,
+    NoticeState,
+    ParkedRecord,
+    Reservation,
+    UserNotice,
+)
+from queue_scaler.errors import (
+    ActionConflict,
+    BalanceCapExceeded,
+    DuplicateReservation,
+    InsufficientCredits,
+    ReferenceTaken,
+)
 from queue_scaler.metric_names import Metric
 from queue_scaler.ports import (
     FailureWrite,
@@ -249,6 +262,8 @@ class FakeLedger:
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: Raised by the next confirm_notice (then cleared), to fail the write after the publish.
     fail_confirm: Exception | None = None
+    #: Most credits one balance holds: a deposit past it is refused, as the DynamoDB ledger's condition does.
+    balance_cap: int = DEFAULT_BALANCE_CAP
 
     def _account(self, user_id: str) -> Account:
         return self.accounts.get(user_id, Account(user_id=user_id))
@@ -274,14 +289,18 @@ class FakeLedger:
     # Credits ------------------------------------------------------------------------------------
 
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
+        if credits > self.balance_cap:
+            raise BalanceCapExceeded(user_id, credits, self.balance_cap)
         with self.lock:
             owner = self.deposits.get(reference)
             if owner is not None and owner != user_id:
                 raise ReferenceTaken(reference, owner)
             if owner is not None:
                 return
-            self.deposits[reference] = user_id
             a = self._account(user_id)
+            if a.balance + credits > self.balance_cap:
+                raise BalanceCapExceeded(user_id, credits, self.balance_cap, a.balance)
+            self.deposits[reference] = user_id
             self.accounts[user_id] = a.model_copy(
                 update={"balance": a.balance + credits, "deposited": a.deposited + credits}
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from devkit.commands.common import AwsTarget, TargetError, add_aws_options, aws_target
 from devkit.configfile import load_file, load_parameter, localize_config
@@ -25,8 +25,16 @@ from queue_scaler.bootstrap import producer
 from queue_scaler.domain.ledger import JobRecord
 from queue_scaler.domain.refund import InvalidAmount
 from queue_scaler.domain.routing import Unroutable
-from queue_scaler.errors import AwsCallError, ConfigError, InsufficientCredits, ReferenceTaken
-from queue_scaler.producer import JobIdConflict, Producer, SendUnknown, SubmissionInProgress, SubmitFailed
+from queue_scaler.errors import AwsCallError, BalanceCapExceeded, ConfigError, InsufficientCredits, ReferenceTaken
+from queue_scaler.jobs import JobId
+from queue_scaler.producer import (
+    JobIdConflict,
+    Producer,
+    SendUnknown,
+    SubmissionInProgress,
+    SubmitFailed,
+    deposit_credits,
+)
 from queue_scaler.settings import ProducerSettings
 from queue_scaler.validation import describe_validation_error
 
@@ -112,6 +120,18 @@ def _as_local_producer(args: argparse.Namespace) -> None:
         raise TargetError(str(error)) from error
 
 
+def _settings() -> ProducerSettings:
+    try:
+        return ProducerSettings()
+    except ValidationError as error:
+        raise UsageError(_one_line("invalid settings", error)) from error
+
+
+def _one_line(what: str, error: ValidationError) -> str:
+    """A validation error on one line: each bad field named, with its rule."""
+    return f"{what}: " + "; ".join(line.strip() for line in describe_validation_error(error).splitlines())
+
+
 def _table(args: argparse.Namespace, target: AwsTarget, settings: ProducerSettings) -> str:
     table = args.ledger_table or settings.ledger_table
     if table is None and target.local:
@@ -127,7 +147,7 @@ def _table(args: argparse.Namespace, target: AwsTarget, settings: ProducerSettin
 
 
 def _producer(args: argparse.Namespace, target: AwsTarget) -> Producer:
-    settings = ProducerSettings()
+    settings = _settings()
     table = _table(args, target, settings)
     parameter = getattr(args, "parameter", None) or settings.pool_config_parameter
     config_file = getattr(args, "config", None)
@@ -152,6 +172,7 @@ def _producer(args: argparse.Namespace, target: AwsTarget) -> Producer:
         config=config,
         metrics=NullMetrics(),
         policy=settings.policy(),
+        limits=settings.limits(),
         endpoint_url=target.endpoint_url,
     )
 
@@ -175,7 +196,7 @@ def _submit(args: argparse.Namespace, target: AwsTarget) -> int:
             now=datetime.now(UTC),
         )
     except ValidationError as error:
-        raise UsageError("invalid job:\n" + describe_validation_error(error)) from error
+        raise UsageError(_one_line("invalid job", error)) from error
     except (InvalidAmount, Unroutable, JobIdConflict) as error:
         raise UsageError(str(error)) from error
     except InsufficientCredits as error:
@@ -189,19 +210,29 @@ def _submit(args: argparse.Namespace, target: AwsTarget) -> int:
 
 
 def _deposit(args: argparse.Namespace, target: AwsTarget) -> int:
-    table = _table(args, target, ProducerSettings())
-    if args.credits <= 0:
-        raise UsageError(f"CREDITS: a deposit must be positive, got {args.credits}")
-    ledger = DynamoLedger(table, clients.dynamodb(target.endpoint_url))
-    now = datetime.now(UTC)
-    ledger.deposit(args.user, args.credits, args.reference, now)
-    account = ledger.account(args.user)
-    print(json.dumps({"user_id": args.user, "balance": account.balance if account else 0}))
+    settings = _settings()
+    limits = settings.limits()
+    ledger = DynamoLedger(
+        _table(args, target, settings), clients.dynamodb(target.endpoint_url), balance_cap=limits.balance_cap
+    )
+    try:
+        account = deposit_credits(
+            ledger, limits, user_id=args.user, credits=args.credits, reference=args.reference, now=datetime.now(UTC)
+        )
+    except ValidationError as error:
+        raise UsageError(_one_line("invalid deposit", error)) from error
+    except (InvalidAmount, BalanceCapExceeded) as error:
+        raise UsageError(str(error)) from error
+    print(json.dumps({"user_id": args.user, "balance": account.balance}))
     return 0
 
 
 def _show(args: argparse.Namespace, target: AwsTarget) -> int:
-    table = _table(args, target, ProducerSettings())
+    try:
+        TypeAdapter(JobId).validate_python(args.job_id)
+    except ValidationError as error:
+        raise UsageError("job_id: " + error.errors()[0]["msg"]) from error
+    table = _table(args, target, _settings())
     job = DynamoLedger(table, clients.dynamodb(target.endpoint_url)).job(args.job_id)
     if job is None:
         print(f"queue-scaler jobs show: no job {args.job_id} in the ledger", file=sys.stderr)

@@ -101,18 +101,16 @@ def _daemons(state_dir: Path) -> list[int]:
     return found
 
 
-def long_job(job_id: str) -> str:
-    return json.dumps(
-        {
-            "job_id": job_id,
-            "user_id": "u-e2e",
-            "plan": "pro",
-            "kind": "e2e.sleep",
-            "credits": 0,
-            "submitted_at": "2026-11-22T10:00:00Z",
-            "payload": {"seconds": 600},
-        }
-    )
+def long_job(job_id: str) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "user_id": "u-e2e",
+        "plan": "pro",
+        "kind": "e2e.sleep",
+        "credits": 0,
+        "submitted_at": "2026-11-22T10:00:00Z",
+        "payload": {"seconds": 600},
+    }
 
 
 def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_desired(cloud_factory: Any) -> None:
@@ -122,7 +120,9 @@ def test_given_backlog_when_invoking_the_scaler_on_each_event_then_it_raises_des
     # Jobs that run for longer than the test: in flight, they stay backlog however fast the workers
     # start and however slowly a busy machine runs the invocations, so every event must ask for 4.
     for batch in range(3):
-        entries = [{"Id": str(i), "MessageBody": long_job(f"b{batch}-{i}")} for i in range(10)]
+        bodies = [long_job(f"b{batch}-{i}") for i in range(10)]
+        cloud.reserve(bodies, pool="video")  # or the workers refuse the jobs and the backlog is gone
+        entries = [{"Id": str(i), "MessageBody": json.dumps(body)} for i, body in enumerate(bodies)]
         cloud.sqs.send_message_batch(QueueUrl=url, Entries=entries)
     for event in SCALER_EVENTS:
         # Each sample on its own: the pool back at zero, so that its invocation is what scales it.
@@ -160,10 +160,9 @@ def test_given_a_running_cloud_with_workers_when_down_then_no_process_is_left(cl
     cloud = cloud_factory()
     url = cloud.queue_url("queue-scaler-local-ai-free")
     envelope = {"user_id": "u", "plan": "free", "kind": "k", "credits": 0, "submitted_at": "2026-11-22T10:00:00Z"}
-    entries = [
-        {"Id": str(i), "MessageBody": json.dumps({**envelope, "job_id": f"d{i}", "payload": {"seconds": 30}})}
-        for i in range(10)
-    ]
+    bodies = [{**envelope, "job_id": f"d{i}", "payload": {"seconds": 30}} for i in range(10)]
+    cloud.reserve(bodies, pool="ai")
+    entries = [{"Id": str(i), "MessageBody": json.dumps(body)} for i, body in enumerate(bodies)]
     cloud.sqs.send_message_batch(QueueUrl=url, Entries=entries)
     assert wait_for(lambda: len(cloud.status()["workers"]["pids"]) >= 2, 60)
     pids = cloud.status()["workers"]["pids"]

@@ -15,7 +15,7 @@ import pytest
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, SendState, StartVerdict
 from queue_scaler.domain.refund import FailedJob, RefundPolicy, reservation
-from queue_scaler.errors import DuplicateReservation, InsufficientCredits, ReferenceTaken
+from queue_scaler.errors import BalanceCapExceeded, DuplicateReservation, InsufficientCredits, ReferenceTaken
 from queue_scaler.ports import Ledger, ReturnWrite, WriteOutcome
 from tests.fakes import FakeLedger
 from tests.functional.moto_stack import create_ledger_table
@@ -26,6 +26,9 @@ POOL = "video"
 LEASE = 60.0
 
 
+CAP = 100  # the balance cap of the `capped` ledgers
+
+
 @pytest.fixture(params=["fake", "dynamodb"])
 def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
     if request.param == "fake":
@@ -33,6 +36,15 @@ def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
         return
     request.getfixturevalue("aws")
     yield DynamoLedger(create_ledger_table())
+
+
+@pytest.fixture(params=["fake", "dynamodb"])
+def capped(request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    if request.param == "fake":
+        yield FakeLedger(balance_cap=CAP)
+        return
+    request.getfixturevalue("aws")
+    yield DynamoLedger(create_ledger_table(), balance_cap=CAP)
 
 
 def reserve(ledger: Ledger, job_id: str = "j-1", credits: int = 5, user_id: str = "u", pool: str = POOL) -> None:
@@ -98,6 +110,28 @@ def test_given_a_reference_when_another_user_deposits_it_then_it_is_refused_nami
     account = ledger.account("u")
     assert account is not None and (account.balance, account.deposited) == (10, 10)
     assert ledger.account("v") is None
+
+
+def test_given_a_balance_cap_then_a_deposit_past_it_is_refused_whole_and_one_up_to_it_is_taken(capped: Ledger) -> None:
+    with pytest.raises(BalanceCapExceeded, match=f"balance cap of {CAP}"):
+        capped.deposit("u", CAP + 1, "p-0", NOW)  # alone above the cap
+    assert capped.account("u") is None
+    capped.deposit("u", 60, "p-1", NOW)
+    with pytest.raises(
+        BalanceCapExceeded, match=r"balance of user 'u' \(60\) above the balance cap of 100 .*deposit at most 40"
+    ):
+        capped.deposit("u", 41, "p-2", NOW)
+    capped.deposit("u", 60, "p-1", NOW)  # a retried deposit is still done once, not refused by the cap
+    capped.deposit("u", 40, "p-2", NOW)  # exactly up to the cap; the refused reference was not consumed
+    account = capped.account("u")
+    assert account is not None and (account.balance, account.deposited) == (CAP, CAP)
+    reserve(capped, "j-1", 30)
+    capped.deposit("u", 30, "p-3", NOW)  # room again once credits are reserved
+    with pytest.raises(BalanceCapExceeded):
+        capped.deposit("u", 1, "p-4", NOW)
+    account = capped.account("u")
+    assert account is not None and (account.balance, account.deposited, account.reserved) == (CAP, 130, 30)
+    assert account.problems() == []
 
 
 def test_given_a_reservation_then_a_second_one_and_an_overdraft_are_refused(funded: Ledger) -> None:

@@ -239,3 +239,43 @@ def test_given_a_config_file_with_the_dev_stacks_names_and_the_local_cloud_then_
 
 
 _PRO_FREE = [{"name": f"s-video-{p}", "target_per_instance": 2} for p in ("pro", "free")]
+
+
+def test_case_6_amounts_and_ids_out_of_bounds_are_refused_naming_the_field_and_limit_exit_2(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23, case 6: a 10^40 deposit, a user id with a control character, a free-plan job of 10^30
+    credits, a deposit past the balance cap and a job id with an escape: each exit 2, one line naming
+    the field and its limit, nothing credited, reserved or sent."""
+    for name in ("DEPOSIT_CAP", "BALANCE_CAP", "REFUND_CAP"):
+        monkeypatch.delenv(name, raising=False)
+    refusals = [
+        (["credits", "deposit", "u-1", str(10**40), "--reference", "p-big"], "credits", "deposit cap of 1000000000"),
+        (["credits", "deposit", "u\x07-1", "5", "--reference", "p-bell"], "user_id", "printable ASCII"),
+        (["credits", "deposit", "u-1", "5", "--reference", "p\n1"], "reference", "printable ASCII"),
+        (["jobs", "show", "j\x1b[2J"], "job_id", "printable ASCII"),
+    ]
+    for args, field, limit in refusals:
+        code, _, err = cli(stack, capsys, *args)
+        assert (code, err.count("\n"), f"{field}: " in err, limit in err) == (2, 1, True, True), err
+    assert DynamoLedger(stack["ledger"]).account("u-1") is None
+
+    cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+    code, _, err = submit(stack, capsys, "--plan", "free", "--credits", str(10**30))
+    assert (code, err.count("\n")) == (2, 1), err
+    assert f"credits: {10**30} is above plan free's cap of 10000" in err
+    code, _, err = submit(stack, capsys, "--user", "u\x00")
+    assert (code, "user_id: " in err, err.count("\n")) == (2, True, 1), err
+    assert drain(stack["queues"]["free"]) == [] and reservation_items(stack) == []
+
+    monkeypatch.setenv("BALANCE_CAP", "100")
+    monkeypatch.setenv("DEPOSIT_CAP", "100")
+    code, _, err = cli(stack, capsys, "credits", "deposit", "u-1", "51", "--reference", "purchase-2")
+    assert (code, err.count("\n")) == (2, 1), err
+    assert "credits: 51 would take the balance of user 'u-1' (50) above the balance cap of 100" in err
+    assert "deposit at most 50" in err
+    code, out, _ = cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-2")
+    assert (code, out) == (0, {"user_id": "u-1", "balance": 100})
+    monkeypatch.setenv("DEPOSIT_CAP", "101")
+    code, _, err = cli(stack, capsys, "credits", "deposit", "u-1", "1", "--reference", "purchase-3")
+    assert (code, "DEPOSIT_CAP (101) is above BALANCE_CAP (100)" in err) == (2, True), err

@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
+from pydantic import ValidationError
 
 from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.ledger import SendState
-from queue_scaler.domain.refund import InvalidAmount, RefundPolicy
+from queue_scaler.domain.refund import CreditLimits, InvalidAmount, RefundPolicy
 from queue_scaler.domain.routing import Unroutable
-from queue_scaler.errors import Forbidden, InsufficientCredits, OutcomeUnknown, Unavailable
+from queue_scaler.errors import BalanceCapExceeded, Forbidden, InsufficientCredits, OutcomeUnknown, Unavailable
 from queue_scaler.producer import JobIdConflict, Producer, SendUnknown, SubmissionInProgress, SubmitFailed
 from tests.fakes import FakeJobQueues, FakeLedger, RecordingMetrics
 
@@ -185,3 +186,48 @@ def test_deposits_are_positive_and_once_per_reference(world: World) -> None:
     assert world.producer.deposit("u-1", 10, "purchase-2", NOW).balance == 60
     with pytest.raises(ValueError, match="positive"):
         world.producer.deposit("u-1", 0, "zero", NOW)
+
+
+@pytest.mark.parametrize(
+    ("name", "plans", "plan", "credits", "refusal"),
+    [
+        ("given no plan cap then free is bounded by the refund cap", {}, "free", 100, None),
+        ("given no plan cap then free above the refund cap is refused", {}, "free", 101, "plan free's cap of 100"),
+        ("given free's own cap then up to it is sent", {"free": {"max_credits": 10}}, "free", 10, None),
+        ("given free's own cap then above it is refused", {"free": {"max_credits": 10}}, "free", 11, "cap of 10"),
+        ("given free's cap then pro keeps the refund cap", {"free": {"max_credits": 10}}, "pro", 11, None),
+        ("given a plan cap above the refund cap then the refund cap", {"pro": {"max_credits": 500}}, "pro", 101, "100"),
+    ],
+)
+def test_submitted_credits_are_bounded_by_the_plans_cap(
+    name: str, plans: dict[str, object], plan: str, credits: int, refusal: str | None
+) -> None:
+    config = ScalerConfig.model_validate(CONFIG.model_dump(exclude_unset=True) | {"plans": plans})
+    ledger, queues = FakeLedger(), FakeJobQueues()
+    producer = Producer(ledger, queues, config, RecordingMetrics(), policy=RefundPolicy(cap=100))
+    producer.deposit("u-1", 1000, "purchase-1", NOW)
+    fields = {"user_id": "u-1", "plan": plan, "kind": "video.transcode", "credits": credits, "job_id": "j-1"}
+    if refusal is None:
+        producer.submit(**fields, now=NOW)  # type: ignore[arg-type]
+        assert len(queues.sent) == 1, name
+        return
+    with pytest.raises(InvalidAmount, match=f"credits: {credits} is above .*{refusal}"):
+        producer.submit(**fields, now=NOW)  # type: ignore[arg-type]
+    assert (queues.sent, ledger.job("j-1")) == ([], None), name
+
+
+def test_deposits_are_bounded_by_the_deposit_cap_and_the_ledgers_balance_cap() -> None:
+    ledger = FakeLedger(balance_cap=150)
+    limits = CreditLimits(deposit_cap=100, balance_cap=150)
+    producer = Producer(ledger, FakeJobQueues(), CONFIG, RecordingMetrics(), policy=RefundPolicy(), limits=limits)
+    with pytest.raises(InvalidAmount, match="credits: 101 is above the deposit cap of 100"):
+        producer.deposit("u-1", 101, "p-1", NOW)
+    with pytest.raises(ValidationError, match="user_id"):
+        producer.deposit("u\x1b", 100, "p-1", NOW)
+    with pytest.raises(ValidationError, match="reference"):
+        producer.deposit("u-1", 100, "p 1", NOW)
+    assert ledger.accounts == {} and ledger.deposits == {}
+    assert producer.deposit("u-1", 100, "p-1", NOW).balance == 100
+    with pytest.raises(BalanceCapExceeded, match=r"\(100\) above the balance cap of 150"):
+        producer.deposit("u-1", 51, "p-2", NOW)
+    assert producer.deposit("u-1", 50, "p-2", NOW).balance == 150

@@ -22,7 +22,7 @@ from queue_scaler.adapters.parking import DynamoParking
 from queue_scaler.adapters.sqs import SqsJobQueues, SqsQueueMetrics
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
 from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
+from queue_scaler.domain.refund import CreditLimits, DeadLetterPolicy, RefundPolicy
 from queue_scaler.ports import Fleet, HistoryStore, LifecycleMetricsSink, MetricsSink, QueueMetrics
 from queue_scaler.producer import Producer
 from queue_scaler.services.lifecycle import LifecycleService
@@ -137,13 +137,16 @@ def producer(
     config: ScalerConfig,
     metrics: MetricsSink,
     policy: RefundPolicy,
+    limits: CreditLimits | None = None,
     endpoint_url: str | None = None,
 ) -> Producer:
     """A Producer over the DynamoDB ledger and the SQS job queues the pool configuration names."""
+    limits = limits or CreditLimits()
     return Producer(
-        DynamoLedger(ledger_table, clients.dynamodb(endpoint_url)),
+        DynamoLedger(ledger_table, clients.dynamodb(endpoint_url), balance_cap=limits.balance_cap),
         SqsJobQueues(clients.sqs(endpoint_url)),
         config,
         metrics,
         policy=policy,
+        limits=limits,
     )

@@ -254,10 +254,27 @@ def _signal_settings(value: dict[str, Any]) -> dict[str, BaseModel]:
     return settings
 
 
+class PlanConfig(_Model):
+    """Settings of one plan, whichever pool serves its jobs."""
+
+    max_credits: Annotated[int, Field(gt=0)] = Field(
+        description="The most credits one job of this plan may carry (`submit --credits`); the refund "
+        "cap (REFUND_CAP) when omitted or above it"
+    )
+
+
 class ScalerConfig(_Model):
     """The whole configuration: the JSON the SSM parameter (or a config file) holds."""
 
     pools: Annotated[list[PoolConfig], Field(min_length=1)]
+    plans: dict[Plan, PlanConfig] = Field(
+        default_factory=dict, description="Settings per plan name; a plan not listed takes the defaults"
+    )
+
+    def max_credits(self, plan: str) -> int | None:
+        """The plan's own cap on one job's credits, None when it sets none."""
+        settings = self.plans.get(plan)
+        return settings.max_credits if settings is not None else None
 
     @model_validator(mode="after")
     def _unique_pools(self) -> ScalerConfig:

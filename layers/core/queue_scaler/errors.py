@@ -110,3 +110,23 @@ class ReferenceTaken(Exception):
         super().__init__(f"reference {reference!r} was already deposited for user {owner!r}; nothing was credited")
         self.reference = reference
         self.owner = owner
+
+
+class BalanceCapExceeded(Exception):
+    """A deposit would take a balance above the ledger's balance cap: refused atomically, nothing credited."""
+
+    def __init__(self, user_id: str, credits: int, cap: int, balance: int | None = None) -> None:
+        if balance is None:
+            what, room = f"is above the balance cap of {cap}", cap
+        else:
+            what, room = (
+                f"would take the balance of user {user_id!r} ({balance}) above the balance cap of {cap}",
+                cap - balance,
+            )
+        super().__init__(
+            f"credits: {credits} {what} (BALANCE_CAP): deposit at most {max(room, 0)}; nothing was credited"
+        )
+        self.user_id = user_id
+        self.credits = credits
+        self.cap = cap
+        self.balance = balance

@@ -7,9 +7,11 @@ those three agree.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 #: A plan's name, as a pool configuration's queues name it (their `plan`, or a name ending in
 #: `-<plan>`): any plan a configuration routes is one a job can carry.
@@ -19,9 +21,51 @@ Plan = Annotated[str, Field(pattern=PLAN_PATTERN)]
 #: The template's plans, from the highest priority to the lowest: the order of its pools' queues.
 PLANS: tuple[str, ...] = ("enterprise", "studio", "pro", "starter", "free")
 
-#: Identifiers end up in log lines, metric-free ledger keys and user notifications: printable ASCII
-#: without spaces keeps them unambiguous everywhere.
-ID_PATTERN = r"^[!-~]{1,128}$"
+#: The longest identifier (job id, user id, deposit reference). Identifiers end up in DynamoDB keys:
+#: the longest, `JOB#<pool>#<job>` with an 80-character pool, is 213 bytes, far inside DynamoDB's
+#: 2,048-byte partition key and 1,024-byte sort key (`TX#deposit#<reference>`: 139 bytes).
+ID_MAX_LENGTH = 128
+#: They also end up in log lines, terminals (`jobs show`) and user notices: printable ASCII without
+#: spaces (`!` to `~`: letters, digits, punctuation) keeps them unambiguous everywhere; no control
+#: character, escape sequence, space or non-ASCII look-alike.
+ID_PATTERN = rf"^[!-~]{{1,{ID_MAX_LENGTH}}}$"
+_ID_CHARACTER = re.compile(r"[!-~]")
+
+
+def check_identifier(value: str) -> str:
+    """The one rule for job ids, user ids and deposit references; the error says what is wrong and where."""
+    if not value:
+        raise PydanticCustomError("identifier", "is empty: give 1 to {limit} characters", {"limit": ID_MAX_LENGTH})
+    if len(value) > ID_MAX_LENGTH:
+        raise PydanticCustomError(
+            "identifier",
+            "has {length} characters, above the limit of {limit}: shorten it",
+            {"length": len(value), "limit": ID_MAX_LENGTH},
+        )
+    for position, character in enumerate(value):
+        if not _ID_CHARACTER.fullmatch(character):
+            raise PydanticCustomError(
+                "identifier",
+                "has {character} at position {position}: use printable ASCII without spaces (! to ~)",
+                {"character": ascii(character), "position": position},
+            )
+    return value
+
+
+def _identifier(description: str) -> Any:
+    return Field(
+        description=f"{description}; 1 to {ID_MAX_LENGTH} printable ASCII characters, no spaces",
+        json_schema_extra={"pattern": ID_PATTERN},
+    )
+
+
+#: The three identifiers, each validated by `check_identifier` wherever it enters: every CLI command,
+#: `queue_scaler.producer`, the job envelope (so workers and DlqRefundFunction refuse the same ones).
+JobId = Annotated[str, AfterValidator(check_identifier), _identifier("Unique per job; the idempotency key")]
+UserId = Annotated[str, AfterValidator(check_identifier), _identifier("Who is charged and refunded")]
+Reference = Annotated[
+    str, AfterValidator(check_identifier), _identifier("A purchase or grant: credits one account, once")
+]
 
 
 class JobEnvelope(BaseModel):
@@ -35,8 +79,8 @@ class JobEnvelope(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
-    job_id: Annotated[str, Field(pattern=ID_PATTERN, description="Unique per job; the idempotency key")]
-    user_id: Annotated[str, Field(pattern=ID_PATTERN, description="Who is charged and refunded")]
+    job_id: JobId
+    user_id: UserId
     plan: Plan = Field(description="The user's plan; it selects the queue and its priority")
     kind: Annotated[str, Field(min_length=1, max_length=128, description="What the job does")]
     credits: Annotated[int, Field(strict=True, ge=0, description="Credits charged, refunded on failure")]

@@ -263,7 +263,11 @@ class CreditLedger(JobReader, Protocol):
     """The producer's side of the ledger: deposits, reservations and their sends."""
 
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
-        """Add credits to a user's balance, once per `reference`."""
+        """Add credits to a user's balance, once per `reference`.
+
+        Raises ReferenceTaken when another user's deposit used `reference`, BalanceCapExceeded when the
+        balance would pass the ledger's balance cap (checked in the same atomic write: nothing credited).
+        """
         ...
 
     def account(self, user_id: str) -> Account | None:

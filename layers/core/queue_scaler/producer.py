@@ -28,8 +28,15 @@ from datetime import datetime
 from typing import Any
 
 from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.ledger import Account, JobRecord
-from queue_scaler.domain.refund import RefundPolicy, Reservation, envelope_reservation
+from queue_scaler.domain.ledger import Account, Deposit, JobRecord
+from queue_scaler.domain.refund import (
+    CreditLimits,
+    RefundPolicy,
+    Reservation,
+    check_job_credits,
+    envelope_reservation,
+    job_credit_cap,
+)
 from queue_scaler.domain.routing import Route, route
 from queue_scaler.errors import AwsCallError, DuplicateReservation, OutcomeUnknown
 from queue_scaler.jobs import JobEnvelope, Plan
@@ -98,6 +105,7 @@ class Producer:
         metrics: MetricsSink,
         *,
         policy: RefundPolicy,
+        limits: CreditLimits | None = None,
         lease_seconds: float = SEND_LEASE_SECONDS,
         new_claim: Callable[[], str] = _new_claim,
     ) -> None:
@@ -106,18 +114,19 @@ class Producer:
         self._config = config
         self._metrics = metrics
         self._policy = policy
+        self._limits = limits or CreditLimits()
         self._lease_seconds = lease_seconds
         self._new_claim = new_claim
 
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> Account:
-        """Add credits to a user's balance once per `reference`; returns the account as it stands."""
-        if credits <= 0:
-            raise ValueError(f"credits: a deposit must be positive, got {credits}")
-        self._ledger.deposit(user_id, credits, reference, now)
-        account = self._ledger.account(user_id)
-        if account is None:
-            raise AwsCallError("GetItem(account)", "Missing", f"user {user_id} has no account after a deposit")
-        return account
+        """Add credits to a user's balance once per `reference`; returns the account as it stands.
+
+        Raises pydantic.ValidationError (a bad id) or InvalidAmount (outside 1 to the deposit cap),
+        ReferenceTaken, or BalanceCapExceeded (nothing credited).
+        """
+        return deposit_credits(
+            self._ledger, self._limits, user_id=user_id, credits=credits, reference=reference, now=now
+        )
 
     def route(self, kind: str, plan: str) -> Route:
         """Where a job of `kind` on `plan` goes; raises Unroutable naming what no pool serves."""
@@ -136,9 +145,10 @@ class Producer:
     ) -> Submission:
         """Route, reserve and send one job.
 
-        Raises pydantic.ValidationError or InvalidAmount (a bad field), Unroutable, JobIdConflict,
-        InsufficientCredits (nothing reserved or sent), SubmissionInProgress, SubmitFailed (nothing
-        sent), or SendUnknown (maybe sent, its credits kept reserved: retry with the same job id).
+        Raises pydantic.ValidationError or InvalidAmount (a bad field, or credits above the plan's cap),
+        Unroutable, JobIdConflict, InsufficientCredits (nothing reserved or sent), SubmissionInProgress,
+        SubmitFailed (nothing sent), or SendUnknown (maybe sent, its credits kept reserved: retry with
+        the same job id).
         """
         target = self.route(kind, plan)
         envelope = JobEnvelope(
@@ -150,6 +160,7 @@ class Producer:
             submitted_at=now,
             payload=payload or {},
         )
+        check_job_credits(plan, credits, job_credit_cap(self._policy, self._config.max_credits(plan)))
         held = envelope_reservation(envelope, target.pool, self._policy, now)
         claim = self._new_claim()
         try:
@@ -250,6 +261,19 @@ class Producer:
         return self._send(
             envelope, held.model_copy(update={"amount": stored.credits}), claim, target, unknown=stored.send_unknown
         )
+
+
+def deposit_credits(
+    ledger: CreditLedger, limits: CreditLimits, *, user_id: str, credits: int, reference: str, now: datetime
+) -> Account:
+    """One deposit, checked before any write (ids, then the amount); the ledger checks the balance cap."""
+    checked = Deposit(user_id=user_id, credits=credits, reference=reference)
+    limits.check_deposit(checked.credits)
+    ledger.deposit(checked.user_id, checked.credits, checked.reference, now)
+    account = ledger.account(checked.user_id)
+    if account is None:
+        raise AwsCallError("GetItem(account)", "Missing", f"user {user_id} has no account after a deposit")
+    return account
 
 
 def _check_same_job(stored: JobRecord, held: Reservation) -> None:

@@ -17,7 +17,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from queue_scaler.domain.commands import check_container_name
 from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy, PoolTimings
-from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
+from queue_scaler.domain.refund import (
+    DEFAULT_BALANCE_CAP,
+    DEFAULT_DEPOSIT_CAP,
+    MAX_CREDIT_CAP,
+    CreditLimits,
+    DeadLetterPolicy,
+    RefundPolicy,
+)
 
 #: What the functions' environments in template.yaml take by `!Ref` (Globals included): resources,
 #: whose names CloudFormation gives, and parameters. SAM CLI without `--env-vars` gives a function the
@@ -234,6 +241,23 @@ class ProducerSettings(RefundPolicySettings):
     pool_config_parameter: str | None = Field(
         default=None, description="POOL_CONFIG_PARAMETER: the SSM parameter holding the pool configuration"
     )
+    # Caps on credits (domain.refund explains the defaults).
+    deposit_cap: Annotated[int, Field(gt=0, le=MAX_CREDIT_CAP)] = Field(
+        default=DEFAULT_DEPOSIT_CAP, description="DEPOSIT_CAP: most credits one deposit adds"
+    )
+    balance_cap: Annotated[int, Field(gt=0, le=MAX_CREDIT_CAP)] = Field(
+        default=DEFAULT_BALANCE_CAP, description="BALANCE_CAP: most credits one balance holds"
+    )
+
+    @model_validator(mode="after")
+    def _limits(self) -> ProducerSettings:
+        if self.deposit_cap > self.balance_cap:
+            raise ValueError(f"DEPOSIT_CAP ({self.deposit_cap}) is above BALANCE_CAP ({self.balance_cap})")
+        return self
+
+    def limits(self) -> CreditLimits:
+        """The credit limits these settings describe."""
+        return CreditLimits(deposit_cap=self.deposit_cap, balance_cap=self.balance_cap)
 
 
 class DlqRefundSettings(RefundPolicySettings):

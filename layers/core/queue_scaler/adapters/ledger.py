@@ -50,8 +50,8 @@ from queue_scaler.domain.ledger import (
     may_settle_as_failed,
     start_verdict,
 )
-from queue_scaler.domain.refund import FailedJob, NoticeState, Reservation
-from queue_scaler.errors import DuplicateReservation, InsufficientCredits, ReferenceTaken
+from queue_scaler.domain.refund import DEFAULT_BALANCE_CAP, FailedJob, NoticeState, Reservation
+from queue_scaler.errors import BalanceCapExceeded, DuplicateReservation, InsufficientCredits, ReferenceTaken
 from queue_scaler.ports import FailureWrite, ReturnWrite, StartResult, WriteOutcome
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ KEY_ATTRIBUTES: tuple[str, ...] = ("pk", "sk")
 _CONDITION_FAILED = "ConditionalCheckFailed"
 
 DEPOSIT = "SET #user_id = :u ADD #balance :c, #deposited :c"
+#: The balance after the deposit stays within the cap (`:room` is the cap minus the deposit).
+WITHIN_CAP = "attribute_not_exists(#balance) OR #balance <= :room"
 RESERVE = "SET #balance = #balance - :a ADD #reserved :a"
 REFUND = "ADD #balance :a, #refunded :a"
 RELEASE = "ADD #balance :a, #reserved :minus"
@@ -189,9 +191,12 @@ def _failed(reasons: list[dict[str, Any]], index: int) -> bool:
 class DynamoLedger:
     """Implements ports.Ledger (credits, attempts, refunds) over one DynamoDB table keyed by `pk` and `sk`."""
 
-    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+    def __init__(
+        self, table: str, client: DynamoDBClient | None = None, *, balance_cap: int = DEFAULT_BALANCE_CAP
+    ) -> None:
         self._table = table
         self._client = client or clients.dynamodb()
+        self._balance_cap = balance_cap
 
     def _transact(self, operation: str, items: list[TransactWriteItemTypeDef]) -> ClientError | None:
         """Run one transaction; returns its cancellation (conditions failed), raises any other failure."""
@@ -210,6 +215,9 @@ class DynamoLedger:
     def deposit(self, user_id: str, credits: int, reference: str, now: datetime) -> None:
         # The reference's own item makes it unique across users; a cancelled deposit whose reference is
         # this user's is a retried purchase, done once; another user's is refused (ReferenceTaken).
+        # The balance cap is the account update's condition: concurrent deposits cannot pass it together.
+        if credits > self._balance_cap:
+            raise BalanceCapExceeded(user_id, credits, self._balance_cap)
         cancelled = self._transact(
             "TransactWriteItems(deposit)",
             [
@@ -233,16 +241,28 @@ class DynamoLedger:
                         "TableName": self._table,
                         "Key": _user_key(user_id),
                         "UpdateExpression": DEPOSIT,
+                        "ConditionExpression": WITHIN_CAP,
                         "ExpressionAttributeNames": _names(DEPOSIT),
-                        "ExpressionAttributeValues": {":u": _s(user_id), ":c": _n(credits)},
+                        "ExpressionAttributeValues": {
+                            ":u": _s(user_id),
+                            ":c": _n(credits),
+                            ":room": _n(self._balance_cap - credits),
+                        },
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 },
             ],
         )
         reasons = _reasons(cancelled) if cancelled is not None else []
-        owner = (reasons[0].get("Item") or {}).get("user_id", {}).get("S") if _failed(reasons, 0) else None
-        if owner is not None and owner != user_id:
-            raise ReferenceTaken(reference, owner)
+        if _failed(reasons, 0):
+            # The reference was used: a retried deposit (done once, whatever the balance now) or another user's.
+            owner = (reasons[0].get("Item") or {}).get("user_id", {}).get("S")
+            if owner is not None and owner != user_id:
+                raise ReferenceTaken(reference, owner)
+            return
+        if _failed(reasons, 2):
+            balance = (reasons[2].get("Item") or {}).get("balance", {}).get("N")
+            raise BalanceCapExceeded(user_id, credits, self._balance_cap, int(balance) if balance else None)
 
     def account(self, user_id: str) -> Account | None:
         try:

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from queue_scaler.jobs import Reference, UserId
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -177,6 +179,15 @@ def may_settle_as_failed(job: JobRecord, now: float) -> bool:
     """A dead letter may refund (or record, or send back) the job only while no receive holds a live
     lease on it: a job that is running is neither refunded nor returned."""
     return job.lease is None or not job.lease.live(now)
+
+
+class Deposit(_Model):
+    """A deposit as a producer asks for it: the ids by their one rule (queue_scaler.jobs); the amount
+    is bounded by the CreditLimits (domain.refund), which settings configure."""
+
+    user_id: UserId
+    credits: Annotated[int, Field(strict=True)]
+    reference: Reference
 
 
 class Account(_Model):

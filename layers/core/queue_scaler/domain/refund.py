@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from queue_scaler.domain.ledger import AttemptOutcome, JobRecord, JobStatus, may_settle_as_failed
 from queue_scaler.jobs import JobEnvelope, Plan
@@ -30,6 +30,52 @@ class RefundPolicy(_Model):
     uncharged_plans: frozenset[Plan] = Field(
         default=frozenset({"free"}), description="Plans whose jobs reserve nothing, whatever their credits"
     )
+
+
+class InvalidAmount(ValueError):
+    """An amount of credits out of its bounds (negative, zero where it must be positive, above a cap)."""
+
+
+#: Default caps on credits. DynamoDB stores a number with up to 38 significant digits, and JSON
+#: readers (JavaScript) and CloudWatch hold numbers as doubles, exact up to 2^53 (about 9 * 10^15).
+#: A balance of at most 10^12 and a deposit of at most 10^9 stay exact everywhere with three orders of
+#: magnitude to spare, and an account's running totals (deposited, reserved) would need 10^26
+#: deposits to outgrow 38 digits. A product that sells more raises them up to MAX_CREDIT_CAP.
+DEFAULT_DEPOSIT_CAP = 10**9
+DEFAULT_BALANCE_CAP = 10**12
+#: The highest cap a setting may configure: below 2^53, so that every balance is an exact double.
+MAX_CREDIT_CAP = 10**15
+
+
+class CreditLimits(_Model):
+    """The bounds of a user's credits: one deposit, and the balance deposits may reach.
+
+    The ledger enforces the balance cap in its deposit's conditional write, so that two deposits that
+    each fit cannot together pass it; a deposit above the deposit cap is refused before any write.
+    """
+
+    deposit_cap: Annotated[int, Field(gt=0, le=MAX_CREDIT_CAP, description="Most credits one deposit adds")] = (
+        DEFAULT_DEPOSIT_CAP
+    )
+    balance_cap: Annotated[int, Field(gt=0, le=MAX_CREDIT_CAP, description="Most credits one balance holds")] = (
+        DEFAULT_BALANCE_CAP
+    )
+
+    @model_validator(mode="after")
+    def _deposit_fits_a_balance(self) -> CreditLimits:
+        if self.deposit_cap > self.balance_cap:
+            raise ValueError(f"deposit_cap ({self.deposit_cap}) is above balance_cap ({self.balance_cap})")
+        return self
+
+    def check_deposit(self, credits: int) -> None:
+        """Raises InvalidAmount, naming the field and the cap, unless 1 <= credits <= deposit_cap."""
+        if credits <= 0:
+            raise InvalidAmount(f"credits: a deposit must be positive, got {credits}")
+        if credits > self.deposit_cap:
+            raise InvalidAmount(
+                f"credits: {credits} is above the deposit cap of {self.deposit_cap}: check the amount, "
+                "or raise DEPOSIT_CAP"
+            )
 
 
 class Verdict(StrEnum):
@@ -120,10 +166,6 @@ def dead_letter_step(job: JobRecord | None, policy: DeadLetterPolicy, now: float
     )
 
 
-class InvalidAmount(ValueError):
-    """A reservation's amount is negative or above the policy's cap."""
-
-
 def chargeable(plan: Plan, credits: int, policy: RefundPolicy) -> int:
     """The credits a job of `plan` reserves at submission; raises InvalidAmount outside [0, cap]."""
     if credits < 0:
@@ -133,6 +175,27 @@ def chargeable(plan: Plan, credits: int, policy: RefundPolicy) -> int:
     if credits > policy.cap:
         raise InvalidAmount(f"credits {credits} exceed the cap of {policy.cap}")
     return credits
+
+
+def job_credit_cap(policy: RefundPolicy, plan_max: int | None) -> int:
+    """The most credits one job of a plan may carry: the plan's `max_credits` in the pool configuration,
+    never above the refund cap (a job above it could not be refunded), which is the default."""
+    return policy.cap if plan_max is None else min(plan_max, policy.cap)
+
+
+def check_job_credits(plan: Plan, credits: int, cap: int) -> None:
+    """Raises InvalidAmount, naming the field and the cap, unless 0 <= credits <= cap.
+
+    Charged or not: a job of an uncharged plan carries its credits to the workers and the refund
+    function too, and a number without a bound is one they could not store or add up.
+    """
+    if credits < 0:
+        raise InvalidAmount(f"credits: {credits} is negative: give 0 or more")
+    if credits > cap:
+        raise InvalidAmount(
+            f"credits: {credits} is above plan {plan}'s cap of {cap} per job: give at most {cap} "
+            "(the plan's max_credits in the pool configuration, at most REFUND_CAP)"
+        )
 
 
 def assess(plan: Plan, credits: int, policy: RefundPolicy) -> Assessment:
