@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,12 @@ from devkit.localcloud.iam import LocalIam, worker_component
 from devkit.localcloud.stack import LocalSettings
 from devkit.stackmodel import TRANSFORMED
 from queue_scaler.adapters import clients
+from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.adapters.sqs import SqsJobQueues
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.producer import Producer, SubmitFailed
+from tests.fakes import RecordingMetrics
 from tests.functional.handlers import FakeContext, event, load_handler
 from tests.functional.moto_stack import desired_of
 
@@ -245,4 +252,31 @@ def test_given_the_producer_role_then_it_submits_and_reads_jobs_and_nothing_else
     with pytest.raises(ClientError, match="AccessDenied"):
         ddb.scan(TableName=stack_module.ledger_table(SETTINGS))
     with pytest.raises(ClientError, match="AccessDenied"):
-        ddb.delete_item(TableName=stack_module.ledger_table(SETTINGS), Key=_key("USER#u-1", "ACCOUNT"))
+        ddb.delete_item(TableName=stack_module.ledger_table(SETTINGS), Key=_key("DEPOSIT#purchase-1", "DEPOSIT"))
+
+
+def test_given_the_producer_role_when_a_send_is_rejected_then_it_may_release_the_reservation(
+    enforced: tuple[stack_module.LocalStack, LocalIam],
+) -> None:
+    """A definite rejection releases the reservation: the release deletes the job's items (one
+    transaction), so the producer's policy must allow that delete on job items, and only there."""
+    local, iam = enforced
+    dlq = local.queue_names()[f"{SETTINGS.stack}-messaging-jobs-dlq"]  # IAM refuses the producer's send here
+    config = ScalerConfig.model_validate(
+        {
+            "pools": [
+                {"name": "messaging", "max_size": 1, "queues": [{"name": "jobs", "url": dlq, "target_per_instance": 1}]}
+            ]
+        },
+    )
+    ledger = DynamoLedger(stack_module.ledger_table(SETTINGS), _client_as(iam, "Producer", "dynamodb"))
+    service = Producer(
+        ledger, SqsJobQueues(_client_as(iam, "Producer", "sqs")), config, RecordingMetrics(), policy=RefundPolicy()
+    )
+    now = datetime.now(UTC)
+    service.deposit("u-iam", 10, "purchase-iam", now)
+    with pytest.raises(SubmitFailed, match="nothing was sent"):
+        service.submit(user_id="u-iam", plan="pro", kind="messaging.email", credits=4, now=now, job_id="j-iam")
+    assert ledger.job("j-iam") is None, "released: no job item, no job-id pointer"
+    account = ledger.account("u-iam")
+    assert account is not None and account.balance == 10
