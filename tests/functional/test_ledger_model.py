@@ -65,6 +65,8 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck),
 )
 PROFILE = settings.get_profile(os.environ.get("QS_MODEL_PROFILE", "ci"))
+# The CI profile stays under the suite's 300 s per test; a long run is bounded by its example count.
+pytestmark = pytest.mark.timeout(300 if os.environ.get("QS_MODEL_PROFILE", "ci") == "ci" else 0)
 
 START = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
 POOL, QUEUE = "video", "video-pro"
