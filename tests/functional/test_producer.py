@@ -69,6 +69,19 @@ def test_given_a_deposit_repeated_then_the_balance_counts_it_once(
     assert out["balance"] == 55
 
 
+def test_case_5_given_a_purchase_reference_when_another_user_deposits_it_then_exit_1_naming_it_and_its_owner(
+    stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(stack, capsys, "credits", "deposit", "u-1", "50", "--reference", "purchase-1")
+    assert (code, out) == (0, {"user_id": "u-1", "balance": 50})
+    code, out, err = cli(stack, capsys, "credits", "deposit", "u-2", "50", "--reference", "purchase-1")
+    assert code == 1 and out == "" and "purchase-1" in err and "u-1" in err
+    ledger = DynamoLedger(stack["ledger"], clients.dynamodb())
+    assert ledger.account("u-2") is None, "one purchase credits one account, once"
+    account = ledger.account("u-1")
+    assert account is not None and account.balance == 50
+
+
 def test_given_a_submit_retried_with_the_same_job_id_then_one_message_is_sent(
     stack: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
