@@ -111,7 +111,9 @@ def test_given_500_jobs_when_half_the_fleet_is_replaced_midway_then_each_job_com
     assert sum(len(w.events("job_released")) for w in first[:2]) > 0, "the stopped workers held prefetched jobs"
 
     expected = set(jobs) - failing
-    assert wait_for(lambda: set(completed(fleet)) == expected and counts(sqs, dlq)[0] == len(failing), 300)
+    settled = wait_for(lambda: set(completed(fleet)) == expected and counts(sqs, dlq)[0] == len(failing), 300)
+    dead_letters = counts(sqs, dlq)
+    assert settled, (sorted(expected - set(completed(fleet))), dead_letters, counts(sqs, url))
     # A copy left to come back after a lease (VISIBILITY_TIMEOUT 10) is then deleted as completed.
     assert wait_for(lambda: counts(sqs, url) == (0, 0), 30), counts(sqs, url)
     for worker in first[2:] + replacements:

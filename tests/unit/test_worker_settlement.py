@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,40 @@ def test_given_a_failing_job_then_its_message_gets_the_retry_delay_and_is_not_de
     assert queues.deleted == ["m-1"]
     assert ("m-0", 7) in queues.visibility
     assert ("m-0", 0) not in queues.visibility, "a settled message is never released again"
+
+
+def test_given_a_finished_jobs_delete_under_way_at_the_drain_deadline_then_it_is_deleted_not_released(
+    tmp_path: Path,
+) -> None:
+    """The deleter has taken the job's success from its list but not yet deleted it when the drain
+    releases what is still held: that message is finished, and must be deleted, not released (a
+    release would send a completed job round again and lose its `job_completed`)."""
+    taken, released = threading.Event(), threading.Event()
+
+    class DeleterBehindTheDrain(Worker):
+        def _complete(self, batch: list[Any]) -> None:
+            taken.set()
+            assert released.wait(5), "the drain never reached its release"
+            super()._complete(batch)
+
+        def _release(self, messages: list[ReceivedMessage], reason: str) -> None:
+            super()._release(messages, reason)
+            if reason == "drain deadline reached":
+                released.set()
+
+    queues = FakeQueues([body("done")])
+    values = {"queue_urls": queues.urls, "job_handler": "m:f", "drain_seconds": 0.5, "poll_wait_seconds": 0}
+    telemetry = Telemetry("unit", "Test", 3600, time.monotonic)
+    worker = DeleterBehindTheDrain(
+        WorkerSettings(**values), queues, lambda job: None, telemetry, HealthFile(tmp_path / "health")
+    )
+    events: list[str] = []
+    telemetry.event = lambda name, *args, **fields: events.append(name)  # type: ignore[method-assign]
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    assert taken.wait(5)
+    worker.request_stop(signal.SIGTERM)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert queues.deleted == ["m-0"] and ("m-0", 0) not in queues.visibility
+    assert "job_completed" in events and "job_finished_after_release" not in events

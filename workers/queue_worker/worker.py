@@ -148,6 +148,8 @@ class Worker:
         self._gone_by: float | None = None
         self._counts: Counter[str] = Counter()
         self._deletes: list[_Success] = []
+        # The batch the deleter has taken and is deleting: finished too, never to be released.
+        self._deleting: list[_Success] = []
         self._deleter_stop = False
         # Jobs whose handler runs, by receipt handle; and those released while still running, which
         # the drain no longer waits for (their threads cannot be stopped).
@@ -432,7 +434,10 @@ class Worker:
                 ):
                     self._cond.wait(timeout=left)
                 batch, self._deletes = self._deletes[:MAX_BATCH], self._deletes[MAX_BATCH:]
+                self._deleting = batch
             self._complete(batch)
+            with self._cond:
+                self._deleting = []
 
     def _complete(self, batch: list[_Success]) -> None:
         """Delete the messages of succeeded jobs that are still held, then report each job."""
@@ -626,7 +631,7 @@ class Worker:
         # is released first, at the deadline, before the deleter's calls (bounded by the client's
         # timeouts) can push it past the release margin; then the deleter empties its list and stops.
         with self._cond:
-            finished = {success.message.receipt_handle for success in self._deletes}
+            finished = {success.message.receipt_handle for success in self._deletes + self._deleting}
             self._deleter_stop = True
             self._cond.notify_all()
         with self._settle_lock:
