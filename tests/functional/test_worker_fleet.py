@@ -21,6 +21,7 @@ import pytest
 
 from devkit import template
 from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.domain.ledger import AttemptOutcome, JobStatus
 from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
 from queue_scaler.jobs import JobEnvelope
 from tests.functional.worker_fixtures import (
@@ -43,19 +44,25 @@ def fleet(endpoint: str, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
 
 
 def completed(workers: list[WorkerProcess]) -> Counter[str]:
-    """How many times each job_id was completed across the fleet's logs."""
-    return Counter(job_id for worker in workers for job_id in worker.job_ids("job_completed"))
+    """How many times each job_id's handler succeeded across the fleet's logs (`job_succeeded`, logged
+    before the deletion: a job whose end was still being written at a drain deadline is released, not
+    deleted, and the next receive finds it completed in the ledger and deletes it)."""
+    return Counter(job_id for worker in workers for job_id in worker.job_ids("job_succeeded"))
 
 
-def reserved_ledger(endpoint: str, jobs: list[str]) -> str:
-    """A ledger table on the moto server in which every job is reserved in the workers' pool."""
-    client = boto3.client(
+def dynamodb(endpoint: str) -> Any:
+    return boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def reserved_ledger(endpoint: str, jobs: list[str]) -> str:
+    """A ledger table on the moto server in which every job is reserved in the workers' pool."""
+    client = dynamodb(endpoint)
     table = f"ledger-{uuid.uuid4().hex[:8]}"
     client.create_table(TableName=table, **template.tables(template.load())["LedgerTable"])
     ledger = DynamoLedger(table, client)
@@ -123,6 +130,10 @@ def test_given_500_jobs_when_half_the_fleet_is_replaced_midway_then_each_job_com
     done = completed(fleet)
     assert set(done) == expected
     assert [job for job, times in done.items() if times != 1] == []
+    # The ledger agrees: each job completed once, by one attempt.
+    _, records = DynamoLedger(table, dynamodb(endpoint)).contents()
+    ended = {r.job_id: r.tally()[AttemptOutcome.COMPLETED] for r in records if r.status == JobStatus.COMPLETED}
+    assert ended == dict.fromkeys(expected, 1)
     dead = [json.loads(body)["job_id"] for body in drain_bodies(sqs, dlq, len(failing))]
     assert sorted(dead) == sorted(failing)
     assert counts(sqs, url) == (0, 0)

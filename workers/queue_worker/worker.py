@@ -446,7 +446,12 @@ class Worker:
             failures = self._queues.delete([s.message for s in mine]) if mine else {}
             self._idle_if_empty()
         for success in batch:
+            # The job completed either way (its handler succeeded, the ledger recorded it): counted.
+            self._telemetry.job_completed(success.seconds)
+            self._count("completed")
             if success not in mine:
+                # Released at the drain deadline while its end was being written: the next receive
+                # finds it completed and deletes the message.
                 self._telemetry.event(
                     "job_finished_after_release",
                     "job finished after its message was released; not deleted",
@@ -455,8 +460,6 @@ class Worker:
                 )
                 continue
             error = failures.get(success.message.receipt_handle)
-            self._telemetry.job_completed(success.seconds)
-            self._count("completed")
             self._telemetry.event(
                 "job_completed",
                 "job completed",
