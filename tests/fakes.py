@@ -437,11 +437,13 @@ class FakeLedger:
             self.jobs[job_id]["lease"] = record.lease.model_copy(update={"expires_at": lease.expires_at})
             return True
 
-    def end_attempt(
+    def end_attempt(  # noqa: PLR0911 - one return per rule of the DynamoDB ledger's conditions
         self, pool: str, job_id: str, attempt: Attempt, owner: str, hold_until: float | None = None
     ) -> bool:
         with self.lock:
             started = self.attempts[job_id].get(attempt.attempt_id)
+            if started is not None and started.outcome not in (AttemptOutcome.STARTED, attempt.outcome):
+                return False  # an attempt ends once
             self.attempts[job_id][attempt.attempt_id] = attempt.model_copy(
                 update={"at": started.at if started else attempt.at}
             )

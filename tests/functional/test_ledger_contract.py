@@ -223,10 +223,21 @@ def test_given_a_failed_attempt_then_the_lease_is_freed_by_its_owner_only(funded
     assert start(funded, "w/a") == StartVerdict.START
     assert end(funded, "w/b", AttemptOutcome.FAILED) is False
     assert start(funded, "w/c", T + 1) == StartVerdict.LEASED
-    assert end(funded, "w/a", AttemptOutcome.RELEASED) is True
-    assert start(funded, "w/c", T + 1) == StartVerdict.LEASED, "a released run may still be finishing"
     assert end(funded, "w/a", AttemptOutcome.FAILED) is True
     assert start(funded, "w/c", T + 1) == StartVerdict.START, "the next receive runs at once"
+
+
+def test_given_a_released_attempt_then_its_late_failure_changes_nothing(funded: Ledger) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    assert end(funded, "w/a", AttemptOutcome.RELEASED) is True
+    assert start(funded, "w/c", T + 1) == StartVerdict.LEASED, "a released run may still be finishing"
+    # Its handler raised after the release: a release never counts toward a refund, and the lease
+    # stays until the releasing process is gone.
+    assert end(funded, "w/a", AttemptOutcome.FAILED) is False
+    assert start(funded, "w/c", T + 1) == StartVerdict.LEASED
+    record = funded.job("j-1")
+    assert record is not None and record.tally() == {AttemptOutcome.RELEASED: 1}
 
 
 def test_given_a_release_with_its_process_gone_by_then_the_lease_is_cut_to_then_by_its_owner_only(
@@ -243,6 +254,17 @@ def test_given_a_release_with_its_process_gone_by_then_the_lease_is_cut_to_then_
     assert start(funded, "w/c", T + 15) == StartVerdict.START, "its process is gone: the job runs again now"
     record = funded.job("j-1")
     assert record is not None and record.lease is not None and record.lease.owner == "w/c"
+
+
+def test_given_a_completed_attempt_then_a_late_release_of_its_receive_leaves_it_completed(funded: Ledger) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    assert end(funded, "w/a", AttemptOutcome.COMPLETED) is True
+    assert end(funded, "w/a", AttemptOutcome.RELEASED) is False, "an attempt ends once"
+    assert end(funded, "w/a", AttemptOutcome.COMPLETED) is False, "the job had already completed"
+    record = funded.job("j-1")
+    assert record is not None and record.status == JobStatus.COMPLETED
+    assert record.tally() == {AttemptOutcome.COMPLETED: 1}
 
 
 def test_given_a_completion_then_no_copy_starts_and_no_refund_happens(funded: Ledger) -> None:

@@ -109,6 +109,8 @@ STARTABLE = (
 RENEW_LEASE = "SET #lease_expires_at = :expires"
 RENEWABLE = "#lease_owner = :owner AND #status = :reserved AND attribute_not_exists(#completed_at)"
 FREE_LEASE = "REMOVE #lease_owner, #lease_attempt, #lease_expires_at"
+#: An attempt not yet ended (or a prefetched receive never started), or this same end written again.
+ATTEMPT_OPEN = "attribute_not_exists(#outcome) OR #outcome = :started OR #outcome = :outcome"
 #: A released run's lease, cut to when its process is gone: only by its owner, and never lengthened.
 CUT_LEASE = "SET #lease_expires_at = :until"
 CUTTABLE = "#lease_owner = :owner AND #lease_expires_at > :until"
@@ -515,16 +517,17 @@ class DynamoLedger:
         }
         if attempt.reason:
             values[":reason"] = _s(attempt.reason)
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_attempt_key(pool, job_id, attempt.attempt_id),
-                UpdateExpression=update,
-                ExpressionAttributeNames=_names(update),
-                ExpressionAttributeValues=values,
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise translate("UpdateItem(end attempt)", error) from error
+        values[":started"] = _s(AttemptOutcome.STARTED)
+        # An attempt ends once: a release at a drain deadline racing the job's own completion must not
+        # turn a completed attempt into a released one (the same outcome again is a retried write).
+        if not self._update_job(
+            "UpdateItem(end attempt)",
+            _attempt_key(pool, job_id, attempt.attempt_id),
+            update,
+            ATTEMPT_OPEN,
+            values,
+        ):
+            return False
         if attempt.outcome == AttemptOutcome.COMPLETED:
             # False when the job already ended: refunded meanwhile (the refund stands) or completed.
             return self._update_job(
