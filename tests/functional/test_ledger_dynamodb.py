@@ -114,6 +114,11 @@ CALLS: list[tuple[str, Fail, Callable[[DynamoLedger], object]]] = [
     ("GetItem(account)", every("get_item"), lambda lg: lg.account("u")),
     ("TransactWriteItems(reserve)", every("transact_write_items"), lambda lg: lg.reserve(held("j-2"), "c-2")),
     ("UpdateItem(mark sent)", every("update_item"), lambda lg: lg.mark_sent(POOL, "j-1", "c-1", "q", "m-1")),
+    (
+        "UpdateItem(mark send unknown)",
+        every("update_item"),
+        lambda lg: lg.mark_send_unknown(POOL, "j-1", "c-1"),
+    ),
     ("UpdateItem(take over send)", every("update_item"), lambda lg: lg.take_over_send(POOL, "j-1", "c-1", "c-9", NOW)),
     ("TransactWriteItems(release)", every("transact_write_items"), lambda lg: lg.release(held(), "c-1")),
     ("GetItem(job pointer)", every("get_item"), lambda lg: lg.job("j-1")),

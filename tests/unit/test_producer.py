@@ -362,7 +362,7 @@ def test_given_a_send_whose_answer_is_lost_then_the_error_names_the_job_and_each
     world.queues.lose_answer = OutcomeUnknown("SendMessage", "ReadTimeoutError")
     with pytest.raises(SendUnknown) as raised:
         world.submit()
-    assert raised.value.job_id == "j-1"
+    assert raised.value.job_id == "j-1" and "SendMessage: ReadTimeoutError" in str(raised.value)
     world.queues.lose_answer, world.queues.fail = None, Forbidden("SendMessage", "AccessDenied")
     with pytest.raises(SendUnknown):
         world.submit(now=NOW + timedelta(seconds=1))
@@ -379,3 +379,20 @@ def test_given_a_lost_answer_that_cannot_be_recorded_then_the_reservation_is_kep
         world.submit()
     assert counts(world) == {"SubmitSendUnknown": 1, "SubmitMarkErrors": 1}
     assert world.ledger.job("j-1").send_state == SendState.UNSENT and world.balance() == 38  # type: ignore[union-attr]
+
+
+def test_given_a_send_in_progress_then_a_retry_is_told_so_whether_it_waits_or_loses_the_takeover(
+    world: World,
+) -> None:
+    world.queues.fail = Forbidden("SendMessage", "AccessDenied")
+    world.ledger.release = lambda reservation, claim: False  # type: ignore[method-assign, assignment]
+    with pytest.raises(SubmitFailed):
+        world.submit()
+    world.queues.fail = None
+    in_progress = "job j-1 is being sent by another submit; retry later"
+    with pytest.raises(SubmissionInProgress, match=in_progress):
+        world.submit(now=NOW + timedelta(seconds=1))
+    world.ledger.take_over_send = lambda *args: False  # type: ignore[method-assign, assignment]  # another won
+    with pytest.raises(SubmissionInProgress, match=in_progress):
+        world.submit(now=NOW + timedelta(seconds=LEASE))
+    assert world.queues.sent == []
