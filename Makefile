@@ -63,7 +63,7 @@ demo: $(STAMP) $(TRANSFORMED) ## The whole system on the local cloud: a burst ac
 # Mutation testing (devkit/mutation.py, mutmut): slow, so not part of `make test`. MUTATE_ARGS narrows it:
 # "--sample 40 --seed 1", "--changed main", "--paths layers/core/queue_scaler/domain/decision.py".
 MUTATE_ARGS ?=
-mutate: $(STAMP) ## Mutation testing of domain/, services/, the worker; report in out/mutation (MUTATE_ARGS="--changed main")
+mutate: $(STAMP) ## Mutation testing of domain/, services/, the worker, the ledger, the producer; report in out/mutation (MUTATE_ARGS="--changed main")
 	$(PY) -m devkit.mutation $(MUTATE_ARGS)
 
 bench: $(STAMP) ## The simulator's scenarios under queue-scaler and its peers (plots in out/bench), then the worker's

@@ -1,4 +1,5 @@
-"""`make mutate`: mutation testing of domain/, services/ and the worker, with mutmut, and a report.
+"""`make mutate`: mutation testing of domain/, services/, the worker, the ledger adapter, the producer and the
+job envelope (pyproject.toml's [tool.mutmut] only_mutate), with mutmut, and a report.
 
 mutmut names each mutant after its file's path and matches it against the module the code runs as, so
 it runs in a staging folder, .mutate/ (ignored by git), whose top holds links to the packages as they
@@ -235,7 +236,9 @@ def render(modules: Sequence[ModuleScore], survivors: Sequence[Mutant], stale: S
     areas: dict[str, list[ModuleScore]] = {}
     for m in modules:
         areas.setdefault(area(m.path), []).append(m)
-    lines += ["", "Score per area"] + [row(name + "/", ms) for name, ms in sorted(areas.items())]
+    # An area is a folder (domain/, services/, the worker) or a single file (the ledger adapter, the producer).
+    names = {name: name if name.endswith(".py") else name + "/" for name in areas}
+    lines += ["", "Score per area"] + [row(names[name], ms) for name, ms in sorted(areas.items())]
     lines.append(row("all", modules))
     if stale:
         lines += ["", f"Stale entries in {EQUIVALENTS.relative_to(ROOT)} (no such mutant any more: review them)"]
@@ -289,6 +292,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--changed", metavar="BASE", help="only files changed since the merge base with BASE")
     parser.add_argument("--sample", type=int, metavar="N", help="N mutants drawn at random (see --seed)")
     parser.add_argument("--seed", type=int, default=17, help="the sample's seed (default 17)")
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        metavar="TEST",
+        help="run and trace only these tests (files or node ids), not [tool.mutmut]'s unit and functional "
+        "tiers: a quicker run whose score is a lower bound of the whole one",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2: CI has 2 cores)")
     parser.add_argument("--keep", action="store_true", help="reuse .mutate/mutants (faster; may hide test changes)")
     parser.add_argument("--report-only", action="store_true", help="run nothing: report the last run's results")
@@ -321,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     prefixes = scope(args)
     if prefixes == []:
-        print("mutate: no Python file in scope (nothing changed under domain/, services/ or the worker)")
+        print("mutate: no Python file in scope (nothing changed in queue_scaler or the worker)")
         return 0
     equivalents = load_equivalents()
     stage()
@@ -340,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_only=args.report_only,
         retry_survivors=args.retry_survivors,
         durations=durations,
+        tests=args.tests,
     )
     modules, survivors = score(mutants, equivalents)
     seen = {m.identity() for m in mutants}
@@ -416,6 +427,14 @@ def copy_existing(paths: Iterable[Path]) -> None:
     print(f"mutate: copied beside the mutants: {', '.join(copied)}")
 
 
+def use_tests(config: Any, tests: Sequence[str] | None) -> None:
+    """Run and trace only `tests` (all of [tool.mutmut]'s selection when None): they replace its paths,
+    and its options (--ignore, --deselect) still apply."""
+    if tests:
+        options = [arg for arg in config.pytest_add_cli_args_test_selection if arg.startswith("-")]
+        config.pytest_add_cli_args_test_selection = [*tests, *options]
+
+
 def run_mutmut(
     prefixes: Sequence[str] | None,
     sample: int | None,
@@ -425,11 +444,13 @@ def run_mutmut(
     report_only: bool = False,
     retry_survivors: bool = False,
     durations: Mapping[str, float] | None = None,
+    tests: Sequence[str] | None = None,
 ) -> list[Mutant]:
     """Generate the mutants, run the chosen ones, and read back what happened to each (cwd: .mutate).
 
     With `report_only`, nothing runs: the chosen mutants that have a result from an earlier run are read.
-    With `retry_survivors`, only the chosen mutants not caught by an earlier run run again."""
+    With `retry_survivors`, only the chosen mutants not caught by an earlier run run again. With `tests`, only
+    those tests run (and are traced): mutmut keeps the selection's fingerprint, so changing it starts afresh."""
     # mutmut reads pyproject.toml from the working directory when imported: import it here, not above.
     from mutmut import __main__ as mm
     from mutmut.configuration import config
@@ -440,6 +461,7 @@ def run_mutmut(
 
     if any(name in sys.modules for name in PACKAGES):
         raise SystemExit("mutate: the packages were imported before mutmut staged its copies")
+    use_tests(config(), tests)
     if not report_only:
         Path("mutants").mkdir(exist_ok=True)
         copy_src_dir()

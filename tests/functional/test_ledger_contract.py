@@ -346,3 +346,67 @@ def test_given_jobs_each_way_then_the_summary_adds_up(funded: Ledger) -> None:
     assert summary.problems() == []
     assert (summary.reserved, summary.refunded, summary.charged) == (30, 10, 20)
     assert {str(k): v for k, v in summary.outcomes.items() if v} == {"completed": 1, "refunded": 1, "pending": 1}
+
+
+# Records: what each port's user reads back ---------------------------------------------------------
+
+
+def test_given_a_deposit_of_exactly_the_cap_to_a_new_account_then_it_is_taken(capped: Ledger) -> None:
+    capped.deposit("u", CAP, "p-1", NOW)
+    account = capped.account("u")
+    assert account is not None and (account.user_id, account.balance, account.deposited) == ("u", CAP, CAP)
+
+
+def test_given_a_send_then_only_its_claim_marks_it_sent_and_a_stale_one_is_taken_over_once(funded: Ledger) -> None:
+    reserve(funded)
+    record = funded.job("j-1")
+    assert record is not None
+    assert (record.user_id, record.plan, record.kind, record.credits) == ("u", "pro", "video.transcode", 5)
+    assert (record.sent, record.queue, record.send_claim, record.claimed_at) == (False, None, "claim-j-1", NOW)
+    later = NOW + timedelta(seconds=LEASE)
+    assert not funded.take_over_send(POOL, "j-1", "stale", "claim-2", later)
+    assert funded.take_over_send(POOL, "j-1", "claim-j-1", "claim-2", later)
+    record = funded.job("j-1")
+    assert record is not None and (record.send_claim, record.claimed_at) == ("claim-2", later)
+    assert not funded.mark_sent(POOL, "j-1", "claim-j-1", "q-video", "m-1"), "its claim was taken over"
+    assert funded.mark_sent(POOL, "j-1", "claim-2", "q-video", "m-1")
+    record = funded.job("j-1")
+    assert record is not None and (record.sent, record.queue) == (True, "q-video")
+    assert not funded.take_over_send(POOL, "j-1", "claim-2", "claim-3", later), "a sent job is never sent again"
+
+
+def test_given_attempts_then_each_reads_back_with_its_start_outcome_and_reason(funded: Ledger) -> None:
+    reserve(funded)
+    assert start(funded, "w/a") == StartVerdict.START
+    failed = Attempt(attempt_id="w/a", at=NOW + timedelta(seconds=30), outcome=AttemptOutcome.FAILED, reason="exit 3")
+    assert funded.end_attempt(POOL, "j-1", failed, "w/a") is True
+    assert start(funded, "w/b", T + 40) == StartVerdict.START
+    record = funded.job("j-1")
+    assert record is not None and record.lease == lease("w/b", T + 40)
+    assert record.attempts == [
+        Attempt(attempt_id="w/a", at=NOW, outcome=AttemptOutcome.FAILED, reason="exit 3"),  # when it started
+        Attempt(attempt_id="w/b", at=NOW + timedelta(seconds=40), outcome=AttemptOutcome.STARTED),
+    ]
+    assert end(funded, "w/b", AttemptOutcome.COMPLETED) is True
+    record = funded.job("j-1")
+    assert record is not None and (record.completed_at, record.completed_attempt) == (NOW, "w/b")
+
+
+def test_given_no_such_job_then_reads_find_nothing_and_dead_letter_writes_create_nothing(funded: Ledger) -> None:
+    reserve(funded)
+    assert funded.job_in("audio", "j-1") is None, "a job is found in its own pool only"
+    assert funded.record_return(POOL, "j-none", "m-1", 2, NOW) == ReturnWrite.EXHAUSTED
+    funded.confirm_return(POOL, "j-none", "m-1")
+    funded.mark_parked(POOL, "j-none", "m-1", NOW)
+    assert funded.job_in(POOL, "j-none") is None
+
+
+def test_given_a_dead_letter_parked_then_only_a_job_still_reserved_is_marked(funded: Ledger) -> None:
+    reserve(funded, "j-1")
+    reserve(funded, "j-2")
+    assert start(funded, "w/a", job_id="j-2") == StartVerdict.START
+    assert end(funded, "w/a", AttemptOutcome.COMPLETED, job_id="j-2")
+    funded.mark_parked(POOL, "j-1", "m-1", NOW)
+    funded.mark_parked(POOL, "j-2", "m-2", NOW)
+    parked = {job_id: record.parked for job_id in ("j-1", "j-2") if (record := funded.job(job_id)) is not None}
+    assert parked == {"j-1": True, "j-2": False}

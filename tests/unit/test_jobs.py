@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from queue_scaler.jobs import PLANS, JobEnvelope
+from queue_scaler.jobs import PLANS, JobEnvelope, JobId
 
 CONTRACT_EXAMPLE = {
     "job_id": "j-123",
@@ -82,3 +82,18 @@ def test_given_an_unknown_field_when_parsed_then_it_is_ignored_for_rolling_deplo
 
 def test_given_no_payload_when_parsed_then_it_is_empty() -> None:
     assert JobEnvelope.from_body(body(payload=...)).payload == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "is empty: give 1 to 128 characters"),
+        ("a" * 129, "has 129 characters, above the limit of 128: shorten it"),
+        ("u 1", "has ' ' at position 1: use printable ASCII without spaces (! to ~)"),
+    ],
+)
+def test_given_a_bad_identifier_then_its_refusal_says_what_is_wrong_and_what_to_do(value: str, message: str) -> None:
+    """The CLI prints the message after the field's name; callers match on the error's type."""
+    with pytest.raises(ValidationError) as raised:
+        TypeAdapter(JobId).validate_python(value)
+    assert [(e["type"], e["msg"]) for e in raised.value.errors()] == [("identifier", message)]

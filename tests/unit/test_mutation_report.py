@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -162,3 +163,18 @@ def test_the_last_runs_times_are_read_from_mutmuts_meta_files(tmp_path: Path) ->
     (tmp_path / "queue_scaler" / "y.py.meta").write_text("{")  # cut short by a stopped run
     assert mutation.previous_durations(tmp_path) == {"queue_scaler.x__mutmut_1": 2.5}
     assert mutation.previous_durations(tmp_path / "none") == {}
+
+
+def test_given_tests_then_they_replace_the_selections_paths_and_keep_its_options() -> None:
+    configured = ["tests/unit", "tests/functional", "--ignore=tests/x.py", "--deselect=tests/y.py::z"]
+    config = SimpleNamespace(pytest_add_cli_args_test_selection=list(configured))
+    mutation.use_tests(config, None)
+    assert config.pytest_add_cli_args_test_selection == configured
+    args = mutation.parse_args(["--tests", "tests/unit/test_a.py", "tests/unit/test_b.py", "--sample", "3"])
+    mutation.use_tests(config, args.tests)
+    assert config.pytest_add_cli_args_test_selection == [
+        "tests/unit/test_a.py",
+        "tests/unit/test_b.py",
+        "--ignore=tests/x.py",
+        "--deselect=tests/y.py::z",
+    ]

@@ -12,8 +12,23 @@ from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.ledger import SendState
 from queue_scaler.domain.refund import CreditLimits, InvalidAmount, RefundPolicy
 from queue_scaler.domain.routing import Unroutable
-from queue_scaler.errors import BalanceCapExceeded, Forbidden, InsufficientCredits, OutcomeUnknown, Unavailable
-from queue_scaler.producer import JobIdConflict, Producer, SendUnknown, SubmissionInProgress, SubmitFailed
+from queue_scaler.errors import (
+    AwsCallError,
+    BalanceCapExceeded,
+    Forbidden,
+    InsufficientCredits,
+    OutcomeUnknown,
+    Unavailable,
+)
+from queue_scaler.jobs import JobEnvelope
+from queue_scaler.producer import (
+    JobIdConflict,
+    Producer,
+    SendUnknown,
+    SubmissionInProgress,
+    SubmitFailed,
+    deposit_credits,
+)
 from tests.fakes import FakeJobQueues, FakeLedger, RecordingMetrics
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -231,3 +246,153 @@ def test_deposits_are_bounded_by_the_deposit_cap_and_the_ledgers_balance_cap() -
     with pytest.raises(BalanceCapExceeded, match=r"\(100\) above the balance cap of 150"):
         producer.deposit("u-1", 51, "p-2", NOW)
     assert producer.deposit("u-1", 50, "p-2", NOW).balance == 150
+
+
+# What operators and callers read: metrics, messages, and the failures between the steps -----------
+
+
+def counts(world: World) -> dict[str, float]:
+    return {name: value for (name, _), value in world.metrics.counts.items() if value}
+
+
+def test_given_a_submit_then_it_is_counted_and_a_rejected_one_counts_its_error_and_release(world: World) -> None:
+    world.submit()
+    assert counts(world) == {"JobsSubmitted": 1}
+    world.queues.fail = Forbidden("SendMessage", "AccessDenied")
+    with pytest.raises(SubmitFailed, match="its reservation was released"):
+        world.submit(job_id="j-2")
+    assert counts(world) == {"JobsSubmitted": 1, "SubmitErrors": 1, "ReservationsReleased": 1}
+
+
+def test_given_a_release_that_fails_then_the_reservation_is_left_to_a_retry_after_the_lease(world: World) -> None:
+    world.queues.fail = Forbidden("SendMessage", "AccessDenied")
+
+    def unreachable(reservation: object, claim: str) -> bool:
+        raise Unavailable("TransactWriteItems(release)", "ConnectTimeoutError")
+
+    release, world.ledger.release = world.ledger.release, unreachable  # type: ignore[method-assign, assignment]
+    with pytest.raises(SubmitFailed) as failed:
+        world.submit()
+    assert "released" not in str(failed.value) and "nothing was sent" in str(failed.value)
+    assert counts(world) == {"SubmitErrors": 1, "ReleaseErrors": 1}
+    assert world.ledger.job("j-1") is not None and world.balance() == 38
+    world.ledger.release, world.queues.fail = release, None  # type: ignore[method-assign]
+    with pytest.raises(SubmissionInProgress):
+        world.submit(now=NOW + timedelta(seconds=LEASE - 1))
+    assert not world.submit(now=NOW + timedelta(seconds=LEASE)).duplicate  # type: ignore[attr-defined]
+    assert len(world.queues.sent) == 1 and world.balance() == 38
+
+
+def test_given_a_send_whose_marking_fails_then_the_job_is_submitted_and_the_failure_counted(world: World) -> None:
+    def unreachable(*args: object) -> bool:
+        raise Unavailable("UpdateItem(mark sent)", "ConnectTimeoutError")
+
+    world.ledger.mark_sent = unreachable  # type: ignore[method-assign, assignment]
+    submission = world.submit()
+    assert submission.as_dict() == {"job_id": "j-1", "queue": "s-video-pro", "reserved": 12, "duplicate": False}  # type: ignore[attr-defined]
+    assert counts(world) == {"JobsSubmitted": 1, "SubmitMarkErrors": 1} and len(world.queues.sent) == 1
+
+
+def test_given_a_payload_and_no_job_id_then_the_envelope_carries_it_under_a_new_id(world: World) -> None:
+    first = world.producer.submit(
+        user_id="u-1", plan="pro", kind="video.transcode", credits=1, now=NOW, payload={"a": 1}
+    )
+    second = world.producer.submit(user_id="u-1", plan="pro", kind="video.transcode", credits=1, now=NOW)
+    bodies = [JobEnvelope.from_body(body) for _, body in world.queues.sent]
+    assert [(b.job_id, b.payload) for b in bodies] == [(first.job_id, {"a": 1}), (second.job_id, {})]
+    assert first.job_id.startswith("j-") and first.job_id != second.job_id
+
+
+def test_given_a_job_released_while_a_retry_finds_its_reservation_then_the_retry_is_told_to_retry(
+    world: World,
+) -> None:
+    world.submit()
+    world.ledger.job = lambda job_id: None  # type: ignore[method-assign, assignment]  # released meanwhile
+    with pytest.raises(SubmissionInProgress, match="being submitted or released"):
+        world.submit(now=NOW + timedelta(seconds=1))
+
+
+@pytest.mark.parametrize(
+    ("differs", "submit"),
+    [
+        ("pool, kind", {"kind": "audio.mix"}),
+        ("user", {"user_id": "u-2"}),
+        ("plan", {"plan": "starter"}),
+        ("kind", {"kind": "video.cut"}),
+        ("credits", {"credits": 13}),
+        ("user, credits", {"user_id": "u-2", "credits": 13}),
+    ],
+)
+def test_given_a_job_id_reused_then_the_conflict_names_the_fields_that_differ(
+    differs: str, submit: dict[str, object]
+) -> None:
+    pools = [
+        {"name": "video", "kinds": ["video.*"], "max_size": 2, "queues": [
+            {"name": "s-video-pro", "target_per_instance": 1}, {"name": "s-video-starter", "target_per_instance": 1},
+        ]},
+        {"name": "audio", "kinds": ["audio.*"], "max_size": 2, "queues": [
+            {"name": "s-audio-pro", "target_per_instance": 1},
+        ]},
+    ]  # fmt: skip
+    ledger, queues = FakeLedger(), FakeJobQueues()
+    producer = Producer(
+        ledger, queues, ScalerConfig.model_validate({"pools": pools}), RecordingMetrics(), policy=RefundPolicy(cap=100)
+    )
+    producer.deposit("u-1", 100, "p-1", NOW)
+    producer.deposit("u-2", 100, "p-2", NOW)
+    fields: dict[str, object] = {"user_id": "u-1", "plan": "pro", "kind": "video.transcode", "credits": 12}
+    producer.submit(**fields, job_id="j-1", now=NOW)  # type: ignore[arg-type]
+    with pytest.raises(JobIdConflict, match=rf"^job id j-1 was already submitted with another {differs}$"):
+        producer.submit(**(fields | submit), job_id="j-1", now=NOW)  # type: ignore[arg-type]
+    assert len(queues.sent) == 1
+
+
+def test_given_a_deposit_whose_account_cannot_be_read_back_then_an_aws_error_names_the_read() -> None:
+    ledger = FakeLedger()
+    ledger.account = lambda user_id: None  # type: ignore[method-assign, assignment]
+    with pytest.raises(AwsCallError) as raised:
+        deposit_credits(ledger, CreditLimits(), user_id="u-1", credits=10, reference="p-1", now=NOW)
+    assert (raised.value.operation, raised.value.code) == ("GetItem(account)", "Missing")
+    assert ledger.deposits == {"p-1": "u-1"}
+
+
+def test_given_a_send_whose_answer_is_lost_then_the_error_names_the_job_and_each_send_is_counted(
+    world: World,
+) -> None:
+    world.queues.lose_answer = OutcomeUnknown("SendMessage", "ReadTimeoutError")
+    with pytest.raises(SendUnknown) as raised:
+        world.submit()
+    assert raised.value.job_id == "j-1" and "SendMessage: ReadTimeoutError" in str(raised.value)
+    world.queues.lose_answer, world.queues.fail = None, Forbidden("SendMessage", "AccessDenied")
+    with pytest.raises(SendUnknown):
+        world.submit(now=NOW + timedelta(seconds=1))
+    assert counts(world) == {"SubmitSendUnknown": 2, "SubmitErrors": 1}
+
+
+def test_given_a_lost_answer_that_cannot_be_recorded_then_the_reservation_is_kept_and_counted(world: World) -> None:
+    def unreachable(*args: object) -> bool:
+        raise Unavailable("UpdateItem(mark send unknown)", "ConnectTimeoutError")
+
+    world.ledger.mark_send_unknown = unreachable  # type: ignore[method-assign, assignment]
+    world.queues.lose_answer = OutcomeUnknown("SendMessage", "ReadTimeoutError")
+    with pytest.raises(SendUnknown):
+        world.submit()
+    assert counts(world) == {"SubmitSendUnknown": 1, "SubmitMarkErrors": 1}
+    assert world.ledger.job("j-1").send_state == SendState.UNSENT and world.balance() == 38  # type: ignore[union-attr]
+
+
+def test_given_a_send_in_progress_then_a_retry_is_told_so_whether_it_waits_or_loses_the_takeover(
+    world: World,
+) -> None:
+    world.queues.fail = Forbidden("SendMessage", "AccessDenied")
+    world.ledger.release = lambda reservation, claim: False  # type: ignore[method-assign, assignment]
+    with pytest.raises(SubmitFailed):
+        world.submit()
+    world.queues.fail = None
+    in_progress = "job j-1 is being sent by another submit; retry later"
+    with pytest.raises(SubmissionInProgress, match=in_progress):
+        world.submit(now=NOW + timedelta(seconds=1))
+    world.ledger.take_over_send = lambda *args: False  # type: ignore[method-assign, assignment]  # another won
+    with pytest.raises(SubmissionInProgress, match=in_progress):
+        world.submit(now=NOW + timedelta(seconds=LEASE))
+    assert world.queues.sent == []
