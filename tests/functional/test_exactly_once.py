@@ -286,6 +286,28 @@ def test_given_a_send_sqs_rejects_then_the_reservation_is_released(
     assert account is not None and (account.balance, account.reserved) == (100, 0)
 
 
+@pytest.mark.timeout(120)
+def test_given_a_message_whose_reservation_was_released_then_no_worker_runs_it_and_it_is_counted(
+    endpoint: str, sqs: Any, tmp_path: Path, ledger: DynamoLedger, workers: list[WorkerProcess]
+) -> None:
+    # A send judged rejected whose message reached SQS after all (a connection failure after
+    # botocore's retries): its reservation was released, so the work would be free. Never run it.
+    url, _ = make_queue(sqs, "released")
+    envelope = job("j-released")
+    reserve(ledger, envelope)
+    assert ledger.release(envelope_reservation(envelope, POOL, RefundPolicy(), NOW), "submit")
+    sqs.send_message(QueueUrl=url, MessageBody=envelope.to_body())
+    worker = start_worker(endpoint, tmp_path, ledger, url, workers, name="released")
+    assert wait_for(lambda: worker.events("job_refused") and counts(sqs, url) == (0, 0), 60), worker.log_text()[-3000:]
+    stop(workers)
+    assert runs(workers, "j-released") == 0
+    [refused] = worker.events("job_refused")
+    assert refused["job_id"] == "j-released" and "no reservation" in refused["reason"]
+    assert sum(sum(line.get("JobsRefused", [])) for line in worker.metric_lines()) == 1
+    account = ledger.account("u-1")
+    assert account is not None and (account.balance, account.reserved) == (100, 0), "nothing charged"
+
+
 class _Response:
     def __init__(self, status: int) -> None:
         self.status_code = status
