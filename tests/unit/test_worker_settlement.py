@@ -201,3 +201,49 @@ def test_given_a_finished_jobs_delete_under_way_at_the_drain_deadline_then_it_is
     assert not thread.is_alive()
     assert queues.deleted == ["m-0"] and ("m-0", 0) not in queues.visibility
     assert "job_completed" in events and "job_finished_after_release" not in events
+
+
+def test_given_a_job_ending_after_the_deleters_last_turn_then_it_is_still_counted_completed(tmp_path: Path) -> None:
+    """Released at the drain deadline, the job's handler returns once the deleter has stopped: the
+    job completed (its end is in the ledger), so JobsCompleted counts it before the last flush."""
+    gate = threading.Event()
+
+    class JobEndsLate(Worker):
+        def _release(self, messages: list[ReceivedMessage], reason: str) -> None:
+            super()._release(messages, reason)
+            if reason == "drain deadline reached":
+                deleter = next(t for t in threading.enumerate() if t.name == "deleter")
+                deleter.join(5)
+                gate.set()
+                ended_by = time.monotonic() + 5
+                while not self._deletes:  # the job's success, queued for a deleter that is gone
+                    assert time.monotonic() < ended_by
+                    time.sleep(0.01)
+
+    def blocking(job: JobEnvelope) -> None:
+        gate.wait(10)
+
+    queues = FakeQueues([body("late")])
+    values = {"queue_urls": queues.urls, "job_handler": "m:f", "drain_seconds": 0.5, "poll_wait_seconds": 0}
+    telemetry = Telemetry("unit", "Test", 3600, time.monotonic)
+    worker = JobEndsLate(WorkerSettings(**values), queues, blocking, telemetry, HealthFile(tmp_path / "health"))
+    events: list[str] = []
+    real_event = telemetry.event
+
+    def event(name: str, *args: Any, **fields: Any) -> None:
+        events.append(name)
+        real_event(name, *args, **fields)
+
+    telemetry.event = event  # type: ignore[method-assign]
+    completed: list[float] = []
+    telemetry.job_completed = completed.append  # type: ignore[method-assign]
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    until_running = time.monotonic() + 5
+    while "job_started" not in events and time.monotonic() < until_running:
+        time.sleep(0.02)
+    worker.request_stop(signal.SIGTERM)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert queues.deleted == [] and ("m-0", 0) in queues.visibility, "released, never deleted"
+    assert "job_finished_after_release" in events and len(completed) == 1

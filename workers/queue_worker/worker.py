@@ -641,6 +641,13 @@ class Worker:
             still_held = [message for handle, message in self._held.items() if handle not in finished]
         self._release(still_held, "drain deadline reached")
         deleter.join(timeout=self._settings.read_timeout)
+        if not deleter.is_alive():
+            # Jobs that ended after the deleter's last turn (their messages were released at the
+            # deadline): counted and reported like every other completion before the last flush.
+            with self._cond:
+                late, self._deletes = self._deletes, []
+            if late:
+                self._complete(late)
         self._heartbeat_stop.set()
         heartbeat.join(timeout=self._settings.read_timeout)
         self._protection.stop()
