@@ -46,7 +46,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from devkit.sim.engine import Controller, PoolSim
+from devkit.sim.engine import Controller, ControllerFactory, PoolSim
+from devkit.sim.policies.registry import Role, register
+from devkit.sim.scenario import Scenario
+from devkit.sim.workload import Workload
 
 SCALE_OUT_DATAPOINTS = 3
 SCALE_IN_DATAPOINTS = 15
@@ -130,3 +133,20 @@ class TargetTracking(Controller):
         if pool.booting:
             return True
         return any(i.ready_at + self.warmup > now for i in pool.in_service.values())
+
+
+def _standard(scenario: Scenario, workload: Workload) -> ControllerFactory:
+    standard = Resolution(STANDARD_PERIOD, scenario.fleet.cloudwatch_delay_seconds)
+    return lambda pool: TargetTracking(pool, standard, scenario.warmup_seconds)
+
+
+def _hires(scenario: Scenario, workload: Workload) -> ControllerFactory:
+    hires = Resolution(HIRES_PERIOD, scenario.fleet.cloudwatch_hires_delay_seconds)
+    return lambda pool: TargetTracking(pool, hires, scenario.warmup_seconds)
+
+
+_GUIDE = (
+    'Amazon EC2 Auto Scaling User Guide, "Target tracking scaling policies" and "Scaling policy based on Amazon SQS"'
+)
+register("target-tracking", _standard, Role.DYNAMIC_PEER, f"{_GUIDE}, 1-minute metric")
+register("target-tracking-hires", _hires, Role.DYNAMIC_PEER, f"{_GUIDE}, 10-second high-resolution metric")
