@@ -21,10 +21,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from devkit.commands.local import DEMO_DIR, down, fetch_status, up
 from devkit.configfile import load_parameter
 from devkit.demo_plot import Timeline
 from devkit.localcloud import stack
+from devkit.localcloud.control import DEMO_DIR, down, fetch_status, up
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
 from devkit.ownership import claim_state_dir, release_state_dir

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devkit.commands.local import fetch_status, find_running
+from devkit.localcloud.control import fetch_status, find_running
 from devkit.localcloud.stack import LocalSettings
 
 #: The stack the sample events and examples/ name (samconfig's dev environment).

@@ -112,8 +112,8 @@ def local_env_file(state_dir: Path | None, host: str) -> dict[str, dict[str, str
     The values are those `queue-scaler invoke` gives the handler (names, parameters, compressed time),
     for the variables the template declares: SAM CLI sets no other (devkit/localcloud/functions.py)."""
     from devkit import template
-    from devkit.commands.local import read_state
     from devkit.localcloud import functions
+    from devkit.localcloud.control import read_state
     from devkit.localcloud.stack import LocalSettings
     from devkit.localenv import find_local_cloud
 
