@@ -180,7 +180,7 @@ def check_templates() -> None:
     """Refuse to start a local cloud whose daemon would fail on the transformed templates (missing, or
     a template changed since `make transform`): the cause and the fix in one line, not in its log."""
     from devkit import stackmodel
-    from devkit.localcloud.iam import templates_path
+    from devkit.localcloud.stack import templates_path
 
     path = templates_path()
     try:
