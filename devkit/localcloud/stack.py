@@ -101,10 +101,7 @@ def local_stack(settings: LocalSettings, path: Path | None = None) -> stackmodel
         "SubnetIds": ["subnet-0local"],
         "WorkerSecurityGroupId": "sg-0local",
         "WorkerEnvParameterPath": f"/queue-scaler/{settings.stack}/workers",
-        "MessagingImageUri": image,
-        "VideoImageUri": image,
-        "AiImageUri": image,
-    }
+    } | {f"{pool.prefix}ImageUri": image for pool in template.pools(template.load())}
     names = {
         "HistoryTable": history_table(settings),
         "LifecycleActionsTable": actions_table(settings),
@@ -213,9 +210,6 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "MetricsPoolConfigParameter": measured_config_parameter(settings),
         "HistoryTable": history_table(settings),
         "LifecycleActionsTable": actions_table(settings),
-        "MessagingDrainSeconds": str(int(settings.drain_seconds)),
-        "VideoDrainSeconds": str(int(settings.drain_seconds)),
-        "AiDrainSeconds": str(int(settings.drain_seconds)),
         "MaxReceiveCount": str(settings.max_receive_count),
         "HealthCheckGracePeriodSeconds": str(settings.launch_hook_timeout),
         "LedgerTable": ledger_table(settings),
@@ -223,6 +217,7 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "NoticeTopic": notice_topic_arn(settings),
     }
     for pool in template.pools(template.load()):
+        refs[f"{pool.prefix}DrainSeconds"] = str(int(settings.drain_seconds))
         refs[f"{pool.logical_id}.Outputs.GroupName"] = f"{settings.stack}-{pool.name}"
         refs[f"{pool.logical_id}.Outputs.TerminateHookTimeoutSeconds"] = str(settings.terminate_hook_timeout)
         refs[f"{pool.logical_id}.Outputs.TrackedName"] = ""  # the scaler sizes every local pool

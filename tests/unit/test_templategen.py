@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit import templategen
+from devkit import template, templategen
 from queue_scaler.config import RECOMMENDED
 
 
@@ -34,3 +34,26 @@ def test_a_change_of_the_recommended_setting_is_written_into_the_template(monkey
 def test_a_template_without_the_place_is_refused() -> None:
     with pytest.raises(templategen.GenerationFailed, match="found 0"):
         templategen.pool_template("Outputs: {}\n")
+
+
+def test_a_pool_added_to_the_template_joins_every_generated_pool_list() -> None:
+    text = templategen.ROOT_TEMPLATE.read_text(encoding="utf-8")
+    pools = template.pools(template.loads(text))
+    toy = template.PoolDefinition("GpuPool", "gpu", ("jobs",), (1.0,), 0)
+    generated = templategen.root_template(text, [*pools, toy])
+    markers = text.count("# each pool: ") + text.count("# all pools: ")
+    assert markers >= 10
+    added = [line for line in generated.splitlines() if "GpuPool" in line or "-gpu" in line or "GpuDrain" in line]
+    assert len(added) == markers  # one line (or one segment of a line) per marker
+    assert [p.name for p in template.pools(template.loads(generated))] == [p.name for p in pools]
+    # Generation is stable: the toy's lists, generated again for the toy, stay as they are.
+    assert templategen.root_template(generated, [*pools, toy]) == generated
+
+
+def test_a_marker_without_its_list_is_refused() -> None:
+    text = templategen.ROOT_TEMPLATE.read_text(encoding="utf-8")
+    broken = text.replace(
+        "# each pool: - !GetAtt {Pool}.Outputs.GroupName\n", "# each pool: - !GetAtt {Pool}.Outputs.Nothing\n", 1
+    )
+    with pytest.raises(templategen.GenerationFailed, match="no pool list follows"):
+        templategen.root_template(broken)
