@@ -50,8 +50,9 @@ class LocalSettings:
     #: Fault injection: lifecycle events of these detail-types are lost before they reach the queue
     #: (as an EventBridge delivery that never happened); the reconciler must find their instances.
     drop_lifecycle_events: tuple[str, ...] = ()
-    #: A laptop's fleet: each pool's MaxSize on the local cloud.
+    #: A laptop's fleet: each pool's MaxSize on the local cloud (`default_max_size` for a pool not named).
     max_sizes: dict[str, int] = field(default_factory=lambda: {"messaging": 2, "video": 6, "ai": 4})
+    default_max_size: int = 2
 
     @property
     def terminate_hook_timeout(self) -> int:
@@ -147,7 +148,8 @@ def localize(pool: dict[str, Any], settings: LocalSettings) -> dict[str, Any]:
     URLs are set when the local queues are created. The policy itself (the recommended setting the
     template deploys) is unchanged: tests/contract/test_local_derivation.py checks it."""
     compressed: dict[str, Any] = _compressed(pool, settings.time_compression)
-    return compressed | {"max_size": settings.max_sizes[pool["name"]], "slots_per_instance": settings.worker_slots}
+    max_size = settings.max_sizes.get(pool["name"], settings.default_max_size)
+    return compressed | {"max_size": max_size, "slots_per_instance": settings.worker_slots}
 
 
 def pool_specs(settings: LocalSettings) -> list[dict[str, Any]]:
