@@ -234,6 +234,7 @@ class LocalCloud:
         while not self._stop.wait(CONTROL_SECONDS):
             try:
                 self.emulator.expire()
+                self.emulator.advance_refreshes()
                 self.agent.step()
                 self.fleet.step()
             except Exception:
