@@ -151,6 +151,17 @@ class InstanceRefresh:
     def protected_rule(self) -> str:
         return str(self.preferences.get("ScaleInProtectedInstances") or "Wait")
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.refresh_id,
+            "status": self.status,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "total": self.total,
+            "left": len(self.to_replace),
+            "preferences": self.preferences,
+        }
+
     def as_xml(self) -> str:
         done = self.total - len(self.to_replace)
         percentage = 100 if self.total == 0 else done * 100 // self.total
@@ -184,6 +195,8 @@ class AutoScalingEmulator:
     rng: random.Random = field(default_factory=random.Random)
     #: Each group's instance refreshes, the newest last.
     refreshes: dict[str, list[InstanceRefresh]] = field(default_factory=dict)
+    #: Each group's changes of desired capacity: (when, from, to, whether a refresh was running).
+    desired_changes: dict[str, list[tuple[float, int, int, bool]]] = field(default_factory=dict)
 
     # --- installation -----------------------------------------------------------------------
     def install(self) -> None:
@@ -236,12 +249,26 @@ class AutoScalingEmulator:
                 return spec
             return {**spec, "Version": str(record.template_version)}
 
+        update_group = asg_models.FakeAutoScalingGroup.update
+
+        def update(group: Any, **kwargs: Any) -> None:
+            # UpdateAutoScalingGroup leaves what it is not given unchanged; moto drops the group's
+            # MixedInstancesPolicy (and with it the launch template version) when it is not given.
+            kept = group.mixed_instances_policy
+            if kwargs.get("mixed_instances_policy") is None and not kwargs.get("launch_template") and kept:
+                # moto stores the specification with both the id and the name, and refuses both given.
+                spec = {k: v for k, v in kept["LaunchTemplate"]["LaunchTemplateSpecification"].items()}
+                spec.pop("LaunchTemplateName", None)
+                kwargs["mixed_instances_policy"] = {**kept, "LaunchTemplate": {**kept["LaunchTemplate"], "LaunchTemplateSpecification": spec}}
+            update_group(group, **kwargs)
+
         set_instance_protection = asg_models.AutoScalingBackend.set_instance_protection
 
         def protect(backend: Any, group_name: str, instance_ids: list[str], protected: bool | None) -> None:
             set_instance_protection(backend, group_name, instance_ids, protected)
             emulator._protection_changed(backend.autoscaling_groups[group_name])
 
+        asg_models.FakeAutoScalingGroup.update = update  # type: ignore[method-assign]
         asg_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign,assignment]
         asg_models.AutoScalingBackend.set_instance_protection = protect  # type: ignore[method-assign,assignment]
         AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
@@ -263,11 +290,16 @@ class AutoScalingEmulator:
 
     def _set_desired_capacity(self, group: Any, new_capacity: int | None) -> None:
         with self.lock:
+            # None while moto's constructor sets the first desired capacity.
+            before = getattr(group, "desired_capacity", None) or 0
             group.desired_capacity = group.min_size if new_capacity is None else new_capacity
+            refresh = self._active_refresh(group.name)
+            if group.desired_capacity != before:
+                change = (self.clock(), before, group.desired_capacity, refresh is not None)
+                self.desired_changes.setdefault(group.name, []).append(change)
             live = [s for s in group.instance_states if s.lifecycle_state not in TERMINATING_STATES]
             # A refresh's replacement and the old instance it replaces count as one.
             ids = {s.instance.id for s in live}
-            refresh = self._active_refresh(group.name)
             doubled = sum(1 for old, new in (refresh.pairs if refresh else {}).items() if old in ids and new in ids)
             delta = (group.desired_capacity or 0) - (len(live) - doubled)
             if delta > 0:
@@ -443,7 +475,7 @@ class AutoScalingEmulator:
         floor = -(-desired * refresh.percent("MinHealthyPercentage", 90) // 100)
         serving = sum(1 for s in live if s.lifecycle_state == "InService")
         for old, new in list(refresh.pairs.items()):
-            if states[old].lifecycle_state in TERMINATING_STATES or states[new].lifecycle_state != "InService":
+            if states[new].lifecycle_state != "InService" or states[old].lifecycle_state != "InService":
                 continue
             if serving - 1 < floor:
                 break

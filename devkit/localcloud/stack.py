@@ -300,7 +300,7 @@ def new_image(autoscaling: Any, ec2: Any, group_name: str, image_id: str = "ami-
         LaunchTemplateId=spec["LaunchTemplateId"], SourceVersion=str(spec["Version"]), LaunchTemplateData={"ImageId": image_id}
     )
     version = str(created["LaunchTemplateVersion"]["VersionNumber"])
-    spec = {"LaunchTemplateId": spec["LaunchTemplateId"], "Version": version}
-    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = spec
+    # The id alone: UpdateAutoScalingGroup refuses a specification that names both the id and the name.
+    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = {"LaunchTemplateId": spec["LaunchTemplateId"], "Version": version}
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MixedInstancesPolicy=policy)
     return version
