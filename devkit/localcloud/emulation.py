@@ -243,7 +243,7 @@ class AutoScalingEmulator:
         def launch_template(state: Any) -> dict[str, Any] | None:
             # moto reports the template's default version for every instance; Auto Scaling reports the
             # version each instance was launched from, which is what a refresh compares.
-            spec = instance_template.fget(state)
+            spec: dict[str, Any] | None = instance_template.fget(state)  # type: ignore[attr-defined]
             record = emulator.instances.get(state.instance.id)
             if spec is None or record is None:
                 return spec
@@ -257,9 +257,11 @@ class AutoScalingEmulator:
             kept = group.mixed_instances_policy
             if kwargs.get("mixed_instances_policy") is None and not kwargs.get("launch_template") and kept:
                 # moto stores the specification with both the id and the name, and refuses both given.
-                spec = {k: v for k, v in kept["LaunchTemplate"]["LaunchTemplateSpecification"].items()}
+                template = dict(kept["LaunchTemplate"])
+                spec = dict(template["LaunchTemplateSpecification"])
                 spec.pop("LaunchTemplateName", None)
-                kwargs["mixed_instances_policy"] = {**kept, "LaunchTemplate": {**kept["LaunchTemplate"], "LaunchTemplateSpecification": spec}}
+                template["LaunchTemplateSpecification"] = spec
+                kwargs["mixed_instances_policy"] = {**kept, "LaunchTemplate": template}
             update_group(group, **kwargs)
 
         set_instance_protection = asg_models.AutoScalingBackend.set_instance_protection
@@ -268,7 +270,7 @@ class AutoScalingEmulator:
             set_instance_protection(backend, group_name, instance_ids, protected)
             emulator._protection_changed(backend.autoscaling_groups[group_name])
 
-        asg_models.FakeAutoScalingGroup.update = update  # type: ignore[method-assign]
+        asg_models.FakeAutoScalingGroup.update = update  # type: ignore[method-assign,assignment]
         asg_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign,assignment]
         asg_models.AutoScalingBackend.set_instance_protection = protect  # type: ignore[method-assign,assignment]
         AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]

@@ -296,11 +296,12 @@ def new_image(autoscaling: Any, ec2: Any, group_name: str, image_id: str = "ami-
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
     policy = group["MixedInstancesPolicy"]
     spec = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+    template_id = spec["LaunchTemplateId"]
     created = ec2.create_launch_template_version(
-        LaunchTemplateId=spec["LaunchTemplateId"], SourceVersion=str(spec["Version"]), LaunchTemplateData={"ImageId": image_id}
+        LaunchTemplateId=template_id, SourceVersion=str(spec["Version"]), LaunchTemplateData={"ImageId": image_id}
     )
     version = str(created["LaunchTemplateVersion"]["VersionNumber"])
     # The id alone: UpdateAutoScalingGroup refuses a specification that names both the id and the name.
-    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = {"LaunchTemplateId": spec["LaunchTemplateId"], "Version": version}
+    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = {"LaunchTemplateId": template_id, "Version": version}
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MixedInstancesPolicy=policy)
     return version

@@ -11,7 +11,6 @@ Real workers run the jobs throughout.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any

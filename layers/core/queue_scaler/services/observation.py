@@ -60,8 +60,8 @@ def observe_pools(
                 extra={"error": str(error), "code": error.code},
             )
     refresh: dict[str, RefreshState] = {}
-    for name, group in fleets.items():
-        if refreshes is None or not group.updating():
+    for name, described in fleets.items():
+        if refreshes is None or not described.updating():
             continue
         try:
             refresh[name] = "running" if refreshes.refresh_running(name) else "none"
