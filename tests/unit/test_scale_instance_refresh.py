@@ -1,7 +1,7 @@
 """The scale tick and instance refreshes, over in-memory ports: a group with instances of an older
 launch template version gets one refresh, started once; while it runs desired is not lowered; a
-failure to read or start one is counted (InstanceRefreshErrors, what ScalerErrorsAlarm watches) and
-never stops the pool from being scaled."""
+failure to read or start one is counted (InstanceRefreshErrors, and PoolErrors, which ScalerErrorsAlarm
+watches) and never stops the pool from being scaled."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def test_given_a_refresh_call_fails_when_ticking_then_it_is_counted_and_the_pool
     [outcome] = service.tick([pool()], now=10.0)
     assert outcome.error is None and outcome.applied and fleet.set_calls == [("video", 8)]
     assert fleet.started == []
-    assert dict(metrics.counts) == {("InstanceRefreshErrors", None): 1}
+    assert dict(metrics.counts) == {("InstanceRefreshErrors", None): 1, ("PoolErrors", None): 1}
 
 
 def test_given_the_refresh_state_unreadable_when_the_need_falls_then_desired_is_held() -> None:
@@ -146,4 +146,4 @@ def test_given_the_refresh_state_unreadable_when_the_need_falls_then_desired_is_
     [outcome] = service.tick([pool()], now=10.0)
     assert outcome.decision is not None and outcome.decision.desired == 3 and fleet.set_calls == []
     assert "scale-down to 0 held: instance refresh state unreadable; keep 3" in outcome.decision.explanation
-    assert dict(metrics.counts) == {("InstanceRefreshErrors", None): 1}
+    assert dict(metrics.counts) == {("InstanceRefreshErrors", None): 1, ("PoolErrors", None): 1}

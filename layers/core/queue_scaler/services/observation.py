@@ -67,7 +67,9 @@ def observe_pools(
             refresh[name] = "running" if refreshes.refresh_running(name) else "none"
         except AwsCallError as error:
             refresh[name] = "unknown"
+            # Which call failed, and (what the scaler's errors alarm watches) that a pool has a failure.
             metrics.count(Metric.INSTANCE_REFRESH_ERRORS)
+            metrics.count(Metric.POOL_ERRORS)
             logger.error(
                 "instance refresh state unreadable: desired not lowered",
                 extra={"group": name, "error": str(error), "code": error.code},

@@ -200,14 +200,17 @@ class ScaleService:
     def _roll_out(self, pool: PoolConfig, observation: Observation) -> None:
         """Start the instance refresh that rolls a new launch template version (image, AMI) out, once
         per change: AWS refuses a second while one runs, which means another tick started it. A failure
-        is counted and logged; the pool was scaled all the same, and the next tick tries again."""
+        is counted and logged (the pool's outcome stands: it was scaled all the same), and the next
+        tick tries again."""
         if self._refreshes is None or not refresh_needed(observation.fleet):
             return
         context = {"pool": pool.name, "group": pool.group_name, "outdated": observation.fleet.outdated}
         try:
             started = self._refreshes.start_refresh(pool.group_name)
         except AwsCallError as error:
+            # Which call failed, and (what the scaler's errors alarm watches) that the pool has a failure.
             self._metrics.count(Metric.INSTANCE_REFRESH_ERRORS)
+            self._metrics.count(Metric.POOL_ERRORS)
             logger.error("instance refresh not started", extra={**context, "error": str(error), "code": error.code})
             return
         if started:
