@@ -1,7 +1,7 @@
 """A new image while jobs run: the scaler starts an instance refresh and does not fight it.
 
 A deploy with a new AMI or image URI only writes a new launch template version into the group
-(`stack.new_image`, what CloudFormation does without an UpdatePolicy). The scaler sees instances of
+(`queue-scaler local new-image`, what CloudFormation does without an UpdatePolicy). The scaler sees instances of
 the older version and starts an instance refresh; the local cloud runs it as Auto Scaling does:
 launch before terminate (MinHealthyPercentage 100, MaxHealthyPercentage 200), each replacement
 through the launch gate, each old instance, protected or not, through the terminate hook's drain.
@@ -11,11 +11,13 @@ Real workers run the jobs throughout.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from devkit.commands.local import down
@@ -27,23 +29,13 @@ from queue_scaler.domain.ledger import AttemptOutcome
 from tests.e2e.conftest import Cloud, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = LocalSettings()
-GROUP = f"{SETTINGS.stack}-video"
 QUEUE = f"{SETTINGS.stack}-video-pro"
 JOBS = 24
 #: Each job's run time: shorter than the drain window (LocalSettings.drain_seconds), so a drained
 #: worker finishes what it runs.
 JOB_SECONDS = 3
-
-
-def clients(cloud: Cloud) -> tuple[Any, Any]:
-    session = boto3.session.Session(
-        region_name=SETTINGS.region, aws_access_key_id="local", aws_secret_access_key="local"
-    )
-    return (
-        session.client("autoscaling", endpoint_url=cloud.endpoint_url),
-        session.client("ec2", endpoint_url=cloud.endpoint_url),
-    )
 
 
 def send_jobs(cloud: Cloud, jobs: list[str]) -> None:
@@ -64,7 +56,6 @@ def test_given_jobs_running_when_a_new_image_is_deployed_then_a_refresh_replaces
     cloud_factory: Any,
 ) -> None:
     cloud = cloud_factory()  # the scaler runs on its schedule: it sizes the pool and starts the refresh
-    autoscaling, ec2 = clients(cloud)
     jobs = [f"refresh-{i:02d}" for i in range(JOBS)]
     send_jobs(cloud, jobs)
 
@@ -82,7 +73,12 @@ def test_given_jobs_running_when_a_new_image_is_deployed_then_a_refresh_replaces
     before = video()
     old = {i["id"] for i in before["instances"]}
     assert {i["launch_template_version"] for i in before["instances"]} == {"1"}
-    assert stack.new_image(autoscaling, ec2, GROUP) == "2"
+    # The deploy, as `queue-scaler local new-image` makes it (devkit.localcloud.stack.new_image).
+    deploy = subprocess.run(
+        [sys.executable, "-m", "devkit.cli", "local", "--state-dir", str(cloud.state_dir), "new-image", "video"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert (deploy.returncode, deploy.stdout.strip()) == (0, "2"), deploy.stderr
 
     # The scaler starts one refresh; it completes with every instance on the new version and the jobs done.
     def refreshed() -> bool:
