@@ -474,6 +474,7 @@ class AutoScalingEmulator:
                 self._launched(group, state)
                 refresh.pairs[old] = state.instance.id
         # Terminate: an old instance whose replacement serves, while MinHealthyPercentage still holds.
+        states = {s.instance.id: s for s in group.instance_states}
         floor = -(-desired * refresh.percent("MinHealthyPercentage", 90) // 100)
         serving = sum(1 for s in live if s.lifecycle_state == "InService")
         for old, new in list(refresh.pairs.items()):

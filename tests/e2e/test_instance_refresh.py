@@ -127,3 +127,5 @@ def test_given_jobs_running_when_a_new_image_is_deployed_then_a_refresh_replaces
         assert outcomes[AttemptOutcome.STARTED] == 0, (job, outcomes)
         assert record.refunded == 0, job
     assert status["ledger"]["refunds"] == 0
+    # The emulation itself never failed a step (it would skip the hooks' and workers' progress).
+    assert "control step failed" not in (cloud.state_dir / "localcloud.log").read_text()
