@@ -4,7 +4,9 @@ sends them, the errors turned into the domain's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -134,6 +136,9 @@ def test_given_a_refresh_to_start_then_it_launches_before_it_terminates_and_repl
         },
     }
     assert expected["Preferences"] == REFRESH_PREFERENCES
+    # The README gives the same preferences for a refresh started by hand (a target-tracking pool).
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"'{json.dumps(REFRESH_PREFERENCES)}'" in readme
     stubber.add_response("start_instance_refresh", {"InstanceRefreshId": "r-2"}, expected)
     assert fleet.start_refresh(GROUP) is True
 
