@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from devkit.cli import main
-from queue_scaler.domain.decision import decide, decide_pool
+from queue_scaler.domain.decision import DecisionRequest, decide, decide_pool
 from queue_scaler.domain.models import (
-    DecisionRequest,
     FleetObservation,
     History,
     Observation,
