@@ -53,8 +53,9 @@ def imported(module: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
             targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
         else:
             continue
-        for target in targets:
+        for name in targets:
             # `import a.b.c` where only a.b is ours, or a name inside a module: the nearest known module.
+            target = name
             while target and target not in known:
                 target = target.rpartition(".")[0]
             if target and target != module:
