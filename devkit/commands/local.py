@@ -20,7 +20,7 @@ import boto3
 from devkit.localcloud import stack
 from devkit.localcloud.daemon import SPOT_INTERRUPTION_PATH, STATE_FILE
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.config import PoolConfig
+from queue_scaler.domain.pool import PoolConfig
 
 DEFAULT_DIR = Path(".localcloud")
 #: `make demo`'s local cloud: `local status|down` and `--local` look here too.

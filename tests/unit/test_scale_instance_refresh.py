@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.fleet import GroupState, InstanceState
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.errors import AwsCallError, Throttled
 from queue_scaler.services.scaling import ScaleService
 from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics
