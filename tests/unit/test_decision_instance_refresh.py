@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from queue_scaler.domain.decision import decide
+from queue_scaler.domain.decision import DecisionRequest, decide
 from queue_scaler.domain.fleet import refresh_needed
-from queue_scaler.domain.models import DecisionRequest, FleetObservation, LimitedBy, RefreshState
+from queue_scaler.domain.models import FleetObservation, LimitedBy, RefreshState
 
 NO_LIMITS = {
     "scale_up": {"stabilization_window_seconds": 0, "policies": []},
