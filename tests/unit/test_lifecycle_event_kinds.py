@@ -124,3 +124,9 @@ def test_given_two_kinds_sharing_a_detail_type_then_parsing_refuses_the_table(mo
     monkeypatch.setattr(events, "LIFECYCLE_EVENT_KINDS", (*LIFECYCLE_EVENT_KINDS, TOY, twin))
     with pytest.raises(ValueError, match="share a detail-type"):
         LifecycleTrigger.model_validate(TOY_EVENT)
+
+
+def test_given_the_readme_then_its_events_table_has_a_row_for_each_detail_type() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [d for k in LIFECYCLE_EVENT_KINDS for d in k.detail_types if f"\n| `{d}`" not in readme]
+    assert missing == [], f"README.md's table of LifecycleFunction's events lacks {missing}"
