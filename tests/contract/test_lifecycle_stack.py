@@ -115,7 +115,8 @@ def test_given_an_environment_then_each_lifecycle_event_kind_has_its_rule_queue_
 ) -> None:
     """Each kind of queue_scaler.events.LIFECYCLE_EVENT_KINDS has its rule with the kind's pattern, the
     queue policy lets exactly those rules send, and the rule-failures alarm sums each rule's failures."""
-    assert lifecycle_wiring.gaps(deployed) == []
+    gaps = lifecycle_wiring.gaps(deployed)
+    assert not gaps, "template.yaml lacks what queue_scaler.events.LIFECYCLE_EVENT_KINDS asks:\n" + "\n".join(gaps)
 
 
 class ToyEvent(LifecycleEvent):
