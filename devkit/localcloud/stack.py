@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 
 from devkit import template
-from queue_scaler.config import PoolConfig, ScalerConfig
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.pool import PoolConfig
 
 LAUNCH_HOOK = "launch-readiness"
 TERMINATE_HOOK = "terminate-drain"

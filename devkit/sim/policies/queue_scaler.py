@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from devkit.sim.engine import Controller, PoolSim
 from queue_scaler import bootstrap
 from queue_scaler.adapters.memory import NullMetrics
-from queue_scaler.config import QueueConfig, recommended
+from queue_scaler.config import recommended
 from queue_scaler.domain.fleet import GroupState, InstanceState
 from queue_scaler.domain.models import QueueObservation
+from queue_scaler.domain.pool import QueueConfig
 
 #: The scaler's tick (ARCHITECTURE.md, "Data flow": a loop every ≈10 s inside each invocation).
 TICK_SECONDS = 10.0

@@ -11,12 +11,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from queue_scaler.config import QueueConfig
 from queue_scaler.domain.commands import CommandRequest, Purpose
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Lease, StartVerdict, Summary
 from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
-from queue_scaler.domain.models import History, QueueObservation
+from queue_scaler.domain.models import History, QueueObservation, QueueReading
+from queue_scaler.domain.pool import QueueConfig
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 from queue_scaler.metric_names import Metric
 
@@ -24,6 +24,15 @@ from queue_scaler.metric_names import Metric
 class QueueMetrics(Protocol):
     def read(self, queues: Sequence[QueueConfig]) -> list[QueueObservation]:
         """One observation per queue, in order; a queue that cannot be read carries `error`."""
+        ...
+
+
+class InputReader(Protocol):
+    """Reads one input kind a signal needs (`Signal.inputs`) beyond the queue counters; the composition
+    root maps each kind to its reader."""
+
+    def read(self, queues: Sequence[QueueConfig]) -> list[QueueReading]:
+        """One reading per queue, in order; a queue whose value cannot be read carries `error`."""
         ...
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from queue_scaler.config import QueueConfig
 from queue_scaler.domain.fleet import GroupState, InstanceState, LeavingRecord
 from queue_scaler.domain.models import History, QueueObservation
+from queue_scaler.domain.pool import QueueConfig
 from queue_scaler.errors import ConcurrentUpdate
 from queue_scaler.metric_names import Metric
 from queue_scaler.ports import VersionedHistory

@@ -13,11 +13,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from queue_scaler.config import PoolConfig
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from queue_scaler.domain import signals
 from queue_scaler.domain.behavior import rate_limit, stabilize
-from queue_scaler.domain.models import Decision, DecisionRequest, History, LimitedBy, Observation, Step
-from queue_scaler.domain.signals import Proposal, arrival_rate
+from queue_scaler.domain.models import Decision, History, LimitedBy, Observation, Step, WorkSample
+from queue_scaler.domain.pool import PoolConfig
+from queue_scaler.domain.signals import Proposal
 from queue_scaler.domain.text import fmt
 
 # A ratio like 6.000000000001 from float division must not ask for a seventh instance, and
@@ -46,6 +48,27 @@ class Context:
 
 
 Rule = Callable[[int, Context], Step]
+
+
+class DecisionRequest(BaseModel):
+    """The input of `queue-scaler decide`: everything a decision depends on, `now` included."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    now: float
+    pool: PoolConfig
+    observation: Observation
+    history: History = Field(default_factory=History)
+
+    @model_validator(mode="after")
+    def _queues_known(self) -> DecisionRequest:
+        configured = {q.name for q in self.pool.queues}
+        for index, queue in enumerate(self.observation.queues):
+            if queue.name not in configured:
+                raise ValueError(
+                    f"observation.queues.{index}.name: {queue.name!r} is not a queue of pool {self.pool.name!r}"
+                )
+        return self
 
 
 def _head(ctx: Context) -> str:
@@ -186,7 +209,8 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
     """Desired capacity for `pool` given what was observed at `now` and the pool's recent history."""
     ignored = history.future_count(now)
     history = history.as_of(now)
-    proposals = [signals.get(name).need(pool, observation, history, now) for name in pool.signals]
+    chosen = [signals.get(name) for name in pool.signals]
+    proposals = [signal.need(pool, observation, history, now) for signal in chosen]
     proposal = combine(proposals)
     lines = [line for p in proposals for line in p.lines]
     if len(proposals) > 1:
@@ -219,8 +243,16 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         signal=proposal.signal,
         ignored_history=ignored,
         held=round(proposal.held, 6),
-        sample=arrival_rate.sample(observation, now) if "arrival_rate" in pool.signals else None,
+        sample=_remembered(chosen, observation, now),
     )
+
+
+def _remembered(
+    chosen: Sequence[signals.Signal[PoolConfig]], observation: Observation, now: float
+) -> WorkSample | None:
+    """The work sample the history keeps of this decision: the first a chosen signal asks for (the
+    history keeps one sample per decision, whichever signals read it)."""
+    return next((s for s in (signal.remember(observation, now) for signal in chosen) if s is not None), None)
 
 
 def _run(

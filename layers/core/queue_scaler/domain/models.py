@@ -8,8 +8,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from queue_scaler.config import PoolConfig
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -46,9 +44,37 @@ class FleetObservation(_Model):
     )
 
 
+#: The input kind every pool is observed with: each queue's SQS counters (visible, in flight, delayed),
+#: read in one GetQueueAttributes call and carried in `Observation.queues` (CONTRACTS.md section 1).
+#: Any other kind a signal needs is read by the reader the composition root maps it to.
+QUEUE_COUNTS = "queue_counts"
+
+
+class QueueReading(_Model):
+    """One queue's value of one input kind (its oldest message's age, say), or why it could not be read."""
+
+    name: str
+    value: float | None = None
+    error: str | None = Field(default=None, description="Why the queue's value could not be read")
+
+    @model_validator(mode="after")
+    def _value_or_error(self) -> QueueReading:
+        if (self.value is None) == (self.error is None):
+            raise ValueError("set exactly one of value and error")
+        return self
+
+
 class Observation(_Model):
     queues: list[QueueObservation]
     fleet: FleetObservation
+    inputs: dict[str, list[QueueReading]] = Field(
+        default_factory=dict,
+        description="The other inputs the pool's signals need, by kind: one reading per queue of the pool",
+    )
+
+    def readings(self, kind: str) -> dict[str, QueueReading]:
+        """The readings of input `kind` by queue name (empty when it was not observed)."""
+        return {reading.name: reading for reading in self.inputs.get(kind, [])}
 
 
 class Recommendation(_Model):
@@ -183,22 +209,3 @@ class Decision(_Model):
     @property
     def change(self) -> int:
         return self.desired - self.current
-
-
-class DecisionRequest(_Model):
-    """The input of `queue-scaler decide`: everything a decision depends on, `now` included."""
-
-    now: float
-    pool: PoolConfig
-    observation: Observation
-    history: History = Field(default_factory=History)
-
-    @model_validator(mode="after")
-    def _queues_known(self) -> DecisionRequest:
-        configured = {q.name for q in self.pool.queues}
-        for index, queue in enumerate(self.observation.queues):
-            if queue.name not in configured:
-                raise ValueError(
-                    f"observation.queues.{index}.name: {queue.name!r} is not a queue of pool {self.pool.name!r}"
-                )
-        return self

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
-from queue_scaler.config import PoolConfig, QueueConfig
 from queue_scaler.domain.load import PoolLoad, pool_load
+from queue_scaler.domain.pool import PoolConfig, QueueConfig
 from queue_scaler.metric_names import Metric
 from queue_scaler.ports import Fleet, MetricsSink, QueueMetrics
 from queue_scaler.services.observation import observe_pools

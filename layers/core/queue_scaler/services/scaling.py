@@ -14,15 +14,23 @@ stabilization windows must remember. A tick that changes nothing writes nothing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
 from queue_scaler.domain.models import Decision, History, Observation
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.errors import AwsCallError, ConcurrentUpdate
 from queue_scaler.metric_names import Metric
-from queue_scaler.ports import Fleet, HistoryStore, LeavingInstances, MetricsSink, QueueMetrics, VersionedHistory
+from queue_scaler.ports import (
+    Fleet,
+    HistoryStore,
+    InputReader,
+    LeavingInstances,
+    MetricsSink,
+    QueueMetrics,
+    VersionedHistory,
+)
 from queue_scaler.services.observation import observe_pools
 
 logger = logging.getLogger(__name__)
@@ -67,8 +75,12 @@ class ScaleService:
         history: HistoryStore,
         metrics: MetricsSink,
         leaving: LeavingInstances | None = None,
+        *,
+        inputs: Mapping[str, InputReader] | None = None,
     ) -> None:
         self._queues = queues
+        # The readers of the input kinds signals need beyond the queue counters, by kind.
+        self._inputs: Mapping[str, InputReader] = inputs or {}
         self._fleet = fleet
         self._history = history
         self._metrics = metrics
@@ -79,7 +91,9 @@ class ScaleService:
 
     def observe(self, pools: Sequence[PoolConfig], now: float) -> dict[str, Observation | str]:
         """Each pool's observation at `now`, or the reason it could not be observed. Reads only."""
-        return observe_pools(pools, self._queues, self._fleet, self._metrics, now=now, leaving=self._leaving)
+        return observe_pools(
+            pools, self._queues, self._fleet, self._metrics, now=now, leaving=self._leaving, inputs=self._inputs
+        )
 
     def explain(self, pools: Sequence[PoolConfig], now: float, use_history: bool = True) -> list[PoolOutcome]:
         """What a tick would decide now, writing nothing (for `queue-scaler explain`)."""
