@@ -18,6 +18,7 @@ from queue_scaler.domain.lifecycle import CommandObservation, HookResult, Lifecy
 from queue_scaler.domain.models import History, QueueObservation, QueueReading
 from queue_scaler.domain.pool import QueueConfig
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
+from queue_scaler.metric_names import Metric
 
 
 class QueueMetrics(Protocol):
@@ -82,17 +83,19 @@ class HistoryStore(Protocol):
 
 
 class MetricsSink(Protocol):
-    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+    # Names are `Metric` members, never strings: queue_scaler.metric_names is the one list of what is
+    # published, which the alarms' and the cost's contract tests read.
+    def pool_metrics(self, pool: str, values: Mapping[Metric, float]) -> None:
         """Record one pool's figures (Count units) for this tick."""
         ...
 
-    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+    def count(self, name: Metric, value: float = 1, pool: str | None = None) -> None:
         """Count an event, such as a failure, optionally for one pool."""
         ...
 
 
 class LifecycleMetricsSink(MetricsSink, Protocol):
-    def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+    def seconds(self, name: Metric, value: float, pool: str | None = None) -> None:
         """Record a duration (Seconds unit), such as how long a drain took."""
         ...
 

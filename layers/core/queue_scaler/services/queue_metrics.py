@@ -78,7 +78,7 @@ class QueueMetricsService:
 
     def _report(self, load: PoolLoad) -> None:
         if load.totals is not None:
-            figures: dict[str, float] = {}
+            figures: dict[Metric, float] = {}
             if load.pool in self._tracked:
                 figures[Metric.BACKLOG_PER_INSTANCE] = load.totals.backlog_per_instance
             if load.totals.backlog_while_at_zero:

@@ -174,7 +174,7 @@ class ScaleService:
             held = self._held[pool] = self._history.load(pool)
             if held.skipped:
                 # Unreadable entries are left out; the end of the invocation writes the history without them.
-                self._metrics.count("HistoryItemsSkipped", held.skipped, pool=pool)
+                self._metrics.count(Metric.HISTORY_ITEMS_SKIPPED, held.skipped, pool=pool)
                 logger.warning("history entries skipped", extra={"pool": pool, "skipped": held.skipped})
                 self._unsaved.add(pool)
         return held
