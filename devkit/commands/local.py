@@ -1,4 +1,4 @@
-"""`queue-scaler local up|status|down`: the whole system on 127.0.0.1 (CONTRACTS.md section 3)."""
+"""`queue-scaler local up|status|down|new-image`: the whole system on 127.0.0.1 (CONTRACTS.md section 3)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from devkit.localcloud import stack
 from devkit.localcloud.daemon import SPOT_INTERRUPTION_PATH, STATE_FILE
 from devkit.localcloud.stack import LocalSettings
+from queue_scaler.domain.pool import PoolConfig
 
 DEFAULT_DIR = Path(".localcloud")
 #: `make demo`'s local cloud: `local status|down` and `--local` look here too.
@@ -63,6 +67,12 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     status = actions.add_parser("status", help="pools, queues, lifecycle actions")
     status.add_argument("--json", action="store_true", help="one JSON object")
     actions.add_parser("down", help="stop the local cloud and every process it started")
+    image = actions.add_parser(
+        "new-image",
+        help="deploy a new image to POOL as a deploy with a new AMI or image URI does: a new launch template "
+        "version in its group, which the scaler then rolls out with an instance refresh; print the version",
+    )
+    image.add_argument("pool", metavar="POOL", help="the pool's name (messaging, video, ai)")
     parser.set_defaults(run=run)
 
 
@@ -282,18 +292,47 @@ def run(args: argparse.Namespace) -> int:
             where = args.state_dir or " or ".join(map(str, SEARCH_DIRS))
             print(f"queue-scaler local: not running in {where} (start it: queue-scaler local up)", file=sys.stderr)
             return 1
-        status = fetch_status(found[1])
-    except OptionsDiffer as error:
-        print(f"queue-scaler local up: {error}", file=sys.stderr)
+        # new-image prints the version it deployed; status prints the cloud's status below.
+        status = {"version": new_image(found[1], args.pool)} if args.action == "new-image" else fetch_status(found[1])
+    except (OptionsDiffer, UnknownPool) as error:
+        print(f"queue-scaler local {args.action}: {error}", file=sys.stderr)
         return 2
     except (RuntimeError, OSError) as error:
         print(f"queue-scaler local {args.action}: {error}", file=sys.stderr)
         return 1
-    if args.json:
+    if args.action == "new-image":
+        print(status["version"])
+    elif args.json:
         print(json.dumps(status, indent=2))
     else:
         print_status(status)
     return 0
+
+
+class UnknownPool(ValueError):
+    """`local new-image` was given a pool the local stack does not have."""
+
+
+def new_image(state: dict[str, Any], pool: str) -> str:
+    """`local new-image POOL`: a new launch template version in the pool's group; returns the version."""
+    settings = LocalSettings()
+    groups = {spec["name"]: PoolConfig.model_validate(spec).group_name for spec in stack.pool_specs(settings)}
+    if pool not in groups:
+        raise UnknownPool(f"no pool {pool!r}: the local stack's pools are {', '.join(groups)}")
+    # Imported here: devkit.localenv imports this module.
+    from devkit.localenv import TEST_CREDENTIALS
+
+    session = boto3.session.Session(
+        region_name=settings.region,
+        aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    endpoint = state["endpoint_url"]
+    return stack.new_image(
+        session.client("autoscaling", endpoint_url=endpoint),
+        session.client("ec2", endpoint_url=endpoint),
+        groups[pool],
+    )
 
 
 def stop_running(state_dir: Path | None) -> str:
@@ -313,6 +352,8 @@ def print_status(status: dict[str, Any]) -> None:
     for name, pool in status["pools"].items():
         states = ", ".join(f"{i['id']} {i['state']}" for i in pool["instances"]) or "no instances"
         print(f"pool {name}: desired {pool['desired']}, in service {pool['in_service']} ({states})")
+        for refresh in pool.get("refreshes", [])[-1:]:
+            print(f"pool {name}: instance refresh {refresh['status']}, {refresh['left']} of {refresh['total']} left")
     for name, queue in status["queues"].items():
         if queue["visible"] or queue["in_flight"] or queue["dlq"]:
             print(f"queue {name}: {queue['visible']} visible, {queue['in_flight']} in flight, {queue['dlq']} in DLQ")

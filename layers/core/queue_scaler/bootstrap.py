@@ -49,13 +49,15 @@ def _scale_service(
     history: HistoryStore, metrics: MetricsSink, endpoint_url: str | None, actions_table: str | None
 ) -> ScaleService:
     # The one place a ScaleService's AWS adapters are chosen: the Lambda and `explain` share it.
+    fleet = AutoScalingFleet(clients.autoscaling(endpoint_url))
     return ScaleService(
         queues=SqsQueueMetrics(clients.sqs(endpoint_url)),
-        fleet=AutoScalingFleet(clients.autoscaling(endpoint_url)),
+        fleet=fleet,
         history=history,
         metrics=metrics,
         leaving=DynamoLeavingRecords(actions_table, clients.dynamodb(endpoint_url)) if actions_table else None,
         inputs=input_readers(),
+        refreshes=fleet,
     )
 
 

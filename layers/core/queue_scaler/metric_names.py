@@ -28,6 +28,8 @@ class Metric(StrEnum):
     FUTURE_HISTORY_ENTRIES = "FutureHistoryEntries"
     HISTORY_ITEMS_SKIPPED = "HistoryItemsSkipped"
     SCALE_ACTIONS = "ScaleActions"
+    INSTANCE_REFRESHES_STARTED = "InstanceRefreshesStarted"
+    INSTANCE_REFRESH_ERRORS = "InstanceRefreshErrors"
     # MetricsFunction
     BACKLOG_PER_INSTANCE = "BacklogPerInstance"
     BACKLOG_WHILE_AT_ZERO = "BacklogWhileAtZero"

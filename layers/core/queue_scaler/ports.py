@@ -46,6 +46,20 @@ class Fleet(Protocol):
         ...
 
 
+class InstanceRefreshes(Protocol):
+    def refresh_running(self, group: str) -> bool:
+        """Whether the group has an instance refresh that is not over (Pending, InProgress, Cancelling,
+        RollbackInProgress, Baking)."""
+        ...
+
+    def start_refresh(self, group: str) -> bool:
+        """Start an instance refresh that replaces the group's instances of another launch template
+        version, launching each replacement before its old instance leaves (through the terminate hook)
+        and replacing scale-in protected instances too. False when one was already running (AWS's
+        InstanceRefreshInProgress: another tick started it)."""
+        ...
+
+
 @dataclass(frozen=True)
 class VersionedHistory:
     history: History

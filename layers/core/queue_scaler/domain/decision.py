@@ -3,8 +3,9 @@
 Each rule takes the value so far and the decision's context and returns one `Step` (value,
 `limited_by`, line). The order is CONTRACTS.md section 1's: need, activation from zero, tolerance,
 leaving instances, then (the recommendation, which history keeps) stabilization, rate limits, the
-keep-busy floor, the unavailable-metrics rule and the clamps. Pure and deterministic: the same
-request gives the same decision, and every step that shaped it leaves a line in the explanation.
+keep-busy floor, the unavailable-metrics rule, the instance-refresh hold and the clamps. Pure and
+deterministic: the same request gives the same decision, and every step that shaped it leaves a
+line in the explanation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from queue_scaler.domain import signals
 from queue_scaler.domain.behavior import rate_limit, stabilize
-from queue_scaler.domain.models import Decision, History, LimitedBy, Observation, Step, WorkSample
+from queue_scaler.domain.models import Decision, History, LimitedBy, Observation, RefreshState, Step, WorkSample
 from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.domain.signals import Proposal
 from queue_scaler.domain.text import fmt
@@ -45,6 +46,8 @@ class Context:
     need: int
     group_bounds: tuple[int | None, int | None] = (None, None)
     """The group's own (MaxSize, MinSize) as observed; None where not observed."""
+    refresh: RefreshState = "none"
+    """The group's instance refresh as observed."""
 
 
 Rule = Callable[[int, Context], Step]
@@ -162,6 +165,24 @@ def metrics_unavailable(value: int, ctx: Context) -> Step:
     )
 
 
+def instance_refresh(value: int, ctx: Context) -> Step:
+    """While an instance refresh runs (or its state is unknown), desired never goes down.
+
+    The refresh launches each replacement before it terminates the old instance (through the
+    terminate hook's drain); a lower desired capacity would make Auto Scaling terminate instances the
+    refresh is counting on, and AWS warns that scaling in during a refresh can fail it. Raising is
+    allowed: AWS applies a higher desired capacity during a refresh.
+    """
+    if ctx.refresh == "none" or value >= ctx.current:
+        return Step(value)
+    why = "running" if ctx.refresh == "running" else "state unreadable"
+    return Step(
+        ctx.current,
+        LimitedBy.INSTANCE_REFRESH,
+        f"scale-down to {value} held: instance refresh {why}; keep {ctx.current}",
+    )
+
+
 def clamps(value: int, ctx: Context) -> Step:
     """Clamp to the pool's [min_size, max_size], then to the group's own MinSize and MaxSize as observed.
 
@@ -187,7 +208,7 @@ def clamps(value: int, ctx: Context) -> Step:
 #: The rules that shape the recommendation (what history keeps), in order.
 RECOMMEND: Sequence[Rule] = (activation, tolerance, leaving)
 #: The rules that turn the recommendation into the desired capacity, in order.
-LIMIT: Sequence[Rule] = (stabilization, rate_limits, busy_floor, metrics_unavailable, clamps)
+LIMIT: Sequence[Rule] = (stabilization, rate_limits, busy_floor, metrics_unavailable, instance_refresh, clamps)
 
 
 def bounded_need(raw_need: float) -> float:
@@ -222,7 +243,7 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
     need = ceil_need(raw_need)
     fleet = observation.fleet
     bounds = (fleet.max_size, fleet.min_size)
-    ctx = Context(pool, now, fleet.desired, fleet.leaving, history, proposal, raw_need, need, bounds)
+    ctx = Context(pool, now, fleet.desired, fleet.leaving, history, proposal, raw_need, need, bounds, fleet.refresh)
 
     value, limited_by = need, LimitedBy.NONE
     value, limited_by = _run(RECOMMEND, value, limited_by, ctx, lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +21,11 @@ class QueueObservation(_Model):
     in_flight: Annotated[int, Field(ge=0)] = 0
     delayed: Annotated[int, Field(ge=0)] = 0
     error: str | None = Field(default=None, description="Why the queue could not be read")
+
+
+#: What the scaler knows of a group's instance refresh: none running, one running (Pending, InProgress,
+#: Cancelling, RollbackInProgress, Baking), or unknown (its state could not be read).
+RefreshState = Literal["none", "running", "unknown"]
 
 
 class FleetObservation(_Model):
@@ -41,6 +46,16 @@ class FleetObservation(_Model):
     max_size: Annotated[int, Field(ge=0)] | None = Field(
         default=None,
         description="The group's own MaxSize as observed (None: not observed); AWS refuses a desired above it",
+    )
+    outdated: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="In-service instances launched from an older launch template version than the group's "
+        "(a new AMI or image not yet rolled out)",
+    )
+    refresh: RefreshState = Field(
+        default="none",
+        description="The group's instance refresh: none, running (Pending, InProgress, Cancelling, "
+        "RollbackInProgress, Baking), or unknown (unreadable); while running or unknown desired never goes down",
     )
 
 
@@ -171,6 +186,7 @@ class LimitedBy(StrEnum):
     MIN_SIZE = "MinSize"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     ACTIVATION = "Activation"
+    INSTANCE_REFRESH = "InstanceRefresh"
 
 
 @dataclass(frozen=True)

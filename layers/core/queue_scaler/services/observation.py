@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 
 from queue_scaler.domain import signals
 from queue_scaler.domain.fleet import GroupState, fleet_observation, leaving_instances
-from queue_scaler.domain.models import QUEUE_COUNTS, Observation, QueueReading
+from queue_scaler.domain.models import QUEUE_COUNTS, Observation, QueueReading, RefreshState
 from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.errors import AwsCallError
 from queue_scaler.metric_names import Metric
-from queue_scaler.ports import Fleet, InputReader, LeavingInstances, MetricsSink, QueueMetrics
+from queue_scaler.ports import Fleet, InputReader, InstanceRefreshes, LeavingInstances, MetricsSink, QueueMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def observe_pools(
     now: float,
     leaving: LeavingInstances | None = None,
     inputs: Mapping[str, InputReader] | None = None,
+    refreshes: InstanceRefreshes | None = None,
 ) -> dict[str, Observation | str]:
     """Each pool's observation at `now`, or the reason it could not be observed. Reads only.
 
@@ -42,6 +43,10 @@ def observe_pools(
     capacity going away (domain.fleet). When they cannot be read, no instance counts as leaving:
     leaving instances only ever add to a recommendation, so the fleet is still scaled on its
     backlog (a burst during a DynamoDB outage still scales out); only their early replacement waits.
+
+    With `refreshes`, a group that still holds instances of another launch template version is asked
+    whether an instance refresh runs (one call per such group; none while every instance matches).
+    Unreadable, the refresh counts as "unknown": desired is not lowered and no refresh is started.
     """
     fleets: Mapping[str, GroupState]
     try:
@@ -62,6 +67,21 @@ def observe_pools(
                 "leaving instances unreadable: none counted as leaving",
                 extra={"error": str(error), "code": error.code},
             )
+    refresh: dict[str, RefreshState] = {}
+    for name, described in fleets.items():
+        if refreshes is None or not described.updating():
+            continue
+        try:
+            refresh[name] = "running" if refreshes.refresh_running(name) else "none"
+        except AwsCallError as error:
+            refresh[name] = "unknown"
+            # Which call failed, and (what the scaler's errors alarm watches) that a pool has a failure.
+            metrics.count(Metric.INSTANCE_REFRESH_ERRORS)
+            metrics.count(Metric.POOL_ERRORS)
+            logger.error(
+                "instance refresh state unreadable: desired not lowered",
+                extra={"group": name, "error": str(error), "code": error.code},
+            )
     # All pools' queues in one parallel fan-out: a tick costs one round trip, not one per pool.
     flat = [q for p in pools for q in p.queues]
     readings = iter(queues.read(flat))
@@ -79,7 +99,8 @@ def observe_pools(
         if group is None:
             result[pool.name] = f"Auto Scaling group {pool.group_name!r} not found"
             continue
-        result[pool.name] = Observation(queues=observed, fleet=fleet_observation(group, going))
+        fleet_now = fleet_observation(group, going, refresh.get(pool.group_name, "none"))
+        result[pool.name] = Observation(queues=observed, fleet=fleet_now)
     if inputs is not None:
         _read_inputs(pools, inputs, metrics, result)
     return result
