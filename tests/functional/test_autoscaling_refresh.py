@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,31 +93,44 @@ def test_given_a_group_on_latest_when_described_then_no_version_is_compared(stub
     assert group.launch_template is None and not group.updating()
 
 
+ENDED = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
-    ("statuses", "running"),
+    ("statuses", "seconds_since_end", "state"),
     [
-        ([], False),
-        (["Successful"], False),
-        (["Failed"], False),
-        (["Cancelled"], False),
-        (["InProgress"], True),
-        (["Pending"], True),
-        (["Cancelling"], True),
-        (["RollbackInProgress"], True),
-        (["Baking"], True),
+        ([], None, "none"),
+        (["Successful"], 10, "none"),
+        (["InProgress"], None, "running"),
+        (["Pending"], None, "running"),
+        (["Cancelling"], None, "running"),
+        (["RollbackInProgress"], None, "running"),
+        (["Baking"], None, "running"),
+        # A failed refresh is not started again every tick (launching and abandoning a bad image in a
+        # loop); an hour later, or after a new deploy by hand, it is.
+        (["Failed"], 10, "failed"),
+        (["Cancelled"], 3599, "failed"),
+        (["RollbackSuccessful"], 60, "failed"),
+        (["RollbackFailed"], 60, "failed"),
+        (["Failed"], 3600, "none"),
     ],
 )
-def test_given_the_latest_refresh_when_asked_then_running_is_whether_it_is_over(
-    stubbed, statuses: list[str], running: bool
+def test_given_the_latest_refresh_when_asked_then_its_state_says_whether_it_runs_or_failed_lately(
+    stubbed, statuses: list[str], seconds_since_end: int | None, state: str
 ) -> None:
     fleet, stubber = stubbed
-    refreshes = [{"InstanceRefreshId": "r-1", "AutoScalingGroupName": GROUP, "Status": s} for s in statuses]
+    refreshes = [
+        {"InstanceRefreshId": "r-1", "AutoScalingGroupName": GROUP, "Status": s}
+        | ({} if seconds_since_end is None else {"EndTime": ENDED})
+        for s in statuses
+    ]
     stubber.add_response(
         "describe_instance_refreshes",
         {"InstanceRefreshes": refreshes},
         {"AutoScalingGroupName": GROUP, "MaxRecords": 1},
     )
-    assert fleet.refresh_running(GROUP) is running
+    now = ENDED.timestamp() + (seconds_since_end or 0)
+    assert fleet.refresh_state(GROUP, now) == state
 
 
 def test_given_a_refresh_to_start_then_it_launches_before_it_terminates_and_replaces_protected_instances(
@@ -158,4 +172,4 @@ def test_given_throttling_when_starting_or_reading_then_it_is_a_domain_error(stu
     with pytest.raises(Throttled, match="StartInstanceRefresh"):
         fleet.start_refresh(GROUP)
     with pytest.raises(Throttled, match="DescribeInstanceRefreshes"):
-        fleet.refresh_running(GROUP)
+        fleet.refresh_state(GROUP, 0.0)

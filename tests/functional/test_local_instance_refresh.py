@@ -5,6 +5,7 @@ of the desired capacity, one refresh at a time."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
@@ -72,7 +73,7 @@ def test_given_a_refresh_when_it_runs_then_replacements_launch_first_and_every_o
     assert fleet.start_refresh(GROUP) is True
     # AWS refuses a second refresh while one runs: the adapter says "already running".
     assert fleet.start_refresh(GROUP) is False
-    assert fleet.refresh_running(GROUP) is True
+    assert fleet.refresh_state(GROUP, time.time()) == "running"
 
     emulator.advance_refreshes()
     launched = set(states()) - old
@@ -92,12 +93,12 @@ def test_given_a_refresh_when_it_runs_then_replacements_launch_first_and_every_o
     # Each old instance, the protected one included, leaves through termination (the hook's drain
     # where there is a terminate hook; this group has none).
     assert all(states()[i] == "Terminating" for i in old)
-    assert fleet.refresh_running(GROUP) is True
+    assert fleet.refresh_state(GROUP, time.time()) == "running"
     for instance_id in old:
         emulator.remove(instance_id)
     emulator.advance_refreshes()
 
-    assert fleet.refresh_running(GROUP) is False
+    assert fleet.refresh_state(GROUP, time.time()) == "none"
     group = fleet.describe([GROUP])[GROUP]
     assert (group.desired, len(group.instances), group.updating()) == (4, 4, False)
     [refresh] = autoscaling().describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"]

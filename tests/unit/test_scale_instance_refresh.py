@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from queue_scaler.domain.fleet import GroupState, InstanceState
+from queue_scaler.domain.models import RefreshState
 from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.errors import AwsCallError, Throttled
 from queue_scaler.services.scaling import ScaleService
@@ -25,6 +26,7 @@ class VersionedFleet(FakeFleet):
 
     versions: dict[str, list[str]] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
     started: list[str] = field(default_factory=list)
     describe_error: AwsCallError | None = None
     start_error: AwsCallError | None = None
@@ -44,11 +46,13 @@ class VersionedFleet(FakeFleet):
             if g in self.desired
         }
 
-    def refresh_running(self, group: str) -> bool:
+    def refresh_state(self, group: str, now: float) -> RefreshState:
         self.describes += 1
         if self.describe_error is not None:
             raise self.describe_error
-        return group in self.running
+        if group in self.running:
+            return "running"
+        return "failed" if group in self.failed else "none"
 
     def start_refresh(self, group: str) -> bool:
         if self.start_error is not None:
@@ -104,6 +108,17 @@ def test_given_a_refresh_running_when_the_need_falls_then_desired_is_held() -> N
     assert "scale-down to 1 held: instance refresh running; keep 4" in outcome.decision.explanation
 
 
+def test_given_a_refresh_that_failed_lately_when_ticking_then_none_is_started_and_nothing_is_held() -> None:
+    fleet, metrics, service = world([OLD, OLD, OLD, NEW], depth=10)
+    fleet.failed.add("video")
+    [outcome] = service.tick([pool()], now=10.0)
+    # A bad image is not launched and abandoned in a loop; the scale-down the need asks for goes ahead.
+    assert fleet.started == [] and dict(metrics.counts) == {}
+    assert outcome.applied and fleet.set_calls == [("video", 1)]
+    assert outcome.decision is not None
+    assert any("the last instance refresh failed" in line for line in outcome.decision.explanation)
+
+
 def test_given_a_refresh_running_when_the_need_rises_then_the_scale_up_is_applied() -> None:
     fleet, _metrics, service = world([OLD, NEW], depth=50)
     fleet.running.add("video")
@@ -116,10 +131,10 @@ def test_given_another_tick_started_the_refresh_when_this_one_starts_it_then_it_
 
     # Another tick's refresh starts between this tick's describe and its start: AWS answers
     # InstanceRefreshInProgress, which the adapter turns into False.
-    def raced(group: str) -> bool:
-        return False
+    def raced(group: str, now: float) -> RefreshState:
+        return "none"
 
-    fleet.refresh_running = raced  # type: ignore[method-assign]
+    fleet.refresh_state = raced  # type: ignore[method-assign]
     fleet.running.add("video")
     [outcome] = service.tick([pool()], now=10.0)
     assert outcome.error is None and fleet.started == []

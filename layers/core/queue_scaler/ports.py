@@ -15,7 +15,7 @@ from queue_scaler.domain.commands import CommandRequest, Purpose
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Lease, StartVerdict, Summary
 from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
-from queue_scaler.domain.models import History, QueueObservation, QueueReading
+from queue_scaler.domain.models import History, QueueObservation, QueueReading, RefreshState
 from queue_scaler.domain.pool import QueueConfig
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
 from queue_scaler.metric_names import Metric
@@ -47,9 +47,10 @@ class Fleet(Protocol):
 
 
 class InstanceRefreshes(Protocol):
-    def refresh_running(self, group: str) -> bool:
-        """Whether the group has an instance refresh that is not over (Pending, InProgress, Cancelling,
-        RollbackInProgress, Baking)."""
+    def refresh_state(self, group: str, now: float) -> RefreshState:
+        """The group's latest instance refresh: running (Pending, InProgress, Cancelling,
+        RollbackInProgress, Baking), failed (ended without rolling out, recently: domain.fleet's
+        refresh_state) or none."""
         ...
 
     def start_refresh(self, group: str) -> bool:

@@ -11,7 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
-from queue_scaler.domain.fleet import GroupState, InstanceState
+from queue_scaler.domain.fleet import GroupState, InstanceState, refresh_state
+from queue_scaler.domain.models import RefreshState
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
 #: DescribeAutoScalingGroups accepts at most 50 names per call and returns at most 100 records a page.
 NAMES_PER_CALL = 50
 RECORDS_PER_PAGE = 100
-#: An instance refresh in these states is not over: AWS refuses to start another one.
-REFRESH_ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
 #: How an image or AMI change rolls out (README "Image and AMI updates"):
 REFRESH_PREFERENCES: dict[str, Any] = {
     # Only the instances of another launch template version are replaced.
@@ -92,13 +91,17 @@ class AutoScalingFleet:
         except (ClientError, BotoCoreError) as error:
             raise translate("SetDesiredCapacity", error) from error
 
-    def refresh_running(self, group: str) -> bool:
+    def refresh_state(self, group: str, now: float) -> RefreshState:
         try:
-            # Newest first: one record says whether the latest refresh is over.
+            # Newest first: one record says whether the latest refresh is over, and how it ended.
             page = self._client.describe_instance_refreshes(AutoScalingGroupName=group, MaxRecords=1)
         except (ClientError, BotoCoreError) as error:
             raise translate("DescribeInstanceRefreshes", error, reads_only=True) from error
-        return any(r.get("Status") in REFRESH_ACTIVE for r in page.get("InstanceRefreshes", []))
+        latest = next(iter(page.get("InstanceRefreshes", [])), None)
+        if latest is None:
+            return "none"
+        ended = latest.get("EndTime")
+        return refresh_state(latest.get("Status"), ended.timestamp() if ended is not None else None, now)
 
     def start_refresh(self, group: str) -> bool:
         try:

@@ -171,8 +171,16 @@ def instance_refresh(value: int, ctx: Context) -> Step:
     The refresh launches each replacement before it terminates the old instance (through the
     terminate hook's drain); a lower desired capacity would make Auto Scaling terminate instances the
     refresh is counting on, and AWS warns that scaling in during a refresh can fail it. Raising is
-    allowed: AWS applies a higher desired capacity during a refresh.
+    allowed: AWS applies a higher desired capacity during a refresh. After a refresh that failed, nothing
+    is held, and the line says why the older instances stay.
     """
+    if ctx.refresh == "failed":
+        return Step(
+            value,
+            None,
+            "the last instance refresh failed: instances of an older version stay "
+            "until an hour has passed or a refresh is started by hand",
+        )
     if ctx.refresh == "none" or value >= ctx.current:
         return Step(value)
     why = "running" if ctx.refresh == "running" else "state unreadable"

@@ -104,6 +104,27 @@ def leaving_instances(records: Iterable[LeavingRecord], now: float) -> frozenset
     return frozenset(r.instance_id for r in records if r.kind in LEAVING_KINDS and r.expires_at > now)
 
 
+#: An instance refresh in these states is not over (AWS refuses to start another).
+REFRESH_ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+#: An instance refresh that ended in these states did not roll the new version out.
+REFRESH_FAILED = frozenset({"Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"})
+#: How long after a refresh failed the scaler leaves the outdated instances alone. A refresh fails when
+#: the new image's replacements do not pass the launch gate (LaunchesAbandoned pages for that) or an
+#: operator cancels it; starting the same refresh every tick would launch and abandon instances in a
+#: loop. A new deploy within the hour is rolled out by hand (README, "Image and AMI updates").
+REFRESH_RETRY_SECONDS = 3600.0
+
+
+def refresh_state(status: str | None, ended_at: float | None, now: float) -> RefreshState:
+    """The group's latest instance refresh, as the scaler acts on it: running (not over), failed (ended
+    without rolling out, within REFRESH_RETRY_SECONDS), or none (no refresh, or one that is over)."""
+    if status in REFRESH_ACTIVE:
+        return "running"
+    if status in REFRESH_FAILED and (ended_at is None or now - ended_at < REFRESH_RETRY_SECONDS):
+        return "failed"
+    return "none"
+
+
 def refresh_needed(fleet: FleetObservation) -> bool:
     """Start an instance refresh: in-service instances run an older launch template version and no
     refresh is known to be running (an unknown state starts none: AWS would refuse a second one anyway,

@@ -25,7 +25,7 @@ class QueueObservation(_Model):
 
 #: What the scaler knows of a group's instance refresh: none running, one running (Pending, InProgress,
 #: Cancelling, RollbackInProgress, Baking), or unknown (its state could not be read).
-RefreshState = Literal["none", "running", "unknown"]
+RefreshState = Literal["none", "running", "unknown", "failed"]
 
 
 class FleetObservation(_Model):
@@ -55,7 +55,9 @@ class FleetObservation(_Model):
     refresh: RefreshState = Field(
         default="none",
         description="The group's instance refresh: none, running (Pending, InProgress, Cancelling, "
-        "RollbackInProgress, Baking), or unknown (unreadable); while running or unknown desired never goes down",
+        "RollbackInProgress, Baking), unknown (unreadable), or failed (the latest ended Failed, Cancelled or "
+        "rolled back less than an hour ago: not started again by itself); while running or unknown desired never "
+        "goes down",
     )
 
 

@@ -72,7 +72,7 @@ def observe_pools(
         if refreshes is None or not described.updating():
             continue
         try:
-            refresh[name] = "running" if refreshes.refresh_running(name) else "none"
+            refresh[name] = refreshes.refresh_state(name, now)
         except AwsCallError as error:
             refresh[name] = "unknown"
             # Which call failed, and (what the scaler's errors alarm watches) that a pool has a failure.
