@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from devkit.cli import main
 from devkit.sim import doc
 from devkit.sim.bench import BenchResult, Speed
 from devkit.sim.policies import OURS, POLICIES
@@ -103,3 +104,18 @@ def test_the_benchmark_doc_has_the_markers_make_bench_writes_between() -> None:
     assert text.count(doc.BEGIN) == 1 and text.count(doc.END) == 1
     assert text.index(doc.BEGIN) < text.index(doc.END)
     assert "--write-doc docs/benchmark.md" in (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+
+
+def test_the_cli_refuses_to_write_the_doc_from_a_partial_run_or_without_markers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both refused before any simulation runs (a partial run would drop rows from the doc).
+    marked = tmp_path / "marked.md"
+    marked.write_text(f"{doc.BEGIN}\n{doc.END}\n", encoding="utf-8")
+    assert main(["bench", "--no-plots", "--scenario", "seed-burst", "--write-doc", str(marked)]) == 2
+    assert "--write-doc needs every scenario" in capsys.readouterr().err
+    bare = tmp_path / "bare.md"
+    bare.write_text("# nothing to replace\n", encoding="utf-8")
+    assert main(["bench", "--no-plots", "--write-doc", str(bare)]) == 2
+    assert "has no bench-results markers" in capsys.readouterr().err
+    assert bare.read_text(encoding="utf-8") == "# nothing to replace\n"
