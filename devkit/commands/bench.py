@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         tradeoff = tradeoff_figure({s: list(runs.values()) for s, runs in result.runs.items()}, winners)
         written.append(save(tradeoff, Path(args.plots) / "wait-vs-cost.png"))
     if args.write_doc is not None:
-        write_doc(args.write_doc, result, datetime.now(UTC).strftime("%Y-%m-%d"), os.cpu_count() or 1)
+        day, load = datetime.now(UTC).strftime("%Y-%m-%d"), os.getloadavg()[0]
+        write_doc(args.write_doc, result, day, os.cpu_count() or 1, load)
     if args.json:
         print(json.dumps(result.as_json()))
         return 0

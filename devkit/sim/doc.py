@@ -89,9 +89,14 @@ def goal_row(scenario: str, metrics: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def results_block(result: BenchResult, day: str, cores: int) -> str:
-    """The doc's block, markers included, from one bench run."""
-    lines = [BEGIN, f"Written by `make bench` on {day}, {cores} cores (seed as in each file).", ""]
+def results_block(result: BenchResult, day: str, cores: int, load: float) -> str:
+    """The doc's block, markers included, from one bench run; `load` is the 1-minute load average at its
+    end, since the wall-clock figures (the speed) depend on what else the machine ran."""
+    lines = [
+        BEGIN,
+        f"Written by `make bench` on {day}, {cores} cores, load average {load:.1f} at the end (seed as in each file).",
+        "",
+    ]
     for label, names in result.sets().items():
         runs = {name: {p: r.metrics for p, r in result.runs[name].items()} for name in names}
         lines += [f"**{SET_TITLES[label]}**", "", f"| {METRIC_HEADERS} |", _rule(METRIC_HEADERS, {0, 1})]
@@ -119,7 +124,7 @@ def replace_block(text: str, block: str, name: str) -> str:
     return pattern.sub(lambda _match: block, text, count=1)
 
 
-def write_doc(path: Path, result: BenchResult, day: str, cores: int) -> None:
+def write_doc(path: Path, result: BenchResult, day: str, cores: int, load: float) -> None:
     """Replace the tables between the markers of the doc at `path` with `result`'s."""
     text = path.read_text(encoding="utf-8")
-    path.write_text(replace_block(text, results_block(result, day, cores), str(path)), encoding="utf-8")
+    path.write_text(replace_block(text, results_block(result, day, cores, load), str(path)), encoding="utf-8")

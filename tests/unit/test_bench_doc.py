@@ -49,10 +49,13 @@ def result() -> BenchResult:
 
 
 def test_the_block_has_every_row_of_both_sets_and_the_goal_counts(result: BenchResult) -> None:
-    block = doc.results_block(result, "2026-12-07", 2)
+    block = doc.results_block(result, "2026-12-07", 2, 1.25)
     lines = block.splitlines()
     assert lines[0] == doc.BEGIN and lines[-1] == doc.END
-    assert "Written by `make bench` on 2026-12-07, 2 cores (seed as in each file)." in lines
+    assert (
+        lines[1]
+        == "Written by `make bench` on 2026-12-07, 2 cores, load average 1.2 at the end (seed as in each file)."
+    )
     built_in = lines.index(f"**{doc.SET_TITLES['built-in']}**")
     held_out = lines.index(f"**{doc.SET_TITLES['held-out']}**")
     assert built_in < held_out
@@ -82,12 +85,12 @@ def test_writing_replaces_only_the_block_and_is_idempotent(tmp_path: Path, resul
     path = tmp_path / "benchmark.md"
     before, after = "# Title\n\nProse before.\n\n", "\n\n## Next\n\nProse after.\n"
     path.write_text(f"{before}{doc.BEGIN}\nstale table\n{doc.END}{after}", encoding="utf-8")
-    doc.write_doc(path, result, "2026-12-07", 2)
+    doc.write_doc(path, result, "2026-12-07", 2, 1.25)
     text = path.read_text(encoding="utf-8")
     assert text.startswith(before) and text.endswith(after)
     assert "stale table" not in text
-    assert text == f"{before}{doc.results_block(result, '2026-12-07', 2)}{after}"
-    doc.write_doc(path, result, "2026-12-07", 2)
+    assert text == f"{before}{doc.results_block(result, '2026-12-07', 2, 1.25)}{after}"
+    doc.write_doc(path, result, "2026-12-07", 2, 1.25)
     assert path.read_text(encoding="utf-8") == text
 
 
@@ -95,7 +98,7 @@ def test_a_doc_without_markers_is_refused_and_left_unchanged(tmp_path: Path, res
     path = tmp_path / "benchmark.md"
     path.write_text("# no markers\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no bench-results markers"):
-        doc.write_doc(path, result, "2026-12-07", 2)
+        doc.write_doc(path, result, "2026-12-07", 2, 1.25)
     assert path.read_text(encoding="utf-8") == "# no markers\n"
 
 
