@@ -369,7 +369,7 @@ def heldout_names() -> list[str]:
 
 
 def scenario_path(name_or_path: str) -> Path:
-    """A file path as given, or the built-in scenario of that name."""
+    """A file path as given, or the built-in or held-out scenario of that name."""
     path = Path(name_or_path)
     if path.is_file():
         return path
@@ -378,7 +378,8 @@ def scenario_path(name_or_path: str) -> Path:
         if named.is_file():
             return named
     raise FileNotFoundError(
-        f"no scenario file {name_or_path!r} and no built-in of that name (built-ins: {', '.join(builtin_names())})"
+        f"no scenario file {name_or_path!r} and no built-in or held-out scenario of that name (built-ins: "
+        f"{', '.join(builtin_names())}; held-out: {', '.join(heldout_names())})"
     )
 
 
