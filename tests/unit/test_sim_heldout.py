@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from devkit.sim import heldout
-from devkit.sim.scenario import HELDOUT_DIR, builtin_names, heldout_names, load_scenario
+from devkit.sim.scenario import HELDOUT_DIR, LogNormal, builtin_names, heldout_names, load_scenario
 from devkit.sim.workload import build_workload
 from queue_scaler.config import POOL_FACTS
 
@@ -71,3 +72,9 @@ def test_a_capped_lognormal_never_draws_past_its_cap() -> None:
     assert max(workload.service) <= lognormal.max
     # The tail is heavy: some jobs reach the cap (the longest run the trace recorded).
     assert max(workload.service) == lognormal.max
+
+
+def test_a_cap_below_the_p90_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match=r"max \(50.0\) is below p90 \(60.0\)"):
+        LogNormal.model_validate({"median": 30, "p90": 60, "max": 50})
+    assert LogNormal.model_validate({"median": 30, "p90": 60}).max is None
