@@ -20,7 +20,7 @@ from queue_scaler.domain.fleet import GroupState, InstanceState
 from queue_scaler.domain.models import QueueObservation
 from queue_scaler.domain.pool import QueueConfig
 
-#: The scaler's tick (ARCHITECTURE.md, "Data flow": a loop every ≈10 s inside each invocation).
+#: The scaler's tick (ARCHITECTURE.md, "Four call chains": a tick every ~10 s inside each invocation).
 TICK_SECONDS = 10.0
 
 
