@@ -71,8 +71,8 @@ MUTATE_ARGS ?=
 mutate: $(STAMP) ## Mutation testing of domain/, services/, the worker, the ledger, the producer; report in out/mutation (MUTATE_ARGS="--changed main")
 	$(PY) -m devkit.mutation $(MUTATE_ARGS)
 
-bench: $(STAMP) ## The simulator's scenarios under queue-scaler and its peers (plots in out/bench), then the worker's
-	$(VENV)/bin/queue-scaler bench --plots out/bench
+bench: $(STAMP) ## The simulator's scenarios (built-in and held-out) under queue-scaler and its peers (plots in out/bench, tables into docs/benchmark.md), then the worker's
+	$(VENV)/bin/queue-scaler bench --plots out/bench --write-doc docs/benchmark.md
 	$(PY) -m devkit.bench_worker
 
 bench-worker: $(STAMP) ## Messages per second: the worker against a one-at-a-time consumer, same moto server

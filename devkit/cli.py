@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "a burst across plans on the local cloud: scale-out, jobs, DLQ, drain"),
     "local": ("local", "run the whole system on this machine: up, status, down"),
     "simulate": ("simulate", "replay a scenario's workload against one scaling policy"),
-    "bench": ("bench", "compare queue-scaler with its peers on the built-in scenarios"),
+    "bench": ("bench", "compare queue-scaler with its peers on the built-in and held-out scenarios"),
     "submit": ("producer", "route a job to its queue, reserve its credits and send it"),
     "jobs": ("producer", "a job's fate: its plan, credits, attempts and outcome"),
     "credits": ("producer", "users' credits"),

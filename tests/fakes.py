@@ -91,11 +91,11 @@ class RecordingMetrics:
     counts: dict[tuple[str, str | None], float] = field(default_factory=lambda: defaultdict(float))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+    def pool_metrics(self, pool: str, values: Mapping[Metric, float]) -> None:
         _published(values)
         self.pools[pool].append(dict(values))
 
-    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+    def count(self, name: Metric, value: float = 1, pool: str | None = None) -> None:
         _published([name])
         with self.lock:  # the refund tests count from several threads at once
             self.counts[(name, pool)] += value
@@ -107,7 +107,7 @@ class TimingMetrics(RecordingMetrics):
 
     durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
-    def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+    def seconds(self, name: Metric, value: float, pool: str | None = None) -> None:
         _published([name])
         self.durations[name].append(value)
 

@@ -1,10 +1,13 @@
-"""`queue-scaler bench [--json]`: every built-in scenario under every policy, with our ratios."""
+"""`queue-scaler bench [--json]`: every built-in and held-out scenario under every policy, with our
+ratios, the two sets reported apart; `--write-doc PATH` writes the result tables into the doc."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -14,6 +17,13 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--plots", metavar="DIR", default="out/bench", help="where PNGs go (default out/bench)")
     parser.add_argument("--no-plots", action="store_true", help="write no PNG")
     parser.add_argument("--scenario", action="append", metavar="NAME", help="run only these scenarios (repeatable)")
+    parser.add_argument(
+        "--write-doc",
+        metavar="PATH",
+        type=Path,
+        help="replace the tables between PATH's bench-results markers (make bench: docs/benchmark.md); "
+        "needs the full run, so not with --scenario",
+    )
     parser.set_defaults(run=run)
 
 
@@ -22,17 +32,26 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from devkit import output
-    from devkit.sim.bench import run_bench, winner
+    from devkit.sim.bench import all_names, run_bench, winner
+    from devkit.sim.doc import BEGIN, write_doc
     from devkit.sim.plot import plot_runs, save, tradeoff_figure
     from devkit.sim.policies import POLICIES
     from devkit.sim.report import print_bench
-    from devkit.sim.scenario import builtin_names, load_scenario
+    from devkit.sim.scenario import load_scenario
 
-    names = args.scenario or builtin_names()
-    unknown = sorted(set(names) - set(builtin_names()))
+    names = args.scenario or all_names()
+    unknown = sorted(set(names) - set(all_names()))
     if unknown:
-        print(f"queue-scaler bench: unknown scenario(s) {unknown}; built-ins: {builtin_names()}", file=sys.stderr)
+        print(f"queue-scaler bench: unknown scenario(s) {unknown}; known: {all_names()}", file=sys.stderr)
         return 2
+    if args.write_doc is not None:
+        if args.scenario:
+            print("queue-scaler bench: --write-doc needs every scenario; drop --scenario", file=sys.stderr)
+            return 2
+        # Checked before the run, not after minutes of it.
+        if not args.write_doc.is_file() or BEGIN not in args.write_doc.read_text(encoding="utf-8"):
+            print(f"queue-scaler bench: {args.write_doc} has no bench-results markers ({BEGIN})", file=sys.stderr)
+            return 2
     plots = not args.no_plots
     progress = Progress(
         TextColumn("{task.description}"),
@@ -57,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             written.append(plot_runs(list(runs.values()), path, scenario, max_size, winners[scenario]))
         tradeoff = tradeoff_figure({s: list(runs.values()) for s, runs in result.runs.items()}, winners)
         written.append(save(tradeoff, Path(args.plots) / "wait-vs-cost.png"))
+    if args.write_doc is not None:
+        day, load = datetime.now(UTC).strftime("%Y-%m-%d"), os.getloadavg()[0]
+        write_doc(args.write_doc, result, day, os.cpu_count() or 1, load)
     if args.json:
         print(json.dumps(result.as_json()))
         return 0
@@ -64,4 +86,6 @@ def run(args: argparse.Namespace) -> int:
     print_bench(result, console)
     if written:
         console.print(f"plots: {', '.join(str(p) for p in written)}")
+    if args.write_doc is not None:
+        console.print(f"result tables written into {args.write_doc}")
     return 0

@@ -8,8 +8,7 @@ import sys
 from pydantic import ValidationError
 
 from devkit.commands.common import read_text
-from queue_scaler.domain.decision import decide
-from queue_scaler.domain.models import DecisionRequest
+from queue_scaler.domain.decision import DecisionRequest, decide
 from queue_scaler.validation import describe_validation_error
 
 

@@ -1,4 +1,4 @@
-"""`queue-scaler local up|status|down`: the whole system on 127.0.0.1 (CONTRACTS.md section 3).
+"""`queue-scaler local up|status|down|new-image`: the whole system on 127.0.0.1 (CONTRACTS.md section 3).
 
 A thin CLI over `devkit.localcloud.control`.
 """
@@ -15,8 +15,10 @@ from devkit.localcloud.control import (
     DEFAULT_DIR,
     SEARCH_DIRS,
     OptionsDiffer,
+    UnknownPool,
     fetch_status,
     find_running,
+    new_image,
     stop_running,
     up,
 )
@@ -49,6 +51,12 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
     status = actions.add_parser("status", help="pools, queues, lifecycle actions")
     status.add_argument("--json", action="store_true", help="one JSON object")
     actions.add_parser("down", help="stop the local cloud and every process it started")
+    image = actions.add_parser(
+        "new-image",
+        help="deploy a new image to POOL as a deploy with a new AMI or image URI does: a new launch template "
+        "version in its group, which the scaler then rolls out with an instance refresh; print the version",
+    )
+    image.add_argument("pool", metavar="POOL", help="the pool's name (messaging, video, ai)")
     parser.set_defaults(run=run)
 
 
@@ -65,14 +73,17 @@ def run(args: argparse.Namespace) -> int:
             where = args.state_dir or " or ".join(map(str, SEARCH_DIRS))
             print(f"queue-scaler local: not running in {where} (start it: queue-scaler local up)", file=sys.stderr)
             return 1
-        status = fetch_status(found[1])
-    except OptionsDiffer as error:
-        print(f"queue-scaler local up: {error}", file=sys.stderr)
+        # new-image prints the version it deployed; status prints the cloud's status below.
+        status = {"version": new_image(found[1], args.pool)} if args.action == "new-image" else fetch_status(found[1])
+    except (OptionsDiffer, UnknownPool) as error:
+        print(f"queue-scaler local {args.action}: {error}", file=sys.stderr)
         return 2
     except (RuntimeError, OSError) as error:
         print(f"queue-scaler local {args.action}: {error}", file=sys.stderr)
         return 1
-    if args.json:
+    if args.action == "new-image":
+        print(status["version"])
+    elif args.json:
         print(json.dumps(status, indent=2))
     else:
         print_status(status)
@@ -84,6 +95,8 @@ def print_status(status: dict[str, Any]) -> None:
     for name, pool in status["pools"].items():
         states = ", ".join(f"{i['id']} {i['state']}" for i in pool["instances"]) or "no instances"
         print(f"pool {name}: desired {pool['desired']}, in service {pool['in_service']} ({states})")
+        for refresh in pool.get("refreshes", [])[-1:]:
+            print(f"pool {name}: instance refresh {refresh['status']}, {refresh['left']} of {refresh['total']} left")
     for name, queue in status["queues"].items():
         if queue["visible"] or queue["in_flight"] or queue["dlq"]:
             print(f"queue {name}: {queue['visible']} visible, {queue['in_flight']} in flight, {queue['dlq']} in DLQ")

@@ -234,6 +234,7 @@ class LocalCloud:
         while not self._stop.wait(CONTROL_SECONDS):
             try:
                 self.emulator.expire()
+                self.emulator.advance_refreshes()
                 self.agent.step()
                 self.fleet.step()
             except Exception:
@@ -407,15 +408,20 @@ class LocalCloud:
                     "state": i["LifecycleState"],
                     "healthy": self.fleet.healthy(i["InstanceId"]),
                     "worker_pid": self.fleet.pid(i["InstanceId"]),
+                    "launch_template_version": i.get("LaunchTemplate", {}).get("Version"),
                 }
                 for i in group["Instances"]
             ]
+            spec = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
             pools[name] = {
                 "group": pool.config.group_name,
                 "desired": group["DesiredCapacity"],
                 "in_service": sum(1 for i in instances if i["state"] == "InService"),
                 "instance_seconds": round(self.emulator.instance_seconds(pool.config.group_name), 1),
                 "instances": instances,
+                "launch_template_version": spec.get("Version"),
+                "refreshes": [r.as_dict() for r in self.emulator.refreshes.get(pool.config.group_name, [])],
+                "desired_changes": self.emulator.desired_changes.get(pool.config.group_name, []),
             }
             for url, dlq in zip(pool.queue_urls, pool.dlq_urls, strict=True):
                 attrs = self._queue_counts(url)

@@ -18,8 +18,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import boto3
+
+from devkit.localcloud import stack
 from devkit.localcloud.daemon import SPOT_INTERRUPTION_PATH, STATE_FILE
 from devkit.localcloud.stack import LocalSettings
+from queue_scaler.domain.pool import PoolConfig
 
 DEFAULT_DIR = Path(".localcloud")
 #: `make demo`'s local cloud: `local status|down` and `--local` look here too.
@@ -253,3 +257,29 @@ def stop_running(state_dir: Path | None) -> str:
         return "not running"
     down(found[0])
     return f"stopped ({found[0]})"
+
+
+class UnknownPool(ValueError):
+    """`local new-image` was given a pool the local stack does not have."""
+
+
+def new_image(state: dict[str, Any], pool: str) -> str:
+    """`local new-image POOL`: a new launch template version in the pool's group; returns the version."""
+    settings = LocalSettings()
+    groups = {spec["name"]: PoolConfig.model_validate(spec).group_name for spec in stack.pool_specs(settings)}
+    if pool not in groups:
+        raise UnknownPool(f"no pool {pool!r}: the local stack's pools are {', '.join(groups)}")
+    # Imported here: devkit.localenv imports this module.
+    from devkit.localenv import TEST_CREDENTIALS
+
+    session = boto3.session.Session(
+        region_name=settings.region,
+        aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    endpoint = state["endpoint_url"]
+    return stack.new_image(
+        session.client("autoscaling", endpoint_url=endpoint),
+        session.client("ec2", endpoint_url=endpoint),
+        groups[pool],
+    )

@@ -17,7 +17,10 @@ RecordLifecycleActionHeartbeat. This module patches moto, in the local cloud's p
 - CompleteLifecycleAction and RecordLifecycleActionHeartbeat are real API calls, answered with the
   API's XML, so the project's boto3 code talks to them unchanged; an unknown or finished token is
   the API's ValidationError "No active Lifecycle Action found";
-- a hook that nobody completes ends at its HeartbeatTimeout with its DefaultResult.
+- a hook that nobody completes ends at its HeartbeatTimeout with its DefaultResult;
+- StartInstanceRefresh and DescribeInstanceRefreshes are real API calls too (InstanceRefresh, below):
+  each instance reports the launch template version it was launched from, and a refresh replaces
+  the instances of another version, launch before terminate, through both hooks.
 
 - SendCommand runs on the local instances what the LifecycleFunction's scripts would run
   (RunCommandEmulator, below).
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto.autoscaling import models as asg_models
-from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 
 from queue_scaler.domain.commands import (
@@ -107,6 +110,73 @@ class InstanceRecord:
     template_version: int = 0
 
 
+#: An instance refresh in these states is not over (AWS refuses to start another).
+REFRESH_ACTIVE = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
+
+
+class InstanceRefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+
+
+@dataclass
+class InstanceRefresh:
+    """One instance refresh, as Auto Scaling runs it with MinHealthyPercentage <= 100 <= MaxHealthyPercentage.
+
+    The instances to replace are fixed at its start (with SkipMatching, those of another launch template
+    version than the group's). While healthy capacity allows (MaxHealthyPercentage of the desired
+    capacity), a replacement is launched for each, through the launch hook; once a replacement is
+    InService, its old instance is terminated through the terminate hook if the in-service instances
+    left stay at or above MinHealthyPercentage of desired. A refresh counts an old instance and its
+    replacement as one instance of the desired capacity. Protected instances are replaced with
+    ScaleInProtectedInstances "Refresh", skipped with "Ignore", waited for with "Wait". It succeeds once
+    every instance to replace is gone.
+    """
+
+    refresh_id: str
+    group: str
+    started_at: float
+    preferences: dict[str, Any]
+    to_replace: list[str]
+    total: int
+    status: str = "InProgress"
+    ended_at: float | None = None
+    #: Old instance id -> the id of its replacement.
+    pairs: dict[str, str] = field(default_factory=dict)
+
+    def percent(self, key: str, default: int) -> int:
+        value = self.preferences.get(key)
+        return int(value) if value not in (None, "") else default
+
+    @property
+    def protected_rule(self) -> str:
+        return str(self.preferences.get("ScaleInProtectedInstances") or "Wait")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.refresh_id,
+            "status": self.status,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "total": self.total,
+            "left": len(self.to_replace),
+            "preferences": self.preferences,
+        }
+
+    def as_xml(self) -> str:
+        done = self.total - len(self.to_replace)
+        percentage = 100 if self.total == 0 else done * 100 // self.total
+        end = f"<EndTime>{_iso(self.ended_at)}</EndTime>" if self.ended_at is not None else ""
+        prefs = "".join(f"<{k}>{_xml_value(v)}</{k}>" for k, v in self.preferences.items() if not isinstance(v, dict))
+        return (
+            f"<member><InstanceRefreshId>{self.refresh_id}</InstanceRefreshId>"
+            f"<AutoScalingGroupName>{self.group}</AutoScalingGroupName><Status>{self.status}</Status>"
+            f"<StartTime>{_iso(self.started_at)}</StartTime>{end}"
+            f"<PercentageComplete>{percentage}</PercentageComplete>"
+            f"<InstancesToUpdate>{len(self.to_replace)}</InstancesToUpdate>"
+            f"<Preferences>{prefs}</Preferences></member>"
+        )
+
+
 @dataclass
 class AutoScalingEmulator:
     """Lifecycle states and actions on top of moto's Auto Scaling backend (one per local cloud)."""
@@ -123,6 +193,10 @@ class AutoScalingEmulator:
     lifetimes: dict[str, list[float]] = field(default_factory=dict)
     #: The default termination policy's last tie-breaker: "at random".
     rng: random.Random = field(default_factory=random.Random)
+    #: Each group's instance refreshes, the newest last.
+    refreshes: dict[str, list[InstanceRefresh]] = field(default_factory=dict)
+    #: Each group's changes of desired capacity: (when, from, to, whether a refresh was running).
+    desired_changes: dict[str, list[tuple[float, int, int, bool]]] = field(default_factory=dict)
 
     # --- installation -----------------------------------------------------------------------
     def install(self) -> None:
@@ -151,16 +225,59 @@ class AutoScalingEmulator:
             )
             return _xml("RecordLifecycleActionHeartbeat")
 
+        def start_instance_refresh(response: AutoScalingResponse) -> str:
+            refresh_id = emulator.start_refresh(
+                response._get_param("AutoScalingGroupName"), response._get_param("Preferences") or {}
+            )
+            return _xml("StartInstanceRefresh", f"<InstanceRefreshId>{refresh_id}</InstanceRefreshId>")
+
+        def describe_instance_refreshes(response: AutoScalingResponse) -> str:
+            with emulator.lock:
+                listed = list(reversed(emulator.refreshes.get(response._get_param("AutoScalingGroupName"), [])))
+            limit = int(response._get_param("MaxRecords") or 50)
+            members = "".join(r.as_xml() for r in listed[:limit])
+            return _xml("DescribeInstanceRefreshes", f"<InstanceRefreshes>{members}</InstanceRefreshes>")
+
+        instance_template = asg_models.InstanceState.launch_template
+
+        def launch_template(state: Any) -> dict[str, Any] | None:
+            # moto reports the template's default version for every instance; Auto Scaling reports the
+            # version each instance was launched from, which is what a refresh compares.
+            spec: dict[str, Any] | None = instance_template.fget(state)  # type: ignore[attr-defined]
+            record = emulator.instances.get(state.instance.id)
+            if spec is None or record is None:
+                return spec
+            return {**spec, "Version": str(record.template_version)}
+
+        update_group = asg_models.FakeAutoScalingGroup.update
+
+        def update(group: Any, **kwargs: Any) -> None:
+            # UpdateAutoScalingGroup leaves what it is not given unchanged; moto drops the group's
+            # MixedInstancesPolicy (and with it the launch template version) when it is not given.
+            kept = group.mixed_instances_policy
+            if kwargs.get("mixed_instances_policy") is None and not kwargs.get("launch_template") and kept:
+                # moto stores the specification with both the id and the name, and refuses both given.
+                template = dict(kept["LaunchTemplate"])
+                spec = dict(template["LaunchTemplateSpecification"])
+                spec.pop("LaunchTemplateName", None)
+                template["LaunchTemplateSpecification"] = spec
+                kwargs["mixed_instances_policy"] = {**kept, "LaunchTemplate": template}
+            update_group(group, **kwargs)
+
         set_instance_protection = asg_models.AutoScalingBackend.set_instance_protection
 
         def protect(backend: Any, group_name: str, instance_ids: list[str], protected: bool | None) -> None:
             set_instance_protection(backend, group_name, instance_ids, protected)
             emulator._protection_changed(backend.autoscaling_groups[group_name])
 
+        asg_models.FakeAutoScalingGroup.update = update  # type: ignore[method-assign,assignment]
         asg_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign,assignment]
         asg_models.AutoScalingBackend.set_instance_protection = protect  # type: ignore[method-assign,assignment]
         AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action  # type: ignore[attr-defined]
         AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
+        AutoScalingResponse.start_instance_refresh = start_instance_refresh  # type: ignore[attr-defined]
+        AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
+        asg_models.InstanceState.launch_template = property(launch_template)  # type: ignore[method-assign,assignment]
 
     @property
     def backend(self) -> Any:
@@ -175,9 +292,18 @@ class AutoScalingEmulator:
 
     def _set_desired_capacity(self, group: Any, new_capacity: int | None) -> None:
         with self.lock:
+            # None while moto's constructor sets the first desired capacity.
+            before = getattr(group, "desired_capacity", None) or 0
             group.desired_capacity = group.min_size if new_capacity is None else new_capacity
+            refresh = self._active_refresh(group.name)
+            if group.desired_capacity != before:
+                change = (self.clock(), before, group.desired_capacity, refresh is not None)
+                self.desired_changes.setdefault(group.name, []).append(change)
             live = [s for s in group.instance_states if s.lifecycle_state not in TERMINATING_STATES]
-            delta = (group.desired_capacity or 0) - len(live)
+            # A refresh's replacement and the old instance it replaces count as one.
+            ids = {s.instance.id for s in live}
+            doubled = sum(1 for old, new in (refresh.pairs if refresh else {}).items() if old in ids and new in ids)
+            delta = (group.desired_capacity or 0) - (len(live) - doubled)
             if delta > 0:
                 before = set(group.instance_states)
                 group.replace_autoscaling_group_instances(delta, group.get_propagated_tags())
@@ -277,6 +403,90 @@ class AutoScalingEmulator:
                 "Destination": "AutoScalingGroup" if kind == "launch" else "EC2",
             },
         }
+
+    # --- instance refresh ----------------------------------------------------------------------
+    def _active_refresh(self, group: str) -> InstanceRefresh | None:
+        listed = self.refreshes.get(group) or []
+        return listed[-1] if listed and listed[-1].status in REFRESH_ACTIVE else None
+
+    def start_refresh(self, group_name: str, preferences: dict[str, Any]) -> str:
+        """StartInstanceRefresh (Strategy Rolling): AWS refuses a second one while one is not over."""
+        with self.lock:
+            group = self.backend.autoscaling_groups.get(group_name)
+            if group is None:
+                raise ValidationError(f"AutoScalingGroup name not found - {group_name}")
+            if self._active_refresh(group_name) is not None:
+                raise InstanceRefreshInProgress(
+                    f"An Instance Refresh is already in progress and blocks the execution of this Instance Refresh."
+                    f" group: {group_name}"
+                )
+            version = _template_version(group)
+            skip = str(preferences.get("SkipMatching", "false")).lower() == "true"
+            to_replace = [
+                r.instance_id
+                for r in self.instances.values()
+                if r.group == group_name
+                and r.state.lifecycle_state not in TERMINATING_STATES
+                and not (skip and r.template_version == version)
+            ]
+            refresh = InstanceRefresh(
+                str(uuid.uuid4()), group_name, self.clock(), dict(preferences), to_replace, len(to_replace)
+            )
+            self.refreshes.setdefault(group_name, []).append(refresh)
+            return refresh.refresh_id
+
+    def advance_refreshes(self) -> None:
+        """One step of every running refresh (called by the local cloud's control loop)."""
+        with self.lock:
+            for group_name, listed in self.refreshes.items():
+                refresh = listed[-1]
+                group = self.backend.autoscaling_groups.get(group_name)
+                if refresh.status in REFRESH_ACTIVE and group is not None:
+                    self._advance(refresh, group)
+
+    def _advance(self, refresh: InstanceRefresh, group: Any) -> None:
+        states = {s.instance.id: s for s in group.instance_states}
+        # An old instance that left by other means (scale-in, unhealthy) needs no replacement.
+        refresh.to_replace = [i for i in refresh.to_replace if i in states]
+        for old, new in list(refresh.pairs.items()):
+            if old not in states:
+                del refresh.pairs[old]
+            elif new not in states or states[new].lifecycle_state in TERMINATING_STATES:
+                del refresh.pairs[old]  # the replacement failed (abandoned launch): launch another
+        if not refresh.to_replace:
+            refresh.status, refresh.ended_at = "Successful", self.clock()
+            return
+        desired = group.desired_capacity or 0
+        live = [s for s in group.instance_states if s.lifecycle_state not in TERMINATING_STATES]
+        replaceable = [
+            i
+            for i in refresh.to_replace
+            if states[i].lifecycle_state not in TERMINATING_STATES
+            and (not states[i].protected_from_scale_in or refresh.protected_rule == "Refresh")
+        ]
+        # Launch: as many replacements as MaxHealthyPercentage of desired leaves room for.
+        room = desired * refresh.percent("MaxHealthyPercentage", 100) // 100 - len(live)
+        unpaired = [i for i in replaceable if i not in refresh.pairs]
+        for old in unpaired[: max(0, room)]:
+            before = {s.instance.id for s in group.instance_states}
+            group.replace_autoscaling_group_instances(1, group.get_propagated_tags())
+            for state in [s for s in group.instance_states if s.instance.id not in before]:
+                self._launched(group, state)
+                refresh.pairs[old] = state.instance.id
+        # Terminate: an old instance whose replacement serves, while MinHealthyPercentage still holds.
+        states = {s.instance.id: s for s in group.instance_states}
+        floor = -(-desired * refresh.percent("MinHealthyPercentage", 90) // 100)
+        serving = sum(1 for s in live if s.lifecycle_state == "InService")
+        for old, new in list(refresh.pairs.items()):
+            if states[new].lifecycle_state != "InService" or states[old].lifecycle_state != "InService":
+                continue
+            if serving - 1 < floor:
+                break
+            self._terminate(group, states[old])
+            serving -= 1
+        # An Ignore-d protected instance is left as it is; the refresh is over once none else remains.
+        if refresh.protected_rule == "Ignore":
+            refresh.to_replace = [i for i in refresh.to_replace if not states[i].protected_from_scale_in]
 
     # --- the API moto lacks ----------------------------------------------------------------------
     def _find(self, group: str, hook: str, token: str | None, instance_id: str | None) -> LifecycleAction:
@@ -378,12 +588,16 @@ def _template_version(group: Any) -> int:
     return int(version) if version.isdigit() else 0
 
 
-def _xml(action: str) -> str:
+def _xml(action: str, result: str = "") -> str:
     return (
         f'<{action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
-        f"<{action}Result/><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-        f"</{action}Response>"
+        f"<{action}Result>{result}</{action}Result>"
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
     )
+
+
+def _xml_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _iso(at: float) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 
 from devkit import stackmodel, template
-from queue_scaler.config import PoolConfig, ScalerConfig
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.pool import PoolConfig
 
 #: Another transformed-templates file for the local cloud (a test's deliberately broken copy).
 TEMPLATES_ENV = "QS_LOCAL_TEMPLATES"
@@ -302,7 +303,9 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
             # Spot-ready as the template's groups are: several types, capacity rebalancing.
             MixedInstancesPolicy={
                 "LaunchTemplate": {
-                    "LaunchTemplateSpecification": {"LaunchTemplateId": launch_template, "Version": "$Latest"},
+                    # Pinned by number, as the template pins LatestVersionNumber: instances of an older
+                    # version are then told apart (new_image, below).
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": launch_template, "Version": "1"},
                     "Overrides": [{"InstanceType": "c7g.medium"}, {"InstanceType": "c6g.medium"}],
                 },
                 "InstancesDistribution": {
@@ -347,3 +350,21 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
             Overwrite=True,
         )
     return stack
+
+
+def new_image(autoscaling: Any, ec2: Any, group_name: str, image_id: str = "ami-0fe1c0a1e2b3c4d5e") -> str:
+    """What a deploy with a new AMI or image URI does to one pool's group: a new launch template version,
+    written into the group by number (CloudFormation's `LatestVersionNumber`), nothing else. The group's
+    instances keep their version until the scaler's instance refresh replaces them. Returns the version."""
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
+    policy = group["MixedInstancesPolicy"]
+    spec = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+    template_id = spec["LaunchTemplateId"]
+    created = ec2.create_launch_template_version(
+        LaunchTemplateId=template_id, SourceVersion=str(spec["Version"]), LaunchTemplateData={"ImageId": image_id}
+    )
+    version = str(created["LaunchTemplateVersion"]["VersionNumber"])
+    # The id alone: UpdateAutoScalingGroup refuses a specification that names both the id and the name.
+    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = {"LaunchTemplateId": template_id, "Version": version}
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MixedInstancesPolicy=policy)
+    return version

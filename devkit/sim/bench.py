@@ -7,6 +7,10 @@ close at least 60 % of the gap from P to B, `<= B + 0.4 (P - B)` (`<= 1.05 B` wh
 B: there is no gap worth the name to close), at instance_seconds no higher than P's, with no job lost.
 The fixed fleet is reported but is no peer: it is sized from the whole run's average load, which
 no controller knows in advance.
+
+Two sets are reported apart: the built-in scenarios, on which the recommended setting was chosen,
+and the held-out scenarios (devkit/sim/heldout.py), drawn once from the same public traces and never
+tuned on.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from devkit.sim.policies import DYNAMIC_PEERS, ORACLE, OURS, POLICIES
 from devkit.sim.runner import RunResult, simulate
-from devkit.sim.scenario import Scenario, load_scenario
+from devkit.sim.scenario import Scenario, builtin_names, heldout_names, load_scenario
 from devkit.sim.workload import build_workload
 
 #: Ours must lie within this share of the gap from B to P: B + GAP_SHARE x (P - B).
@@ -29,6 +33,19 @@ NEAR = 0.05
 _SLACK = 1e-9
 #: The scenario the speed figure is measured on: a day of traffic on three pools.
 SPEED_SCENARIO = "azure-functions-day"
+#: The two sets `bench` reports apart.
+BUILT_IN = "built-in"
+HELD_OUT = "held-out"
+
+
+def all_names() -> list[str]:
+    """Every scenario `bench` runs by default: the built-ins, then the held-out set."""
+    return [*builtin_names(), *heldout_names()]
+
+
+def scenario_set(name: str) -> str:
+    """The set a scenario belongs to: held-out if it is one of them, else built-in."""
+    return HELD_OUT if name in heldout_names() else BUILT_IN
 
 
 def better_peer(metrics: dict[str, dict[str, Any]]) -> str:
@@ -124,12 +141,26 @@ class BenchResult:
     speed: Speed | None
     wall_seconds: float
 
+    def sets(self) -> dict[str, list[str]]:
+        """The scenarios that ran, by set (built-in first), in the order they ran; empty sets left out."""
+        grouped: dict[str, list[str]] = {BUILT_IN: [], HELD_OUT: []}
+        for name in self.runs:
+            grouped[scenario_set(name)].append(name)
+        return {label: names for label, names in grouped.items() if names}
+
+    def goal_met(self, names: Sequence[str]) -> int:
+        """How many of `names` meet the goal."""
+        return sum(goal_check({p: r.metrics for p, r in self.runs[n].items()})["met"] for n in names)
+
     def as_json(self) -> dict[str, Any]:
         scenarios = {s: {p: r.metrics for p, r in runs.items()} for s, runs in self.runs.items()}
         result: dict[str, Any] = {
             "scenarios": scenarios,
             "comparison": {s: {"ratios": ratios(m), "goal": goal_check(m)} for s, m in scenarios.items()},
             "goal_met": sum(goal_check(m)["met"] for m in scenarios.values()),
+            "sets": {
+                label: {"scenarios": names, "goal_met": self.goal_met(names)} for label, names in self.sets().items()
+            },
             "wall_seconds": round(self.wall_seconds, 2),
         }
         if self.speed is not None:

@@ -47,8 +47,8 @@ from typing import NamedTuple
 
 from devkit.sim.scenario import Fleet, PoolSpec, Scenario
 from devkit.sim.workload import Workload
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import ceil_need
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.domain.signals.backlog import backlog_count
 
 _BOOTED, _DONE, _LOOP, _SAMPLE, _UNPROTECT, _DRAIN_END = 0, 1, 2, 3, 4, 5

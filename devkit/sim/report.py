@@ -15,6 +15,7 @@ from rich.table import Table
 
 from devkit.sim.bench import (
     GAP_SHARE,
+    HELD_OUT,
     NEAR,
     BenchResult,
     goal_check,
@@ -147,9 +148,9 @@ def print_bench(result: BenchResult, console: Console) -> None:
         console.print(scaling_table(metrics))
         console.print(f"{verdict(goal_check(metrics))}. Winner: {winner(metrics)}.")
         console.print()
-    console.print(goal_table(result))
-    checks = [goal_check({p: r.metrics for p, r in runs.items()}) for runs in result.runs.values()]
-    console.print(f"goal met on {sum(c['met'] for c in checks)} of {len(checks)} scenarios")
+    for label, names in result.sets().items():
+        console.print(goal_table(result, label, names))
+        console.print(goal_line(result, label, names))
     console.print(goal_rule())
     if result.speed is not None:
         speed = result.speed
@@ -160,8 +161,18 @@ def print_bench(result: BenchResult, console: Console) -> None:
     console.print(f"bench wall time: {result.wall_seconds:.1f} s")
 
 
-def goal_table(result: BenchResult) -> Table:
-    """Per scenario: P, ours against the bound, the gap closed, the cost ratio, the verdict, the winner."""
+#: What each set's title says about it.
+SET_NOTES = {HELD_OUT: "never tuned on"}
+
+
+def goal_line(result: BenchResult, label: str, names: list[str]) -> str:
+    """The count of a set's scenarios that meet the goal."""
+    return f"goal met on {result.goal_met(names)} of {len(names)} {label} scenarios"
+
+
+def goal_table(result: BenchResult, label: str, names: list[str]) -> Table:
+    """Per scenario of a set: P, ours against the bound, the gap closed, the cost ratio, the verdict,
+    the winner."""
     headers = [
         "scenario",
         "P (better peer)",
@@ -172,8 +183,9 @@ def goal_table(result: BenchResult) -> Table:
         "goal: met,\nor missed on",
         "winner",
     ]
-    table = _table("Goal check (the rule is below)", headers, texts=2)
-    for runs in result.runs.values():
+    note = f", {SET_NOTES[label]}" if label in SET_NOTES else ""
+    table = _table(f"Goal check, {label} scenarios{note} (the rule is below)", headers, texts=2)
+    for runs in (result.runs[name] for name in names):
         metrics = {p: r.metrics for p, r in runs.items()}
         check = goal_check(metrics)
         table.add_row(

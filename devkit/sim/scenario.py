@@ -25,11 +25,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devkit import template
-from queue_scaler.config import NAME_PATTERN, PoolConfig, QueueConfig
+from queue_scaler.domain.pool import NAME_PATTERN, PoolConfig, QueueConfig
 from queue_worker.settings import WorkerSettings
 
 #: Built-in scenarios ship next to this module; `simulate NAME` finds them by name.
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
+#: The held-out set (issue 26): drawn once by devkit/sim/heldout.py, never tuned on.
+HELDOUT_DIR = BUILTIN_DIR / "heldout"
 #: Relative trace paths (e.g. `../shared/traces/x.csv`) are tried from the working directory, then
 #: from the repository root, so that the built-ins run from any directory of a fresh clone.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,15 +103,19 @@ class Arrivals(_Model):
 
 
 class LogNormal(_Model):
-    """A log-normal service time given by its median and 90th percentile."""
+    """A log-normal service time given by its median and 90th percentile; `max` caps each draw (the
+    longest run the source trace recorded: a fitted tail must not invent jobs of days)."""
 
     median: Annotated[float, Field(gt=0)]
     p90: Annotated[float, Field(gt=0)]
+    max: Annotated[float | None, Field(gt=0)] = None
 
     @model_validator(mode="after")
     def _ordered(self) -> LogNormal:
         if self.p90 < self.median:
             raise ValueError(f"p90 ({self.p90}) is below median ({self.median})")
+        if self.max is not None and self.max < self.p90:
+            raise ValueError(f"max ({self.max}) is below p90 ({self.p90})")
         return self
 
 
@@ -347,22 +353,33 @@ class Scenario(_Model):
         return self.boot_seconds.max if given is None else given
 
 
+def _suite(folder: Path) -> list[str]:
+    order = (folder / "SUITE").read_text(encoding="utf-8").split()
+    return [name for name in order if (folder / f"{name}.yaml").is_file()]
+
+
 def builtin_names() -> list[str]:
     """The built-in suite, in the order `bench` runs it."""
-    order = (BUILTIN_DIR / "SUITE").read_text(encoding="utf-8").split()
-    return [name for name in order if (BUILTIN_DIR / f"{name}.yaml").is_file()]
+    return _suite(BUILTIN_DIR)
+
+
+def heldout_names() -> list[str]:
+    """The held-out suite (never tuned on), in the order `bench` runs it."""
+    return _suite(HELDOUT_DIR)
 
 
 def scenario_path(name_or_path: str) -> Path:
-    """A file path as given, or the built-in scenario of that name."""
+    """A file path as given, or the built-in or held-out scenario of that name."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    builtin = BUILTIN_DIR / f"{name_or_path}.yaml"
-    if builtin.is_file():
-        return builtin
+    for folder in (BUILTIN_DIR, HELDOUT_DIR):
+        named = folder / f"{name_or_path}.yaml"
+        if named.is_file():
+            return named
     raise FileNotFoundError(
-        f"no scenario file {name_or_path!r} and no built-in of that name (built-ins: {', '.join(builtin_names())})"
+        f"no scenario file {name_or_path!r} and no built-in or held-out scenario of that name (built-ins: "
+        f"{', '.join(builtin_names())}; held-out: {', '.join(heldout_names())})"
     )
 
 

@@ -59,7 +59,9 @@ def _service(queue: QueueSpec, service: Service, unit: float | None, rng: random
         return service.fixed
     if service.lognormal is not None:
         sigma = math.log(service.lognormal.p90 / service.lognormal.median) / _Z90
-        return rng.lognormvariate(math.log(service.lognormal.median), sigma)
+        drawn = rng.lognormvariate(math.log(service.lognormal.median), sigma)
+        cap = service.lognormal.max
+        return drawn if cap is None else min(drawn, cap)
     assert service.from_trace is not None, f"queue {queue.name}: validated to have one service spec"
     assert unit is not None, f"queue {queue.name}: from_trace needs a timestamps trace (validated)"
     return max(0.001, service.from_trace.base + service.from_trace.per_unit * unit)

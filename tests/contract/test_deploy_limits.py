@@ -62,13 +62,13 @@ def test_given_an_environment_then_a_new_launch_template_version_rolls_each_grou
     groups = inv.of_type(deployed, "AWS::AutoScaling::AutoScalingGroup")
     assert len(groups) == 3
     for group in groups:
-        update = group.stack.resolve(group.raw["UpdatePolicy"])["AutoScalingRollingUpdate"]
-        assert update["MaxBatchSize"] == 1 and update["MinSuccessfulInstancesPercent"] == 100
-        # Launch and Terminate must run, or nothing is replaced; the hooks see every replacement.
-        assert {"Launch", "Terminate"}.isdisjoint(update["SuspendProcesses"])
+        # No CloudFormation rolling update (it would fight the scaler's SetDesiredCapacity): the scaler
+        # starts an instance refresh, whose replacements pass through the hooks.
+        assert "UpdatePolicy" not in group.raw
         transitions = {h["LifecycleTransition"] for h in group.properties["LifecycleHookSpecificationList"]}
         assert transitions == {"autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"}
-        # The group follows the launch template's latest version: a new AMI or image is an update.
+        # The group names the launch template's version by number: a new AMI or image is an update, and
+        # the scaler compares each instance's version with it.
         template = group.raw["Properties"]["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
         assert template["Version"] == {"Fn::GetAtt": ["LaunchTemplate", "LatestVersionNumber"]}
 

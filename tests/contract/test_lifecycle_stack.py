@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from pydantic import Field
 
-from devkit.stackmodel import Resource, Stack
+from devkit import lifecycle_wiring
+from devkit.stackmodel import ROOT_TEMPLATE, Resource, Stack, root_stack
 from queue_scaler.domain.lifecycle import ActionKind, hook_maximum
+from queue_scaler.events import LIFECYCLE_EVENT_KINDS, LifecycleEvent, LifecycleEventKind
+from queue_scaler.metric_names import Metric
 from queue_scaler.settings import LifecycleSettings
 
 from . import invariants as inv
 
 FUNCTION = "LifecycleFunction"
-LIFECYCLE_SOURCES = {"aws.autoscaling", "aws.ec2", "aws.ssm"}
-EC2_EVENTS = {
-    "EC2 Instance-launch Lifecycle Action",
-    "EC2 Instance-terminate Lifecycle Action",
-    "EC2 Spot Instance Interruption Warning",
-    "EC2 Instance Rebalance Recommendation",
-}
+# What EventBridge sends through LifecycleEventsQueue: the table's kinds (queue_scaler.events).
+LIFECYCLE_SOURCES = {s for kind in LIFECYCLE_EVENT_KINDS if kind.via_queue for s in kind.sources}
+QUEUED_EVENTS = {d for kind in LIFECYCLE_EVENT_KINDS if kind.via_queue for d in kind.detail_types}
 
 
 def function(deployed: Stack) -> Resource:
@@ -94,7 +95,7 @@ def test_given_an_environment_then_every_event_type_and_the_reconciler_reach_the
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     patterns = [r["EventPattern"] for r in events]
     detail_types = {t for p in patterns for t in p["detail-type"]}
-    assert detail_types == EC2_EVENTS | {"EC2 Command Invocation Status-change Notification"}
+    assert detail_types == QUEUED_EVENTS
     [hooks] = [p for p in patterns if p["source"] == ["aws.autoscaling"]]
     assert set(hooks["detail"]["AutoScalingGroupName"]) == groups(deployed)
     assert [r["ScheduleExpression"] for r in rules(deployed) if "ScheduleExpression" in r] == ["rate(1 minute)"]
@@ -107,6 +108,48 @@ def test_given_an_environment_then_every_event_type_and_the_reconciler_reach_the
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     (source,) = [q for q in inv.of_type(deployed, "AWS::SQS::Queue") if q.logical_id == "LifecycleEventsQueue"]
     assert source.properties["RedrivePolicy"]["deadLetterTargetArn"] == dead_letters
+
+
+def test_given_an_environment_then_each_lifecycle_event_kind_has_its_rule_queue_source_and_alarm(
+    deployed: Stack,
+) -> None:
+    """Each kind of queue_scaler.events.LIFECYCLE_EVENT_KINDS has its rule with the kind's pattern, the
+    queue policy lets exactly those rules send, and the rule-failures alarm sums each rule's failures."""
+    gaps = lifecycle_wiring.gaps(deployed)
+    assert not gaps, "template.yaml lacks what queue_scaler.events.LIFECYCLE_EVENT_KINDS asks:\n" + "\n".join(gaps)
+
+
+class ToyEvent(LifecycleEvent):
+    source: Literal["example.toy"]
+    detail_type: Literal["Toy Happened"] = Field(alias="detail-type")
+
+
+def test_given_a_kind_the_template_lacks_then_the_check_names_the_rule_to_add(deployed: Stack) -> None:
+    toy = LifecycleEventKind("toy", ToyEvent, "on_toy", "ToyRule")
+    assert lifecycle_wiring.gaps(deployed, (*LIFECYCLE_EVENT_KINDS, toy)) == [
+        "add an AWS::Events::Rule ToyRule to template.yaml: EventPattern source ['example.toy'], "
+        "detail-type ['Toy Happened'], target LifecycleEventsQueue"
+    ]
+
+
+def test_given_a_rule_without_its_queue_source_and_alarm_term_then_the_check_names_both(
+    templates: dict[str, Any], samconfig: dict[str, Any]
+) -> None:
+    broken = copy.deepcopy(templates)
+    resources = broken[ROOT_TEMPLATE]["Resources"]
+    [statement] = resources[lifecycle_wiring.QUEUE_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    statement["Condition"]["ArnEquals"]["aws:SourceArn"].remove({"Fn::GetAtt": ["CommandResultsRule", "Arn"]})
+    metrics = resources["RuleDeliveryFailuresAlarm"]["Properties"]["Metrics"]
+    [summed] = [m for m in metrics if "Expression" in m]
+    rule = [{"Name": "RuleName", "Value": {"Ref": "CommandResultsRule"}}]
+    [term] = [m["Id"] for m in metrics if m.get("MetricStat", {}).get("Metric", {}).get("Dimensions") == rule]
+    summed["Expression"] = summed["Expression"].replace(f" + FILL({term}, 0)", "")
+    deploy = inv.environments(samconfig)["dev"]
+    stack = root_stack(broken, inv.parameter_overrides(deploy), deploy["stack_name"], deploy["region"])
+    assert lifecycle_wiring.gaps(stack) == [
+        "add !GetAtt CommandResultsRule.Arn to LifecycleEventsQueuePolicy's aws:SourceArn",
+        f"add FILL({term}, 0) (CommandResultsRule) to the *-rule-delivery-failures alarm's expression",
+    ]
 
 
 def test_given_an_environment_then_commands_run_only_the_shell_document_on_this_stacks_instances(
@@ -154,10 +197,10 @@ def test_given_an_environment_then_the_lifecycle_alarms_watch_the_dimensions_the
         if "MetricStat" in m and m["MetricStat"]["Metric"]["Namespace"] == "QueueScaler"
     ]
     assert {w["MetricName"] for w in watched} == {
-        "LifecycleActionsFailed",
-        "LifecycleActionsForced",
-        "LifecycleErrors",
-        "LifecycleActionsUnreadable",
+        Metric.LIFECYCLE_ACTIONS_FAILED,
+        Metric.LIFECYCLE_ACTIONS_FORCED,
+        Metric.LIFECYCLE_ERRORS,
+        Metric.LIFECYCLE_ACTIONS_UNREADABLE,
     }
     for metric in watched:
         assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == emitted
@@ -193,15 +236,9 @@ def test_given_an_environment_then_every_launch_hook_fails_closed(deployed: Stac
 def test_given_an_environment_then_the_gate_exists_before_any_group_and_outlives_it(deployed: Stack) -> None:
     """CloudFormation creates a resource after what it depends on and deletes it before: every pool
     (its group launches at once) depends on the whole gate, and no gate resource reads a pool."""
-    gate = {
-        FUNCTION,
+    gate = lifecycle_wiring.expected().gate | {
         "LifecycleEvents",  # its event source mapping (a resource of its own, not a SAM SQS event)
-        f"{FUNCTION}Reconcile",
         f"{FUNCTION}ReconcilePermission",
-        "LifecycleActionsRule",
-        "SpotNoticesRule",
-        "CommandResultsRule",
-        "LifecycleEventsQueuePolicy",
     }
     pools = {
         logical_id: raw

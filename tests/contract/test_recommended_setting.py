@@ -17,7 +17,8 @@ from devkit.sim.engine import PoolSim
 from devkit.sim.policies.queue_scaler import QueueScaler
 from devkit.sim.scenario import builtin_names, load_scenario
 from devkit.stackmodel import Stack
-from queue_scaler.config import RECOMMENDED, PoolConfig, policy, recommended
+from queue_scaler.config import RECOMMENDED, policy, recommended
+from queue_scaler.domain.pool import PoolConfig
 
 from . import invariants as inv
 

@@ -12,8 +12,8 @@ from queue_scaler.adapters import clients
 from queue_scaler.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.adapters.history import DynamoHistoryStore
 from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.config import PoolConfig, QueueConfig
 from queue_scaler.domain.models import History, Recommendation, ScaleEvent, WorkSample
+from queue_scaler.domain.pool import PoolConfig, QueueConfig
 from queue_scaler.errors import ConcurrentUpdate, NotFound
 from tests.functional.moto_stack import REGION, create_group, create_history_table, create_queue
 

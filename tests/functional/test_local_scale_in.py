@@ -20,10 +20,17 @@ def emulator(aws: None, monkeypatch: pytest.MonkeyPatch) -> AutoScalingEmulator:
     """The emulator installed for one test; moto's own methods come back afterwards."""
     for owner, name in [
         (asg_models.FakeAutoScalingGroup, "set_desired_capacity"),
+        (asg_models.FakeAutoScalingGroup, "update"),
         (asg_models.AutoScalingBackend, "set_instance_protection"),
+        (asg_models.InstanceState, "launch_template"),
     ]:
-        monkeypatch.setattr(owner, name, getattr(owner, name))
-    for name in ("complete_lifecycle_action", "record_lifecycle_action_heartbeat"):
+        monkeypatch.setattr(owner, name, owner.__dict__[name])
+    for name in (
+        "complete_lifecycle_action",
+        "record_lifecycle_action_heartbeat",
+        "start_instance_refresh",
+        "describe_instance_refreshes",
+    ):
         monkeypatch.setattr(AutoScalingResponse, name, None, raising=False)
     clock = {"now": 1000.0}
     emulator = AutoScalingEmulator(clock=lambda: clock["now"], on_event=lambda _event: None, region=REGION)

@@ -13,7 +13,7 @@ import pytest
 from queue_scaler.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.adapters.history import DynamoHistoryStore
 from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.config import PoolConfig
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.services.scaling import ScaleService
 from tests.fakes import RecordingMetrics
 from tests.functional.moto_stack import create_group, create_history_table, create_queue, desired_of, pool_config

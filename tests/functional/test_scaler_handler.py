@@ -11,7 +11,7 @@ from queue_scaler.adapters import clients
 from queue_scaler.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.adapters.history import DynamoHistoryStore
 from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.config import PoolConfig
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import ScaleService
 from tests.fakes import RecordingMetrics

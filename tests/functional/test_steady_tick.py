@@ -9,7 +9,7 @@ import pytest
 
 from queue_scaler import bootstrap
 from queue_scaler.adapters import clients
-from queue_scaler.config import PoolConfig
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.settings import ScalerSettings
 from tests.fakes import RecordingMetrics
 from tests.functional.moto_stack import create_actions_table, create_group, create_history_table, create_queue

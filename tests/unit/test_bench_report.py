@@ -15,7 +15,7 @@ from devkit.sim.bench import BenchResult, Speed
 from devkit.sim.policies import OURS, POLICIES
 from devkit.sim.report import goal_rule, print_bench
 from devkit.sim.runner import RunResult
-from devkit.sim.scenario import builtin_names
+from devkit.sim.scenario import builtin_names, heldout_names
 
 
 def metrics(policy: str) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def test_at_100_columns_no_line_is_longer_and_no_cell_wraps(result: BenchResult)
 
 def test_the_goal_line_says_the_rule_it_counts(result: BenchResult) -> None:
     text = " ".join(render(result, Console(file=io.StringIO(), width=100, color_system=None)))
-    assert "goal met on 0 of 8 scenarios" in text
+    assert "goal met on 0 of 8 built-in scenarios" in text
     rule = goal_rule()
     for part in ("B + 0.4 (P - B)", "1.05 B", "within 5% of B", "no more instance-seconds than P", "no job lost"):
         assert part in rule
@@ -130,3 +130,25 @@ def test_piped_no_line_is_wrapped_and_no_cell_truncated(result: BenchResult) -> 
     assert speed == [
         "speed: azure-functions-day (3 pools, 86,400 s of traffic) under queue-scaler in 1.50 s: 57,600x real time"
     ]
+
+
+def test_the_built_in_and_held_out_sets_are_reported_apart() -> None:
+    # Ours meets the goal on the held-out scenarios only: each set's table and count are its own.
+    def met(policy: str) -> dict[str, Any]:
+        return metrics(policy) | ({"wait_p95": 8_000.0, "instance_seconds": 1.0, "lost": 0} if policy == OURS else {})
+
+    runs = {s: {p: RunResult(s, p, metrics(p), [], 0.1) for p in POLICIES} for s in builtin_names()}
+    runs |= {s: {p: RunResult(s, p, met(p), [], 0.1) for p in POLICIES} for s in heldout_names()}
+    result = BenchResult(runs, None, 40.0)
+    assert result.sets() == {"built-in": builtin_names(), "held-out": heldout_names()}
+    lines = render(result, Console(file=io.StringIO(), width=100, color_system=None))
+    assert "goal met on 0 of 8 built-in scenarios" in lines
+    assert f"goal met on {len(heldout_names())} of {len(heldout_names())} held-out scenarios" in lines
+    built_in = lines.index("Goal check, built-in scenarios (the rule is below)")
+    held_out = lines.index("Goal check, held-out scenarios, never tuned on (the rule is below)")
+    assert built_in < held_out
+    assert all(any(line.startswith(s) for line in lines[built_in:held_out]) for s in builtin_names())
+    assert not any(line.startswith(s) for line in lines[built_in:held_out] for s in heldout_names())
+    sets = result.as_json()["sets"]
+    assert sets["held-out"] == {"scenarios": heldout_names(), "goal_met": len(heldout_names())}
+    assert sets["built-in"]["goal_met"] == 0

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from queue_scaler.config import PoolConfig, ScalerConfig, json_schema
+from queue_scaler.config import ScalerConfig, json_schema
+from queue_scaler.domain.pool import PoolConfig
 
 
 def pool(**more: Any) -> dict[str, Any]:

@@ -13,10 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from devkit.cli import main
-from queue_scaler.config import PoolConfig
-from queue_scaler.domain.decision import decide, decide_pool
+from queue_scaler.domain.decision import DecisionRequest, decide, decide_pool
 from queue_scaler.domain.models import (
-    DecisionRequest,
     FleetObservation,
     History,
     Observation,
@@ -24,6 +22,7 @@ from queue_scaler.domain.models import (
     ScaleEvent,
 )
 from queue_scaler.domain.models import Recommendation as Rec
+from queue_scaler.domain.pool import PoolConfig
 
 
 # The extremes each field's schema allows: zero, the smallest and largest floats, huge integers.

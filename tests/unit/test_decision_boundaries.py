@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from queue_scaler.domain.decision import MAX_NEED, decide
-from queue_scaler.domain.models import DecisionRequest, LimitedBy
+from queue_scaler.domain.decision import MAX_NEED, DecisionRequest, decide
+from queue_scaler.domain.models import LimitedBy
 
 NOW = 1000.0
 NO_LIMITS: dict[str, Any] = {

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from queue_scaler.domain.decision import decide
-from queue_scaler.domain.models import DecisionRequest, LimitedBy
+from queue_scaler.domain.decision import DecisionRequest, decide
+from queue_scaler.domain.models import LimitedBy
 
 NO_LIMITS = {
     "scale_up": {"stabilization_window_seconds": 0, "policies": []},

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from queue_scaler.config import PoolConfig
-from queue_scaler.domain.decision import decide
-from queue_scaler.domain.models import DecisionRequest, LimitedBy
+from queue_scaler.domain.decision import DecisionRequest, decide
+from queue_scaler.domain.models import LimitedBy
+from queue_scaler.domain.pool import PoolConfig
 
 NOW = 1000.0
 NO_LIMITS: dict[str, Any] = {

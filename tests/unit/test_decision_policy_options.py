@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.behavior import remembered
 from queue_scaler.domain.decision import decide_pool
 from queue_scaler.domain.models import History, LimitedBy, Observation, Recommendation, ScaleEvent, WorkSample
+from queue_scaler.domain.pool import PoolConfig
 
 NOW = 1000.0
 DOWN_300: dict[str, Any] = {

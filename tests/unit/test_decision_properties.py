@@ -5,7 +5,6 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
 from queue_scaler.domain.models import (
     FleetObservation,
@@ -15,6 +14,7 @@ from queue_scaler.domain.models import (
     Recommendation,
     ScaleEvent,
 )
+from queue_scaler.domain.pool import PoolConfig
 
 NOW = 10_000.0
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from queue_scaler.domain.decision import decide
-from queue_scaler.domain.models import DecisionRequest, LimitedBy
+from queue_scaler.domain.decision import DecisionRequest, decide
+from queue_scaler.domain.models import LimitedBy
 
 NOW = 1000.0
 NO_LIMITS: dict[str, Any] = {

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.load import pool_load
 from queue_scaler.domain.models import Observation
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.services.queue_metrics import QueueMetricsService
 from tests.fakes import FakeFleet, FakeQueues, RecordingMetrics
 

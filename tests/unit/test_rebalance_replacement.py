@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from queue_scaler.adapters.memory import MemoryLeaving
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.fleet import GroupState, InstanceState, LeavingRecord
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.services.scaling import ScaleService
 from tests.fakes import FakeHistory, FakeQueues, RecordingMetrics
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from queue_scaler.adapters.memory import MemoryLeaving
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.fleet import LeavingRecord
 from queue_scaler.domain.models import History, Recommendation
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import ScaleService
 from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from queue_scaler.adapters.memory import MemoryHistory
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.models import History
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import ScaleService

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from queue_scaler.config import PoolConfig
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.services.scaling import ScaleService
 from tests.fakes import FakeFleet, FakeHistory, FakeQueues, RecordingMetrics
 

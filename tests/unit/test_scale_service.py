@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from queue_scaler.adapters.memory import MemoryLeaving
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.fleet import GroupState, InstanceState, LeavingRecord, fleet_observation
 from queue_scaler.domain.models import FleetObservation, History, Recommendation, ScaleEvent
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.errors import Throttled
 from queue_scaler.ports import VersionedHistory
 from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, run_ticks

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from queue_scaler.config import Behavior
 from queue_scaler.domain.behavior import rate_limit, stabilize
 from queue_scaler.domain.models import History, LimitedBy, Recommendation, ScaleEvent, Step
+from queue_scaler.domain.pool import Behavior
 from queue_scaler.domain.text import fmt
 
 NOW = 1000.0

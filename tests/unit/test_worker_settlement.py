@@ -212,8 +212,10 @@ def test_given_a_job_ending_after_the_deleters_last_turn_then_it_is_still_counte
         def _release(self, messages: list[ReceivedMessage], reason: str) -> None:
             super()._release(messages, reason)
             if reason == "drain deadline reached":
-                deleter = next(t for t in threading.enumerate() if t.name == "deleter")
-                deleter.join(5)
+                # The deleter was told to stop just before this release and may have gone already.
+                deleter = next((t for t in threading.enumerate() if t.name == "deleter"), None)
+                if deleter is not None:
+                    deleter.join(5)
                 gate.set()
                 ended_by = time.monotonic() + 5
                 while not self._deletes:  # the job's success, queued for a deleter that is gone

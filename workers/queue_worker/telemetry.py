@@ -16,6 +16,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from queue_scaler.metric_names import Metric
+
 SERVICE = "queue-worker"
 #: EMF allows 100 values per metric in one line; flushing well before keeps every line valid.
 MAX_PENDING_VALUES = 90
@@ -46,19 +48,19 @@ class Telemetry:
 
     def job_completed(self, seconds: float) -> None:
         """Count a completed job and its run time."""
-        self._add(("JobsCompleted", MetricUnit.Count, 1), ("JobSeconds", MetricUnit.Seconds, seconds))
+        self._add((Metric.JOBS_COMPLETED, MetricUnit.Count, 1), (Metric.JOB_SECONDS, MetricUnit.Seconds, seconds))
 
     def job_failed(self, seconds: float) -> None:
         """Count a failed job and its run time."""
-        self._add(("JobsFailed", MetricUnit.Count, 1), ("JobSeconds", MetricUnit.Seconds, seconds))
+        self._add((Metric.JOBS_FAILED, MetricUnit.Count, 1), (Metric.JOB_SECONDS, MetricUnit.Seconds, seconds))
 
-    def count(self, name: str) -> None:
+    def count(self, name: Metric) -> None:
         """Count one event (JobsRefused, DuplicatesSkipped, LeaseConflicts, LeaseErrors)."""
         self._add((name, MetricUnit.Count, 1))
 
     def queue_wait(self, seconds: float) -> None:
         """Record how long a job waited in its queue before it started."""
-        self._add(("QueueWaitSeconds", MetricUnit.Seconds, seconds))
+        self._add((Metric.QUEUE_WAIT_SECONDS, MetricUnit.Seconds, seconds))
 
     def flush_if_due(self) -> None:
         """Write the pending EMF line when the flush period has passed."""
@@ -84,7 +86,7 @@ class Telemetry:
         finally:
             handler.release()
 
-    def _add(self, *values: tuple[str, MetricUnit, float]) -> None:
+    def _add(self, *values: tuple[Metric, MetricUnit, float]) -> None:
         with self._lock:
             for name, unit, value in values:
                 self._metrics.add_metric(name=name, unit=unit, value=value)

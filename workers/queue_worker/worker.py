@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from queue_scaler.domain.deadlines import cannot_finish, gone_by, stop_deadline
 from queue_scaler.domain.ledger import AttemptOutcome, StartVerdict
 from queue_scaler.jobs import JobEnvelope
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import StartResult
 from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile
@@ -374,7 +375,7 @@ class Worker:
             # No lease could be taken: running now could run the job twice. Back after the retry delay.
             delay = max(1, self._settings.retry_delay_seconds)
             self._settle(message, lambda: self._queues.set_visibility([message], delay))
-            self._telemetry.count("LeaseErrors")
+            self._telemetry.count(Metric.LEASE_ERRORS)
             self._telemetry.event(
                 "job_not_started",
                 "the ledger could not lease the job; it comes back later",
@@ -389,7 +390,7 @@ class Worker:
             left = start.lease.expires_at - self._wall_clock() if start.lease else self._settings.visibility_timeout
             seconds = min(MAX_VISIBILITY_SECONDS, max(1, math.ceil(left)))
             self._settle(message, lambda: self._queues.set_visibility([message], seconds))
-            self._telemetry.count("LeaseConflicts")
+            self._telemetry.count(Metric.LEASE_CONFLICTS)
             self._telemetry.event(
                 "job_leased_elsewhere",
                 "another receive holds the job's lease; message left to come back",
@@ -401,12 +402,12 @@ class Worker:
         self._settle(message, lambda: self._queues.delete([message]))
         if start.verdict == StartVerdict.COMPLETED:
             # A copy SQS delivered twice, or a returned dead letter, of a job that ran: never run twice.
-            self._telemetry.count("DuplicatesSkipped")
+            self._telemetry.count(Metric.DUPLICATES_SKIPPED)
             self._telemetry.event("job_skipped", "job already completed; message deleted", job_id=job_id)
             return
         # Refunded, released or never reserved: running it would give the user the work and the credits,
         # or run it unpaid. JobsRefused has an alarm.
-        self._telemetry.count("JobsRefused")
+        self._telemetry.count(Metric.JOBS_REFUSED)
         self._telemetry.event(
             "job_refused",
             "job not run; message deleted",

@@ -42,9 +42,9 @@ import math
 
 from devkit.sim.engine import Controller, PoolSim
 from devkit.sim.policies.registry import Role, register
-from queue_scaler.config import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
 from queue_scaler.domain.behavior import rate_limit, stabilize
 from queue_scaler.domain.models import Decision, History, LimitedBy
+from queue_scaler.domain.pool import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
 
 #: KEDA ScaledObject defaults (keda.sh/docs/latest/reference/scaledobject-spec).
 POLLING_INTERVAL = 30.0

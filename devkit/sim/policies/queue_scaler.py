@@ -16,11 +16,12 @@ from devkit.sim.engine import Controller, PoolSim
 from devkit.sim.policies.registry import Role, register
 from queue_scaler import bootstrap
 from queue_scaler.adapters.memory import NullMetrics
-from queue_scaler.config import QueueConfig, recommended
+from queue_scaler.config import recommended
 from queue_scaler.domain.fleet import GroupState, InstanceState
 from queue_scaler.domain.models import QueueObservation
+from queue_scaler.domain.pool import QueueConfig
 
-#: The scaler's tick (ARCHITECTURE.md, "Data flow": a loop every ≈10 s inside each invocation).
+#: The scaler's tick (ARCHITECTURE.md, "Four call chains": a tick every ~10 s inside each invocation).
 TICK_SECONDS = 10.0
 
 

@@ -23,30 +23,73 @@ alarms target tracking creates for itself:
   policy's metric period but lists no datapoint counts; this model assumes the same 3 and 15
   datapoints at the 10 s period (3 x 10 s, 15 x 10 s): the one documented shape, at the new period.
 - While an alarm is in ALARM, the group runs the policy at each evaluation (every period). The new
-  capacity is ceil(capacity * metric / target) with the instances counted in the metric as capacity;
-  scale-out only adds what exceeds the current desired capacity (instances still booting or warming
-  up already count toward it).
+  capacity is the metric's own denominator times metric / target: ceil(n * metric / target), with n
+  the instances the datapoint was computed over, never the instances in service by the time the
+  alarm acts (a datapoint sampled when 1 instance served, read when 21 do, sizes from 1). The SQS
+  guide's worked example does exactly this ("If the backlog per instance is currently at 150 (1500 /
+  10), your fleet scales out, and it scales out by five instances", target 100: 10 x 150 / 100 = 15),
+  and the
+  default instance warmup page says instances still warming do not contribute to the metric ("how
+  long after an instance reaches the InService state it waits before contributing usage data to the
+  aggregated metrics"; "dynamic scaling policies scale out only if the metric value from instances
+  that are not warming up is greater than the policy's target"). So n counts the instances in
+  service and past their warm-up when the datapoint is sampled; with none, the datapoint is missing.
+  Scale-out only adds what exceeds the current desired capacity ("Amazon EC2 Auto Scaling considers
+  instances that are warming up as part of the current capacity of the group when determining how
+  many instances to add"; booting instances count the same way). The initial fleet (in service at
+  time 0) has served before the run: it is warm.
 - Scale-in is what AWS calls conservative: only the low alarm (15 datapoints below 90% of the target)
   triggers it, never while the high alarm fires, and never while an instance is warming up
-  (`DefaultInstanceWarmup` after it entered service). The warm-up is set as AWS advises ("we strongly
-  recommend that you enable and configure the default instance warmup"), to the time an instance
-  takes to be ready (scenario `fleet.default_instance_warmup_seconds`, default the longest boot),
-  not the 300 s default cooldown an unset warm-up falls back to. One step removes at most what the
-  metric justifies, so a fleet comes down gradually as the low alarm keeps firing.
+  (`DefaultInstanceWarmup` after it entered service: "This blocks scale-in activities ... until the
+  instance warmup period is over"). The warm-up is set as AWS advises ("we strongly recommend that
+  you enable and configure the default instance warmup"), to the time an instance takes to be ready
+  (scenario `fleet.default_instance_warmup_seconds`, default the longest boot), not the 300 s default
+  cooldown an unset warm-up falls back to. One step removes at most what the metric justifies, so a
+  fleet comes down gradually as the low alarm keeps firing.
 - Target tracking does not scale out from zero on its own (capacity 0 times any metric is 0, and
   per-instance metrics are missing). Min-0 designs pair it with a step scaling policy on the queue's
-  visible messages (1 datapoint above 0) that sets the group to 1; this model includes that
-  companion, on the same publication and delay, so the peer can wake a pool.
+  visible messages; this model's companion alarms on a metric math expression that is the visible
+  messages while the group's desired capacity is 0 (`IF(GroupDesiredCapacity == 0, visible, 0) > 0`,
+  1 datapoint; GroupDesiredCapacity is a group metric), at the same publication and delay, with
+  ExactCapacity step adjustments (PutScalingPolicy, `AdjustmentType: ExactCapacity`) at powers of
+  two: visible >= k x target sets k instances (k = 1, 2, 4, ... below max_size), and visible >=
+  max_size x target sets max_size (a step policy takes at most 20 step adjustments; powers of two
+  reach a max_size of 10,000 in 14). So a burst that
+  finds the pool at zero wakes it with the capacity its first datapoint justifies, not one instance.
+- Two recipes (`Recipe`), both documented; the better one per scenario counts as the peer
+  (`better_run`: lower wait p95, then fewer instance-seconds), since an operator would tune toward
+  it:
+  - `pool-target`: the pool's own targets on visible + in-flight messages (the backlog the other
+    autoscalers see);
+  - `sqs-guide`: the SQS guide as written: `ApproximateNumberOfMessages` (visible messages only)
+    over the instances, with the target "acceptable backlog per instance" = acceptable latency /
+    average processing time per message ("If the average processing time is 0.1 seconds for each
+    message and the longest acceptable latency is 10 seconds, then the acceptable backlog per
+    instance is 10 / 0.1, which equals 100"). Here the acceptable latency is the queue's wait
+    objective and the processing time per message on one instance is seconds_per_message /
+    slots_per_instance; a queue without a wait objective (or a pool without a mean job time) keeps
+    its pool target.
+  Several queues make one metric as before: each queue's messages over its own target, summed
+  (target value 1.0).
+
+Sources (Amazon EC2 Auto Scaling User Guide):
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-using-sqs-queue.html (Scaling policy based
+on Amazon SQS), https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-default-instance-warmup.html
+(Set the default instance warmup), https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-scaling-target-tracking.html
+(Target tracking scaling policies), https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-scaling-simple-step.html
+(Step and simple scaling policies).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
 
-from devkit.sim.engine import Controller, ControllerFactory, PoolSim
+from devkit.sim.engine import Controller, ControllerFactory, Instance, PoolSim
 from devkit.sim.policies.registry import Role, register
 from devkit.sim.scenario import Scenario
 from devkit.sim.workload import Workload
@@ -56,6 +99,13 @@ SCALE_IN_DATAPOINTS = 15
 SCALE_IN_THRESHOLD = 0.9
 TARGET = 1.0
 _EPSILON = 1e-9
+
+
+class Recipe(StrEnum):
+    """What the backlog-per-instance metric counts and its target (module docstring)."""
+
+    POOL_TARGET = "pool-target"
+    SQS_GUIDE = "sqs-guide"
 
 
 @dataclass(frozen=True)
@@ -71,55 +121,105 @@ STANDARD_PERIOD = 60.0
 HIRES_PERIOD = 10.0
 
 
+@dataclass(frozen=True)
+class Datapoint:
+    """One published datapoint: when the alarms can see it, its value (None: missing), the
+    instances it was computed over, and the wake-up alarm's value (visible messages while the
+    group's desired capacity is 0, over the target; 0 otherwise)."""
+
+    available_at: float
+    value: float | None
+    denominator: int
+    wake: float
+
+
+def recipe_targets(pool: PoolSim, recipe: Recipe) -> list[float]:
+    """Each queue's target (messages per instance) under `recipe`."""
+    if recipe is Recipe.POOL_TARGET:
+        return list(pool.targets)
+    seconds = pool.config.seconds_per_message
+    targets = []
+    for queue, pool_target in zip(pool.spec.queues, pool.targets, strict=True):
+        latency = pool.spec.wait_objective(queue)
+        if latency is None or seconds is None:
+            targets.append(pool_target)
+        else:
+            # Acceptable latency / processing time per message, one instance working `slots` at once.
+            targets.append(latency / (seconds / pool.slots))
+    return targets
+
+
+def wake_capacity(units: float, max_size: int) -> int:
+    """The wake-up step policy's ExactCapacity for `units` = visible messages over the target: the
+    largest power of two k with units >= k (1 for any message), or max_size once units reach it."""
+    if units <= 0:
+        return 0
+    if units >= max_size - _EPSILON:
+        return max_size
+    k = 1
+    while 2 * k <= units + _EPSILON:
+        k *= 2
+    return k
+
+
+def capacity(denominator: int, metric: float) -> int:
+    """Target tracking's new capacity: the datapoint's own instances times metric / target."""
+    return math.ceil(denominator * metric / TARGET - _EPSILON)
+
+
 class TargetTracking(Controller):
-    def __init__(self, pool: PoolSim, resolution: Resolution, warmup_seconds: float) -> None:
+    def __init__(
+        self, pool: PoolSim, resolution: Resolution, warmup_seconds: float, recipe: Recipe = Recipe.POOL_TARGET
+    ) -> None:
         super().__init__(pool)
         self.resolution = resolution
         self.warmup = warmup_seconds
+        self.recipe = recipe
+        self.recipe_targets = recipe_targets(pool, recipe)
         self.loops = [(resolution.period, pool.first_run(resolution.period))]
-        # (available at, backlog per instance or None when missing, visible messages)
-        self.datapoints: deque[tuple[float, float | None, int]] = deque(
+        self.datapoints: deque[Datapoint] = deque(
             maxlen=SCALE_IN_DATAPOINTS + math.ceil(resolution.delay / resolution.period) + 2
         )
 
     def on_loop(self, index: int, now: float) -> int | None:
         desired = self._evaluate(now)
         pool = self.pool
-        in_service = len(pool.in_service)
         counts = [pool.sqs_counts(q) for q in range(len(pool.queues))]
-        per_instance = self._need(counts) / in_service if in_service else None
-        self.datapoints.append((now + self.resolution.delay, per_instance, sum(v for v, _ in counts)))
+        warm = sum(1 for i in pool.in_service.values() if self._warm(i, now))
+        need = self._need(counts)
+        visible = sum(v / t for (v, _), t in zip(counts, self.recipe_targets, strict=True))
+        wake = visible if pool.desired == 0 else 0.0
+        self.datapoints.append(Datapoint(now + self.resolution.delay, need / warm if warm else None, warm, wake))
         return desired
 
     def _need(self, counts: list[tuple[int, int]]) -> float:
-        config = self.pool.config
-        total = 0.0
-        for (visible, in_flight), target in zip(counts, self.pool.targets, strict=True):
-            total += (visible + (in_flight if config.count_in_flight else 0)) / target
-        return total
+        """The metric's numerator: messages over their targets, in-flight counted by `pool-target`."""
+        in_flight = self.recipe is Recipe.POOL_TARGET
+        return sum(
+            (visible + (busy if in_flight else 0)) / target
+            for (visible, busy), target in zip(counts, self.recipe_targets, strict=True)
+        )
 
     def _evaluate(self, now: float) -> int | None:
         pool = self.pool
-        available = [d for d in self.datapoints if d[0] <= now + _EPSILON]
+        available = [d for d in self.datapoints if d.available_at <= now + _EPSILON]
         if not available:
             return None
         latest = available[-1]
         if pool.desired == 0:
-            return 1 if latest[2] > 0 else None
-        capacity = len(pool.in_service)
-        values = [d[1] for d in available]
+            woken = wake_capacity(latest.wake, pool.max_size)
+            return woken if woken > 0 else None
+        values = [d.value for d in available]
         if self._breaching(values[-SCALE_OUT_DATAPOINTS:], SCALE_OUT_DATAPOINTS, lambda v: v > TARGET):
-            metric = values[-1]
-            assert metric is not None, "a breaching datapoint has a value"
-            wanted = math.ceil(capacity * metric / TARGET - _EPSILON)
+            assert latest.value is not None, "a breaching datapoint has a value"
+            wanted = capacity(latest.denominator, latest.value)
             return wanted if wanted > pool.desired else None
         low = SCALE_IN_THRESHOLD * TARGET
         if self._breaching(values[-SCALE_IN_DATAPOINTS:], SCALE_IN_DATAPOINTS, lambda v: v < low):
             if self.warming(now):
                 return None
-            metric = values[-1]
-            assert metric is not None, "a breaching datapoint has a value"
-            wanted = math.ceil(capacity * metric / TARGET - _EPSILON)
+            assert latest.value is not None, "a breaching datapoint has a value"
+            wanted = capacity(latest.denominator, latest.value)
             return wanted if wanted < pool.desired else None
         return None
 
@@ -127,12 +227,30 @@ class TargetTracking(Controller):
     def _breaching(values: list[float | None], needed: int, breach: Callable[[float], bool]) -> bool:
         return len(values) == needed and all(v is not None and breach(v) for v in values)
 
+    def _warm(self, instance: Instance, now: float) -> bool:
+        """Past its warm-up; the initial fleet (in service at time 0, launched before the run) is warm."""
+        initial = instance.launched == 0.0 and instance.ready_at == 0.0
+        return initial or instance.ready_at + self.warmup <= now
+
     def warming(self, now: float) -> bool:
         """An instance is booting or within its warm-up: target tracking does not scale in."""
         pool = self.pool
         if pool.booting:
             return True
-        return any(i.ready_at + self.warmup > now for i in pool.in_service.values())
+        return any(not self._warm(i, now) for i in pool.in_service.values())
+
+
+class _Scored(Protocol):
+    @property
+    def metrics(self) -> Mapping[str, Any]: ...
+
+
+def better_run[Run: _Scored](runs: Mapping[Recipe, Run]) -> tuple[Recipe, Run]:
+    """The recipe that counts as the peer: the lower wait p95, then the fewer instance-seconds (then
+    the first recipe, for a deterministic choice)."""
+    order = list(Recipe)
+    recipe = min(runs, key=lambda r: (runs[r].metrics["wait_p95"], runs[r].metrics["instance_seconds"], order.index(r)))
+    return recipe, runs[recipe]
 
 
 def _standard(scenario: Scenario, workload: Workload) -> ControllerFactory:

@@ -23,7 +23,7 @@ from queue_scaler.adapters.sqs import SqsJobQueues, SqsQueueMetrics
 from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
 from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.refund import CreditLimits, DeadLetterPolicy, RefundPolicy
-from queue_scaler.ports import Fleet, HistoryStore, LifecycleMetricsSink, MetricsSink, QueueMetrics
+from queue_scaler.ports import Fleet, HistoryStore, InputReader, LifecycleMetricsSink, MetricsSink, QueueMetrics
 from queue_scaler.producer import Producer
 from queue_scaler.services.lifecycle import LifecycleService
 from queue_scaler.services.queue_metrics import QueueMetricsService
@@ -37,16 +37,27 @@ def config_source(parameter: str, max_age_seconds: int = 60, endpoint_url: str |
     return SsmConfigSource(parameter, max_age_seconds, SSMProvider(boto3_client=clients.ssm(endpoint_url)))
 
 
+def input_readers() -> dict[str, InputReader]:
+    """The reader of each input kind a signal may need beyond the queue counters (which every pool is
+    observed with), by kind (`Signal.inputs`). A signal over a new input adds its adapter under
+    adapters/ and its reader here; every built-in signal reads the queue counters only, so none is
+    mapped yet, and a pool naming a signal whose input has no reader is reported unobservable."""
+    return {}
+
+
 def _scale_service(
     history: HistoryStore, metrics: MetricsSink, endpoint_url: str | None, actions_table: str | None
 ) -> ScaleService:
     # The one place a ScaleService's AWS adapters are chosen: the Lambda and `explain` share it.
+    fleet = AutoScalingFleet(clients.autoscaling(endpoint_url))
     return ScaleService(
         queues=SqsQueueMetrics(clients.sqs(endpoint_url)),
-        fleet=AutoScalingFleet(clients.autoscaling(endpoint_url)),
+        fleet=fleet,
         history=history,
         metrics=metrics,
         leaving=DynamoLeavingRecords(actions_table, clients.dynamodb(endpoint_url)) if actions_table else None,
+        inputs=input_readers(),
+        refreshes=fleet,
     )
 
 

@@ -10,10 +10,12 @@ EventBridgeModel requires it, so it is not used here).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainValidator, RootModel, Tag, TypeAdapter
 
 
 class AlarmState(BaseModel):
@@ -196,41 +198,98 @@ class ReconcileSchedule(_EventBridgeEvent):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
-_LIFECYCLE_TAGS = {
-    "EC2 Instance-launch Lifecycle Action": "hook",
-    "EC2 Instance-terminate Lifecycle Action": "hook",
-    "EC2 Spot Instance Interruption Warning": "spot",
-    "EC2 Instance Rebalance Recommendation": "rebalance",
-    "EC2 Command Invocation Status-change Notification": "command",
-    "Scheduled Event": "schedule",
-}
+LifecycleEvent = _EventBridgeEvent
+"""Any event LifecycleFunction takes: one of the models of LIFECYCLE_EVENT_KINDS."""
 
 
-def _lifecycle_tag(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(by_alias=True)
-    if not isinstance(value, dict):
-        return None
-    return _LIFECYCLE_TAGS.get(str(value.get("detail-type")))
+@dataclass(frozen=True)
+class LifecycleEventKind:
+    """One kind of event LifecycleFunction takes, and everything that must exist for it to arrive.
+
+    `model` is the payload's pydantic model; its `source` and `detail_type` Literals are the
+    EventBridge pattern that selects it (and the value its payload is told apart by). `handler` names
+    the `LifecycleService` method that acts on it, `handler(event, now) -> reports`. `rule` is the
+    template's logical id of the EventBridge rule that delivers it: through LifecycleEventsQueue, or,
+    `via_queue=False`, by invoking the function itself (the reconciler's schedule). The union the
+    function parses, its dispatch, and what tests/contract expects of the template
+    (devkit/lifecycle_wiring.py: each rule's pattern, the queue policy's sources, the rule-failures
+    alarm's sum, the pools' DependsOn) all derive from this table.
+    """
+
+    tag: str
+    model: type[LifecycleEvent]
+    handler: str
+    rule: str
+    via_queue: bool = True
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return _literals(self.model, "source")
+
+    @property
+    def detail_types(self) -> tuple[str, ...]:
+        return _literals(self.model, "detail_type")
 
 
-class LifecycleTrigger(
-    RootModel[
-        Annotated[
-            Annotated[LifecycleActionEvent, Tag("hook")]
-            | Annotated[SpotInterruptionEvent, Tag("spot")]
-            | Annotated[RebalanceRecommendationEvent, Tag("rebalance")]
-            | Annotated[CommandStatusEvent, Tag("command")]
-            | Annotated[ReconcileSchedule, Tag("schedule")],
-            Discriminator(
-                _lifecycle_tag,
-                custom_error_type="unsupported_event",
-                custom_error_message="unsupported detail-type for LifecycleFunction",
-            ),
-        ]
+def _literals(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    values = get_args(model.model_fields[field].annotation)
+    if not values or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{model.__name__}.{field} must be a Literal of strings: it is the rule's pattern")
+    return tuple(values)
+
+
+#: Every kind of event LifecycleFunction takes (ARCHITECTURE.md: "add a lifecycle event kind").
+LIFECYCLE_EVENT_KINDS: tuple[LifecycleEventKind, ...] = (
+    LifecycleEventKind("hook", LifecycleActionEvent, "on_hook", "LifecycleActionsRule"),
+    LifecycleEventKind("spot", SpotInterruptionEvent, "on_spot", "SpotNoticesRule"),
+    LifecycleEventKind("rebalance", RebalanceRecommendationEvent, "on_rebalance", "SpotNoticesRule"),
+    LifecycleEventKind("command", CommandStatusEvent, "on_command", "CommandResultsRule"),
+    LifecycleEventKind("schedule", ReconcileSchedule, "on_schedule", "LifecycleFunctionReconcile", via_queue=False),
+)
+
+
+def lifecycle_kind(event: LifecycleEvent) -> LifecycleEventKind:
+    """The table's row for a parsed event (by its model)."""
+    for kind in LIFECYCLE_EVENT_KINDS:
+        if type(event) is kind.model:
+            return kind
+    raise LookupError(f"{type(event).__name__} is not in queue_scaler.events.LIFECYCLE_EVENT_KINDS")
+
+
+@cache
+def _lifecycle_adapter(kinds: tuple[LifecycleEventKind, ...]) -> TypeAdapter[LifecycleEvent]:
+    tags = {detail_type: kind.tag for kind in kinds for detail_type in kind.detail_types}
+    if len(tags) != sum(len(kind.detail_types) for kind in kinds):
+        raise ValueError("two lifecycle event kinds share a detail-type: the payload cannot tell them apart")
+
+    def tag_of(value: Any) -> str | None:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(by_alias=True)
+        if not isinstance(value, dict):
+            return None
+        return tags.get(str(value.get("detail-type")))
+
+    # A union of the table's models, each tagged with its kind: built at run time, so typed Any.
+    members: Any = tuple(Annotated[kind.model, Tag(kind.tag)] for kind in kinds)
+    annotation: Any = Annotated[
+        Union[members],  # noqa: UP007 (a union of a run-time tuple has no `|` spelling)
+        Discriminator(
+            tag_of,
+            custom_error_type="unsupported_event",
+            custom_error_message="unsupported detail-type for LifecycleFunction",
+        ),
     ]
-):
-    """Any event LifecycleFunction accepts; `.root` is the specific model."""
+    return TypeAdapter(annotation)
+
+
+def _parse_lifecycle_event(value: Any) -> LifecycleEvent:
+    # The table is read at each parse (the adapter is cached per table), so a kind registered later
+    # (a test's toy kind) parses too.
+    return _lifecycle_adapter(LIFECYCLE_EVENT_KINDS).validate_python(value)
+
+
+class LifecycleTrigger(RootModel[Annotated[LifecycleEvent, PlainValidator(_parse_lifecycle_event)]]):
+    """Any event LifecycleFunction accepts (LIFECYCLE_EVENT_KINDS); `.root` is the specific model."""
 
 
 class ScheduledEvent(BaseModel):

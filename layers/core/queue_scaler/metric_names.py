@@ -4,7 +4,8 @@ when it is published. One list: the code emits these names, the template's alarm
 
 Each metric of the stack's functions carries the dimensions `Environment` and `service` (Powertools
 adds the latter); a `Pool` metric is one metric per pool. The worker's (workers/queue_worker) carry
-`Pool` and `service` (queue-worker) only, and are listed here too so the alarms on them are checked.
+`Pool` and `service` (queue-worker) only; they are listed here too, so that the worker emits
+through this list and the alarms on them are checked.
 CloudWatch bills a custom metric for each hour it receives a datapoint, so what an idle stack pays
 for is the metrics published every minute (none with the default pools, all sized by the scaler);
 the others are published only when something happens (a failure, an event, a non-zero figure).
@@ -27,6 +28,8 @@ class Metric(StrEnum):
     FUTURE_HISTORY_ENTRIES = "FutureHistoryEntries"
     HISTORY_ITEMS_SKIPPED = "HistoryItemsSkipped"
     SCALE_ACTIONS = "ScaleActions"
+    INSTANCE_REFRESHES_STARTED = "InstanceRefreshesStarted"
+    INSTANCE_REFRESH_ERRORS = "InstanceRefreshErrors"
     # MetricsFunction
     BACKLOG_PER_INSTANCE = "BacklogPerInstance"
     BACKLOG_WHILE_AT_ZERO = "BacklogWhileAtZero"
@@ -79,6 +82,10 @@ class Metric(StrEnum):
     RELEASE_ERRORS = "ReleaseErrors"
     RESERVATIONS_RELEASED = "ReservationsReleased"
     # queue_worker (workers/), on the pools' instances: Pool and service=queue-worker, no Environment
+    JOBS_COMPLETED = "JobsCompleted"
+    JOBS_FAILED = "JobsFailed"
+    JOB_SECONDS = "JobSeconds"
+    QUEUE_WAIT_SECONDS = "QueueWaitSeconds"
     JOBS_REFUSED = "JobsRefused"
     LEASE_CONFLICTS = "LeaseConflicts"
     LEASE_ERRORS = "LeaseErrors"
@@ -120,6 +127,10 @@ _SPECS = {
     Metric.BACKLOG_WHILE_AT_ZERO: MetricSpec(Metric.BACKLOG_WHILE_AT_ZERO, Dimensions.POOL),
     Metric.BACKLOG_AT_MAX: MetricSpec(Metric.BACKLOG_AT_MAX, Dimensions.POOL),
     # The worker's counters, each one only when it happens (a worker on an empty pool sends none).
+    Metric.JOBS_COMPLETED: MetricSpec(Metric.JOBS_COMPLETED, Dimensions.WORKER),
+    Metric.JOBS_FAILED: MetricSpec(Metric.JOBS_FAILED, Dimensions.WORKER),
+    Metric.JOB_SECONDS: MetricSpec(Metric.JOB_SECONDS, Dimensions.WORKER),
+    Metric.QUEUE_WAIT_SECONDS: MetricSpec(Metric.QUEUE_WAIT_SECONDS, Dimensions.WORKER),
     Metric.JOBS_REFUSED: MetricSpec(Metric.JOBS_REFUSED, Dimensions.WORKER),
     Metric.LEASE_CONFLICTS: MetricSpec(Metric.LEASE_CONFLICTS, Dimensions.WORKER),
     Metric.LEASE_ERRORS: MetricSpec(Metric.LEASE_ERRORS, Dimensions.WORKER),

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from queue_scaler.metric_names import Metric
+
 
 class EmfMetrics:
     """Implements ports.MetricsSink: one EMF document per pool and tick, so dimensions stay per pool."""
@@ -17,7 +19,7 @@ class EmfMetrics:
         self._service = service
         self._environment = environment
 
-    def _emit(self, values: Mapping[str, float], pool: str | None, unit: str = "Count") -> None:
+    def _emit(self, values: Mapping[Metric, float], pool: str | None, unit: str = "Count") -> None:
         metrics = EphemeralMetrics(namespace=self._namespace, service=self._service)
         metrics.add_dimension(name="Environment", value=self._environment)
         if pool is not None:
@@ -26,12 +28,12 @@ class EmfMetrics:
             metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
         metrics.flush_metrics()
 
-    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+    def pool_metrics(self, pool: str, values: Mapping[Metric, float]) -> None:
         self._emit(values, pool)
 
-    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+    def count(self, name: Metric, value: float = 1, pool: str | None = None) -> None:
         self._emit({name: value}, pool)
 
-    def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+    def seconds(self, name: Metric, value: float, pool: str | None = None) -> None:
         """A duration, such as a drain's (ports.LifecycleMetricsSink)."""
         self._emit({name: value}, pool, unit="Seconds")

@@ -11,18 +11,28 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from queue_scaler.config import QueueConfig
 from queue_scaler.domain.commands import CommandRequest, Purpose
 from queue_scaler.domain.fleet import GroupState, LeavingRecord
 from queue_scaler.domain.ledger import Account, Attempt, JobRecord, Lease, StartVerdict, Summary
 from queue_scaler.domain.lifecycle import CommandObservation, HookResult, LifecycleAction
-from queue_scaler.domain.models import History, QueueObservation
+from queue_scaler.domain.models import History, QueueObservation, QueueReading, RefreshState
+from queue_scaler.domain.pool import QueueConfig
 from queue_scaler.domain.refund import FailedJob, NoticeState, ParkedRecord, Reservation, UserNotice
+from queue_scaler.metric_names import Metric
 
 
 class QueueMetrics(Protocol):
     def read(self, queues: Sequence[QueueConfig]) -> list[QueueObservation]:
         """One observation per queue, in order; a queue that cannot be read carries `error`."""
+        ...
+
+
+class InputReader(Protocol):
+    """Reads one input kind a signal needs (`Signal.inputs`) beyond the queue counters; the composition
+    root maps each kind to its reader."""
+
+    def read(self, queues: Sequence[QueueConfig]) -> list[QueueReading]:
+        """One reading per queue, in order; a queue whose value cannot be read carries `error`."""
         ...
 
 
@@ -33,6 +43,21 @@ class Fleet(Protocol):
 
     def set_desired(self, group: str, desired: int) -> None:
         """Set the group's desired capacity now (no cooldown: the decision already rate-limits)."""
+        ...
+
+
+class InstanceRefreshes(Protocol):
+    def refresh_state(self, group: str, now: float) -> RefreshState:
+        """The group's latest instance refresh: running (Pending, InProgress, Cancelling,
+        RollbackInProgress, Baking), failed (ended without rolling out, recently: domain.fleet's
+        refresh_state) or none."""
+        ...
+
+    def start_refresh(self, group: str) -> bool:
+        """Start an instance refresh that replaces the group's instances of another launch template
+        version, launching each replacement before its old instance leaves (through the terminate hook)
+        and replacing scale-in protected instances too. False when one was already running (AWS's
+        InstanceRefreshInProgress: another tick started it)."""
         ...
 
 
@@ -59,17 +84,19 @@ class HistoryStore(Protocol):
 
 
 class MetricsSink(Protocol):
-    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+    # Names are `Metric` members, never strings: queue_scaler.metric_names is the one list of what is
+    # published, which the alarms' and the cost's contract tests read.
+    def pool_metrics(self, pool: str, values: Mapping[Metric, float]) -> None:
         """Record one pool's figures (Count units) for this tick."""
         ...
 
-    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+    def count(self, name: Metric, value: float = 1, pool: str | None = None) -> None:
         """Count an event, such as a failure, optionally for one pool."""
         ...
 
 
 class LifecycleMetricsSink(MetricsSink, Protocol):
-    def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+    def seconds(self, name: Metric, value: float, pool: str | None = None) -> None:
         """Record a duration (Seconds unit), such as how long a drain took."""
         ...
 

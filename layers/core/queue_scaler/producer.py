@@ -40,6 +40,7 @@ from queue_scaler.domain.refund import (
 from queue_scaler.domain.routing import Route, route
 from queue_scaler.errors import AwsCallError, DuplicateReservation, OutcomeUnknown
 from queue_scaler.jobs import JobEnvelope, Plan
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import CreditLedger, JobQueues, MetricsSink
 
 logger = logging.getLogger(__name__)
@@ -177,14 +178,14 @@ class Producer:
         try:
             message_id = self._queues.send(queue, envelope.to_body())
         except OutcomeUnknown as error:
-            self._metrics.count("SubmitSendUnknown")
+            self._metrics.count(Metric.SUBMIT_SEND_UNKNOWN)
             self._mark_unknown(held, claim, error)
             raise SendUnknown(envelope.job_id, target.queue, error) from error
         except AwsCallError as error:
-            self._metrics.count("SubmitErrors")
+            self._metrics.count(Metric.SUBMIT_ERRORS)
             if unknown:
                 # Rejected now, but the first send may have queued the job: its reservation stays.
-                self._metrics.count("SubmitSendUnknown")
+                self._metrics.count(Metric.SUBMIT_SEND_UNKNOWN)
                 raise SendUnknown(envelope.job_id, target.queue, error) from error
             if self._release(held, claim):
                 raise SubmitFailed(
@@ -198,9 +199,9 @@ class Producer:
         except AwsCallError as error:
             # The message is on its queue: the job is submitted. Only a retry of this submit within the
             # lease could send it again, which is why the claim's lease outlasts any client retry.
-            self._metrics.count("SubmitMarkErrors")
+            self._metrics.count(Metric.SUBMIT_MARK_ERRORS)
             logger.error("job sent but not marked sent", extra={"job_id": envelope.job_id, "error": str(error)})
-        self._metrics.count("JobsSubmitted")
+        self._metrics.count(Metric.JOBS_SUBMITTED)
         logger.info(
             "job submitted",
             extra={"job_id": envelope.job_id, "queue": target.queue, "reserved": held.amount, "pool": target.pool},
@@ -219,7 +220,7 @@ class Producer:
             # Left unsent under this claim: nothing releases it now; a retry after the lease takes it
             # over and sends. Should that send be rejected and released while this message is queued,
             # the worker refuses the unreserved copy: the job never runs unpaid.
-            self._metrics.count("SubmitMarkErrors")
+            self._metrics.count(Metric.SUBMIT_MARK_ERRORS)
             logger.error("send's outcome unknown and not recorded", extra=context | {"mark_error": str(mark_error)})
 
     def _release(self, held: Reservation, claim: str) -> bool:
@@ -227,14 +228,14 @@ class Producer:
             released = self._ledger.release(held, claim)
         except AwsCallError as error:
             # Left unsent under this claim: a retried submit takes it over after the lease and sends.
-            self._metrics.count("ReleaseErrors")
+            self._metrics.count(Metric.RELEASE_ERRORS)
             logger.error(
                 "reservation of an unsent job could not be released",
                 extra={"job_id": held.job_id, "error": str(error)},
             )
             return False
         if released:
-            self._metrics.count("ReservationsReleased")
+            self._metrics.count(Metric.RESERVATIONS_RELEASED)
         return released
 
     def _resume(self, envelope: JobEnvelope, held: Reservation, target: Route, now: datetime) -> Submission:
@@ -243,7 +244,7 @@ class Producer:
             raise SubmissionInProgress(f"job {envelope.job_id} is being submitted or released; retry")
         _check_same_job(stored, held)
         if stored.sent or stored.status != "reserved" or stored.attempts or stored.lease is not None:
-            self._metrics.count("DuplicateSubmits")
+            self._metrics.count(Metric.DUPLICATE_SUBMITS)
             return Submission(envelope.job_id, stored.queue or target.queue, stored.credits, duplicate=True)
         claimed_at = stored.claimed_at or now
         if stored.send_claim is None or (

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
 from queue_scaler.domain.models import Decision, History, Observation, WorkSample
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.domain.signals import arrival_rate
 from queue_scaler.domain.signals.arrival_rate import ARRIVAL_RATE, ArrivalRateSettings
 

@@ -1,55 +1,96 @@
-"""Registering a signal makes it usable by name: a pool can name it, its settings are validated by
-the model it registered with, and the decision calls it."""
+"""The signal registry: every module of queue_scaler.domain.signals is a signal, loaded without a list,
+and registering a signal makes it usable by name (settings, checks, look-back)."""
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain import signals
+from queue_scaler.domain.pool import PoolConfig
 from tests.unit.signals.toy import ToySettings, ToySignal
+
+ROOT = Path(__file__).resolve().parents[3]
+BASE = {"name": "p", "max_size": 5, "queues": [{"name": "q", "target_per_instance": 1}], "seconds_per_message": 10}
 
 
 class LateSignal(ToySignal):
-    """The toy signal under a name nothing registered at import."""
+    """The toy signal under a name nothing registered at import, looking back 900 s."""
 
     name = "late"
+
+    def check(self, pool: PoolConfig, settings: BaseModel) -> None:
+        if pool.slots_per_instance > 1:
+            raise ValueError("signals.late works with one slot per instance")
+
+    def history_seconds(self, settings: BaseModel) -> float:
+        return 900.0
 
 
 @pytest.fixture
 def late() -> Iterator[LateSignal]:
     signal = LateSignal()
-    signals.register(signal, ToySettings)
+    signals.register(signal)
     yield signal
     signals._REGISTRY.pop(signal.name)
 
 
-def test_given_a_signal_registered_when_looked_up_then_it_comes_back_with_its_settings(late: LateSignal) -> None:
-    spec = signals.registered()["late"]
-    assert (spec.signal, spec.settings) == (late, ToySettings)
+def test_every_signal_module_registers_the_signal_it_is_named_after() -> None:
+    # The list comes from the package itself: a new module is a new signal, with no list to edit.
+    known = signals.registered()
+    modules = signals.modules()
+    assert modules, "no signal module found"
+    for module in modules:
+        assert module in known, f"queue_scaler/domain/signals/{module}.py registers no signal named {module!r}"
+        signal = known[module]
+        assert type(signal).__module__ == f"queue_scaler.domain.signals.{module}"
+        assert issubclass(signal.settings, BaseModel)
+        assert signal.inputs, f"signal {module!r} declares no input"
+
+
+def test_every_signal_module_is_loaded_only_through_the_registry() -> None:
+    # No product module imports a signal module by name to register it: the registry loads them.
+    product = ROOT / "layers" / "core" / "queue_scaler"
+    for path in product.rglob("*.py"):
+        if path.parent.name == "signals" and path.parent.parent.name == "domain":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "queue_scaler.domain.signals":
+                modules = set(signals.modules())
+                assert not modules & {alias.name for alias in node.names}, f"{path} imports a signal module"
+
+
+def test_every_signal_module_has_its_section_in_the_docs() -> None:
+    doc = (ROOT / "docs" / "signals.md").read_text()
+    for name in signals.modules():
+        assert re.search(rf"^## `{name}`", doc, re.M), f"docs/signals.md has no `## `{name}`` section"
+
+
+def test_given_a_signal_registered_when_looked_up_then_it_comes_back(late: LateSignal) -> None:
+    assert signals.registered()["late"] is late
     assert signals.get("late") is late
 
 
 def test_given_a_signal_registered_when_a_pool_names_it_then_its_settings_are_validated(late: LateSignal) -> None:
-    base = {"name": "p", "max_size": 5, "queues": [{"name": "q", "target_per_instance": 1}]}
-    pool = PoolConfig.model_validate(base | {"signals": {"late": {"instances": 2}}})
+    pool = PoolConfig.model_validate(BASE | {"signals": {"late": {"instances": 2}}})
     assert pool.signals["late"] == ToySettings(instances=2)
     with pytest.raises(ValueError, match=r"signals\.late: instances"):
-        PoolConfig.model_validate(base | {"signals": {"late": {"instances": -1}}})
+        PoolConfig.model_validate(BASE | {"signals": {"late": {"instances": -1}}})
 
 
-def test_given_an_empty_registry_when_the_built_in_signals_register_then_each_comes_with_its_settings(
-    monkeypatch: pytest.MonkeyPatch,
+def test_given_a_signal_registered_when_a_pool_names_it_then_its_own_check_runs(late: LateSignal) -> None:
+    with pytest.raises(ValueError, match=r"signals\.late works with one slot per instance"):
+        PoolConfig.model_validate(BASE | {"slots_per_instance": 2, "signals": {"late": {"instances": 2}}})
+
+
+def test_given_a_signal_looking_back_further_than_the_behavior_then_the_history_keeps_its_window(
+    late: LateSignal,
 ) -> None:
-    # Registered at import, before any test runs: called again here, into an empty registry, so that
-    # what it registers is checked (and a change to it is noticed).
-    from queue_scaler.domain.signals import arrival_rate, backlog
-
-    monkeypatch.setattr(signals, "_REGISTRY", {})
-    signals._builtin()
-    assert signals.registered() == {
-        "backlog": signals.SignalSpec(backlog.BACKLOG, backlog.BacklogSettings),
-        "arrival_rate": signals.SignalSpec(arrival_rate.ARRIVAL_RATE, arrival_rate.ArrivalRateSettings),
-    }
+    pool = PoolConfig.model_validate(BASE | {"signals": {"backlog": {}, "late": {"instances": 1}}})
+    assert pool.behavior.longest_window_seconds() == 300
+    assert pool.history_seconds() == 900

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 import tests.unit.signals.toy  # noqa: F401 - registers the toy signal
-from queue_scaler.domain.decision import decide
-from queue_scaler.domain.models import DecisionRequest, LimitedBy
+from queue_scaler.domain.decision import DecisionRequest, decide
+from queue_scaler.domain.models import LimitedBy
 
 NO_WINDOWS = {
     "scale_up": {"stabilization_window_seconds": 0, "policies": []},

@@ -1,7 +1,6 @@
-"""A toy signal, as a new signal is written: one module with its settings model, registered by name.
+"""A toy signal, as a new signal is written: one class with its settings model, registered by name.
 
-It proposes a fixed number of instances per oldest-message minute it is told about; the test only
-needs a second proposal it controls.
+It proposes a fixed number of instances; the decision tests only need a second proposal they control.
 """
 
 from __future__ import annotations
@@ -10,9 +9,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain import signals
-from queue_scaler.domain.models import History, Observation
+from queue_scaler.domain.models import QUEUE_COUNTS, History, Observation, WorkSample
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.domain.signals import Proposal
 from queue_scaler.domain.text import fmt
 
@@ -25,6 +24,17 @@ class ToySettings(BaseModel):
 
 class ToySignal:
     name = "toy"
+    settings = ToySettings
+    inputs = frozenset({QUEUE_COUNTS})
+
+    def check(self, pool: PoolConfig, settings: BaseModel) -> None:
+        """Any pool can use it."""
+
+    def history_seconds(self, settings: BaseModel) -> float:
+        return 0.0
+
+    def remember(self, observation: Observation, now: float) -> WorkSample | None:
+        return None
 
     def need(self, pool: PoolConfig, observation: Observation, history: History, now: float) -> Proposal:
         settings = pool.signals[self.name]
@@ -38,4 +48,4 @@ class ToySignal:
         )
 
 
-signals.register(ToySignal(), ToySettings)
+signals.register(ToySignal())

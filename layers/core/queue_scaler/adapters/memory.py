@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from queue_scaler.config import QueueConfig
 from queue_scaler.domain.fleet import GroupState, InstanceState, LeavingRecord
 from queue_scaler.domain.models import History, QueueObservation
+from queue_scaler.domain.pool import QueueConfig
 from queue_scaler.errors import ConcurrentUpdate
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import VersionedHistory
 
 
@@ -89,14 +90,14 @@ class NullMetrics:
     """Implements ports.MetricsSink and LoadMetricsSink for tools that publish nothing (`explain`, the
     simulator, which measures its own figures)."""
 
-    def pool_metrics(self, pool: str, values: Mapping[str, float]) -> None:
+    def pool_metrics(self, pool: str, values: Mapping[Metric, float]) -> None:
         """Nothing to publish."""
 
-    def count(self, name: str, value: float = 1, pool: str | None = None) -> None:
+    def count(self, name: Metric, value: float = 1, pool: str | None = None) -> None:
         """Nothing to publish."""
 
     def queue_metrics(self, pool: str, queue: str, values: Mapping[str, float], unit: str = "Count") -> None:
         """Nothing to publish."""
 
-    def seconds(self, name: str, value: float, pool: str | None = None) -> None:
+    def seconds(self, name: Metric, value: float, pool: str | None = None) -> None:
         """Nothing to publish."""

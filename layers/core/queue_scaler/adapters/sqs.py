@@ -11,8 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.aws_errors import translate
-from queue_scaler.config import QueueConfig
 from queue_scaler.domain.models import QueueObservation
+from queue_scaler.domain.pool import QueueConfig
 from queue_scaler.errors import AwsCallError
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from queue_scaler.config import Behavior, RatePolicy, ScalingRules
 from queue_scaler.domain.models import History, LimitedBy, Recommendation, Step
+from queue_scaler.domain.pool import Behavior, RatePolicy, ScalingRules
 from queue_scaler.domain.text import fmt
 
 #: As in the decision: 4.000000000001 instances must not round up to 5.

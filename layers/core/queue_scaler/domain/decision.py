@@ -3,8 +3,9 @@
 Each rule takes the value so far and the decision's context and returns one `Step` (value,
 `limited_by`, line). The order is CONTRACTS.md section 1's: need, activation from zero, tolerance,
 leaving instances, then (the recommendation, which history keeps) stabilization, rate limits, the
-keep-busy floor, the unavailable-metrics rule and the clamps. Pure and deterministic: the same
-request gives the same decision, and every step that shaped it leaves a line in the explanation.
+keep-busy floor, the unavailable-metrics rule, the instance-refresh hold and the clamps. Pure and
+deterministic: the same request gives the same decision, and every step that shaped it leaves a
+line in the explanation.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from queue_scaler.config import PoolConfig
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from queue_scaler.domain import signals
 from queue_scaler.domain.behavior import rate_limit, stabilize
-from queue_scaler.domain.models import Decision, DecisionRequest, History, LimitedBy, Observation, Step
-from queue_scaler.domain.signals import Proposal, arrival_rate
+from queue_scaler.domain.models import Decision, History, LimitedBy, Observation, RefreshState, Step, WorkSample
+from queue_scaler.domain.pool import PoolConfig
+from queue_scaler.domain.signals import Proposal
 from queue_scaler.domain.text import fmt
 
 # A ratio like 6.000000000001 from float division must not ask for a seventh instance, and
@@ -43,9 +46,32 @@ class Context:
     need: int
     group_bounds: tuple[int | None, int | None] = (None, None)
     """The group's own (MaxSize, MinSize) as observed; None where not observed."""
+    refresh: RefreshState = "none"
+    """The group's instance refresh as observed."""
 
 
 Rule = Callable[[int, Context], Step]
+
+
+class DecisionRequest(BaseModel):
+    """The input of `queue-scaler decide`: everything a decision depends on, `now` included."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    now: float
+    pool: PoolConfig
+    observation: Observation
+    history: History = Field(default_factory=History)
+
+    @model_validator(mode="after")
+    def _queues_known(self) -> DecisionRequest:
+        configured = {q.name for q in self.pool.queues}
+        for index, queue in enumerate(self.observation.queues):
+            if queue.name not in configured:
+                raise ValueError(
+                    f"observation.queues.{index}.name: {queue.name!r} is not a queue of pool {self.pool.name!r}"
+                )
+        return self
 
 
 def _head(ctx: Context) -> str:
@@ -139,6 +165,32 @@ def metrics_unavailable(value: int, ctx: Context) -> Step:
     )
 
 
+def instance_refresh(value: int, ctx: Context) -> Step:
+    """While an instance refresh runs (or its state is unknown), desired never goes down.
+
+    The refresh launches each replacement before it terminates the old instance (through the
+    terminate hook's drain); a lower desired capacity would make Auto Scaling terminate instances the
+    refresh is counting on, and AWS warns that scaling in during a refresh can fail it. Raising is
+    allowed: AWS applies a higher desired capacity during a refresh. After a refresh that failed, nothing
+    is held, and the line says why the older instances stay.
+    """
+    if ctx.refresh == "failed":
+        return Step(
+            value,
+            None,
+            "the last instance refresh failed: instances of an older version stay "
+            "until an hour has passed or a refresh is started by hand",
+        )
+    if ctx.refresh == "none" or value >= ctx.current:
+        return Step(value)
+    why = "running" if ctx.refresh == "running" else "state unreadable"
+    return Step(
+        ctx.current,
+        LimitedBy.INSTANCE_REFRESH,
+        f"scale-down to {value} held: instance refresh {why}; keep {ctx.current}",
+    )
+
+
 def clamps(value: int, ctx: Context) -> Step:
     """Clamp to the pool's [min_size, max_size], then to the group's own MinSize and MaxSize as observed.
 
@@ -164,7 +216,7 @@ def clamps(value: int, ctx: Context) -> Step:
 #: The rules that shape the recommendation (what history keeps), in order.
 RECOMMEND: Sequence[Rule] = (activation, tolerance, leaving)
 #: The rules that turn the recommendation into the desired capacity, in order.
-LIMIT: Sequence[Rule] = (stabilization, rate_limits, busy_floor, metrics_unavailable, clamps)
+LIMIT: Sequence[Rule] = (stabilization, rate_limits, busy_floor, metrics_unavailable, instance_refresh, clamps)
 
 
 def bounded_need(raw_need: float) -> float:
@@ -186,7 +238,8 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
     """Desired capacity for `pool` given what was observed at `now` and the pool's recent history."""
     ignored = history.future_count(now)
     history = history.as_of(now)
-    proposals = [signals.get(name).need(pool, observation, history, now) for name in pool.signals]
+    chosen = [signals.get(name) for name in pool.signals]
+    proposals = [signal.need(pool, observation, history, now) for signal in chosen]
     proposal = combine(proposals)
     lines = [line for p in proposals for line in p.lines]
     if len(proposals) > 1:
@@ -198,7 +251,7 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
     need = ceil_need(raw_need)
     fleet = observation.fleet
     bounds = (fleet.max_size, fleet.min_size)
-    ctx = Context(pool, now, fleet.desired, fleet.leaving, history, proposal, raw_need, need, bounds)
+    ctx = Context(pool, now, fleet.desired, fleet.leaving, history, proposal, raw_need, need, bounds, fleet.refresh)
 
     value, limited_by = need, LimitedBy.NONE
     value, limited_by = _run(RECOMMEND, value, limited_by, ctx, lines)
@@ -219,8 +272,16 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         signal=proposal.signal,
         ignored_history=ignored,
         held=round(proposal.held, 6),
-        sample=arrival_rate.sample(observation, now) if "arrival_rate" in pool.signals else None,
+        sample=_remembered(chosen, observation, now),
     )
+
+
+def _remembered(
+    chosen: Sequence[signals.Signal[PoolConfig]], observation: Observation, now: float
+) -> WorkSample | None:
+    """The work sample the history keeps of this decision: the first a chosen signal asks for (the
+    history keeps one sample per decision, whichever signals read it)."""
+    return next((s for s in (signal.remember(observation, now) for signal in chosen) if s is not None), None)
 
 
 def _run(

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from queue_scaler.domain.models import FleetObservation
+from queue_scaler.domain.models import FleetObservation, RefreshState
 
 #: What the LifecycleFunction records for an instance on its way out that no hook holds back yet
 #: (its sort keys in the actions table): a Spot interruption warning, a rebalance recommendation.
@@ -27,6 +27,9 @@ class InstanceState(_Model):
     instance_id: str
     lifecycle_state: str = Field(description="Auto Scaling's LifecycleState: InService, Pending:Wait, ...")
     healthy: bool = Field(default=True, description="Auto Scaling's HealthStatus is Healthy")
+    launch_template: str | None = Field(
+        default=None, description="The launch template id and version it was launched from: 'lt-0abc:3'"
+    )
 
     @property
     def terminating(self) -> bool:
@@ -49,6 +52,28 @@ class GroupState(_Model):
     capacity_rebalance: bool = Field(
         default=False, description="CapacityRebalance: Auto Scaling replaces its at-risk Spot instances itself"
     )
+    launch_template: str | None = Field(
+        default=None,
+        description="The group's launch template id and version, 'lt-0abc:3'; None when it names no version "
+        "number ($Latest, $Default: the stack pins the number, so an instance's version can be compared)",
+    )
+
+    def _outdated(self, instance: InstanceState) -> bool:
+        return (
+            self.launch_template is not None
+            and instance.launch_template is not None
+            and instance.launch_template != self.launch_template
+        )
+
+    def updating(self) -> bool:
+        """Instances of another launch template version are still in the group (whatever their state):
+        an image change is rolling out, or has yet to. Only then can an instance refresh be running
+        (it skips matching instances), so only then is it worth asking."""
+        return any(self._outdated(i) for i in self.instances)
+
+    def outdated(self) -> int:
+        """In-service instances launched from another launch template version than the group's."""
+        return sum(1 for i in self.instances if i.lifecycle_state == "InService" and self._outdated(i))
 
     def counted(self) -> list[str]:
         """Instances still counted in desired capacity: the only ones that can be leaving early."""
@@ -79,7 +104,35 @@ def leaving_instances(records: Iterable[LeavingRecord], now: float) -> frozenset
     return frozenset(r.instance_id for r in records if r.kind in LEAVING_KINDS and r.expires_at > now)
 
 
-def fleet_observation(group: GroupState, leaving: frozenset[str]) -> FleetObservation:
+#: An instance refresh in these states is not over (AWS refuses to start another).
+REFRESH_ACTIVE = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+#: An instance refresh that ended in these states did not roll the new version out.
+REFRESH_FAILED = frozenset({"Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"})
+#: How long after a refresh failed the scaler leaves the outdated instances alone. A refresh fails when
+#: the new image's replacements do not pass the launch gate (LaunchesAbandoned pages for that) or an
+#: operator cancels it; starting the same refresh every tick would launch and abandon instances in a
+#: loop. A new deploy within the hour is rolled out by hand (README, "Image and AMI updates").
+REFRESH_RETRY_SECONDS = 3600.0
+
+
+def refresh_state(status: str | None, ended_at: float | None, now: float) -> RefreshState:
+    """The group's latest instance refresh, as the scaler acts on it: running (not over), failed (ended
+    without rolling out, within REFRESH_RETRY_SECONDS), or none (no refresh, or one that is over)."""
+    if status in REFRESH_ACTIVE:
+        return "running"
+    if status in REFRESH_FAILED and (ended_at is None or now - ended_at < REFRESH_RETRY_SECONDS):
+        return "failed"
+    return "none"
+
+
+def refresh_needed(fleet: FleetObservation) -> bool:
+    """Start an instance refresh: in-service instances run an older launch template version and no
+    refresh is known to be running (an unknown state starts none: AWS would refuse a second one anyway,
+    and the next tick asks again)."""
+    return fleet.outdated > 0 and fleet.refresh == "none"
+
+
+def fleet_observation(group: GroupState, leaving: frozenset[str], refresh: RefreshState = "none") -> FleetObservation:
     """The group's serving, booting and leaving counts. A leaving instance still counted in desired is
     capacity going away: neither serving nor pending. One already terminating is replaced anyway, and
     so is one marked Unhealthy (a worker that stopped answering its health check): it serves nothing."""
@@ -92,4 +145,6 @@ def fleet_observation(group: GroupState, leaving: frozenset[str]) -> FleetObserv
         leaving=going,
         min_size=group.min_size,
         max_size=group.max_size,
+        outdated=group.outdated(),
+        refresh=refresh,
     )

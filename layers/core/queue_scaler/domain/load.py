@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.models import Observation
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.domain.signals.backlog import queue_backlog
 
 

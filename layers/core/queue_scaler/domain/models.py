@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from queue_scaler.config import PoolConfig
 
 
 class _Model(BaseModel):
@@ -23,6 +21,11 @@ class QueueObservation(_Model):
     in_flight: Annotated[int, Field(ge=0)] = 0
     delayed: Annotated[int, Field(ge=0)] = 0
     error: str | None = Field(default=None, description="Why the queue could not be read")
+
+
+#: What the scaler knows of a group's instance refresh: none running, one running (Pending, InProgress,
+#: Cancelling, RollbackInProgress, Baking), or unknown (its state could not be read).
+RefreshState = Literal["none", "running", "unknown", "failed"]
 
 
 class FleetObservation(_Model):
@@ -44,11 +47,51 @@ class FleetObservation(_Model):
         default=None,
         description="The group's own MaxSize as observed (None: not observed); AWS refuses a desired above it",
     )
+    outdated: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="In-service instances launched from an older launch template version than the group's "
+        "(a new AMI or image not yet rolled out)",
+    )
+    refresh: RefreshState = Field(
+        default="none",
+        description="The group's instance refresh: none, running (Pending, InProgress, Cancelling, "
+        "RollbackInProgress, Baking), unknown (unreadable), or failed (the latest ended Failed, Cancelled or "
+        "rolled back less than an hour ago: not started again by itself); while running or unknown desired never "
+        "goes down",
+    )
+
+
+#: The input kind every pool is observed with: each queue's SQS counters (visible, in flight, delayed),
+#: read in one GetQueueAttributes call and carried in `Observation.queues` (CONTRACTS.md section 1).
+#: Any other kind a signal needs is read by the reader the composition root maps it to.
+QUEUE_COUNTS = "queue_counts"
+
+
+class QueueReading(_Model):
+    """One queue's value of one input kind (its oldest message's age, say), or why it could not be read."""
+
+    name: str
+    value: float | None = None
+    error: str | None = Field(default=None, description="Why the queue's value could not be read")
+
+    @model_validator(mode="after")
+    def _value_or_error(self) -> QueueReading:
+        if (self.value is None) == (self.error is None):
+            raise ValueError("set exactly one of value and error")
+        return self
 
 
 class Observation(_Model):
     queues: list[QueueObservation]
     fleet: FleetObservation
+    inputs: dict[str, list[QueueReading]] = Field(
+        default_factory=dict,
+        description="The other inputs the pool's signals need, by kind: one reading per queue of the pool",
+    )
+
+    def readings(self, kind: str) -> dict[str, QueueReading]:
+        """The readings of input `kind` by queue name (empty when it was not observed)."""
+        return {reading.name: reading for reading in self.inputs.get(kind, [])}
 
 
 class Recommendation(_Model):
@@ -145,6 +188,7 @@ class LimitedBy(StrEnum):
     MIN_SIZE = "MinSize"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     ACTIVATION = "Activation"
+    INSTANCE_REFRESH = "InstanceRefresh"
 
 
 @dataclass(frozen=True)
@@ -183,22 +227,3 @@ class Decision(_Model):
     @property
     def change(self) -> int:
         return self.desired - self.current
-
-
-class DecisionRequest(_Model):
-    """The input of `queue-scaler decide`: everything a decision depends on, `now` included."""
-
-    now: float
-    pool: PoolConfig
-    observation: Observation
-    history: History = Field(default_factory=History)
-
-    @model_validator(mode="after")
-    def _queues_known(self) -> DecisionRequest:
-        configured = {q.name for q in self.pool.queues}
-        for index, queue in enumerate(self.observation.queues):
-            if queue.name not in configured:
-                raise ValueError(
-                    f"observation.queues.{index}.name: {queue.name!r} is not a queue of pool {self.pool.name!r}"
-                )
-        return self

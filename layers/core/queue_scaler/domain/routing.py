@@ -10,7 +10,8 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict
 
-from queue_scaler.config import PoolConfig, QueueConfig, ScalerConfig
+from queue_scaler.config import ScalerConfig
+from queue_scaler.domain.pool import PoolConfig, QueueConfig
 
 
 class Route(BaseModel):

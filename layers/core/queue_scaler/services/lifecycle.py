@@ -9,6 +9,7 @@ stops the others: it is logged with context, counted, and reported in its result
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from queue_scaler.domain.commands import CommandRequest, Purpose, log_tail, parse_comment, sweep_command, worker_failed
@@ -42,12 +43,14 @@ from queue_scaler.domain.lifecycle import (
 from queue_scaler.errors import ActionConflict, AwsCallError
 from queue_scaler.events import (
     CommandStatusEvent,
-    LifecycleActionDetail,
     LifecycleActionEvent,
+    LifecycleEvent,
     RebalanceRecommendationEvent,
     ReconcileSchedule,
     SpotInterruptionEvent,
+    lifecycle_kind,
 )
+from queue_scaler.metric_names import Metric
 from queue_scaler.ports import ActionStore, HookRef, LifecycleHooks, LifecycleMetricsSink, RemoteCommands
 
 logger = logging.getLogger(__name__)
@@ -61,10 +64,6 @@ _TRANSITION_OF = {kind: transition for transition, kind in _TRANSITIONS.items()}
 _WAIT_KINDS = {"Pending:Wait": ActionKind.LAUNCH, "Terminating:Wait": ActionKind.TERMINATE}
 #: SendCommand's error for an instance whose SSM Agent has not registered (yet), or is offline.
 _AGENT_NOT_REGISTERED = "InvalidInstanceId"
-
-Trigger = (
-    LifecycleActionEvent | SpotInterruptionEvent | RebalanceRecommendationEvent | CommandStatusEvent | ReconcileSchedule
-)
 
 
 @dataclass(frozen=True)
@@ -112,19 +111,13 @@ class LifecycleService:
         self._policy = policy
         self._groups = groups
 
-    def handle(self, trigger: Trigger, now: float) -> list[ActionReport]:
-        """Act on one event; the reports say what was done for each action it concerned."""
-        match trigger:
-            case LifecycleActionEvent(detail=d):
-                return self._on_hook(d, trigger.occurred_at(now), now)
-            case SpotInterruptionEvent(detail=d):
-                return self._on_spot(d.instance_id, trigger.occurred_at(now), now)
-            case RebalanceRecommendationEvent(detail=d):
-                return self._on_rebalance(d.instance_id, now)
-            case CommandStatusEvent(detail=d):
-                return self._on_command(d.instance_id, d.command_id, d.status, now)
-            case ReconcileSchedule():
-                return self.reconcile(now)
+    def handle(self, trigger: LifecycleEvent, now: float) -> list[ActionReport]:
+        """Act on one event; the reports say what was done for each action it concerned.
+
+        The method is the one its kind names in queue_scaler.events.LIFECYCLE_EVENT_KINDS.
+        """
+        handler: Callable[[LifecycleEvent, float], list[ActionReport]] = getattr(self, lifecycle_kind(trigger).handler)
+        return handler(trigger, now)
 
     def reconcile(self, now: float) -> list[ActionReport]:
         """Advance every pending action (heartbeats, lost status events, completion past the deadline),
@@ -132,17 +125,17 @@ class LifecycleService:
         try:
             pending = self._store.pending()
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("pending actions unreadable", extra={"error": str(error), "code": error.code})
             # Without the table the instances waiting to terminate still get their drain and heartbeats.
             self._drain_waiting_unrecorded(now)
             raise
         for problem in pending.unreadable:
             # Skipped, never fatal: one bad item must not stop every other drain from being forced.
-            self._metrics.count("LifecycleActionsUnreadable")
+            self._metrics.count(Metric.LIFECYCLE_ACTIONS_UNREADABLE)
             logger.error("actions table item is not a lifecycle action: skipped", extra={"item": problem})
         if pending.actions:  # sent only when not 0: a metric is billed for each hour it receives data
-            self._metrics.count("LifecycleActionsPending", len(pending.actions))
+            self._metrics.count(Metric.LIFECYCLE_ACTIONS_PENDING, len(pending.actions))
         reports = [self._advance(action, now) for action in pending.actions]
         reports += self._discover(pending.actions, now)
         if sweep_due(now, self._policy):
@@ -150,14 +143,14 @@ class LifecycleService:
         return reports
 
     def _sweep(self) -> None:
-        """One look at every worker in service; the answers arrive as command status events (_on_command)."""
+        """One look at every worker in service; the answers arrive as command status events (on_command)."""
         try:
             instances = self._hooks.in_service(self._groups)
             if instances:
                 self._commands.sweep(instances, sweep_command(self._policy.container))
         except AwsCallError as error:
             # The next sweep looks again; nothing waits on this one.
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("workers in service not checked", extra={"error": str(error), "code": error.code})
             return
         logger.info("workers in service checked", extra={"instances": len(instances)})
@@ -181,13 +174,13 @@ class LifecycleService:
                     if any(a.kind is kind for a in self._store.for_instance(instance.instance_id)):
                         continue  # completed a moment ago; Auto Scaling has not moved it on yet
                 except AwsCallError as error:
-                    self._metrics.count("LifecycleErrors")
+                    self._metrics.count(Metric.LIFECYCLE_ERRORS)
                     logger.error("actions unreadable", extra={"instance_id": instance.instance_id, "error": str(error)})
                     self._drain_unrecorded(
                         new_action(kind, instance.instance_id, instance.group, now, self._policy, hook=hook), now
                     )
                     continue
-                self._metrics.count("LifecycleActionsDiscovered")
+                self._metrics.count(Metric.LIFECYCLE_ACTIONS_DISCOVERED)
                 logger.warning(
                     "instance waiting at a hook with no event: taking it up",
                     extra={
@@ -206,11 +199,14 @@ class LifecycleService:
             return reports
         except AwsCallError as error:
             # The pending actions are advanced already; the next run looks again.
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("waiting instances not discovered", extra={"error": str(error), "code": error.code})
             return []
 
-    def _on_hook(self, detail: LifecycleActionDetail, at: float, now: float) -> list[ActionReport]:
+    # --- one handler per kind of event (LIFECYCLE_EVENT_KINDS), each `(event, now) -> reports` ---------
+
+    def on_hook(self, event: LifecycleActionEvent, now: float) -> list[ActionReport]:
+        detail, at = event.detail, event.occurred_at(now)
         if detail.group not in self._groups:
             return self._ignored(detail.instance_id, f"group {detail.group!r} is not one of this stack's")
         kind = _TRANSITIONS[detail.transition]
@@ -224,32 +220,37 @@ class LifecycleService:
                 if a.kind is kind and a.token is None and a.state is ActionState.PENDING
             ]
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("actions unreadable", extra={"instance_id": detail.instance_id, "error": str(error)})
             self._drain_unrecorded(action, now)
             raise
         if adopted:
             # The reconciler found this instance first and drains it already: the event adds nothing.
-            self._metrics.count("LifecycleDuplicateEvents")
+            self._metrics.count(Metric.LIFECYCLE_DUPLICATE_EVENTS)
             return [self._advance(adopted[0], now)]
         return [self._start(action, now)]
 
-    def _on_spot(self, instance_id: str, at: float, now: float) -> list[ActionReport]:
+    def on_schedule(self, event: ReconcileSchedule, now: float) -> list[ActionReport]:
+        return self.reconcile(now)
+
+    def on_spot(self, event: SpotInterruptionEvent, now: float) -> list[ActionReport]:
+        instance_id, at = event.detail.instance_id, event.occurred_at(now)
         group = self._group_of(instance_id)
         if group is None:
             return self._ignored(instance_id, "not an instance of this stack's groups")
-        self._metrics.count("SpotInterruptions")
+        self._metrics.count(Metric.SPOT_INTERRUPTIONS)
         logger.warning("spot interruption: draining now", extra={"instance_id": instance_id, "group": group})
         return [self._start(new_action(ActionKind.SPOT, instance_id, group, at, self._policy), now)]
 
-    def _on_rebalance(self, instance_id: str, now: float) -> list[ActionReport]:
+    def on_rebalance(self, event: RebalanceRecommendationEvent, now: float) -> list[ActionReport]:
+        instance_id = event.detail.instance_id
         group = self._group_of(instance_id)
         if group is None:
             return self._ignored(instance_id, "not an instance of this stack's groups")
         note = new_action(ActionKind.REBALANCE, instance_id, group, now, self._policy)
         created = self._store.create(note)
         if created is not None:
-            self._metrics.count("RebalanceRecommendations")
+            self._metrics.count(Metric.REBALANCE_RECOMMENDATIONS)
         # Recorded as leaving (ports.LeavingInstances), a fact the scaler's observation can read,
         # rather than acted on here: nothing is drained yet (the instance may run for hours, and the
         # Spot warning or terminate hook that follows drains it), and changing the group itself
@@ -260,11 +261,12 @@ class LifecycleService:
         )
         return [ActionReport(instance_id, note.key, str(StepKind.NONE), note.reason, str(Outcome.NOTED))]
 
-    def _on_command(self, instance_id: str, command_id: str, status: str, now: float) -> list[ActionReport]:
+    def on_command(self, event: CommandStatusEvent, now: float) -> list[ActionReport]:
+        instance_id, command_id, status = event.detail.instance_id, event.detail.command_id, event.detail.status
         try:
             actions = self._store.for_instance(instance_id)
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("actions unreadable", extra={"instance_id": instance_id, "error": str(error)})
             raise
         mine = [a for a in actions if a.command_id == command_id and a.state is ActionState.PENDING]
@@ -296,10 +298,10 @@ class LifecycleService:
         try:
             self._hooks.mark_unhealthy(instance_id)
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("worker not marked unhealthy", extra={"instance_id": instance_id, "error": str(error)})
             raise
-        self._metrics.count("WorkersMarkedUnhealthy")
+        self._metrics.count(Metric.WORKERS_MARKED_UNHEALTHY)
         logger.error(
             "worker in service failed: marked Unhealthy",
             extra={"instance_id": instance_id, "reason": reason, "output": log_tail(observed.output)},
@@ -310,7 +312,7 @@ class LifecycleService:
         try:
             return self._commands.observe(command_id, instance_id)
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.warning("command status unreadable", extra={"command_id": command_id, "error": str(error)})
             return None
 
@@ -318,13 +320,13 @@ class LifecycleService:
         try:
             group = self._hooks.group_of(instance_id)
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("group lookup failed", extra={"instance_id": instance_id, "error": str(error)})
             raise
         return group if group in self._groups else None
 
     def _ignored(self, instance_id: str, reason: str) -> list[ActionReport]:
-        self._metrics.count("LifecycleEventsIgnored")
+        self._metrics.count(Metric.LIFECYCLE_EVENTS_IGNORED)
         logger.info("event ignored", extra={"instance_id": instance_id, "reason": reason})
         return [ActionReport(instance_id, "-", "ignored", reason)]
 
@@ -333,7 +335,7 @@ class LifecycleService:
         try:
             created = self._store.create(action)
             if created is None:
-                self._metrics.count("LifecycleDuplicateEvents")
+                self._metrics.count(Metric.LIFECYCLE_DUPLICATE_EVENTS)
                 logger.info("duplicate event", extra={"instance_id": action.instance_id, "action": action.key})
                 created = self._store.get(action.instance_id, action.key)
                 if created is None:  # recorded and already expired from the table: nothing left to do
@@ -341,7 +343,7 @@ class LifecycleService:
                         action.instance_id, action.key, str(StepKind.NONE), "duplicate of a past action"
                     )
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("action not recorded", extra={"instance_id": action.instance_id, "error": str(error)})
             # The record comes back (the event is retried, the reconciler finds the instance); the
             # drain and the hook's heartbeats cannot wait for it.
@@ -378,13 +380,13 @@ class LifecycleService:
             return self._report(action, last)
         except ActionConflict as error:
             # Another invocation advanced it first; its step stands.
-            self._metrics.count("LifecycleConcurrentUpdates")
+            self._metrics.count(Metric.LIFECYCLE_CONCURRENT_UPDATES)
             logger.warning("action changed under this invocation", extra=context | {"reason": str(error)})
             return ActionReport(action.instance_id, action.key, "stood_down", str(error))
         except AwsCallError as error:
             # The action stays pending: the next event or reconciler run tries again. A drain that the
             # record could not claim (the table refused the write) goes out anyway.
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("lifecycle step failed", extra=context | {"error": str(error), "code": error.code})
             if action.command_id is None:
                 self._drain_unrecorded(action, now)
@@ -399,11 +401,11 @@ class LifecycleService:
                 except AwsCallError as error:
                     # Heartbeats are due a third of the timeout early: the next run can still send
                     # one, and the step (a drain, a health check) must not wait for it.
-                    self._metrics.count("LifecycleErrors")
+                    self._metrics.count(Metric.LIFECYCLE_ERRORS)
                     logger.warning("heartbeat failed", extra={"instance_id": action.instance_id, "error": str(error)})
                     return None
                 if active:
-                    self._metrics.count("LifecycleHeartbeats")
+                    self._metrics.count(Metric.LIFECYCLE_HEARTBEATS)
                 return HeartbeatAnswered(active=active)
             case RunCommand(request=request, reason=reason):
                 return self._send(action, request, reason)
@@ -429,7 +431,7 @@ class LifecycleService:
                 # within the launch's deadline (then the launch is abandoned), and nobody is paged.
                 logger.info("agent not registered with SSM yet: checking again", extra=context)
                 return CommandNotSent(error=str(error), retryable=True)
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("command not sent", extra=context | {"error": str(error)})
             return CommandNotSent(error=str(error), retryable=error.retryable)
         logger.info("command sent", extra=context | {"command_id": command_id, "reason": reason})
@@ -443,7 +445,7 @@ class LifecycleService:
                 g: self._hooks.hook_name(g, _TRANSITION_OF[ActionKind.TERMINATE]) for g in {i.group for i in waiting}
             }
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("waiting instances not discovered", extra={"error": str(error), "code": error.code})
             return
         for instance in waiting:
@@ -471,7 +473,7 @@ class LifecycleService:
             command_id = self._commands.find(action.instance_id, Purpose.DRAIN)
             if command_id is None:
                 command_id = self._commands.run(action.instance_id, drain_request(action, self._policy, now)[0])
-                self._metrics.count("DrainsUnrecorded")
+                self._metrics.count(Metric.DRAINS_UNRECORDED)
                 logger.warning(
                     "actions table unavailable: drain sent without a record", extra=context | {"command_id": command_id}
                 )
@@ -489,7 +491,7 @@ class LifecycleService:
                 | {"command_id": command_id, "result": str(result), "outcome": str(outcome), "active": active},
             )
         except AwsCallError as error:
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.error("drain without a record failed", extra=context | {"error": str(error), "code": error.code})
 
     def _observe(self, action: LifecycleAction) -> CommandObservation | None:
@@ -499,7 +501,7 @@ class LifecycleService:
             return self._commands.observe(action.command_id, action.instance_id)
         except AwsCallError as error:
             # Unknown, not failed: the domain waits (or, past the deadline, completes) without it.
-            self._metrics.count("LifecycleErrors")
+            self._metrics.count(Metric.LIFECYCLE_ERRORS)
             logger.warning("command status unreadable", extra={"command_id": action.command_id, "error": str(error)})
             return None
 
@@ -508,7 +510,7 @@ class LifecycleService:
         if action.outcome is Outcome.ALREADY_DONE:
             self._already_done(action)
             return
-        self._metrics.count("LifecycleActionsCompleted")
+        self._metrics.count(Metric.LIFECYCLE_ACTIONS_COMPLETED)
         context = {
             "instance_id": action.instance_id,
             "action": action.key,
@@ -519,11 +521,11 @@ class LifecycleService:
         }
         if done.outcome is Outcome.SUCCEEDED:
             if action.is_drain:
-                self._metrics.seconds("DrainSeconds", now - action.started_at)
+                self._metrics.seconds(Metric.DRAIN_SECONDS, now - action.started_at)
             logger.info("lifecycle action completed", extra=context)
         else:
             self._metrics.count(
-                "LifecycleActionsForced" if done.outcome is Outcome.FORCED else "LifecycleActionsFailed"
+                Metric.LIFECYCLE_ACTIONS_FORCED if done.outcome is Outcome.FORCED else Metric.LIFECYCLE_ACTIONS_FAILED
             )
             logger.error(
                 "lifecycle action completed unsuccessfully", extra=context | {"output": log_tail(action.last_output)}
@@ -531,10 +533,10 @@ class LifecycleService:
             if not action.is_drain and done.result is HookResult.ABANDON:
                 # A launch the gate gave up on: the instance is replaced, and a fleet whose workers
                 # never turn healthy loops on this (the LaunchesAbandoned alarm).
-                self._metrics.count("LaunchesAbandoned")
+                self._metrics.count(Metric.LAUNCHES_ABANDONED)
 
     def _already_done(self, action: LifecycleAction) -> None:
-        self._metrics.count("LifecycleActionsAlreadyDone")
+        self._metrics.count(Metric.LIFECYCLE_ACTIONS_ALREADY_DONE)
         logger.warning(
             "no active lifecycle action: already done", extra={"instance_id": action.instance_id, "action": action.key}
         )

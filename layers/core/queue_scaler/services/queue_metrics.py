@@ -15,8 +15,8 @@ import logging
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
-from queue_scaler.config import PoolConfig, QueueConfig
 from queue_scaler.domain.load import PoolLoad, pool_load
+from queue_scaler.domain.pool import PoolConfig, QueueConfig
 from queue_scaler.metric_names import Metric
 from queue_scaler.ports import Fleet, MetricsSink, QueueMetrics
 from queue_scaler.services.observation import observe_pools
@@ -78,7 +78,7 @@ class QueueMetricsService:
 
     def _report(self, load: PoolLoad) -> None:
         if load.totals is not None:
-            figures: dict[str, float] = {}
+            figures: dict[Metric, float] = {}
             if load.pool in self._tracked:
                 figures[Metric.BACKLOG_PER_INSTANCE] = load.totals.backlog_per_instance
             if load.totals.backlog_while_at_zero:

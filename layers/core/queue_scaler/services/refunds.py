@@ -92,9 +92,9 @@ def _new_claim() -> str:
     return uuid.uuid4().hex
 
 
-_RETRY_METRICS: dict[type[Exception], str] = {
-    NotificationPending: "NoticesPending",
-    JobRunning: "DeadLettersOfRunningJobs",
+_RETRY_METRICS: dict[type[Exception], Metric] = {
+    NotificationPending: Metric.NOTICES_PENDING,
+    JobRunning: Metric.DEAD_LETTERS_OF_RUNNING_JOBS,
 }
 
 
@@ -138,7 +138,7 @@ class RefundService:
         except RETRYABLE_ERRORS as error:
             # A pending notice or a running job is the design working (a concurrent duplicate, a copy being
             # worked); an AWS failure is an error.
-            self._metrics.count(_RETRY_METRICS.get(type(error), "RefundErrors"))
+            self._metrics.count(_RETRY_METRICS.get(type(error), Metric.REFUND_ERRORS))
             logger.warning(
                 "dead letter will be retried",
                 extra={"message_id": letter.message_id, "error": str(error), "type": type(error).__name__},
@@ -171,7 +171,7 @@ class RefundService:
             if returned is not None:
                 return returned
         elif decision.exhausted:
-            self._metrics.count("ReturnsExhausted")
+            self._metrics.count(Metric.RETURNS_EXHAUSTED)
             logger.warning(
                 "job sent back too often; settled as failed for good",
                 extra={"job_id": envelope.job_id, "reason": decision.reason},
@@ -210,11 +210,11 @@ class RefundService:
             return self._park(letter, write.reason, now, envelope.job_id, pool)
         if write.outcome == WriteOutcome.WRITTEN:
             result: Result = "refunded" if job.amount else "recorded"
-            self._metrics.count("Refunds" if job.amount else "FailuresRecorded")
+            self._metrics.count(Metric.REFUNDS if job.amount else Metric.FAILURES_RECORDED)
             # Both at once, for the jobs-failed-for-good alarm: one alarm metric instead of two.
             self._metrics.count(Metric.JOBS_FAILED_FOR_GOOD)
             if job.amount:
-                self._metrics.count("RefundedCredits", job.amount)
+                self._metrics.count(Metric.REFUNDED_CREDITS, job.amount)
             logger.info(
                 "job failed for good",
                 extra={"job_id": job.job_id, "user_id": job.user_id, "result": result, "refunded": job.amount},
@@ -227,7 +227,7 @@ class RefundService:
 
     def _served(self, letter: DeadLetter, job_id: str, reason: str) -> RefundOutcome:
         """A dead letter of a job that completed (a lost heartbeat, a failed delete): delete it, refund nothing."""
-        self._metrics.count("CompletedDeadLetters")
+        self._metrics.count(Metric.COMPLETED_DEAD_LETTERS)
         logger.warning("dead letter of a completed job deleted", extra={"job_id": job_id, "reason": reason})
         return RefundOutcome(letter.message_id, "completed", job_id, 0, False, reason)
 
@@ -247,18 +247,18 @@ class RefundService:
             raise JobRunning(envelope.job_id)
         if write == ReturnWrite.EXHAUSTED:
             # A concurrent delivery of another dead letter of this job used the last return.
-            self._metrics.count("ReturnsExhausted")
+            self._metrics.count(Metric.RETURNS_EXHAUSTED)
             return None
         if write == ReturnWrite.ALREADY:
             # An earlier delivery of this very dead letter sent it back: one copy per dead letter.
-            self._metrics.count("DuplicateDeliveries")
+            self._metrics.count(Metric.DUPLICATE_DELIVERIES)
             return RefundOutcome(letter.message_id, "duplicate", envelope.job_id, 0, False, "already sent back")
         # UNCONFIRMED: an earlier delivery counted it and may have died before the send. Sending again
         # can at worst give the job a second copy, which the run lease runs once at a time and never
         # after the job completed.
         self._queues.send(queue, letter.body)
         self._ledger.confirm_return(pool, envelope.job_id, letter.message_id)
-        self._metrics.count("DeadLettersReturned")
+        self._metrics.count(Metric.DEAD_LETTERS_RETURNED)
         logger.info(
             "released job sent back to its queue",
             extra={"job_id": envelope.job_id, "queue": queue, "reason": decision.reason, "write": str(write)},
@@ -275,7 +275,7 @@ class RefundService:
     ) -> RefundOutcome:
         if stored is None or notice is None or claimed_at is None:
             raise ValueError("the ledger reported a duplicate without the stored job and its notice")
-        self._metrics.count("DuplicateDeliveries")
+        self._metrics.count(Metric.DUPLICATE_DELIVERIES)
         step = notice_step(notice, claimed_at, now, self._lease_seconds)
         logger.info("duplicate delivery", extra={"job_id": stored.job_id, "notice": str(notice), "step": str(step)})
         if step == NoticeStep.WAIT:
@@ -284,14 +284,14 @@ class RefundService:
         if step == NoticeStep.DONE and notice == NoticeState.PUBLISHING:
             # Past its lease and never confirmed: sent (the confirm failed) or not (its holder died while
             # publishing). Resending risks a second notice; an operator can tell from SNS delivery logs.
-            self._metrics.count("NoticesUnconfirmed")
+            self._metrics.count(Metric.NOTICES_UNCONFIRMED)
             logger.error("user notice unconfirmed past its lease; not sent again", extra={"job_id": stored.job_id})
         if step == NoticeStep.TAKE_OVER:
             claim = self._new_claim()
             if not self._ledger.take_over_notice(stored.pool, stored.job_id, stored.claim, claim, now):
                 # Another delivery took it over between our read and our write: it sends, we wait.
                 raise NotificationPending(stored.job_id)
-            self._metrics.count("NoticesTakenOver")
+            self._metrics.count(Metric.NOTICES_TAKEN_OVER)
             logger.warning("notice claim taken over after its lease ran out", extra={"job_id": stored.job_id})
             notified = self._notify(stored, claim)
         return RefundOutcome(letter.message_id, "duplicate", stored.job_id, 0, notified, "already failed")
@@ -299,7 +299,7 @@ class RefundService:
     def _notify(self, job: FailedJob, claim: str) -> bool:
         if not self._ledger.start_notice(job.pool, job.job_id, claim):
             # Our lease ran out before we published and another delivery took the claim: it sends.
-            self._metrics.count("NoticeClaimsLost")
+            self._metrics.count(Metric.NOTICE_CLAIMS_LOST)
             logger.warning("notice claim lost before publishing", extra={"job_id": job.job_id})
             return False
         # From here a crash can never lead to a second notice, at worst to none (counted as
@@ -309,12 +309,12 @@ class RefundService:
         except AwsCallError as error:
             # SNS refused it: put the claim back to pending so that a later delivery takes it over once
             # the lease runs out. If even that write fails, the notice stays unsent and counted.
-            self._metrics.count("NotificationErrors")
+            self._metrics.count(Metric.NOTIFICATION_ERRORS)
             logger.error("user notice not sent", extra={"job_id": job.job_id, "error": str(error)})
             if not self._ledger.reopen_notice(job.pool, job.job_id, claim):
-                self._metrics.count("NoticesUnconfirmed")
+                self._metrics.count(Metric.NOTICES_UNCONFIRMED)
             raise
-        self._metrics.count("Notifications")
+        self._metrics.count(Metric.NOTIFICATIONS)
         try:
             confirmed = self._ledger.confirm_notice(job.pool, job.job_id, claim)
         except AwsCallError as error:
@@ -322,7 +322,7 @@ class RefundService:
             logger.error("user notice sent but not confirmed", extra={"job_id": job.job_id, "error": str(error)})
         if not confirmed:
             # It stays "publishing", which no delivery ever sends again: one notice, unconfirmed.
-            self._metrics.count("NoticesUnconfirmed")
+            self._metrics.count(Metric.NOTICES_UNCONFIRMED)
         return True
 
     def _park(
@@ -339,9 +339,9 @@ class RefundService:
         self._parking.park(record)
         if job_id is not None and pool is not None:
             self._ledger.mark_parked(pool, job_id, letter.message_id, now)
-        self._metrics.count("ParkedRecords")
+        self._metrics.count(Metric.PARKED_RECORDS)
         if record.truncated:
-            self._metrics.count("ParkedTruncated")
+            self._metrics.count(Metric.PARKED_TRUNCATED)
         logger.error(
             "dead letter parked",
             extra={"message_id": letter.message_id, "job_id": job_id, "reason": reason, "queue": letter.source_queue},

@@ -14,15 +14,25 @@ stabilization windows must remember. A tick that changes nothing writes nothing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from queue_scaler.config import PoolConfig
 from queue_scaler.domain.decision import decide_pool
+from queue_scaler.domain.fleet import refresh_needed
 from queue_scaler.domain.models import Decision, History, Observation
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.errors import AwsCallError, ConcurrentUpdate
 from queue_scaler.metric_names import Metric
-from queue_scaler.ports import Fleet, HistoryStore, LeavingInstances, MetricsSink, QueueMetrics, VersionedHistory
+from queue_scaler.ports import (
+    Fleet,
+    HistoryStore,
+    InputReader,
+    InstanceRefreshes,
+    LeavingInstances,
+    MetricsSink,
+    QueueMetrics,
+    VersionedHistory,
+)
 from queue_scaler.services.observation import observe_pools
 
 logger = logging.getLogger(__name__)
@@ -67,19 +77,34 @@ class ScaleService:
         history: HistoryStore,
         metrics: MetricsSink,
         leaving: LeavingInstances | None = None,
+        *,
+        inputs: Mapping[str, InputReader] | None = None,
+        refreshes: InstanceRefreshes | None = None,
     ) -> None:
         self._queues = queues
+        # The readers of the input kinds signals need beyond the queue counters, by kind.
+        self._inputs: Mapping[str, InputReader] = inputs or {}
         self._fleet = fleet
         self._history = history
         self._metrics = metrics
         self._leaving = leaving
+        self._refreshes = refreshes
         # Each pool's history since it was loaded, and the pools whose history is newer than the table's.
         self._held: dict[str, VersionedHistory] = {}
         self._unsaved: set[str] = set()
 
     def observe(self, pools: Sequence[PoolConfig], now: float) -> dict[str, Observation | str]:
         """Each pool's observation at `now`, or the reason it could not be observed. Reads only."""
-        return observe_pools(pools, self._queues, self._fleet, self._metrics, now=now, leaving=self._leaving)
+        return observe_pools(
+            pools,
+            self._queues,
+            self._fleet,
+            self._metrics,
+            now=now,
+            leaving=self._leaving,
+            inputs=self._inputs,
+            refreshes=self._refreshes,
+        )
 
     def explain(self, pools: Sequence[PoolConfig], now: float, use_history: bool = True) -> list[PoolOutcome]:
         """What a tick would decide now, writing nothing (for `queue-scaler explain`)."""
@@ -104,6 +129,7 @@ class ScaleService:
                 if isinstance(observed, str):
                     raise PoolFailed(observed)
                 outcomes.append(self._scale(pool, observed, now))
+                self._roll_out(pool, observed)
             except ConcurrentUpdate as error:
                 # Another tick acted on this pool first; its decision stands, and its history is reloaded.
                 self._forget(pool.name)
@@ -148,7 +174,7 @@ class ScaleService:
             held = self._held[pool] = self._history.load(pool)
             if held.skipped:
                 # Unreadable entries are left out; the end of the invocation writes the history without them.
-                self._metrics.count("HistoryItemsSkipped", held.skipped, pool=pool)
+                self._metrics.count(Metric.HISTORY_ITEMS_SKIPPED, held.skipped, pool=pool)
                 logger.warning("history entries skipped", extra={"pool": pool, "skipped": held.skipped})
                 self._unsaved.add(pool)
         return held
@@ -181,6 +207,28 @@ class ScaleService:
             raise
         self._report(decision, applied=True)
         return PoolOutcome(pool.name, decision, applied=True)
+
+    def _roll_out(self, pool: PoolConfig, observation: Observation) -> None:
+        """Start the instance refresh that rolls a new launch template version (image, AMI) out, once
+        per change: AWS refuses a second while one runs, which means another tick started it. A failure
+        is counted and logged (the pool's outcome stands: it was scaled all the same), and the next
+        tick tries again."""
+        if self._refreshes is None or not refresh_needed(observation.fleet):
+            return
+        context = {"pool": pool.name, "group": pool.group_name, "outdated": observation.fleet.outdated}
+        try:
+            started = self._refreshes.start_refresh(pool.group_name)
+        except AwsCallError as error:
+            # Which call failed, and (what the scaler's errors alarm watches) that the pool has a failure.
+            self._metrics.count(Metric.INSTANCE_REFRESH_ERRORS)
+            self._metrics.count(Metric.POOL_ERRORS)
+            logger.error("instance refresh not started", extra={**context, "error": str(error), "code": error.code})
+            return
+        if started:
+            self._metrics.count(Metric.INSTANCE_REFRESHES_STARTED)
+            logger.info("instance refresh started", extra=context)
+        else:
+            logger.info("instance refresh already running", extra=context)
 
     def _undo_event(self, pool: str, history: History, version: int, now: float) -> None:
         """Drop the scale event of a change that did not happen, so rate limits do not count it."""

@@ -21,8 +21,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from queue_scaler.config import PoolConfig
-from queue_scaler.domain.models import History, Observation, WorkSample
+from queue_scaler.domain import signals
+from queue_scaler.domain.models import QUEUE_COUNTS, History, Observation, WorkSample
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.domain.signals import Proposal
 from queue_scaler.domain.text import fmt
 
@@ -63,6 +64,20 @@ class ArrivalRateSignal:
     """Implements `Signal`."""
 
     name = "arrival_rate"
+    settings = ArrivalRateSettings
+    inputs = frozenset({QUEUE_COUNTS})
+
+    def check(self, pool: PoolConfig, settings: BaseModel) -> None:
+        if pool.seconds_per_message is None:
+            raise ValueError("signals.arrival_rate needs the pool's seconds_per_message (Little's law)")
+
+    def history_seconds(self, settings: BaseModel) -> float:
+        assert isinstance(settings, ArrivalRateSettings)
+        return settings.window_seconds
+
+    def remember(self, observation: Observation, now: float) -> WorkSample | None:
+        """The pool's work now: the rate is measured over these samples."""
+        return sample(observation, now)
 
     def need(self, pool: PoolConfig, observation: Observation, history: History, now: float) -> Proposal:
         settings = pool.signals[self.name]
@@ -100,3 +115,4 @@ class ArrivalRateSignal:
 
 
 ARRIVAL_RATE = ArrivalRateSignal()
+signals.register(ARRIVAL_RATE)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from queue_scaler.config import PoolConfig
-from queue_scaler.domain.models import History, Observation, QueueObservation
+from queue_scaler.domain import signals
+from queue_scaler.domain.models import QUEUE_COUNTS, History, Observation, QueueObservation, WorkSample
+from queue_scaler.domain.pool import PoolConfig
 from queue_scaler.domain.signals import Proposal
 from queue_scaler.domain.text import fmt
 
@@ -48,6 +49,17 @@ class BacklogSignal:
     """Implements `Signal`: queues that errored or were not observed are unavailable."""
 
     name = "backlog"
+    settings = BacklogSettings
+    inputs = frozenset({QUEUE_COUNTS})
+
+    def check(self, pool: PoolConfig, settings: BaseModel) -> None:
+        """Every pool can count its backlog."""
+
+    def history_seconds(self, settings: BaseModel) -> float:
+        return 0.0
+
+    def remember(self, observation: Observation, now: float) -> WorkSample | None:
+        return None
 
     def need(self, pool: PoolConfig, observation: Observation, history: History, now: float) -> Proposal:
         observed = {q.name: q for q in observation.queues}
@@ -105,3 +117,4 @@ class BacklogSignal:
 
 
 BACKLOG = BacklogSignal()
+signals.register(BACKLOG)
