@@ -26,9 +26,9 @@ import boto3
 from devkit import emf
 from devkit.lambdas import LocalContext
 from devkit.localcloud import functions
-from devkit.localcloud.control import LocalCloudFailed, down, find_running, up
+from devkit.localcloud.control import TEST_CREDENTIALS, LocalCloudFailed, down, find_running, up
 from devkit.localcloud.stack import LocalSettings
-from devkit.localenv import TEST_CREDENTIALS, LocalCloudNotRunning, find_local_cloud, localize_event
+from devkit.localenv import LocalCloudNotRunning, find_local_cloud, localize_event
 from devkit.template import UnresolvedReference
 
 

@@ -25,6 +25,8 @@ from devkit.localcloud.daemon import SPOT_INTERRUPTION_PATH, STATE_FILE
 from devkit.localcloud.stack import LocalSettings
 from queue_scaler.domain.pool import PoolConfig
 
+#: The local emulator's dummy credentials: never valid anywhere else (the operator's side of the local cloud).
+TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 DEFAULT_DIR = Path(".localcloud")
 #: `make demo`'s local cloud: `local status|down` and `--local` look here too.
 DEMO_DIR = Path(".localcloud-demo")
@@ -269,9 +271,6 @@ def new_image(state: dict[str, Any], pool: str) -> str:
     groups = {spec["name"]: PoolConfig.model_validate(spec).group_name for spec in stack.pool_specs(settings)}
     if pool not in groups:
         raise UnknownPool(f"no pool {pool!r}: the local stack's pools are {', '.join(groups)}")
-    # Imported here: devkit.localenv imports this module.
-    from devkit.localenv import TEST_CREDENTIALS
-
     session = boto3.session.Session(
         region_name=settings.region,
         aws_access_key_id=TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
