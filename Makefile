@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: build-x86_64 help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock mutate
+.PHONY: build-x86_64 help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock mutate generate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ unit: $(STAMP) ## Unit tests only (no sockets, fast)
 # an edit of a template remakes them (the local cloud refuses a stale copy, naming it).
 demo: $(STAMP) $(TRANSFORMED) ## The whole system on the local cloud: a burst across plans, scale-out from zero, DLQ refunds, drain
 	$(VENV)/bin/queue-scaler demo
+
+# The templates' generated parts (devkit/templategen.py): run after changing what they are made from
+# (queue_scaler.config.RECOMMENDED); tests/unit/test_templategen.py fails until then.
+generate: $(STAMP) ## Write the templates' generated parts (the pools' recommended policy) from their sources
+	$(PY) -m devkit.templategen
 
 # Mutation testing (devkit/mutation.py, mutmut): slow, so not part of `make test`. MUTATE_ARGS narrows it:
 # "--sample 40 --seed 1", "--changed main", "--paths layers/core/queue_scaler/domain/decision.py".

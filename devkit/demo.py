@@ -21,12 +21,12 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from devkit.commands.local import DEMO_DIR, down, fetch_status, up
 from devkit.configfile import load_parameter
 from devkit.demo_plot import Timeline
 from devkit.localcloud import stack
+from devkit.localcloud.control import DEMO_DIR, down, fetch_status, up
 from devkit.localcloud.report import JobReport, read_worker_logs
-from devkit.localcloud.stack import LocalSettings
+from devkit.localcloud.stack import LocalSettings, scale_down_window_seconds
 from devkit.ownership import claim_state_dir, release_state_dir
 from queue_scaler.adapters import clients
 from queue_scaler.adapters.memory import NullMetrics
@@ -220,7 +220,7 @@ def run(
             policy=RefundPolicy(),
             endpoint_url=state["endpoint_url"],
         )
-        timeline = Timeline(scale_down_window=settings.scale_down_window_seconds)
+        timeline = Timeline(scale_down_window=scale_down_window_seconds(settings))
         started = time.monotonic()
         started_at = time.time()  # the scaler's log records are timed by the wall clock
         report = JobReport(set())

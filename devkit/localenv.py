@@ -17,13 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devkit.commands.local import fetch_status, find_running
+from devkit.localcloud.control import TEST_CREDENTIALS, fetch_status, find_running
 from devkit.localcloud.stack import LocalSettings
 
 #: The stack the sample events and examples/ name (samconfig's dev environment).
 SAMPLE_STACK = "queue-scaler-dev"
-#: The local emulator's dummy credentials: never valid anywhere else.
-TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
 class LocalCloudNotRunning(Exception):

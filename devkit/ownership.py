@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from devkit.commands.local import down, running
+from devkit.localcloud.control import down, running
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OWNER_FILE = "owner.pid"

@@ -52,7 +52,11 @@ class UnresolvedReference(LookupError):
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    return loads(path.read_text(encoding="utf-8"))
+
+
+def loads(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     return data
 
 
@@ -89,6 +93,11 @@ class PoolDefinition:
     queue_suffixes: tuple[str, ...]  # highest priority first, e.g. enterprise,...,free
     targets: tuple[float, ...]
     min_size: int
+
+    @property
+    def prefix(self) -> str:
+        """Its root parameters' and conditions' prefix: the logical id without "Pool" (Video)."""
+        return self.logical_id.removesuffix("Pool")
 
 
 _POOL_PARAMETERS = ("PoolName", "QueueSuffixes", "TargetsPerInstance", "MinSize")

@@ -17,9 +17,9 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devkit.commands.local import LocalCloudFailed
     from devkit.demo import passed
     from devkit.demo import run as play
+    from devkit.localcloud.control import LocalCloudFailed
     from devkit.ownership import StateDirInUse
 
     try:

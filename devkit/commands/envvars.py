@@ -112,8 +112,8 @@ def local_env_file(state_dir: Path | None, host: str) -> dict[str, dict[str, str
     The values are those `queue-scaler invoke` gives the handler (names, parameters, compressed time),
     for the variables the template declares: SAM CLI sets no other (devkit/localcloud/functions.py)."""
     from devkit import template
-    from devkit.commands.local import read_state
     from devkit.localcloud import functions
+    from devkit.localcloud.control import read_state
     from devkit.localcloud.stack import LocalSettings
     from devkit.localenv import find_local_cloud
 
@@ -139,7 +139,8 @@ def local_env_file(state_dir: Path | None, host: str) -> dict[str, dict[str, str
 def local_invoke_hint(state_dir: Path | None, env_vars: str) -> str:
     """How to run `sam local invoke` with the local cloud's file: its credentials and region are the
     SAM CLI's own (an env-vars file cannot set them), so they go on its command line."""
-    from devkit.localenv import TEST_CREDENTIALS, find_local_cloud
+    from devkit.localcloud.control import TEST_CREDENTIALS
+    from devkit.localenv import find_local_cloud
 
     target = find_local_cloud(state_dir)
     credentials = " ".join(f"{name}={value}" for name, value in TEST_CREDENTIALS.items())

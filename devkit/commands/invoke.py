@@ -24,11 +24,11 @@ from typing import Any
 import boto3
 
 from devkit import emf
-from devkit.commands.local import LocalCloudFailed, down, find_running, up
 from devkit.lambdas import LocalContext
 from devkit.localcloud import functions
+from devkit.localcloud.control import TEST_CREDENTIALS, LocalCloudFailed, down, find_running, up
 from devkit.localcloud.stack import LocalSettings
-from devkit.localenv import TEST_CREDENTIALS, LocalCloudNotRunning, find_local_cloud, localize_event
+from devkit.localenv import LocalCloudNotRunning, find_local_cloud, localize_event
 from devkit.template import UnresolvedReference
 
 

@@ -15,10 +15,11 @@ from queue_scaler.validation import describe_validation_error
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
     """The arguments of `queue-scaler simulate` (devkit/cli.py names the command and its help)."""
-    from devkit.sim.policies import OURS, POLICIES
+    from devkit.sim.policies import OURS, POLICIES, registry
 
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or a built-in scenario's name")
-    parser.add_argument("--policy", choices=POLICIES, default=OURS, help=f"scaling policy (default {OURS})")
+    models = "; ".join(f"{name}: {registry.get(name).citation}" for name in POLICIES)
+    parser.add_argument("--policy", choices=POLICIES, default=OURS, help=f"scaling policy (default {OURS}); {models}")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG of backlog, capacity and wait over time")
     parser.set_defaults(run=run)

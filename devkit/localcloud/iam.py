@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -47,11 +46,10 @@ from moto.iam.models import iam_backends
 
 from devkit import stackmodel
 from devkit.localcloud.policy import Access, evaluate, iam_prefix, requested_access
-from devkit.localcloud.stack import LocalSettings, ledger_table, parking_table, partition_keys
+from devkit.localcloud.stack import LocalSettings, local_stack, partition_keys
 
 logger = logging.getLogger(__name__)
 
-TEMPLATES_ENV = "QS_LOCAL_TEMPLATES"
 ADMIN_USER = "local-admin"
 #: The dummy credentials the operator's clients have always used; on the local cloud they are the admin's.
 ADMIN_KEY = "local"
@@ -86,35 +84,6 @@ class ComponentRole:
 
 def worker_component(pool: str) -> str:
     return f"{WORKER}:{pool}"
-
-
-def templates_path() -> Path:
-    return Path(os.environ.get(TEMPLATES_ENV) or stackmodel.TRANSFORMED)
-
-
-def local_stack(settings: LocalSettings, path: Path | None = None) -> stackmodel.Stack:
-    """The stack tree as the local cloud deploys it: its stack name and region, its resource names."""
-    chosen = path or templates_path()
-    templates = stackmodel.load_templates(chosen, check_sources=chosen == stackmodel.TRANSFORMED)
-    image = f"{ACCOUNT}.dkr.ecr.{settings.region}.amazonaws.com/queue-worker:local"
-    parameters = {
-        "EnvironmentName": "dev",
-        "AlarmEmail": "on-call@example.com",
-        "SubnetIds": ["subnet-0local"],
-        "WorkerSecurityGroupId": "sg-0local",
-        "WorkerEnvParameterPath": f"/queue-scaler/{settings.stack}/workers",
-        "MessagingImageUri": image,
-        "VideoImageUri": image,
-        "AiImageUri": image,
-    }
-    names = {
-        "HistoryTable": f"{settings.stack}-history",
-        "LifecycleActionsTable": f"{settings.stack}-lifecycle-actions",
-        "LedgerTable": ledger_table(settings),
-        "ParkingTable": parking_table(settings),
-        "NoticeTopic": f"{settings.stack}-notices",
-    }
-    return stackmodel.root_stack(templates, parameters, settings.stack, settings.region, names)
 
 
 def component_roles(stack: stackmodel.Stack) -> list[ComponentRole]:

@@ -6,15 +6,19 @@ Time is compressed (seconds instead of minutes) through LocalSettings, never by 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 
-from devkit import template
+from devkit import stackmodel, template
 from queue_scaler.config import ScalerConfig
 from queue_scaler.domain.pool import PoolConfig
 
+#: Another transformed-templates file for the local cloud (a test's deliberately broken copy).
+TEMPLATES_ENV = "QS_LOCAL_TEMPLATES"
 LAUNCH_HOOK = "launch-readiness"
 TERMINATE_HOOK = "terminate-drain"
 
@@ -32,7 +36,9 @@ class LocalSettings:
     #: Whether that schedule fires (off: only `invoke` reconciles, as `local up --no-reconcile` asks).
     reconcile_schedule: bool = True
     tick_seconds: float = 1.0
-    scale_down_window_seconds: float = 15.0
+    #: Seconds of the deployed policy per local second: the pools' windows and job times are the
+    #: stack's divided by this (a minute becomes a second), as `pool_specs` applies it.
+    time_compression: float = 60.0
     drain_seconds: int = 5
     #: A Spot interruption's notice: 120 s on EC2, compressed (it must exceed the workers' release
     #: margin, queue_scaler/domain/deadlines.py, for them to release anything before the reclaim).
@@ -45,7 +51,9 @@ class LocalSettings:
     #: Fault injection: lifecycle events of these detail-types are lost before they reach the queue
     #: (as an EventBridge delivery that never happened); the reconciler must find their instances.
     drop_lifecycle_events: tuple[str, ...] = ()
+    #: A laptop's fleet: each pool's MaxSize on the local cloud (`default_max_size` for a pool not named).
     max_sizes: dict[str, int] = field(default_factory=lambda: {"messaging": 2, "video": 6, "ai": 4})
+    default_max_size: int = 2
 
     @property
     def terminate_hook_timeout(self) -> int:
@@ -80,27 +88,83 @@ class LocalStack:
         return names
 
 
+def templates_path() -> Path:
+    return Path(os.environ.get(TEMPLATES_ENV) or stackmodel.TRANSFORMED)
+
+
+def local_stack(settings: LocalSettings, path: Path | None = None) -> stackmodel.Stack:
+    """The stack tree as the local cloud deploys it: its stack name and region, its resource names."""
+    chosen = path or templates_path()
+    templates = stackmodel.load_templates(chosen, check_sources=chosen == stackmodel.TRANSFORMED)
+    image = f"{stackmodel.ACCOUNT}.dkr.ecr.{settings.region}.amazonaws.com/queue-worker:local"
+    parameters = {
+        "EnvironmentName": "dev",
+        "AlarmEmail": "on-call@example.com",
+        "SubnetIds": ["subnet-0local"],
+        "WorkerSecurityGroupId": "sg-0local",
+        "WorkerEnvParameterPath": f"/queue-scaler/{settings.stack}/workers",
+    } | {f"{pool.prefix}ImageUri": image for pool in template.pools(template.load())}
+    names = {
+        "HistoryTable": history_table(settings),
+        "LifecycleActionsTable": actions_table(settings),
+        "LedgerTable": ledger_table(settings),
+        "ParkingTable": parking_table(settings),
+        "NoticeTopic": f"{settings.stack}-notices",
+    }
+    return stackmodel.root_stack(templates, parameters, settings.stack, settings.region, names)
+
+
+def deployed_pools(settings: LocalSettings) -> list[dict[str, Any]]:
+    """The pools' configuration exactly as the stack writes it to its configuration parameter
+    (/queue-scaler/<stack>/pools: the template's PoolConfigParameter with every pool parameter at
+    its default, instantiated by devkit/stackmodel.py), queue URLs as AWS would give them."""
+    value = local_stack(settings).resources()["PoolConfigParameter"].properties["Value"]
+    pools: list[dict[str, Any]] = json.loads(value)["pools"]
+    return pools
+
+
+#: The pool fields that are durations in seconds: the local cloud compresses them (`time_compression`).
+_DURATIONS = ("seconds_per_message",)
+
+
+def _compressed(value: Any, factor: float, key: str = "") -> Any:
+    """`value` with every duration (a field named *_seconds, or one of `_DURATIONS`) divided by `factor`."""
+    if isinstance(value, dict):
+        return {k: _compressed(v, factor, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compressed(v, factor, key) for v in value]
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (key.endswith("_seconds") or key in _DURATIONS)
+    ):
+        return value / factor
+    return value
+
+
+def localize(pool: dict[str, Any], settings: LocalSettings) -> dict[str, Any]:
+    """A deployed pool's configuration on the local cloud, changed only where a laptop must differ:
+    its max size (`max_sizes`), the slots its local workers run (`worker_slots`), and every duration
+    compressed (`time_compression`: the policy's windows and the pool's mean job time). Its queue
+    URLs are set when the local queues are created. The policy itself (the recommended setting the
+    template deploys) is unchanged: tests/contract/test_local_derivation.py checks it."""
+    compressed: dict[str, Any] = _compressed(pool, settings.time_compression)
+    max_size = settings.max_sizes.get(pool["name"], settings.default_max_size)
+    return compressed | {"max_size": max_size, "slots_per_instance": settings.worker_slots}
+
+
 def pool_specs(settings: LocalSettings) -> list[dict[str, Any]]:
-    """The template's pools (templates/pool.yaml applications) with its default parameters: their
-    names, queues (one per suffix, highest priority first), targets and minimum sizes. Only max sizes
-    and the scale-down window are the local cloud's own (a laptop runs a few workers; time is
-    compressed). Queues and groups are named as templates/pool.yaml names them."""
-    prefix = settings.stack
-    down = {"stabilization_window_seconds": settings.scale_down_window_seconds}
-    return [
-        {
-            "name": pool.name,
-            "auto_scaling_group": f"{prefix}-{pool.name}",
-            "min_size": pool.min_size,
-            "max_size": settings.max_sizes[pool.name],
-            "queues": [
-                {"name": f"{prefix}-{pool.name}-{suffix}", "target_per_instance": target}
-                for suffix, target in zip(pool.queue_suffixes, pool.targets, strict=True)
-            ],
-            "behavior": {"scale_down": down},
-        }
-        for pool in template.pools(template.load())
-    ]
+    """The local cloud's pools: the stack's own configuration document (`deployed_pools`), localized.
+    Queues and groups are named as templates/pool.yaml names them."""
+    return [localize(pool, settings) for pool in deployed_pools(settings)]
+
+
+def scale_down_window_seconds(settings: LocalSettings) -> float:
+    """The longest scale-down stabilization window of the local pools (what the demo's timeline draws)."""
+    return max(
+        PoolConfig.model_validate(spec).behavior.scale_down.stabilization_window_seconds
+        for spec in pool_specs(settings)
+    )
 
 
 def config_parameter(settings: LocalSettings) -> str:
@@ -149,9 +213,6 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "MetricsPoolConfigParameter": measured_config_parameter(settings),
         "HistoryTable": history_table(settings),
         "LifecycleActionsTable": actions_table(settings),
-        "MessagingDrainSeconds": str(int(settings.drain_seconds)),
-        "VideoDrainSeconds": str(int(settings.drain_seconds)),
-        "AiDrainSeconds": str(int(settings.drain_seconds)),
         "MaxReceiveCount": str(settings.max_receive_count),
         "HealthCheckGracePeriodSeconds": str(settings.launch_hook_timeout),
         "LedgerTable": ledger_table(settings),
@@ -159,6 +220,7 @@ def template_refs(settings: LocalSettings) -> dict[str, str]:
         "NoticeTopic": notice_topic_arn(settings),
     }
     for pool in template.pools(template.load()):
+        refs[f"{pool.prefix}DrainSeconds"] = str(int(settings.drain_seconds))
         refs[f"{pool.logical_id}.Outputs.GroupName"] = f"{settings.stack}-{pool.name}"
         refs[f"{pool.logical_id}.Outputs.TerminateHookTimeoutSeconds"] = str(settings.terminate_hook_timeout)
         refs[f"{pool.logical_id}.Outputs.TrackedName"] = ""  # the scaler sizes every local pool
@@ -232,7 +294,7 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
                     ),
                 },
             )["QueueUrl"]
-            queues.append({**queue, "url": url})
+            queues.append(queue | {"url": url})
             queue_urls.append(url)
             dlq_urls.append(dlq_url)
         config = PoolConfig.model_validate({**spec, "queues": queues})

@@ -20,13 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devkit.sim.policies import ORACLE, OURS, POLICIES
+from devkit.sim.policies import DYNAMIC_PEERS, ORACLE, OURS, POLICIES
 from devkit.sim.runner import RunResult, simulate
 from devkit.sim.scenario import Scenario, builtin_names, heldout_names, load_scenario
 from devkit.sim.workload import build_workload
 
-#: The peers P is chosen among: every autoscaler people would deploy instead (those the simulator has).
-DYNAMIC_PEERS = ("target-tracking", "target-tracking-hires", "keda")
 #: Ours must lie within this share of the gap from B to P: B + GAP_SHARE x (P - B).
 GAP_SHARE = 0.4
 #: When P is within this fraction of B, the bound is (1 + NEAR) x B.

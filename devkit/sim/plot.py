@@ -11,12 +11,13 @@ another label), queue-scaler a star, the winner ringed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from devkit.sim.policies import OURS, POLICIES
+from devkit.sim.policies import ORACLE, OURS, PEERS
 from devkit.sim.runner import RunResult
 
 if TYPE_CHECKING:
@@ -25,21 +26,24 @@ if TYPE_CHECKING:
 
 #: Where the winner's rule is said, on every figure that marks a winner.
 WINNER_RULE = f"the winner: {OURS} where it meets the benchmark's goal, else the better dynamic peer P"
-#: Each policy's marker in wait-vs-cost: its colour and shape, the same on every panel.
-MARKERS = dict(
-    zip(
-        POLICIES,
-        (
-            ("tab:red", "*", 220),
-            ("tab:blue", "o", 60),
-            ("tab:cyan", "s", 55),
-            ("tab:purple", "D", 50),
-            ("tab:brown", "P", 70),
-            ("tab:gray", "X", 70),
-        ),
-        strict=True,
-    )
+#: Each policy's marker in wait-vs-cost: its colour and shape, the same on every panel. Ours and the
+#: oracle have their own; the peers take the next of `_PEER_MARKERS` in the registry's order, so a new
+#: peer gets one without an edit here.
+_PEER_MARKERS = (
+    ("tab:blue", "o", 60),
+    ("tab:cyan", "s", 55),
+    ("tab:purple", "D", 50),
+    ("tab:brown", "P", 70),
+    ("tab:green", "v", 60),
+    ("tab:olive", "^", 60),
+    ("tab:pink", "<", 60),
+    ("tab:orange", ">", 60),
 )
+MARKERS = {
+    OURS: ("tab:red", "*", 220),
+    **dict(zip(PEERS, itertools.cycle(_PEER_MARKERS), strict=False)),
+    ORACLE: ("tab:gray", "X", 70),
+}
 #: The winner's marks: a ring in wait-vs-cost, a frame around its columns in the small multiples.
 WINNER_LABEL = "winner (ringed)"
 WINNER_COLOR = "goldenrod"

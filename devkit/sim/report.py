@@ -14,7 +14,6 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from devkit.sim.bench import (
-    DYNAMIC_PEERS,
     GAP_SHARE,
     HELD_OUT,
     NEAR,
@@ -24,7 +23,7 @@ from devkit.sim.bench import (
     ratios,
     winner,
 )
-from devkit.sim.policies import ORACLE, OURS, POLICIES
+from devkit.sim.policies import DYNAMIC_PEERS, ORACLE, OURS, POLICIES
 
 
 def _num(value: float | None, digits: int = 0) -> str:

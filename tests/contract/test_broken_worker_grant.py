@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from devkit import demo
-from devkit.localcloud.iam import TEMPLATES_ENV
+from devkit.localcloud.stack import TEMPLATES_ENV
 from devkit.stackmodel import TRANSFORMED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]

@@ -11,6 +11,7 @@ from typing import Any
 from devkit import template
 from devkit.localcloud.stack import LocalSettings, pool_specs
 from devkit.stackmodel import root_stack
+from queue_scaler.config import PoolConfig, policy
 
 from . import invariants as inv
 
@@ -54,3 +55,36 @@ def test_given_default_parameters_then_the_local_pools_are_the_stacks_pools(temp
         assert [(q["name"], q["target_per_instance"]) for q in spec["queues"]] == [
             (q.name, pool.target_for(q)) for q in pool.queues
         ]
+
+
+def test_given_default_parameters_then_the_local_cloud_runs_the_deployed_configuration_document(
+    templates: dict[str, Any],
+) -> None:
+    # The document the stack writes to /queue-scaler/<stack>/pools, instantiated here on its own; the
+    # local cloud's pools are it, but for a laptop's sizes and slots and its compressed time.
+    settings = LocalSettings()
+    stack = root_stack(templates, REQUIRED, settings.stack, settings.region)
+    deployed = inv.scaler_config(stack).pools
+    local = [PoolConfig.model_validate(spec) for spec in pool_specs(settings)]
+    assert [p.name for p in local] == [p.name for p in deployed]
+    for ours, theirs in zip(local, deployed, strict=True):
+        assert (ours.max_size, ours.slots_per_instance) == (settings.max_sizes[ours.name], settings.worker_slots)
+        assert ours.seconds_per_message is not None and theirs.seconds_per_message is not None
+        assert ours.seconds_per_message * settings.time_compression == theirs.seconds_per_message
+        assert [(q.name, q.target_per_instance) for q in ours.queues] == [
+            (q.name, q.target_per_instance) for q in theirs.queues
+        ]
+        # The policy: the deployed one with every window compressed, nothing else changed.
+        local_policy, deployed_policy = policy(ours), policy(theirs)
+        behavior = deployed_policy["behavior"]
+        window = behavior["scale_down"]["stabilization_window_seconds"] / settings.time_compression
+        assert local_policy["behavior"] == behavior | {
+            "scale_down": behavior["scale_down"] | {"stabilization_window_seconds": window}
+        }
+        rate = deployed_policy["signals"]["arrival_rate"]
+        assert local_policy["signals"]["arrival_rate"] == rate | {
+            "window_seconds": rate["window_seconds"] / settings.time_compression
+        }
+        same = set(deployed_policy) - {"behavior", "signals"}
+        assert {k: local_policy[k] for k in same} == {k: deployed_policy[k] for k in same}
+        assert set(local_policy["signals"]) == set(deployed_policy["signals"])

@@ -31,9 +31,9 @@ from pydantic import ValidationError
 
 from devkit import template
 from devkit.cli import main
-from devkit.commands import local as local_command
 from devkit.commands.envvars import CONTAINER_HOST, stack_env_file
-from devkit.commands.local import down, up
+from devkit.localcloud import control as local_command
+from devkit.localcloud.control import down, up
 from devkit.stackmodel import ROOT, Stack, root_stack
 from queue_scaler import settings as qs_settings
 from queue_scaler.domain.lifecycle import ActionKind

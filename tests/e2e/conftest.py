@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from devkit.commands.local import down, fetch_status, up
 from devkit.localcloud import stack
+from devkit.localcloud.control import down, fetch_status, up
 from devkit.localcloud.stack import LocalSettings
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.domain.refund import RefundPolicy, envelope_reservation

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from devkit.commands.local import down
+from devkit.localcloud.control import down
 from devkit.localcloud.report import JobReport, read_worker_logs
 from tests.e2e.conftest import alive
 

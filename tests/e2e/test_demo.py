@@ -10,8 +10,8 @@ from rich.console import Console
 
 from devkit.demo import run
 from devkit.localcloud import recording
-from devkit.localcloud.iam import PRODUCER, component_roles, local_stack
-from devkit.localcloud.stack import LocalSettings
+from devkit.localcloud.iam import PRODUCER, component_roles
+from devkit.localcloud.stack import LocalSettings, local_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.commands.local import DEMO_DIR, leftover_workers
+from devkit.localcloud.control import DEMO_DIR, leftover_workers
 from tests.e2e.conftest import alive
 
 # Both use the checkout's own state folders (.localcloud, .localcloud-demo), as a user would: under

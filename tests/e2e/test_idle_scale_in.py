@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devkit.commands.local import down
+from devkit.localcloud.control import down
 from devkit.localcloud.report import JobReport, read_worker_logs
 from tests.e2e.conftest import wait_for
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from devkit.commands.local import down
 from devkit.localcloud import stack
+from devkit.localcloud.control import down
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
 from queue_scaler.adapters.ledger import DynamoLedger

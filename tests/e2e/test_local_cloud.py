@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from devkit.commands.local import down, leftover_workers
 from devkit.localcloud import stack
+from devkit.localcloud.control import down, leftover_workers
 from devkit.localcloud.stack import LocalSettings
 from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.domain.refund import RefundPolicy, envelope_reservation

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devkit.commands.local import down
+from devkit.localcloud.control import down
 from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.commands.local import DEFAULT_DIR, down, read_state
+from devkit.localcloud.control import DEFAULT_DIR, down, read_state
 
 # Both use the checkout's own state folders (.localcloud, .localcloud-demo), as a user would: under
 # pytest-xdist they share one worker, so that neither takes down the other's local cloud.

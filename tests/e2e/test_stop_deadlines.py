@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from devkit.commands.local import spot_interruption
+from devkit.localcloud.control import spot_interruption
 from devkit.localcloud.stack import LocalSettings
 from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
 from queue_scaler.domain.ledger import JobRecord

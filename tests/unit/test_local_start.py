@@ -12,7 +12,7 @@ import pytest
 from devkit import stackmodel, template
 from devkit.cli import main
 from devkit.commands.invoke import Endpoint, concurrent_tick_note
-from devkit.commands.local import StaleTemplates, check_templates, last_error, up
+from devkit.localcloud.control import StaleTemplates, check_templates, last_error, up
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,42 +1,33 @@
-"""The policies `simulate` and `bench` compare (CONTRACTS.md section 5): ours, four peers, a bound."""
+"""The policies `simulate` and `bench` compare (CONTRACTS.md section 5): ours, four peers, a bound.
+
+Each module registers its policies in `registry` when imported; the imports below are the one list
+of policy modules, in the order of the reports' rows. Every name list here is derived from the registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+# isort: off
+# The policy modules, in the order of the reports' rows within a role; importing one registers it.
+from devkit.sim.policies import queue_scaler  # noqa: F401
+from devkit.sim.policies import target_tracking  # noqa: F401
+from devkit.sim.policies import keda  # noqa: F401
+from devkit.sim.policies import fixed  # noqa: F401
+from devkit.sim.policies import oracle  # noqa: F401
 
-from devkit.sim.engine import ControllerFactory, PoolSim
-from devkit.sim.policies.fixed import Fixed
-from devkit.sim.policies.keda import Keda
-from devkit.sim.policies.oracle import Oracle
-from devkit.sim.policies.queue_scaler import QueueScaler
-from devkit.sim.policies.target_tracking import HIRES_PERIOD, STANDARD_PERIOD, Resolution, TargetTracking
+# isort: on
+from devkit.sim.engine import ControllerFactory
+from devkit.sim.policies.registry import Role, get, names, the
 from devkit.sim.scenario import Scenario
 from devkit.sim.workload import Workload
 
-OURS = "queue-scaler"
-#: What people would use instead; the "better peer" of a scenario is chosen among these.
-PEERS = ("target-tracking", "target-tracking-hires", "keda", "fixed")
-ORACLE = "oracle"
-POLICIES = (OURS, *PEERS, ORACLE)
+OURS = the(Role.OURS).name
+#: What people would use instead; the "better peer" of a scenario is chosen among the dynamic ones.
+PEERS = names(Role.DYNAMIC_PEER, Role.STATIC_PEER)
+DYNAMIC_PEERS = names(Role.DYNAMIC_PEER)
+ORACLE = the(Role.ORACLE).name
+POLICIES = names()
 
 
 def controller_factory(policy: str, scenario: Scenario, workload: Workload) -> ControllerFactory:
-    """How to build each pool's controller for `policy`."""
-    fleet = scenario.fleet
-    simple: dict[str, Callable[[PoolSim], Fixed | Keda | QueueScaler]] = {
-        OURS: QueueScaler,
-        "keda": Keda,
-        "fixed": Fixed,
-    }
-    if policy in simple:
-        return simple[policy]
-    if policy == "target-tracking":
-        standard = Resolution(STANDARD_PERIOD, fleet.cloudwatch_delay_seconds)
-        return lambda pool: TargetTracking(pool, standard, scenario.warmup_seconds)
-    if policy == "target-tracking-hires":
-        hires = Resolution(HIRES_PERIOD, fleet.cloudwatch_hires_delay_seconds)
-        return lambda pool: TargetTracking(pool, hires, scenario.warmup_seconds)
-    if policy == ORACLE:
-        longest_boot = scenario.boot_seconds.max * fleet.slow_boots.factor
-        return lambda pool: Oracle(pool, workload, longest_boot)
-    raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
+    """How to build each pool's controller for `policy` (any registered policy, a test's toy too)."""
+    return get(policy).build(scenario, workload)

@@ -7,6 +7,7 @@ service from the start of the run; nothing ever changes it.
 from __future__ import annotations
 
 from devkit.sim.engine import Controller
+from devkit.sim.policies.registry import Role, register
 
 
 class Fixed(Controller):
@@ -18,3 +19,11 @@ class Fixed(Controller):
 
     def on_loop(self, index: int, now: float) -> int | None:
         return None
+
+
+register(
+    "fixed",
+    lambda scenario, workload: Fixed,
+    Role.STATIC_PEER,
+    "a constant fleet of the pool's fixed_size (no autoscaling)",
+)

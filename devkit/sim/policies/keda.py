@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 
 from devkit.sim.engine import Controller, PoolSim
+from devkit.sim.policies.registry import Role, register
 from queue_scaler.domain.behavior import rate_limit, stabilize
 from queue_scaler.domain.models import Decision, History, LimitedBy
 from queue_scaler.domain.pool import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
@@ -150,3 +151,11 @@ class Keda(Controller):
 
     def rest_size(self) -> int:
         return self.pool.min_size
+
+
+register(
+    "keda",
+    lambda scenario, workload: Keda,
+    Role.DYNAMIC_PEER,
+    "KEDA aws-sqs-queue scaler (keda.sh/docs/latest/scalers/aws-sqs) through a default-behavior HPA",
+)

@@ -15,7 +15,9 @@ import heapq
 import math
 from collections import deque
 
-from devkit.sim.engine import Controller, PoolSim
+from devkit.sim.engine import Controller, ControllerFactory, PoolSim
+from devkit.sim.policies.registry import Role, register
+from devkit.sim.scenario import Scenario
 from devkit.sim.workload import Workload
 
 TICK_SECONDS = 10.0
@@ -97,3 +99,11 @@ class Oracle(Controller):
 
     def on_loop(self, index: int, now: float) -> int | None:
         return self._wanted(now)
+
+
+def _build(scenario: Scenario, workload: Workload) -> ControllerFactory:
+    longest_boot = scenario.boot_seconds.max * scenario.fleet.slow_boots.factor
+    return lambda pool: Oracle(pool, workload, longest_boot)
+
+
+register("oracle", _build, Role.ORACLE, "a clairvoyant lower bound on wait (docs/benchmark.md), not deployable")

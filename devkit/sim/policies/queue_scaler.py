@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from devkit.sim.engine import Controller, PoolSim
+from devkit.sim.policies.registry import Role, register
 from queue_scaler import bootstrap
 from queue_scaler.adapters.memory import NullMetrics
 from queue_scaler.config import recommended
@@ -73,3 +74,11 @@ class QueueScaler(Controller):
         if outcome.error is not None:
             raise RuntimeError(f"pool {self.pool.name}: scale tick failed in the simulator: {outcome.error}")
         return self.fleet.requested
+
+
+register(
+    "queue-scaler",
+    lambda scenario, workload: QueueScaler,
+    Role.OURS,
+    "the product's ScaleService with the recommended policy the template deploys",
+)

@@ -89,7 +89,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from devkit.sim.engine import Controller, Instance, PoolSim
+from devkit.sim.engine import Controller, ControllerFactory, Instance, PoolSim
+from devkit.sim.policies.registry import Role, register
+from devkit.sim.scenario import Scenario
+from devkit.sim.workload import Workload
 
 SCALE_OUT_DATAPOINTS = 3
 SCALE_IN_DATAPOINTS = 15
@@ -248,3 +251,20 @@ def better_run[Run: _Scored](runs: Mapping[Recipe, Run]) -> tuple[Recipe, Run]:
     order = list(Recipe)
     recipe = min(runs, key=lambda r: (runs[r].metrics["wait_p95"], runs[r].metrics["instance_seconds"], order.index(r)))
     return recipe, runs[recipe]
+
+
+def _standard(scenario: Scenario, workload: Workload) -> ControllerFactory:
+    standard = Resolution(STANDARD_PERIOD, scenario.fleet.cloudwatch_delay_seconds)
+    return lambda pool: TargetTracking(pool, standard, scenario.warmup_seconds)
+
+
+def _hires(scenario: Scenario, workload: Workload) -> ControllerFactory:
+    hires = Resolution(HIRES_PERIOD, scenario.fleet.cloudwatch_hires_delay_seconds)
+    return lambda pool: TargetTracking(pool, hires, scenario.warmup_seconds)
+
+
+_GUIDE = (
+    'Amazon EC2 Auto Scaling User Guide, "Target tracking scaling policies" and "Scaling policy based on Amazon SQS"'
+)
+register("target-tracking", _standard, Role.DYNAMIC_PEER, f"{_GUIDE}, 1-minute metric")
+register("target-tracking-hires", _hires, Role.DYNAMIC_PEER, f"{_GUIDE}, 10-second high-resolution metric")

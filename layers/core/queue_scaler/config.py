@@ -74,7 +74,8 @@ POOL_FACTS = frozenset(
 
 #: The recommended policy (docs/benchmark.md, "Recommended setting"): what every built-in benchmark
 #: scenario runs and what the template deploys (tests/contract/test_recommended_setting.py), one
-#: setting for every traffic shape, no per-scenario tuning.
+#: setting for every traffic shape, no per-scenario tuning. Written here only: `make generate`
+#: (devkit/templategen.py) writes it into templates/pool.yaml's pool configuration.
 RECOMMENDED: dict[str, Any] = {
     "keep_busy_instances": True,
     "count_in_flight_as_slots": True,

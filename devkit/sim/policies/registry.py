@@ -1,0 +1,90 @@
+"""The simulator's one list of policies: each policy module registers itself here, and every other
+list (`POLICIES`, `PEERS`, the benchmark's dynamic peers, ours, the oracle, the CLI's choices) is
+derived from it.
+
+Adding a peer (ARCHITECTURE.md, "Add a peer"), measured by adding a toy dynamic peer on a scratch
+branch (`git diff --stat`: 2 files, +27 lines): a module in this package that defines its controller
+and calls `register` once per name, and one import line in `devkit/sim/policies/__init__.py` (the
+order of those imports is the order of the reports' rows within a role). `simulate --policy`,
+`bench`, the reports, the plots and every test parametrized over `POLICIES` take it from there; its
+own pinning test (tests/unit/test_sim_peers.py) and its paragraph in docs/benchmark.md complete it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from devkit.sim.engine import ControllerFactory
+from devkit.sim.scenario import Scenario
+from devkit.sim.workload import Workload
+
+
+class Role(Enum):
+    """What a policy is to the benchmark (docs/benchmark.md, "The goal")."""
+
+    #: The policy the product deploys; exactly one.
+    OURS = "ours"
+    #: A peer that scales with the load; the benchmark's better peer P is chosen among these.
+    DYNAMIC_PEER = "dynamic peer"
+    #: A peer that does not scale (compared, never P).
+    STATIC_PEER = "static peer"
+    #: The clairvoyant bound B; exactly one.
+    ORACLE = "oracle"
+
+
+#: How a policy builds each pool's controller for one scenario and its workload.
+Builder = Callable[[Scenario, Workload], ControllerFactory]
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    build: Builder
+    role: Role
+    #: Where its model comes from (the documentation or source it follows), shown by `simulate --help`.
+    citation: str
+
+
+_POLICIES: dict[str, Policy] = {}
+
+#: The roles that exactly one policy holds.
+_SINGLE = (Role.OURS, Role.ORACLE)
+
+
+def register(name: str, build: Builder, role: Role, citation: str) -> Policy:
+    """Add a policy under `name`; a name taken or a second OURS/ORACLE is a programming error."""
+    if name in _POLICIES:
+        raise ValueError(f"policy {name!r} is registered twice")
+    if role in _SINGLE and any(p.role is role for p in _POLICIES.values()):
+        raise ValueError(f"policy {name!r}: a {role.value} policy is already registered ({the(role).name!r})")
+    policy = Policy(name, build, role, citation)
+    _POLICIES[name] = policy
+    return policy
+
+
+def unregister(name: str) -> None:
+    """Remove a policy (a test's toy policy); an unknown name is an error."""
+    del _POLICIES[name]
+
+
+def get(name: str) -> Policy:
+    try:
+        return _POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r} (one of {', '.join(names())})") from None
+
+
+def the(role: Role) -> Policy:
+    """The one policy holding OURS or ORACLE."""
+    return next(p for p in _POLICIES.values() if p.role is role)
+
+
+def names(*roles: Role) -> tuple[str, ...]:
+    """Every policy's name (or those with one of `roles`): ours first, then the peers in registration
+    order, the oracle last."""
+    order = (Role.OURS, Role.DYNAMIC_PEER, Role.STATIC_PEER, Role.ORACLE)
+    wanted = roles or order
+    ranked = sorted(_POLICIES.values(), key=lambda p: order.index(p.role))
+    return tuple(p.name for p in ranked if p.role in wanted)
