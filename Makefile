@@ -61,14 +61,14 @@ demo: $(STAMP) $(TRANSFORMED) ## The whole system on the local cloud: a burst ac
 	$(VENV)/bin/queue-scaler demo
 
 # The templates' generated parts (devkit/templategen.py): run after changing what they are made from
-# (queue_scaler.config.RECOMMENDED); tests/unit/test_templategen.py fails until then.
+# (queue_scaler.scaling.config.RECOMMENDED); tests/unit/tooling/test_templategen.py fails until then.
 generate: $(STAMP) ## Write the templates' generated parts (the pools' recommended policy) from their sources
 	$(PY) -m devkit.templategen
 
 # Mutation testing (devkit/mutation.py, mutmut): slow, so not part of `make test`. MUTATE_ARGS narrows it:
-# "--sample 40 --seed 1", "--changed main", "--paths layers/core/queue_scaler/domain/decision.py".
+# "--sample 40 --seed 1", "--changed main", "--paths layers/core/queue_scaler/scaling/domain/decision.py".
 MUTATE_ARGS ?=
-mutate: $(STAMP) ## Mutation testing of domain/, services/, the worker, the ledger, the producer; report in out/mutation (MUTATE_ARGS="--changed main")
+mutate: $(STAMP) ## Mutation testing of each area's domain/ and services/, the worker, the ledger adapter; report in out/mutation (MUTATE_ARGS="--changed main")
 	$(PY) -m devkit.mutation $(MUTATE_ARGS)
 
 bench: $(STAMP) ## The simulator's scenarios (built-in and held-out) under queue-scaler and its peers (plots in out/bench, tables into docs/benchmark.md), then the worker's

@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.shared.jobs import JobEnvelope
 
 BENCH_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -9,9 +9,9 @@ import yaml
 from pydantic import ValidationError
 
 from queue_scaler import bootstrap
-from queue_scaler.config import ScalerConfig
-from queue_scaler.errors import ConfigError
-from queue_scaler.validation import describe_validation_error
+from queue_scaler.scaling.config import ScalerConfig
+from queue_scaler.shared.errors import ConfigError
+from queue_scaler.shared.validation import describe_validation_error
 
 SHAPE = '{"pools": [...]} (JSON, or the same shape as YAML in a .yaml/.yml file)'
 

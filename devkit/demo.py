@@ -28,12 +28,12 @@ from devkit.localcloud.control import DEMO_DIR, down, fetch_status, up
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings, scale_down_window_seconds
 from devkit.ownership import claim_state_dir, release_state_dir
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.memory import NullMetrics
 from queue_scaler.bootstrap import producer
-from queue_scaler.domain.ledger import JobOutcome
-from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.credits.domain.ledger import JobOutcome
+from queue_scaler.credits.domain.refund import RefundPolicy
 from queue_scaler.producer import Producer
+from queue_scaler.scaling.adapters.memory import NullMetrics
+from queue_scaler.shared.adapters import clients
 
 #: Jobs per plan and pool in the burst, and how long each runs.
 BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}

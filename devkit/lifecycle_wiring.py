@@ -1,4 +1,5 @@
-"""What the template must hold for each lifecycle event kind, derived from queue_scaler.events.LIFECYCLE_EVENT_KINDS.
+"""What the template must hold for each lifecycle event kind, derived from
+queue_scaler.shared.events.LIFECYCLE_EVENT_KINDS.
 
 template.yaml stays hand-written: its rules carry filters (this stack's groups, the command statuses
 worth an event), retry policies and the reasons for them, which a generated block would flatten.
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from devkit.stackmodel import Stack
-from queue_scaler import events
-from queue_scaler.events import LifecycleEventKind
+from queue_scaler.shared import events
+from queue_scaler.shared.events import LifecycleEventKind
 
 FUNCTION = "LifecycleFunction"
 QUEUE = "LifecycleEventsQueue"

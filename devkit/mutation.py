@@ -94,7 +94,7 @@ def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
 
 
 def repo_path(staged: str) -> str:
-    """queue_scaler/domain/x.py -> layers/core/queue_scaler/domain/x.py."""
+    """queue_scaler/scaling/domain/x.py -> layers/core/queue_scaler/scaling/domain/x.py."""
     top, _, rest = staged.partition("/")
     return f"{PACKAGES[top]}/{rest}" if top in PACKAGES else staged
 
@@ -203,8 +203,12 @@ def score(mutants: Iterable[Mutant], equivalents: Sequence[Equivalent]) -> tuple
     return sorted(modules.values(), key=lambda m: m.path), sorted(survivors, key=lambda m: (m.path, m.line))
 
 
+#: The report's groups: queue_scaler's areas (scaling, lifecycle, credits, shared), then the worker.
+AREAS = ("scaling", "lifecycle", "credits", "shared")
+
+
 def area(path: str) -> str:
-    for prefix in ("layers/core/queue_scaler/domain", "layers/core/queue_scaler/services", "workers/queue_worker"):
+    for prefix in (*(f"layers/core/queue_scaler/{name}" for name in AREAS), "workers/queue_worker"):
         if path.startswith(prefix + "/"):
             return prefix
     return path
@@ -236,7 +240,7 @@ def render(modules: Sequence[ModuleScore], survivors: Sequence[Mutant], stale: S
     areas: dict[str, list[ModuleScore]] = {}
     for m in modules:
         areas.setdefault(area(m.path), []).append(m)
-    # An area is a folder (domain/, services/, the worker) or a single file (the ledger adapter, the producer).
+    # An area is one of queue_scaler's (scaling/, lifecycle/, credits/, shared/), the worker, or a single file.
     names = {name: name if name.endswith(".py") else name + "/" for name in areas}
     lines += ["", "Score per area"] + [row(names[name], ms) for name, ms in sorted(areas.items())]
     lines.append(row("all", modules))

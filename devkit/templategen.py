@@ -1,7 +1,7 @@
 """The templates' generated parts: written from the product's own definitions, never by hand.
 
 - templates/pool.yaml's `Config` output states the recommended policy
-  (`queue_scaler.config.RECOMMENDED`) field by field in the JSON the stack writes to the scaler's
+  (`queue_scaler.scaling.config.RECOMMENDED`) field by field in the JSON the stack writes to the scaler's
   configuration parameter; this module writes those fields from RECOMMENDED.
 - template.yaml's lists of pools (the alarm names, queue ARNs and group names other resources name,
   the scaler's and MetricsFunction's configuration documents, the lifecycle function's groups and
@@ -21,7 +21,7 @@
   block scalar, where no marker can go) are written by hand.
 
 `python -m devkit.templategen` (`make generate`) rewrites what differs and names the files it changed;
-tests/unit/test_templategen.py fails while a template differs from its generated form.
+tests/unit/tooling/test_templategen.py fails while a template differs from its generated form.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from devkit import template
-from queue_scaler.config import RECOMMENDED
+from queue_scaler.scaling.config import RECOMMENDED
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL_TEMPLATE = ROOT / "templates" / "pool.yaml"

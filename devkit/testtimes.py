@@ -6,7 +6,7 @@ times it on the wall clock. Every slow step of the Makefile runs under scripts/k
 ends with `LABEL: done in N s`; those lines are the table's rows, in the order they ran, and what
 is left of the total (ruff, hadolint, shellcheck, make itself) is one more row. The table replaces
 the one between the README's `test-times` markers, with the machine's cores and the date: the
-README's figures are the output of a run, never typed in. tests/unit/test_testtimes.py holds the
+README's figures are the output of a run, never typed in. tests/unit/tooling/test_testtimes.py holds the
 table's rows to the Makefile's own labels.
 
 Run it on an otherwise idle machine: the figures are what a user of a machine like CI's (2 cores)

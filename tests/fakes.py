@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from queue_scaler.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
-from queue_scaler.domain.commands import CommandRequest, Purpose, parse_comment
-from queue_scaler.domain.ledger import (
+from queue_scaler.credits.domain.ledger import (
     Account,
     Attempt,
     AttemptOutcome,
@@ -24,13 +22,7 @@ from queue_scaler.domain.ledger import (
     may_settle_as_failed,
     start_verdict,
 )
-from queue_scaler.domain.lifecycle import (
-    ActionState,
-    CommandObservation,
-    HookResult,
-    LifecycleAction,
-)
-from queue_scaler.domain.refund import (
+from queue_scaler.credits.domain.refund import (
     DEFAULT_BALANCE_CAP,
     FailedJob,
     NoticeState,
@@ -38,25 +30,26 @@ from queue_scaler.domain.refund import (
     Reservation,
     UserNotice,
 )
-from queue_scaler.errors import (
+from queue_scaler.credits.ports import FailureWrite, ReturnWrite, StartResult, WriteOutcome
+from queue_scaler.lifecycle.domain.commands import CommandRequest, Purpose, parse_comment
+from queue_scaler.lifecycle.domain.lifecycle import (
+    ActionState,
+    CommandObservation,
+    HookResult,
+    LifecycleAction,
+)
+from queue_scaler.lifecycle.ports import HookRef, PendingActions, WaitingInstance
+from queue_scaler.scaling.adapters.memory import MemoryFleet, MemoryHistory, MemoryQueues
+from queue_scaler.shared.errors import (
     ActionConflict,
     BalanceCapExceeded,
     DuplicateReservation,
     InsufficientCredits,
     ReferenceTaken,
 )
-from queue_scaler.metric_names import Metric
-from queue_scaler.ports import (
-    FailureWrite,
-    HookRef,
-    PendingActions,
-    ReturnWrite,
-    StartResult,
-    WaitingInstance,
-    WriteOutcome,
-)
+from queue_scaler.shared.metric_names import Metric
 
-# The scaler's in-memory ports are the product's own (queue_scaler.adapters.memory), shared with the
+# The scaler's in-memory ports are the product's own (queue_scaler.scaling.adapters.memory), shared with the
 # simulator and `explain`; the tests add only what they need to inject failures.
 FakeQueues = MemoryQueues
 FakeHistory = MemoryHistory
@@ -72,8 +65,8 @@ class FakeFleet(MemoryFleet):
         super().set_desired(group, desired)
 
 
-#: Every metric the services publish in the queue-scaler namespace (queue_scaler.metric_names, the one
-#: list): what the template's alarms read (tests/unit/test_metric_names.py checks the alarms against
+#: Every metric the services publish in the queue-scaler namespace (queue_scaler.shared.metric_names, the one
+#: list): what the template's alarms read (tests/unit/shared/test_metric_names.py checks the alarms against
 #: it). A renamed or misspelt metric silently starves its alarm, so the recording sink refuses any
 #: other name.
 PUBLISHED_METRICS = frozenset(Metric)

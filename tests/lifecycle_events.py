@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "lifecycle-events.md"
-LOGGER = "queue_scaler.services.lifecycle"
+LOGGER = "queue_scaler.lifecycle.services.lifecycle"
 #: What every LogRecord has before a call's `extra` is added.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 

@@ -48,10 +48,10 @@ retry_base=$QS_RETRY_BASE_SECONDS
 [ -n "$retry_base" ] || retry_base=5
 container=queue-worker
 # The worker releases what still runs at the end of its drain window; Docker's SIGKILL comes this much
-# later (queue_scaler/domain/deadlines.py RELEASE_MARGIN_SECONDS; tests/contract checks the two agree,
+# later (queue_scaler/lifecycle/domain/deadlines.py RELEASE_MARGIN_SECONDS; tests/contract checks the two agree,
 # and the worker refuses to start on a stop timeout that leaves less).
 release_margin=15
-# The Spot drain writes the instance's end into this directory (queue_scaler/domain/commands.py
+# The Spot drain writes the instance's end into this directory (queue_scaler/lifecycle/domain/commands.py
 # STOP_NOTICE_DIR); the container reads it, read-only, at the same path. Empty at every start.
 notice_dir=$QS_NOTICE_DIR
 [ -n "$notice_dir" ] || notice_dir=/run/queue-worker-notice

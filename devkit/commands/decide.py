@@ -8,8 +8,8 @@ import sys
 from pydantic import ValidationError
 
 from devkit.commands.common import read_text
-from queue_scaler.domain.decision import DecisionRequest, decide
-from queue_scaler.validation import describe_validation_error
+from queue_scaler.scaling.domain.decision import DecisionRequest, decide
+from queue_scaler.shared.validation import describe_validation_error
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:

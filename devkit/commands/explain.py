@@ -20,9 +20,9 @@ from devkit.localcloud import stack
 from devkit.localcloud.stack import LocalSettings
 from devkit.localenv import LocalCloudNotRunning, LocalCloudTarget, find_local_cloud
 from queue_scaler import bootstrap
-from queue_scaler.adapters.memory import NullMetrics
-from queue_scaler.errors import AwsCallError, ConfigError
-from queue_scaler.services.scaling import PoolOutcome
+from queue_scaler.scaling.adapters.memory import NullMetrics
+from queue_scaler.scaling.services.scaling import PoolOutcome
+from queue_scaler.shared.errors import AwsCallError, ConfigError
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:

@@ -18,15 +18,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from devkit.commands.common import AwsTarget, TargetError, add_aws_options, aws_target
 from devkit.configfile import load_file, load_parameter, localize_config
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.adapters.memory import NullMetrics
 from queue_scaler.bootstrap import producer
-from queue_scaler.domain.ledger import JobRecord
-from queue_scaler.domain.refund import InvalidAmount
-from queue_scaler.domain.routing import Unroutable
-from queue_scaler.errors import AwsCallError, BalanceCapExceeded, ConfigError, InsufficientCredits, ReferenceTaken
-from queue_scaler.jobs import JobId
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import JobRecord
+from queue_scaler.credits.domain.refund import InvalidAmount
+from queue_scaler.credits.domain.routing import Unroutable
 from queue_scaler.producer import (
     JobIdConflict,
     Producer,
@@ -35,8 +31,18 @@ from queue_scaler.producer import (
     SubmitFailed,
     deposit_credits,
 )
+from queue_scaler.scaling.adapters.memory import NullMetrics
 from queue_scaler.settings import ProducerSettings
-from queue_scaler.validation import describe_validation_error
+from queue_scaler.shared.adapters import clients
+from queue_scaler.shared.errors import (
+    AwsCallError,
+    BalanceCapExceeded,
+    ConfigError,
+    InsufficientCredits,
+    ReferenceTaken,
+)
+from queue_scaler.shared.jobs import JobId
+from queue_scaler.shared.validation import describe_validation_error
 
 EXIT_AWS = 1
 EXIT_USAGE = 2

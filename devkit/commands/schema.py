@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from queue_scaler.config import json_schema
+from queue_scaler.scaling.config import json_schema
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from queue_scaler.validation import describe_validation_error
+from queue_scaler.shared.validation import describe_validation_error
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:

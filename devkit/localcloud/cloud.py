@@ -33,7 +33,7 @@ from devkit.localcloud.ledger import local_ledger
 from devkit.localcloud.recording import CallRecorder, default_session
 from devkit.localcloud.server import moto_server
 from devkit.localcloud.stack import LocalSettings, LocalStack
-from queue_scaler.domain.deadlines import SPOT_NOTICE_SECONDS
+from queue_scaler.lifecycle.domain.deadlines import SPOT_NOTICE_SECONDS
 
 logger = logging.getLogger(__name__)
 CONTROL_SECONDS = 0.2

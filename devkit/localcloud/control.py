@@ -23,7 +23,7 @@ import boto3
 from devkit.localcloud import stack
 from devkit.localcloud.daemon import SPOT_INTERRUPTION_PATH, STATE_FILE
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.domain.pool import PoolConfig
+from queue_scaler.scaling.domain.pool import PoolConfig
 
 #: The local emulator's dummy credentials: never valid anywhere else (the operator's side of the local cloud).
 TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

@@ -43,7 +43,7 @@ from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 
-from queue_scaler.domain.commands import (
+from queue_scaler.lifecycle.domain.commands import (
     COMMENT_MAX_CHARS,
     HEALTHY,
     CommandComment,
@@ -632,7 +632,7 @@ class RunCommandEmulator:
     """The instances' SSM agent: runs the two scripts LifecycleFunction sends, on local workers.
 
     moto records SendCommand and answers Success at once without running anything. Here the command's
-    Comment, read with the domain's own `parse_comment` (queue_scaler/domain/commands.py), says which
+    Comment, read with the domain's own `parse_comment` (queue_scaler/lifecycle/domain/commands.py), says which
     script it is, and the agent does what the script does on an instance, printing what the script
     prints (`drain_output`, `health_output`): a drain runs the script's own `docker stop --time N`
     (SIGTERM, then SIGKILL at N s, as Docker does), a Spot drain first writes the notice's end

@@ -28,7 +28,7 @@ from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.iam import LocalIam, worker_component
 from devkit.localcloud.stack import LocalStack
-from queue_scaler.domain.deadlines import stop_timeout_seconds
+from queue_scaler.lifecycle.domain.deadlines import stop_timeout_seconds
 
 RUNNING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 STOPPING_STATES = ("Terminating", "Terminating:Proceed")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from devkit.localcloud import stack
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.adapters.memory import NullMetrics
 from queue_scaler.bootstrap import refund_service
-from queue_scaler.domain.refund import RefundPolicy
-from queue_scaler.services.refunds import RefundService
+from queue_scaler.credits.domain.refund import RefundPolicy
+from queue_scaler.credits.services.refunds import RefundService
+from queue_scaler.scaling.adapters.memory import NullMetrics
 
 
 def local_ledger(endpoint_url: str, settings: LocalSettings | None = None) -> RefundService:

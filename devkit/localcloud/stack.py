@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 
 from devkit import stackmodel, template
-from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.pool import PoolConfig
+from queue_scaler.scaling.config import ScalerConfig
+from queue_scaler.scaling.domain.pool import PoolConfig
 
 #: Another transformed-templates file for the local cloud (a test's deliberately broken copy).
 TEMPLATES_ENV = "QS_LOCAL_TEMPLATES"
@@ -41,7 +41,7 @@ class LocalSettings:
     time_compression: float = 60.0
     drain_seconds: int = 5
     #: A Spot interruption's notice: 120 s on EC2, compressed (it must exceed the workers' release
-    #: margin, queue_scaler/domain/deadlines.py, for them to release anything before the reclaim).
+    #: margin, queue_scaler/lifecycle/domain/deadlines.py, for them to release anything before the reclaim).
     spot_notice_seconds: float = 30.0
     visibility_timeout: int = 10
     retry_delay_seconds: int = 1

@@ -21,7 +21,7 @@ for every policy (the scenario's `fleet:` block holds each parameter, with docum
   - workers protect their instance while they hold a job (queue_worker/protection.py: protected when a
     job is received, unprotected `protection_linger_seconds` after the last one ends), so scale-in
     takes idle or booting instances first, by the policy above;
-  - a chosen instance goes through the terminate hook's drain (services/lifecycle.py: SIGTERM to the
+  - a chosen instance goes through the terminate hook's drain (lifecycle/services/lifecycle.py: SIGTERM to the
     worker, which stops receiving and finishes what it holds for the pool's drain window): a job not
     finished when the window ends is released (visible again at once) and retried by another worker,
     counted as restarted; the instance terminates when its worker exits (all done, or the window's end);
@@ -47,9 +47,9 @@ from typing import NamedTuple
 
 from devkit.sim.scenario import Fleet, PoolSpec, Scenario
 from devkit.sim.workload import Workload
-from queue_scaler.domain.decision import ceil_need
-from queue_scaler.domain.pool import PoolConfig
-from queue_scaler.domain.signals.backlog import backlog_count
+from queue_scaler.scaling.domain.decision import ceil_need
+from queue_scaler.scaling.domain.pool import PoolConfig
+from queue_scaler.scaling.domain.signals.backlog import backlog_count
 
 _BOOTED, _DONE, _LOOP, _SAMPLE, _UNPROTECT, _DRAIN_END = 0, 1, 2, 3, 4, 5
 #: How often the engine records a point of the time series and checks whether the run is over.

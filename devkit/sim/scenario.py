@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devkit import template
-from queue_scaler.domain.pool import NAME_PATTERN, PoolConfig, QueueConfig
+from queue_scaler.scaling.domain.pool import NAME_PATTERN, PoolConfig, QueueConfig
 from queue_worker.settings import WorkerSettings
 
 #: Built-in scenarios ship next to this module; `simulate NAME` finds them by name.

@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from queue_scaler.bootstrap import refund_service
-from queue_scaler.events import DeadLetter
-from queue_scaler.observability import EmfMetrics
-from queue_scaler.services.refunds import RefundService
+from queue_scaler.credits.services.refunds import RefundService
 from queue_scaler.settings import DlqRefundSettings
+from queue_scaler.shared.events import DeadLetter
+from queue_scaler.shared.observability import EmfMetrics
 
 logger = Logger()
 tracer = Tracer()

@@ -19,10 +19,10 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from queue_scaler.bootstrap import lifecycle_service
-from queue_scaler.events import LifecycleTrigger
-from queue_scaler.observability import EmfMetrics
-from queue_scaler.services.lifecycle import LifecycleService
+from queue_scaler.lifecycle.services.lifecycle import LifecycleService
 from queue_scaler.settings import LifecycleSettings
+from queue_scaler.shared.events import LifecycleTrigger
+from queue_scaler.shared.observability import EmfMetrics
 
 logger = Logger()
 tracer = Tracer()

@@ -12,11 +12,11 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from queue_scaler import bootstrap
-from queue_scaler.adapters.parameters import SsmConfigSource
-from queue_scaler.events import ScheduledEvent
-from queue_scaler.observability import EmfMetrics
-from queue_scaler.services.queue_metrics import QueueMetricsService
+from queue_scaler.scaling.adapters.parameters import SsmConfigSource
+from queue_scaler.scaling.services.queue_metrics import QueueMetricsService
 from queue_scaler.settings import MetricsSettings
+from queue_scaler.shared.events import ScheduledEvent
+from queue_scaler.shared.observability import EmfMetrics
 
 logger = Logger()
 tracer = Tracer()

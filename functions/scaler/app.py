@@ -13,11 +13,11 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from queue_scaler import bootstrap
-from queue_scaler.adapters.parameters import SsmConfigSource
-from queue_scaler.events import ScalerTrigger
-from queue_scaler.observability import EmfMetrics
-from queue_scaler.services.scaling import PoolOutcome, ScaleService, carry_applied, idle, run_ticks
+from queue_scaler.scaling.adapters.parameters import SsmConfigSource
+from queue_scaler.scaling.services.scaling import PoolOutcome, ScaleService, carry_applied, idle, run_ticks
 from queue_scaler.settings import ScalerSettings
+from queue_scaler.shared.events import ScalerTrigger
+from queue_scaler.shared.observability import EmfMetrics
 
 logger = Logger()
 tracer = Tracer()

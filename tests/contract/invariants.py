@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from devkit.stackmodel import Resource, Stack
-from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.deadlines import hook_floor_seconds
+from queue_scaler.lifecycle.domain.deadlines import hook_floor_seconds
+from queue_scaler.scaling.config import ScalerConfig
 from queue_scaler.settings import LifecycleSettings
 
 SCALER = "ScalerFunction"
@@ -202,7 +202,7 @@ def lifecycle_violations(root: Stack) -> list[str]:
 
 def _hook_after_kill(where: str, drain: int, timeout: int) -> list[str]:
     """Even unheartbeated, the hook ends after Docker's SIGKILL and the drain's delivery grace
-    (queue_scaler/domain/deadlines.py), so that it never terminates a worker still releasing its jobs."""
+    (queue_scaler/lifecycle/domain/deadlines.py), so that it never terminates a worker still releasing its jobs."""
     floor = hook_floor_seconds(drain, LifecycleSettings.model_fields["drain_grace_seconds"].default)
     return [f"{where}: terminate hook {timeout} s < {floor:g} s (SIGKILL + grace)"] if timeout < floor else []
 

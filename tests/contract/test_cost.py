@@ -13,7 +13,7 @@ import pytest
 
 from devkit import cost
 from devkit.stackmodel import ROOT, Stack
-from queue_scaler.metric_names import METRICS, Metric
+from queue_scaler.shared.metric_names import METRICS, Metric
 
 from . import invariants as inv
 
@@ -108,7 +108,7 @@ def test_given_every_alarm_then_each_custom_metric_it_watches_is_listed_with_its
     assert watched
     for metric in watched:
         spec = specs.get(metric["MetricName"])
-        assert spec is not None, f"{metric['MetricName']} is not in queue_scaler.metric_names"
+        assert spec is not None, f"{metric['MetricName']} is not in queue_scaler.shared.metric_names"
         names = {d["Name"] for d in metric["Dimensions"]}
         assert names == spec.dimensions.names, metric["MetricName"]
 
@@ -131,4 +131,4 @@ def test_given_the_code_then_it_names_metrics_only_through_the_list() -> None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
     ]
     assert len(sources) > 20, "the product's sources were not found"
-    assert spelled == [], "use queue_scaler.metric_names.Metric:\n" + "\n".join(spelled)
+    assert spelled == [], "use queue_scaler.shared.metric_names.Metric:\n" + "\n".join(spelled)

@@ -7,7 +7,7 @@
   Resource "*"; the only AWS managed policies on a role are the ones SAM attaches to every function
   for logs and X-Ray, which grant nothing on a queue, table or topic.
 - The workers' ledger grant is the ledger's own list of what a worker may write
-  (queue_scaler.adapters.ledger.WORKER_WRITABLE_ATTRIBUTES), on their own pool's jobs only.
+  (queue_scaler.credits.adapters.ledger.WORKER_WRITABLE_ATTRIBUTES), on their own pool's jobs only.
 - The tables holding money (the ledger) and credits still owed (parked letters) survive a stack
   deletion or replacement, refuse a DeleteTable, and can be restored to any second.
 Each check is shown failing on a copy of the templates that breaks it.
@@ -24,7 +24,7 @@ from devkit.localcloud.iam import ComponentRole, component_roles
 from devkit.localcloud.policy import Access, evaluate
 from devkit.stackmodel import ROOT as ROOT_DIR
 from devkit.stackmodel import Resource, Stack, root_stack
-from queue_scaler.adapters.ledger import KEY_ATTRIBUTES, WORKER_WRITABLE_ATTRIBUTES
+from queue_scaler.credits.adapters.ledger import KEY_ATTRIBUTES, WORKER_WRITABLE_ATTRIBUTES
 
 from . import invariants as inv
 

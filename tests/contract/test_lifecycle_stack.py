@@ -11,15 +11,15 @@ from pydantic import Field
 
 from devkit import lifecycle_wiring
 from devkit.stackmodel import ROOT_TEMPLATE, Resource, Stack, root_stack
-from queue_scaler.domain.lifecycle import ActionKind, hook_maximum
-from queue_scaler.events import LIFECYCLE_EVENT_KINDS, LifecycleEvent, LifecycleEventKind
-from queue_scaler.metric_names import Metric
+from queue_scaler.lifecycle.domain.lifecycle import ActionKind, hook_maximum
 from queue_scaler.settings import LifecycleSettings
+from queue_scaler.shared.events import LIFECYCLE_EVENT_KINDS, LifecycleEvent, LifecycleEventKind
+from queue_scaler.shared.metric_names import Metric
 
 from . import invariants as inv
 
 FUNCTION = "LifecycleFunction"
-# What EventBridge sends through LifecycleEventsQueue: the table's kinds (queue_scaler.events).
+# What EventBridge sends through LifecycleEventsQueue: the table's kinds (queue_scaler.shared.events).
 LIFECYCLE_SOURCES = {s for kind in LIFECYCLE_EVENT_KINDS if kind.via_queue for s in kind.sources}
 QUEUED_EVENTS = {d for kind in LIFECYCLE_EVENT_KINDS if kind.via_queue for d in kind.detail_types}
 
@@ -113,10 +113,12 @@ def test_given_an_environment_then_every_event_type_and_the_reconciler_reach_the
 def test_given_an_environment_then_each_lifecycle_event_kind_has_its_rule_queue_source_and_alarm(
     deployed: Stack,
 ) -> None:
-    """Each kind of queue_scaler.events.LIFECYCLE_EVENT_KINDS has its rule with the kind's pattern, the
+    """Each kind of queue_scaler.shared.events.LIFECYCLE_EVENT_KINDS has its rule with the kind's pattern, the
     queue policy lets exactly those rules send, and the rule-failures alarm sums each rule's failures."""
     gaps = lifecycle_wiring.gaps(deployed)
-    assert not gaps, "template.yaml lacks what queue_scaler.events.LIFECYCLE_EVENT_KINDS asks:\n" + "\n".join(gaps)
+    assert not gaps, "template.yaml lacks what queue_scaler.shared.events.LIFECYCLE_EVENT_KINDS asks:\n" + "\n".join(
+        gaps
+    )
 
 
 class ToyEvent(LifecycleEvent):

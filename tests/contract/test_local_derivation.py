@@ -11,7 +11,7 @@ from typing import Any
 from devkit import template
 from devkit.localcloud.stack import LocalSettings, pool_specs
 from devkit.stackmodel import root_stack
-from queue_scaler.config import PoolConfig, policy
+from queue_scaler.scaling.config import PoolConfig, policy
 
 from . import invariants as inv
 

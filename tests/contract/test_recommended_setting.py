@@ -1,5 +1,5 @@
 """Deployed as benchmarked: the template's generated pool configuration is the recommended policy
-(`queue_scaler.config.RECOMMENDED`) that every built-in benchmark scenario runs, and each pool's
+(`queue_scaler.scaling.config.RECOMMENDED`) that every built-in benchmark scenario runs, and each pool's
 `slots_per_instance` is its `WorkerSlots`, the slots its workers are started with.
 
 Derived, never copied: the deployed configuration is the template instantiated for each samconfig
@@ -17,8 +17,8 @@ from devkit.sim.engine import PoolSim
 from devkit.sim.policies.queue_scaler import QueueScaler
 from devkit.sim.scenario import builtin_names, load_scenario
 from devkit.stackmodel import Stack
-from queue_scaler.config import RECOMMENDED, policy, recommended
-from queue_scaler.domain.pool import PoolConfig
+from queue_scaler.scaling.config import RECOMMENDED, policy, recommended
+from queue_scaler.scaling.domain.pool import PoolConfig
 
 from . import invariants as inv
 

@@ -36,7 +36,7 @@ from devkit.localcloud import control as local_command
 from devkit.localcloud.control import down, up
 from devkit.stackmodel import ROOT, Stack, root_stack
 from queue_scaler import settings as qs_settings
-from queue_scaler.domain.lifecycle import ActionKind
+from queue_scaler.lifecycle.domain.lifecycle import ActionKind
 from queue_scaler.settings import (
     DlqRefundSettings,
     FunctionSettings,

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from devkit.stackmodel import ROOT, Stack, root_stack
-from queue_scaler.domain.commands import STOP_NOTICE_DIR
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
+from queue_scaler.lifecycle.domain.commands import STOP_NOTICE_DIR
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS
 
 from . import invariants as inv
 

@@ -14,9 +14,9 @@ import pytest
 from devkit.localcloud import stack
 from devkit.localcloud.control import down, fetch_status, up
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.refund import RefundPolicy, envelope_reservation
+from queue_scaler.shared.jobs import JobEnvelope
 
 #: How long a test waits for one status answer (a bound, well above the slowest seen: 6 s under load).
 STATUS_WAIT_SECONDS = 60.0

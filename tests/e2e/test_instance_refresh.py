@@ -24,8 +24,8 @@ from devkit.localcloud import stack
 from devkit.localcloud.control import down
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.ledger import AttemptOutcome
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import AttemptOutcome
 from tests.e2e.conftest import Cloud, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]

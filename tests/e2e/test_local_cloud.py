@@ -18,9 +18,9 @@ import pytest
 from devkit.localcloud import stack
 from devkit.localcloud.control import down, leftover_workers
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.refund import RefundPolicy, envelope_reservation
+from queue_scaler.shared.jobs import JobEnvelope
 from tests.e2e.conftest import alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -25,8 +25,8 @@ from devkit.localcloud import stack
 from devkit.localcloud.control import down
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.ledger import AttemptOutcome, JobRecord
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import AttemptOutcome, JobRecord
 from tests.e2e.conftest import Cloud, alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]

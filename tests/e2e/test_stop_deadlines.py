@@ -1,6 +1,6 @@
 """Stop deadlines end to end: real workers, the real drain commands, Docker's SIGKILL and a Spot reclaim.
 
-The local cloud's SSM agent runs what the drain scripts do (domain/commands.py) and its Docker sends
+The local cloud's SSM agent runs what the drain scripts do (lifecycle/domain/commands.py) and its Docker sends
 SIGKILL exactly at the script's stop timeout; its EC2 reclaims a Spot instance at the end of the
 (compressed) two-minute notice. A job is never left `started` by either, and never refunded.
 """
@@ -18,8 +18,8 @@ import pytest
 
 from devkit.localcloud.control import spot_interruption
 from devkit.localcloud.stack import LocalSettings
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
-from queue_scaler.domain.ledger import JobRecord
+from queue_scaler.credits.domain.ledger import JobRecord
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS
 from tests.e2e.conftest import Cloud, wait_for
 from tests.e2e.test_settlement import CREDITS, GROUP, ROOT, cli, ledger, set_video_capacity, submit
 

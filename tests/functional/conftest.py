@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from devkit.localcloud.server import moto_server
-from queue_scaler.adapters import clients
+from queue_scaler.shared.adapters import clients
 from tests.functional.worker_fixtures import sqs_client
 
 

@@ -24,7 +24,7 @@ from moto.core.responses import EmptyResult
 from moto.ssm.models import SimpleSystemManagerBackend
 
 from devkit.localcloud.emulation import STDOUT_CONTENT_CHARS, check_send_command
-from queue_scaler.domain.commands import parse_comment
+from queue_scaler.lifecycle.domain.commands import parse_comment
 from tests.functional.moto_stack import REGION
 
 #: The result of an action whose hook timed out (Auto Scaling then applies the hook's DefaultResult).

@@ -8,13 +8,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.autoscaling import AutoScalingFleet
-from queue_scaler.adapters.history import DynamoHistoryStore
-from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.domain.models import History, Recommendation, ScaleEvent, WorkSample
-from queue_scaler.domain.pool import PoolConfig, QueueConfig
-from queue_scaler.errors import ConcurrentUpdate, NotFound
+from queue_scaler.scaling.adapters.autoscaling import AutoScalingFleet
+from queue_scaler.scaling.adapters.history import DynamoHistoryStore
+from queue_scaler.scaling.adapters.sqs import SqsQueueMetrics
+from queue_scaler.scaling.domain.models import History, Recommendation, ScaleEvent, WorkSample
+from queue_scaler.scaling.domain.pool import PoolConfig, QueueConfig
+from queue_scaler.shared.adapters import clients
+from queue_scaler.shared.errors import ConcurrentUpdate, NotFound
 from tests.functional.moto_stack import REGION, create_group, create_history_table, create_queue
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -147,9 +147,9 @@ def test_given_no_table_when_loading_history_then_it_is_not_found() -> None:
 
 
 def test_given_an_instance_recorded_as_leaving_when_observed_then_it_counts_as_leaving_not_serving() -> None:
-    from queue_scaler.adapters.actions import DynamoLeavingRecords
-    from queue_scaler.adapters.memory import NullMetrics
-    from queue_scaler.services.observation import observe_pools
+    from queue_scaler.lifecycle.adapters.actions import DynamoLeavingRecords
+    from queue_scaler.scaling.adapters.memory import NullMetrics
+    from queue_scaler.scaling.services.observation import observe_pools
     from tests.functional.moto_stack import create_actions_table, instances_of
 
     create_group("video", desired=3)
@@ -183,7 +183,7 @@ def test_given_an_instance_recorded_as_leaving_when_observed_then_it_counts_as_l
 
 
 def test_given_more_than_fifty_instances_when_reading_leaving_records_then_keys_are_batched_by_100() -> None:
-    from queue_scaler.adapters.actions import DynamoLeavingRecords
+    from queue_scaler.lifecycle.adapters.actions import DynamoLeavingRecords
     from tests.functional.moto_stack import create_actions_table
 
     table = create_actions_table()

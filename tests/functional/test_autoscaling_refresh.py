@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from queue_scaler.adapters.autoscaling import REFRESH_PREFERENCES, AutoScalingFleet
-from queue_scaler.errors import Throttled
+from queue_scaler.scaling.adapters.autoscaling import REFRESH_PREFERENCES, AutoScalingFleet
+from queue_scaler.shared.errors import Throttled
 
 GROUP = "qs-video"
 

@@ -21,15 +21,15 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from devkit import template
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.adapters.sqs import SqsJobQueues
-from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, SendState
-from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy, envelope_reservation
-from queue_scaler.events import DeadLetter
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import Attempt, AttemptOutcome, JobStatus, SendState
+from queue_scaler.credits.domain.refund import DeadLetterPolicy, RefundPolicy, envelope_reservation
+from queue_scaler.credits.services.refunds import RefundService
 from queue_scaler.producer import Producer, SendUnknown, SubmitFailed
-from queue_scaler.services.refunds import RefundService
+from queue_scaler.scaling.adapters.sqs import SqsJobQueues
+from queue_scaler.scaling.config import ScalerConfig
+from queue_scaler.shared.events import DeadLetter
+from queue_scaler.shared.jobs import JobEnvelope
 from tests.fakes import FakeNotifier, FakeParking, RecordingMetrics
 from tests.functional.worker_fixtures import WorkerProcess, counts, make_queue, sqs_client, wait_for
 

@@ -24,12 +24,12 @@ from devkit.localcloud import stack as stack_module
 from devkit.localcloud.iam import LocalIam, worker_component
 from devkit.localcloud.stack import LocalSettings
 from devkit.stackmodel import TRANSFORMED
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.adapters.sqs import SqsJobQueues
-from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.refund import RefundPolicy
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.refund import RefundPolicy
 from queue_scaler.producer import Producer, SubmitFailed
+from queue_scaler.scaling.adapters.sqs import SqsJobQueues
+from queue_scaler.scaling.config import ScalerConfig
+from queue_scaler.shared.adapters import clients
 from tests.fakes import RecordingMetrics
 from tests.functional.handlers import FakeContext, event, load_handler
 from tests.functional.moto_stack import desired_of
@@ -178,7 +178,7 @@ def test_given_a_workers_credentials_when_it_puts_over_a_reservation_then_iam_de
 
 
 # Not `status`: the worker's conditions read it, and IAM cannot tell a condition's read from a write
-# (adapters/ledger.py, WORKER_WRITABLE_ATTRIBUTES).
+# (credits/adapters/ledger.py, WORKER_WRITABLE_ATTRIBUTES).
 @pytest.mark.parametrize("field", ["credits", "user_id", "refunded", "plan", "notice"])
 def test_given_a_workers_credentials_when_it_changes_a_reservation_field_of_its_own_pools_job_then_iam_denies_it(
     enforced: tuple[stack_module.LocalStack, LocalIam], field: str

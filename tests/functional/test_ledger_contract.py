@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, SendState, StartVerdict
-from queue_scaler.domain.refund import FailedJob, RefundPolicy, reservation
-from queue_scaler.errors import BalanceCapExceeded, DuplicateReservation, InsufficientCredits, ReferenceTaken
-from queue_scaler.ports import Ledger, ReturnWrite, WriteOutcome
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, SendState, StartVerdict
+from queue_scaler.credits.domain.refund import FailedJob, RefundPolicy, reservation
+from queue_scaler.credits.ports import Ledger, ReturnWrite, WriteOutcome
+from queue_scaler.shared.errors import BalanceCapExceeded, DuplicateReservation, InsufficientCredits, ReferenceTaken
 from tests.fakes import FakeLedger
 from tests.functional.moto_stack import create_ledger_table
 

@@ -19,10 +19,10 @@ import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
-from queue_scaler.domain.refund import FailedJob, RefundPolicy, Reservation, reservation
-from queue_scaler.errors import AwsCallError, Unavailable
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
+from queue_scaler.credits.domain.refund import FailedJob, RefundPolicy, Reservation, reservation
+from queue_scaler.shared.errors import AwsCallError, Unavailable
 from tests.functional.moto_stack import REGION, create_ledger_table
 
 NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)

@@ -35,11 +35,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from moto import mock_aws
 
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, SendState, StartVerdict
-from queue_scaler.domain.refund import DeadLetterPolicy, RefundPolicy
-from queue_scaler.errors import (
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import Attempt, AttemptOutcome, JobStatus, Lease, SendState, StartVerdict
+from queue_scaler.credits.domain.refund import DeadLetterPolicy, RefundPolicy
+from queue_scaler.credits.services.refunds import RefundService
+from queue_scaler.producer import Producer, SendUnknown, SubmitFailed
+from queue_scaler.scaling.config import ScalerConfig
+from queue_scaler.shared.errors import (
     AwsCallError,
     Forbidden,
     InsufficientCredits,
@@ -48,9 +50,7 @@ from queue_scaler.errors import (
     OutcomeUnknown,
     ReferenceTaken,
 )
-from queue_scaler.events import DeadLetter
-from queue_scaler.producer import Producer, SendUnknown, SubmitFailed
-from queue_scaler.services.refunds import RefundService
+from queue_scaler.shared.events import DeadLetter
 from tests.fakes import FakeNotifier, FakeParking, RecordingMetrics
 from tests.functional.moto_stack import create_ledger_table
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from queue_scaler.adapters.actions import DynamoActionStore, DynamoLeavingRecords
-from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
-from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
-from queue_scaler.domain.commands import Purpose, drain_command, health_command, sweep_command
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
-from queue_scaler.domain.fleet import leaving_instances
-from queue_scaler.domain.lifecycle import (
+from queue_scaler.lifecycle.adapters.actions import DynamoActionStore, DynamoLeavingRecords
+from queue_scaler.lifecycle.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
+from queue_scaler.lifecycle.adapters.ssm_commands import SsmRemoteCommands
+from queue_scaler.lifecycle.domain.commands import Purpose, drain_command, health_command, sweep_command
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS
+from queue_scaler.lifecycle.domain.lifecycle import (
     ActionKind,
     ActionState,
     HookResult,
@@ -19,8 +18,9 @@ from queue_scaler.domain.lifecycle import (
     Outcome,
     new_action,
 )
-from queue_scaler.errors import ActionConflict
-from queue_scaler.ports import HookRef
+from queue_scaler.lifecycle.ports import HookRef
+from queue_scaler.scaling.domain.fleet import leaving_instances
+from queue_scaler.shared.errors import ActionConflict
 from tests.functional.moto_lifecycle import install
 from tests.functional.moto_stack import REGION, create_actions_table, create_group, instances_of
 

@@ -21,10 +21,10 @@ import pytest
 import time_machine
 from botocore.awsrequest import AWSResponse
 
-from queue_scaler.adapters import clients
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
-from queue_scaler.errors import Throttled
-from queue_scaler.observability import EmfMetrics
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS
+from queue_scaler.shared.adapters import clients
+from queue_scaler.shared.errors import Throttled
+from queue_scaler.shared.observability import EmfMetrics
 from tests.functional.handlers import ROOT, FakeContext, event, load_handler
 from tests.functional.moto_lifecycle import LifecycleActions, SsmAgent, install
 from tests.functional.moto_stack import REGION, create_actions_table, create_group, instances_of
@@ -254,8 +254,8 @@ def test_given_a_spot_interruption_of_an_instance_outside_the_stack_when_handled
 
 
 def test_given_a_rebalance_recommendation_when_handled_then_the_instance_is_recorded_as_leaving(stack: Stack) -> None:
-    from queue_scaler.adapters.actions import DynamoLeavingRecords
-    from queue_scaler.domain.fleet import leaving_instances
+    from queue_scaler.lifecycle.adapters.actions import DynamoLeavingRecords
+    from queue_scaler.scaling.domain.fleet import leaving_instances
 
     instance = stack.instances[1]
     [report] = stack.invoke("rebalance-recommendation.json", **{"instance-id": instance})["actions"]

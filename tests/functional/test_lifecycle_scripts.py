@@ -1,4 +1,4 @@
-"""The drain and health scripts (domain/commands.py) run under bash, as AWS-RunShellScript runs them on
+"""The drain and health scripts (lifecycle/domain/commands.py) run under bash, as AWS-RunShellScript runs them on
 Amazon Linux 2023 (whose /bin/sh is bash), against a stand-in docker.
 
 The stand-in docker answers `inspect` with the two Go templates the scripts use, for a container in
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from queue_scaler.domain.commands import (
+from queue_scaler.lifecycle.domain.commands import (
     HEALTHY,
     LOG_TAIL_LINES,
     CommandRequest,
@@ -32,7 +32,7 @@ from queue_scaler.domain.commands import (
     sweep_command,
     worker_failed,
 )
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -246,7 +246,7 @@ def test_given_a_container_when_drained_then_docker_stop_gets_the_window_and_its
     command = drain_command(CONTAINER, 60.9)
     ran = run(command, ["running"], LOGS, exit_code)
     assert ran.code == code, name
-    # SIGKILL the release margin after the window (queue_scaler/domain/deadlines.py).
+    # SIGKILL the release margin after the window (queue_scaler/lifecycle/domain/deadlines.py).
     assert f"docker stop --time {60 + RELEASE_MARGIN_SECONDS} {CONTAINER}" in ran.calls, name
     assert ran.stdout == f"{drain_output(exit_code, chr(10).join(TAIL))}\n", name
     assert command.execution_timeout_seconds == 60 + RELEASE_MARGIN_SECONDS + 60, name

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from devkit.localcloud.emulation import AutoScalingEmulator
-from queue_scaler.adapters.autoscaling import AutoScalingFleet
+from queue_scaler.scaling.adapters.autoscaling import AutoScalingFleet
 from tests.functional.moto_stack import REGION
 from tests.functional.test_local_scale_in import emulator  # noqa: F401 (the fixture)
 

@@ -12,8 +12,8 @@ from botocore.exceptions import ReadTimeoutError
 
 from devkit.cli import main
 from devkit.localcloud.server import make_dynamodb_atomic
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.ledger import DynamoLedger
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.shared.adapters import clients
 from tests.functional.moto_stack import create_ledger_table, create_queue, drain
 
 

@@ -14,13 +14,13 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from devkit.localcloud.server import make_dynamodb_atomic
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.ledger import DynamoLedger
 from queue_scaler.bootstrap import refund_service
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
-from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
-from queue_scaler.events import DeadLetter
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
+from queue_scaler.credits.domain.refund import RefundPolicy, envelope_reservation
+from queue_scaler.shared.adapters import clients
+from queue_scaler.shared.events import DeadLetter
+from queue_scaler.shared.jobs import JobEnvelope
 from tests.fakes import RecordingMetrics
 from tests.functional.handlers import FakeContext, event, load_handler
 from tests.functional.moto_stack import (
@@ -236,7 +236,7 @@ def test_given_the_winner_died_before_publishing_when_the_lease_runs_out_then_on
     book(stack).reserve(envelope("j-dead"), NOW)
     ledger = DynamoLedger(stack["ledger"])
     # The winner's transaction committed, then its environment died before the publish.
-    from queue_scaler.domain.refund import assess, failed_job
+    from queue_scaler.credits.domain.refund import assess, failed_job
 
     ledger.record_failure(
         failed_job(

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from devkit.localcloud.server import make_dynamodb_atomic
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.refund import RefundPolicy, assess, failed_job, reservation
-from queue_scaler.errors import DuplicateReservation, InsufficientCredits
-from queue_scaler.jobs import Plan
-from queue_scaler.ports import WriteOutcome
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.refund import RefundPolicy, assess, failed_job, reservation
+from queue_scaler.credits.ports import WriteOutcome
+from queue_scaler.shared.errors import DuplicateReservation, InsufficientCredits
+from queue_scaler.shared.jobs import Plan
 from tests.functional.moto_stack import create_ledger_table
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

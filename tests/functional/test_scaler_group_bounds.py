@@ -10,11 +10,11 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from queue_scaler.adapters.autoscaling import AutoScalingFleet
-from queue_scaler.adapters.history import DynamoHistoryStore
-from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.domain.pool import PoolConfig
-from queue_scaler.services.scaling import ScaleService
+from queue_scaler.scaling.adapters.autoscaling import AutoScalingFleet
+from queue_scaler.scaling.adapters.history import DynamoHistoryStore
+from queue_scaler.scaling.adapters.sqs import SqsQueueMetrics
+from queue_scaler.scaling.domain.pool import PoolConfig
+from queue_scaler.scaling.services.scaling import ScaleService
 from tests.fakes import RecordingMetrics
 from tests.functional.moto_stack import create_group, create_history_table, create_queue, desired_of, pool_config
 

@@ -7,13 +7,13 @@ from types import ModuleType
 
 import pytest
 
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.autoscaling import AutoScalingFleet
-from queue_scaler.adapters.history import DynamoHistoryStore
-from queue_scaler.adapters.sqs import SqsQueueMetrics
-from queue_scaler.domain.pool import PoolConfig
-from queue_scaler.ports import VersionedHistory
-from queue_scaler.services.scaling import ScaleService
+from queue_scaler.scaling.adapters.autoscaling import AutoScalingFleet
+from queue_scaler.scaling.adapters.history import DynamoHistoryStore
+from queue_scaler.scaling.adapters.sqs import SqsQueueMetrics
+from queue_scaler.scaling.domain.pool import PoolConfig
+from queue_scaler.scaling.ports import VersionedHistory
+from queue_scaler.scaling.services.scaling import ScaleService
+from queue_scaler.shared.adapters import clients
 from tests.fakes import RecordingMetrics
 from tests.functional.handlers import FakeContext, event, load_handler
 from tests.functional.moto_stack import (

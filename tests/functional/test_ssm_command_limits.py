@@ -8,9 +8,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
-from queue_scaler.domain.commands import MAX_COMMAND_SECONDS, drain_command, health_command
-from queue_scaler.domain.lifecycle import OUTPUT_KEPT_CHARS, CommandObservation
+from queue_scaler.lifecycle.adapters.ssm_commands import SsmRemoteCommands
+from queue_scaler.lifecycle.domain.commands import MAX_COMMAND_SECONDS, drain_command, health_command
+from queue_scaler.lifecycle.domain.lifecycle import OUTPUT_KEPT_CHARS, CommandObservation
 from tests.functional.moto_lifecycle import install
 from tests.functional.moto_stack import REGION
 

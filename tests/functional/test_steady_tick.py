@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from queue_scaler import bootstrap
-from queue_scaler.adapters import clients
-from queue_scaler.domain.pool import PoolConfig
+from queue_scaler.scaling.domain.pool import PoolConfig
 from queue_scaler.settings import ScalerSettings
+from queue_scaler.shared.adapters import clients
 from tests.fakes import RecordingMetrics
 from tests.functional.moto_stack import create_actions_table, create_group, create_history_table, create_queue
 

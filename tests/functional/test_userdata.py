@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS
 
 SCRIPT = Path(__file__).resolve().parents[2] / "workers" / "userdata.sh"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/queue-worker:1.4.0"
@@ -207,7 +207,7 @@ def test_given_working_services_when_run_then_the_container_starts_with_ssm_envi
     [docker_run] = run.docker_runs()
     notice = run.stub_dir.parent / "notice"
     for expected in (
-        # Docker's SIGKILL comes the release margin after the drain window (queue_scaler/domain/deadlines.py).
+        # Docker's SIGKILL comes the release margin after the drain window (queue_scaler/lifecycle/domain/deadlines.py).
         f"--stop-timeout {45 + RELEASE_MARGIN_SECONDS}",
         f"--env STOP_TIMEOUT_SECONDS={45 + RELEASE_MARGIN_SECONDS}",
         f"--volume {notice}:{notice}:ro --env STOP_NOTICE_FILE={notice}/deadline",

@@ -1,6 +1,6 @@
 """Real `python -m queue_worker` processes and signals: stop deadlines, Spot notices and Docker's SIGKILL.
 
-The Spot drain (queue_scaler/domain/commands.py) writes the instance's end into STOP_NOTICE_FILE and
+The Spot drain (queue_scaler/lifecycle/domain/commands.py) writes the instance's end into STOP_NOTICE_FILE and
 then sends SIGTERM; these tests do the same by hand. Windows are a few seconds; every wait is bounded.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS, stop_timeout_seconds
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS, stop_timeout_seconds
 from tests.functional.worker_fixtures import (
     BASE_ENV,
     WorkerProcess,

@@ -20,10 +20,10 @@ import boto3
 import pytest
 
 from devkit import template
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.ledger import AttemptOutcome, JobStatus
-from queue_scaler.domain.refund import RefundPolicy, envelope_reservation
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import AttemptOutcome, JobStatus
+from queue_scaler.credits.domain.refund import RefundPolicy, envelope_reservation
+from queue_scaler.shared.jobs import JobEnvelope
 from tests.functional.worker_fixtures import (
     WorkerProcess,
     counts,

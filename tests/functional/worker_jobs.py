@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.shared.jobs import JobEnvelope
 
 #: Jobs that finish together: each waits until TOGETHER_JOBS of them are running, then all return.
 _together = threading.Barrier(int(os.environ.get("TOGETHER_JOBS", "1")))

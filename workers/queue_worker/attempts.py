@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 import boto3
 from botocore.config import Config
 
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
-from queue_scaler.errors import AwsCallError
-from queue_scaler.ports import AttemptLog, StartResult
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.domain.ledger import Attempt, AttemptOutcome, Lease, StartVerdict
+from queue_scaler.credits.ports import AttemptLog, StartResult
+from queue_scaler.shared.errors import AwsCallError
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import ReceivedMessage
 from queue_worker.telemetry import Telemetry

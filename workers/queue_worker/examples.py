@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from queue_scaler.jobs import JobEnvelope
+from queue_scaler.shared.jobs import JobEnvelope
 
 
 class DemoJobError(RuntimeError):

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from queue_scaler.domain.deadlines import RELEASE_MARGIN_SECONDS, job_bound
+from queue_scaler.lifecycle.domain.deadlines import RELEASE_MARGIN_SECONDS, job_bound
 
 #: SQS's largest long-poll wait and batch size.
 MAX_WAIT_SECONDS = 20
@@ -161,7 +161,7 @@ class WorkerSettings(HealthSettings):
         return self
 
     def job_bound(self, kind: str) -> float:
-        """The most seconds a job of `kind` is expected to run (queue_scaler/domain/deadlines.py)."""
+        """The most seconds a job of `kind` is expected to run (queue_scaler/lifecycle/domain/deadlines.py)."""
         return job_bound(kind, self.job_max_seconds_by_kind, self.job_max_seconds, self.drain_seconds)
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from queue_scaler.metric_names import Metric
+from queue_scaler.shared.metric_names import Metric
 
 SERVICE = "queue-worker"
 #: EMF allows 100 values per metric in one line; flushing well before keeps every line valid.

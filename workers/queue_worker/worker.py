@@ -9,7 +9,7 @@ Threads, and what each owns:
 
 The drain's deadline is the end of DRAIN_SECONDS, or, when the stop-notice file names the moment the
 instance goes (a Spot interruption), the release margin before it, whichever comes first
-(queue_scaler/domain/deadlines.py). A running job whose bound says it cannot finish by the deadline
+(queue_scaler/lifecycle/domain/deadlines.py). A running job whose bound says it cannot finish by the deadline
 is released at once, so that another worker starts it now rather than after the notice; at the
 deadline whatever still runs is released. Both are recorded `released`, never `failed`. A second
 SIGTERM (a Spot notice during a drain already under way) reads the notice again.
@@ -38,11 +38,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from queue_scaler.domain.deadlines import cannot_finish, gone_by, stop_deadline
-from queue_scaler.domain.ledger import AttemptOutcome, StartVerdict
-from queue_scaler.jobs import JobEnvelope
-from queue_scaler.metric_names import Metric
-from queue_scaler.ports import StartResult
+from queue_scaler.credits.domain.ledger import AttemptOutcome, StartVerdict
+from queue_scaler.credits.ports import StartResult
+from queue_scaler.lifecycle.domain.deadlines import cannot_finish, gone_by, stop_deadline
+from queue_scaler.shared.jobs import JobEnvelope
+from queue_scaler.shared.metric_names import Metric
 from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile
 from queue_worker.protection import NoProtection, Protection

@@ -31,7 +31,7 @@ The algorithm:
   the highest recommendation of the last 300 s, at most 100% per 15 s; clamp to
   [max(minReplicaCount, 1), maxReplicaCount].
 
-The HPA's stabilization and rate rules are the ones `queue_scaler.domain.behavior` implements from
+The HPA's stabilization and rate rules are the ones `queue_scaler.scaling.domain.behavior` implements from
 horizontal.go (stabilizeRecommendationWithBehaviors, calculateScaleUpLimitWithScalingRules,
 calculateScaleDownLimitWithBehaviors); the HPA runs them with its own default behavior below.
 """
@@ -42,9 +42,9 @@ import math
 
 from devkit.sim.engine import Controller, PoolSim
 from devkit.sim.policies.registry import Role, register
-from queue_scaler.domain.behavior import rate_limit, stabilize
-from queue_scaler.domain.models import Decision, History, LimitedBy
-from queue_scaler.domain.pool import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
+from queue_scaler.scaling.domain.behavior import rate_limit, stabilize
+from queue_scaler.scaling.domain.models import Decision, History, LimitedBy
+from queue_scaler.scaling.domain.pool import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
 
 #: KEDA ScaledObject defaults (keda.sh/docs/latest/reference/scaledobject-spec).
 POLLING_INTERVAL = 30.0

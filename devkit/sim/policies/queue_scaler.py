@@ -1,10 +1,10 @@
 """`queue-scaler`: our policy, run by the same scale service the ScalerFunction runs.
 
-The controller drives `queue_scaler.services.scaling.ScaleService`, built by the composition root
+The controller drives `queue_scaler.scaling.services.scaling.ScaleService`, built by the composition root
 (`bootstrap.simulated_scale_service`: observe, `decide_pool`, `History.record`, set the desired
 capacity), through ports backed by the simulated queues and group: the Lambda's loop, not a copy of
 it. It ticks every 10 s, as the scaler does within each invocation, with the recommended policy
-(`queue_scaler.config.RECOMMENDED`, the one the template deploys) on the scenario's pool facts,
+(`queue_scaler.scaling.config.RECOMMENDED`, the one the template deploys) on the scenario's pool facts,
 under whatever policy fields the scenario's `scaler` sets itself.
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from devkit.sim.engine import Controller, PoolSim
 from devkit.sim.policies.registry import Role, register
 from queue_scaler import bootstrap
-from queue_scaler.adapters.memory import NullMetrics
-from queue_scaler.config import recommended
-from queue_scaler.domain.fleet import GroupState, InstanceState
-from queue_scaler.domain.models import QueueObservation
-from queue_scaler.domain.pool import QueueConfig
+from queue_scaler.scaling.adapters.memory import NullMetrics
+from queue_scaler.scaling.config import recommended
+from queue_scaler.scaling.domain.fleet import GroupState, InstanceState
+from queue_scaler.scaling.domain.models import QueueObservation
+from queue_scaler.scaling.domain.pool import QueueConfig
 
 #: The scaler's tick (ARCHITECTURE.md, "Four call chains": a tick every ~10 s inside each invocation).
 TICK_SECONDS = 10.0
@@ -64,7 +64,7 @@ class QueueScaler(Controller):
         super().__init__(pool)
         self.loops = [(TICK_SECONDS, pool.first_run(TICK_SECONDS))]
         self.fleet = _SimFleet(pool)
-        # A scenario's own `scaler` policy fields win (the built-ins set none: tests/unit/test_sim_scenario.py).
+        # A scenario's own `scaler` policy fields win (the built-ins set none: tests/unit/sim/test_sim_scenario.py).
         self.config = recommended(pool.config, pool.spec.scaler)
         self.service = bootstrap.simulated_scale_service(_SimQueues(pool), self.fleet, NullMetrics())
 

@@ -7,7 +7,7 @@ branch (`git diff --stat`: 2 files, +27 lines): a module in this package that de
 and calls `register` once per name, and one import line in `devkit/sim/policies/__init__.py` (the
 order of those imports is the order of the reports' rows within a role). `simulate --policy`,
 `bench`, the reports, the plots and every test parametrized over `POLICIES` take it from there; its
-own pinning test (tests/unit/test_sim_peers.py) and its paragraph in docs/benchmark.md complete it.
+own pinning test (tests/unit/sim/test_sim_peers.py) and its paragraph in docs/benchmark.md complete it.
 """
 
 from __future__ import annotations

@@ -9,27 +9,29 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-from queue_scaler.adapters import clients
-from queue_scaler.adapters.actions import DynamoActionStore, DynamoLeavingRecords
-from queue_scaler.adapters.autoscaling import AutoScalingFleet
-from queue_scaler.adapters.history import DynamoHistoryStore
-from queue_scaler.adapters.ledger import DynamoLedger
-from queue_scaler.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
-from queue_scaler.adapters.memory import MemoryHistory
-from queue_scaler.adapters.notifier import SnsNotifier
-from queue_scaler.adapters.parameters import SsmConfigSource
-from queue_scaler.adapters.parking import DynamoParking
-from queue_scaler.adapters.sqs import SqsJobQueues, SqsQueueMetrics
-from queue_scaler.adapters.ssm_commands import SsmRemoteCommands
-from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.refund import CreditLimits, DeadLetterPolicy, RefundPolicy
-from queue_scaler.ports import Fleet, HistoryStore, InputReader, LifecycleMetricsSink, MetricsSink, QueueMetrics
+from queue_scaler.credits.adapters.ledger import DynamoLedger
+from queue_scaler.credits.adapters.notifier import SnsNotifier
+from queue_scaler.credits.adapters.parking import DynamoParking
+from queue_scaler.credits.domain.refund import CreditLimits, DeadLetterPolicy, RefundPolicy
+from queue_scaler.credits.services.refunds import RefundService
+from queue_scaler.lifecycle.adapters.actions import DynamoActionStore, DynamoLeavingRecords
+from queue_scaler.lifecycle.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
+from queue_scaler.lifecycle.adapters.ssm_commands import SsmRemoteCommands
+from queue_scaler.lifecycle.ports import LifecycleMetricsSink
+from queue_scaler.lifecycle.services.lifecycle import LifecycleService
 from queue_scaler.producer import Producer
-from queue_scaler.services.lifecycle import LifecycleService
-from queue_scaler.services.queue_metrics import QueueMetricsService
-from queue_scaler.services.refunds import RefundService
-from queue_scaler.services.scaling import ScaleService
+from queue_scaler.scaling.adapters.autoscaling import AutoScalingFleet
+from queue_scaler.scaling.adapters.history import DynamoHistoryStore
+from queue_scaler.scaling.adapters.memory import MemoryHistory
+from queue_scaler.scaling.adapters.parameters import SsmConfigSource
+from queue_scaler.scaling.adapters.sqs import SqsJobQueues, SqsQueueMetrics
+from queue_scaler.scaling.config import ScalerConfig
+from queue_scaler.scaling.ports import Fleet, HistoryStore, InputReader, QueueMetrics
+from queue_scaler.scaling.services.queue_metrics import QueueMetricsService
+from queue_scaler.scaling.services.scaling import ScaleService
 from queue_scaler.settings import LifecycleSettings, MetricsSettings, ScalerSettings
+from queue_scaler.shared.adapters import clients
+from queue_scaler.shared.ports import MetricsSink
 
 
 def config_source(parameter: str, max_age_seconds: int = 60, endpoint_url: str | None = None) -> SsmConfigSource:
@@ -40,7 +42,7 @@ def config_source(parameter: str, max_age_seconds: int = 60, endpoint_url: str |
 def input_readers() -> dict[str, InputReader]:
     """The reader of each input kind a signal may need beyond the queue counters (which every pool is
     observed with), by kind (`Signal.inputs`). A signal over a new input adds its adapter under
-    adapters/ and its reader here; every built-in signal reads the queue counters only, so none is
+    scaling/adapters/ and its reader here; every built-in signal reads the queue counters only, so none is
     mapped yet, and a pool naming a signal whose input has no reader is reported unobservable."""
     return {}
 

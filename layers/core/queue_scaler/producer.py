@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from queue_scaler.config import ScalerConfig
-from queue_scaler.domain.ledger import Account, Deposit, JobRecord
-from queue_scaler.domain.refund import (
+from queue_scaler.credits.domain.ledger import Account, Deposit, JobRecord
+from queue_scaler.credits.domain.refund import (
     CreditLimits,
     RefundPolicy,
     Reservation,
@@ -37,11 +36,13 @@ from queue_scaler.domain.refund import (
     envelope_reservation,
     job_credit_cap,
 )
-from queue_scaler.domain.routing import Route, route
-from queue_scaler.errors import AwsCallError, DuplicateReservation, OutcomeUnknown
-from queue_scaler.jobs import JobEnvelope, Plan
-from queue_scaler.metric_names import Metric
-from queue_scaler.ports import CreditLedger, JobQueues, MetricsSink
+from queue_scaler.credits.domain.routing import Route, route
+from queue_scaler.credits.ports import CreditLedger, JobQueues
+from queue_scaler.scaling.config import ScalerConfig
+from queue_scaler.shared.errors import AwsCallError, DuplicateReservation, OutcomeUnknown
+from queue_scaler.shared.jobs import JobEnvelope, Plan
+from queue_scaler.shared.metric_names import Metric
+from queue_scaler.shared.ports import MetricsSink
 
 logger = logging.getLogger(__name__)
 

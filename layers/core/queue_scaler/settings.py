@@ -15,9 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from queue_scaler.domain.commands import check_container_name
-from queue_scaler.domain.lifecycle import HookResult, LifecyclePolicy, PoolTimings
-from queue_scaler.domain.refund import (
+from queue_scaler.credits.domain.refund import (
     DEFAULT_BALANCE_CAP,
     DEFAULT_DEPOSIT_CAP,
     MAX_CREDIT_CAP,
@@ -25,6 +23,8 @@ from queue_scaler.domain.refund import (
     DeadLetterPolicy,
     RefundPolicy,
 )
+from queue_scaler.lifecycle.domain.commands import check_container_name
+from queue_scaler.lifecycle.domain.lifecycle import HookResult, LifecyclePolicy, PoolTimings
 
 #: What the functions' environments in template.yaml take by `!Ref` (Globals included): resources,
 #: whose names CloudFormation gives, and parameters. SAM CLI without `--env-vars` gives a function the
@@ -125,7 +125,7 @@ class LifecycleSettings(FunctionSettings):
         description="The worker's container name on instances: Docker's rule, short enough for the SSM Comment",
     )
     drain_seconds: Annotated[int, Field(gt=0, le=3600)] = 60
-    # SSM delivery on top of Docker's SIGKILL (the drain window + the release margin, domain/deadlines.py),
+    # SSM delivery on top of Docker's SIGKILL (the drain window + the release margin, lifecycle/domain/deadlines.py),
     # before a drain counts as stuck. A Spot drain needs no setting: it ends with the two-minute notice.
     drain_grace_seconds: Annotated[int, Field(ge=0, le=600)] = 30
     launch_timeout_seconds: Annotated[int, Field(gt=0, le=7200)] = 300

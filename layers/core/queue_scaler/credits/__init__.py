@@ -1,0 +1,1 @@
+"""Credits: the ledger, the producer that reserves credit and routes a job, refunds of dead letters."""

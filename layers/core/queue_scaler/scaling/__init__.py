@@ -1,0 +1,1 @@
+"""Scaling: pools, what a tick observes (signals), the decision and the fleet it changes."""
