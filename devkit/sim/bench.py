@@ -262,7 +262,10 @@ def run_bench(
                 if scenario.name == SPEED_SCENARIO and policy == OURS:
                     # The speed figure counts drawing the day's jobs as well as simulating it.
                     speed = Speed(
-                        scenario.name, len(scenario.pools), scenario.duration_seconds, draw_seconds + result.wall_seconds
+                        scenario.name,
+                        len(scenario.pools),
+                        scenario.duration_seconds,
+                        draw_seconds + result.wall_seconds,
                     )
             if on_run is not None:
                 on_run(scenario.name, policy)

@@ -17,8 +17,10 @@ from devkit.sim.bench import (
     goal_check,
     goal_misses,
     reactive_bound,
+    swept,
     wait_bound,
 )
+from devkit.sim.runner import RunResult
 
 
 def run(wait: float, cost: float, lost: int = 0, worst: float | None = None) -> dict[str, Any]:
@@ -191,3 +193,24 @@ def test_the_check_reports_p_b_r_b_ours_gap_and_cost_ratio() -> None:
     assert check["instance_seconds_ratio"] == 0.8
     assert (check["worst_objective_ratio"], check["peer_worst_objective_ratio"]) == (0.5, 0.7)
     assert goal_misses(check) == ["wait"]
+
+
+def result(policy: str, wait: float, cost: float) -> RunResult:
+    return RunResult("t", policy, run(wait, cost), [], 0.1)
+
+
+@pytest.mark.parametrize(
+    ("peer_cost", "shown"),
+    [(100.0, "hold 0 s"), (110.0, "hold 120 s"), (80.0, "hold 0 s")],
+    ids=["B_r's hold", "a dearer hold within P's cost", "none within P's cost: the cheapest"],
+)
+def test_the_bench_shows_the_hold_giving_b_r_with_the_whole_sweep(peer_cost: float, shown: str) -> None:
+    runs = {p: result(p, 1000.0, 1.0) for p in DYNAMIC_PEERS}
+    runs["target-tracking"] = result("target-tracking", 200.0, peer_cost)
+    settings = {label: result("reactive-oracle", w, c) for label, (w, c) in SWEEP.items()}
+    row = swept(runs, "reactive-oracle", settings)
+    assert row.metrics["setting"] == shown
+    assert row.metrics["wait_p95"] == settings[shown].metrics["wait_p95"]
+    assert row.metrics["sweep"] == {
+        label: {"wait_p95": w, "instance_seconds": c, "lost": 0} for label, (w, c) in SWEEP.items()
+    }

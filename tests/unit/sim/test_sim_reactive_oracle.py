@@ -53,9 +53,7 @@ def scenario(*arrivals: Any, slots: int = 1, min_size: int = 0, max_size: int = 
 
 def run(s: Scenario, hold: float | None = None) -> Simulation:
     workload = build_workload(s)
-    factory = (
-        controller_factory(REACTIVE_BOUND, s, workload) if hold is None else model.with_hold(hold)(s, workload)
-    )
+    factory = controller_factory(REACTIVE_BOUND, s, workload) if hold is None else model.with_hold(hold)(s, workload)
     return Simulation(s, workload, factory).run()
 
 
