@@ -60,8 +60,8 @@ def run(s: Scenario, hold: float | None = None) -> Simulation:
 def test_it_is_the_one_reactive_bound_and_sweeps_its_documented_holds() -> None:
     policy = get(REACTIVE_BOUND)
     assert policy.role is Role.REACTIVE_BOUND
-    assert model.HOLDS_SECONDS == (0.0, 120.0, 600.0)
-    assert [label for label, _ in policy.sweep] == ["hold 0 s", "hold 120 s", "hold 600 s"]
+    assert model.HOLDS_SECONDS == (0.0, 60.0, 120.0, 300.0, 600.0)
+    assert [label for label, _ in policy.sweep] == ["hold 0 s", "hold 60 s", "hold 120 s", "hold 300 s", "hold 600 s"]
 
 
 def test_each_job_without_a_slot_launches_an_instance_the_instant_it_arrives() -> None:
