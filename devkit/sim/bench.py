@@ -1,12 +1,17 @@
 """The benchmark: every built-in scenario under every policy, ours compared with its peers.
 
-The goal, per scenario (docs/benchmark.md, "The goal"): with B the oracle's wait_p95 (the least wait
-a clairvoyant plan gives within max_size) and P the better dynamic peer's (the lowest wait_p95 among
-the target-tracking and KEDA policies, ties going to the lower instance_seconds), our wait_p95 must
-close at least 60 % of the gap from P to B, `<= B + 0.4 (P - B)` (`<= 1.05 B` when P is within 5 % of
-B: there is no gap worth the name to close), at instance_seconds no higher than P's, with no job lost.
-The fixed fleet is reported but is no peer: it is sized from the whole run's average load, which
-no controller knows in advance.
+The goal, per scenario (docs/benchmark.md, "The goal"), with P the better dynamic peer (the lowest
+wait_p95 among the target-tracking and KEDA policies, ties going to the lower instance_seconds) and
+B_r the reactive bound (the reactive oracle's lowest wait_p95, over its swept scale-down holds, at
+instance_seconds no higher than P's; none when no hold is that cheap):
+- nothing lost;
+- instance_seconds no higher than P's;
+- wait_p95 no higher than P's, and no higher than B_r + 0.5 (P - B_r) wherever P - B_r is at least
+  max(10 s, 2 % of P) (a smaller gap is within the noise of one burst's boot);
+- the worst queue's wait_p95 / objective no higher than P's.
+The clairvoyant oracle's wait_p95 B is printed as a reference: most of the gap from P to B is out of
+reach of any policy that cannot see the future. The fixed fleet is reported but is no peer: it is
+sized from the whole run's average load, which no controller knows in advance.
 
 Two sets are reported apart: the built-in scenarios, on which the recommended setting was chosen,
 and the held-out scenarios (devkit/sim/heldout.py), drawn once from the same public traces and never
@@ -17,18 +22,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from devkit.sim.policies import DYNAMIC_PEERS, ORACLE, OURS, POLICIES
+from devkit.sim.policies import DYNAMIC_PEERS, ORACLE, OURS, POLICIES, REACTIVE_BOUND
+from devkit.sim.policies.registry import get
 from devkit.sim.runner import RunResult, simulate
 from devkit.sim.scenario import Scenario, builtin_names, heldout_names, load_scenario
 from devkit.sim.workload import build_workload
 
-#: Ours must lie within this share of the gap from B to P: B + GAP_SHARE x (P - B).
-GAP_SHARE = 0.4
-#: When P is within this fraction of B, the bound is (1 + NEAR) x B.
-NEAR = 0.05
+#: Where the gap counts, ours must lie within this share of it from B_r: B_r + GAP_SHARE x (P - B_r).
+GAP_SHARE = 0.5
+#: The gap P - B_r counts when it is at least this many seconds...
+MIN_GAP_SECONDS = 10.0
+#: ...and at least this share of P.
+MIN_GAP_SHARE = 0.02
 #: Float slack for "at most": a wait exactly on the bound meets it.
 _SLACK = 1e-9
 #: The scenario the speed figure is measured on: a day of traffic on three pools.
@@ -60,43 +68,77 @@ def ratio(ours: float, peer: float) -> float | None:
     return round(ours / peer, 3)
 
 
-def wait_bound(peer: float, oracle: float) -> float:
-    """The most wait_p95 ours may have: B + 0.4 (P - B), or 1.05 B when P is within 5 % of B."""
-    if peer <= (1 + NEAR) * oracle:
-        return (1 + NEAR) * oracle
-    return oracle + GAP_SHARE * (peer - oracle)
+def reactive_bound(metrics: dict[str, dict[str, Any]], peer: str) -> tuple[float | None, str | None]:
+    """(B_r, the setting giving it): the reactive oracle's lowest wait_p95 over its sweep at
+    instance_seconds no higher than `peer`'s (ties to the cheaper); (None, None) when no setting is
+    that cheap. A run without a sweep (`simulate`) counts as its one setting."""
+    row = metrics[REACTIVE_BOUND]
+    settings: dict[str, dict[str, Any]] = row.get("sweep") or {row.get("setting", REACTIVE_BOUND): row}
+    budget = metrics[peer]["instance_seconds"]
+    within = [(m["wait_p95"], m["instance_seconds"], label) for label, m in settings.items()]
+    affordable = [s for s in within if s[1] <= budget]
+    if not affordable:
+        return None, None
+    wait, _, label = min(affordable)
+    return wait, label
 
 
-def gap_closed(ours: float, peer: float, oracle: float) -> float | None:
-    """(P - ours) / (P - B): 1 at the oracle, 0 at the peer, negative when worse than the peer; None
-    when P equals B (no gap)."""
-    if peer == oracle:
+def gap_counts(peer: float, reactive: float | None) -> bool:
+    """Whether P - B_r is a gap worth closing: at least max(10 s, 2 % of P)."""
+    return reactive is not None and peer - reactive >= max(MIN_GAP_SECONDS, MIN_GAP_SHARE * peer)
+
+
+def wait_bound(peer: float, reactive: float | None) -> float:
+    """The most wait_p95 ours may have: B_r + 0.5 (P - B_r) where the gap counts, else P."""
+    if reactive is not None and gap_counts(peer, reactive):
+        return reactive + GAP_SHARE * (peer - reactive)
+    return peer
+
+
+def gap_closed(ours: float, peer: float, reactive: float | None) -> float | None:
+    """(P - ours) / (P - B_r): 1 at the reactive bound, 0 at the peer, negative when worse than the
+    peer; None when there is no B_r or P equals it (no gap)."""
+    if reactive is None or peer == reactive:
         return None
-    return round((peer - ours) / (peer - oracle), 3)
+    return round((peer - ours) / (peer - reactive), 3)
+
+
+def queue_within(ours: float | None, peer: float | None) -> bool:
+    """Whether ours' worst queue p95/objective is no higher than P's (no objective: nothing to judge)."""
+    return ours is None or peer is None or ours <= peer + _SLACK
 
 
 def goal_check(metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The scenario's goal check (see the module docstring), with each part's verdict."""
     peer = better_peer(metrics)
-    ours, theirs, oracle = metrics[OURS], metrics[peer], metrics[ORACLE]
-    p, b, wait = theirs["wait_p95"], oracle["wait_p95"], ours["wait_p95"]
-    bound = wait_bound(p, b)
+    ours, theirs = metrics[OURS], metrics[peer]
+    p, wait = theirs["wait_p95"], ours["wait_p95"]
+    reactive, setting = reactive_bound(metrics, peer)
+    bound = wait_bound(p, reactive)
     wait_ok = wait <= bound + _SLACK
     cost_ok = ours["instance_seconds"] <= theirs["instance_seconds"]
+    worst, peer_worst = ours.get("worst_objective_ratio"), theirs.get("worst_objective_ratio")
+    queue_ok = queue_within(worst, peer_worst)
     lost_ok = ours["lost"] == 0
     return {
         "better_peer": peer,
         "peer_wait_p95": p,
-        "oracle_wait_p95": b,
+        "reactive_wait_p95": reactive,
+        "reactive_setting": setting,
+        "gap_counts": gap_counts(p, reactive),
+        "oracle_wait_p95": metrics[ORACLE]["wait_p95"],
         "wait_p95": wait,
         "wait_bound": round(bound, 3),
-        "gap_closed": gap_closed(wait, p, b),
+        "gap_closed": gap_closed(wait, p, reactive),
         "instance_seconds_ratio": ratio(ours["instance_seconds"], theirs["instance_seconds"]),
+        "worst_objective_ratio": worst,
+        "peer_worst_objective_ratio": peer_worst,
         "lost": ours["lost"],
         "wait_ok": wait_ok,
         "cost_ok": cost_ok,
+        "queue_ok": queue_ok,
         "lost_ok": lost_ok,
-        "met": wait_ok and cost_ok and lost_ok,
+        "met": wait_ok and cost_ok and queue_ok and lost_ok,
     }
 
 
@@ -105,9 +147,13 @@ def winner(metrics: dict[str, dict[str, Any]]) -> str:
     return OURS if goal_check(metrics)["met"] else better_peer(metrics)
 
 
+#: The goal's parts, in the order a miss is reported.
+GOAL_PARTS = ("wait", "cost", "queue", "lost")
+
+
 def goal_misses(check: dict[str, Any]) -> list[str]:
     """The parts of a goal check that failed, by name."""
-    return [name for name in ("wait", "cost", "lost") if not check[f"{name}_ok"]]
+    return [name for name in GOAL_PARTS if not check[f"{name}_ok"]]
 
 
 def ratios(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
@@ -174,12 +220,28 @@ class BenchResult:
         return result
 
 
+def swept(runs: dict[str, RunResult], policy: str, settings: dict[str, RunResult]) -> RunResult:
+    """The run the report shows for a swept policy (the reactive bound): the setting giving B_r (the
+    cheapest when none is within P's instance-seconds), its metrics carrying the whole sweep."""
+    sweep = {
+        label: {k: r.metrics[k] for k in ("wait_p95", "instance_seconds", "lost")} for label, r in settings.items()
+    }
+    metrics = {p: r.metrics for p, r in runs.items() if p != policy}
+    metrics[policy] = {"sweep": sweep}
+    _, label = reactive_bound(metrics, better_peer(metrics))
+    if label is None:
+        label = min(settings, key=lambda s: settings[s].metrics["instance_seconds"])
+    chosen = settings[label]
+    return replace(chosen, metrics={**chosen.metrics, "setting": label, "sweep": sweep})
+
+
 def run_bench(
     names: Sequence[str],
     record_series: bool = True,
     on_run: Callable[[str, str], None] | None = None,
 ) -> BenchResult:
-    """Run each scenario under each policy; `on_run(scenario, policy)` after each run."""
+    """Run each scenario under each policy (a policy with a sweep under each of its settings);
+    `on_run(scenario, policy)` after each policy."""
     began = time.perf_counter()
     runs: dict[str, dict[str, RunResult]] = {}
     speed: Speed | None = None
@@ -188,15 +250,26 @@ def run_bench(
         drawn = time.perf_counter()
         workload = build_workload(scenario)
         draw_seconds = time.perf_counter() - drawn
-        runs[scenario.name] = {}
+        here: dict[str, RunResult] = {}
+        sweeps: dict[str, dict[str, RunResult]] = {}
         for policy in POLICIES:
-            result = simulate(scenario, policy, workload, record_series)
-            runs[scenario.name][policy] = result
-            if scenario.name == SPEED_SCENARIO and policy == OURS:
-                # The speed figure counts drawing the day's jobs as well as simulating it.
-                speed = Speed(
-                    scenario.name, len(scenario.pools), scenario.duration_seconds, draw_seconds + result.wall_seconds
-                )
+            sweep = get(policy).sweep
+            if sweep:
+                sweeps[policy] = {label: simulate(scenario, policy, workload, record_series, b) for label, b in sweep}
+            else:
+                result = simulate(scenario, policy, workload, record_series)
+                here[policy] = result
+                if scenario.name == SPEED_SCENARIO and policy == OURS:
+                    # The speed figure counts drawing the day's jobs as well as simulating it.
+                    speed = Speed(
+                        scenario.name,
+                        len(scenario.pools),
+                        scenario.duration_seconds,
+                        draw_seconds + result.wall_seconds,
+                    )
             if on_run is not None:
                 on_run(scenario.name, policy)
+        for policy, settings in sweeps.items():
+            here[policy] = swept(here, policy, settings)
+        runs[scenario.name] = {p: here[p] for p in POLICIES}
     return BenchResult(runs, speed, time.perf_counter() - began)

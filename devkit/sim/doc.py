@@ -27,7 +27,10 @@ METRIC_HEADERS = (
     "scenario | policy | jobs | lost | wait p50 | wait p95 | wait max | worst queue p95/objective | restarted | "
     "instance-h | actions | adequate p50 (s)"
 )
-GOAL_HEADERS = "scenario | P | P wait p95 | B wait p95 | ours | bound | gap closed | instance-s ours/P | goal"
+GOAL_HEADERS = (
+    "scenario | P | P wait p95 | B_r wait p95 | B wait p95 | ours | bound | gap closed | instance-s ours/P | "
+    "worst queue ours/P | goal"
+)
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -79,11 +82,13 @@ def goal_row(scenario: str, metrics: dict[str, dict[str, Any]]) -> str:
             scenario,
             check["better_peer"],
             _num(check["peer_wait_p95"], 1),
+            _num(check["reactive_wait_p95"], 1),
             _num(check["oracle_wait_p95"], 1),
             _num(check["wait_p95"], 1),
             _num(check["wait_bound"], 1),
             _num(check["gap_closed"], 2),
             "inf" if ratio is None else f"{ratio:.3f}",
+            f"{_num(check['worst_objective_ratio'], 2)} / {_num(check['peer_worst_objective_ratio'], 2)}",
             verdict,
         ]
     )

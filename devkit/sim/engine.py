@@ -116,6 +116,14 @@ class Controller(ABC):
     def on_loop(self, index: int, now: float) -> int | None:
         """The new desired capacity, or None to leave it."""
 
+    #: Whether the engine calls `on_arrival` on each of the pool's arrivals (the reactive oracle's
+    #: instant view); False keeps every other policy to its own loops at no cost per arrival.
+    sees_arrivals = False
+
+    def on_arrival(self, now: float) -> int | None:
+        """The new desired capacity the instant a job arrives in the pool, or None to leave it."""
+        return None
+
 
 @dataclass
 class Reaction:
@@ -375,6 +383,11 @@ class Simulation:
     # Jobs.
     def _arrive(self, job: int, pool: PoolSim) -> None:
         pool.queues[self.workload.queue[job]].append(job)
+        controller = self.controllers[pool.index]
+        if controller.sees_arrivals:
+            desired = controller.on_arrival(self.now)
+            if desired is not None:
+                self.set_desired(pool, desired)
         if pool.reaction.started is None and pool.desired < pool.max_size and pool.need() > pool.desired:
             pool.reaction.started = self.now
         if pool.free:

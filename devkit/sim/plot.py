@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from devkit.sim.policies import ORACLE, OURS, PEERS
+from devkit.sim.policies import ORACLE, OURS, PEERS, REACTIVE_BOUND
 from devkit.sim.runner import RunResult
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 #: Where the winner's rule is said, on every figure that marks a winner.
 WINNER_RULE = f"the winner: {OURS} where it meets the benchmark's goal, else the better dynamic peer P"
 #: Each policy's marker in wait-vs-cost: its colour and shape, the same on every panel. Ours and the
-#: oracle have their own; the peers take the next of `_PEER_MARKERS` in the registry's order, so a new
+#: two bounds have their own; the peers take the next of `_PEER_MARKERS` in the registry's order, so a new
 #: peer gets one without an edit here.
 _PEER_MARKERS = (
     ("tab:blue", "o", 60),
@@ -42,6 +42,7 @@ _PEER_MARKERS = (
 MARKERS = {
     OURS: ("tab:red", "*", 220),
     **dict(zip(PEERS, itertools.cycle(_PEER_MARKERS), strict=False)),
+    REACTIVE_BOUND: ("tab:gray", "d", 60),
     ORACLE: ("tab:gray", "X", 70),
 }
 #: The winner's marks: a ring in wait-vs-cost, a frame around its columns in the small multiples.

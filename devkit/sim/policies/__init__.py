@@ -1,4 +1,4 @@
-"""The policies `simulate` and `bench` compare (CONTRACTS.md section 5): ours, four peers, a bound.
+"""The policies `simulate` and `bench` compare (CONTRACTS.md section 5): ours, the peers, two bounds.
 
 Each module registers its policies in `registry` when imported; the imports below are the one list
 of policy modules, in the order of the reports' rows. Every name list here is derived from the registry.
@@ -12,6 +12,7 @@ from devkit.sim.policies import queue_scaler  # noqa: F401
 from devkit.sim.policies import target_tracking  # noqa: F401
 from devkit.sim.policies import keda  # noqa: F401
 from devkit.sim.policies import fixed  # noqa: F401
+from devkit.sim.policies import reactive_oracle  # noqa: F401
 from devkit.sim.policies import oracle  # noqa: F401
 
 # isort: on
@@ -24,6 +25,7 @@ OURS = the(Role.OURS).name
 #: What people would use instead; the "better peer" of a scenario is chosen among the dynamic ones.
 PEERS = names(Role.DYNAMIC_PEER, Role.STATIC_PEER)
 DYNAMIC_PEERS = names(Role.DYNAMIC_PEER)
+REACTIVE_BOUND = the(Role.REACTIVE_BOUND).name
 ORACLE = the(Role.ORACLE).name
 POLICIES = names()
 

@@ -30,7 +30,9 @@ class Role(Enum):
     DYNAMIC_PEER = "dynamic peer"
     #: A peer that does not scale (compared, never P).
     STATIC_PEER = "static peer"
-    #: The clairvoyant bound B; exactly one.
+    #: The reactive bound B_r (the best a scaler that cannot see the future does); exactly one.
+    REACTIVE_BOUND = "reactive bound"
+    #: The clairvoyant bound B, printed as a reference; exactly one.
     ORACLE = "oracle"
 
 
@@ -45,21 +47,27 @@ class Policy:
     role: Role
     #: Where its model comes from (the documentation or source it follows), shown by `simulate --help`.
     citation: str
+    #: (label, builder) of each setting the benchmark runs it under (the reactive bound's holds);
+    #: empty: it runs as registered.
+    sweep: tuple[tuple[str, Builder], ...] = ()
 
 
 _POLICIES: dict[str, Policy] = {}
 
 #: The roles that exactly one policy holds.
-_SINGLE = (Role.OURS, Role.ORACLE)
+_SINGLE = (Role.OURS, Role.REACTIVE_BOUND, Role.ORACLE)
 
 
-def register(name: str, build: Builder, role: Role, citation: str) -> Policy:
-    """Add a policy under `name`; a name taken or a second OURS/ORACLE is a programming error."""
+def register(
+    name: str, build: Builder, role: Role, citation: str, sweep: tuple[tuple[str, Builder], ...] = ()
+) -> Policy:
+    """Add a policy under `name`; a name taken or a second OURS/REACTIVE_BOUND/ORACLE is a programming
+    error."""
     if name in _POLICIES:
         raise ValueError(f"policy {name!r} is registered twice")
     if role in _SINGLE and any(p.role is role for p in _POLICIES.values()):
         raise ValueError(f"policy {name!r}: a {role.value} policy is already registered ({the(role).name!r})")
-    policy = Policy(name, build, role, citation)
+    policy = Policy(name, build, role, citation, sweep)
     _POLICIES[name] = policy
     return policy
 
@@ -77,14 +85,14 @@ def get(name: str) -> Policy:
 
 
 def the(role: Role) -> Policy:
-    """The one policy holding OURS or ORACLE."""
+    """The one policy holding OURS, REACTIVE_BOUND or ORACLE."""
     return next(p for p in _POLICIES.values() if p.role is role)
 
 
 def names(*roles: Role) -> tuple[str, ...]:
     """Every policy's name (or those with one of `roles`): ours first, then the peers in registration
-    order, the oracle last."""
-    order = (Role.OURS, Role.DYNAMIC_PEER, Role.STATIC_PEER, Role.ORACLE)
+    order, the reactive bound, the oracle last."""
+    order = (Role.OURS, Role.DYNAMIC_PEER, Role.STATIC_PEER, Role.REACTIVE_BOUND, Role.ORACLE)
     wanted = roles or order
     ranked = sorted(_POLICIES.values(), key=lambda p: order.index(p.role))
     return tuple(p.name for p in ranked if p.role in wanted)

@@ -62,15 +62,16 @@ def test_the_toy_peer_is_gone_after_its_test() -> None:
 def test_every_list_derives_from_the_registry_in_report_order() -> None:
     names = policies.POLICIES
     assert names[0] == policies.OURS == "queue-scaler" and names[-1] == policies.ORACLE == "oracle"
-    assert names[1:-1] == policies.PEERS
+    assert names[1:-2] == policies.PEERS
+    assert names[-2] == policies.REACTIVE_BOUND == "reactive-oracle"  # the bounds after the peers
     assert {"target-tracking", "target-tracking-hires", "keda"} <= set(policies.DYNAMIC_PEERS)
     assert policies.PEERS[: len(policies.DYNAMIC_PEERS)] == policies.DYNAMIC_PEERS  # dynamic peers first
     assert "fixed" in policies.PEERS and "fixed" not in policies.DYNAMIC_PEERS
     assert all(registry.get(name).citation for name in names)
 
 
-@pytest.mark.parametrize("role", [Role.OURS, Role.ORACLE])
-def test_a_second_ours_or_oracle_is_refused(role: Role) -> None:
+@pytest.mark.parametrize("role", [Role.OURS, Role.REACTIVE_BOUND, Role.ORACLE])
+def test_a_second_ours_or_bound_is_refused(role: Role) -> None:
     with pytest.raises(ValueError, match="already registered"):
         registry.register("another", lambda scenario, workload: _AlwaysTwo, role, "x")
     assert "another" not in registry.names()
