@@ -12,9 +12,10 @@ own pinning test (tests/unit/sim/test_sim_peers.py) and its paragraph in docs/be
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from devkit.sim.engine import ControllerFactory
 from devkit.sim.scenario import Scenario
@@ -36,6 +37,8 @@ class Role(Enum):
 
 #: How a policy builds each pool's controller for one scenario and its workload.
 Builder = Callable[[Scenario, Workload], ControllerFactory]
+#: Which of a policy's variants counts as the policy, from each variant's run metrics (by variant name).
+Chooser = Callable[[Mapping[str, Mapping[str, Any]]], str]
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Policy:
     role: Role
     #: Where its model comes from (the documentation or source it follows), shown by `simulate --help`.
     citation: str
+    #: Documented alternatives the policy may be configured as (variant name -> builder): the runner
+    #: simulates each and `choose` picks the one that counts as the policy (an operator tunes toward
+    #: it). Empty: `build` alone.
+    variants: Mapping[str, Builder] = field(default_factory=dict)
+    choose: Chooser | None = None
 
 
 _POLICIES: dict[str, Policy] = {}
@@ -53,13 +61,24 @@ _POLICIES: dict[str, Policy] = {}
 _SINGLE = (Role.OURS, Role.ORACLE)
 
 
-def register(name: str, build: Builder, role: Role, citation: str) -> Policy:
-    """Add a policy under `name`; a name taken or a second OURS/ORACLE is a programming error."""
+def register(
+    name: str,
+    build: Builder,
+    role: Role,
+    citation: str,
+    *,
+    variants: Mapping[str, Builder] | None = None,
+    choose: Chooser | None = None,
+) -> Policy:
+    """Add a policy under `name`; a name taken, a second OURS/ORACLE, or variants without a chooser
+    (or a chooser without variants) is a programming error."""
+    if bool(variants) != (choose is not None):
+        raise ValueError(f"policy {name!r}: variants and choose come together")
     if name in _POLICIES:
         raise ValueError(f"policy {name!r} is registered twice")
     if role in _SINGLE and any(p.role is role for p in _POLICIES.values()):
         raise ValueError(f"policy {name!r}: a {role.value} policy is already registered ({the(role).name!r})")
-    policy = Policy(name, build, role, citation)
+    policy = Policy(name, build, role, citation, dict(variants or {}), choose)
     _POLICIES[name] = policy
     return policy
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from devkit.sim.engine import PoolSim, Simulation
-from devkit.sim.policies import POLICIES, controller_factory
+from devkit.sim.policies import POLICIES, controller_factory, registry
 from devkit.sim.policies import keda as keda_model
 from devkit.sim.policies import target_tracking as tt_model
 from devkit.sim.runner import simulate
@@ -227,3 +227,49 @@ def test_no_job_is_lost_and_scale_in_never_cuts_a_protected_job(policy: str) -> 
     for instance in sim.pools[0].instances:
         if instance.terminated is not None:
             assert instance.running == 0
+
+
+def recipe_scenario(target: float) -> Scenario:
+    """A burst on one queue of the template's messaging pool (wait objective 120 s) whose jobs take
+    60 s on a 1-slot instance: the SQS guide's target is 120 / 60 = 2 visible messages per instance,
+    the pool's is `target` on visible + in-flight messages."""
+    queue = {
+        "name": "q",
+        "target_per_instance": target,
+        "arrivals": {"burst": {"at": BURST_AT, "count": 120, "over_seconds": 300}},
+        "service_seconds": {"fixed": 60},
+    }
+    return scenario(
+        {}, max_size=40, pool={"name": "messaging", "queues": [queue], "scaler": {"seconds_per_message": 60}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "winner"),
+    [
+        # The pool's target, 20 messages per instance, is ten times the guide's: the guide scales further.
+        (20, tt_model.Recipe.SQS_GUIDE),
+        # The pool's target, 1 on visible + in-flight, asks for more than the guide's 2 on visible only.
+        (1, tt_model.Recipe.POOL_TARGET),
+    ],
+)
+@pytest.mark.parametrize("policy", sorted(RESOLUTIONS))
+def test_target_tracking_counts_as_its_better_recipe(policy: str, target: float, winner: tt_model.Recipe) -> None:
+    s = recipe_scenario(target)
+    assert s.pools[0].wait_objective(s.pools[0].queues[0]) == 120
+    result = simulate(s, policy)
+    variants = result.metrics["variants"]
+    assert set(variants) == {r.value for r in tt_model.Recipe}
+    loser = next(r.value for r in tt_model.Recipe if r is not winner)
+    # The winner's wait p95 is strictly lower (not a tie broken on cost), and its run is the one reported.
+    assert variants[winner.value]["wait_p95"] < variants[loser]["wait_p95"]
+    assert result.metrics["variant"] == winner.value
+    assert result.metrics["wait_p95"] == variants[winner.value]["wait_p95"]
+    assert result.metrics["instance_seconds"] == variants[winner.value]["instance_seconds"]
+
+
+def test_a_policy_with_variants_needs_a_chooser() -> None:
+    build = registry.get("keda").build
+    with pytest.raises(ValueError, match="variants and choose come together"):
+        registry.register("toy", build, registry.Role.DYNAMIC_PEER, "toy", variants={"a": build})
+    assert "toy" not in POLICIES
