@@ -8,6 +8,8 @@ and calls `register` once per name, and one import line in `devkit/sim/policies/
 order of those imports is the order of the reports' rows within a role). `simulate --policy`,
 `bench`, the reports, the plots and every test parametrized over `POLICIES` take it from there; its
 own pinning test (tests/unit/sim/test_sim_peers.py) and its paragraph in docs/benchmark.md complete it.
+A peer with several documented configurations (target tracking's two recipes) registers them as
+`variants` with a `choose` rule: `runner.simulate` runs each and reports the chosen one.
 """
 
 from __future__ import annotations
