@@ -35,10 +35,13 @@ zones are the same as every other policy's; what differs is who removes what, an
   30 s; the grace period counts from the preStop hook's start: Kubernetes "Pod Lifecycle",
   termination of Pods, and "Container Lifecycle Hooks"). The model (`PodTermination`):
   - default (the Deployment as KEDA's SQS example ships it, no preStop): the worker stops taking
-    messages; a job not done 30 s after SIGTERM is killed, and its message becomes visible again a
-    visibility timeout after the kill (the worker kept extending it while it ran; the queue's
-    VisibilityTimeout, by the template's rule at least 3 x the pool's average job time: 3 x the
-    pool's `seconds_per_message`, else 3 x its jobs' mean), and another worker retries it;
+    messages (the worker does not know the grace period: it drains for its own window); a job not
+    done 30 s after SIGTERM is killed, and its message becomes visible again when the worker's last
+    visibility extension runs out: the worker's heartbeat extends it to the visibility timeout VT
+    every VT / 3 (workers/queue_worker/settings.py), so between 2/3 VT and VT after the kill; the
+    model takes the mean over the kill's phase, 5/6 VT. VT is the queue's VisibilityTimeout, by the
+    template's rule 3 x the pool's average job time (3 x its `seconds_per_message`, else 3 x its
+    jobs' mean). Then another worker retries it;
   - `PodTermination.prestop(pool)`, KEDA's documented remedy: a preStop hook that waits for the
     worker's drain and terminationGracePeriodSeconds set to the pool's drain window; what is not done
     by then is released by the worker (visible again at once), as the terminate hook's drain does.
@@ -126,6 +129,9 @@ MAX_EMPTY_BULK_DELETE = 10
 TERMINATION_GRACE_PERIOD = 30.0
 #: The template's rule for a queue's VisibilityTimeoutSeconds: at least this many average jobs.
 VISIBILITY_TIMEOUT_JOBS = 3
+#: A killed job's message is visible again this share of the visibility timeout after the kill, on
+#: average: the worker's heartbeat extends it to VT every VT / 3, so what is left is U(2/3, 1) x VT.
+VISIBLE_AGAIN_SHARE = 5 / 6
 
 
 @dataclass(frozen=True)
@@ -138,8 +144,8 @@ class PodTermination:
 
     @classmethod
     def default(cls, mean_job_seconds: float) -> PodTermination:
-        """No preStop hook: the default grace period, then the queue's visibility timeout."""
-        return cls(TERMINATION_GRACE_PERIOD, VISIBILITY_TIMEOUT_JOBS * mean_job_seconds)
+        """No preStop hook: the default grace period, then what is left of the message's visibility."""
+        return cls(TERMINATION_GRACE_PERIOD, VISIBLE_AGAIN_SHARE * VISIBILITY_TIMEOUT_JOBS * mean_job_seconds)
 
     @classmethod
     def prestop(cls, pool: PoolSim) -> PodTermination:
