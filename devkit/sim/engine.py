@@ -51,7 +51,7 @@ from queue_scaler.scaling.domain.decision import ceil_need
 from queue_scaler.scaling.domain.pool import PoolConfig
 from queue_scaler.scaling.domain.signals.backlog import backlog_count
 
-_BOOTED, _DONE, _LOOP, _SAMPLE, _UNPROTECT, _DRAIN_END = 0, 1, 2, 3, 4, 5
+_BOOTED, _DONE, _LOOP, _SAMPLE, _UNPROTECT, _DRAIN_END, _KILL, _RETURN = 0, 1, 2, 3, 4, 5, 6, 7
 #: How often the engine records a point of the time series and checks whether the run is over.
 SAMPLE_SECONDS = 10.0
 #: EC2 bills by the second but the default termination policy still prefers the instance closest
@@ -92,6 +92,9 @@ class Instance:
     protected: bool = False
     idle_since: float = 0.0
     terminated: float | None = None
+    #: A worker runs on it. Always, for an Auto Scaling group's instance; a Kubernetes node (keda's
+    #: model) hosts a worker pod only while the ReplicaSet places one there (`stop_worker`).
+    worker: bool = True
 
 
 class Controller(ABC):
@@ -111,6 +114,9 @@ class Controller(ABC):
     def __init__(self, pool: PoolSim) -> None:
         self.pool = pool
         self.loops = []
+        #: The simulation running it (set once it is built), for a controller that acts on single
+        #: instances (keda's node model); one that only sets the desired capacity never reads it.
+        self.sim: Simulation | None = None
 
     @abstractmethod
     def on_loop(self, index: int, now: float) -> int | None:
@@ -278,6 +284,8 @@ class Simulation:
             services[pool].append(service)
         self.pools = [PoolSim(i, spec, scenario, services[i]) for i, spec in enumerate(scenario.pools)]
         self.controllers = [make_controller(pool) for pool in self.pools]
+        for controller in self.controllers:
+            controller.sim = self
         jobs = len(workload)
         self.start = [math.nan] * jobs
         self.end = [math.nan] * jobs
@@ -294,6 +302,9 @@ class Simulation:
         self._heap: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
         self._running_on: dict[int, Instance] = {}
+        #: (pool, instance) -> (when the deleted pod's jobs are killed, seconds until each killed
+        #: job's message is visible again).
+        self._kills: dict[tuple[int, int], tuple[float, float]] = {}
 
     def waits(self) -> list[float]:
         """Each job's time in its queue over all its attempts; a job waiting when the run ended counts
@@ -346,10 +357,10 @@ class Simulation:
                 self._booted(self.pools[a], b)
             elif kind == _LOOP:
                 self._loop(a, b)
-            elif kind == _UNPROTECT:
-                self._unprotect(self.pools[a], b)
-            elif kind == _DRAIN_END:
-                self._drain_end(self.pools[a], b)
+            elif kind == _RETURN:
+                self._return(a)
+            elif kind != _SAMPLE:
+                self._instance_event(kind, self.pools[a], b)
             else:
                 self._sample()
                 if at >= horizon or (next_job == total and self._at_rest()):
@@ -364,6 +375,14 @@ class Simulation:
                 pool.adequacy.seconds.append(self.now - pool.adequacy.started)
                 pool.adequacy.started = None
         return self
+
+    def _instance_event(self, kind: int, pool: PoolSim, instance_id: int) -> None:
+        if kind == _UNPROTECT:
+            self._unprotect(pool, instance_id)
+        elif kind == _DRAIN_END:
+            self._drain_end(pool, instance_id)
+        else:
+            self._kill(pool, instance_id)
 
     def _loop(self, pool_index: int, loop: int) -> None:
         controller = self.controllers[pool_index]
@@ -444,9 +463,13 @@ class Simulation:
                 self._terminate(instance)
             self._check_adequacy(pool)
             return
+        if instance.running == 0:
+            instance.idle_since = self.now
+        if not instance.worker:  # its worker was stopped: it takes no more jobs
+            self._check_adequacy(pool)
+            return
         pool.free.add(instance.id)
         if instance.running == 0 and instance.protected:
-            instance.idle_since = self.now
             self._push(self.now + self.fleet.protection_linger_seconds, _UNPROTECT, pool.index, instance.id)
         self._dispatch(pool)
         self._check_adequacy(pool)
@@ -514,6 +537,67 @@ class Simulation:
         self._dispatch(pool)
         self._check_adequacy(pool)
 
+    # A node and its worker pod, apart (keda's model): the pod is deleted and the node removed by
+    # different actors (the ReplicaSet, the Cluster Autoscaler).
+    def start_worker(self, pool: PoolSim, instance: Instance) -> None:
+        """A worker pod placed on an instance without one: in service, it takes jobs at once."""
+        instance.worker = True
+        self._kills.pop((pool.index, instance.id), None)  # the last pod's jobs have all ended
+        if instance.state == "in_service":
+            pool.free.add(instance.id)
+            self._dispatch(pool)
+
+    def stop_worker(self, pool: PoolSim, instance: Instance, grace: float, visible_after: float) -> None:
+        """The worker pod is deleted (SIGTERM): it takes no more jobs; jobs still running `grace`
+        seconds later are killed (SIGKILL) and each message is visible again `visible_after` seconds
+        after the kill, when another worker may take it."""
+        instance.worker = False
+        pool.free.discard(instance.id)
+        if instance.running == 0:
+            instance.idle_since = self.now
+            return
+        self._kills[pool.index, instance.id] = (self.now + grace, visible_after)
+        self._push(self.now + grace, _KILL, pool.index, instance.id)
+
+    def _kill(self, pool: PoolSim, instance_id: int) -> None:
+        deadline, visible_after = self._kills.get((pool.index, instance_id), (math.inf, 0.0))
+        if self.now < deadline - 1e-9:  # an earlier pod's deadline: a later deletion set its own
+            return
+        del self._kills[pool.index, instance_id]
+        instance = pool.instances[instance_id]
+        if not instance.jobs:  # its jobs ended within the grace period
+            return
+        for job in sorted(instance.jobs):
+            del self._running_on[job]
+            self._attempt[job] += 1
+            self.restarts[job] += 1
+            # The job waits again from the kill: invisible, then visible, until a worker takes it.
+            self._queued_since[job] = self.now
+            self._push(self.now + visible_after, _RETURN, job)
+        instance.jobs.clear()
+        instance.running = 0
+        instance.idle_since = self.now
+        self._check_adequacy(pool)
+
+    def _return(self, job: int) -> None:
+        """A killed job's message is visible again (its visibility timeout ran out)."""
+        pool = self.pools[self.workload.pool[job]]
+        q = self.workload.queue[job]
+        pool.in_flight[q] -= 1
+        pool.queues[q].appendleft(job)
+        if pool.free:
+            self._dispatch(pool)
+        self._check_adequacy(pool)
+
+    def remove_instance(self, pool: PoolSim, instance: Instance) -> None:
+        """TerminateInstanceInAutoScalingGroup with ShouldDecrementDesiredCapacity: this instance
+        (in service, no job running) leaves and the desired capacity drops by one (a scale action)."""
+        del pool.in_service[instance.id]
+        pool.free.discard(instance.id)
+        pool.desired -= 1
+        pool.actions.append((self.now, -1))
+        self._terminate(instance)
+
     def _unprotect(self, pool: PoolSim, instance_id: int) -> None:
         instance = pool.in_service.get(instance_id)
         if instance is None or instance.running or not instance.protected:
@@ -536,6 +620,9 @@ class Simulation:
             return
         instance.state = "in_service"
         pool.in_service[instance.id] = instance
+        if not instance.worker:  # a node whose pod was deleted while it booted: it comes up empty
+            instance.idle_since = self.now
+            return
         pool.free.add(instance.id)
         self._dispatch(pool)
         self._check_adequacy(pool)

@@ -8,7 +8,8 @@
 - `wait_p50`, `wait_p95`, `wait_p99`, `wait_max`: queue wait over all jobs, pooled across queues (kept
   for continuity; the benchmark's goal reads the pooled `wait_p95`). A job's wait is the time it
   spent visible in its queue: from arrival to the moment a worker takes it, plus, for a job a drain
-  released, from the release to the moment a worker takes it again; a job waiting when the run ends
+  released, from the release to the moment a worker takes it again (for a job whose worker pod was
+  killed, keda's model: from the kill, through the message's visibility timeout); a job waiting when the run ends
   counts its wait until then. Percentiles interpolate linearly between ranks (numpy's default).
 - `queues`: per queue (SQS queue names are unique in a scenario), `jobs`, `wait_p95`, `objective`
   (its wait objective in seconds: the queue's `max_wait_seconds`, else the template's

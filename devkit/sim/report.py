@@ -140,6 +140,22 @@ def verdict(check: dict[str, Any]) -> str:
     )
 
 
+def variants_line(metrics: dict[str, dict[str, Any]]) -> str:
+    """Which variant counted for each policy run in several (runner.simulate), with each variant's
+    wait p95 and instance-hours; empty when no policy has variants."""
+    parts = [
+        f"{policy} counts as {m['variant']} ("
+        + ", ".join(
+            f"{name}: p95 {_num(v['wait_p95'], 1)} s, {_num(v['instance_seconds'] / 3600, 1)} inst-h"
+            for name, v in m["variants"].items()
+        )
+        + ")"
+        for policy, m in metrics.items()
+        if m.get("variant")
+    ]
+    return "; ".join(parts)
+
+
 def print_bench(result: BenchResult, console: Console) -> None:
     """Per scenario: its two tables and the goal's verdict; then the summary, the rule, the speed."""
     for scenario, runs in result.runs.items():
@@ -152,6 +168,8 @@ def print_bench(result: BenchResult, console: Console) -> None:
         title = f"[bold]{scenario}[/]: {_num(jobs)} jobs; ours/it: {OURS}'s figure over the row's"
         console.print(waits_table(title, metrics, ours_over))
         console.print(scaling_table(metrics))
+        if chosen := variants_line(metrics):
+            console.print(chosen)
         console.print(f"{verdict(goal_check(metrics))}. Winner: {winner(metrics)}.")
         console.print()
     for label, names in result.sets().items():

@@ -7,12 +7,46 @@ handles at once, the pool's slots per instance (the worker's WORKER_SLOTS), not 
 target. "Actual messages" are ApproximateNumberOfMessages + ApproximateNumberOfMessagesNotVisible
 (`scaleOnInFlight` default true; `scaleOnDelayed` default false), read from SQS with SQS's approximation.
 
-Pods to nodes: a replica is a worker pod on a node of its own; new pods go Pending until the cluster
-autoscaler or Karpenter adds a node, and that node boots as an EC2 instance does. So a new replica is
-in service after the same boot-time distribution as every other policy's instances (scenario
-`boot_seconds`, with its tail and launch failures), and a removed replica frees its node through the
-same group rules (termination choice, scale-in protection, drain window): the fleet is the same for
-every policy, only the controller differs.
+Pods and nodes, apart, as Kubernetes runs them (the fleet's boot-time draws, launch failures and
+zones are the same as every other policy's; what differs is who removes what, and when):
+- A replica is a worker pod; each pod needs a node of its own (its requests fill one instance). KEDA
+  sets the ReplicaSet's replica count; the ReplicaSet (kube-controller-manager) creates or deletes
+  pods at once. A new pod goes to an empty node if there is one (the scheduler), else it is Pending.
+- Nodes: the Cluster Autoscaler (CA), the node autoscaler the Kubernetes docs name first ("Node
+  autoscaling"; kubernetes/autoscaler cluster-autoscaler FAQ, "What are the parameters to CA?"), with
+  its defaults: every `scan-interval` (10 s) it asks the node group (an Auto Scaling group) for one
+  node per Pending pod; the node is ready after the scenario's boot time (node provisioning time =
+  the same `boot_seconds` draw as every instance). A node with no pod on it is unneeded; the CA
+  removes it once it has been unneeded for `scale-down-unneeded-time` (10 min) and no scale-up
+  happened in the last `scale-down-delay-after-add` (10 min), at most `max-empty-bulk-delete` (10)
+  empty nodes per scan, never below the node group's minimum, through
+  TerminateInstanceInAutoScalingGroup (the desired capacity drops by one). A node whose pod runs is
+  never underutilized (the pod's requests fill it, above `scale-down-utilization-threshold` 0.5), so
+  the CA never drains one. Karpenter's consolidation (empty nodes removed after `consolidateAfter`)
+  was not chosen: the CA is what the KEDA + EKS managed node group setup runs by default, and its
+  defaults are documented numbers; Karpenter's default consolidateAfter is 0 s, which would make
+  KEDA's node side kinder than the CA's 10 minutes, not fairer.
+- Scale-down is NOT protected while busy. A ReplicaSet picks the pods to delete by its own ranking
+  (pkg/controller/replicaset ActivePodsWithRanks / getPodsToDelete: unscheduled and not-ready pods
+  first, then the pods ready for the shortest time), never by whether a pod is working; KEDA's docs
+  say so ("Scaling Deployments", long-running executions: the HPA may delete a pod mid-work) and
+  point to two remedies: a `preStop` hook with a long `terminationGracePeriodSeconds`, or ScaledJob.
+  A deleted pod gets SIGTERM and is killed (SIGKILL) after `terminationGracePeriodSeconds` (default
+  30 s; the grace period counts from the preStop hook's start: Kubernetes "Pod Lifecycle",
+  termination of Pods, and "Container Lifecycle Hooks"). The model (`PodTermination`):
+  - default (the Deployment as KEDA's SQS example ships it, no preStop): the worker stops taking
+    messages (the worker does not know the grace period: it drains for its own window); a job not
+    done 30 s after SIGTERM is killed, and its message becomes visible again when the worker's last
+    visibility extension runs out: the worker's heartbeat extends it to the visibility timeout VT
+    every VT / 3 (workers/queue_worker/settings.py), so between 2/3 VT and VT after the kill; the
+    model takes the mean over the kill's phase, 5/6 VT. VT is the queue's VisibilityTimeout, by the
+    template's rule 3 x the pool's average job time (3 x its `seconds_per_message`, else 3 x its
+    jobs' mean). Then another worker retries it;
+  - `PodTermination.prestop(pool)`, KEDA's documented remedy: a preStop hook that waits for the
+    worker's drain and terminationGracePeriodSeconds set to the pool's drain window; what is not done
+    by then is released by the worker (visible again at once), as the terminate hook's drain does.
+  The registered `keda` peer is the default: the remedy is something a scenario would have to model
+  (and ScaledJob, one Job per message, is a different workload shape: not modelled).
 
 The algorithm:
 - KEDA's loop (keda pkg/scaling/scale_handler.go, executors/scale_scaledobjects.go) polls every
@@ -31,6 +65,17 @@ The algorithm:
   the highest recommendation of the last 300 s, at most 100% per 15 s; clamp to
   [max(minReplicaCount, 1), maxReplicaCount].
 
+Sources: https://keda.sh/docs/latest/concepts/scaling-deployments/ (long-running executions: the
+container lifecycle's preStop and terminationGracePeriodSeconds, or ScaledJob),
+https://keda.sh/docs/latest/concepts/scaling-jobs/, https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md
+(scan-interval 10 s, scale-down-unneeded-time 10 min, scale-down-delay-after-add 10 min,
+max-empty-bulk-delete 10, scale-down-utilization-threshold 0.5; AKS's autoscaler profile repeats the
+same defaults), https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
+(terminationGracePeriodSeconds default 30 s) and
+https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/ (the grace period's
+countdown begins before the preStop hook runs), https://karpenter.sh/docs/concepts/disruption/
+(consolidateAfter, not modelled).
+
 The HPA's stabilization and rate rules are the ones `queue_scaler.scaling.domain.behavior` implements from
 horizontal.go (stabilizeRecommendationWithBehaviors, calculateScaleUpLimitWithScalingRules,
 calculateScaleDownLimitWithBehaviors); the HPA runs them with its own default behavior below.
@@ -39,9 +84,12 @@ calculateScaleDownLimitWithBehaviors); the HPA runs them with its own default be
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from devkit.sim.engine import Controller, PoolSim
+from devkit.sim.engine import Controller, ControllerFactory, Instance, PoolSim, Simulation
 from devkit.sim.policies.registry import Role, register
+from devkit.sim.scenario import Scenario
+from devkit.sim.workload import Workload
 from queue_scaler.scaling.domain.behavior import rate_limit, stabilize
 from queue_scaler.scaling.domain.models import Decision, History, LimitedBy
 from queue_scaler.scaling.domain.pool import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
@@ -72,6 +120,38 @@ HPA_DEFAULT_BEHAVIOR = Behavior(
     ),
 )
 _EPSILON = 1e-9
+#: Cluster Autoscaler defaults (cluster-autoscaler FAQ, "What are the parameters to CA?").
+CA_SCAN_INTERVAL = 10.0
+SCALE_DOWN_UNNEEDED_TIME = 600.0
+SCALE_DOWN_DELAY_AFTER_ADD = 600.0
+MAX_EMPTY_BULK_DELETE = 10
+#: A pod's default terminationGracePeriodSeconds (Kubernetes API reference, PodSpec).
+TERMINATION_GRACE_PERIOD = 30.0
+#: The template's rule for a queue's VisibilityTimeoutSeconds: at least this many average jobs.
+VISIBILITY_TIMEOUT_JOBS = 3
+#: A killed job's message is visible again this share of the visibility timeout after the kill, on
+#: average: the worker's heartbeat extends it to VT every VT / 3, so what is left is U(2/3, 1) x VT.
+VISIBLE_AGAIN_SHARE = 5 / 6
+
+
+@dataclass(frozen=True)
+class PodTermination:
+    """What happens to a busy worker pod the ReplicaSet deletes: killed `grace` seconds after SIGTERM,
+    each job it still runs visible again `visible_after` seconds after the kill."""
+
+    grace: float
+    visible_after: float
+
+    @classmethod
+    def default(cls, mean_job_seconds: float) -> PodTermination:
+        """No preStop hook: the default grace period, then what is left of the message's visibility."""
+        return cls(TERMINATION_GRACE_PERIOD, VISIBLE_AGAIN_SHARE * VISIBILITY_TIMEOUT_JOBS * mean_job_seconds)
+
+    @classmethod
+    def prestop(cls, pool: PoolSim) -> PodTermination:
+        """KEDA's remedy: a preStop hook and a grace period of the pool's drain window, after which the
+        worker releases what it holds (visible again at once)."""
+        return cls(pool.drain_seconds, 0.0)
 
 
 def queue_length(pool: PoolSim) -> int:
@@ -80,32 +160,44 @@ def queue_length(pool: PoolSim) -> int:
 
 
 class Keda(Controller):
-    POLL, HPA = 0, 1
+    POLL, HPA, CA = 0, 1, 2
 
-    def __init__(self, pool: PoolSim) -> None:
+    def __init__(self, pool: PoolSim, termination: PodTermination) -> None:
         super().__init__(pool)
         self.loops = [
             (POLLING_INTERVAL, pool.first_run(POLLING_INTERVAL)),
             (HPA_SYNC_PERIOD, pool.first_run(HPA_SYNC_PERIOD)),
+            (CA_SCAN_INTERVAL, pool.first_run(CA_SCAN_INTERVAL)),
         ]
+        self.termination = termination
         self.last_active: float | None = None
         self.history = History()
         self.keep = HPA_DEFAULT_BEHAVIOR.longest_window_seconds()
         self.queue_length = queue_length(pool)
+        #: The ReplicaSet's replica count (KEDA and the HPA set it); the pool's desired capacity is
+        #: the node group's, set by the Cluster Autoscaler. The initial fleet: one pod per node.
+        self.replicas = pool.min_size
+        #: (time, change) of each change of the replica count.
+        self.replica_actions: list[tuple[float, int]] = []
+        self.last_scale_up = -math.inf
 
     def on_loop(self, index: int, now: float) -> int | None:
-        return self._poll(now) if index == self.POLL else self._hpa_sync(now)
+        if index == self.CA:
+            self._autoscale_nodes(now)
+        else:
+            self._set_replicas(self._poll(now) if index == self.POLL else self._hpa_sync(now), now)
+        return None  # the node group's size is the Cluster Autoscaler's, set in _autoscale_nodes
 
     def _poll(self, now: float) -> int | None:
         pool = self.pool
         active = any(self.messages(q) > ACTIVATION_QUEUE_LENGTH for q in range(len(pool.queues)))
         if active:
             self.last_active = now
-            if pool.desired == 0:
+            if self.replicas == 0:
                 return max(pool.min_size, 1)
             return None
         idle_since = self.last_active if self.last_active is not None else 0.0
-        if pool.desired > 0 and pool.min_size == 0 and now - idle_since >= COOLDOWN_PERIOD:
+        if self.replicas > 0 and pool.min_size == 0 and now - idle_since >= COOLDOWN_PERIOD:
             return 0
         return None
 
@@ -117,7 +209,7 @@ class Keda(Controller):
     def hpa_recommendation(self, values: list[int]) -> int:
         """The largest of the triggers' replica counts (before behavior and clamps), from each
         trigger's message count."""
-        current = self.pool.desired
+        current = self.replicas
         target = self.queue_length
         wanted = 0
         for value in values:
@@ -128,7 +220,7 @@ class Keda(Controller):
 
     def _hpa_sync(self, now: float) -> int | None:
         pool = self.pool
-        current = pool.desired
+        current = self.replicas
         if current == 0:
             return None
         values = [self.messages(q) for q in range(len(pool.queues))]
@@ -149,13 +241,84 @@ class Keda(Controller):
         self.history = self.history.record(decision, now, self.keep)
         return desired
 
+    # The ReplicaSet and the scheduler.
+    def _set_replicas(self, replicas: int | None, now: float) -> None:
+        if replicas is None or replicas == self.replicas:
+            return
+        self.replica_actions.append((now, replicas - self.replicas))
+        self.replicas = replicas
+        self._reconcile_pods()
+
+    def pods(self) -> list[Instance]:
+        """The nodes a worker pod is on (or bound to, while the node boots)."""
+        pool = self.pool
+        return [i for i in (*pool.booting.values(), *pool.in_service.values()) if i.worker]
+
+    def empty_nodes(self) -> list[Instance]:
+        """Nodes in service with no pod and no job left running (a deleted pod's jobs still count)."""
+        return [i for i in self.pool.in_service.values() if not i.worker and not i.jobs]
+
+    def _reconcile_pods(self) -> None:
+        """Delete pods above the replica count (ReplicaSet ranking, busy or not); place pods below it
+        on empty nodes (the rest stay Pending for the Cluster Autoscaler)."""
+        sim, pool = self._sim(), self.pool
+        pods = self.pods()
+        extra = len(pods) - self.replicas
+        if extra > 0:
+            # Pending (node still booting) first, then the pod ready for the shortest time.
+            ranked = sorted(pods, key=lambda i: (i.state == "in_service", -i.ready_at, -i.id))
+            for instance in ranked[:extra]:
+                sim.stop_worker(pool, instance, self.termination.grace, self.termination.visible_after)
+        for instance in sorted(self.empty_nodes(), key=lambda i: i.id)[: max(0, -extra)]:
+            sim.start_worker(pool, instance)
+
+    # The Cluster Autoscaler.
+    def _autoscale_nodes(self, now: float) -> None:
+        sim, pool = self._sim(), self.pool
+        self._reconcile_pods()  # the scheduler places Pending pods on nodes freed since
+        pending = self.replicas - len(self.pods())
+        if pending > 0:
+            before = pool.desired
+            sim.set_desired(pool, pool.desired + pending)
+            if pool.desired > before:
+                self.last_scale_up = now
+            return
+        if now - self.last_scale_up < SCALE_DOWN_DELAY_AFTER_ADD - _EPSILON:
+            return
+        unneeded = [i for i in self.empty_nodes() if now - self.empty_since(i) >= SCALE_DOWN_UNNEEDED_TIME - _EPSILON]
+        room = min(MAX_EMPTY_BULK_DELETE, pool.desired - pool.min_size)
+        for instance in sorted(unneeded, key=lambda i: i.id)[: max(0, room)]:
+            sim.remove_instance(pool, instance)
+
+    @staticmethod
+    def empty_since(instance: Instance) -> float:
+        """When the node last became empty: its last job's end, its pod's deletion, or its boot."""
+        return max(instance.idle_since, instance.ready_at)
+
+    def _sim(self) -> Simulation:
+        assert self.sim is not None, "the simulation sets itself on its controllers before running them"
+        return self.sim
+
     def rest_size(self) -> int:
         return self.pool.min_size
 
 
+def mean_job_seconds(pool: PoolSim, workload: Workload) -> float:
+    """The pool's average job time: its `seconds_per_message`, else its jobs' mean (1 s without jobs)."""
+    if pool.config.seconds_per_message is not None:
+        return pool.config.seconds_per_message
+    jobs = [s for s, p in zip(workload.service, workload.pool, strict=True) if p == pool.index]
+    return sum(jobs) / len(jobs) if jobs else 1.0
+
+
+def _build(scenario: Scenario, workload: Workload) -> ControllerFactory:
+    return lambda pool: Keda(pool, PodTermination.default(mean_job_seconds(pool, workload)))
+
+
 register(
     "keda",
-    lambda scenario, workload: Keda,
+    _build,
     Role.DYNAMIC_PEER,
-    "KEDA aws-sqs-queue scaler (keda.sh/docs/latest/scalers/aws-sqs) through a default-behavior HPA",
+    "KEDA aws-sqs-queue scaler (keda.sh/docs/latest/scalers/aws-sqs) through a default-behavior HPA, "
+    "its pods on nodes the Cluster Autoscaler adds and removes with its defaults",
 )

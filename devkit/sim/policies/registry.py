@@ -8,13 +8,16 @@ and calls `register` once per name, and one import line in `devkit/sim/policies/
 order of those imports is the order of the reports' rows within a role). `simulate --policy`,
 `bench`, the reports, the plots and every test parametrized over `POLICIES` take it from there; its
 own pinning test (tests/unit/sim/test_sim_peers.py) and its paragraph in docs/benchmark.md complete it.
+A peer with several documented configurations (target tracking's two recipes) registers them as
+`variants` with a `choose` rule: `runner.simulate` runs each and reports the chosen one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from devkit.sim.engine import ControllerFactory
 from devkit.sim.scenario import Scenario
@@ -38,6 +41,8 @@ class Role(Enum):
 
 #: How a policy builds each pool's controller for one scenario and its workload.
 Builder = Callable[[Scenario, Workload], ControllerFactory]
+#: Which of a policy's variants counts as the policy, from each variant's run metrics (by variant name).
+Chooser = Callable[[Mapping[str, Mapping[str, Any]]], str]
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,11 @@ class Policy:
     #: (label, builder) of each setting the benchmark runs it under (the reactive bound's holds);
     #: empty: it runs as registered.
     sweep: tuple[tuple[str, Builder], ...] = ()
+    #: Documented alternatives the policy may be configured as (variant name -> builder): the runner
+    #: simulates each and `choose` picks the one that counts as the policy (an operator tunes toward
+    #: it). Empty: `build` alone.
+    variants: Mapping[str, Builder] = field(default_factory=dict)
+    choose: Chooser | None = None
 
 
 _POLICIES: dict[str, Policy] = {}
@@ -59,15 +69,24 @@ _SINGLE = (Role.OURS, Role.REACTIVE_BOUND, Role.ORACLE)
 
 
 def register(
-    name: str, build: Builder, role: Role, citation: str, sweep: tuple[tuple[str, Builder], ...] = ()
+    name: str,
+    build: Builder,
+    role: Role,
+    citation: str,
+    sweep: tuple[tuple[str, Builder], ...] = (),
+    *,
+    variants: Mapping[str, Builder] | None = None,
+    choose: Chooser | None = None,
 ) -> Policy:
-    """Add a policy under `name`; a name taken or a second OURS/REACTIVE_BOUND/ORACLE is a programming
-    error."""
+    """Add a policy under `name`; a name taken, a second OURS/REACTIVE_BOUND/ORACLE, or variants
+    without a chooser (or a chooser without variants) is a programming error."""
+    if bool(variants) != (choose is not None):
+        raise ValueError(f"policy {name!r}: variants and choose come together")
     if name in _POLICIES:
         raise ValueError(f"policy {name!r} is registered twice")
     if role in _SINGLE and any(p.role is role for p in _POLICIES.values()):
         raise ValueError(f"policy {name!r}: a {role.value} policy is already registered ({the(role).name!r})")
-    policy = Policy(name, build, role, citation, sweep)
+    policy = Policy(name, build, role, citation, sweep, dict(variants or {}), choose)
     _POLICIES[name] = policy
     return policy
 

@@ -58,7 +58,8 @@ alarms target tracking creates for itself:
   finds the pool at zero wakes it with the capacity its first datapoint justifies, not one instance.
 - Two recipes (`Recipe`), both documented; the better one per scenario counts as the peer
   (`better_run`: lower wait p95, then fewer instance-seconds), since an operator would tune toward
-  it:
+  it. Each policy registers both as its variants (registry.Policy.variants): the runner simulates
+  both and records the chosen one in the run's metrics (`variant`), which the report shows:
   - `pool-target`: the pool's own targets on visible + in-flight messages (the backlog the other
     autoscalers see);
   - `sqs-guide`: the SQS guide as written: `ApproximateNumberOfMessages` (visible messages only)
@@ -90,7 +91,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from devkit.sim.engine import Controller, ControllerFactory, Instance, PoolSim
-from devkit.sim.policies.registry import Role, register
+from devkit.sim.policies.registry import Builder, Role, register
 from devkit.sim.scenario import Scenario
 from devkit.sim.workload import Workload
 
@@ -253,18 +254,39 @@ def better_run[Run: _Scored](runs: Mapping[Recipe, Run]) -> tuple[Recipe, Run]:
     return recipe, runs[recipe]
 
 
-def _standard(scenario: Scenario, workload: Workload) -> ControllerFactory:
-    standard = Resolution(STANDARD_PERIOD, scenario.fleet.cloudwatch_delay_seconds)
-    return lambda pool: TargetTracking(pool, standard, scenario.warmup_seconds)
+@dataclass(frozen=True)
+class _Metrics:
+    metrics: Mapping[str, Any]
 
 
-def _hires(scenario: Scenario, workload: Workload) -> ControllerFactory:
-    hires = Resolution(HIRES_PERIOD, scenario.fleet.cloudwatch_hires_delay_seconds)
-    return lambda pool: TargetTracking(pool, hires, scenario.warmup_seconds)
+def choose_recipe(runs: Mapping[str, Mapping[str, Any]]) -> str:
+    """The registry's chooser: `better_run` over each recipe's run metrics (keyed by recipe name)."""
+    return better_run({Recipe(name): _Metrics(metrics) for name, metrics in runs.items()})[0].value
+
+
+def _builder(period: float, delay: Callable[[Scenario], float], recipe: Recipe) -> Builder:
+    def build(scenario: Scenario, workload: Workload) -> ControllerFactory:
+        resolution = Resolution(period, delay(scenario))
+        return lambda pool: TargetTracking(pool, resolution, scenario.warmup_seconds, recipe)
+
+    return build
+
+
+def _register(name: str, period: float, delay: Callable[[Scenario], float], citation: str) -> None:
+    """One target tracking policy: both recipes as its variants, the better one counting as the peer;
+    `build` alone (a single simulation) is the pool-target recipe."""
+    variants = {recipe.value: _builder(period, delay, recipe) for recipe in Recipe}
+    build = variants[Recipe.POOL_TARGET.value]
+    register(name, build, Role.DYNAMIC_PEER, citation, variants=variants, choose=choose_recipe)
 
 
 _GUIDE = (
     'Amazon EC2 Auto Scaling User Guide, "Target tracking scaling policies" and "Scaling policy based on Amazon SQS"'
 )
-register("target-tracking", _standard, Role.DYNAMIC_PEER, f"{_GUIDE}, 1-minute metric")
-register("target-tracking-hires", _hires, Role.DYNAMIC_PEER, f"{_GUIDE}, 10-second high-resolution metric")
+_register("target-tracking", STANDARD_PERIOD, lambda s: s.fleet.cloudwatch_delay_seconds, f"{_GUIDE}, 1-minute metric")
+_register(
+    "target-tracking-hires",
+    HIRES_PERIOD,
+    lambda s: s.fleet.cloudwatch_hires_delay_seconds,
+    f"{_GUIDE}, 10-second high-resolution metric",
+)

@@ -167,3 +167,25 @@ def test_the_built_in_and_held_out_sets_are_reported_apart() -> None:
     sets = result.as_json()["sets"]
     assert sets["held-out"] == {"scenarios": heldout_names(), "goal_met": len(heldout_names())}
     assert sets["built-in"]["goal_met"] == 0
+
+
+def test_each_scenario_names_the_target_tracking_recipe_that_counted() -> None:
+    chosen = {
+        "variant": "sqs-guide",
+        "variants": {
+            "pool-target": {"wait_p95": 130.0, "instance_seconds": 7_200.0},
+            "sqs-guide": {"wait_p95": 120.5, "instance_seconds": 9_000.0},
+        },
+    }
+    runs = {
+        "seed-burst": {
+            p: RunResult("seed-burst", p, metrics(p) | (chosen if p == "target-tracking" else {}), [], 0.1)
+            for p in POLICIES
+        }
+    }
+    text = " ".join(render(BenchResult(runs, None, 1.0), Console(file=io.StringIO(), width=400, color_system=None)))
+    assert (
+        "target-tracking counts as sqs-guide (pool-target: p95 130.0 s, 2.0 inst-h, sqs-guide: p95 120.5 s, "
+        "2.5 inst-h)" in text
+    )
+    assert "target-tracking-hires counts as" not in text
