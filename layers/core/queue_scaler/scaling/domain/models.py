@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter, le
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -117,6 +119,19 @@ class ScaleEvent(_Model):
     change: int
 
 
+#: An entry's time, read in C (history lists are walked every tick).
+_AT = attrgetter("at")
+
+
+def _within[E: (Recommendation, ScaleEvent, WorkSample)](entries: list[E], horizon: float, now: float) -> list[E]:
+    """The entries dated in (horizon, now], in their order: a slice when they are in time order (as
+    `History.record` keeps them), else a filter (a history written by clocks that disagree)."""
+    times = list(map(_AT, entries))
+    if all(map(le, times, times[1:])):
+        return entries[bisect_right(times, horizon) : bisect_right(times, now)]
+    return [e for e, at in zip(entries, times, strict=True) if horizon < at <= now]
+
+
 class History(_Model):
     """What the scaler recommended and changed recently: the memory behind stabilization and rates."""
 
@@ -130,16 +145,21 @@ class History(_Model):
         """Only the entries a decision at `now` can still look at: none older than `keep_seconds`,
         none dated after `now` (a clock ahead must not hold the fleet for as long as it is ahead)."""
         horizon = now - keep_seconds
-        return History(
-            recommendations=[r for r in self.recommendations if horizon < r.at <= now],
-            scale_events=[e for e in self.scale_events if horizon < e.at <= now],
-            samples=[s for s in self.samples if horizon < s.at <= now],
+        # Built without validation: every entry is already a validated model.
+        return History.model_construct(
+            recommendations=_within(self.recommendations, horizon, now),
+            scale_events=_within(self.scale_events, horizon, now),
+            samples=_within(self.samples, horizon, now),
         )
 
     def future_count(self, now: float) -> int:
         """How many entries are dated after `now`: written by a clock that was ahead of this one."""
-        times = [r.at for r in self.recommendations] + [e.at for e in self.scale_events] + [s.at for s in self.samples]
-        return sum(1 for at in times if at > now)
+        return sum(
+            sum(1 for at in map(_AT, entries) if at > now)
+            for entries in (self.recommendations, self.scale_events, self.samples)
+            # The usual case, checked in C: nothing is dated after now.
+            if entries and max(map(_AT, entries)) > now
+        )
 
     def as_of(self, now: float) -> History:
         """The entries dated at or before `now`; later ones are ignored (see `future_count`)."""
@@ -155,16 +175,17 @@ class History(_Model):
         """The history after `decision` at `now`: its recommendation (with the part the running messages
         held), its change and its work sample appended, pruned to `keep_seconds`. A recommendation from
         partial metrics understates the need: it must not steer later decisions, so it is not kept."""
-        recommendations = list(self.recommendations)
-        if not decision.unavailable_queues:
-            recommendations.append(Recommendation(at=now, desired=decision.recommendation, held=decision.held))
-        events = list(self.scale_events)
-        if decision.change:
-            events.append(ScaleEvent(at=now, change=decision.change))
-        samples = list(self.samples)
-        if decision.sample is not None:
-            samples.append(decision.sample)
-        return History(recommendations=recommendations, scale_events=events, samples=samples).pruned(now, keep_seconds)
+        # The simulator records a long history every tick: the old entries are pruned first (the same
+        # entries as pruning after appending) and joined without validating them again.
+        kept = self.pruned(now, keep_seconds)
+        horizon = now - keep_seconds
+        if not decision.unavailable_queues and horizon < now:
+            kept.recommendations.append(Recommendation(at=now, desired=decision.recommendation, held=decision.held))
+        if decision.change and horizon < now:
+            kept.scale_events.append(ScaleEvent(at=now, change=decision.change))
+        if decision.sample is not None and horizon < decision.sample.at <= now:
+            kept.samples.append(decision.sample)
+        return kept
 
     def without_event(self, at: float) -> History:
         """The history without the scale events made at `at` (a change that did not happen)."""
