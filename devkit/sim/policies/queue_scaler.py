@@ -36,8 +36,7 @@ class _SimQueues:
         observed = []
         for q in queues:
             visible, in_flight = self.pool.sqs_counts(self.index[q.name])
-            # The simulator's counts are whole and never negative: nothing to validate, every tick.
-            observed.append(QueueObservation.model_construct(name=q.name, visible=visible, in_flight=in_flight))
+            observed.append(QueueObservation(name=q.name, visible=visible, in_flight=in_flight))
         return observed
 
 
@@ -63,7 +62,7 @@ class _SimFleet:
         instances = [self._state(i, "InService") for i in pool.in_service] + [
             self._state(i, "Pending") for i in pool.booting
         ]
-        fleet = GroupState.model_construct(desired=pool.desired, instances=instances)
+        fleet = GroupState(desired=pool.desired, instances=instances)
         return {group: fleet for group in groups}
 
     def set_desired(self, group: str, desired: int) -> None:

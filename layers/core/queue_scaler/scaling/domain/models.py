@@ -145,8 +145,7 @@ class History(_Model):
         """Only the entries a decision at `now` can still look at: none older than `keep_seconds`,
         none dated after `now` (a clock ahead must not hold the fleet for as long as it is ahead)."""
         horizon = now - keep_seconds
-        # Built without validation: every entry is already a validated model.
-        return History.model_construct(
+        return History(
             recommendations=_within(self.recommendations, horizon, now),
             scale_events=_within(self.scale_events, horizon, now),
             samples=_within(self.samples, horizon, now),
@@ -175,17 +174,19 @@ class History(_Model):
         """The history after `decision` at `now`: its recommendation (with the part the running messages
         held), its change and its work sample appended, pruned to `keep_seconds`. A recommendation from
         partial metrics understates the need: it must not steer later decisions, so it is not kept."""
-        # The simulator records a long history every tick: the old entries are pruned first (the same
-        # entries as pruning after appending) and joined without validating them again.
-        kept = self.pruned(now, keep_seconds)
+        # The old entries are pruned first (the same entries as pruning after appending), by slicing
+        # the time-ordered lists: the simulator records a long history every tick.
         horizon = now - keep_seconds
+        recommendations = _within(self.recommendations, horizon, now)
         if not decision.unavailable_queues and horizon < now:
-            kept.recommendations.append(Recommendation(at=now, desired=decision.recommendation, held=decision.held))
+            recommendations.append(Recommendation(at=now, desired=decision.recommendation, held=decision.held))
+        events = _within(self.scale_events, horizon, now)
         if decision.change and horizon < now:
-            kept.scale_events.append(ScaleEvent(at=now, change=decision.change))
+            events.append(ScaleEvent(at=now, change=decision.change))
+        samples = _within(self.samples, horizon, now)
         if decision.sample is not None and horizon < decision.sample.at <= now:
-            kept.samples.append(decision.sample)
-        return kept
+            samples.append(decision.sample)
+        return History(recommendations=recommendations, scale_events=events, samples=samples)
 
     def without_event(self, at: float) -> History:
         """The history without the scale events made at `at` (a change that did not happen)."""
