@@ -33,7 +33,8 @@ def stabilize(
     `held`, the scale-down window remembers only the queue-driven parts (see `remembered`)."""
     if recommendation > current:
         window = behavior.scale_up.stabilization_window_seconds
-        recent = [r.desired for r in history.recommendations if r.at > now - window]
+        since = now - window
+        recent = [r.desired for r in history.recommendations if r.at > since]
         up = min([recommendation, *recent])
         value = up if up > current else current
         if window <= 0:
@@ -43,7 +44,8 @@ def stabilize(
         return Step(value, limited, line + (f": hold at {value}" if limited else ""))
     if recommendation < current:
         window = behavior.scale_down.stabilization_window_seconds
-        recent = [remembered(r, held) for r in history.recommendations if r.at > now - window]
+        since = now - window
+        recent = [remembered(r, held) for r in history.recommendations if r.at > since]
         down = max([recommendation, *recent])
         value = down if down < current else current
         if window <= 0:
@@ -57,7 +59,8 @@ def stabilize(
 
 def _period_start(current: int, now: float, history: History, period: float) -> tuple[int, str]:
     """The size at the start of a period: undo the changes made strictly inside it."""
-    changes = [e.change for e in history.scale_events if e.at > now - period]
+    since = now - period
+    changes = [e.change for e in history.scale_events if e.at > since]
     added = sum(c for c in changes if c > 0)
     removed = -sum(c for c in changes if c < 0)
     start = current - added + removed

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
-from operator import attrgetter, le
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -119,17 +117,9 @@ class ScaleEvent(_Model):
     change: int
 
 
-#: An entry's time, read in C (history lists are walked every tick).
-_AT = attrgetter("at")
-
-
 def _within[E: (Recommendation, ScaleEvent, WorkSample)](entries: list[E], horizon: float, now: float) -> list[E]:
-    """The entries dated in (horizon, now], in their order: a slice when they are in time order (as
-    `History.record` keeps them), else a filter (a history written by clocks that disagree)."""
-    times = list(map(_AT, entries))
-    if all(map(le, times, times[1:])):
-        return entries[bisect_right(times, horizon) : bisect_right(times, now)]
-    return [e for e, at in zip(entries, times, strict=True) if horizon < at <= now]
+    """The entries dated in (horizon, now], in their order."""
+    return [e for e in entries if horizon < e.at <= now]
 
 
 class History(_Model):
@@ -153,12 +143,8 @@ class History(_Model):
 
     def future_count(self, now: float) -> int:
         """How many entries are dated after `now`: written by a clock that was ahead of this one."""
-        return sum(
-            sum(1 for at in map(_AT, entries) if at > now)
-            for entries in (self.recommendations, self.scale_events, self.samples)
-            # The usual case, checked in C: nothing is dated after now.
-            if entries and max(map(_AT, entries)) > now
-        )
+        lists = (self.recommendations, self.scale_events, self.samples)
+        return sum(1 for entries in lists for e in entries if e.at > now)
 
     def as_of(self, now: float) -> History:
         """The entries dated at or before `now`; later ones are ignored (see `future_count`)."""
@@ -174,8 +160,8 @@ class History(_Model):
         """The history after `decision` at `now`: its recommendation (with the part the running messages
         held), its change and its work sample appended, pruned to `keep_seconds`. A recommendation from
         partial metrics understates the need: it must not steer later decisions, so it is not kept."""
-        # The old entries are pruned first (the same entries as pruning after appending), by slicing
-        # the time-ordered lists: the simulator records a long history every tick.
+        # The old entries are pruned first (the same entries as pruning after appending), and the
+        # history is validated once: the simulator records a long history every tick.
         horizon = now - keep_seconds
         recommendations = _within(self.recommendations, horizon, now)
         if not decision.unavailable_queues and horizon < now:
