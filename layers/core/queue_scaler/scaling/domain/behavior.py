@@ -20,10 +20,17 @@ _CEIL_EPSILON = 1e-9
 def remembered(recommendation: Recommendation, held: float | None) -> int:
     """What a past recommendation stands for in the scale-down window: all of it, or with `held` (the
     instances the running messages hold now) its queue-driven part plus `held`, never more than it was."""
+    (value,) = _remembered([recommendation], held)
+    return value
+
+
+def _remembered(recommendations: list[Recommendation], held: float | None) -> list[int]:
+    """`remembered` of each recommendation, in one comprehension: a window holds dozens every tick."""
     if held is None:
-        return recommendation.desired
-    queued = max(0.0, recommendation.desired - recommendation.held)
-    return min(recommendation.desired, max(0, math.ceil(queued + held - _CEIL_EPSILON)))
+        return [r.desired for r in recommendations]
+    return [
+        min(r.desired, max(0, math.ceil(max(0.0, r.desired - r.held) + held - _CEIL_EPSILON))) for r in recommendations
+    ]
 
 
 def stabilize(
@@ -45,7 +52,7 @@ def stabilize(
     if recommendation < current:
         window = behavior.scale_down.stabilization_window_seconds
         since = now - window
-        recent = [remembered(r, held) for r in history.recommendations if r.at > since]
+        recent = _remembered([r for r in history.recommendations if r.at > since], held)
         down = max([recommendation, *recent])
         value = down if down < current else current
         if window <= 0:
