@@ -46,11 +46,21 @@ class _SimFleet:
     def __init__(self, pool: PoolSim) -> None:
         self.pool = pool
         self.requested: int | None = None
+        # Each instance's state as the group describes it, made once per (instance, state): a day's
+        # run describes the group every tick.
+        self._states: dict[tuple[int, str], InstanceState] = {}
+
+    def _state(self, instance: int, lifecycle: str) -> InstanceState:
+        state = self._states.get((instance, lifecycle))
+        if state is None:
+            state = InstanceState(instance_id=str(instance), lifecycle_state=lifecycle)
+            self._states[instance, lifecycle] = state
+        return state
 
     def describe(self, groups: Sequence[str]) -> Mapping[str, GroupState]:
         pool = self.pool
-        instances = [InstanceState(instance_id=str(i), lifecycle_state="InService") for i in pool.in_service] + [
-            InstanceState(instance_id=str(i), lifecycle_state="Pending") for i in pool.booting
+        instances = [self._state(i, "InService") for i in pool.in_service] + [
+            self._state(i, "Pending") for i in pool.booting
         ]
         fleet = GroupState(desired=pool.desired, instances=instances)
         return {group: fleet for group in groups}

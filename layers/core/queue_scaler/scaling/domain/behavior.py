@@ -20,10 +20,17 @@ _CEIL_EPSILON = 1e-9
 def remembered(recommendation: Recommendation, held: float | None) -> int:
     """What a past recommendation stands for in the scale-down window: all of it, or with `held` (the
     instances the running messages hold now) its queue-driven part plus `held`, never more than it was."""
+    (value,) = _remembered([recommendation], held)
+    return value
+
+
+def _remembered(recommendations: list[Recommendation], held: float | None) -> list[int]:
+    """`remembered` of each recommendation, in one comprehension: a window holds dozens every tick."""
     if held is None:
-        return recommendation.desired
-    queued = max(0.0, recommendation.desired - recommendation.held)
-    return min(recommendation.desired, max(0, math.ceil(queued + held - _CEIL_EPSILON)))
+        return [r.desired for r in recommendations]
+    return [
+        min(r.desired, max(0, math.ceil(max(0.0, r.desired - r.held) + held - _CEIL_EPSILON))) for r in recommendations
+    ]
 
 
 def stabilize(
@@ -33,7 +40,8 @@ def stabilize(
     `held`, the scale-down window remembers only the queue-driven parts (see `remembered`)."""
     if recommendation > current:
         window = behavior.scale_up.stabilization_window_seconds
-        recent = [r.desired for r in history.recommendations if r.at > now - window]
+        since = now - window
+        recent = [r.desired for r in history.recommendations if r.at > since]
         up = min([recommendation, *recent])
         value = up if up > current else current
         if window <= 0:
@@ -43,7 +51,8 @@ def stabilize(
         return Step(value, limited, line + (f": hold at {value}" if limited else ""))
     if recommendation < current:
         window = behavior.scale_down.stabilization_window_seconds
-        recent = [remembered(r, held) for r in history.recommendations if r.at > now - window]
+        since = now - window
+        recent = _remembered([r for r in history.recommendations if r.at > since], held)
         down = max([recommendation, *recent])
         value = down if down < current else current
         if window <= 0:
@@ -57,7 +66,8 @@ def stabilize(
 
 def _period_start(current: int, now: float, history: History, period: float) -> tuple[int, str]:
     """The size at the start of a period: undo the changes made strictly inside it."""
-    changes = [e.change for e in history.scale_events if e.at > now - period]
+    since = now - period
+    changes = [e.change for e in history.scale_events if e.at > since]
     added = sum(c for c in changes if c > 0)
     removed = -sum(c for c in changes if c < 0)
     start = current - added + removed

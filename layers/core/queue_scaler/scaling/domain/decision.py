@@ -237,7 +237,8 @@ def decide(request: DecisionRequest) -> Decision:
 def decide_pool(now: float, pool: PoolConfig, observation: Observation, history: History) -> Decision:
     """Desired capacity for `pool` given what was observed at `now` and the pool's recent history."""
     ignored = history.future_count(now)
-    history = history.as_of(now)
+    if ignored:
+        history = history.as_of(now)
     chosen = [signals.get(name) for name in pool.signals]
     proposals = [signal.need(pool, observation, history, now) for signal in chosen]
     proposal = combine(proposals)

@@ -117,6 +117,11 @@ class ScaleEvent(_Model):
     change: int
 
 
+def _within[E: (Recommendation, ScaleEvent, WorkSample)](entries: list[E], horizon: float, now: float) -> list[E]:
+    """The entries dated in (horizon, now], in their order."""
+    return [e for e in entries if horizon < e.at <= now]
+
+
 class History(_Model):
     """What the scaler recommended and changed recently: the memory behind stabilization and rates."""
 
@@ -131,15 +136,15 @@ class History(_Model):
         none dated after `now` (a clock ahead must not hold the fleet for as long as it is ahead)."""
         horizon = now - keep_seconds
         return History(
-            recommendations=[r for r in self.recommendations if horizon < r.at <= now],
-            scale_events=[e for e in self.scale_events if horizon < e.at <= now],
-            samples=[s for s in self.samples if horizon < s.at <= now],
+            recommendations=_within(self.recommendations, horizon, now),
+            scale_events=_within(self.scale_events, horizon, now),
+            samples=_within(self.samples, horizon, now),
         )
 
     def future_count(self, now: float) -> int:
         """How many entries are dated after `now`: written by a clock that was ahead of this one."""
-        times = [r.at for r in self.recommendations] + [e.at for e in self.scale_events] + [s.at for s in self.samples]
-        return sum(1 for at in times if at > now)
+        lists = (self.recommendations, self.scale_events, self.samples)
+        return sum(1 for entries in lists for e in entries if e.at > now)
 
     def as_of(self, now: float) -> History:
         """The entries dated at or before `now`; later ones are ignored (see `future_count`)."""
@@ -155,16 +160,19 @@ class History(_Model):
         """The history after `decision` at `now`: its recommendation (with the part the running messages
         held), its change and its work sample appended, pruned to `keep_seconds`. A recommendation from
         partial metrics understates the need: it must not steer later decisions, so it is not kept."""
-        recommendations = list(self.recommendations)
-        if not decision.unavailable_queues:
+        # The old entries are pruned first (the same entries as pruning after appending), and the
+        # history is validated once: the simulator records a long history every tick.
+        horizon = now - keep_seconds
+        recommendations = _within(self.recommendations, horizon, now)
+        if not decision.unavailable_queues and horizon < now:
             recommendations.append(Recommendation(at=now, desired=decision.recommendation, held=decision.held))
-        events = list(self.scale_events)
-        if decision.change:
+        events = _within(self.scale_events, horizon, now)
+        if decision.change and horizon < now:
             events.append(ScaleEvent(at=now, change=decision.change))
-        samples = list(self.samples)
-        if decision.sample is not None:
+        samples = _within(self.samples, horizon, now)
+        if decision.sample is not None and horizon < decision.sample.at <= now:
             samples.append(decision.sample)
-        return History(recommendations=recommendations, scale_events=events, samples=samples).pruned(now, keep_seconds)
+        return History(recommendations=recommendations, scale_events=events, samples=samples)
 
     def without_event(self, at: float) -> History:
         """The history without the scale events made at `at` (a change that did not happen)."""
