@@ -33,13 +33,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = LocalSettings()
 QUEUE = f"{SETTINGS.stack}-video-pro"
-JOBS = 24
+JOBS = 48
 #: Each job's run time: shorter than the drain window (LocalSettings.drain_seconds), so a drained
 #: worker finishes what it runs.
 JOB_SECONDS = 3
-#: Jobs sent while the refresh starts and runs (two every FEED_SECONDS, at most FEED_JOBS): work keeps
-#: arriving, so the pool is never idle enough to scale in its old instances before the scaler starts
-#: the refresh (the recommended policy's windows are short on the time-compressed local cloud).
+#: Jobs sent from the start until the refresh is over (two every FEED_SECONDS, at most FEED_JOBS): work
+#: keeps arriving, so on a busy machine the first instance does not finish everything before a second
+#: is in service, and the pool is never idle enough to scale its old instances in before the scaler
+#: starts the refresh (the recommended policy's windows are short on the time-compressed local cloud).
 FEED_JOBS = 60
 FEED_SECONDS = 2.0
 
@@ -68,33 +69,6 @@ def test_given_jobs_running_when_a_new_image_is_deployed_then_a_refresh_replaces
     def video() -> dict[str, Any]:
         return dict(cloud.status()["pools"]["video"])
 
-    # Jobs run on at least two instances of version 1, all serving: then the new image is deployed.
-    def busy() -> bool:
-        status = cloud.status()
-        pool = status["pools"]["video"]
-        serving = pool["in_service"] == len(pool["instances"]) >= 2
-        return serving and status["queues"][QUEUE]["in_flight"] >= 2
-
-    wait_for(busy, 120, "jobs running on two instances")
-    before = video()
-    old = {i["id"] for i in before["instances"]}
-    assert {i["launch_template_version"] for i in before["instances"]} == {"1"}
-    # The deploy, as `queue-scaler local new-image` makes it (devkit.localcloud.stack.new_image).
-    deploy = subprocess.run(
-        [sys.executable, "-m", "devkit.cli", "local", "--state-dir", str(cloud.state_dir), "new-image", "video"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-    )  # fmt: skip
-    assert (deploy.returncode, deploy.stdout.strip()) == (0, "2"), deploy.stderr
-
-    # The scaler starts one refresh; it completes with every instance on the new version and the jobs done.
-    def refreshed() -> bool:
-        pool = video()
-        return (
-            [r["status"] for r in pool["refreshes"]] == ["Successful"]
-            and bool(pool["instances"])
-            and {i["launch_template_version"] for i in pool["instances"]} == {"2"}
-        )
-
     stop_feeding = threading.Event()
 
     def feed() -> None:
@@ -108,6 +82,33 @@ def test_given_jobs_running_when_a_new_image_is_deployed_then_a_refresh_replaces
     feeder = threading.Thread(target=feed, name="feeder", daemon=True)
     feeder.start()
     try:
+        # Jobs run on at least two instances of version 1, all serving: then the new image is deployed.
+        def busy() -> bool:
+            status = cloud.status()
+            pool = status["pools"]["video"]
+            serving = pool["in_service"] == len(pool["instances"]) >= 2
+            return serving and status["queues"][QUEUE]["in_flight"] >= 2
+
+        wait_for(busy, 120, "jobs running on two instances")
+        before = video()
+        old = {i["id"] for i in before["instances"]}
+        assert {i["launch_template_version"] for i in before["instances"]} == {"1"}
+        # The deploy, as `queue-scaler local new-image` makes it (devkit.localcloud.stack.new_image).
+        deploy = subprocess.run(
+            [sys.executable, "-m", "devkit.cli", "local", "--state-dir", str(cloud.state_dir), "new-image", "video"],
+            capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+        )  # fmt: skip
+        assert (deploy.returncode, deploy.stdout.strip()) == (0, "2"), deploy.stderr
+
+        # The scaler starts one refresh; it completes with every instance on the new version and the jobs done.
+        def refreshed() -> bool:
+            pool = video()
+            return (
+                [r["status"] for r in pool["refreshes"]] == ["Successful"]
+                and bool(pool["instances"])
+                and {i["launch_template_version"] for i in pool["instances"]} == {"2"}
+            )
+
         wait_for(lambda: len(video()["refreshes"]) == 1, 60, "the scaler to start an instance refresh")
         wait_for(refreshed, 240, "the refresh to replace every instance")
     finally:
