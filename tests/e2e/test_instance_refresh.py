@@ -138,7 +138,8 @@ def test_given_jobs_running_when_a_new_image_is_deployed_then_a_refresh_replaces
     # Each old instance left through the terminate hook: drained, its worker exited cleanly on SIGTERM.
     drained = [w for w in status["workers"]["finished"] if w["instance_id"] in old]
     assert len(drained) == len(old), status["workers"]["finished"]
-    assert all(w["exit_code"] == 0 and w["signals"] == ["SIGTERM"] for w in drained), drained
+    # A drain sent again under load (a second SIGTERM) is allowed, as in test_idle_scale_in; never a SIGKILL.
+    assert all(w["exit_code"] == 0 and set(w["signals"]) == {"SIGTERM"} for w in drained), drained
     assert status["lifecycle"]["timed_out"] == 0
     # No job lost, none run twice, none failed, nothing refunded.
     report = JobReport(set(jobs))
