@@ -12,6 +12,12 @@ SQS counts no arrivals, so the rate is estimated from the counts it does give, o
 seconds_per_message` a second on average:
 `rate = (work now - work then) / span + mean(in flight) / seconds_per_message`.
 A steady flow with no queue at all still shows its rate: the slots it keeps busy.
+
+A long window is steady but sees a burst late: 4,000 jobs in two minutes move a 600 s average by a
+fifth of their rate. With `burst_window_seconds`, the same estimate over that shorter window counts
+too, less BURST_SIGMAS standard deviations of its arrival count (Poisson: sqrt(count)), so that the
+counting noise of a steady flow never raises the need and a real burst asks for its full rate at
+once (the boot time is paid once, not once per tick of a growing backlog). The larger rate wins.
 """
 
 from __future__ import annotations
@@ -19,13 +25,16 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from queue_scaler.scaling.domain import signals
 from queue_scaler.scaling.domain.models import QUEUE_COUNTS, History, Observation, WorkSample
 from queue_scaler.scaling.domain.pool import PoolConfig
 from queue_scaler.scaling.domain.signals import Proposal
 from queue_scaler.shared.domain.text import fmt
+
+#: A burst window's rate counts only beyond this many standard deviations of its arrival count.
+BURST_SIGMAS = 3.0
 
 
 class ArrivalRateSettings(BaseModel):
@@ -39,6 +48,21 @@ class ArrivalRateSettings(BaseModel):
     staffing: Annotated[float, Field(ge=0, le=10)] = Field(
         default=1.0, description="Square-root staffing coefficient: slots = load + staffing x sqrt(load)"
     )
+    burst_window_seconds: Annotated[float | None, Field(ge=10, le=3600)] = Field(
+        default=None,
+        description="A second, shorter window: the rate is the larger of the two windows' rates, so a "
+        "burst is seen within this window while a steady flow is measured over window_seconds. Must "
+        "be shorter than window_seconds; none when omitted",
+    )
+
+    @model_validator(mode="after")
+    def _burst_shorter(self) -> ArrivalRateSettings:
+        if self.burst_window_seconds is not None and self.burst_window_seconds >= self.window_seconds:
+            raise ValueError(
+                f"burst_window_seconds ({self.burst_window_seconds}) must be shorter than window_seconds "
+                f"({self.window_seconds})"
+            )
+        return self
 
 
 def sample(observation: Observation, now: float) -> WorkSample | None:
@@ -92,11 +116,21 @@ class ArrivalRateSignal:
         horizon = now - settings.window_seconds
         samples = [s for s in history.samples if horizon < s.at < now] + [current]
         rate, span = arrival_rate(samples, seconds)
+        which = "arrival rate"
+        if settings.burst_window_seconds is not None:
+            recent = [s for s in samples if s.at > now - settings.burst_window_seconds]
+            short, short_span = arrival_rate(recent, seconds)
+            # Only a rise the counting noise cannot explain: the arrivals' Poisson lower bound.
+            arrived = short * short_span
+            short = max(0.0, arrived - BURST_SIGMAS * math.sqrt(arrived)) / short_span if short_span > 0 else 0.0
+            if short > rate:
+                which = f"arrival rate (burst window: {fmt(arrived)} arrived - {fmt(BURST_SIGMAS)} x sqrt)"
+                rate, span, samples = short, short_span, recent
         load = rate * seconds
         slots = load + settings.staffing * math.sqrt(load)
         raw_need = slots / pool.slots_per_instance
         line = (
-            f"arrival rate: work {samples[0].work} -> {current.work} in {fmt(span)} s, {current.in_flight} running: "
+            f"{which}: work {samples[0].work} -> {current.work} in {fmt(span)} s, {current.in_flight} running: "
             f"{fmt(rate)}/s x {fmt(seconds)} s = load {fmt(load)} slot(s); + {fmt(settings.staffing)} x "
             f"sqrt(load) = {fmt(slots)} slot(s) / {pool.slots_per_instance} = {fmt(raw_need)}"
         )
