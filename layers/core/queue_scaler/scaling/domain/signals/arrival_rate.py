@@ -48,7 +48,9 @@ class ArrivalRateSettings(BaseModel):
     staffing: Annotated[float, Field(ge=0, le=10)] = Field(
         default=1.0, description="Square-root staffing coefficient: slots = load + staffing x sqrt(load)"
     )
-    burst_window_seconds: Annotated[float | None, Field(ge=10, le=3600)] = Field(
+    # No 10 s floor, unlike window_seconds: the local cloud divides every duration by its time
+    # compression (60), and the burst window must stay below the window it is compressed with.
+    burst_window_seconds: Annotated[float | None, Field(gt=0, le=3600)] = Field(
         default=None,
         description="A second, shorter window: the rate is the larger of the two windows' rates, so a "
         "burst is seen within this window while a steady flow is measured over window_seconds. Must "
