@@ -168,6 +168,29 @@ CASES = [
         settings={"burst_window_seconds": 30},
     ),
     Case(
+        "given dispersion and arrivals as even as Poisson's, when proposing, then the staffing of a Poisson flow",
+        seen(a=(15, 0)),
+        samples((970.0, 0, 0), (980.0, 5, 0), (990.0, 10, 0)),
+        raw_need=5.0 + 5.0**0.5,
+        settings={"dispersion": True},
+    ),
+    Case(
+        "given dispersion and all 30 arrivals in the last of three intervals, when proposing, then the "
+        "staffing term grows with the dispersion ((10^2 + 10^2 + 20^2) / 10 / 2 = 30)",
+        seen(a=(30, 0)),
+        samples((970.0, 0, 0), (980.0, 0, 0), (990.0, 0, 0)),
+        raw_need=10.0 + (30.0 * 10.0) ** 0.5,
+        settings={"dispersion": True},
+        line="arrival rate: work 0 -> 30 in 30 s, 0 running: 1/s x 10 s = load 10 slot(s); + 1 x "
+        "sqrt(dispersion 30 x load) = 27.32 slot(s) / 1 = 27.32",
+    ),
+    Case(
+        "given the same clumped arrivals without dispersion, when proposing, then Poisson staffing",
+        seen(a=(30, 0)),
+        samples((970.0, 0, 0), (980.0, 0, 0), (990.0, 0, 0)),
+        raw_need=10.0 + 10.0**0.5,
+    ),
+    Case(
         "given 4 slots per instance, when proposing, then the slots are divided among them",
         seen(a=(0, 4)),
         History(),
@@ -252,6 +275,27 @@ def test_given_delayed_messages_when_sampling_then_they_are_not_work_yet() -> No
 def test_the_rate_estimate(points: list[tuple[float, int, int]], rate: float, span: float) -> None:
     estimate = arrival_rate.arrival_rate([WorkSample(at=a, work=w, in_flight=r) for a, w, r in points], 10.0)
     assert estimate == (pytest.approx(rate), span)
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        ([(990.0, 0, 0), (1000.0, 30, 0)], 1.0),
+        ([(980.0, 0, 0), (990.0, 0, 0), (1000.0, 0, 0)], 1.0),
+        ([(980.0, 0, 0), (990.0, 10, 0), (1000.0, 20, 0)], 1.0),
+        ([(970.0, 0, 0), (980.0, 0, 0), (990.0, 0, 0), (1000.0, 30, 0)], 30.0),
+        ([(980.0, 10, 10), (990.0, 0, 10), (1000.0, 20, 10)], 18.0),
+    ],
+    ids=[
+        "one interval tells nothing: 1",
+        "no arrivals: 1",
+        "even arrivals: below 1, so 1",
+        "30 arrivals in the last of three 10 s intervals: 30",
+        "the finishing jobs' variance is expected: (15^2 + 15^2) / (15 + 10) = 18, not 30",
+    ],
+)
+def test_the_index_of_dispersion(points: list[tuple[float, int, int]], expected: float) -> None:
+    assert arrival_rate.dispersion(samples(*points).samples, 10.0) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(

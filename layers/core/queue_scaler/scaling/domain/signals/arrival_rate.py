@@ -18,10 +18,17 @@ fifth of their rate. With `burst_window_seconds`, the same estimate over that sh
 too, less BURST_SIGMAS standard deviations of its arrival count (Poisson: sqrt(count)), so that the
 counting noise of a steady flow never raises the need and a real burst asks for its full rate at
 once (the boot time is paid once, not once per tick of a growing backlog). The larger rate wins.
+
+Square-root staffing assumes Poisson arrivals, whose count varies as much as its mean. Traffic that
+comes in clumps varies more: with `dispersion`, the staffing term is scaled by the window's index of
+dispersion (the chi-square of the arrivals between samples against the mean rate, per degree of
+freedom; the expected count's variance includes the finishing jobs', which are Poisson too), so a
+Poisson flow keeps its headroom and a bursty one gets more: `load + staffing x sqrt(dispersion x load)`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated
 
@@ -57,6 +64,13 @@ class ArrivalRateSettings(BaseModel):
         "be shorter than window_seconds; none when omitted",
     )
 
+    dispersion: bool = Field(
+        default=False,
+        description="Scale the staffing term by the arrivals' index of dispersion over the window (1 "
+        "for a Poisson flow, more for a bursty one, never below 1): slots = load + staffing x "
+        "sqrt(dispersion x load)",
+    )
+
     @model_validator(mode="after")
     def _burst_shorter(self) -> ArrivalRateSettings:
         if self.burst_window_seconds is not None and self.burst_window_seconds >= self.window_seconds:
@@ -73,6 +87,26 @@ def sample(observation: Observation, now: float) -> WorkSample | None:
         return None
     in_flight = sum(q.in_flight for q in observation.queues)
     return WorkSample(at=now, work=sum(q.visible for q in observation.queues) + in_flight, in_flight=in_flight)
+
+
+def dispersion(samples: list[WorkSample], seconds_per_message: float) -> float:
+    """The arrivals' index of dispersion over `samples`, oldest first: the chi-square of the arrivals
+    between consecutive samples against the window's mean rate, per degree of freedom; 1 for a
+    Poisson flow, more for a bursty one, never below 1, and 1 when fewer than two intervals or no
+    arrivals tell it."""
+    counts: list[tuple[float, float, float]] = []
+    for before, after in itertools.pairwise(samples):
+        span = after.at - before.at
+        finished = (before.in_flight + after.in_flight) / 2 * span / seconds_per_message
+        counts.append((max(0.0, after.work - before.work + finished), span, finished))
+    total, span = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    if len(counts) < 2 or total <= 0:
+        return 1.0
+    rate = total / span
+    # The finishing count is an expectation; the real one is itself Poisson, so its variance is part
+    # of what a steady flow shows between samples.
+    chi2 = sum((arrived - rate * dt) ** 2 / (rate * dt + finished) for arrived, dt, finished in counts)
+    return max(1.0, chi2 / (len(counts) - 1))
 
 
 def arrival_rate(samples: list[WorkSample], seconds_per_message: float) -> tuple[float, float]:
@@ -118,6 +152,7 @@ class ArrivalRateSignal:
         horizon = now - settings.window_seconds
         samples = [s for s in history.samples if horizon < s.at < now] + [current]
         rate, span = arrival_rate(samples, seconds)
+        spread = dispersion(samples, seconds) if settings.dispersion else 1.0
         which = "arrival rate"
         if settings.burst_window_seconds is not None:
             recent = [s for s in samples if s.at > now - settings.burst_window_seconds]
@@ -129,12 +164,13 @@ class ArrivalRateSignal:
                 which = f"arrival rate (burst window: {fmt(arrived)} arrived - {fmt(BURST_SIGMAS)} x sqrt)"
                 rate, span, samples = short, short_span, recent
         load = rate * seconds
-        slots = load + settings.staffing * math.sqrt(load)
+        slots = load + settings.staffing * math.sqrt(spread * load)
         raw_need = slots / pool.slots_per_instance
         line = (
             f"{which}: work {samples[0].work} -> {current.work} in {fmt(span)} s, {current.in_flight} running: "
             f"{fmt(rate)}/s x {fmt(seconds)} s = load {fmt(load)} slot(s); + {fmt(settings.staffing)} x "
-            f"sqrt(load) = {fmt(slots)} slot(s) / {pool.slots_per_instance} = {fmt(raw_need)}"
+            f"sqrt({f'dispersion {fmt(spread)} x ' if settings.dispersion else ''}load) = {fmt(slots)} slot(s) / "
+            f"{pool.slots_per_instance} = {fmt(raw_need)}"
         )
         active = rate > 0
         return Proposal(
