@@ -15,6 +15,7 @@ from queue_worker.protection import protect_instance
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import Queues, make_client
 from queue_worker.telemetry import Telemetry
+from queue_worker.warm import WarmStandby, target_lifecycle_state
 from queue_worker.worker import Worker, load_handler
 
 #: Exit code of a worker that cannot start: its configuration or handler is wrong.
@@ -55,6 +56,7 @@ def main() -> int:
         HealthFile(settings.health_file),
         protection=protection,
         attempts=AttemptRecorder.for_settings(settings, telemetry),
+        standby=WarmStandby(target_lifecycle_state, telemetry) if settings.warm_pool_standby else None,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, worker.request_stop)

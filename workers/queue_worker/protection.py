@@ -63,13 +63,18 @@ class NoProtection:
         return None
 
 
-def instance_id_from_imds(timeout: float = 2.0) -> str:
-    """This instance's id from the instance metadata service (IMDSv2)."""
+def imds_token(timeout: float = 2.0) -> str:
+    """A short-lived IMDSv2 session token."""
     token_request = urllib.request.Request(  # noqa: S310 - a fixed link-local http URL
         f"{IMDS}/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
     )
     with urllib.request.urlopen(token_request, timeout=timeout) as answer:  # noqa: S310
-        token = answer.read().decode()
+        return str(answer.read().decode())
+
+
+def instance_id_from_imds(timeout: float = 2.0) -> str:
+    """This instance's id from the instance metadata service (IMDSv2)."""
+    token = imds_token(timeout)
     request = urllib.request.Request(  # noqa: S310
         f"{IMDS}/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token}
     )
