@@ -10,7 +10,7 @@ from __future__ import annotations
 from tests.functional.test_lifecycle_handler import Stack, later, stack  # noqa: F401 - the fixture
 
 
-def test_given_an_instance_launched_into_the_warm_pool_when_its_worker_is_healthy_then_continue(stack: Stack) -> None:
+def test_given_an_instance_launched_into_the_warm_pool_when_its_worker_is_healthy_then_continue(stack: Stack) -> None:  # noqa: F811 - the fixture
     instance = stack.instances[0]
     token, result = stack.hook("warm-pool-enter.json", instance, "launch")
     assert result["event"] == "EC2 Instance-launch Lifecycle Action"
@@ -27,7 +27,7 @@ def test_given_an_instance_launched_into_the_warm_pool_when_its_worker_is_health
     assert stack.agent.of("drain") == []
 
 
-def test_given_an_instance_warming_never_healthy_when_its_deadline_passes_then_abandon(stack: Stack) -> None:
+def test_given_an_instance_warming_never_healthy_when_its_deadline_passes_then_abandon(stack: Stack) -> None:  # noqa: F811 - the fixture
     instance = stack.instances[0]
     stack.agent.reply(instance, "health", "Success", "health=unhealthy")
     token, _ = stack.hook("warm-pool-enter.json", instance, "launch")
@@ -37,7 +37,7 @@ def test_given_an_instance_warming_never_healthy_when_its_deadline_passes_then_a
     assert "LaunchesAbandoned" in stack.metrics()
 
 
-def test_given_an_instance_leaving_the_warm_pool_when_healthy_then_continue_into_service(stack: Stack) -> None:
+def test_given_an_instance_leaving_the_warm_pool_when_healthy_then_continue_into_service(stack: Stack) -> None:  # noqa: F811 - the fixture
     instance = stack.instances[0]
     stack.agent.reply(instance, "health", "Success", "health=healthy")
     entered, _ = stack.hook("warm-pool-enter.json", instance, "launch")
@@ -52,7 +52,7 @@ def test_given_an_instance_leaving_the_warm_pool_when_healthy_then_continue_into
 
 
 def test_given_a_scale_in_into_the_warm_pool_when_handled_then_the_worker_drains_before_continue(
-    stack: Stack,
+    stack: Stack,  # noqa: F811 - the fixture
 ) -> None:
     instance = stack.instances[0]
     token, _ = stack.hook("warm-pool-scale-in.json", instance, "terminate")
@@ -66,7 +66,7 @@ def test_given_a_scale_in_into_the_warm_pool_when_handled_then_the_worker_drains
 
 
 def test_given_a_second_scale_in_into_the_warm_pool_when_handled_then_it_gets_a_drain_of_its_own(
-    stack: Stack,
+    stack: Stack,  # noqa: F811 - the fixture
 ) -> None:
     instance = stack.instances[0]
     first, _ = stack.hook("warm-pool-scale-in.json", instance, "terminate")
@@ -82,10 +82,9 @@ def test_given_a_second_scale_in_into_the_warm_pool_when_handled_then_it_gets_a_
     assert (stack.actions.actions[first].result, stack.actions.actions[second].result) == ("CONTINUE", "CONTINUE")
 
 
-def test_given_a_warmed_instance_terminated_from_the_pool_when_handled_then_continue_at_once(stack: Stack) -> None:
+def test_given_a_warmed_instance_terminated_from_the_pool_when_handled_then_continue_at_once(stack: Stack) -> None:  # noqa: F811 - the fixture
     instance = stack.instances[1]
     token, result = stack.hook("warm-pool-terminate.json", instance, "terminate")
     [report] = result["actions"]
     assert report["outcome"] == "succeeded" and stack.agent.sent == []
     assert stack.actions.actions[token].result == "CONTINUE"
-

@@ -7,6 +7,7 @@ Every event is one of events/lifecycle's samples (the EC2 Auto Scaling event ref
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import pytest
 
 from queue_scaler.lifecycle.domain.commands import Purpose, drain_command, parse_comment
@@ -44,9 +45,19 @@ class World:
 @pytest.fixture
 def world() -> World:
     settings = LifecycleSettings(actions_table="t", group_names=GROUP)  # type: ignore[arg-type]
-    store, hooks, commands, metrics = FakeActionStore(), FakeHooks(groups={INSTANCE: GROUP}), FakeCommands(), TimingMetrics()
+    store, hooks, commands, metrics = (
+        FakeActionStore(),
+        FakeHooks(groups={INSTANCE: GROUP}),
+        FakeCommands(),
+        TimingMetrics(),
+    )
     service = LifecycleService(
-        store=store, hooks=hooks, commands=commands, metrics=metrics, policy=settings.policy(), groups=settings.group_names
+        store=store,
+        hooks=hooks,
+        commands=commands,
+        metrics=metrics,
+        policy=settings.policy(),
+        groups=settings.group_names,
     )
     return World(store, hooks, commands, metrics, service)
 
@@ -96,7 +107,9 @@ def test_given_an_unknown_destination_when_parsed_then_the_field_is_named() -> N
         ("warm-pool-terminate.json", ActionKind.WARM_EXIT),
     ],
 )
-def test_given_each_hook_event_when_handled_then_the_action_it_asks_for(world: World, sample: str, kind: ActionKind) -> None:
+def test_given_each_hook_event_when_handled_then_the_action_it_asks_for(
+    world: World, sample: str, kind: ActionKind
+) -> None:
     world.hook(sample, "tok-1")
     [action] = world.store.items.values()
     assert (action.kind, action.key) == (kind, f"{kind}#tok-1")

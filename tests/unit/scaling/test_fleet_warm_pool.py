@@ -22,8 +22,12 @@ def states(*lifecycle: str) -> list[InstanceState]:
     ("pool", "warmed", "warming"),
     [
         pytest.param(WarmPool(state="Stopped"), 0, 0, id="an empty pool"),
-        pytest.param(WarmPool(state="Stopped", instances=states("Warmed:Stopped", "Warmed:Stopped")), 2, 0, id="stopped"),
-        pytest.param(WarmPool(state="Running", instances=states("Warmed:Running", "Warmed:Pending")), 1, 1, id="running"),
+        pytest.param(
+            WarmPool(state="Stopped", instances=states("Warmed:Stopped", "Warmed:Stopped")), 2, 0, id="stopped"
+        ),
+        pytest.param(
+            WarmPool(state="Running", instances=states("Warmed:Running", "Warmed:Pending")), 1, 1, id="running"
+        ),
         pytest.param(WarmPool(state="Hibernated", instances=states("Warmed:Hibernated")), 1, 0, id="hibernated"),
         pytest.param(
             WarmPool(state="Stopped", instances=states("Warmed:Pending:Wait", "Warmed:Pending:Proceed")),
@@ -73,7 +77,9 @@ def test_given_a_warm_pool_when_explained_then_its_line_names_its_instances(flee
 @pytest.mark.parametrize("warmed", [0, 5])
 def test_given_a_warm_pool_when_decided_then_the_decision_is_the_same_and_explained(warmed: int) -> None:
     queues = [QueueObservation(name="jobs", visible=40)]
-    cold = decide_pool(1000.0, POOL, Observation(queues=queues, fleet=FleetObservation(desired=1, in_service=1)), History())
+    cold = decide_pool(
+        1000.0, POOL, Observation(queues=queues, fleet=FleetObservation(desired=1, in_service=1)), History()
+    )
     warm_fleet = FleetObservation(desired=1, in_service=1, warm_pool="Stopped", warmed=warmed)
     warm = decide_pool(1000.0, POOL, Observation(queues=queues, fleet=warm_fleet), History())
     assert warm.desired == cold.desired  # a warmed instance is started by a scale-out, not counted as serving

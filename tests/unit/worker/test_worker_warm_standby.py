@@ -92,7 +92,7 @@ def test_given_an_instance_headed_for_the_warm_pool_when_the_worker_runs_then_it
     until(lambda: is_healthy(tmp_path / "health", 5, time.time()) and target.reads >= 5)
     assert door.seen() == []  # no job may start on an instance about to be stopped
     events = stop(worker, thread, telemetry)
-    assert [e for e in events if e["event"] == "worker_standby"][0]["state"] == "Warmed:Stopped"
+    assert next(e for e in events if e["event"] == "worker_standby")["state"] == "Warmed:Stopped"
     assert "worker_serving" not in {e["event"] for e in events}
 
 

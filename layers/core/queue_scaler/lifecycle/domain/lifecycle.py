@@ -373,7 +373,9 @@ def _launch_step(
         if action.kind is ActionKind.WARM:
             # The image is pulled and the worker answers: the instance may stop (or keep running,
             # idle) in the warm pool, and leaving it later takes a restart, not a boot and a pull.
-            return _complete(HookResult.CONTINUE, Outcome.SUCCEEDED, f"{policy.container} healthy after {took} s: warmed")
+            return _complete(
+                HookResult.CONTINUE, Outcome.SUCCEEDED, f"{policy.container} healthy after {took} s: warmed"
+            )
         return _complete(HookResult.CONTINUE, Outcome.SUCCEEDED, f"{policy.container} healthy after {took} s")
     if now >= action.deadline:
         last = observed.output if answered and observed is not None else action.last_output
