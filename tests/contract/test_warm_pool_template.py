@@ -22,7 +22,9 @@ def pool_with(deployed: Stack, pool: str, **overrides: Any) -> Stack:
     """The pool's nested stack as deployed, with some of its parameters changed."""
     child = deployed.child(pool)
     given = deployed.resolve(deployed.template["Resources"][pool]["Properties"]["Parameters"])
-    return instantiate(child.templates, child.template_key, given | overrides, child.pseudo, child.path, parent=deployed)
+    return instantiate(
+        child.templates, child.template_key, given | overrides, child.pseudo, child.path, parent=deployed
+    )
 
 
 def rule_refusals(stack: Stack) -> list[str]:
@@ -59,7 +61,11 @@ def test_given_a_warm_pool_when_on_then_the_group_launches_on_demand_from_its_pl
     assert "MixedInstancesPolicy" not in group
     assert group["LaunchTemplate"]["LaunchTemplateId"] == stack.ref("LaunchTemplate")
     warm = resources["WarmPool"].properties
-    assert (warm["PoolState"], int(warm["MinSize"]), warm["InstanceReusePolicy"]) == (state, 1, {"ReuseOnScaleIn": True})
+    assert (warm["PoolState"], int(warm["MinSize"]), warm["InstanceReusePolicy"]) == (
+        state,
+        1,
+        {"ReuseOnScaleIn": True},
+    )
     assert "MaxGroupPreparedCapacity" not in warm  # -1: AWS's default, MaxSize
     hibernation = resources["LaunchTemplate"].properties["LaunchTemplateData"].get("HibernationOptions")
     assert hibernation == ({"Configured": True} if state == "Hibernated" else None)
