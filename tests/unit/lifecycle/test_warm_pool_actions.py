@@ -6,60 +6,23 @@ Every event is one of events/lifecycle's samples (the EC2 Auto Scaling event ref
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from queue_scaler.lifecycle.domain.commands import Purpose, drain_command, parse_comment
 from queue_scaler.lifecycle.domain.lifecycle import CLOCK_SKEW_SECONDS, ActionKind, ActionState, HookResult, Outcome
-from queue_scaler.lifecycle.services.lifecycle import LifecycleService
-from queue_scaler.settings import LifecycleSettings
 from queue_scaler.shared.events import LifecycleActionEvent, LifecycleTrigger
-from tests.fakes import FakeActionStore, FakeCommands, FakeHooks, TimingMetrics
 from tests.functional.handlers import event
-
-T0 = 1_000_000.0
-GROUP = "video"
-INSTANCE = "i-0a1b2c3d4e5f60718"
+from tests.unit.lifecycle.test_lifecycle_service import GROUP, INSTANCE, T0, World, world  # noqa: F401 - the fixture
 
 
-@dataclass
-class World:
-    store: FakeActionStore
-    hooks: FakeHooks
-    commands: FakeCommands
-    metrics: TimingMetrics
-    service: LifecycleService
-
-    def hook(self, sample: str, token: str, now: float = T0) -> list[dict[str, object]]:
-        self.hooks.active.add(token)
-        raw = event("lifecycle", sample)
-        raw["detail"] |= {"LifecycleActionToken": token, "AutoScalingGroupName": GROUP}
-        trigger = LifecycleTrigger.model_validate(raw).root
-        return [r.as_dict() for r in self.service.handle(trigger, now)]
-
-    def purposes(self) -> list[Purpose]:
-        return [parse_comment(request.comment).purpose for _, _, request in self.commands.sent]
+def hook(scene: World, sample: str, token: str, now: float = T0) -> list[dict[str, object]]:
+    """Auto Scaling holds the instance at a hook and sends the sample's event with a token of its own."""
+    scene.hooks.active.add(token)
+    return scene.handle(sample, now, LifecycleActionToken=token, AutoScalingGroupName=GROUP, EC2InstanceId=INSTANCE)
 
 
-@pytest.fixture
-def world() -> World:
-    settings = LifecycleSettings(actions_table="t", group_names=GROUP)  # type: ignore[arg-type]
-    store, hooks, commands, metrics = (
-        FakeActionStore(),
-        FakeHooks(groups={INSTANCE: GROUP}),
-        FakeCommands(),
-        TimingMetrics(),
-    )
-    service = LifecycleService(
-        store=store,
-        hooks=hooks,
-        commands=commands,
-        metrics=metrics,
-        policy=settings.policy(),
-        groups=settings.group_names,
-    )
-    return World(store, hooks, commands, metrics, service)
+def purposes(scene: World) -> list[Purpose]:
+    return [parse_comment(request.comment).purpose for _, _, request in scene.commands.sent]
 
 
 @pytest.mark.parametrize(
@@ -108,18 +71,20 @@ def test_given_an_unknown_destination_when_parsed_then_the_field_is_named() -> N
     ],
 )
 def test_given_each_hook_event_when_handled_then_the_action_it_asks_for(
-    world: World, sample: str, kind: ActionKind
+    world: World,  # noqa: F811 - the fixture
+    sample: str,
+    kind: ActionKind,
 ) -> None:
-    world.hook(sample, "tok-1")
+    hook(world, sample, "tok-1")
     [action] = world.store.items.values()
     assert (action.kind, action.key) == (kind, f"{kind}#tok-1")
 
 
 def test_given_an_instance_entering_the_warm_pool_when_its_worker_is_healthy_then_continue_so_it_can_stop(
-    world: World,
+    world: World,  # noqa: F811 - the fixture
 ) -> None:
-    [report] = world.hook("warm-pool-enter.json", "tok-warm")
-    assert report["step"] == "run_command" and world.purposes() == [Purpose.HEALTH]
+    [report] = hook(world, "warm-pool-enter.json", "tok-warm")
+    assert report["step"] == "run_command" and purposes(world) == [Purpose.HEALTH]
     assert world.hooks.completed == {}  # not stopped before its image is pulled and its worker answers
     world.commands.finish("cmd-1", "Success", "health=healthy")
     world.service.reconcile(T0 + 40)
@@ -130,30 +95,30 @@ def test_given_an_instance_entering_the_warm_pool_when_its_worker_is_healthy_the
 
 
 def test_given_an_instance_entering_the_warm_pool_never_healthy_when_its_deadline_passes_then_abandon(
-    world: World,
+    world: World,  # noqa: F811 - the fixture
 ) -> None:
-    world.hook("warm-pool-enter.json", "tok-warm")
+    hook(world, "warm-pool-enter.json", "tok-warm")
     world.commands.finish("cmd-1", "Success", "health=starting")
     world.service.reconcile(T0 + 10_000)
     assert world.hooks.completed == {"tok-warm": HookResult.ABANDON}  # replaced, never warmed broken
     assert world.metrics.counts[("LaunchesAbandoned", None)] == 1
 
 
-def test_given_an_instance_leaving_the_warm_pool_when_healthy_then_admitted_like_a_cold_launch(world: World) -> None:
-    world.hook("warm-pool-enter.json", "tok-warm")
+def test_given_an_instance_leaving_the_warm_pool_when_healthy_then_admitted_like_a_cold_launch(world: World) -> None:  # noqa: F811 - the fixture
+    hook(world, "warm-pool-enter.json", "tok-warm")
     world.commands.finish("cmd-1", "Success", "health=healthy")
     world.service.reconcile(T0 + 30)
-    [report] = world.hook("warm-pool-leave.json", "tok-leave", now=T0 + 3600)
-    assert report["step"] == "run_command" and world.purposes() == [Purpose.HEALTH, Purpose.HEALTH]
+    [report] = hook(world, "warm-pool-leave.json", "tok-leave", now=T0 + 3600)
+    assert report["step"] == "run_command" and purposes(world) == [Purpose.HEALTH, Purpose.HEALTH]
     assert "tok-leave" not in world.hooks.completed  # no InService before its worker answers again
     world.commands.finish("cmd-2", "Success", "health=healthy")
     world.service.reconcile(T0 + 3610)
     assert world.hooks.completed == {"tok-warm": HookResult.CONTINUE, "tok-leave": HookResult.CONTINUE}
 
 
-def test_given_a_scale_in_into_the_warm_pool_when_handled_then_drained_before_continue(world: World) -> None:
-    [report] = world.hook("warm-pool-scale-in.json", "tok-in")
-    assert report["step"] == "run_command" and world.purposes() == [Purpose.DRAIN]
+def test_given_a_scale_in_into_the_warm_pool_when_handled_then_drained_before_continue(world: World) -> None:  # noqa: F811 - the fixture
+    [report] = hook(world, "warm-pool-scale-in.json", "tok-in")
+    assert report["step"] == "run_command" and purposes(world) == [Purpose.DRAIN]
     assert world.hooks.completed == {}  # the worker finishes or releases its jobs first
     world.commands.finish("cmd-1", "Success", "exit=0")
     world.service.reconcile(T0 + 70)
@@ -162,38 +127,38 @@ def test_given_a_scale_in_into_the_warm_pool_when_handled_then_drained_before_co
 
 
 def test_given_a_second_trip_into_the_warm_pool_when_handled_then_the_first_trips_drain_is_not_adopted(
-    world: World,
+    world: World,  # noqa: F811 - the fixture
 ) -> None:
-    world.hook("warm-pool-scale-in.json", "tok-in-1")
+    hook(world, "warm-pool-scale-in.json", "tok-in-1")
     world.commands.finish("cmd-1", "Success", "exit=0")
     world.commands.sent_at["cmd-1"] = T0
     world.service.reconcile(T0 + 70)
     later = T0 + 2 * 3600  # back in service, then scaled in again
-    [report] = world.hook("warm-pool-scale-in.json", "tok-in-2", now=later)
-    assert report["step"] == "run_command" and world.purposes() == [Purpose.DRAIN, Purpose.DRAIN]
+    [report] = hook(world, "warm-pool-scale-in.json", "tok-in-2", now=later)
+    assert report["step"] == "run_command" and purposes(world) == [Purpose.DRAIN, Purpose.DRAIN]
     assert "tok-in-2" not in world.hooks.completed  # a finished old drain must not end this one at once
 
 
-def test_given_a_drain_sent_within_the_clock_skew_of_the_event_when_handled_then_it_is_adopted(world: World) -> None:
+def test_given_a_drain_sent_within_the_clock_skew_of_the_event_when_handled_then_it_is_adopted(world: World) -> None:  # noqa: F811 - the fixture
     # The table refused the record and the drain went out unrecorded; the retried event adopts it.
     world.commands.run(INSTANCE, drain_command("queue-worker", 60))
     world.commands.sent_at["cmd-1"] = T0 - CLOCK_SKEW_SECONDS / 2
-    world.hook("warm-pool-scale-in.json", "tok-in", now=T0)
+    hook(world, "warm-pool-scale-in.json", "tok-in", now=T0)
     assert len(world.commands.sent) == 1
     [action] = world.store.items.values()
     assert action.command_id == "cmd-1"
 
 
 def test_given_a_warmed_instance_terminated_from_the_pool_when_handled_then_continue_without_a_drain(
-    world: World,
+    world: World,  # noqa: F811 - the fixture
 ) -> None:
-    [report] = world.hook("warm-pool-terminate.json", "tok-out")
+    [report] = hook(world, "warm-pool-terminate.json", "tok-out")
     assert report["outcome"] == "succeeded" and world.commands.sent == []
     assert world.hooks.completed == {"tok-out": HookResult.CONTINUE}
 
 
-def test_given_the_same_warm_pool_event_twice_when_handled_then_one_health_check(world: World) -> None:
-    world.hook("warm-pool-enter.json", "tok-warm")
-    [again] = world.hook("warm-pool-enter.json", "tok-warm", now=T0 + 1)
+def test_given_the_same_warm_pool_event_twice_when_handled_then_one_health_check(world: World) -> None:  # noqa: F811 - the fixture
+    hook(world, "warm-pool-enter.json", "tok-warm")
+    [again] = hook(world, "warm-pool-enter.json", "tok-warm", now=T0 + 1)
     assert again["step"] == "wait" and len(world.commands.sent) == 1
     assert world.metrics.counts[("LifecycleDuplicateEvents", None)] == 1

@@ -86,21 +86,13 @@ class AutoScalingFleet:
         configuration = group.get("WarmPoolConfiguration")
         if not self._warm_pools or not configuration:
             return None
-        name = group["AutoScalingGroupName"]
-        instances: list[InstanceState] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, object] = {"AutoScalingGroupName": name, "MaxRecords": RECORDS_PER_PAGE}
-            if token:
-                kwargs["NextToken"] = token
-            try:
-                page = self._client.describe_warm_pool(**kwargs)  # type: ignore[arg-type]
-            except (ClientError, BotoCoreError) as error:
-                raise translate("DescribeWarmPool", error) from error
-            instances += [_instance(i) for i in page.get("Instances", [])]
-            token = page.get("NextToken")
-            if not token:
-                break
+        pages = self._client.get_paginator("describe_warm_pool").paginate(
+            AutoScalingGroupName=group["AutoScalingGroupName"], PaginationConfig={"PageSize": RECORDS_PER_PAGE}
+        )
+        try:
+            instances = [_instance(i) for page in pages for i in page.get("Instances", [])]
+        except (ClientError, BotoCoreError) as error:
+            raise translate("DescribeWarmPool", error) from error
         # PoolState is optional in the API; AWS's default is Stopped.
         return WarmPool(state=configuration.get("PoolState") or "Stopped", instances=instances)
 
