@@ -10,6 +10,7 @@ import pytest
 
 from queue_scaler.lifecycle.domain.commands import Purpose, drain_command, parse_comment
 from queue_scaler.lifecycle.domain.lifecycle import CLOCK_SKEW_SECONDS, ActionKind, ActionState, HookResult, Outcome
+from queue_scaler.lifecycle.ports import WaitingInstance
 from queue_scaler.shared.events import LifecycleActionEvent, LifecycleTrigger
 from tests.functional.handlers import event
 from tests.unit.lifecycle.test_lifecycle_service import GROUP, INSTANCE, T0, World, world  # noqa: F401 - the fixture
@@ -162,3 +163,30 @@ def test_given_the_same_warm_pool_event_twice_when_handled_then_one_health_check
     [again] = hook(world, "warm-pool-enter.json", "tok-warm", now=T0 + 1)
     assert again["step"] == "wait" and len(world.commands.sent) == 1
     assert world.metrics.counts[("LifecycleDuplicateEvents", None)] == 1
+
+
+def test_given_an_instance_back_at_its_terminate_hook_with_its_event_lost_when_reconciled_then_drained_again(
+    world: World,  # noqa: F811 - the fixture
+) -> None:
+    hook(world, "warm-pool-scale-in.json", "tok-in-1")
+    world.commands.finish("cmd-1", "Success", "exit=0")
+    world.commands.sent_at["cmd-1"] = T0
+    world.service.reconcile(T0 + 70)  # the first trip: drained, back in the pool
+    later = T0 + 2 * 3600
+    world.hooks.hooks[GROUP, "autoscaling:EC2_INSTANCE_TERMINATING"] = "terminate"
+    world.hooks.active.add(INSTANCE)
+    world.hooks.held.append(WaitingInstance(INSTANCE, GROUP, "Terminating:Wait"))  # the second trip's event lost
+    [report] = [r.as_dict() for r in world.service.reconcile(later)]
+    assert report["step"] == "run_command" and purposes(world) == [Purpose.DRAIN, Purpose.DRAIN]
+    assert world.metrics.counts[("LifecycleActionsDiscovered", None)] == 1
+
+
+def test_given_an_action_completed_a_moment_ago_when_reconciled_then_its_instance_is_not_taken_up_again(
+    world: World,  # noqa: F811 - the fixture
+) -> None:
+    hook(world, "warm-pool-scale-in.json", "tok-in")
+    world.commands.finish("cmd-1", "Success", "exit=0")
+    world.service.reconcile(T0 + 70)
+    world.hooks.hooks[GROUP, "autoscaling:EC2_INSTANCE_TERMINATING"] = "terminate"
+    world.hooks.held.append(WaitingInstance(INSTANCE, GROUP, "Terminating:Wait"))  # not moved on yet
+    assert world.service.reconcile(T0 + 75) == [] and len(world.commands.sent) == 1

@@ -175,6 +175,11 @@ class LifecycleAction(_Model):
     outcome: Outcome | None = None
     reason: str = ""
     completed_at: float | None = None
+    earlier_wait_ended_at: float | None = Field(
+        default=None,
+        description="When the instance's last wait at this hook was answered (a warm pool reuses instances): "
+        "a command sent before it is that wait's. Set on an action the reconciler found without its event",
+    )
     version: int = 0
 
     @property
@@ -229,6 +234,7 @@ def new_action(
     hook: str | None = None,
     token: str | None = None,
     discovered: bool = False,
+    earlier_wait_ended_at: float | None = None,
 ) -> LifecycleAction:
     """An action as its event arrives; a rebalance note is complete at once.
 
@@ -268,6 +274,7 @@ def new_action(
         started_at=now,
         deadline=now + window,
         last_heartbeat_at=now - policy.hook_timeout(kind, group) if discovered else now,
+        earlier_wait_ended_at=earlier_wait_ended_at,
     )
 
 
@@ -341,11 +348,23 @@ def drain_horizon(action: LifecycleAction, policy: LifecyclePolicy) -> float:
     With a warm pool that reuses instances on scale-in, one instance is drained once per trip back
     into the pool, and an older trip's finished drain must not be adopted as this one's. An event's
     wait began at the event's time (less `CLOCK_SKEW_SECONDS` between the services' clocks); one the
-    reconciler found without its event began at most the hook's global timeout before it was found.
+    reconciler found without its event began at most the hook's global timeout before it was found,
+    and after the instance's earlier wait at the hook was answered.
     """
     if action.token is not None:
         return action.started_at - CLOCK_SKEW_SECONDS
-    return action.started_at - hook_maximum(policy.hook_timeout(action.kind, action.group))
+    horizon = action.started_at - hook_maximum(policy.hook_timeout(action.kind, action.group))
+    return max(horizon, action.earlier_wait_ended_at or horizon)
+
+
+def accounts_for_wait(action: LifecycleAction, now: float, policy: LifecyclePolicy) -> bool:
+    """Whether `action` answers its instance's wait at its hook now: it is pending, or it was completed so
+    recently (two reconciler periods) that Auto Scaling may not have moved the instance on yet. An older
+    completed action is an earlier wait's: a warm pool that reuses instances on scale-in holds one
+    instance at its terminate hook once per trip back into the pool."""
+    if action.state is ActionState.PENDING:
+        return True
+    return action.completed_at is not None and now - action.completed_at < 2 * policy.reconcile_period_seconds
 
 
 def drain_window(action: LifecycleAction, policy: LifecyclePolicy) -> float:

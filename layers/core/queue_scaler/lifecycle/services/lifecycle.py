@@ -41,6 +41,7 @@ from queue_scaler.lifecycle.domain.lifecycle import (
     SendHeartbeat,
     StepKind,
     Wait,
+    accounts_for_wait,
     apply,
     drain_horizon,
     drain_request,
@@ -182,8 +183,9 @@ class LifecycleService:
                 if hook is None:
                     continue  # held by a hook of someone else's making: not ours to answer
                 try:
-                    if any(a.kind is kind for a in self._store.for_instance(instance.instance_id)):
-                        continue  # completed a moment ago; Auto Scaling has not moved it on yet
+                    earlier = [a for a in self._store.for_instance(instance.instance_id) if a.kind is kind]
+                    if any(accounts_for_wait(a, now, self._policy) for a in earlier):
+                        continue  # pending, or completed a moment ago and Auto Scaling has not moved it on yet
                 except AwsCallError as error:
                     self._metrics.count(Metric.LIFECYCLE_ERRORS)
                     logger.error("actions unreadable", extra={"instance_id": instance.instance_id, "error": str(error)})
@@ -200,8 +202,16 @@ class LifecycleService:
                         "state": instance.lifecycle_state,
                     },
                 )
+                ended = [a.completed_at for a in earlier if a.completed_at is not None]
                 action = new_action(
-                    kind, instance.instance_id, instance.group, now, self._policy, hook=hook, discovered=True
+                    kind,
+                    instance.instance_id,
+                    instance.group,
+                    now,
+                    self._policy,
+                    hook=hook,
+                    discovered=True,
+                    earlier_wait_ended_at=max(ended, default=None),
                 )
                 try:
                     reports.append(self._start(action, now))
