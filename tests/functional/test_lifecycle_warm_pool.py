@@ -7,7 +7,22 @@ action shape with the `Origin` / `Destination` values of its warm pool example e
 
 from __future__ import annotations
 
-from tests.functional.test_lifecycle_handler import Stack, later, stack  # noqa: F401 - the fixture
+import time
+
+import boto3
+import time_machine
+
+from tests.functional.moto_stack import REGION
+from tests.functional.test_lifecycle_handler import (  # noqa: F401 - the fixture
+    DRAIN_RUNS,
+    GROUP,
+    HOOK_TIMEOUT,
+    Stack,
+    later,
+    run_timeline,
+    stack,
+    throttle,
+)
 
 
 def test_given_an_instance_launched_into_the_warm_pool_when_its_worker_is_healthy_then_continue(stack: Stack) -> None:  # noqa: F811 - the fixture
@@ -88,3 +103,39 @@ def test_given_a_warmed_instance_terminated_from_the_pool_when_handled_then_cont
     [report] = result["actions"]
     assert report["outcome"] == "succeeded" and stack.agent.sent == []
     assert stack.actions.actions[token].result == "CONTINUE"
+
+
+def test_given_an_earlier_trips_drain_and_throttled_writes_when_scaled_in_into_the_pool_again_then_it_drains_first(
+    stack: Stack,  # noqa: F811 - the fixture
+) -> None:
+    """The drain that goes out without a record (the table refuses the writes) asks SSM for one already
+    sent: the earlier trip's finished drain must not count, or the hook would end with jobs still running."""
+    instance, t0 = stack.instances[0], float(int(time.time()))
+    with time_machine.travel(t0 - 3600, tick=False):  # the earlier trip: drained, into the pool, back in service
+        earlier, _ = stack.hook("warm-pool-scale-in.json", instance, "terminate")
+        [old] = stack.agent.of("drain")
+        old.finish("Success", "exit=0")
+        stack.status(old.command_id, instance, "Success")
+    assert stack.actions.actions[earlier].result == "CONTINUE"
+    boto3.client("autoscaling", region_name=REGION).put_lifecycle_hook(
+        AutoScalingGroupName=GROUP,
+        LifecycleHookName="terminate",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=int(HOOK_TIMEOUT),
+        DefaultResult="CONTINUE",
+    )
+    with time_machine.travel(t0, tick=False):  # scaled in again: held at the terminate hook
+        token = stack.actions.start(GROUP, "terminate", instance, timeout=HOOK_TIMEOUT, hold="Terminating:Wait")
+    fault = throttle(lambda body, refused: refused < 5)
+    detail = {"LifecycleActionToken": token, "AutoScalingGroupName": GROUP, "EC2InstanceId": instance}
+
+    def deliver() -> object:
+        return stack.invoke("warm-pool-scale-in.json", **detail, LifecycleHookName="terminate")
+
+    with time_machine.travel(t0, tick=False) as clock:
+        run_timeline(stack, clock, t0, token, reconcile_at=range(60, 601, 60), deliveries={0: deliver, 360: deliver})
+    assert fault.refused >= 1
+    [_, drain] = stack.agent.of("drain")  # one drain of its own, however many paths asked
+    action = stack.actions.actions[token]
+    assert action.result == "CONTINUE"
+    assert action.completed_at is not None and action.completed_at >= drain.sent_at + DRAIN_RUNS
