@@ -13,23 +13,19 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import time_machine
 
 from queue_scaler.scaling.adapters.history import DynamoHistoryStore
 from queue_scaler.scaling.domain.models import SAMPLE_SPACING_SECONDS, History, Recommendation, WorkSample
 from queue_scaler.shared.errors import AwsCallError
-from tests.functional.handlers import FakeContext, event, load_handler
+from tests.functional.clocked_scaler import PARAMETER, TABLE, clocked_scaler, invoke_at
 from tests.functional.moto_stack import (
     create_group,
-    create_history_table,
     create_queue,
     desired_of,
     pool_config,
     put_config,
 )
 
-PARAMETER = "/queue-scaler/test/pools"
-TABLE = "scaler-history"
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
 LEAD = 180.0
@@ -37,20 +33,7 @@ LEAD = 180.0
 
 @pytest.fixture
 def scaler(aws: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    create_history_table(TABLE)
-    for key, value in {
-        "POOL_CONFIG_PARAMETER": PARAMETER,
-        "HISTORY_TABLE": TABLE,
-        "ENVIRONMENT": "test",
-        "TICK_SECONDS": "10",
-        "RUN_SECONDS": "0",  # one tick per invocation: the clock is set per invocation
-        "SAFETY_MARGIN_SECONDS": "0",
-        "POWERTOOLS_SERVICE_NAME": "scaler",
-        "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return load_handler("scaler")
+    return clocked_scaler(monkeypatch)
 
 
 def configure(mode: str, desired: int = 0) -> None:
@@ -71,14 +54,6 @@ def seed(samples: list[WorkSample], recommendations: list[Recommendation] | None
     DynamoHistoryStore(TABLE).save("nightly", history, 0)
 
 
-def invoke(scaler: ModuleType, at: float) -> dict[str, Any]:
-    with time_machine.travel(at, tick=False):
-        result: dict[str, Any] = scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
-    [outcome] = result["pools"]
-    decision: dict[str, Any] = outcome["decision"]
-    return decision
-
-
 def forecast_line(decision: dict[str, Any]) -> str:
     [line] = [line for line in decision["explanation"] if line.startswith("forecast:")]
     return line
@@ -87,7 +62,7 @@ def forecast_line(decision: dict[str, Any]) -> str:
 def test_given_only_hours_of_history_when_the_scaler_ticks_then_no_floor_and_it_says_so(scaler: ModuleType) -> None:
     configure("forecast_and_scale")
     seed(steady(NOW - 6 * 3600, 20))
-    decision = invoke(scaler, NOW)
+    decision = invoke_at(scaler, NOW)
     assert desired_of("nightly") == 0
     assert forecast_line(decision) == (
         "forecast: 6.12 h of work samples, needs 24.07 h (a day before now + 180 s, with its window): no floor"
@@ -99,7 +74,7 @@ def test_given_yesterdays_flow_when_the_scaler_ticks_a_boot_time_before_then_the
 ) -> None:
     configure("forecast_and_scale")
     seed(steady(NOW + LEAD - DAY, 20))
-    decision = invoke(scaler, NOW)
+    decision = invoke_at(scaler, NOW)
     assert desired_of("nightly") == 5
     assert (decision["desired"], decision["signal"]) == (5, "forecast")
     assert forecast_line(decision).startswith(
@@ -116,18 +91,18 @@ def test_given_the_forecast_drops_when_the_scaler_ticks_then_the_floor_does_not_
         [*steady(NOW - DAY - 1800, 20), *steady(NOW + LEAD - DAY, 0)],
         [Recommendation(at=NOW - 60, desired=5)],
     )
-    dropped = invoke(scaler, NOW)
+    dropped = invoke_at(scaler, NOW)
     assert forecast_line(dropped).startswith("forecast: 0/s")
     assert (desired_of("nightly"), dropped["limited_by"]) == (5, "ScaleDownStabilized")
     # Past the 300 s window, the fleet goes down as the scale-down rules allow.
-    invoke(scaler, NOW + 301)
+    invoke_at(scaler, NOW + 301)
     assert desired_of("nightly") == 0
 
 
 def test_given_forecast_only_when_a_floor_is_forecast_then_only_the_explanation_changes(scaler: ModuleType) -> None:
     configure("forecast_only")
     seed(steady(NOW + LEAD - DAY, 20))
-    decision = invoke(scaler, NOW)
+    decision = invoke_at(scaler, NOW)
     assert desired_of("nightly") == 0
     assert (decision["desired"], decision["signal"], decision["limited_by"]) == (0, "backlog", "None")
     assert forecast_line(decision).endswith("= floor 5 (forecast_only: proposes nothing)")
@@ -144,7 +119,7 @@ def test_given_two_weeks_of_ticks_every_10_s_then_the_thinned_history_fits_one_i
     samples = [WorkSample(at=at + 0.123456, work=big, in_flight=big) for at in thinned + dense]
     recommendations = [Recommendation(at=at, desired=big, held=1234.567891) for at in dense]
     seed(samples, recommendations)
-    invoke(scaler, NOW)  # the scaler loads it, decides and writes it back
+    invoke_at(scaler, NOW)  # the scaler loads it, decides and writes it back
     loaded = DynamoHistoryStore(TABLE).load("nightly").history
     assert len(samples) == 4383 and len(loaded.samples) == len(samples) + 1  # and this tick's
     # Unthinned, two days of 10 s ticks alone are more than one item holds.

@@ -14,37 +14,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 
-from tests.functional.handlers import FakeContext, event, load_handler
+from tests.functional.clocked_scaler import PARAMETER, clocked_scaler, invoke_at
 from tests.functional.moto_stack import (
     create_group,
-    create_history_table,
     create_queue,
     desired_of,
     pool_config,
     put_config,
 )
 
-PARAMETER = "/queue-scaler/test/pools"
-
 
 @pytest.fixture
 def scaler(aws: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    table = create_history_table()
-    for key, value in {
-        "POOL_CONFIG_PARAMETER": PARAMETER,
-        "HISTORY_TABLE": table,
-        "ENVIRONMENT": "test",
-        "TICK_SECONDS": "10",
-        "RUN_SECONDS": "0",  # one tick per invocation: the clock is set per invocation
-        "SAFETY_MARGIN_SECONDS": "0",
-        "POWERTOOLS_SERVICE_NAME": "scaler",
-        "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return load_handler("scaler")
+    return clocked_scaler(monkeypatch)
 
 
 def local(text: str, zone: str) -> datetime:
@@ -56,14 +39,6 @@ def configure(schedule: dict[str, Any]) -> None:
     url = create_queue("reports-jobs")
     pool = pool_config("reports", [("reports-jobs", url, 10)])
     put_config(PARAMETER, [pool | {"signals": {"backlog": {}, "schedule": {"schedules": [schedule]}}}])
-
-
-def invoke(scaler: ModuleType, moment: datetime) -> dict[str, Any]:
-    with time_machine.travel(moment, tick=False):
-        result: dict[str, Any] = scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
-    [outcome] = result["pools"]
-    decision: dict[str, Any] = outcome["decision"]
-    return decision
 
 
 MORNING_BERLIN = {
@@ -140,10 +115,10 @@ def test_given_a_schedule_when_the_scaler_ticks_around_its_fire_then_the_floor_f
 ) -> None:
     configure(case.schedule)
     zone = case.schedule["time_zone"]
-    before = invoke(scaler, local(case.before, zone))
+    before = invoke_at(scaler, local(case.before, zone))
     assert (desired_of("reports"), before["desired"]) == (0, 0)
     assert any(line.startswith("schedule: none in force") for line in before["explanation"])
-    inside = invoke(scaler, local(case.inside, zone))
+    inside = invoke_at(scaler, local(case.inside, zone))
     assert desired_of("reports") == 4
     assert (inside["desired"], inside["signal"]) == (4, "schedule")
     assert case.line in inside["explanation"]
@@ -153,11 +128,11 @@ def test_given_a_window_across_the_spring_forward_night_then_it_lasts_its_elapse
     # Saturday 23:00 Berlin + 4 h: the clocks jump from 02:00 to 03:00, so the window ends at 04:00 local.
     configure(FRIDAY_NIGHT | {"name": "saturday-night", "cron": "0 23 * * SAT"})
     zone = "Europe/Berlin"
-    inside = invoke(scaler, local("2026-03-29 03:57", zone))
+    inside = invoke_at(scaler, local("2026-03-29 03:57", zone))
     assert (desired_of("reports"), inside["signal"]) == (4, "schedule")
     assert 'schedule "saturday-night" (0 23 * * SAT Europe/Berlin, until Sun 04:00) floor 4' in inside["explanation"]
     # At 04:00 the floor is gone; the scale-down window (300 s) first holds the fleet, then it goes.
-    ended = invoke(scaler, local("2026-03-29 04:00", zone))
+    ended = invoke_at(scaler, local("2026-03-29 04:00", zone))
     assert (ended["desired"], ended["limited_by"]) == (4, "ScaleDownStabilized"), ended["explanation"]
-    invoke(scaler, local("2026-03-29 04:06", zone))
+    invoke_at(scaler, local("2026-03-29 04:06", zone))
     assert desired_of("reports") == 0
