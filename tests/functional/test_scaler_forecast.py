@@ -55,7 +55,8 @@ def seed(samples: list[WorkSample], recommendations: list[Recommendation] | None
 
 
 def forecast_line(decision: dict[str, Any]) -> str:
-    [line] = [line for line in decision["explanation"] if line.startswith("forecast:")]
+    lines: list[str] = decision["explanation"]
+    [line] = [line for line in lines if line.startswith("forecast:")]
     return line
 
 
