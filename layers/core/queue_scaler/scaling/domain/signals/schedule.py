@@ -9,7 +9,9 @@ and is active (it wakes a pool at zero); the pool's need is then at least that, 
 The fire times are the local wall-clock times of the expression in the schedule's time zone, as
 Auto Scaling and EventBridge Scheduler read them: `0 8 * * MON-FRI` in Europe/Berlin fires at 08:00
 Berlin time in winter and in summer. The window is elapsed time from the fire, so a window across a
-DST change lasts exactly `window_seconds` (its end's wall-clock time moves by the hour).
+DST change lasts exactly `window_seconds` (its end's wall-clock time moves by the hour). A fire in
+the hour skipped in spring happens when the clocks jump (02:30 fires at 03:00); one in the hour
+repeated in autumn happens at both occurrences (croniter's reading, kept the same from every instant).
 
 It is a floor, never a cap: a schedule cannot lower what the other signals propose. When its window
 ends the floor goes, and the decision's scale-down rules (stabilization, rate limits) take the fleet
@@ -77,6 +79,12 @@ class Schedule(BaseModel):
         local = datetime.fromtimestamp(now, ZoneInfo(self.time_zone))
         # croniter steps back from the second after `now`, so a fire exactly at `now` counts.
         fire: datetime = croniter(self.cron, local + timedelta(seconds=1)).get_prev(datetime)
+        # Stepping back from inside the hour repeated on the fall-back night, croniter lands on that
+        # hour's first occurrence, while stepping forward it fires in both: step forward to the latest
+        # fire not after `now`, so that every instant sees the same fires (at most one step).
+        forward = croniter(self.cron, fire)
+        while (following := forward.get_next(datetime)).timestamp() <= now:
+            fire = following
         return fire
 
     def next_fire(self, now: float) -> datetime:
