@@ -22,6 +22,7 @@ DynamoDB item.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left, bisect_right
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,6 +66,10 @@ class ForecastSettings(BaseModel):
     )
 
 
+def _at(entry: WorkSample) -> float:
+    return entry.at
+
+
 def seasonal_rates(
     samples: list[WorkSample], target: float, settings: ForecastSettings, seconds_per_message: float
 ) -> tuple[str, list[float]]:
@@ -81,7 +86,9 @@ def seasonal_rates(
         centre = target - k * period
         if centre - half < oldest:
             break
-        around = [s for s in samples if centre - half <= s.at <= centre + half]
+        # The samples are in time order (the history appends them): a bisection, not a scan per period,
+        # keeps a 14-day history cheap at every tick (the simulator runs days of them).
+        around = samples[bisect_left(samples, centre - half, key=_at) : bisect_right(samples, centre + half, key=_at)]
         if len(around) >= 2:
             rates.append(arrival_rate(around, seconds_per_message)[0])
     return name, rates
@@ -118,7 +125,7 @@ class ForecastSignal:
         if settings.mode == "off":
             return Proposal(self.name, 0.0, ("forecast: off",), False, "forecast off")
         target = now + settings.lead_seconds
-        past = [s for s in history.samples if s.at < now]
+        past = history.samples[: bisect_left(history.samples, now, key=_at)]
         period, rates = seasonal_rates(past, target, settings, seconds)
         if not rates:
             held_hours = (now - past[0].at) / 3600 if past else 0.0
