@@ -60,6 +60,15 @@ def arrival_rate(samples: list[WorkSample], seconds_per_message: float) -> tuple
     return max(0.0, growth + finishing), span
 
 
+def instances(
+    rate: float, seconds_per_message: float, staffing: float, slots_per_instance: int
+) -> tuple[float, float, float]:
+    """(load, slots, instances) for work arriving at `rate` a second: Little's law, then square-root staffing."""
+    load = rate * seconds_per_message
+    slots = load + staffing * math.sqrt(load)
+    return load, slots, slots / slots_per_instance
+
+
 class ArrivalRateSignal:
     """Implements `Signal`."""
 
@@ -92,9 +101,7 @@ class ArrivalRateSignal:
         horizon = now - settings.window_seconds
         samples = [s for s in history.samples if horizon < s.at < now] + [current]
         rate, span = arrival_rate(samples, seconds)
-        load = rate * seconds
-        slots = load + settings.staffing * math.sqrt(load)
-        raw_need = slots / pool.slots_per_instance
+        load, slots, raw_need = instances(rate, seconds, settings.staffing, pool.slots_per_instance)
         line = (
             f"arrival rate: work {samples[0].work} -> {current.work} in {fmt(span)} s, {current.in_flight} running: "
             f"{fmt(rate)}/s x {fmt(seconds)} s = load {fmt(load)} slot(s); + {fmt(settings.staffing)} x "
