@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import time_machine
 
-from tests.functional.moto_stack import REGION
 from tests.functional.test_lifecycle_handler import (  # noqa: F401 - the fixture
     DRAIN_RUNS,
     GROUP,
-    HOOK_TIMEOUT,
     Stack,
+    hold_at_terminate_hook,
     later,
     run_timeline,
     stack,
@@ -117,15 +115,7 @@ def test_given_an_earlier_trips_drain_and_throttled_writes_when_scaled_in_into_t
         old.finish("Success", "exit=0")
         stack.status(old.command_id, instance, "Success")
     assert stack.actions.actions[earlier].result == "CONTINUE"
-    boto3.client("autoscaling", region_name=REGION).put_lifecycle_hook(
-        AutoScalingGroupName=GROUP,
-        LifecycleHookName="terminate",
-        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
-        HeartbeatTimeout=int(HOOK_TIMEOUT),
-        DefaultResult="CONTINUE",
-    )
-    with time_machine.travel(t0, tick=False):  # scaled in again: held at the terminate hook
-        token = stack.actions.start(GROUP, "terminate", instance, timeout=HOOK_TIMEOUT, hold="Terminating:Wait")
+    token = hold_at_terminate_hook(stack, instance, t0)  # scaled in again
     fault = throttle(lambda body, refused: refused < 5)
     detail = {"LifecycleActionToken": token, "AutoScalingGroupName": GROUP, "EC2InstanceId": instance}
 

@@ -165,18 +165,23 @@ def test_given_the_same_warm_pool_event_twice_when_handled_then_one_health_check
     assert world.metrics.counts[("LifecycleDuplicateEvents", None)] == 1
 
 
+def drained_then_waiting_again(scene: World) -> None:
+    """A scale-in into the pool drained at T0 (finished, completed at T0 + 70); then the instance is listed
+    at the terminate hook again with no event about it."""
+    hook(scene, "warm-pool-scale-in.json", "tok-in-1")
+    scene.commands.finish("cmd-1", "Success", "exit=0")
+    scene.commands.sent_at["cmd-1"] = T0
+    scene.service.reconcile(T0 + 70)
+    scene.hooks.hooks[GROUP, "autoscaling:EC2_INSTANCE_TERMINATING"] = "terminate"
+    scene.hooks.active.add(INSTANCE)
+    scene.hooks.held.append(WaitingInstance(INSTANCE, GROUP, "Terminating:Wait"))
+
+
 def test_given_an_instance_back_at_its_terminate_hook_with_its_event_lost_when_reconciled_then_drained_again(
     world: World,  # noqa: F811 - the fixture
 ) -> None:
-    hook(world, "warm-pool-scale-in.json", "tok-in-1")
-    world.commands.finish("cmd-1", "Success", "exit=0")
-    world.commands.sent_at["cmd-1"] = T0
-    world.service.reconcile(T0 + 70)  # the first trip: drained, back in the pool
-    later = T0 + 2 * 3600
-    world.hooks.hooks[GROUP, "autoscaling:EC2_INSTANCE_TERMINATING"] = "terminate"
-    world.hooks.active.add(INSTANCE)
-    world.hooks.held.append(WaitingInstance(INSTANCE, GROUP, "Terminating:Wait"))  # the second trip's event lost
-    [report] = [r.as_dict() for r in world.service.reconcile(later)]
+    drained_then_waiting_again(world)
+    [report] = [r.as_dict() for r in world.service.reconcile(T0 + 2 * 3600)]  # its next trip, event lost
     assert report["step"] == "run_command" and purposes(world) == [Purpose.DRAIN, Purpose.DRAIN]
     assert world.metrics.counts[("LifecycleActionsDiscovered", None)] == 1
 
@@ -184,9 +189,5 @@ def test_given_an_instance_back_at_its_terminate_hook_with_its_event_lost_when_r
 def test_given_an_action_completed_a_moment_ago_when_reconciled_then_its_instance_is_not_taken_up_again(
     world: World,  # noqa: F811 - the fixture
 ) -> None:
-    hook(world, "warm-pool-scale-in.json", "tok-in")
-    world.commands.finish("cmd-1", "Success", "exit=0")
-    world.service.reconcile(T0 + 70)
-    world.hooks.hooks[GROUP, "autoscaling:EC2_INSTANCE_TERMINATING"] = "terminate"
-    world.hooks.held.append(WaitingInstance(INSTANCE, GROUP, "Terminating:Wait"))  # not moved on yet
+    drained_then_waiting_again(world)  # Auto Scaling has not moved it on yet
     assert world.service.reconcile(T0 + 75) == [] and len(world.commands.sent) == 1
