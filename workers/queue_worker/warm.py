@@ -62,12 +62,16 @@ class WarmStandby:
         self._read_state = read_state
         self._telemetry = telemetry
         self._poll_seconds = poll_seconds
+        #: Set once the worker serves: what scale-in protection waits for (SetInstanceProtection "cannot
+        #: be called on instances in a warm pool", EC2 Auto Scaling API reference).
+        self.serving = threading.Event()
 
     def wait(self, stop: threading.Event, standing_by: Callable[[bool], None]) -> bool:
         """Return once the instance is headed anywhere but the warm pool (True), or once `stop` is set
         (False). `standing_by(True)` is called when the standby starts, `standing_by(False)` when it ends."""
         state = self._read_state()
         if not warmed(state):
+            self.serving.set()
             return not stop.is_set()
         self._telemetry.event("worker_standby", "instance headed for the warm pool: receiving nothing", state=state)
         standing_by(True)
@@ -76,5 +80,6 @@ class WarmStandby:
                 return False
             state = self._read_state()
         standing_by(False)
+        self.serving.set()
         self._telemetry.event("worker_serving", "instance left the warm pool: receiving", state=state)
         return not stop.is_set()

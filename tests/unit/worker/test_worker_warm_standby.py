@@ -14,11 +14,12 @@ import pytest
 
 from queue_worker.attempts import AttemptRecorder
 from queue_worker.health import HealthFile, is_healthy
+from queue_worker.protection import ScaleInProtection
 from queue_worker.settings import WorkerSettings
 from queue_worker.warm import WarmStandby, warmed
 from queue_worker.worker import Worker
 from tests.unit.worker.test_worker_poll_waits import RecordingDoor, until
-from tests.unit.worker.test_worker_protection_races import SpyTelemetry
+from tests.unit.worker.test_worker_protection_races import INSTANCE, GatedAutoScaling, SpyTelemetry
 from tests.worker_events import undocumented
 
 pytestmark = pytest.mark.timeout(30)
@@ -124,3 +125,37 @@ def test_given_a_stop_during_the_standby_when_signalled_then_the_worker_stops_wi
     until(lambda: target.reads >= 2)
     stop(worker, thread, telemetry)
     assert door.seen() == []
+
+
+def test_given_a_warmed_instance_when_protection_waits_for_serving_then_no_call_until_it_serves() -> None:
+    """AWS: SetInstanceProtection "cannot be called on instances in a warm pool"."""
+    client, telemetry, serving = GatedAutoScaling(), SpyTelemetry(), threading.Event()
+    protection = ScaleInProtection(
+        client,  # type: ignore[arg-type]
+        INSTANCE,
+        "video",
+        telemetry,
+        linger_seconds=0,
+        clock=time.monotonic,
+        ready=serving,
+    )
+    time.sleep(0.3)  # the protection thread's chance to call, which it must not take
+    assert client.snapshot() == []
+    serving.set()
+    until(lambda: client.snapshot() == [False])  # the first clear, once it serves
+    protection.stop()
+
+
+def test_given_a_worker_that_never_left_the_pool_when_stopped_then_protection_calls_nothing() -> None:
+    client, telemetry = GatedAutoScaling(), SpyTelemetry()
+    protection = ScaleInProtection(
+        client,  # type: ignore[arg-type]
+        INSTANCE,
+        "video",
+        telemetry,
+        linger_seconds=0,
+        clock=time.monotonic,
+        ready=threading.Event(),
+    )
+    protection.stop()
+    assert client.snapshot() == [] and undocumented(telemetry.events) == []
