@@ -52,6 +52,18 @@ class FleetObservation(_Model):
         description="In-service instances launched from an older launch template version than the group's "
         "(a new AMI or image not yet rolled out)",
     )
+    warm_pool: Literal["Stopped", "Running", "Hibernated"] | None = Field(
+        default=None,
+        description="The group's warm pool's PoolState; None: the group has no warm pool (or it was not read)",
+    )
+    warmed: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Warm-pool instances ready to start (Warmed:Stopped, Warmed:Running, Warmed:Hibernated): outside "
+        "desired capacity, serving nothing; a scale-out takes them first",
+    )
+    warming: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Warm-pool instances still being prepared (Warmed:Pending, its hook's wait)"
+    )
     refresh: RefreshState = Field(
         default="none",
         description="The group's instance refresh: none, running (Pending, InProgress, Cancelling, "
