@@ -203,11 +203,16 @@ class FakeHooks:
 
 @dataclass
 class FakeCommands:
-    """ports.RemoteCommands: every command runs until `finish`; `fail_send` makes SendCommand fail."""
+    """ports.RemoteCommands: every command runs until `finish`; `fail_send` makes SendCommand fail.
+
+    `sent_at` dates the commands a test dates (an earlier warm-pool trip's drain); an undated command
+    counts as sent within any `find` window.
+    """
 
     sent: list[tuple[str, str, CommandRequest]] = field(default_factory=list)
     status: dict[str, CommandObservation] = field(default_factory=dict)
     fail_send: Exception | None = None
+    sent_at: dict[str, float] = field(default_factory=dict)
 
     def run(self, instance_id: str, command: CommandRequest) -> str:
         if self.fail_send is not None:
@@ -226,12 +231,14 @@ class FakeCommands:
         comment = next(request.comment for c, _, request in self.sent if c == command_id)
         return self.status[command_id].model_copy(update={"comment": comment})
 
-    def find(self, instance_id: str, purpose: Purpose) -> str | None:
+    def find(self, instance_id: str, purpose: Purpose, since: float) -> str | None:
         return next(
             (
                 c
                 for c, i, request in reversed(self.sent)
-                if i == instance_id and parse_comment(request.comment).purpose is purpose
+                if i == instance_id
+                and parse_comment(request.comment).purpose is purpose
+                and self.sent_at.get(c, since) >= since
             ),
             None,
         )

@@ -197,7 +197,8 @@ start_container() {
   # shellcheck disable=SC2174
   mkdir -p -m 755 "$notice_dir" && rm -f "$notice_dir/deadline"
   # --env after --env-file wins: the drain window, the slots and the pool are the template's, not SSM's
-  # (the scaler sizes the pool for exactly these slots).
+  # (the scaler sizes the pool for exactly these slots). WARM_POOL_STANDBY: on an instance launched into
+  # a warm pool, the worker receives nothing until the instance leaves it (queue_worker/warm.py).
   docker run --detach --name "$container" --restart unless-stopped \
     --stop-signal SIGTERM --stop-timeout "$stop_timeout" \
     --env-file "$env_file" --env "DRAIN_SECONDS=$QS_DRAIN_SECONDS" --env "POOL_NAME=$QS_POOL" \
@@ -206,6 +207,7 @@ start_container() {
     --env "WORKER_SLOTS=$QS_WORKER_SLOTS" \
     --env "AWS_REGION=$AWS_REGION" \
     --env SCALE_IN_PROTECTION=true --env "AUTOSCALING_GROUP_NAME=$QS_GROUP_NAME" \
+    --env WARM_POOL_STANDBY=true \
     --log-driver awslogs --log-opt "awslogs-region=$AWS_REGION" --log-opt "awslogs-group=$QS_LOG_GROUP" \
     --log-opt "awslogs-stream=$stream_prefix/worker" --log-opt mode=non-blocking \
     --log-opt max-buffer-size=4m \

@@ -95,6 +95,9 @@ class WorkerFleet:
                 "POLL_WAIT_SECONDS": "1",
                 "HEALTH_FILE": str(health_file),
                 "POOL_NAME": pool,
+                # As the image sets it (workers/Dockerfile): each log line is written when logged, so a
+                # SIGKILL loses none of the lines before it (the chaos report reads them).
+                "PYTHONUNBUFFERED": "1",
                 # What the user data gives the container on EC2 (the instance id comes from IMDS there).
                 "SCALE_IN_PROTECTION": "true",
                 "INSTANCE_ID": instance_id,

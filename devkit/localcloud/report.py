@@ -1,4 +1,4 @@
-"""What happened to every job: read from the workers' JSON logs and the dead-letter queues."""
+"""What happened to every job: read from the workers' JSON logs, the ledger's attempts and the dead-letter queues."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ class JobReport:
     #: job_ids started by a worker that was SIGKILLed: the only ones allowed to run twice (it may have
     #: finished a job without deleting its message).
     killed_holders: set[str] = field(default_factory=set)
+    #: Per job, the instances whose attempt the ledger still records as started (`read_open_attempts`):
+    #: a worker SIGKILLed after it took the job's lease but before its `job_started` line holds it too.
+    open_attempts: dict[str, set[str]] = field(default_factory=dict)
     #: job_ids a draining worker released (made visible again) at its deadline.
     released: set[str] = field(default_factory=set)
     #: job_ids some worker started.
@@ -88,7 +91,24 @@ def read_worker_logs(instances_dir: Path, report: JobReport) -> None:
                     if "queue_wait_seconds" in entry:
                         report.waits.append(float(entry["queue_wait_seconds"]))
         if not stopped_cleanly:
-            # Killed: any job it started may run again (finished but not yet deleted, or cut short).
+            # Killed: any job it started may run again (finished but not yet deleted, or cut short), and
+            # any job whose lease it took, logged or not: that receive comes back until the lease expires.
             report.killed_holders |= started
+            report.killed_holders |= {job for job, held in report.open_attempts.items() if log.stem in held}
             for job in succeeded - completed:
                 report.completions[job] += 1
+
+
+def read_open_attempts(items: list[dict[str, Any]], report: JobReport) -> None:
+    """Note, per job, the instances whose attempt the ledger records as started and never ended.
+
+    `items` are the ledger table's items as a scan returns them; an ATTEMPT# item's `worker` is the
+    lease owner, `<instance>:<pid>/<attempt>` (queue_worker.attempts.worker_identity). Read before the
+    workers' logs: `read_worker_logs` counts the jobs a killed instance held this way as killed holders.
+    """
+    for item in items:
+        if not item["sk"]["S"].startswith("ATTEMPT#") or item.get("outcome", {}).get("S") != "started":
+            continue
+        job = item["pk"]["S"].split("#", 2)[2]
+        instance = item["worker"]["S"].split(":", 1)[0]
+        report.open_attempts.setdefault(job, set()).add(instance)

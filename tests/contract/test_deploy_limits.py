@@ -68,9 +68,12 @@ def test_given_an_environment_then_a_new_launch_template_version_rolls_each_grou
         transitions = {h["LifecycleTransition"] for h in group.properties["LifecycleHookSpecificationList"]}
         assert transitions == {"autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"}
         # The group names the launch template's version by number: a new AMI or image is an update, and
-        # the scaler compares each instance's version with it.
-        template = group.raw["Properties"]["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
-        assert template["Version"] == {"Fn::GetAtt": ["LaunchTemplate", "LatestVersionNumber"]}
+        # the scaler compares each instance's version with it. Both ways the pool template picks: a mixed
+        # instances policy, or (with a warm pool) the plain launch template.
+        mixed = group.raw["Properties"]["MixedInstancesPolicy"]["Fn::If"][2]
+        plain = group.raw["Properties"]["LaunchTemplate"]["Fn::If"][1]
+        for template in (mixed["LaunchTemplate"]["LaunchTemplateSpecification"], plain):
+            assert template["Version"] == {"Fn::GetAtt": ["LaunchTemplate", "LatestVersionNumber"]}
 
 
 def _alarm_metrics(alarm: Any) -> set[tuple[str, str, str]]:

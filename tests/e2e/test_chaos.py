@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from devkit.localcloud import stack
 from devkit.localcloud.control import down
-from devkit.localcloud.report import JobReport, read_worker_logs
+from devkit.localcloud.report import JobReport, read_open_attempts, read_worker_logs
+from devkit.localcloud.stack import LocalSettings
 from tests.e2e.conftest import alive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
@@ -101,6 +103,8 @@ def test_given_random_sigterm_and_sigkill_while_jobs_flow_then_nothing_is_lost(c
     status = cloud.status()
     report.dead_lettered = set(status["dead_lettered_jobs"])
     lifecycle = status["lifecycle"]
+    pages = cloud.dynamodb.get_paginator("scan").paginate(TableName=stack.ledger_table(LocalSettings()))
+    read_open_attempts([item for page in pages for item in page["Items"]], report)
     down(cloud.state_dir)
     read_worker_logs(cloud.state_dir / "instances", report)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import boto3
 import pytest
+import time_machine
 
 from queue_scaler.lifecycle.adapters.actions import DynamoActionStore, DynamoLeavingRecords
 from queue_scaler.lifecycle.adapters.lifecycle_hooks import AutoScalingLifecycleHooks
@@ -187,11 +190,26 @@ def test_given_drains_sent_to_an_instance_when_found_then_the_newest_drain_of_ou
 ) -> None:
     install(monkeypatch)
     commands = SsmRemoteCommands()
-    assert commands.find("i-1", Purpose.DRAIN) is None
+    since = time.time() - 60
+    assert commands.find("i-1", Purpose.DRAIN, since) is None
     commands.run("i-1", health_command("queue-worker", 30))
     drain = commands.run("i-1", drain_command("queue-worker", 60))
     commands.run("i-2", drain_command("queue-worker", 60))
-    assert commands.find("i-1", Purpose.DRAIN) == drain
+    assert commands.find("i-1", Purpose.DRAIN, since) == drain
+
+
+def test_given_a_drain_of_an_earlier_warm_pool_trip_when_found_since_this_wait_then_it_is_not_adopted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    install(monkeypatch)
+    commands = SsmRemoteCommands()
+    earlier = commands.run("i-1", drain_command("queue-worker", 60))
+    with time_machine.travel(time.time() + 900, tick=False):
+        this_wait = time.time() - 60  # the instance came back to the pool and scales in again
+        assert commands.find("i-1", Purpose.DRAIN, this_wait) is None
+        assert commands.find("i-1", Purpose.DRAIN, this_wait - 900) == earlier
+        again = commands.run("i-1", drain_command("queue-worker", 60))
+        assert commands.find("i-1", Purpose.DRAIN, this_wait) == again
 
 
 def test_given_other_ec2_instances_when_a_drain_is_found_then_only_a_command_sent_to_that_instance(
@@ -202,5 +220,6 @@ def test_given_other_ec2_instances_when_a_drain_is_found_then_only_a_command_sen
     first, second = instances_of("video")
     commands = SsmRemoteCommands()
     drain = commands.run(first, drain_command("queue-worker", 60))
-    assert commands.find(first, Purpose.DRAIN) == drain
-    assert commands.find(second, Purpose.DRAIN) is None  # moto alone would list every EC2 instance's
+    since = time.time() - 60
+    assert commands.find(first, Purpose.DRAIN, since) == drain
+    assert commands.find(second, Purpose.DRAIN, since) is None  # moto alone would list every EC2 instance's

@@ -381,9 +381,8 @@ def assert_drained_before_completion(stack: Stack, token: str, instance: str) ->
     assert action.completed_at is not None and action.completed_at >= drains[0].sent_at + DRAIN_RUNS
 
 
-@pytest.fixture
-def terminating(stack: Stack) -> tuple[str, str, float]:
-    """An instance held in Terminating:Wait at the group's terminate hook from t0; (instance, token, t0)."""
+def hold_at_terminate_hook(stack: Stack, instance: str, t0: float) -> str:
+    """The group's terminate hook holds `instance` in Terminating:Wait from t0; the action's token."""
     boto3.client("autoscaling", region_name=REGION).put_lifecycle_hook(
         AutoScalingGroupName=GROUP,
         LifecycleHookName="terminate",
@@ -391,11 +390,16 @@ def terminating(stack: Stack) -> tuple[str, str, float]:
         HeartbeatTimeout=int(HOOK_TIMEOUT),
         DefaultResult="CONTINUE",
     )
+    with time_machine.travel(t0, tick=False):
+        return stack.actions.start(GROUP, "terminate", instance, timeout=HOOK_TIMEOUT, hold="Terminating:Wait")
+
+
+@pytest.fixture
+def terminating(stack: Stack) -> tuple[str, str, float]:
+    """An instance held in Terminating:Wait at the group's terminate hook from t0; (instance, token, t0)."""
     instance = stack.instances[0]
     t0 = float(int(time.time()))
-    with time_machine.travel(t0, tick=False):
-        token = stack.actions.start(GROUP, "terminate", instance, timeout=HOOK_TIMEOUT, hold="Terminating:Wait")
-    return instance, token, t0
+    return instance, hold_at_terminate_hook(stack, instance, t0), t0
 
 
 def deliver(stack: Stack, instance: str, token: str, at: float | None = None) -> Callable[[], object]:

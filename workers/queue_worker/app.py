@@ -15,6 +15,7 @@ from queue_worker.protection import protect_instance
 from queue_worker.settings import WorkerSettings
 from queue_worker.sqs import Queues, make_client
 from queue_worker.telemetry import Telemetry
+from queue_worker.warm import WarmStandby, target_lifecycle_state
 from queue_worker.worker import Worker, load_handler
 
 #: Exit code of a worker that cannot start: its configuration or handler is wrong.
@@ -42,8 +43,9 @@ def main() -> int:
             error=repr(error),
         )
         return EXIT_CONFIG
+    standby = WarmStandby(target_lifecycle_state, telemetry) if settings.warm_pool_standby else None
     try:
-        protection = protect_instance(settings, telemetry)
+        protection = protect_instance(settings, telemetry, standby.serving if standby is not None else None)
     except (OSError, BotoCoreError) as error:
         telemetry.event("worker_failed", "cannot set up scale-in protection", level="error", error=repr(error))
         return EXIT_CONFIG
@@ -55,6 +57,7 @@ def main() -> int:
         HealthFile(settings.health_file),
         protection=protection,
         attempts=AttemptRecorder.for_settings(settings, telemetry),
+        standby=standby,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, worker.request_stop)

@@ -63,13 +63,18 @@ class NoProtection:
         return None
 
 
-def instance_id_from_imds(timeout: float = 2.0) -> str:
-    """This instance's id from the instance metadata service (IMDSv2)."""
+def imds_token(timeout: float = 2.0) -> str:
+    """A short-lived IMDSv2 session token."""
     token_request = urllib.request.Request(  # noqa: S310 - a fixed link-local http URL
         f"{IMDS}/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
     )
     with urllib.request.urlopen(token_request, timeout=timeout) as answer:  # noqa: S310
-        token = answer.read().decode()
+        return str(answer.read().decode())
+
+
+def instance_id_from_imds(timeout: float = 2.0) -> str:
+    """This instance's id from the instance metadata service (IMDSv2)."""
+    token = imds_token(timeout)
     request = urllib.request.Request(  # noqa: S310
         f"{IMDS}/meta-data/instance-id", headers={"X-aws-ec2-metadata-token": token}
     )
@@ -95,8 +100,12 @@ class ScaleInProtection:
         *,
         linger_seconds: float,
         clock: Callable[[], float],
+        ready: threading.Event | None = None,
     ) -> None:
         self._client = client
+        # Unset while the instance is in a warm pool, where AWS refuses SetInstanceProtection: no call
+        # (not even the first clear) until the worker starts serving (queue_worker/warm.py).
+        self._ready = ready
         self._instance_id = instance_id
         self._group = group
         self._telemetry = telemetry
@@ -135,10 +144,14 @@ class ScaleInProtection:
             self._wanted = False
             self._cond.notify_all()
         self._thread.join(timeout=10)
-        if self._applied is not False:
+        if self._applied is not False and (self._ready is None or self._ready.is_set()):
             self._apply(False, final=True)
 
     def _loop(self) -> None:
+        while self._ready is not None and not self._ready.wait(timeout=1.0):
+            with self._cond:
+                if self._stopped:
+                    return
         while True:
             with self._cond:
                 if self._stopped:
@@ -187,8 +200,11 @@ class ScaleInProtection:
             return True
 
 
-def protect_instance(settings: WorkerSettings, telemetry: Telemetry) -> Protection:
-    """The protection the settings ask for; the instance id comes from IMDS when not given."""
+def protect_instance(
+    settings: WorkerSettings, telemetry: Telemetry, ready: threading.Event | None = None
+) -> Protection:
+    """The protection the settings ask for; the instance id comes from IMDS when not given. With `ready`,
+    nothing is called before it is set (an instance in a warm pool)."""
     if not settings.scale_in_protection:
         return NoProtection()
     assert settings.autoscaling_group_name is not None  # the settings require it with protection
@@ -199,4 +215,5 @@ def protect_instance(settings: WorkerSettings, telemetry: Telemetry) -> Protecti
         telemetry,
         linger_seconds=settings.protection_linger_seconds,
         clock=time.monotonic,
+        ready=ready,
     )

@@ -115,6 +115,11 @@ class WorkerSettings(HealthSettings):
         description="PROTECTION_LINGER_SECONDS: how long protection outlives the last job, so that a busy "
         "worker does not unprotect and protect again between two jobs",
     )
+    warm_pool_standby: bool = Field(
+        default=False,
+        description="WARM_POOL_STANDBY: receive nothing while the instance's target lifecycle state is Warmed:* "
+        "(queue_worker/warm.py); the user data turns it on",
+    )
     metrics_namespace: str = Field(default="QueueScaler", description="METRICS_NAMESPACE: EMF namespace")
     ledger_table: str | None = Field(
         default=None,

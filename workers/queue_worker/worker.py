@@ -50,6 +50,7 @@ from queue_worker.scheduling import PriorityBuffer, PriorityOrder, SlotBoard
 from queue_worker.settings import MAX_BATCH, WorkerSettings
 from queue_worker.sqs import Queues, ReceivedMessage, queue_name
 from queue_worker.telemetry import Telemetry
+from queue_worker.warm import WarmStandby
 
 JobHandler = Callable[[JobEnvelope], object]
 
@@ -123,8 +124,10 @@ class Worker:
         wall_clock: Callable[[], float] = time.time,
         protection: Protection | None = None,
         attempts: AttemptRecorder | None = None,
+        standby: WarmStandby | None = None,
     ) -> None:
         self._settings = settings
+        self._standby = standby
         self._attempts = attempts or AttemptRecorder(None, telemetry)
         self._queues = queues
         self._handler = handler
@@ -207,6 +210,8 @@ class Worker:
     # Threads ----------------------------------------------------------------------------------
 
     def _poll_loop(self) -> None:
+        if self._standby is not None and not self._standby.wait(self._stop, self._standing_by):
+            return
         idle = False
         backoff = 0.0
         while True:
@@ -250,6 +255,11 @@ class Worker:
             idle = not received and len(polled) == len(order)
             if received:
                 self._accept(received)
+
+    def _standing_by(self, standing: bool) -> None:
+        # Healthy in the warm pool (the warm pass checks the image runs and its settings are valid);
+        # not healthy on leaving it until a receive works, as after a cold start.
+        self._healthy = standing
 
     def _accept(self, received: list[ReceivedMessage]) -> None:
         with self._settle_lock:

@@ -51,7 +51,7 @@ def _scale_service(
     history: HistoryStore, metrics: MetricsSink, endpoint_url: str | None, actions_table: str | None
 ) -> ScaleService:
     # The one place a ScaleService's AWS adapters are chosen: the Lambda and `explain` share it.
-    fleet = AutoScalingFleet(clients.autoscaling(endpoint_url))
+    fleet = AutoScalingFleet(clients.autoscaling(endpoint_url), warm_pools=True)
     return ScaleService(
         queues=SqsQueueMetrics(clients.sqs(endpoint_url)),
         fleet=fleet,

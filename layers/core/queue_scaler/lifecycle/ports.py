@@ -92,8 +92,10 @@ class RemoteCommands(Protocol):
         """Start one shell command on many instances (as few calls as SSM allows); the command ids."""
         ...
 
-    def find(self, instance_id: str, purpose: Purpose) -> str | None:
-        """The newest command of ours with this purpose sent to the instance, whatever its status; None if none.
+    def find(self, instance_id: str, purpose: Purpose, since: float) -> str | None:
+        """The newest command of ours with this purpose sent to the instance at or after `since` (epoch
+        seconds), whatever its status; None if none. `since` keeps an instance that the warm pool
+        reuses from adopting the drain of an earlier trip (lifecycle.drain_horizon).
 
         SSM's own record, not the actions table's: what converges every actor on one drain when the
         table lost (or never took) the record of the one already sent.

@@ -140,10 +140,26 @@ class LifecycleActionDetail(BaseModel):
     transition: Literal["autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING"] = Field(
         alias="LifecycleTransition"
     )
+    # Where the instance comes from and goes to (EC2 | AutoScalingGroup | WarmPool): AWS sends both
+    # "if that information is available" (EC2 Auto Scaling event reference), so an event without them
+    # is an ordinary launch or termination, as before warm pools.
+    origin: Literal["EC2", "AutoScalingGroup", "WarmPool"] | None = Field(default=None, alias="Origin")
+    destination: Literal["EC2", "AutoScalingGroup", "WarmPool"] | None = Field(default=None, alias="Destination")
+
+    @property
+    def into_warm_pool(self) -> bool:
+        """The instance is headed for the warm pool: a launch into it (Warmed:Pending:Wait), or a
+        scale-in that returns it there (ReuseOnScaleIn), not a launch into service or a termination."""
+        return self.destination == "WarmPool"
+
+    @property
+    def from_warm_pool(self) -> bool:
+        """The instance leaves the warm pool (for service, Pending:Wait, or to be terminated)."""
+        return self.origin == "WarmPool"
 
 
 class LifecycleActionEvent(_EventBridgeEvent):
-    """An instance entered Pending:Wait or Terminating:Wait because of one of our hooks."""
+    """An instance entered Pending:Wait, Warmed:Pending:Wait or Terminating:Wait because of one of our hooks."""
 
     source: Literal["aws.autoscaling"]
     detail_type: Literal["EC2 Instance-launch Lifecycle Action", "EC2 Instance-terminate Lifecycle Action"] = Field(

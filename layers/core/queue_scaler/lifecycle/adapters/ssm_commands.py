@@ -72,7 +72,7 @@ class SsmRemoteCommands:
             comment=invocation.get("Comment", ""),
         )
 
-    def find(self, instance_id: str, purpose: Purpose) -> str | None:
+    def find(self, instance_id: str, purpose: Purpose, since: float) -> str | None:
         newest: tuple[float, str] | None = None
         try:
             # A worker's instance receives a handful of commands in its life (health checks, one
@@ -87,6 +87,8 @@ class SsmRemoteCommands:
                     except ValueError:
                         continue  # another tool's command
                     sent = (command["RequestedDateTime"].timestamp(), command["CommandId"])
+                    if sent[0] < since:
+                        continue  # an earlier trip's (the instance went back to the warm pool since)
                     newest = max(newest, sent) if newest is not None else sent
         except (ClientError, BotoCoreError) as error:
             raise translate("ListCommands", error) from error

@@ -38,6 +38,9 @@ from queue_scaler.shared.domain.text import fmt
 #: 48 hours, whichever is smaller (EC2 Auto Scaling's global timeout).
 HOOK_GLOBAL_TIMEOUT_FACTOR = 100
 HOOK_GLOBAL_TIMEOUT_SECONDS = float(MAX_COMMAND_SECONDS)
+#: How far the clocks behind an event's `time` and SSM's RequestedDateTime may disagree; a warm-pool
+#: round trip (drain, stop, start, health check) takes minutes, far more.
+CLOCK_SKEW_SECONDS = 60.0
 #: Output kept with an action: the last check's or drain's answer and tail, enough for the failure's log
 #: line, and far inside a DynamoDB item's 400 KB.
 OUTPUT_KEPT_CHARS = 4000
@@ -53,6 +56,8 @@ class _Model(BaseModel):
 
 class ActionKind(StrEnum):
     LAUNCH = "launch"  # launch hook: admit the instance once its worker container is healthy
+    WARM = "warm"  # launch hook into the warm pool: let it stop once its worker container is healthy
+    WARM_EXIT = "warm_exit"  # terminate hook of a warmed instance: it serves nothing, so nothing to drain
     TERMINATE = "terminate"  # terminate hook: drain the worker, then CONTINUE
     SPOT = "spot"  # Spot interruption warning: drain at once; there is no hook to complete
     REBALANCE = "rebalance"  # rebalance recommendation: the instance is leaving; nothing to complete
@@ -137,12 +142,16 @@ class LifecyclePolicy(_Model):
         return timings.drain_seconds if timings is not None else self.drain_seconds
 
     def hook_timeout(self, kind: ActionKind, group: str) -> float:
-        if kind is ActionKind.LAUNCH:
+        if kind in _LAUNCH_HOOK_KINDS:
             return self.launch_hook_timeout_seconds
         timings = self.pools.get(group)
         if timings is None or timings.terminate_hook_timeout_seconds is None:
             return self.terminate_hook_timeout_seconds
         return timings.terminate_hook_timeout_seconds
+
+
+#: The kinds held by the launch hook (into service, or into the warm pool): a health check admits them.
+_LAUNCH_HOOK_KINDS = frozenset({ActionKind.LAUNCH, ActionKind.WARM})
 
 
 class LifecycleAction(_Model):
@@ -166,6 +175,11 @@ class LifecycleAction(_Model):
     outcome: Outcome | None = None
     reason: str = ""
     completed_at: float | None = None
+    earlier_wait_ended_at: float | None = Field(
+        default=None,
+        description="When the instance's last wait at this hook was answered (a warm pool reuses instances): "
+        "a command sent before it is that wait's. Set on an action the reconciler found without its event",
+    )
     version: int = 0
 
     @property
@@ -220,6 +234,7 @@ def new_action(
     hook: str | None = None,
     token: str | None = None,
     discovered: bool = False,
+    earlier_wait_ended_at: float | None = None,
 ) -> LifecycleAction:
     """An action as its event arrives; a rebalance note is complete at once.
 
@@ -245,6 +260,8 @@ def new_action(
     # the heartbeat rule's margin (a third of the timeout) absorbs.
     window = {
         ActionKind.LAUNCH: policy.launch_timeout_seconds,
+        ActionKind.WARM: policy.launch_timeout_seconds,
+        ActionKind.WARM_EXIT: 0.0,
         ActionKind.TERMINATE: hook_floor_seconds(policy.drain_seconds_for(group), policy.drain_grace_seconds),
         ActionKind.SPOT: SPOT_NOTICE_SECONDS,
     }[kind]
@@ -257,6 +274,7 @@ def new_action(
         started_at=now,
         deadline=now + window,
         last_heartbeat_at=now - policy.hook_timeout(kind, group) if discovered else now,
+        earlier_wait_ended_at=earlier_wait_ended_at,
     )
 
 
@@ -266,8 +284,12 @@ def next_step(
     """The one thing to do for `action` now. `observed` is its command's status, None when unknown."""
     if action.state is ActionState.COMPLETED:
         return Step(kind=StepKind.NONE, reason=f"already completed ({action.outcome})")
-    if action.kind is ActionKind.LAUNCH:
+    if action.kind in _LAUNCH_HOOK_KINDS:
         return _launch_step(action, observed, now, policy)
+    if action.kind is ActionKind.WARM_EXIT:
+        # A warmed instance is stopped, hibernated, or running a worker that receives nothing while
+        # its target lifecycle state is Warmed:* (workers/queue_worker/warm.py): no job to finish.
+        return _complete(HookResult.CONTINUE, Outcome.SUCCEEDED, "left the warm pool: no job runs there to drain")
     return _drain_step(action, observed, now, policy)
 
 
@@ -320,6 +342,31 @@ def hook_limit(action: LifecycleAction, policy: LifecyclePolicy) -> float:
     return action.started_at + hook_maximum(policy.hook_timeout(action.kind, action.group))
 
 
+def drain_horizon(action: LifecycleAction, policy: LifecyclePolicy) -> float:
+    """The earliest a drain sent to the action's instance can be this action's drain (epoch seconds).
+
+    With a warm pool that reuses instances on scale-in, one instance is drained once per trip back
+    into the pool, and an older trip's finished drain must not be adopted as this one's. An event's
+    wait began at the event's time (less `CLOCK_SKEW_SECONDS` between the services' clocks); one the
+    reconciler found without its event began at most the hook's global timeout before it was found,
+    and after the instance's earlier wait at the hook was answered.
+    """
+    if action.token is not None:
+        return action.started_at - CLOCK_SKEW_SECONDS
+    horizon = action.started_at - hook_maximum(policy.hook_timeout(action.kind, action.group))
+    return max(horizon, action.earlier_wait_ended_at or horizon)
+
+
+def accounts_for_wait(action: LifecycleAction, now: float, policy: LifecyclePolicy) -> bool:
+    """Whether `action` answers its instance's wait at its hook now: it is pending, or it was completed so
+    recently (two reconciler periods) that Auto Scaling may not have moved the instance on yet. An older
+    completed action is an earlier wait's: a warm pool that reuses instances on scale-in holds one
+    instance at its terminate hook once per trip back into the pool."""
+    if action.state is ActionState.PENDING:
+        return True
+    return action.completed_at is not None and now - action.completed_at < 2 * policy.reconcile_period_seconds
+
+
 def drain_window(action: LifecycleAction, policy: LifecyclePolicy) -> float:
     """A terminate drain's window from its send: its pool's drain, Docker's SIGKILL the release margin
     later, and the grace for the command's delivery (queue_scaler/lifecycle/domain/deadlines.py)."""
@@ -341,9 +388,14 @@ def _launch_step(
 ) -> Step:
     answered = action.command_id is not None and observed is not None and not observed.running
     if answered and observed is not None and observed.succeeded and health_of(observed.output) == HEALTHY:
-        return _complete(
-            HookResult.CONTINUE, Outcome.SUCCEEDED, f"{policy.container} healthy after {fmt(now - action.started_at)} s"
-        )
+        took = fmt(now - action.started_at)
+        if action.kind is ActionKind.WARM:
+            # The image is pulled and the worker answers: the instance may stop (or keep running,
+            # idle) in the warm pool, and leaving it later takes a restart, not a boot and a pull.
+            return _complete(
+                HookResult.CONTINUE, Outcome.SUCCEEDED, f"{policy.container} healthy after {took} s: warmed"
+            )
+        return _complete(HookResult.CONTINUE, Outcome.SUCCEEDED, f"{policy.container} healthy after {took} s")
     if now >= action.deadline:
         last = observed.output if answered and observed is not None else action.last_output
         window = fmt(policy.launch_timeout_seconds)

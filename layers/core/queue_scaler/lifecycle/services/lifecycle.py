@@ -41,7 +41,9 @@ from queue_scaler.lifecycle.domain.lifecycle import (
     SendHeartbeat,
     StepKind,
     Wait,
+    accounts_for_wait,
     apply,
+    drain_horizon,
     drain_request,
     finished_drain,
     new_action,
@@ -51,6 +53,7 @@ from queue_scaler.lifecycle.ports import ActionStore, HookRef, LifecycleHooks, L
 from queue_scaler.shared.errors import ActionConflict, AwsCallError
 from queue_scaler.shared.events import (
     CommandStatusEvent,
+    LifecycleActionDetail,
     LifecycleActionEvent,
     LifecycleEvent,
     RebalanceRecommendationEvent,
@@ -67,7 +70,9 @@ _TRANSITIONS = {
     "autoscaling:EC2_INSTANCE_TERMINATING": ActionKind.TERMINATE,
 }
 _TRANSITION_OF = {kind: transition for transition, kind in _TRANSITIONS.items()}
-#: The hook an instance waits at, by its lifecycle state.
+#: The hook an instance waits at, by its lifecycle state. Warm-pool states (Warmed:Pending:Wait) are
+#: not taken up: an instance launched into the pool and one returned to it on scale-in wait in the
+#: same state at different hooks, so a lost event there is left to the hook's DefaultResult.
 _WAIT_KINDS = {"Pending:Wait": ActionKind.LAUNCH, "Terminating:Wait": ActionKind.TERMINATE}
 #: SendCommand's error for an instance whose SSM Agent has not registered (yet), or is offline.
 _AGENT_NOT_REGISTERED = "InvalidInstanceId"
@@ -178,8 +183,9 @@ class LifecycleService:
                 if hook is None:
                     continue  # held by a hook of someone else's making: not ours to answer
                 try:
-                    if any(a.kind is kind for a in self._store.for_instance(instance.instance_id)):
-                        continue  # completed a moment ago; Auto Scaling has not moved it on yet
+                    earlier = [a for a in self._store.for_instance(instance.instance_id) if a.kind is kind]
+                    if any(accounts_for_wait(a, now, self._policy) for a in earlier):
+                        continue  # pending, or completed a moment ago and Auto Scaling has not moved it on yet
                 except AwsCallError as error:
                     self._metrics.count(Metric.LIFECYCLE_ERRORS)
                     logger.error("actions unreadable", extra={"instance_id": instance.instance_id, "error": str(error)})
@@ -196,8 +202,16 @@ class LifecycleService:
                         "state": instance.lifecycle_state,
                     },
                 )
+                ended = [a.completed_at for a in earlier if a.completed_at is not None]
                 action = new_action(
-                    kind, instance.instance_id, instance.group, now, self._policy, hook=hook, discovered=True
+                    kind,
+                    instance.instance_id,
+                    instance.group,
+                    now,
+                    self._policy,
+                    hook=hook,
+                    discovered=True,
+                    earlier_wait_ended_at=max(ended, default=None),
                 )
                 try:
                     reports.append(self._start(action, now))
@@ -216,7 +230,7 @@ class LifecycleService:
         detail, at = event.detail, event.occurred_at(now)
         if detail.group not in self._groups:
             return self._ignored(detail.instance_id, f"group {detail.group!r} is not one of this stack's")
-        kind = _TRANSITIONS[detail.transition]
+        kind = _kind_of(detail)
         action = new_action(
             kind, detail.instance_id, detail.group, at, self._policy, hook=detail.hook, token=detail.token
         )
@@ -427,13 +441,13 @@ class LifecycleService:
             if action.kind is ActionKind.TERMINATE:
                 # One drain per instance: one sent without a record (the table refused it), or for the
                 # reconciler's action before this late event's, is the drain this action waits on.
-                sent = self._commands.find(action.instance_id, Purpose.DRAIN)
+                sent = self._commands.find(action.instance_id, Purpose.DRAIN, drain_horizon(action, self._policy))
                 if sent is not None:
                     logger.info("drain already sent: adopted", extra=context | {"command_id": sent})
                     return CommandSent(command_id=sent)
             command_id = self._commands.run(action.instance_id, request)
         except AwsCallError as error:
-            if action.kind is ActionKind.LAUNCH and error.code == _AGENT_NOT_REGISTERED:
+            if action.kind in (ActionKind.LAUNCH, ActionKind.WARM) and error.code == _AGENT_NOT_REGISTERED:
                 # A new instance's SSM Agent registers a while after boot: the check waits for it,
                 # within the launch's deadline (then the launch is abandoned), and nobody is paged.
                 logger.info("agent not registered with SSM yet: checking again", extra=context)
@@ -477,7 +491,7 @@ class LifecycleService:
             return
         context = {"instance_id": action.instance_id, "action": action.key}
         try:
-            command_id = self._commands.find(action.instance_id, Purpose.DRAIN)
+            command_id = self._commands.find(action.instance_id, Purpose.DRAIN, drain_horizon(action, self._policy))
             if command_id is None:
                 command_id = self._commands.run(action.instance_id, drain_request(action, self._policy, now)[0])
                 self._metrics.count(Metric.DRAINS_UNRECORDED)
@@ -554,6 +568,19 @@ class LifecycleService:
         # Every completion records its reason; until then the report gives the step's.
         reason = action.reason if action.state is ActionState.COMPLETED else _reason(last)
         return ActionReport(action.instance_id, action.key, _step_name(last), reason, outcome)
+
+
+def _kind_of(detail: LifecycleActionDetail) -> ActionKind:
+    """The action a hook's event asks for, by its transition and, with a warm pool, its Origin and Destination.
+
+    Into the warm pool at launch: warm it (health-check, then let it stop). Out of the pool into
+    service: the same admission as a cold launch. Back into the pool on scale-in (ReuseOnScaleIn):
+    drained exactly as a termination. Terminated from the pool: nothing runs there to drain.
+    """
+    kind = _TRANSITIONS[detail.transition]
+    if kind is ActionKind.LAUNCH:
+        return ActionKind.WARM if detail.into_warm_pool else ActionKind.LAUNCH
+    return ActionKind.WARM_EXIT if detail.from_warm_pool else ActionKind.TERMINATE
 
 
 def _step_name(command: Command) -> str:

@@ -1,6 +1,6 @@
 """EC2 Auto Scaling: describe all pools' groups in as few calls as the API allows (their raw state:
-what it means for scaling is the domain's, scaling/domain/fleet.py), set desired capacity, and read or start
-a group's instance refresh."""
+what it means for scaling is the domain's, scaling/domain/fleet.py), with the warm pool of each group that
+has one, set desired capacity, and read or start a group's instance refresh."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from queue_scaler.scaling.domain.fleet import GroupState, InstanceState, refresh_state
+from queue_scaler.scaling.domain.fleet import GroupState, InstanceState, WarmPool, refresh_state
 from queue_scaler.scaling.domain.models import RefreshState
 from queue_scaler.shared.adapters import clients
 from queue_scaler.shared.adapters.aws_errors import translate
@@ -40,10 +40,16 @@ REFRESH_PREFERENCES: dict[str, Any] = {
 
 
 class AutoScalingFleet:
-    """Implements ports.Fleet over EC2 Auto Scaling."""
+    """Implements ports.Fleet over EC2 Auto Scaling.
 
-    def __init__(self, client: AutoScalingClient | None = None) -> None:
+    With `warm_pools`, a group whose description carries a WarmPoolConfiguration is described with its
+    warm pool too (one DescribeWarmPool call a page, only for such groups): the scaler explains it;
+    MetricsFunction, which counts serving instances only, leaves it out and needs no permission for it.
+    """
+
+    def __init__(self, client: AutoScalingClient | None = None, *, warm_pools: bool = False) -> None:
         self._client = client or clients.autoscaling()
+        self._warm_pools = warm_pools
 
     def describe(self, groups: Sequence[str]) -> Mapping[str, GroupState]:
         names = list(dict.fromkeys(groups))
@@ -66,22 +72,29 @@ class AutoScalingFleet:
                         desired=group["DesiredCapacity"],
                         min_size=group["MinSize"],
                         max_size=group["MaxSize"],
-                        instances=[
-                            InstanceState(
-                                instance_id=i["InstanceId"],
-                                lifecycle_state=i["LifecycleState"],
-                                healthy=i.get("HealthStatus", "Healthy").upper() == "HEALTHY",
-                                launch_template=_template(i.get("LaunchTemplate")),
-                            )
-                            for i in group.get("Instances", [])
-                        ],
+                        instances=[_instance(i) for i in group.get("Instances", [])],
                         capacity_rebalance=bool(group.get("CapacityRebalance", False)),
                         launch_template=_template(spec),
+                        warm_pool=self._warm_pool(group),
                     )
                 token = page.get("NextToken")
                 if not token:
                     break
         return found
+
+    def _warm_pool(self, group: Mapping[str, Any]) -> WarmPool | None:
+        configuration = group.get("WarmPoolConfiguration")
+        if not self._warm_pools or not configuration:
+            return None
+        pages = self._client.get_paginator("describe_warm_pool").paginate(
+            AutoScalingGroupName=group["AutoScalingGroupName"], PaginationConfig={"PageSize": RECORDS_PER_PAGE}
+        )
+        try:
+            instances = [_instance(i) for page in pages for i in page.get("Instances", [])]
+        except (ClientError, BotoCoreError) as error:
+            raise translate("DescribeWarmPool", error) from error
+        # PoolState is optional in the API; AWS's default is Stopped.
+        return WarmPool(state=configuration.get("PoolState") or "Stopped", instances=instances)
 
     def set_desired(self, group: str, desired: int) -> None:
         try:
@@ -117,6 +130,16 @@ class AutoScalingFleet:
         except BotoCoreError as error:
             raise translate("StartInstanceRefresh", error) from error
         return True
+
+
+def _instance(described: Mapping[str, Any]) -> InstanceState:
+    """An instance as DescribeAutoScalingGroups and DescribeWarmPool both describe it."""
+    return InstanceState(
+        instance_id=described["InstanceId"],
+        lifecycle_state=described["LifecycleState"],
+        healthy=described.get("HealthStatus", "Healthy").upper() == "HEALTHY",
+        launch_template=_template(described.get("LaunchTemplate")),
+    )
 
 
 def _template(spec: Mapping[str, Any] | None) -> str | None:

@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from queue_scaler.scaling.domain import signals
 from queue_scaler.scaling.domain.behavior import rate_limit, stabilize
-from queue_scaler.scaling.domain.models import Decision, History, LimitedBy, Observation, RefreshState, Step, WorkSample
+from queue_scaler.scaling.domain.models import (
+    Decision,
+    FleetObservation,
+    History,
+    LimitedBy,
+    Observation,
+    RefreshState,
+    Step,
+    WorkSample,
+)
 from queue_scaler.scaling.domain.pool import PoolConfig
 from queue_scaler.scaling.domain.signals import Proposal
 from queue_scaler.shared.domain.text import fmt
@@ -259,6 +268,8 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
     recommendation = value
     value, limited_by = _run(LIMIT, value, limited_by, ctx, lines)
 
+    if fleet.warm_pool is not None:
+        lines.append(warm_pool_line(fleet))
     lines.append(f"desired {value}" + (f" (limited by {limited_by})" if limited_by != LimitedBy.NONE else ""))
     return Decision(
         pool=pool.name,
@@ -275,6 +286,14 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         held=round(proposal.held, 6),
         sample=_remembered(chosen, observation, now),
     )
+
+
+def warm_pool_line(fleet: FleetObservation) -> str:
+    """The explanation's line for a group with a warm pool: its ready and preparing instances, which
+    are outside desired capacity (a scale-out starts the ready ones first, in seconds, not a boot)."""
+    state = (fleet.warm_pool or "").lower()
+    preparing = f", {fleet.warming} warming" if fleet.warming else ""
+    return f"warm pool: {fleet.warmed} {state}{preparing} (outside desired; a scale-out starts them first)"
 
 
 def _remembered(

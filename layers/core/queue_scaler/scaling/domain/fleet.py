@@ -1,4 +1,4 @@
-"""What a group's raw state means for scaling: instances serving, booting and leaving.
+"""What a group's raw state means for scaling: instances serving, booting, leaving and warmed.
 
 Pure: the adapters return the group's instances with their lifecycle states and the lifecycle
 function's records of leaving instances as they are stored; this decides what they count as, at
@@ -8,7 +8,7 @@ the `now` it is given.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,8 +42,27 @@ class InstanceState(_Model):
         return self.lifecycle_state.startswith("Pending")
 
 
+class WarmPool(_Model):
+    """A group's warm pool as DescribeWarmPool returns it: its PoolState and its instances."""
+
+    state: Literal["Stopped", "Running", "Hibernated"] = Field(description="WarmPoolConfiguration.PoolState")
+    instances: list[InstanceState] = Field(default_factory=list)
+
+    def ready(self) -> int:
+        """Instances prepared and waiting (Warmed:Stopped, Warmed:Running, Warmed:Hibernated)."""
+        return sum(1 for i in self.instances if i.lifecycle_state in _WARMED)
+
+    def warming(self) -> int:
+        """Instances launched into the pool and still being prepared (Warmed:Pending, :Wait, :Proceed)."""
+        return sum(1 for i in self.instances if i.lifecycle_state.startswith("Warmed:Pending"))
+
+
+#: The warm pool's steady states (EC2 Auto Scaling user guide, "Warm pool instance lifecycle").
+_WARMED = frozenset({"Warmed:Stopped", "Warmed:Running", "Warmed:Hibernated"})
+
+
 class GroupState(_Model):
-    """One Auto Scaling group as DescribeAutoScalingGroups returns it."""
+    """One Auto Scaling group as DescribeAutoScalingGroups returns it (and DescribeWarmPool, when it has one)."""
 
     desired: Annotated[int, Field(ge=0)]
     instances: list[InstanceState] = Field(default_factory=list)
@@ -57,6 +76,7 @@ class GroupState(_Model):
         description="The group's launch template id and version, 'lt-0abc:3'; None when it names no version "
         "number ($Latest, $Default: the stack pins the number, so an instance's version can be compared)",
     )
+    warm_pool: WarmPool | None = Field(default=None, description="None: the group has no warm pool")
 
     def _outdated(self, instance: InstanceState) -> bool:
         return (
@@ -133,13 +153,19 @@ def refresh_needed(fleet: FleetObservation) -> bool:
 
 
 def fleet_observation(group: GroupState, leaving: frozenset[str], refresh: RefreshState = "none") -> FleetObservation:
-    """The group's serving, booting and leaving counts. A leaving instance still counted in desired is
+    """The group's serving, booting, leaving and warmed counts. A leaving instance still counted in desired is
     capacity going away: neither serving nor pending. One already terminating is replaced anyway, and
     so is one marked Unhealthy (a worker that stopped answering its health check): it serves nothing."""
     staying = [i for i in group.instances if i.instance_id not in leaving or i.terminating]
     going = len(group.instances) - len(staying)
+    warm = group.warm_pool
     return FleetObservation(
         desired=group.desired,
+        # Warm-pool instances are outside the group's desired capacity and serve nothing: counted apart,
+        # never as serving or booting (one leaving the pool is Pending in the group, and counted there).
+        warm_pool=warm.state if warm is not None else None,
+        warmed=warm.ready() if warm is not None else 0,
+        warming=warm.warming() if warm is not None else 0,
         in_service=sum(1 for i in staying if i.lifecycle_state == "InService" and i.healthy),
         pending=sum(1 for i in staying if i.pending),
         leaving=going,

@@ -52,6 +52,18 @@ class FleetObservation(_Model):
         description="In-service instances launched from an older launch template version than the group's "
         "(a new AMI or image not yet rolled out)",
     )
+    warm_pool: Literal["Stopped", "Running", "Hibernated"] | None = Field(
+        default=None,
+        description="The group's warm pool's PoolState; None: the group has no warm pool (or it was not read)",
+    )
+    warmed: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Warm-pool instances ready to start (Warmed:Stopped, Warmed:Running, Warmed:Hibernated): outside "
+        "desired capacity, serving nothing; a scale-out takes them first",
+    )
+    warming: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Warm-pool instances still being prepared (Warmed:Pending, its hook's wait)"
+    )
     refresh: RefreshState = Field(
         default="none",
         description="The group's instance refresh: none, running (Pending, InProgress, Cancelling, "
@@ -122,13 +134,32 @@ def _within[E: (Recommendation, ScaleEvent, WorkSample)](entries: list[E], horiz
     return [e for e in entries if horizon < e.at <= now]
 
 
+#: Work samples older than a decision's dense look-back are kept one per this many seconds: a signal
+#: looking back days (the forecast) reads them per quarter hour, and one DynamoDB item (400 KB) holds
+#: 14 days of them where one per 10 s tick would not hold one day (tests/functional/test_scaler_forecast.py).
+SAMPLE_SPACING_SECONDS = 300.0
+
+
+def _thinned(samples: list[WorkSample], dense_from: float) -> list[WorkSample]:
+    """`samples` (oldest first) with those dated before `dense_from` kept at least SAMPLE_SPACING_SECONDS
+    apart: each is kept when it is that far after the last one kept. Applied at every record, an old
+    sample once kept stays kept, so the thinned past never shifts."""
+    kept: list[WorkSample] = []
+    for sample in samples:
+        if sample.at < dense_from and kept and sample.at - kept[-1].at < SAMPLE_SPACING_SECONDS:
+            continue
+        kept.append(sample)
+    return kept
+
+
 class History(_Model):
     """What the scaler recommended and changed recently: the memory behind stabilization and rates."""
 
     recommendations: list[Recommendation] = Field(default_factory=list)
     scale_events: list[ScaleEvent] = Field(default_factory=list)
     samples: list[WorkSample] = Field(
-        default_factory=list, description="The pool's work at recent decisions (kept only for the arrival_rate signal)"
+        default_factory=list,
+        description="The pool's work at recent decisions (kept for the arrival_rate and forecast signals)",
     )
 
     def pruned(self, now: float, keep_seconds: float) -> History:
@@ -156,22 +187,31 @@ class History(_Model):
             samples=[s for s in self.samples if s.at <= now],
         )
 
-    def record(self, decision: Decision, now: float, keep_seconds: float) -> History:
+    def record(
+        self, decision: Decision, now: float, keep_seconds: float, dense_seconds: float | None = None
+    ) -> History:
         """The history after `decision` at `now`: its recommendation (with the part the running messages
         held), its change and its work sample appended, pruned to `keep_seconds`. A recommendation from
-        partial metrics understates the need: it must not steer later decisions, so it is not kept."""
+        partial metrics understates the need: it must not steer later decisions, so it is not kept.
+
+        With `dense_seconds` (shorter than `keep_seconds`), every entry of the last `dense_seconds` is
+        kept, and beyond it only work samples, thinned to one per SAMPLE_SPACING_SECONDS (the
+        recommendations and scale events serve windows of at most `dense_seconds`)."""
         # The old entries are pruned first (the same entries as pruning after appending), and the
         # history is validated once: the simulator records a long history every tick.
         horizon = now - keep_seconds
-        recommendations = _within(self.recommendations, horizon, now)
-        if not decision.unavailable_queues and horizon < now:
+        recent = horizon if dense_seconds is None else max(horizon, now - dense_seconds)
+        recommendations = _within(self.recommendations, recent, now)
+        if not decision.unavailable_queues and recent < now:
             recommendations.append(Recommendation(at=now, desired=decision.recommendation, held=decision.held))
-        events = _within(self.scale_events, horizon, now)
-        if decision.change and horizon < now:
+        events = _within(self.scale_events, recent, now)
+        if decision.change and recent < now:
             events.append(ScaleEvent(at=now, change=decision.change))
         samples = _within(self.samples, horizon, now)
         if decision.sample is not None and horizon < decision.sample.at <= now:
             samples.append(decision.sample)
+        if recent > horizon:
+            samples = _thinned(samples, recent)
         return History(recommendations=recommendations, scale_events=events, samples=samples)
 
     def without_event(self, at: float) -> History:

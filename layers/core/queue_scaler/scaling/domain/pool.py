@@ -22,6 +22,9 @@ SelectPolicy = Literal["Max", "Min", "Disabled"]
 
 #: Names of pools and queues end up in ARNs, metric dimensions and DynamoDB keys.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
+#: The longest look-back kept at every decision's detail: the behavior's windows and the arrival-rate
+#: window are at most an hour; a signal looking further (the forecast) reads thinned samples beyond it.
+DENSE_SECONDS = 3600.0
 
 
 class _Model(BaseModel):
@@ -218,6 +221,12 @@ class PoolConfig(_Model):
         """How much history a decision can look at: the behavior's windows and periods, and each
         signal's own look-back."""
         looks = [registry.get(name).history_seconds(settings) for name, settings in self.signals.items()]
+        return max([self.behavior.longest_window_seconds(), *looks])
+
+    def dense_seconds(self) -> float:
+        """How far back the history keeps every entry: the behavior's windows and periods, and the signals'
+        look-backs up to DENSE_SECONDS. Beyond it only thinned work samples are kept (`History.record`)."""
+        looks = [min(DENSE_SECONDS, registry.get(n).history_seconds(s)) for n, s in self.signals.items()]
         return max([self.behavior.longest_window_seconds(), *looks])
 
     def slots_held(self, target: float) -> bool:

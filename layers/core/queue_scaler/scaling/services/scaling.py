@@ -189,7 +189,7 @@ class ScaleService:
         if decision.ignored_history:
             # A clock ahead of this one wrote them; they are dropped when the history is next written.
             self._metrics.count(Metric.FUTURE_HISTORY_ENTRIES, decision.ignored_history)
-        updated = held.history.record(decision, now, pool.history_seconds())
+        updated = held.history.record(decision, now, pool.history_seconds(), pool.dense_seconds())
         if not decision.change:
             if updated != held.history:
                 self._held[pool.name] = VersionedHistory(updated, held.version)

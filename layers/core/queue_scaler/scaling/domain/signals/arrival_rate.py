@@ -120,6 +120,16 @@ def arrival_rate(samples: list[WorkSample], seconds_per_message: float) -> tuple
     return max(0.0, growth + finishing), span
 
 
+def instances(
+    rate: float, seconds_per_message: float, staffing: float, slots_per_instance: int, spread: float = 1.0
+) -> tuple[float, float, float]:
+    """(load, slots, instances) for work arriving at `rate` a second: Little's law, then square-root
+    staffing, its term scaled by the arrivals' index of dispersion `spread` (1: Poisson)."""
+    load = rate * seconds_per_message
+    slots = load + staffing * math.sqrt(spread * load)
+    return load, slots, slots / slots_per_instance
+
+
 class ArrivalRateSignal:
     """Implements `Signal`."""
 
@@ -163,9 +173,7 @@ class ArrivalRateSignal:
             if short > rate:
                 which = f"arrival rate (burst window: {fmt(arrived)} arrived - {fmt(BURST_SIGMAS)} x sqrt)"
                 rate, span, samples = short, short_span, recent
-        load = rate * seconds
-        slots = load + settings.staffing * math.sqrt(spread * load)
-        raw_need = slots / pool.slots_per_instance
+        load, slots, raw_need = instances(rate, seconds, settings.staffing, pool.slots_per_instance, spread)
         line = (
             f"{which}: work {samples[0].work} -> {current.work} in {fmt(span)} s, {current.in_flight} running: "
             f"{fmt(rate)}/s x {fmt(seconds)} s = load {fmt(load)} slot(s); + {fmt(settings.staffing)} x "

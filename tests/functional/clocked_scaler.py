@@ -1,0 +1,44 @@
+"""ScalerFunction's handler run one tick per invocation at a wall-clock time the test sets (time-machine):
+for signals that depend on the clock (schedule, forecast)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+import pytest
+import time_machine
+
+from tests.functional.handlers import FakeContext, event, load_handler
+from tests.functional.moto_stack import create_history_table
+
+PARAMETER = "/queue-scaler/test/pools"
+TABLE = "scaler-history"
+
+
+def clocked_scaler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The handler over a fresh history table and the pools in PARAMETER, one tick per invocation."""
+    create_history_table(TABLE)
+    for key, value in {
+        "POOL_CONFIG_PARAMETER": PARAMETER,
+        "HISTORY_TABLE": TABLE,
+        "ENVIRONMENT": "test",
+        "TICK_SECONDS": "10",
+        "RUN_SECONDS": "0",  # one tick per invocation: the clock is set per invocation
+        "SAFETY_MARGIN_SECONDS": "0",
+        "POWERTOOLS_SERVICE_NAME": "scaler",
+        "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return load_handler("scaler")
+
+
+def invoke_at(scaler: ModuleType, moment: datetime | float) -> dict[str, Any]:
+    """The one pool's decision of an invocation at `moment` (the clock stands still during it)."""
+    with time_machine.travel(moment, tick=False):
+        result: dict[str, Any] = scaler.lambda_handler(event("scaler", "scheduled.json"), FakeContext())
+    [outcome] = result["pools"]
+    decision: dict[str, Any] = outcome["decision"]
+    return decision
