@@ -82,7 +82,10 @@ RECOMMENDED: dict[str, Any] = {
     "count_in_flight_as_slots_always": True,
     "stabilize_queue_part": True,
     "behavior": {"scale_down": {"stabilization_window_seconds": 900}},
-    "signals": {"backlog": {}, "arrival_rate": {"window_seconds": 600, "staffing": 1.5}},
+    "signals": {
+        "backlog": {},
+        "arrival_rate": {"window_seconds": 600, "staffing": 1.4, "burst_window_seconds": 60, "dispersion": True},
+    },
 }
 
 

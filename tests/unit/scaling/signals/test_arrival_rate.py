@@ -142,6 +142,55 @@ CASES = [
         settings={"staffing": 2},
     ),
     Case(
+        "given a burst window of 30 s and 100 arrivals in its last 20 s, when proposing, then its rate less "
+        "3 standard deviations of the count (100 - 3 x 10 in 20 s = 3.5/s) wins over the long window's 1/s",
+        seen(a=(100, 0)),
+        samples((900.0, 0, 0), (980.0, 0, 0)),
+        raw_need=35.0 + 35.0**0.5,
+        settings={"burst_window_seconds": 30},
+        line="arrival rate (burst window: 100 arrived - 3 x sqrt): work 0 -> 100 in 20 s, 0 running: 3.5/s x "
+        "10 s = load 35 slot(s); + 1 x sqrt(load) = 40.92 slot(s) / 1 = 40.92",
+    ),
+    Case(
+        "given a burst window and a rise its counting noise explains (9 - 3 x 3 = 0), when proposing, then "
+        "the long window's rate",
+        seen(a=(9, 0)),
+        samples((900.0, 0, 0), (980.0, 0, 0)),
+        raw_need=0.9 + 0.9**0.5,
+        settings={"burst_window_seconds": 30},
+    ),
+    Case(
+        "given a burst window and a steady flow it measures lower than the long window, when proposing, then "
+        "the long window's rate",
+        seen(a=(0, 4)),
+        samples((900.0, 0, 4), (980.0, 0, 4)),
+        raw_need=(4 / 100 + 0.4) * 10 + ((4 / 100 + 0.4) * 10) ** 0.5,
+        settings={"burst_window_seconds": 30},
+    ),
+    Case(
+        "given dispersion and arrivals as even as Poisson's, when proposing, then the staffing of a Poisson flow",
+        seen(a=(15, 0)),
+        samples((970.0, 0, 0), (980.0, 5, 0), (990.0, 10, 0)),
+        raw_need=5.0 + 5.0**0.5,
+        settings={"dispersion": True},
+    ),
+    Case(
+        "given dispersion and all 30 arrivals in the last of three intervals, when proposing, then the "
+        "staffing term grows with the dispersion ((10^2 + 10^2 + 20^2) / 10 / 2 = 30)",
+        seen(a=(30, 0)),
+        samples((970.0, 0, 0), (980.0, 0, 0), (990.0, 0, 0)),
+        raw_need=10.0 + (30.0 * 10.0) ** 0.5,
+        settings={"dispersion": True},
+        line="arrival rate: work 0 -> 30 in 30 s, 0 running: 1/s x 10 s = load 10 slot(s); + 1 x "
+        "sqrt(dispersion 30 x load) = 27.32 slot(s) / 1 = 27.32",
+    ),
+    Case(
+        "given the same clumped arrivals without dispersion, when proposing, then Poisson staffing",
+        seen(a=(30, 0)),
+        samples((970.0, 0, 0), (980.0, 0, 0), (990.0, 0, 0)),
+        raw_need=10.0 + 10.0**0.5,
+    ),
+    Case(
         "given 4 slots per instance, when proposing, then the slots are divided among them",
         seen(a=(0, 4)),
         History(),
@@ -229,6 +278,27 @@ def test_the_rate_estimate(points: list[tuple[float, int, int]], rate: float, sp
 
 
 @pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        ([(990.0, 0, 0), (1000.0, 30, 0)], 1.0),
+        ([(980.0, 0, 0), (990.0, 0, 0), (1000.0, 0, 0)], 1.0),
+        ([(980.0, 0, 0), (990.0, 10, 0), (1000.0, 20, 0)], 1.0),
+        ([(970.0, 0, 0), (980.0, 0, 0), (990.0, 0, 0), (1000.0, 30, 0)], 30.0),
+        ([(980.0, 10, 10), (990.0, 0, 10), (1000.0, 20, 10)], 18.0),
+    ],
+    ids=[
+        "one interval tells nothing: 1",
+        "no arrivals: 1",
+        "even arrivals: below 1, so 1",
+        "30 arrivals in the last of three 10 s intervals: 30",
+        "the finishing jobs' variance is expected: (15^2 + 15^2) / (15 + 10) = 18, not 30",
+    ],
+)
+def test_the_index_of_dispersion(points: list[tuple[float, int, int]], expected: float) -> None:
+    assert arrival_rate.dispersion(samples(*points).samples, 10.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
     ("settings", "field"),
     [
         ({"window_seconds": 9.99}, "window_seconds"),
@@ -236,8 +306,18 @@ def test_the_rate_estimate(points: list[tuple[float, int, int]], rate: float, sp
         ({"staffing": -0.01}, "staffing"),
         ({"staffing": 10.01}, "staffing"),
         ({"rate": 1}, "rate"),
+        ({"burst_window_seconds": 0}, "burst_window_seconds"),
+        ({"window_seconds": 60, "burst_window_seconds": 60}, ": Value error, burst_window_seconds"),
     ],
-    ids=["window under 10 s", "window over an hour", "negative staffing", "staffing over 10", "unknown field"],
+    ids=[
+        "window under 10 s",
+        "window over an hour",
+        "negative staffing",
+        "staffing over 10",
+        "unknown field",
+        "burst window 0 s",
+        "burst window not shorter than the window",
+    ],
 )
 def test_given_bad_settings_when_validating_then_the_field_is_named(settings: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError, match=rf"signals\.arrival_rate: {field}"):
@@ -246,8 +326,14 @@ def test_given_bad_settings_when_validating_then_the_field_is_named(settings: di
 
 @pytest.mark.parametrize(
     "settings",
-    [{"window_seconds": 10}, {"window_seconds": 3600}, {"staffing": 0}, {"staffing": 10}],
-    ids=["window 10 s", "window an hour", "staffing 0", "staffing 10"],
+    [
+        {"window_seconds": 10},
+        {"window_seconds": 3600},
+        {"staffing": 0},
+        {"staffing": 10},
+        {"window_seconds": 10, "burst_window_seconds": 1},
+    ],
+    ids=["window 10 s", "window an hour", "staffing 0", "staffing 10", "burst window 1 s under a 10 s window"],
 )
 def test_given_settings_on_their_bounds_when_validating_then_they_are_accepted(settings: dict[str, Any]) -> None:
     assert pool(**settings).signals["arrival_rate"] == ArrivalRateSettings(**settings)
