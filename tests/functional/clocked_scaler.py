@@ -17,15 +17,15 @@ PARAMETER = "/queue-scaler/test/pools"
 TABLE = "scaler-history"
 
 
-def clocked_scaler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The handler over a fresh history table and the pools in PARAMETER, one tick per invocation."""
-    create_history_table(TABLE)
+def load_scaler(monkeypatch: pytest.MonkeyPatch, table: str, tick_seconds: str, run_seconds: str) -> ModuleType:
+    """The scaler handler with its environment: the pools in PARAMETER, history in `table`, and its
+    ticks (`run_seconds` "0": one tick per invocation)."""
     for key, value in {
         "POOL_CONFIG_PARAMETER": PARAMETER,
-        "HISTORY_TABLE": TABLE,
+        "HISTORY_TABLE": table,
         "ENVIRONMENT": "test",
-        "TICK_SECONDS": "10",
-        "RUN_SECONDS": "0",  # one tick per invocation: the clock is set per invocation
+        "TICK_SECONDS": tick_seconds,
+        "RUN_SECONDS": run_seconds,
         "SAFETY_MARGIN_SECONDS": "0",
         "POWERTOOLS_SERVICE_NAME": "scaler",
         "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
@@ -33,6 +33,13 @@ def clocked_scaler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     }.items():
         monkeypatch.setenv(key, value)
     return load_handler("scaler")
+
+
+def clocked_scaler(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The handler over a fresh history table and the pools in PARAMETER, one tick per invocation: the
+    clock is set per invocation."""
+    create_history_table(TABLE)
+    return load_scaler(monkeypatch, TABLE, tick_seconds="10", run_seconds="0")
 
 
 def invoke_at(scaler: ModuleType, moment: datetime | float) -> dict[str, Any]:

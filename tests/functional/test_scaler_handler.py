@@ -15,7 +15,8 @@ from queue_scaler.scaling.ports import VersionedHistory
 from queue_scaler.scaling.services.scaling import ScaleService
 from queue_scaler.shared.adapters import clients
 from tests.fakes import RecordingMetrics
-from tests.functional.handlers import FakeContext, event, load_handler
+from tests.functional.clocked_scaler import PARAMETER, load_scaler
+from tests.functional.handlers import FakeContext, event
 from tests.functional.moto_stack import (
     create_group,
     create_history_table,
@@ -25,26 +26,11 @@ from tests.functional.moto_stack import (
     put_config,
 )
 
-PARAMETER = "/queue-scaler/test/pools"
-
 
 @pytest.fixture
 def scaler(aws: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    table = create_history_table()
-    for key, value in {
-        "POOL_CONFIG_PARAMETER": PARAMETER,
-        "HISTORY_TABLE": table,
-        "ENVIRONMENT": "test",
-        # Compressed time: a few quick ticks inside one invocation.
-        "TICK_SECONDS": "0.05",
-        "RUN_SECONDS": "0.1",
-        "SAFETY_MARGIN_SECONDS": "0",
-        "POWERTOOLS_SERVICE_NAME": "scaler",
-        "POWERTOOLS_METRICS_NAMESPACE": "QueueScaler",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return load_handler("scaler")
+    # Compressed time: a few quick ticks inside one invocation.
+    return load_scaler(monkeypatch, create_history_table(), tick_seconds="0.05", run_seconds="0.1")
 
 
 @pytest.mark.parametrize(
