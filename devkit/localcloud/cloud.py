@@ -389,7 +389,12 @@ class LocalCloud:
         self._lifecycle_event(event)
         return dict(event)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, ledger: bool = True) -> dict[str, Any]:
+        """Every pool, queue, lifecycle action, worker and function; with `ledger`, the ledger's figures too.
+
+        The ledger's figures come from a scan of the whole table (seconds with a few hundred jobs on a busy
+        machine, and the scan holds this process meanwhile): a caller that polls for pools and queues
+        leaves them out."""
         assert self.stack is not None
         assert self.fleet is not None
         groups = {
@@ -456,7 +461,7 @@ class LocalCloud:
             "functions": {
                 runner.name: runner.status() for runner in (self.lifecycle, self.metrics_function, self.refunds)
             },
-            "ledger": self._ledger_status(),
+            **({"ledger": self._ledger_status()} if ledger else {}),
             "dropped_lifecycle_events": dict(self.dropped_events),
             # The metrics in CloudWatch (the EMF that `invoke` published, as CloudWatch Logs would).
             "metrics": sorted(

@@ -86,17 +86,33 @@ def find_running(state_dir: Path | None = None) -> tuple[Path, dict[str, Any]] |
     return None
 
 
-def fetch_status(state: dict[str, Any], timeout: float = STATUS_TIMEOUT) -> dict[str, Any]:
-    """The local cloud's status; raises TimeoutError when it does not answer within `timeout` seconds."""
-    try:
-        with urllib.request.urlopen(state["status_url"], timeout=timeout) as response:  # noqa: S310 - loopback URL we wrote
-            status: dict[str, Any] = json.loads(response.read())
-    except urllib.error.URLError as error:
-        # urllib wraps a connect timeout; a read timeout arrives as TimeoutError itself.
-        if isinstance(error.reason, TimeoutError):
-            raise error.reason from error
-        raise
-    return status
+def fetch_status(state: dict[str, Any], timeout: float = STATUS_TIMEOUT, ledger: bool = True) -> dict[str, Any]:
+    """The local cloud's status (without the ledger's figures when `ledger` is false: see LocalCloud.status).
+
+    Asked again while the daemon answers 503 (one of its own calls timed out on a busy machine) or drops
+    the connection, until `timeout` seconds have passed; raises TimeoutError when no answer came in time.
+    """
+    url = state["status_url"] + ("" if ledger else "?ledger=0")
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"the local cloud's status did not answer within {timeout:.0f} s")
+        try:
+            with urllib.request.urlopen(url, timeout=remaining) as response:  # noqa: S310 - loopback URL we wrote
+                status: dict[str, Any] = json.loads(response.read())
+            return status
+        except urllib.error.HTTPError as error:
+            if error.code != 503:
+                raise
+        except urllib.error.URLError as error:
+            # urllib wraps a connect timeout; a read timeout arrives as TimeoutError itself.
+            if isinstance(error.reason, TimeoutError):
+                raise error.reason from error
+            raise
+        except ConnectionResetError:  # http.client.RemoteDisconnected: closed without an answer
+            pass
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 
 def spot_interruption(state: dict[str, Any], instance_id: str) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def test_given_jobs_running_when_a_new_image_is_deployed_then_a_refresh_replaces
         return queue["visible"] == queue["in_flight"] == 0
 
     wait_for(settled, 120, "every job to finish")
-    status = cloud.status()
+    status = cloud.status(ledger=True)
     pool = status["pools"]["video"]
     [refresh] = pool["refreshes"]
     ledger = DynamoLedger(stack.ledger_table(SETTINGS), cloud.dynamodb)

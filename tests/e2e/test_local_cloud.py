@@ -221,11 +221,12 @@ def test_given_every_sample_event_when_invoked_with_local_then_each_changes_what
         envelope = JobEnvelope(job_id=job, user_id=user, plan=plan, kind=kind, credits=credits, submitted_at=now)
         ledger.reserve(envelope_reservation(envelope, "video", RefundPolicy(), now), claim=f"submit-{job}")
     invoke("DlqRefundFunction", "dlq_refund/batch.json")
-    after_batch = cloud.status()["ledger"]
+    after_batch = cloud.status(ledger=True)["ledger"]
     assert after_batch["refunds"] == 1 and after_batch["parked"] >= 1  # j-1001 refunded once; the malformed parked
     assert after_batch["balances"]["u-7"] == 100
     invoke("DlqRefundFunction", "dlq_refund/sam-generated-receive-message.json")
-    assert cloud.status()["ledger"]["refunds"] == 2 and cloud.status()["ledger"]["balances"]["u-9"] == 100
+    book = cloud.status(ledger=True)["ledger"]
+    assert book["refunds"] == 2 and book["balances"]["u-9"] == 100
 
     # Lifecycle: the samples' instance stands for a real video instance, whose worker is checked or drained.
     # Four: the terminate, Spot, rebalance and SQS batch samples each need a worker not already leaving,
