@@ -710,6 +710,7 @@ class Simulation:
         pool.desired -= 1
         pool.actions.append((self.now, -1))
         self._terminate(instance)
+        self._refill(pool)  # a lower desired capacity makes room in a warm pool of AWS's default size
 
     def _unprotect(self, pool: PoolSim, instance_id: int) -> None:
         instance = pool.in_service.get(instance_id)

@@ -225,10 +225,14 @@ class Fleet(_Model):
     )
 
 
+#: A warm pool's PoolState (templates/pool.yaml's WarmPoolState, "off" aside).
+WarmState = Literal["Stopped", "Hibernated", "Running"]
+
+
 class WarmPoolSpec(_Model):
     """A pool's warm pool, as PutWarmPool (and templates/pool.yaml's WarmPool* parameters) configure it."""
 
-    state: Literal["Stopped", "Hibernated", "Running"] = Field(
+    state: WarmState = Field(
         default="Stopped", description="PoolState: the state prepared instances wait in (WarmPoolState)"
     )
     min_size: Annotated[int, Field(ge=0)] = Field(
