@@ -3,13 +3,18 @@ reuse on scale-in, the storage-only billing of stopped instances, and what our s
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devkit.cli import main
+from devkit.sim.bench import run_warm
+from devkit.sim.doc import BEGIN
 from devkit.sim.engine import Controller, PoolSim, Simulation
 from devkit.sim.metrics import summarize
-from devkit.sim.policies import controller_factory
+from devkit.sim.policies import DYNAMIC_PEERS, OURS, controller_factory
 from devkit.sim.policies.queue_scaler import QueueScaler
 from devkit.sim.scenario import Scenario, WarmPoolSpec
 from devkit.sim.workload import build_workload
@@ -223,3 +228,48 @@ def test_our_scaler_sees_and_explains_the_warm_pool(warm: dict[str, Any] | None,
         assert explained == []
     else:
         assert len(explained) == 1 and explained[0].startswith(line)
+
+
+# The benchmark's warm comparison (bench --warm-pool): the design's burst, cold and warm, per policy.
+@pytest.fixture(scope="module")
+def seed_burst_warm() -> dict[str, Any]:
+    runs: dict[str, Any] = run_warm(["seed-burst"], "Stopped").as_json()["scenarios"]["seed-burst"]
+    return runs
+
+
+def test_the_warm_comparison_runs_ours_and_every_dynamic_peer_cold_and_warm(seed_burst_warm: dict[str, Any]) -> None:
+    assert list(seed_burst_warm) == [OURS, *DYNAMIC_PEERS]
+    for policy, pair in seed_burst_warm.items():
+        cold, warm = pair["cold"], pair["warm"]
+        assert cold["jobs"] == warm["jobs"] == 500 and cold["lost"] == warm["lost"] == 0, policy
+        assert cold["warm_starts"] == cold["stopped_seconds"] == 0, policy
+        # The pool at zero holds max_size = 20 warmed instances: the burst starts all of them.
+        assert warm["warm_starts"] == 20, policy
+        assert warm["wait_p95"] < cold["wait_p95"], policy
+        assert warm["storage_instance_seconds"] > 0, policy
+        assert warm["instance_seconds"] == pytest.approx(warm["running_seconds"] + warm["storage_instance_seconds"])
+
+
+def test_bench_warm_pool_prints_wait_and_cost_next_to_the_cold_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--warm-pool", "Stopped", "--scenario", "seed-burst", "--json"]) == 0
+    ours = json.loads(capsys.readouterr().out)["scenarios"]["seed-burst"]["queue-scaler"]
+    assert main(["bench", "--warm-pool", "Stopped", "--scenario", "seed-burst"]) == 0
+    out = capsys.readouterr().out
+    assert "seed-burst: no warm pool (cold) against a Stopped warm pool of AWS's default size" in out
+    row = next(line for line in out.splitlines() if line.startswith("queue-scaler "))
+    cold, warm = ours["cold"], ours["warm"]
+    expected = [
+        f"{cold['wait_p95']:,.1f}",
+        f"{warm['wait_p95']:,.1f}",
+        f"{cold['instance_seconds'] / 3600:,.1f}",
+        f"{warm['instance_seconds'] / 3600:,.1f}",
+        f"{warm['storage_instance_seconds'] / 3600:,.2f}",
+    ]
+    assert all(figure in row.split() for figure in expected), (row, expected)
+
+
+def test_bench_warm_pool_writes_no_doc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = tmp_path / "benchmark.md"
+    doc.write_text(f"{BEGIN}\n")
+    assert main(["bench", "--warm-pool", "Running", "--write-doc", str(doc)]) == 2
+    assert "--warm-pool writes no doc" in capsys.readouterr().err
