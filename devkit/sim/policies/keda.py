@@ -26,6 +26,11 @@ zones are the same as every other policy's; what differs is who removes what, an
   was not chosen: the CA is what the KEDA + EKS managed node group setup runs by default, and its
   defaults are documented numbers; Karpenter's default consolidateAfter is 0 s, which would make
   KEDA's node side kinder than the CA's 10 minutes, not fairer.
+- A warm pool on the node group (a pool's `warm_pool:`; `bench --warm-pool`) serves the CA's scale-ups
+  as it serves any SetDesiredCapacity: the group draws warmed instances first (devkit/sim/engine.py).
+  A node the CA removes goes through TerminateInstanceInAutoScalingGroup and is terminated (this model
+  never returns it to the warm pool, even with reuse on scale-in: the CA names the instance, the group
+  does not scale in by its own choice); the warm pool refills to its size.
 - Scale-down is NOT protected while busy. A ReplicaSet picks the pods to delete by its own ranking
   (pkg/controller/replicaset ActivePodsWithRanks / getPodsToDelete: unscheduled and not-ready pods
   first, then the pods ready for the shortest time), never by whether a pod is working; KEDA's docs
