@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from devkit.cli import main
+from devkit.sim import billing
 from devkit.sim.bench import run_warm
 from devkit.sim.doc import BEGIN
 from devkit.sim.engine import Controller, PoolSim, Simulation
 from devkit.sim.metrics import summarize
 from devkit.sim.policies import DYNAMIC_PEERS, OURS, controller_factory
 from devkit.sim.policies.queue_scaler import QueueScaler
-from devkit.sim.scenario import Scenario, WarmPoolSpec
+from devkit.sim.scenario import REPO_ROOT, Scenario, WarmPoolSpec
 from devkit.sim.workload import build_workload
 
 #: The documented figures the billing rests on (devkit/sim/billing.py): the template's 30 GB gp3 root
@@ -273,3 +274,18 @@ def test_bench_warm_pool_writes_no_doc(tmp_path: Path, capsys: pytest.CaptureFix
     doc.write_text(f"{BEGIN}\n")
     assert main(["bench", "--warm-pool", "Running", "--write-doc", str(doc)]) == 2
     assert "--warm-pool writes no doc" in capsys.readouterr().err
+
+
+def test_the_benchmark_doc_states_the_fleet_models_warm_figures() -> None:
+    text = (REPO_ROOT / "docs" / "benchmark.md").read_text(encoding="utf-8")
+    section = text[text.index("### Warm pools") : text.index("## Held-out scenarios")]
+    figures = [
+        f"`fleet.warm_start_seconds` ({billing.WARM_START_SECONDS:g} s)",
+        f"{billing.root_volume_gb():g} GB gp3 volume",
+        f"${billing.GP3_USD_PER_GB_MONTH:g} per GB-month",
+        f"{billing.HOURS_PER_MONTH:g} h",
+        *(f"{kind} ${price:g}/h" for kind, price in billing.ON_DEMAND_USD_PER_HOUR.items()),
+        f"{billing.storage_share('c7g.large') * 100:.1f} % of a running c7g.large",
+        f"{billing.storage_share('c7g.medium') * 100:.1f} % of a c7g.medium",
+    ]
+    assert [f for f in figures if f not in " ".join(section.split())] == []
