@@ -35,6 +35,11 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         help="compare each scenario cold and with a warm pool in this state on every pool (AWS's default "
         "size), under ours and the dynamic peers: wait p95 and cost (storage included); not with --write-doc",
     )
+    parser.add_argument(
+        "--warm-reuse",
+        action="store_true",
+        help="with --warm-pool: scaled-in instances return to the warm pool (ReuseOnScaleIn) instead of terminating",
+    )
     parser.set_defaults(run=run)
 
 
@@ -119,7 +124,7 @@ def _run_warm(names: list[str], args: argparse.Namespace) -> int:
         def advance(scenario: str, policy: str) -> None:
             status.update(f"{scenario}: {policy} (cold and warm)")
 
-        comparison = run_warm(names, args.warm_pool, on_run=advance)
+        comparison = run_warm(names, args.warm_pool, on_run=advance, reuse=args.warm_reuse)
     if args.json:
         print(json.dumps(comparison.as_json()))
         return 0

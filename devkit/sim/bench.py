@@ -20,8 +20,9 @@ tuned on.
 `run_warm` (`bench --warm-pool STATE`) runs scenarios twice under ours and each dynamic peer: cold (no
 warm pool) and with a warm pool in STATE on every pool at AWS's default sizing (PutWarmPool without
 MaxGroupPreparedCapacity or MinSize: the group's max size minus its desired capacity; no reuse on
-scale-in), the same group for every policy, as target tracking and the Cluster Autoscaler get it from
-Auto Scaling; each pair's wait p95 and cost (instance-seconds, a stopped instance's storage included).
+scale-in unless `--warm-reuse`), the same group for every policy, as target tracking and the Cluster
+Autoscaler get it from Auto Scaling; each pair's wait p95 and cost (instance-seconds, a stopped
+instance's storage included).
 """
 
 from __future__ import annotations
@@ -286,9 +287,10 @@ def run_bench(
 WARM_POLICIES = (OURS, *DYNAMIC_PEERS)
 
 
-def with_warm_pools(scenario: Scenario, state: WarmState | None) -> Scenario:
-    """The scenario with a warm pool in `state` on every pool at AWS's default sizing (None: none)."""
-    warm = None if state is None else WarmPoolSpec(state=state)
+def with_warm_pools(scenario: Scenario, state: WarmState | None, reuse: bool = False) -> Scenario:
+    """The scenario with a warm pool in `state` on every pool at AWS's default sizing, reusing scaled-in
+    instances with `reuse` (None: no warm pool)."""
+    warm = None if state is None else WarmPoolSpec(state=state, reuse_on_scale_in=reuse)
     return scenario.model_copy(update={"pools": [p.model_copy(update={"warm_pool": warm}) for p in scenario.pools]})
 
 
@@ -297,11 +299,13 @@ class WarmComparison:
     """Per scenario and policy, the cold run's metrics and the warm run's."""
 
     state: WarmState
+    reuse: bool
     runs: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]]
 
     def as_json(self) -> dict[str, Any]:
         return {
             "warm_pool": self.state,
+            "reuse_on_scale_in": self.reuse,
             "scenarios": {
                 s: {p: {"cold": cold, "warm": warm} for p, (cold, warm) in runs.items()}
                 for s, runs in self.runs.items()
@@ -310,13 +314,17 @@ class WarmComparison:
 
 
 def run_warm(
-    names: Sequence[str], state: WarmState, on_run: Callable[[str, str], None] | None = None
+    names: Sequence[str],
+    state: WarmState,
+    on_run: Callable[[str, str], None] | None = None,
+    reuse: bool = False,
 ) -> WarmComparison:
-    """Each scenario cold and with warm pools in `state`, under each of WARM_POLICIES (the same jobs)."""
+    """Each scenario cold and with warm pools in `state` (reusing scaled-in instances with `reuse`),
+    under each of WARM_POLICIES (the same jobs)."""
     runs: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {}
     for name in names:
         scenario = load_scenario(name)
-        cold, warm = with_warm_pools(scenario, None), with_warm_pools(scenario, state)
+        cold, warm = with_warm_pools(scenario, None), with_warm_pools(scenario, state, reuse)
         workload = build_workload(scenario)
         here = {}
         for policy in WARM_POLICIES:
@@ -327,4 +335,4 @@ def run_warm(
             if on_run is not None:
                 on_run(scenario.name, policy)
         runs[scenario.name] = here
-    return WarmComparison(state, runs)
+    return WarmComparison(state, reuse, runs)

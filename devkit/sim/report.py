@@ -224,7 +224,7 @@ def goal_table(result: BenchResult, label: str, names: list[str]) -> Table:
     return table
 
 
-def warm_table(scenario: str, runs: dict[str, tuple[dict[str, Any], dict[str, Any]]], state: str) -> Table:
+def warm_table(scenario: str, runs: dict[str, tuple[dict[str, Any], dict[str, Any]]], pool: str) -> Table:
     """One row per policy: wait p95 and cost (instance-hours, a stopped warm instance's storage
     included) without a warm pool and with one, each warm figure over its cold one; the storage's
     part of the warm cost and the scale-outs the warm pool served."""
@@ -239,7 +239,7 @@ def warm_table(scenario: str, runs: dict[str, tuple[dict[str, Any], dict[str, An
         "storage\ninst-h",
         "warm\nstarts",
     ]
-    title = f"[bold]{scenario}[/]: no warm pool (cold) against a {state} warm pool of AWS's default size"
+    title = f"[bold]{scenario}[/]: no warm pool (cold) against {pool}"
     table = _table(title, headers)
     for policy, (cold, warm) in runs.items():
         table.add_row(
@@ -258,8 +258,10 @@ def warm_table(scenario: str, runs: dict[str, tuple[dict[str, Any], dict[str, An
 
 def print_warm(comparison: WarmComparison, console: Console) -> None:
     """Per scenario, the warm comparison's table; then what the cost counts."""
+    reuse = ", reusing scaled-in instances" if comparison.reuse else ""
+    pool = f"a {comparison.state} warm pool of AWS's default size{reuse}"
     for scenario, runs in comparison.runs.items():
-        console.print(warm_table(scenario, runs, comparison.state))
+        console.print(warm_table(scenario, runs, pool))
         console.print()
     console.print(
         "inst-h: instance-hours billed as running (in service, booting, draining, being prepared for the warm "

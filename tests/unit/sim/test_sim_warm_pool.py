@@ -11,13 +11,13 @@ import pytest
 
 from devkit.cli import main
 from devkit.sim import billing
-from devkit.sim.bench import run_warm
+from devkit.sim.bench import run_warm, with_warm_pools
 from devkit.sim.doc import BEGIN
 from devkit.sim.engine import Controller, PoolSim, Simulation
 from devkit.sim.metrics import summarize
 from devkit.sim.policies import DYNAMIC_PEERS, OURS, controller_factory
 from devkit.sim.policies.queue_scaler import QueueScaler
-from devkit.sim.scenario import REPO_ROOT, Scenario, WarmPoolSpec
+from devkit.sim.scenario import REPO_ROOT, Scenario, WarmPoolSpec, WarmState, load_scenario
 from devkit.sim.workload import build_workload
 
 #: The documented figures the billing rests on (devkit/sim/billing.py): the template's 30 GB gp3 root
@@ -289,3 +289,19 @@ def test_the_benchmark_doc_states_the_fleet_models_warm_figures() -> None:
         f"{billing.storage_share('c7g.medium') * 100:.1f} % of a c7g.medium",
     ]
     assert [f for f in figures if f not in " ".join(section.split())] == []
+
+
+@pytest.mark.parametrize(
+    ("state", "reuse", "expected"),
+    [
+        (None, False, None),
+        ("Stopped", False, WarmPoolSpec()),
+        ("Running", True, WarmPoolSpec(state="Running", reuse_on_scale_in=True)),
+    ],
+    ids=["cold", "aws-default", "reuse"],
+)
+def test_the_warm_comparison_gives_every_pool_a_warm_pool_of_aws_default_size(
+    state: WarmState | None, reuse: bool, expected: WarmPoolSpec | None
+) -> None:
+    s = load_scenario("azure-functions-day")  # three pools
+    assert [p.warm_pool for p in with_warm_pools(s, state, reuse).pools] == [expected] * 3
