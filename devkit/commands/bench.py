@@ -1,5 +1,7 @@
 """`queue-scaler bench [--json]`: every built-in and held-out scenario under every policy, with our
-ratios, the two sets reported apart; `--write-doc PATH` writes the result tables into the doc."""
+ratios, the two sets reported apart; `--write-doc PATH` writes the result tables into the doc.
+`--warm-pool STATE`: instead, each scenario with and without a warm pool under ours and the dynamic
+peers, wait p95 and cost side by side (devkit/sim/bench.py, `run_warm`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
+
+from devkit.sim.scenario import WarmState
 
 
 def configure(parser: argparse.ArgumentParser, command: str) -> None:
@@ -23,6 +28,17 @@ def configure(parser: argparse.ArgumentParser, command: str) -> None:
         type=Path,
         help="replace the tables between PATH's bench-results markers (make bench: docs/benchmark.md); "
         "needs the full run, so not with --scenario",
+    )
+    parser.add_argument(
+        "--warm-pool",
+        choices=get_args(WarmState),
+        help="compare each scenario cold and with a warm pool in this state on every pool (AWS's default "
+        "size), under ours and the dynamic peers: wait p95 and cost (storage included); not with --write-doc",
+    )
+    parser.add_argument(
+        "--warm-reuse",
+        action="store_true",
+        help="with --warm-pool: scaled-in instances return to the warm pool (ReuseOnScaleIn) instead of terminating",
     )
     parser.set_defaults(run=run)
 
@@ -52,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.write_doc.is_file() or BEGIN not in args.write_doc.read_text(encoding="utf-8"):
             print(f"queue-scaler bench: {args.write_doc} has no bench-results markers ({BEGIN})", file=sys.stderr)
             return 2
+    if args.warm_pool is not None:
+        return _run_warm(names, args)
     plots = not args.no_plots
     progress = Progress(
         TextColumn("{task.description}"),
@@ -88,4 +106,29 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"plots: {', '.join(str(p) for p in written)}")
     if args.write_doc is not None:
         console.print(f"result tables written into {args.write_doc}")
+    return 0
+
+
+def _run_warm(names: list[str], args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from devkit import output
+    from devkit.sim.bench import WARM_POLICIES, run_warm
+    from devkit.sim.report import print_warm
+
+    if args.write_doc is not None:
+        print("queue-scaler bench: --warm-pool writes no doc; drop --write-doc", file=sys.stderr)
+        return 2
+    with Console(stderr=True).status("bench --warm-pool") as status:
+
+        def advance(scenario: str, policy: str) -> None:
+            status.update(f"{scenario}: {policy} (cold and warm)")
+
+        comparison = run_warm(names, args.warm_pool, on_run=advance, reuse=args.warm_reuse)
+    if args.json:
+        print(json.dumps(comparison.as_json()))
+        return 0
+    console = output.console()
+    print_warm(comparison, console)
+    console.print(f"policies compared: {', '.join(WARM_POLICIES)}")
     return 0

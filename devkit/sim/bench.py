@@ -16,6 +16,13 @@ sized from the whole run's average load, which no controller knows in advance.
 Two sets are reported apart: the built-in scenarios, on which the recommended setting was chosen,
 and the held-out scenarios (devkit/sim/heldout.py), drawn once from the same public traces and never
 tuned on.
+
+`run_warm` (`bench --warm-pool STATE`) runs scenarios twice under ours and each dynamic peer: cold (no
+warm pool) and with a warm pool in STATE on every pool at AWS's default sizing (PutWarmPool without
+MaxGroupPreparedCapacity or MinSize: the group's max size minus its desired capacity; no reuse on
+scale-in unless `--warm-reuse`), the same group for every policy, as target tracking and the Cluster
+Autoscaler get it from Auto Scaling; each pair's wait p95 and cost (instance-seconds, a stopped
+instance's storage included).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 from devkit.sim.policies import DYNAMIC_PEERS, ORACLE, OURS, POLICIES, REACTIVE_BOUND
 from devkit.sim.policies.registry import get
 from devkit.sim.runner import RunResult, simulate
-from devkit.sim.scenario import Scenario, builtin_names, heldout_names, load_scenario
+from devkit.sim.scenario import Scenario, WarmPoolSpec, WarmState, builtin_names, heldout_names, load_scenario
 from devkit.sim.workload import build_workload
 
 #: Where the gap counts, ours must lie within this share of it from B_r: B_r + GAP_SHARE x (P - B_r).
@@ -273,3 +280,59 @@ def run_bench(
             here[policy] = swept(here, policy, settings)
         runs[scenario.name] = {p: here[p] for p in POLICIES}
     return BenchResult(runs, speed, time.perf_counter() - began)
+
+
+#: The policies `run_warm` compares cold and warm: ours and the dynamic peers (the bounds and the fixed
+#: fleet plan on the boot they know and are left out).
+WARM_POLICIES = (OURS, *DYNAMIC_PEERS)
+
+
+def with_warm_pools(scenario: Scenario, state: WarmState | None, reuse: bool = False) -> Scenario:
+    """The scenario with a warm pool in `state` on every pool at AWS's default sizing, reusing scaled-in
+    instances with `reuse` (None: no warm pool)."""
+    warm = None if state is None else WarmPoolSpec(state=state, reuse_on_scale_in=reuse)
+    return scenario.model_copy(update={"pools": [p.model_copy(update={"warm_pool": warm}) for p in scenario.pools]})
+
+
+@dataclass(frozen=True)
+class WarmComparison:
+    """Per scenario and policy, the cold run's metrics and the warm run's."""
+
+    state: WarmState
+    reuse: bool
+    runs: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "warm_pool": self.state,
+            "reuse_on_scale_in": self.reuse,
+            "scenarios": {
+                s: {p: {"cold": cold, "warm": warm} for p, (cold, warm) in runs.items()}
+                for s, runs in self.runs.items()
+            },
+        }
+
+
+def run_warm(
+    names: Sequence[str],
+    state: WarmState,
+    on_run: Callable[[str, str], None] | None = None,
+    reuse: bool = False,
+) -> WarmComparison:
+    """Each scenario cold and with warm pools in `state` (reusing scaled-in instances with `reuse`),
+    under each of WARM_POLICIES (the same jobs)."""
+    runs: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for name in names:
+        scenario = load_scenario(name)
+        cold, warm = with_warm_pools(scenario, None), with_warm_pools(scenario, state, reuse)
+        workload = build_workload(scenario)
+        here = {}
+        for policy in WARM_POLICIES:
+            here[policy] = (
+                simulate(cold, policy, workload, record_series=False).metrics,
+                simulate(warm, policy, workload, record_series=False).metrics,
+            )
+            if on_run is not None:
+                on_run(scenario.name, policy)
+        runs[scenario.name] = here
+    return WarmComparison(state, reuse, runs)

@@ -25,6 +25,13 @@ for every policy (the scenario's `fleet:` block holds each parameter, with docum
     worker, which stops receiving and finishes what it holds for the pool's drain window): a job not
     finished when the window ends is released (visible again at once) and retried by another worker,
     counted as restarted; the instance terminates when its worker exits (all done, or the window's end);
+- a pool with a warm pool (the scenario's `warm_pool:`, as PutWarmPool configures it) keeps prepared
+  instances outside desired capacity: AWS's size (max_size, or `max_prepared_capacity`, minus desired;
+  at least `min_size`), each prepared by a cold boot (the pool's next launch: its boot time and failure
+  draw) and then left Stopped, Hibernated or Running. A scale-out takes warmed instances first, each in
+  service `fleet.warm_start_seconds` later (billing.py cites the figure), and launches the rest cold;
+  the pool refills (and drops what exceeds its size, instances still preparing first). With
+  `reuse_on_scale_in` a drained instance returns to the warm pool instead of terminating;
 - what a controller sees: SQS's ApproximateNumberOf* counts, each off by up to `sqs_relative_error`
   (SQS: "for some metrics, the result is approximate because of the distributed architecture of
   Amazon SQS"), and the group (desired, in service, pending); policies reading CloudWatch add its
@@ -84,7 +91,7 @@ class Instance:
     id: int
     launched: float
     ready_at: float
-    state: str = "booting"  # booting | in_service | draining | terminated
+    state: str = "booting"  # booting | in_service | draining | terminated | warming | warmed
     zone: int = 0
     fails: bool = False  # drawn at launch: never becomes healthy
     running: int = 0
@@ -95,6 +102,21 @@ class Instance:
     #: A worker runs on it. Always, for an Auto Scaling group's instance; a Kubernetes node (keda's
     #: model) hosts a worker pod only while the ReplicaSet places one there (`stop_worker`).
     worker: bool = True
+    #: Seconds spent Stopped or Hibernated in a warm pool (storage billed only), and since when it
+    #: waits so now (None: not stopped).
+    stored: float = 0.0
+    stopped_since: float | None = None
+    #: When its current drain window ends.
+    drain_ends: float = 0.0
+
+    def stored_until(self, end: float) -> float:
+        """Seconds stopped in a warm pool up to `end` (its current stop included)."""
+        return self.stored + (0.0 if self.stopped_since is None else end - self.stopped_since)
+
+    def billed_until(self, end: float) -> float:
+        """Seconds billed as a running instance: from the launch request to its termination (or `end`),
+        less the time it waited stopped in a warm pool."""
+        return (self.terminated if self.terminated is not None else end) - self.launched - self.stored_until(end)
 
 
 class Controller(ABC):
@@ -175,6 +197,14 @@ class PoolSim:
         self.reaction = Reaction()
         self.adequacy = Adequacy()
         self.launch_failures = 0
+        self.warm_pool = spec.warm_pool
+        #: Warm-pool instances being prepared (a cold boot), and those prepared and waiting.
+        self.warming: dict[int, Instance] = {}
+        self.warmed: dict[int, Instance] = {}
+        #: Whether warmed instances wait stopped (Stopped, Hibernated: storage billed only).
+        self.stores = self.warm_pool is not None and self.warm_pool.state != "Running"
+        #: Scale-outs served by a warmed instance.
+        self.warm_starts = 0
         # The k-th instance a pool launches boots (and fails) the same under every policy.
         self._boot_rng = random.Random(f"{seed}:boot:{spec.name}")
         self._boot = (scenario.boot_seconds.min, scenario.boot_seconds.max)
@@ -235,12 +265,23 @@ class PoolSim:
         fails = self._boot_rng.random() < self.fleet.launch_failure_rate
         return boot * (self.fleet.slow_boots.factor if slow else 1.0), fails
 
-    def launch_zone(self) -> int:
-        """Auto Scaling balances launches: the zone with the fewest live instances (lowest first)."""
+    def launch_zone(self, warm: bool = False) -> int:
+        """Auto Scaling balances launches: the zone with the fewest live instances (lowest first); a
+        launch into the warm pool, the zone with the fewest warm-pool instances."""
         counts = [0] * self.fleet.availability_zones
-        for instance in (*self.booting.values(), *self.in_service.values()):
+        group = (self.warming, self.warmed) if warm else (self.booting, self.in_service)
+        for instance in (*group[0].values(), *group[1].values()):
             counts[instance.zone] += 1
         return min(range(len(counts)), key=lambda z: counts[z])
+
+    def warm_size(self) -> int:
+        """The instances the warm pool holds at the current desired capacity (0 without one)."""
+        return 0 if self.warm_pool is None else self.warm_pool.size(self.desired, self.max_size)
+
+    def take_warmed(self) -> Instance:
+        """The warmed instance a scale-out starts: one in the zone a launch would go to, else the oldest."""
+        zone = self.launch_zone()
+        return min(self.warmed.values(), key=lambda i: (i.zone != zone, i.id))
 
     def termination_choice(self, count: int, now: float) -> list[Instance]:
         """Up to `count` instances the default termination policy picks, unprotected ones only.
@@ -332,6 +373,11 @@ class Simulation:
                 pool.instances.append(instance)
                 pool.in_service[instance.id] = instance
                 pool.free.add(instance.id)
+            # The warm pool was prepared before the run, as the fleet in service was started.
+            for _ in range(pool.warm_size()):
+                instance = Instance(len(pool.instances), 0.0, 0.0, "warmed", zone=pool.launch_zone(warm=True))
+                pool.instances.append(instance)
+                self._wait_warmed(pool, instance)
             for index, (_, first) in enumerate(controller.loops):
                 self._push(first, _LOOP, pool.index, index)
         self._push(0.0, _SAMPLE, 0)
@@ -395,7 +441,11 @@ class Simulation:
         if self.now < self.scenario.duration_seconds or self.completed < len(self.workload):
             return False
         return all(
-            not p.booting and not p.draining and len(p.in_service) == c.rest_size() and p.desired == c.rest_size()
+            not p.booting
+            and not p.draining
+            and not p.warming
+            and len(p.in_service) == c.rest_size()
+            and p.desired == c.rest_size()
             for p, c in zip(self.pools, self.controllers, strict=True)
         )
 
@@ -460,7 +510,7 @@ class Simulation:
         if instance.state == "draining":
             if instance.running == 0:
                 del pool.draining[instance.id]
-                self._terminate(instance)
+                self._retire(pool, instance)
             self._check_adequacy(pool)
             return
         if instance.running == 0:
@@ -500,6 +550,9 @@ class Simulation:
     def _reconcile(self, pool: PoolSim) -> None:
         """Launch up to the desired capacity, or terminate what the termination policy may take."""
         while pool.live < pool.desired:
+            if pool.warmed:
+                self._warm_start(pool, pool.take_warmed())
+                continue
             boot, fails = pool.next_launch()
             instance = Instance(len(pool.instances), self.now, self.now + boot, zone=pool.launch_zone(), fails=fails)
             pool.instances.append(instance)
@@ -509,6 +562,62 @@ class Simulation:
         if excess > 0:
             for instance in pool.termination_choice(excess, self.now):
                 self._leave(pool, instance)
+        self._refill(pool)
+
+    # The warm pool.
+    def _warm_start(self, pool: PoolSim, instance: Instance) -> None:
+        """A warmed instance leaves the warm pool for the group: in service after the warm start."""
+        del pool.warmed[instance.id]
+        self._wake(instance)
+        instance.state = "booting"
+        instance.ready_at = self.now + self.fleet.warm_start_seconds
+        pool.booting[instance.id] = instance
+        pool.warm_starts += 1
+        self._push(instance.ready_at, _BOOTED, pool.index, instance.id)
+
+    def _wake(self, instance: Instance) -> None:
+        """A stopped warm-pool instance starts (or terminates): its storage-only time ends."""
+        if instance.stopped_since is not None:
+            instance.stored += self.now - instance.stopped_since
+            instance.stopped_since = None
+
+    def _wait_warmed(self, pool: PoolSim, instance: Instance) -> None:
+        """A prepared (or reused) instance waits in the warm pool, stopped unless the pool runs its instances."""
+        instance.state = "warmed"
+        instance.protected = False
+        if pool.stores:
+            instance.stopped_since = self.now
+        pool.warmed[instance.id] = instance
+
+    def _refill(self, pool: PoolSim) -> None:
+        """Keep the warm pool at its size: prepare the missing instances (a cold boot each), or terminate
+        the extra ones, those still being prepared first (the newest first)."""
+        if pool.warm_pool is None:
+            return
+        size = pool.warm_size()
+        while len(pool.warming) + len(pool.warmed) < size:
+            boot, fails = pool.next_launch()
+            zone = pool.launch_zone(warm=True)
+            instance = Instance(len(pool.instances), self.now, self.now + boot, "warming", zone=zone, fails=fails)
+            pool.instances.append(instance)
+            pool.warming[instance.id] = instance
+            self._push(instance.ready_at, _BOOTED, pool.index, instance.id)
+        while len(pool.warming) + len(pool.warmed) > size:
+            extra = pool.warming or pool.warmed
+            instance = extra.pop(max(extra))
+            self._wake(instance)
+            self._terminate(instance)
+
+    def _retire(self, pool: PoolSim, instance: Instance) -> None:
+        """An instance leaving the group after its drain: back to the warm pool when the pool reuses
+        instances on scale-in (AWS's InstanceReusePolicy), else terminated."""
+        if pool.warm_pool is None or not pool.warm_pool.reuse_on_scale_in:
+            self._terminate(instance)
+            return
+        instance.running = 0
+        instance.jobs.clear()
+        self._wait_warmed(pool, instance)
+        self._refill(pool)
 
     def _leave(self, pool: PoolSim, instance: Instance) -> None:
         """A chosen instance: a booting one terminates; one in service drains through the hook."""
@@ -519,21 +628,25 @@ class Simulation:
         del pool.in_service[instance.id]
         pool.free.discard(instance.id)
         if instance.running == 0:
-            self._terminate(instance)
+            self._retire(pool, instance)
             return
         instance.state = "draining"
+        instance.drain_ends = self.now + pool.drain_seconds
         pool.draining[instance.id] = instance
-        self._push(self.now + pool.drain_seconds, _DRAIN_END, pool.index, instance.id)
+        self._push(instance.drain_ends, _DRAIN_END, pool.index, instance.id)
 
     def _drain_end(self, pool: PoolSim, instance_id: int) -> None:
-        instance = pool.draining.pop(instance_id, None)
-        if instance is None:  # its jobs finished within the window
+        instance = pool.draining.get(instance_id)
+        # Its jobs finished within the window; or the window is a previous trip's (an instance the warm
+        # pool reused drains again, until its own window's end).
+        if instance is None or self.now < instance.drain_ends - 1e-9:
             return
+        del pool.draining[instance_id]
         for job in sorted(instance.jobs):
             self._release(pool, job)
         instance.jobs.clear()
         instance.running = 0
-        self._terminate(instance)
+        self._retire(pool, instance)
         self._dispatch(pool)
         self._check_adequacy(pool)
 
@@ -597,6 +710,7 @@ class Simulation:
         pool.desired -= 1
         pool.actions.append((self.now, -1))
         self._terminate(instance)
+        self._refill(pool)  # a lower desired capacity makes room in a warm pool of AWS's default size
 
     def _unprotect(self, pool: PoolSim, instance_id: int) -> None:
         instance = pool.in_service.get(instance_id)
@@ -610,7 +724,8 @@ class Simulation:
 
     def _booted(self, pool: PoolSim, instance_id: int) -> None:
         instance = pool.booting.pop(instance_id, None)
-        if instance is None:  # terminated while booting
+        if instance is None:
+            self._prepared(pool, instance_id)
             return
         if instance.fails:
             # Never healthy: the launch is abandoned and the group launches a replacement.
@@ -626,6 +741,18 @@ class Simulation:
         pool.free.add(instance.id)
         self._dispatch(pool)
         self._check_adequacy(pool)
+
+    def _prepared(self, pool: PoolSim, instance_id: int) -> None:
+        """A warm-pool instance's preparation ends: it waits warmed, or (never healthy) is replaced."""
+        instance = pool.warming.pop(instance_id, None)
+        if instance is None:  # terminated while booting or being prepared
+            return
+        if instance.fails:
+            pool.launch_failures += 1
+            self._terminate(instance)
+            self._refill(pool)
+            return
+        self._wait_warmed(pool, instance)
 
     def _terminate(self, instance: Instance) -> None:
         instance.state = "terminated"

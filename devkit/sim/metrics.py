@@ -32,8 +32,17 @@
   request for capacity does not count: only capacity in service does, so a frequent tick cannot
   score it by construction.
 - `launch_failures`: launches that never became healthy (replaced by the group).
-- `instance_seconds`: for every instance, from the launch request to its termination (or the end of
-  the run), boot and drain included: what EC2 bills. A fleet in service at time 0 counts from 0.
+- `instance_seconds`: the cost every report and the benchmark's goal compare, in seconds of a running
+  instance: `running_seconds` + `storage_instance_seconds` (without a warm pool, `running_seconds`).
+- `running_seconds`: for every instance, from the launch request to its termination (or the end of
+  the run), boot and drain included, less the time it waited Stopped or Hibernated in a warm pool:
+  what EC2 bills as running instances (a warm pool's preparation and a Running warm pool count in
+  full). A fleet (and a warm pool) in service at time 0 counts from 0.
+- `stopped_seconds`: instance-seconds waited Stopped or Hibernated in a warm pool, billed for their
+  root volume only; `storage_instance_seconds`: that storage's price in seconds of the pool's own
+  instance type (devkit/sim/billing.py: gp3 price times the template's volume size, over the type's
+  On-Demand price).
+- `warm_starts`: scale-outs served by a warmed instance instead of a cold launch.
 - `scale_actions`: changes of desired capacity.
 - `reversals`: scale actions in the opposite direction of the previous one within
   `REVERSAL_WINDOW` seconds of it: flapping, not the normal rise and fall around a burst.
@@ -49,6 +58,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from devkit.sim import billing
 from devkit.sim.engine import Simulation
 
 REVERSAL_WINDOW = 600.0
@@ -94,14 +104,20 @@ def summarize(sim: Simulation) -> dict[str, Any]:
     queues = queue_metrics(sim, job_waits)
     ratios = [m["objective_ratio"] for m in queues.values() if m["objective_ratio"] is not None]
     adequate = sorted(s for pool in sim.pools for s in pool.adequacy.seconds)
-    instance_seconds = 0.0
+    running_seconds = 0.0
+    stopped_seconds = 0.0
+    storage_seconds = 0.0
     actions = 0
     reversals = 0
     reactions: list[float] = []
     unanswered = 0
     for pool in sim.pools:
+        stopped = 0.0
         for instance in pool.instances:
-            instance_seconds += (instance.terminated if instance.terminated is not None else end) - instance.launched
+            running_seconds += instance.billed_until(end)
+            stopped += instance.stored_until(end)
+        stopped_seconds += stopped
+        storage_seconds += stopped * billing.storage_share(pool.spec.billed_type)
         actions += len(pool.actions)
         for (t0, c0), (t1, c1) in zip(pool.actions, pool.actions[1:], strict=False):
             if (c0 > 0) != (c1 > 0) and t1 - t0 <= REVERSAL_WINDOW:
@@ -118,7 +134,11 @@ def summarize(sim: Simulation) -> dict[str, Any]:
         "wait_p99": _round(percentile(waits, 99)),
         "wait_max": _round(waits[-1] if waits else 0.0),
         "wait_mean": _round(sum(waits) / len(waits) if waits else 0.0),
-        "instance_seconds": _round(instance_seconds),
+        "instance_seconds": _round(running_seconds + storage_seconds),
+        "running_seconds": _round(running_seconds),
+        "stopped_seconds": _round(stopped_seconds),
+        "storage_instance_seconds": _round(storage_seconds),
+        "warm_starts": sum(pool.warm_starts for pool in sim.pools),
         "scale_actions": actions,
         "reversals": reversals,
         "reaction_seconds": _round(percentile(reactions, 50)) if reactions else None,

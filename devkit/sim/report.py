@@ -19,8 +19,10 @@ from devkit.sim.bench import (
     MIN_GAP_SECONDS,
     MIN_GAP_SHARE,
     BenchResult,
+    WarmComparison,
     goal_check,
     goal_misses,
+    ratio,
     ratios,
     winner,
 )
@@ -220,3 +222,50 @@ def goal_table(result: BenchResult, label: str, names: list[str]) -> Table:
             "met" if check["met"] else ", ".join(goal_misses(check)),
         )
     return table
+
+
+def warm_table(scenario: str, runs: dict[str, tuple[dict[str, Any], dict[str, Any]]], pool: str) -> Table:
+    """One row per policy: wait p95 and cost (instance-hours, a stopped warm instance's storage
+    included) without a warm pool and with one, each warm figure over its cold one; the storage's
+    part of the warm cost and the scale-outs the warm pool served."""
+    headers = [
+        "policy",
+        "p95 cold\n(s)",
+        "p95 warm\n(s)",
+        "warm/\ncold",
+        "inst-h\ncold",
+        "inst-h\nwarm",
+        "warm/\ncold",
+        "storage\ninst-h",
+        "warm\nstarts",
+    ]
+    title = f"[bold]{scenario}[/]: no warm pool (cold) against {pool}"
+    table = _table(title, headers)
+    for policy, (cold, warm) in runs.items():
+        table.add_row(
+            policy,
+            _num(cold["wait_p95"], 1),
+            _num(warm["wait_p95"], 1),
+            _ratio(ratio(warm["wait_p95"], cold["wait_p95"])),
+            _num(cold["instance_seconds"] / 3600, 1),
+            _num(warm["instance_seconds"] / 3600, 1),
+            _ratio(ratio(warm["instance_seconds"], cold["instance_seconds"])),
+            _num(warm["storage_instance_seconds"] / 3600, 2),
+            _num(warm["warm_starts"]),
+        )
+    return table
+
+
+def print_warm(comparison: WarmComparison, console: Console) -> None:
+    """Per scenario, the warm comparison's table; then what the cost counts."""
+    reuse = ", reusing scaled-in instances" if comparison.reuse else ""
+    pool = f"a {comparison.state} warm pool of AWS's default size{reuse}"
+    for scenario, runs in comparison.runs.items():
+        console.print(warm_table(scenario, runs, pool))
+        console.print()
+    console.print(
+        "inst-h: instance-hours billed as running (in service, booting, draining, being prepared for the warm "
+        "pool, or waiting in a Running one) plus the root volume of each instance waiting Stopped or Hibernated, "
+        "priced in hours of the pool's instance type (devkit/sim/billing.py). AWS's default size: "
+        "MaxGroupPreparedCapacity unset, so the warm pool holds max_size - desired."
+    )

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devkit import template
+from devkit.sim import billing
 from queue_scaler.scaling.domain.pool import NAME_PATTERN, PoolConfig, QueueConfig
 from queue_worker.settings import WorkerSettings
 
@@ -218,6 +219,40 @@ class Fleet(_Model):
     cloudwatch_hires_delay_seconds: Annotated[float, Field(ge=0, le=600)] = Field(
         default=10, description="A 10-second (high-resolution) datapoint reaches its alarms this long after"
     )
+    warm_start_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=billing.WARM_START_SECONDS,
+        description="A scale-out to in service for an instance taken from a pool's warm pool (billing.py cites it)",
+    )
+
+
+#: A warm pool's PoolState (templates/pool.yaml's WarmPoolState, "off" aside).
+WarmState = Literal["Stopped", "Hibernated", "Running"]
+
+
+class WarmPoolSpec(_Model):
+    """A pool's warm pool, as PutWarmPool (and templates/pool.yaml's WarmPool* parameters) configure it."""
+
+    state: WarmState = Field(
+        default="Stopped", description="PoolState: the state prepared instances wait in (WarmPoolState)"
+    )
+    min_size: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="MinSize: instances the warm pool keeps whatever the desired capacity"
+    )
+    max_prepared_capacity: Annotated[int | None, Field(ge=0)] = Field(
+        default=None,
+        description="MaxGroupPreparedCapacity: instances in the group and the warm pool together; omitted: "
+        "AWS's default, the group's max size (the pool then holds max_size - desired)",
+    )
+    reuse_on_scale_in: bool = Field(
+        default=False, description="InstanceReusePolicy.ReuseOnScaleIn: a scale-in returns the drained instance"
+    )
+
+    def size(self, desired: int, max_size: int) -> int:
+        """The instances the warm pool holds at this desired capacity (PutWarmPool: "Amazon EC2 Auto
+        Scaling launches and maintains the difference between the group's maximum capacity and its
+        desired capacity", or MaxGroupPreparedCapacity's; 0 when desired exceeds it, unless MinSize)."""
+        prepared = max_size if self.max_prepared_capacity is None else self.max_prepared_capacity
+        return max(self.min_size, prepared - desired)
 
 
 def _allowed_drains() -> tuple[float, ...]:
@@ -237,6 +272,7 @@ def template_pools() -> dict[str, dict[str, Any]]:
             "drain_seconds": float(template.resolve(drain, defaults)),
             "allowed_drain_seconds": tuple(float(v) for v in root["Parameters"][drain["Ref"]]["AllowedValues"]),
             "wait_objective_seconds": float(template.resolve(given["WaitObjectiveSeconds"], defaults)),
+            "instance_type": template.resolve(given["InstanceTypes"], defaults).split(",")[0],
         }
     return found
 
@@ -259,6 +295,12 @@ class PoolSpec(_Model):
         default=None,
         description="The terminate hook's drain window: the template's <Pool>DrainSeconds for its pools",
     )
+    warm_pool: WarmPoolSpec | None = Field(default=None, description="The group's warm pool; none when omitted")
+    instance_type: str | None = Field(
+        default=None,
+        description="What an instance is billed as: the template's first <Pool>InstanceTypes for its pools, "
+        f"else {billing.DEFAULT_INSTANCE_TYPE}",
+    )
     queues: Annotated[list[QueueSpec], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -266,7 +308,19 @@ class PoolSpec(_Model):
         allowed = _allowed_drains()
         if self.drain_seconds is not None and self.drain_seconds not in allowed:
             raise ValueError(f"drain_seconds: {self.drain_seconds:g} is not one of the template's {allowed}")
+        try:
+            billing.storage_share(self.billed_type)
+        except ValueError as error:
+            raise ValueError(f"instance_type: {error}") from None
         return self
+
+    @property
+    def billed_type(self) -> str:
+        """The instance type the pool is billed as."""
+        if self.instance_type is not None:
+            return self.instance_type
+        known = template_pools().get(self.name)
+        return billing.DEFAULT_INSTANCE_TYPE if known is None else str(known["instance_type"])
 
     def drain_window(self, service_seconds: Sequence[float]) -> float:
         """Seconds a terminating instance's worker drains before releasing what it still runs: as

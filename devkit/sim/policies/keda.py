@@ -26,6 +26,11 @@ zones are the same as every other policy's; what differs is who removes what, an
   was not chosen: the CA is what the KEDA + EKS managed node group setup runs by default, and its
   defaults are documented numbers; Karpenter's default consolidateAfter is 0 s, which would make
   KEDA's node side kinder than the CA's 10 minutes, not fairer.
+- A warm pool on the node group (a pool's `warm_pool:`; `bench --warm-pool`) serves the CA's scale-ups
+  as it serves any SetDesiredCapacity: the group draws warmed instances first (devkit/sim/engine.py).
+  A node the CA removes goes through TerminateInstanceInAutoScalingGroup and is terminated (this model
+  never returns it to the warm pool, even with reuse on scale-in: the CA names the instance, the group
+  does not scale in by its own choice); the warm pool refills to its size.
 - Scale-down is NOT protected while busy. A ReplicaSet picks the pods to delete by its own ranking
   (pkg/controller/replicaset ActivePodsWithRanks / getPodsToDelete: unscheduled and not-ready pods
   first, then the pods ready for the shortest time), never by whether a pod is working; KEDA's docs
@@ -65,6 +70,17 @@ The algorithm:
   the highest recommendation of the last 300 s, at most 100% per 15 s; clamp to
   [max(minReplicaCount, 1), maxReplicaCount].
 
+- KEDA's cron scaler, for a pool whose scenario gives queue-scaler schedules (its `schedule` signal: the
+  same known busy times, configured the same way): one cron trigger per schedule, `timezone` its time
+  zone, `start` its cron expression, `end` the expression firing `window_seconds` later, and
+  `desiredReplicas` its minimum (keda.sh/docs/latest/scalers/cron: "Number of replicas to which the
+  resource has to be scaled between the start and end of the cron schedule"). As
+  pkg/scalers/cron_scaler.go computes it: the trigger is active inside its window, and its External
+  metric (AverageValue target 1) is `desiredReplicas` there and 1 outside; so at KEDA's poll an active
+  trigger wakes a workload at zero, and the HPA, taking the largest of the triggers, keeps at least
+  `desiredReplicas` pods while the window lasts. The cron scaler "does not scale your workloads based on
+  a recurring schedule" beyond that window: the SQS triggers do the rest.
+
 Sources: https://keda.sh/docs/latest/concepts/scaling-deployments/ (long-running executions: the
 container lifecycle's preStop and terminationGracePeriodSeconds, or ScaledJob),
 https://keda.sh/docs/latest/concepts/scaling-jobs/, https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md
@@ -93,6 +109,7 @@ from devkit.sim.workload import Workload
 from queue_scaler.scaling.domain.behavior import rate_limit, stabilize
 from queue_scaler.scaling.domain.models import Decision, History, LimitedBy
 from queue_scaler.scaling.domain.pool import Behavior, RatePolicy, ScaleDownRules, ScaleUpRules
+from queue_scaler.scaling.domain.signals.schedule import Schedule, ScheduleSettings
 
 #: KEDA ScaledObject defaults (keda.sh/docs/latest/reference/scaledobject-spec).
 POLLING_INTERVAL = 30.0
@@ -154,6 +171,23 @@ class PodTermination:
         return cls(pool.drain_seconds, 0.0)
 
 
+#: The cron trigger's metric target (cron_scaler.go: an AverageValue of 1, so its replicas are its value)
+#: and its value outside the window (defaultDesiredReplicas).
+CRON_TARGET = 1
+CRON_OUTSIDE_WINDOW = 1
+
+
+def cron_triggers(pool: PoolSim) -> list[Schedule]:
+    """The pool's cron triggers: one per schedule its queue-scaler configuration lists (none without)."""
+    settings = pool.config.signals.get("schedule")
+    return list(settings.schedules) if isinstance(settings, ScheduleSettings) else []
+
+
+def cron_value(schedule: Schedule, now: float) -> int:
+    """The cron trigger's metric: `desiredReplicas` (the schedule's minimum) in its window, else 1."""
+    return schedule.minimum if schedule.in_force(now) is not None else CRON_OUTSIDE_WINDOW
+
+
 def queue_length(pool: PoolSim) -> int:
     """Each trigger's `queueLength`: the messages one replica handles at once (its worker slots)."""
     return pool.slots
@@ -174,6 +208,7 @@ class Keda(Controller):
         self.history = History()
         self.keep = HPA_DEFAULT_BEHAVIOR.longest_window_seconds()
         self.queue_length = queue_length(pool)
+        self.crons = cron_triggers(pool)
         #: The ReplicaSet's replica count (KEDA and the HPA set it); the pool's desired capacity is
         #: the node group's, set by the Cluster Autoscaler. The initial fleet: one pod per node.
         self.replicas = pool.min_size
@@ -190,7 +225,9 @@ class Keda(Controller):
 
     def _poll(self, now: float) -> int | None:
         pool = self.pool
-        active = any(self.messages(q) > ACTIVATION_QUEUE_LENGTH for q in range(len(pool.queues)))
+        active = any(self.messages(q) > ACTIVATION_QUEUE_LENGTH for q in range(len(pool.queues))) or any(
+            cron.in_force(now) is not None for cron in self.crons
+        )
         if active:
             self.last_active = now
             if self.replicas == 0:
@@ -206,13 +243,12 @@ class Keda(Controller):
         visible, in_flight = self.pool.sqs_counts(queue)
         return visible + (in_flight if SCALE_ON_IN_FLIGHT else 0)
 
-    def hpa_recommendation(self, values: list[int]) -> int:
-        """The largest of the triggers' replica counts (before behavior and clamps), from each
-        trigger's message count."""
+    def hpa_recommendation(self, values: list[int], crons: tuple[int, ...] = ()) -> int:
+        """The largest of the triggers' replica counts (before behavior and clamps), from each SQS
+        trigger's message count (target `queueLength`) and each cron trigger's value (target 1)."""
         current = self.replicas
-        target = self.queue_length
         wanted = 0
-        for value in values:
+        for value, target in [*((v, self.queue_length) for v in values), *((c, CRON_TARGET) for c in crons)]:
             ratio = value / (target * current)
             replicas = current if abs(ratio - 1) <= HPA_TOLERANCE else math.ceil(value / target - _EPSILON)
             wanted = max(wanted, replicas)
@@ -224,7 +260,7 @@ class Keda(Controller):
         if current == 0:
             return None
         values = [self.messages(q) for q in range(len(pool.queues))]
-        recommendation = self.hpa_recommendation(values)
+        recommendation = self.hpa_recommendation(values, tuple(cron_value(c, now) for c in self.crons))
         stabilized = stabilize(recommendation, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
         limited = rate_limit(stabilized.value, current, now, self.history, HPA_DEFAULT_BEHAVIOR)
         desired = max(pool.min_size, 1, min(pool.max_size, limited.value))
@@ -319,6 +355,7 @@ register(
     "keda",
     _build,
     Role.DYNAMIC_PEER,
-    "KEDA aws-sqs-queue scaler (keda.sh/docs/latest/scalers/aws-sqs) through a default-behavior HPA, "
-    "its pods on nodes the Cluster Autoscaler adds and removes with its defaults",
+    "KEDA aws-sqs-queue scaler (keda.sh/docs/latest/scalers/aws-sqs), and a cron trigger per schedule the "
+    "pool lists (keda.sh/docs/latest/scalers/cron), through a default-behavior HPA, its pods on nodes the "
+    "Cluster Autoscaler adds and removes with its defaults",
 )

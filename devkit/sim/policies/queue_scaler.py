@@ -5,7 +5,10 @@ The controller drives `queue_scaler.scaling.services.scaling.ScaleService`, buil
 capacity), through ports backed by the simulated queues and group: the Lambda's loop, not a copy of
 it. It ticks every 10 s, as the scaler does within each invocation, with the recommended policy
 (`queue_scaler.scaling.config.RECOMMENDED`, the one the template deploys) on the scenario's pool facts,
-under whatever policy fields the scenario's `scaler` sets itself.
+under whatever policy fields the scenario's `scaler` sets itself. A pool with a warm pool is described
+with it, as DescribeWarmPool returns it (its PoolState; each instance Warmed:<state> once prepared,
+Warmed:Pending while being prepared): the scaler counts and explains them through the same
+FleetObservation fields it reads from AWS.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from devkit.sim.policies.registry import Role, register
 from queue_scaler import bootstrap
 from queue_scaler.scaling.adapters.memory import NullMetrics
 from queue_scaler.scaling.config import recommended
-from queue_scaler.scaling.domain.fleet import GroupState, InstanceState
+from queue_scaler.scaling.domain.fleet import GroupState, InstanceState, WarmPool
 from queue_scaler.scaling.domain.models import QueueObservation
 from queue_scaler.scaling.domain.pool import QueueConfig
 
@@ -62,8 +65,18 @@ class _SimFleet:
         instances = [self._state(i, "InService") for i in pool.in_service] + [
             self._state(i, "Pending") for i in pool.booting
         ]
-        fleet = GroupState(desired=pool.desired, instances=instances)
+        fleet = GroupState(desired=pool.desired, instances=instances, warm_pool=self._warm_pool())
         return {group: fleet for group in groups}
+
+    def _warm_pool(self) -> WarmPool | None:
+        pool = self.pool
+        if pool.warm_pool is None:
+            return None
+        state = pool.warm_pool.state
+        instances = [self._state(i, f"Warmed:{state}") for i in pool.warmed] + [
+            self._state(i, "Warmed:Pending") for i in pool.warming
+        ]
+        return WarmPool(state=state, instances=instances)
 
     def set_desired(self, group: str, desired: int) -> None:
         self.requested = desired

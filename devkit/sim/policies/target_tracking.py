@@ -73,6 +73,17 @@ alarms target tracking creates for itself:
   Several queues make one metric as before: each queue's messages over its own target, summed
   (target value 1.0).
 
+- With a warm pool (a pool's `warm_pool:`; `bench --warm-pool` gives every pool one of AWS's default
+  size) the policy is unchanged: it sets the desired capacity and the group draws on its warm pool to
+  meet it (PutWarmPool: "Whenever your application needs to scale out, the Auto Scaling group can draw
+  on the warm pool to meet its new desired capacity"). AWS's default size is the one PutWarmPool
+  documents for an unset MaxGroupPreparedCapacity ("Amazon EC2 Auto Scaling launches and maintains the
+  difference between the group's maximum capacity and its desired capacity"), MinSize 0, and no reuse
+  on scale-in ("The default is to terminate instances in the Auto Scaling group when the group scales
+  in"). Warmed instances are not InService: they neither feed the metric nor count in its denominator.
+  Source: https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html and the user
+  guide's "Decrease latency for applications with long boot times using warm pools".
+
 Sources (Amazon EC2 Auto Scaling User Guide):
 https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-using-sqs-queue.html (Scaling policy based
 on Amazon SQS), https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-default-instance-warmup.html
