@@ -33,6 +33,9 @@ from queue_worker.settings import WorkerSettings
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 #: The held-out set (issue 26): drawn once by devkit/sim/heldout.py, never tuned on.
 HELDOUT_DIR = BUILTIN_DIR / "heldout"
+#: Scenarios for the features an operator turns on (schedules, the forecast), run by name and left out
+#: of `make bench`'s default run (their days of simulated time would more than double it).
+FEATURES_DIR = BUILTIN_DIR / "features"
 #: Relative trace paths (e.g. `../shared/traces/x.csv`) are tried from the working directory, then
 #: from the repository root, so that the built-ins run from any directory of a fresh clone.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -94,11 +97,12 @@ DAY = 86400.0
 
 class Daily(_Model):
     """One day's arrivals (`day`: a burst, Poisson process or trace, its times counted from the start of
-    that day's pattern and cut at `length_seconds`) repeated on `days` consecutive days, with seeded day-to-day variation: day k's
-    pattern starts at `k x 86400 + offset_seconds` plus a shift drawn uniformly in `[-jitter_seconds,
-    jitter_seconds]`, and its volume (a burst's count, a Poisson rate, a trace's scale) is multiplied by
-    a log-normal factor of median 1 and log-standard deviation `volume_sigma`. Every day draws its own
-    arrivals (a trace's thinning, a burst's times) from the queue's generator."""
+    that day's pattern and cut at `length_seconds`) repeated on `days` consecutive days, with seeded
+    day-to-day variation: day k's pattern starts at `k x 86400 + offset_seconds` plus a shift drawn
+    uniformly in `[-jitter_seconds, jitter_seconds]`, and its volume (a burst's count, a Poisson rate,
+    a trace's scale) is multiplied by a log-normal factor of median 1 and log-standard deviation
+    `volume_sigma`. Every day draws its own arrivals (a trace's thinning, a burst's times) from the
+    queue's generator."""
 
     days: Annotated[int, Field(ge=1, le=7)]
     day: Arrivals
@@ -453,18 +457,23 @@ def heldout_names() -> list[str]:
     return _suite(HELDOUT_DIR)
 
 
+def feature_names() -> list[str]:
+    """The feature scenarios (schedules, forecast), in the order `bench --scenario` lists them."""
+    return _suite(FEATURES_DIR)
+
+
 def scenario_path(name_or_path: str) -> Path:
-    """A file path as given, or the built-in or held-out scenario of that name."""
+    """A file path as given, or the built-in, held-out or feature scenario of that name."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    for folder in (BUILTIN_DIR, HELDOUT_DIR):
+    for folder in (BUILTIN_DIR, HELDOUT_DIR, FEATURES_DIR):
         named = folder / f"{name_or_path}.yaml"
         if named.is_file():
             return named
     raise FileNotFoundError(
-        f"no scenario file {name_or_path!r} and no built-in or held-out scenario of that name (built-ins: "
-        f"{', '.join(builtin_names())}; held-out: {', '.join(heldout_names())})"
+        f"no scenario file {name_or_path!r} and no built-in, held-out or feature scenario of that name (built-ins: "
+        f"{', '.join(builtin_names())}; held-out: {', '.join(heldout_names())}; features: {', '.join(feature_names())})"
     )
 
 

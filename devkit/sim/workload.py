@@ -106,9 +106,13 @@ def _scaled_spec(spec: Arrivals, factor: float) -> Arrivals:
     if factor == 1.0:
         return spec
     if spec.burst is not None:
-        return spec.model_copy(update={"burst": spec.burst.model_copy(update={"count": max(1, round(spec.burst.count * factor))})})
+        return spec.model_copy(
+            update={"burst": spec.burst.model_copy(update={"count": max(1, round(spec.burst.count * factor))})}
+        )
     if spec.poisson is not None:
-        return spec.model_copy(update={"poisson": spec.poisson.model_copy(update={"per_second": spec.poisson.per_second * factor})})
+        return spec.model_copy(
+            update={"poisson": spec.poisson.model_copy(update={"per_second": spec.poisson.per_second * factor})}
+        )
     assert spec.trace is not None, "a daily pattern repeats a burst, poisson or trace (validated)"
     return spec.model_copy(update={"trace": spec.trace.model_copy(update={"scale": spec.trace.scale * factor})})
 
