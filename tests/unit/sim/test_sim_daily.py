@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from devkit.sim.engine import PoolSim
+from devkit.sim.engine import PoolSim, Simulation
 from devkit.sim.policies import keda as keda_model
 from devkit.sim.policies.predictive import capacity_floor
 from devkit.sim.policies.queue_scaler import FEATURE_SIGNALS, QueueScaler
 from devkit.sim.scenario import DAY, Scenario, feature_names, load_scenario
 from devkit.sim.workload import build_workload
 from queue_scaler.scaling.config import POOL_FACTS, policy, recommended
+from queue_scaler.scaling.domain.models import Decision
+from queue_scaler.scaling.domain.pool import PoolConfig
+from queue_scaler.scaling.services.scaling import PoolOutcome
 
 BURST = {"burst": {"at": 0, "count": 100, "over_seconds": 60}}
 
@@ -157,3 +160,76 @@ def test_the_peers_get_the_same_features() -> None:
     days = load_scenario("azure-functions-3days")
     floor = capacity_floor(PoolSim(0, days.pools[0], days, [60.0]).config, [])
     assert floor.predictive is not None and not floor.schedules
+
+
+class RecordingScaler(QueueScaler):
+    """queue-scaler as the simulator runs it, keeping each tick's decision (the product's Decision)."""
+
+    def __init__(self, pool: PoolSim) -> None:
+        super().__init__(pool)
+        self.decisions: list[tuple[float, Decision]] = []
+        tick = self.service.tick
+
+        def recorded(pools: list[PoolConfig], now: float) -> list[PoolOutcome]:
+            outcomes = tick(pools, now)
+            self.decisions.append((now, outcomes[0].decision))
+            return outcomes
+
+        self.service.tick = recorded  # type: ignore[method-assign]
+
+
+def test_the_forecast_floors_the_second_day_from_the_first_days_work_samples() -> None:
+    """The simulator keeps the scaler's history across days (thinned work samples, as the product's
+    History.record keeps them) on the simulated clock: with no history a day back there is no floor,
+    said so; a day after a 01:00 burst, the forecast raises the pool before the next one arrives."""
+    burst_at = 3600.0
+    scenario = Scenario.model_validate(
+        {
+            "name": "t",
+            "duration_seconds": DAY + burst_at + 600,
+            "seed": 5,
+            "boot_seconds": {"min": 60, "max": 120},
+            "fleet": {"launch_failure_rate": 0, "slow_boots": {"fraction": 0}},
+            "pools": [
+                {
+                    "name": "p",
+                    "slots_per_instance": 4,
+                    "drain_seconds": 60,
+                    "max_size": 20,
+                    "scaler": {
+                        "seconds_per_message": 60,
+                        "signals": {"forecast": {"mode": "forecast_and_scale", "lead_seconds": 120}},
+                    },
+                    "queues": [
+                        {
+                            "name": "q",
+                            "target_per_instance": 4,
+                            "arrivals": {
+                                "daily": {
+                                    "days": 2,
+                                    "offset_seconds": burst_at,
+                                    "day": {"burst": {"at": 0, "count": 400, "over_seconds": 300}},
+                                }
+                            },
+                            "service_seconds": {"fixed": 60},
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    recorders: list[RecordingScaler] = []
+
+    def factory(pool: PoolSim) -> RecordingScaler:
+        recorders.append(RecordingScaler(pool))
+        return recorders[-1]
+
+    Simulation(scenario, build_workload(scenario), factory, record_series=False).run()
+    decisions = dict(recorders[0].decisions)
+    first_day = next(d for t, d in decisions.items() if burst_at - 120 <= t < burst_at)
+    assert any("no floor" in line for line in first_day.explanation)
+    assert first_day.desired == 0
+    ahead = [d for t, d in decisions.items() if DAY + burst_at - 120 <= t < DAY + burst_at]
+    assert ahead and all(d.signal == "forecast" for d in ahead)
+    assert ahead[-1].desired > 0
+    assert any("1 past day(s)" in line for line in ahead[-1].explanation)
