@@ -320,7 +320,8 @@ def _register(name: str, period: float, delay: Callable[[Scenario], float], cita
 
 
 _GUIDE = (
-    'Amazon EC2 Auto Scaling User Guide, "Target tracking scaling policies" and "Scaling policy based on Amazon SQS"'
+    'Amazon EC2 Auto Scaling User Guide, "Target tracking scaling policies" and "Scaling policy based on Amazon SQS" '
+    "(with scheduled actions and predictive scaling where the pool has schedules or a forecast)"
 )
 _register("target-tracking", STANDARD_PERIOD, lambda s: s.fleet.cloudwatch_delay_seconds, f"{_GUIDE}, 1-minute metric")
 _register(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from devkit.sim.bench import BUILT_IN, FEATURES, all_names, known_names, scenario_set
 from devkit.sim.engine import PoolSim, Simulation
 from devkit.sim.policies import keda as keda_model
 from devkit.sim.policies.predictive import capacity_floor
@@ -233,3 +234,15 @@ def test_the_forecast_floors_the_second_day_from_the_first_days_work_samples() -
     assert ahead and all(d.signal == "forecast" for d in ahead)
     assert ahead[-1].desired > 0
     assert any("1 past day(s)" in line for line in ahead[-1].explanation)
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "default_run"),
+    [("recurring-burst", FEATURES, False), ("azure-functions-3days", FEATURES, False), ("seed-burst", BUILT_IN, True)],
+)
+def test_feature_scenarios_run_by_name_only_and_are_reported_as_their_own_set(
+    name: str, label: str, default_run: bool
+) -> None:
+    assert scenario_set(name) == label
+    assert name in known_names()
+    assert (name in all_names()) is default_run
