@@ -157,7 +157,5 @@ def test_given_the_signals_figures_then_what_a_configured_pool_adds_is_what_the_
         )
     size = len(printed.getvalue().encode())
     assert size <= 700
-    assert (
-        f"(at most 700 bytes with all {len(configured)} and an 80-character pool name: ${700 * cost.MINUTES / 1e9 * cost.LOG_GB:.2f}"
-        in text
-    )
+    logs = 700 * cost.MINUTES / 1e9 * cost.LOG_GB
+    assert f"(at most 700 bytes with all {len(configured)} and an 80-character pool name: ${logs:.2f}" in text
