@@ -4,9 +4,8 @@ Each rule takes the value so far and the decision's context and returns one `Ste
 `limited_by`, line). The order is CONTRACTS.md section 1's: need, activation from zero, tolerance,
 leaving instances, then (the recommendation, which history keeps) stabilization, rate limits, the
 keep-busy floor, the unavailable-metrics rule, the instance-refresh hold, a signal's cap (a schedule's
-`maximum`) and the clamps. Pure and
-deterministic: the same request gives the same decision, and every step that shaped it leaves a
-line in the explanation.
+`maximum`) and the clamps. Pure and deterministic: the same request gives the same decision, and
+every step that shaped it leaves a line in the explanation.
 """
 
 from __future__ import annotations
