@@ -6,6 +6,8 @@ list of metric names, with the dimensions the code sends it with."""
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import re
 from typing import Any
 
@@ -13,7 +15,8 @@ import pytest
 
 from devkit import cost
 from devkit.stackmodel import ROOT, Stack
-from queue_scaler.shared.metric_names import METRICS, Metric
+from queue_scaler.shared.metric_names import METRICS, Metric, Published
+from queue_scaler.shared.observability import EmfMetrics
 
 from . import invariants as inv
 
@@ -132,3 +135,27 @@ def test_given_the_code_then_it_names_metrics_only_through_the_list() -> None:
     ]
     assert len(sources) > 20, "the product's sources were not found"
     assert spelled == [], "use queue_scaler.shared.metric_names.Metric:\n" + "\n".join(spelled)
+
+
+def test_given_the_signals_figures_then_what_a_configured_pool_adds_is_what_the_doc_says() -> None:
+    """The doc's per-pool price of the schedule's and the forecast's metrics, and the size of their EMF
+    line, from the list and from what the sink prints (the longest names, the widest values)."""
+    configured = [m.metric for m in METRICS if m.published is Published.EVERY_MINUTE_IF_CONFIGURED]
+    schedule = [m for m in configured if m.value.startswith("Schedule")]
+    forecast = [m for m in configured if m.value.startswith("Forecast")]
+    assert len(schedule) + len(forecast) == len(configured)
+    text = " ".join(DOC.read_text().split())
+    assert (
+        f"a pool with schedules adds {len(schedule)} custom metric "
+        f"(${len(schedule) * cost.CUSTOM_METRIC:.2f} a month)" in text
+    )
+    assert f"`forecast_and_scale` {len(forecast)} (${len(forecast) * cost.CUSTOM_METRIC:.2f} a month)" in text
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        EmfMetrics("QueueScaler", "queue-scaler", "production").pool_metrics(
+            "p" * 80, dict.fromkeys(configured, 1234.567891)
+        )
+    size = len(printed.getvalue().encode())
+    assert size <= 700
+    logs = 700 * cost.MINUTES / 1e9 * cost.LOG_GB
+    assert f"(at most 700 bytes with all {len(configured)} and an 80-character pool name: ${logs:.2f}" in text

@@ -3,6 +3,7 @@ for signals that depend on the clock (schedule, forecast)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from types import ModuleType
 from typing import Any
@@ -49,3 +50,20 @@ def invoke_at(scaler: ModuleType, moment: datetime | float) -> dict[str, Any]:
     [outcome] = result["pools"]
     decision: dict[str, Any] = outcome["decision"]
     return decision
+
+
+def published(stdout: str, pool: str) -> dict[str, tuple[float, str]]:
+    """The metrics the invocations printed as EMF for `pool` (dimensions Environment, Pool, service):
+    each name's last value, with its unit."""
+    out: dict[str, tuple[float, str]] = {}
+    for line in stdout.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        doc = json.loads(line)
+        [directive] = doc["_aws"]["CloudWatchMetrics"]
+        if doc.get("Pool") != pool or set(directive["Dimensions"][0]) != {"Environment", "Pool", "service"}:
+            continue
+        for metric in directive["Metrics"]:
+            value = doc[metric["Name"]]
+            out[metric["Name"]] = (value[-1] if isinstance(value, list) else value, metric["Unit"])
+    return out

@@ -1,7 +1,8 @@
 """ScalerFunction's handler under moto with the forecast signal: yesterday's flow, read from the history
 table, raises the pool one boot time ahead; too little history gives no floor and says so; a drop in
 the forecast is bridged by the scale-down window (the floor never scales in by itself); forecast_only
-changes nothing but the explanation; two weeks of thinned samples fit the history's one item.
+changes nothing but the explanation; two weeks of thinned samples fit the history's one item. The
+forecast's figures are published as the pool's metrics (EMF on stdout) unless the mode is off.
 
 The wall clock is set with time-machine; each invocation runs one tick (RUN_SECONDS 0).
 """
@@ -17,7 +18,7 @@ import pytest
 from queue_scaler.scaling.adapters.history import DynamoHistoryStore
 from queue_scaler.scaling.domain.models import SAMPLE_SPACING_SECONDS, History, Recommendation, WorkSample
 from queue_scaler.shared.errors import AwsCallError
-from tests.functional.clocked_scaler import PARAMETER, TABLE, clocked_scaler, invoke_at
+from tests.functional.clocked_scaler import PARAMETER, TABLE, clocked_scaler, invoke_at, published
 from tests.functional.moto_stack import (
     create_group,
     create_queue,
@@ -127,3 +128,57 @@ def test_given_two_weeks_of_ticks_every_10_s_then_the_thinned_history_fits_one_i
     every_tick = [WorkSample(at=start + 10 * i + 0.123456, work=big, in_flight=big) for i in range(2 * 8640)]
     with pytest.raises(AwsCallError, match="Item size has exceeded the maximum allowed size"):
         DynamoHistoryStore(TABLE).save("unthinned", History(samples=every_tick), 0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "desired", "metrics"),
+    [
+        (
+            "forecast_and_scale",
+            5,
+            {
+                "ForecastArrivalRate": (0.5, "Count/Second"),
+                "ForecastError": (0.1, "Count/Second"),
+                "ForecastCapacity": (5.0, "Count"),
+                "ForecastAdded": (5.0, "Count"),
+                "ScaleActions": (1.0, "Count"),
+            },
+        ),
+        (
+            "forecast_only",
+            0,
+            {
+                "ForecastArrivalRate": (0.5, "Count/Second"),
+                "ForecastError": (0.1, "Count/Second"),
+                "ForecastCapacity": (5.0, "Count"),
+                "ForecastAdded": (0.0, "Count"),
+            },
+        ),
+        ("off", 0, {}),
+    ],
+    ids=["forecast_and_scale: what it added", "forecast_only: added nothing", "off: no metric"],
+)
+def test_given_a_mode_when_the_scaler_ticks_then_the_forecast_figures_are_the_pools_metrics(
+    scaler: ModuleType, capsys: pytest.CaptureFixture[str], mode: str, desired: int, metrics: dict[str, Any]
+) -> None:
+    # Two past days at 0.4/s and 0.6/s around now + lead: the forecast 0.5/s ± 0.1/s, a floor of 5.
+    configure(mode)
+    seed([*steady(NOW + LEAD - DAY, 16), *steady(NOW + LEAD - 2 * DAY, 24)])
+    capsys.readouterr()
+    invoke_at(scaler, NOW)
+    assert desired_of("nightly") == desired
+    got = published(capsys.readouterr().out, "nightly")
+    assert {name: unit for name, (_, unit) in got.items()} == {name: unit for name, (_, unit) in metrics.items()}
+    assert {name: value for name, (value, _) in got.items()} == pytest.approx(
+        {name: value for name, (value, _) in metrics.items()}
+    )
+
+
+def test_given_too_little_history_when_the_scaler_ticks_then_no_forecast_metric(
+    scaler: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("forecast_and_scale")
+    seed(steady(NOW - 6 * 3600, 20))
+    capsys.readouterr()
+    invoke_at(scaler, NOW)
+    assert published(capsys.readouterr().out, "nightly") == {}

@@ -2,7 +2,8 @@
 schedule's time zone, across midnight and across DST changes (Europe/Berlin, America/New_York).
 
 The wall clock is set with time-machine; each invocation runs one tick (RUN_SECONDS 0) on a pool with
-no messages, so the group's desired capacity is the schedule's floor or nothing.
+no messages, so the group's desired capacity is the schedule's floor or nothing (the maximum's test
+queues work above its cap). The floor in force is published as the pool's ScheduleFloor metric.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.functional.clocked_scaler import PARAMETER, clocked_scaler, invoke_at
+from tests.functional.clocked_scaler import PARAMETER, clocked_scaler, invoke_at, published
 from tests.functional.moto_stack import (
     create_group,
     create_queue,
@@ -136,3 +137,42 @@ def test_given_a_window_across_the_spring_forward_night_then_it_lasts_its_elapse
     assert (ended["desired"], ended["limited_by"]) == (4, "ScaleDownStabilized"), ended["explanation"]
     invoke_at(scaler, local("2026-03-29 04:06", zone))
     assert desired_of("reports") == 0
+
+
+def test_given_a_night_maximum_across_midnight_then_desired_is_capped_until_the_window_ends(
+    scaler: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 60 messages at 10 per instance need 6; Friday 22:00 Berlin for 8 h the schedule keeps at least 1
+    # and at most 2, as a scheduled action's MaxSize would, until Saturday 06:00.
+    create_group("reports", desired=0)
+    url = create_queue("reports-jobs", messages=60)
+    night = {
+        "name": "friday-night",
+        "cron": "0 22 * * FRI",
+        "time_zone": "Europe/Berlin",
+        "minimum": 1,
+        "maximum": 2,
+        "window_seconds": 8 * 3600,
+    }
+    pool = pool_config("reports", [("reports-jobs", url, 10)])
+    put_config(PARAMETER, [pool | {"signals": {"backlog": {}, "schedule": {"schedules": [night]}}}])
+    zone = "Europe/Berlin"
+    in_force = 'schedule "friday-night" (0 22 * * FRI Europe/Berlin, until Sat 06:00) floor 1, maximum 2'
+
+    capsys.readouterr()
+    evening = invoke_at(scaler, local("2026-12-11 22:30", zone))
+    assert (desired_of("reports"), evening["desired"], evening["limited_by"]) == (2, 2, "MaxSize")
+    assert evening["recommendation"] == 6  # the need, kept uncapped in the history
+    assert in_force in evening["explanation"]
+    assert 'capped at 2: schedule "friday-night" maximum 2' in evening["explanation"]
+    assert published(capsys.readouterr().out, "reports")["ScheduleFloor"] == (1.0, "Count")
+
+    after_midnight = invoke_at(scaler, local("2026-12-12 05:59", zone))
+    assert (desired_of("reports"), after_midnight["limited_by"]) == (2, "MaxSize")
+    assert in_force in after_midnight["explanation"]
+
+    capsys.readouterr()
+    ended = invoke_at(scaler, local("2026-12-12 06:00", zone))
+    assert (desired_of("reports"), ended["limited_by"]) == (6, "None"), ended["explanation"]
+    assert not any(line.startswith("capped at") for line in ended["explanation"])
+    assert published(capsys.readouterr().out, "reports")["ScheduleFloor"] == (0.0, "Count")

@@ -30,6 +30,12 @@ class Metric(StrEnum):
     SCALE_ACTIONS = "ScaleActions"
     INSTANCE_REFRESHES_STARTED = "InstanceRefreshesStarted"
     INSTANCE_REFRESH_ERRORS = "InstanceRefreshErrors"
+    # ScalerFunction, the signals' figures: only for pools whose signals report them (docs/signals.md)
+    FORECAST_ARRIVAL_RATE = "ForecastArrivalRate"
+    FORECAST_ERROR = "ForecastError"
+    FORECAST_CAPACITY = "ForecastCapacity"
+    FORECAST_ADDED = "ForecastAdded"
+    SCHEDULE_FLOOR = "ScheduleFloor"
     # MetricsFunction
     BACKLOG_PER_INSTANCE = "BacklogPerInstance"
     BACKLOG_WHILE_AT_ZERO = "BacklogWhileAtZero"
@@ -106,6 +112,7 @@ class Dimensions(StrEnum):
 class Published(StrEnum):
     EVERY_MINUTE = "every minute"
     EVERY_MINUTE_IF_TRACKED = "every minute, for each pool in target-tracking ScalingMode"
+    EVERY_MINUTE_IF_CONFIGURED = "every minute, for each pool whose signals report it (a forecast not off, schedules)"
     ON_EVENT = "only when it happens (or is not 0)"
 
 
@@ -114,6 +121,8 @@ class MetricSpec:
     metric: Metric
     dimensions: Dimensions = Dimensions.STACK
     published: Published = Published.ON_EVENT
+    unit: str = "Count"
+    """The CloudWatch unit it is sent in (Powertools' MetricUnit value)."""
 
 
 # Only what differs from the default (stack-wide, on event) is listed.
@@ -124,6 +133,18 @@ _SPECS = {
     Metric.BACKLOG_PER_INSTANCE: MetricSpec(
         Metric.BACKLOG_PER_INSTANCE, Dimensions.POOL, Published.EVERY_MINUTE_IF_TRACKED
     ),
+    # A pool's signal figures, every tick (0 included, so a graph has no gaps) for each pool that
+    # configures them; the default pools configure none (tests/functional/test_idle_cost.py).
+    **{
+        m: MetricSpec(m, Dimensions.POOL, Published.EVERY_MINUTE_IF_CONFIGURED, unit)
+        for m, unit in (
+            (Metric.FORECAST_ARRIVAL_RATE, "Count/Second"),
+            (Metric.FORECAST_ERROR, "Count/Second"),
+            (Metric.FORECAST_CAPACITY, "Count"),
+            (Metric.FORECAST_ADDED, "Count"),
+            (Metric.SCHEDULE_FLOOR, "Count"),
+        )
+    },
     Metric.BACKLOG_WHILE_AT_ZERO: MetricSpec(Metric.BACKLOG_WHILE_AT_ZERO, Dimensions.POOL),
     Metric.BACKLOG_AT_MAX: MetricSpec(Metric.BACKLOG_AT_MAX, Dimensions.POOL),
     # The worker's counters, each one only when it happens (a worker on an empty pool sends none).
@@ -138,3 +159,4 @@ _SPECS = {
 }
 
 METRICS: tuple[MetricSpec, ...] = tuple(_SPECS.get(m, MetricSpec(m)) for m in Metric)
+SPECS: dict[Metric, MetricSpec] = {spec.metric: spec for spec in METRICS}

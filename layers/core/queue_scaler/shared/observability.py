@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from queue_scaler.shared.metric_names import Metric
+from queue_scaler.shared.metric_names import SPECS, Metric
 
 
 class EmfMetrics:
@@ -19,13 +19,13 @@ class EmfMetrics:
         self._service = service
         self._environment = environment
 
-    def _emit(self, values: Mapping[Metric, float], pool: str | None, unit: str = "Count") -> None:
+    def _emit(self, values: Mapping[Metric, float], pool: str | None, unit: str | None = None) -> None:
         metrics = EphemeralMetrics(namespace=self._namespace, service=self._service)
         metrics.add_dimension(name="Environment", value=self._environment)
         if pool is not None:
             metrics.add_dimension(name="Pool", value=pool)
         for name, value in values.items():
-            metrics.add_metric(name=name, unit=MetricUnit(unit), value=value)
+            metrics.add_metric(name=name, unit=MetricUnit(unit or SPECS[name].unit), value=value)
         metrics.flush_metrics()
 
     def pool_metrics(self, pool: str, values: Mapping[Metric, float]) -> None:

@@ -26,6 +26,7 @@ from queue_scaler.scaling.domain.models import (
 )
 from queue_scaler.scaling.domain.pool import PoolConfig
 from queue_scaler.scaling.domain.signals.forecast import DAY, FORECAST, WEEK
+from queue_scaler.shared.metric_names import Metric
 
 NOW = 30 * DAY  # a Saturday's midnight in epoch time; only the distances to it matter
 LEAD = 180.0
@@ -251,3 +252,76 @@ def test_given_ticks_every_10_s_for_3_h_when_recorded_then_samples_beyond_the_ho
     assert len(recent) == 360  # every tick of the last hour
     assert old[0] == start and all(b - a == SAMPLE_SPACING_SECONDS for a, b in itertools.pairwise(old))
     assert min(r.at for r in history.recommendations) > NOW - 3600  # recommendations only for the hour
+
+
+@dataclass(frozen=True)
+class FiguresCase:
+    name: str
+    mode: str
+    history: History
+    visible: int
+    """Messages queued, 100 per instance: the backlog's need is visible / 100."""
+    figures: dict[Metric, float]
+
+
+def forecast_figures(rate: float, error: float, capacity: float, added: float) -> dict[Metric, float]:
+    return {
+        Metric.FORECAST_ARRIVAL_RATE: rate,
+        Metric.FORECAST_ERROR: error,
+        Metric.FORECAST_CAPACITY: capacity,
+        Metric.FORECAST_ADDED: added,
+    }
+
+
+FIGURES_CASES = [
+    FiguresCase(
+        "given a floor of 5 and no work, then it added all 5",
+        "forecast_and_scale",
+        days_back(20),
+        0,
+        forecast_figures(0.5, 0.0, 5.0, 5),
+    ),
+    FiguresCase(
+        "given a floor of 5 over a backlog needing 3, then it added 2",
+        "forecast_and_scale",
+        days_back(20),
+        300,
+        forecast_figures(0.5, 0.0, 5.0, 2),
+    ),
+    FiguresCase(
+        "given a floor of 5 under a backlog needing 9, then it added nothing",
+        "forecast_and_scale",
+        days_back(20),
+        900,
+        forecast_figures(0.5, 0.0, 5.0, 0),
+    ),
+    FiguresCase(
+        "given two past days of 0.4/s and 0.6/s, then the forecast 0.5/s has an error of 0.1/s",
+        "forecast_and_scale",
+        days_back(16, 24),
+        0,
+        forecast_figures(0.5, 0.1, 5.0, 5),
+    ),
+    FiguresCase(
+        "given forecast_only, then the forecast and its floor are reported, and it added nothing",
+        "forecast_only",
+        days_back(20),
+        0,
+        forecast_figures(0.5, 0.0, 5.0, 0),
+    ),
+    FiguresCase(
+        "given too little history, then there is no forecast and no figure",
+        "forecast_and_scale",
+        History(samples=steady(NOW - 6 * 3600, 20)),
+        0,
+        {},
+    ),
+    FiguresCase("given mode off, then no figure", "off", days_back(20), 0, {}),
+]
+
+
+@pytest.mark.parametrize("case", FIGURES_CASES, ids=[c.name for c in FIGURES_CASES])
+def test_forecast_figures(case: FiguresCase) -> None:
+    decision = decide_pool(NOW, pool(mode=case.mode), seen(visible=case.visible), case.history)
+    assert decision.figures == pytest.approx(case.figures)
+    assert set(decision.figures) == set(case.figures)

@@ -18,6 +18,7 @@ from queue_scaler.scaling.domain.decision import decide_pool
 from queue_scaler.scaling.domain.models import History, LimitedBy, Observation, Recommendation
 from queue_scaler.scaling.domain.pool import PoolConfig
 from queue_scaler.scaling.domain.signals.schedule import SCHEDULE
+from queue_scaler.shared.metric_names import Metric
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -251,7 +252,9 @@ def test_given_the_window_ended_when_deciding_then_the_scale_down_window_holds_t
         ({"window_seconds": 8 * 24 * 3600}, "schedules.0.window_seconds"),
         ({"name": "two words"}, "schedules.0.name"),
         ({"minimum": 21}, "signals.schedule.schedules.0.minimum: 21 is above the pool's max_size 20"),
-        ({"maximum": 9}, "schedules.0.maximum"),
+        ({"maximum": 3}, "schedules.0.maximum"),
+        ({"maximum": 3}, "3 is below this schedule's minimum 4; raise it or lower the minimum"),
+        ({"maximum": -1}, "schedules.0.maximum"),
     ],
     ids=[
         "4 fields",
@@ -265,7 +268,9 @@ def test_given_the_window_ended_when_deciding_then_the_scale_down_window_holds_t
         "window over a week",
         "bad name",
         "minimum above max_size",
-        "no maximum: a floor only",
+        "maximum below minimum named",
+        "maximum below minimum said",
+        "negative maximum",
     ],
 )
 def test_given_a_bad_schedule_when_validating_then_the_error_names_the_field(
@@ -289,3 +294,139 @@ def test_the_schedule_signal_looks_back_at_nothing_and_keeps_nothing() -> None:
     config = pool(berlin())
     assert config.history_seconds() == config.behavior.longest_window_seconds()
     assert SCHEDULE.remember(seen(), 0.0) is None
+
+
+NIGHT = {"name": "night", "cron": "0 22 * * *", "time_zone": BERLIN, "minimum": 0, "window_seconds": 8 * 3600}
+
+
+@dataclass(frozen=True)
+class CapCase:
+    name: str
+    schedules: tuple[dict[str, Any], ...]
+    now: float
+    visible: int
+    """Messages queued, 10 per instance: the backlog's need is visible / 10."""
+    current: int
+    desired: int
+    limited_by: LimitedBy
+    lines: tuple[str, ...]
+    """The cap's and the clamps' lines in the explanation."""
+    min_size: int = 0
+    remembered: int | None = None
+    """A recommendation a minute before: the scale-down window would hold it."""
+
+
+CAP_CASES = [
+    CapCase(
+        "given a night maximum of 2, when the backlog needs 6 at 23:00, then desired is capped at 2",
+        (NIGHT | {"maximum": 2},),
+        at("2026-12-07 23:00"),
+        60,
+        2,
+        2,
+        LimitedBy.MAX_SIZE,
+        ('capped at 2: schedule "night" maximum 2',),
+    ),
+    CapCase(
+        "given the same, when it is 03:00 next day (the window across midnight), then still capped",
+        (NIGHT | {"maximum": 2},),
+        at("2026-12-08 03:00"),
+        60,
+        2,
+        2,
+        LimitedBy.MAX_SIZE,
+        ('capped at 2: schedule "night" maximum 2',),
+    ),
+    CapCase(
+        "given the same, when the window ended at 06:00, then the backlog's 6 is desired",
+        (NIGHT | {"maximum": 2},),
+        at("2026-12-08 06:00"),
+        60,
+        2,
+        6,
+        LimitedBy.NONE,
+        (),
+    ),
+    CapCase(
+        "given a maximum above the need, when in force, then nothing is capped",
+        (NIGHT | {"maximum": 8},),
+        at("2026-12-07 23:00"),
+        60,
+        6,
+        6,
+        LimitedBy.NONE,
+        (),
+    ),
+    CapCase(
+        "given a fleet of 5 above the maximum with no work, when in force, then it is capped at once "
+        "(as a scheduled MaxSize, before the scale-down window)",
+        (NIGHT | {"maximum": 2},),
+        at("2026-12-07 23:00"),
+        0,
+        5,
+        2,
+        LimitedBy.MAX_SIZE,
+        ('capped at 2: schedule "night" maximum 2',),
+        remembered=5,
+    ),
+    CapCase(
+        "given a maximum of 1 and min_size 3, when in force, then min_size wins over the cap",
+        (NIGHT | {"maximum": 1},),
+        at("2026-12-07 23:00"),
+        60,
+        3,
+        3,
+        LimitedBy.MIN_SIZE,
+        ('capped at 1: schedule "night" maximum 1', "clamped to min_size 3"),
+        min_size=3,
+    ),
+    CapCase(
+        "given a cap of 2 and another schedule's floor of 4 both in force, then the cap is raised to the floor",
+        (NIGHT | {"maximum": 2}, berlin(name="late", cron="0 23 * * *")),
+        at("2026-12-07 23:30"),
+        60,
+        4,
+        4,
+        LimitedBy.MAX_SIZE,
+        ('capped at 4: schedule "night" maximum 2, raised to schedule "late" floor 4',),
+    ),
+    CapCase(
+        "given two maxima in force, then the lowest caps",
+        (NIGHT | {"maximum": 3}, NIGHT | {"name": "later", "cron": "0 23 * * *", "maximum": 1}),
+        at("2026-12-07 23:30"),
+        60,
+        3,
+        1,
+        LimitedBy.MAX_SIZE,
+        ('capped at 1: schedule "later" maximum 1',),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CAP_CASES, ids=[c.name for c in CAP_CASES])
+def test_schedule_maximum(case: CapCase) -> None:
+    config = pool(*case.schedules).model_copy(update={"min_size": case.min_size})
+    history = History()
+    if case.remembered is not None:
+        history = History(recommendations=[Recommendation(at=case.now - 60, desired=case.remembered)])
+    decision = decide_pool(case.now, config, seen(case.visible, case.current), history)
+    assert (decision.desired, decision.limited_by) == (case.desired, case.limited_by)
+    capped = [line for line in decision.explanation if line.startswith(("capped at", "clamped to"))]
+    assert tuple(capped) == case.lines
+    # The recommendation (what history keeps) is the backlog's need, never capped.
+    assert decision.recommendation == -(-case.visible // 10)
+
+
+def test_given_a_maximum_when_in_force_then_the_explanation_names_it() -> None:
+    proposal = SCHEDULE.need(pool(NIGHT | {"maximum": 2}), seen(), History(), at("2026-12-07 23:00"))
+    assert proposal.lines == ('schedule "night" (0 22 * * * Europe/Berlin, until Tue 06:00) floor 0, maximum 2',)
+
+
+@pytest.mark.parametrize(
+    ("moment", "floor"),
+    [("2026-12-07 08:30", 4.0), ("2026-12-07 10:30", 0.0)],
+    ids=["in force: its floor", "none in force: 0"],
+)
+def test_the_schedule_reports_its_floor_as_a_figure(moment: str, floor: float) -> None:
+    decision = decide_pool(at(moment), pool(berlin()), seen(), History())
+    assert decision.figures == {Metric.SCHEDULE_FLOOR: floor}

@@ -3,9 +3,9 @@
 Each rule takes the value so far and the decision's context and returns one `Step` (value,
 `limited_by`, line). The order is CONTRACTS.md section 1's: need, activation from zero, tolerance,
 leaving instances, then (the recommendation, which history keeps) stabilization, rate limits, the
-keep-busy floor, the unavailable-metrics rule, the instance-refresh hold and the clamps. Pure and
-deterministic: the same request gives the same decision, and every step that shaped it leaves a
-line in the explanation.
+keep-busy floor, the unavailable-metrics rule, the instance-refresh hold, a signal's cap (a schedule's
+`maximum`) and the clamps. Pure and deterministic: the same request gives the same decision, and
+every step that shaped it leaves a line in the explanation.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from queue_scaler.scaling.domain.models import (
     WorkSample,
 )
 from queue_scaler.scaling.domain.pool import PoolConfig
-from queue_scaler.scaling.domain.signals import Proposal
+from queue_scaler.scaling.domain.signals import Cap, Proposal
 from queue_scaler.shared.domain.text import fmt
+from queue_scaler.shared.metric_names import Metric
 
 # A ratio like 6.000000000001 from float division must not ask for a seventh instance, and
 # 2.2 / 2 = 1.1000000000000001 must count as within a tolerance of 0.1.
@@ -200,6 +201,18 @@ def instance_refresh(value: int, ctx: Context) -> Step:
     )
 
 
+def signal_cap(value: int, ctx: Context) -> Step:
+    """A cap a signal sets (a schedule's `maximum` in force), applied as Auto Scaling applies a scheduled
+    action's MaxSize: over the scale rules before it (stabilization, rate limits, the holds), and
+    under the clamps after it (the pool's min_size and the group's MinSize win). The signal never sets
+    it below its own floor in force; the recommendation, which history keeps, is not capped, so when
+    the cap ends the need is what it was."""
+    cap = ctx.proposal.cap
+    if cap is None or value <= cap.value:
+        return Step(value)
+    return Step(cap.value, LimitedBy.MAX_SIZE, f"capped at {cap.value}: {cap.reason}")
+
+
 def clamps(value: int, ctx: Context) -> Step:
     """Clamp to the pool's [min_size, max_size], then to the group's own MinSize and MaxSize as observed.
 
@@ -225,7 +238,15 @@ def clamps(value: int, ctx: Context) -> Step:
 #: The rules that shape the recommendation (what history keeps), in order.
 RECOMMEND: Sequence[Rule] = (activation, tolerance, leaving)
 #: The rules that turn the recommendation into the desired capacity, in order.
-LIMIT: Sequence[Rule] = (stabilization, rate_limits, busy_floor, metrics_unavailable, instance_refresh, clamps)
+LIMIT: Sequence[Rule] = (
+    stabilization,
+    rate_limits,
+    busy_floor,
+    metrics_unavailable,
+    instance_refresh,
+    signal_cap,
+    clamps,
+)
 
 
 def bounded_need(raw_need: float) -> float:
@@ -285,7 +306,20 @@ def decide_pool(now: float, pool: PoolConfig, observation: Observation, history:
         ignored_history=ignored,
         held=round(proposal.held, 6),
         sample=_remembered(chosen, observation, now),
+        figures=figures(proposals),
     )
+
+
+def figures(proposals: Sequence[Proposal]) -> dict[Metric, float]:
+    """Every proposal's figures, and what each proposal that asks for it adds to the need: its
+    instances (rounded up as the need is) above the largest of the other proposals', at least 0."""
+    out: dict[Metric, float] = {}
+    for proposal in proposals:
+        out.update(proposal.figures)
+        if proposal.added is not None:
+            others = max((p.raw_need for p in proposals if p is not proposal), default=0.0)
+            out[proposal.added] = max(0, ceil_need(proposal.raw_need) - ceil_need(others))
+    return out
 
 
 def warm_pool_line(fleet: FleetObservation) -> str:
@@ -328,6 +362,7 @@ def combine(proposals: Sequence[Proposal]) -> Proposal:
         return winner
     active = [p for p in proposals if p.active]
     waker = winner if winner.active or not active else active[0]
+    caps = [p.cap for p in proposals if p.cap is not None]
     return Proposal(
         signal=winner.signal,
         raw_need=winner.raw_need,
@@ -338,4 +373,9 @@ def combine(proposals: Sequence[Proposal]) -> Proposal:
         backlog=sum(p.backlog for p in proposals),
         work=max(p.work for p in proposals),
         held=winner.held,
+        cap=min(caps, key=_cap_value, default=None),
     )
+
+
+def _cap_value(cap: Cap) -> int:
+    return cap.value

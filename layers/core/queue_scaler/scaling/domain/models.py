@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from queue_scaler.shared.metric_names import Metric
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -271,6 +273,9 @@ class Decision(_Model):
     # decision (CONTRACTS.md section 1 is unchanged).
     held: float = Field(default=0, exclude=True, description="Instances the running messages hold")
     sample: WorkSample | None = Field(default=None, exclude=True, description="The work sample to keep")
+    figures: dict[Metric, float] = Field(
+        default_factory=dict, exclude=True, description="The signals' figures the scaler publishes for the pool"
+    )
 
     @property
     def change(self) -> int:

@@ -3,7 +3,8 @@
 A failing pool never stops the others: its error is logged with context (the pool named there),
 counted in a stack-wide metric (one metric however many pools: docs/cost.md), and reported in its
 outcome, and the remaining pools are still scaled. A decision is a log line (the dashboard's
-table); only an applied change is also a metric.
+table); an applied change is also a metric, and so are the figures of the signals that report them
+(a forecast, a schedule's floor), for the pools that configure those.
 
 The history is held in memory between the ticks of one invocation and written only when it must be:
 before a change of desired capacity (the write claims the change: a rival writer makes it fail and
@@ -253,8 +254,13 @@ class ScaleService:
                 "explanation": decision.explanation,
             },
         )
+        # The signals' figures every tick (only pools whose signals report any have some), the scale
+        # action when one was applied: one EMF document per pool.
+        values = dict(decision.figures)
         if applied:
-            self._metrics.pool_metrics(decision.pool, {Metric.SCALE_ACTIONS: 1})
+            values[Metric.SCALE_ACTIONS] = 1
+        if values:
+            self._metrics.pool_metrics(decision.pool, values)
 
 
 def idle(outcomes: Sequence[PoolOutcome]) -> bool:

@@ -27,6 +27,15 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 
 from queue_scaler.scaling.domain.models import History, Observation, WorkSample
+from queue_scaler.shared.metric_names import Metric
+
+
+@dataclass(frozen=True)
+class Cap:
+    """The most instances a signal allows now (a schedule's `maximum`), and why, as the explanation says it."""
+
+    value: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,13 @@ class Proposal:
     """Messages that occupy or wait for a worker slot (the keep-busy floor reads it)."""
     held: float = 0.0
     """The part of `raw_need` the running messages hold (their slots); the rest is queue-driven."""
+    figures: tuple[tuple[Metric, float], ...] = ()
+    """The signal's own figures, published per pool each tick (`shared.metric_names`)."""
+    added: Metric | None = None
+    """Where set, the decision publishes under this name the instances this proposal adds to the need
+    over the other signals' largest (0 when it adds none)."""
+    cap: Cap | None = None
+    """A cap on the desired capacity while it holds (the decision's `signal_cap` rule)."""
 
 
 PoolT_contra = TypeVar("PoolT_contra", contravariant=True)

@@ -14,6 +14,11 @@ when the forecast drops, the decision's scale-down rules (stabilization, rate li
 drop. Modes: `off`; `forecast_only` (the forecast is explained, nothing proposed: AWS's ForecastOnly);
 `forecast_and_scale`.
 
+In both modes other than `off`, a forecast's figures are published per pool each tick
+(`shared.metric_names`): the forecast rate, its error, the floor it makes (instances, unrounded) and
+the instances it added to the need over the other signals (0 in `forecast_only`, which adds none).
+With too little history there is no forecast and nothing is published for it.
+
 The history keeps work samples for `history_days` days plus one window; beyond the last hour it keeps
 one per SAMPLE_SPACING_SECONDS (`History.record`), which is what makes two weeks fit the history's one
 DynamoDB item.
@@ -33,6 +38,7 @@ from queue_scaler.scaling.domain.pool import PoolConfig
 from queue_scaler.scaling.domain.signals import Proposal
 from queue_scaler.scaling.domain.signals.arrival_rate import arrival_rate, instances, sample
 from queue_scaler.shared.domain.text import fmt
+from queue_scaler.shared.metric_names import Metric
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -145,8 +151,16 @@ class ForecastSignal:
             f"slot(s); + {fmt(settings.staffing)} x sqrt(load) = {fmt(slots)} slot(s) / {pool.slots_per_instance} "
             f"= floor {fmt(raw_need)}"
         )
+        figures = (
+            (Metric.FORECAST_ARRIVAL_RATE, rate),
+            (Metric.FORECAST_ERROR, error),
+            (Metric.FORECAST_CAPACITY, round(raw_need, 6)),
+        )
         if settings.mode == "forecast_only":
-            return Proposal(self.name, 0.0, (f"{line} (forecast_only: proposes nothing)",), False, "forecast only")
+            only = f"{line} (forecast_only: proposes nothing)"
+            return Proposal(
+                self.name, 0.0, (only,), False, "forecast only", figures=figures, added=Metric.FORECAST_ADDED
+            )
         active = raw_need > 0
         # None of it is `held`: its recommendations are remembered whole, so when the forecast drops the
         # scale-down window bridges it like any drop in need.
@@ -156,6 +170,8 @@ class ForecastSignal:
             lines=(line,),
             active=active,
             activity=f"forecast {fmt(rate)}/s {'>' if active else '='} 0",
+            figures=figures,
+            added=Metric.FORECAST_ADDED,
         )
 
 

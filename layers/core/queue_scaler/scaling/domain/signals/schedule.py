@@ -13,9 +13,17 @@ DST change lasts exactly `window_seconds` (its end's wall-clock time moves by th
 the hour skipped in spring happens when the clocks jump (02:30 fires at 03:00); one in the hour
 repeated in autumn happens at both occurrences (croniter's reading, kept the same from every instant).
 
-It is a floor, never a cap: a schedule cannot lower what the other signals propose. When its window
-ends the floor goes, and the decision's scale-down rules (stabilization, rate limits) take the fleet
-down as they would after any drop in need.
+As a floor it cannot lower what the other signals propose. When its window ends the floor goes, and
+the decision's scale-down rules (stabilization, rate limits) take the fleet down as they would after
+any drop in need.
+
+An optional `maximum` caps the desired capacity while the schedule is in force, as a scheduled
+action's MaxSize: the decision's `signal_cap` rule applies it after the scale rules and before the
+pool's and the group's bounds (min_size wins over it). Where several schedules are in force the
+lowest maximum caps, never below the highest minimum in force. The recommendation is not capped, so
+when the window ends the fleet goes back to what the need is.
+
+Each tick the floor in force (0 when none) is published as the pool's `ScheduleFloor` metric.
 """
 
 from __future__ import annotations
@@ -25,13 +33,14 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from queue_scaler.scaling.domain import signals
 from queue_scaler.scaling.domain.models import History, Observation, WorkSample
 from queue_scaler.scaling.domain.pool import NAME_PATTERN, PoolConfig
-from queue_scaler.scaling.domain.signals import Proposal
+from queue_scaler.scaling.domain.signals import Cap, Proposal
 from queue_scaler.shared.domain.text import fmt
+from queue_scaler.shared.metric_names import Metric
 
 #: A window longer than a week would overlap the next fire of any expression that fires at all weekly.
 MAX_WINDOW_SECONDS = 7 * 24 * 3600
@@ -52,6 +61,9 @@ class Schedule(BaseModel):
     )
     time_zone: str = Field(default="UTC", description="IANA time zone the expression is read in: `Europe/Berlin`")
     minimum: Annotated[int, Field(ge=0)] = Field(description="Instances the pool keeps at least while in force")
+    maximum: Annotated[int | None, Field(ge=0)] = Field(
+        default=None, description="Instances the pool's desired capacity is capped at while in force (none: no cap)"
+    )
     window_seconds: Annotated[float, Field(gt=0, le=MAX_WINDOW_SECONDS)] = Field(
         description="How long the schedule stays in force after each fire"
     )
@@ -67,6 +79,14 @@ class Schedule(BaseModel):
         if not croniter.is_valid(value):
             raise ValueError(f"{value!r} is not a valid cron expression (e.g. `0 8 * * MON-FRI`)")
         return " ".join(fields)
+
+    @field_validator("maximum")
+    @classmethod
+    def _maximum(cls, value: int | None, info: ValidationInfo) -> int | None:
+        minimum = info.data.get("minimum")
+        if value is not None and minimum is not None and value < minimum:
+            raise ValueError(f"{value} is below this schedule's minimum {minimum}; raise it or lower the minimum")
+        return value
 
     @field_validator("time_zone")
     @classmethod
@@ -122,6 +142,10 @@ class Schedule(BaseModel):
     def describe(self) -> str:
         return f'"{self.name}" ({self.cron} {self.time_zone}'
 
+    def limits(self) -> str:
+        """`floor 4`, or `floor 4, maximum 6` with a maximum."""
+        return f"floor {self.minimum}" + ("" if self.maximum is None else f", maximum {self.maximum}")
+
 
 class ScheduleSettings(BaseModel):
     """The schedule signal's settings (`signals.schedule`)."""
@@ -129,7 +153,8 @@ class ScheduleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schedules: Annotated[list[Schedule], Field(min_length=1)] = Field(
-        description="The recurring floors; where several are in force the highest minimum wins"
+        description="The recurring floors (and caps); where several are in force the highest minimum and the "
+        "lowest maximum win"
     )
 
     @field_validator("schedules")
@@ -176,18 +201,22 @@ class ScheduleSignal:
         lines: list[str] = []
         floor = 0
         winner: Schedule | None = None
+        caps: list[tuple[int, Schedule]] = []
         for schedule in settings.schedules:
             window = schedule.in_force(now)
             if window is None:
                 continue
-            lines.append(f"schedule {schedule.describe()}, until {_until(*window)}) floor {schedule.minimum}")
+            lines.append(f"schedule {schedule.describe()}, until {_until(*window)}) {schedule.limits()}")
             if winner is None or schedule.minimum > floor:
                 floor, winner = schedule.minimum, schedule
+            if schedule.maximum is not None:
+                caps.append((schedule.maximum, schedule))
+        figures = ((Metric.SCHEDULE_FLOOR, float(floor)),)
         if winner is None:
             upcoming = min(settings.schedules, key=lambda s: s.next_fire(now).timestamp())
             fire = upcoming.next_fire(now)
             lines.append(f"schedule: none in force (next: {upcoming.describe()}) at {fire:%a %Y-%m-%d %H:%M})")
-            return Proposal(self.name, 0.0, tuple(lines), False, "no schedule in force")
+            return Proposal(self.name, 0.0, tuple(lines), False, "no schedule in force", figures=figures)
         active = floor > 0
         return Proposal(
             signal=self.name,
@@ -195,7 +224,25 @@ class ScheduleSignal:
             lines=tuple(lines),
             active=active,
             activity=f'schedule "{winner.name}" floor {fmt(floor)} {">" if active else "="} 0',
+            figures=figures,
+            cap=_cap(min(caps, key=_first, default=None), floor, winner),
         )
+
+
+def _first(cap: tuple[int, Schedule]) -> int:
+    return cap[0]
+
+
+def _cap(lowest: tuple[int, Schedule] | None, floor: int, winner: Schedule) -> Cap | None:
+    """The lowest maximum in force, never below the highest minimum in force (a schedule never caps
+    the pool under another schedule's floor)."""
+    if lowest is None:
+        return None
+    maximum, schedule = lowest
+    reason = f'schedule "{schedule.name}" maximum {maximum}'
+    if maximum >= floor:
+        return Cap(maximum, reason)
+    return Cap(floor, f'{reason}, raised to schedule "{winner.name}" floor {floor}')
 
 
 SCHEDULE = ScheduleSignal()
