@@ -9,7 +9,9 @@ signals:`), configured as AWS's docs recommend, so that the comparison is featur
   scheduled action (PutScheduledUpdateGroupAction with `Recurrence` = the schedule's cron expression and
   `TimeZone` = its zone) that sets MinSize to the schedule's minimum at each fire, and a second one that
   sets it back `window_seconds` later. The group then keeps at least that many instances while the
-  window lasts; target tracking scales above it and never below it.
+  window lasts; target tracking scales above it and never below it. A schedule's optional `maximum` is
+  the same action's MaxSize: while in force target tracking never goes above the lowest maximum, never
+  below the highest minimum in force (queue-scaler's `signal_cap` rule).
 - **Predictive scaling** where the pool turns queue-scaler's `forecast` on (mode `forecast_and_scale`:
   ForecastAndScale; `forecast_only`: ForecastOnly, which changes no capacity; `off`: no policy), as the
   Amazon EC2 Auto Scaling User Guide ("Predictive scaling for Amazon EC2 Auto Scaling", "How predictive
@@ -140,6 +142,15 @@ class CapacityFloor:
     def __call__(self, now: float) -> int:
         scheduled = max((s.minimum for s in self.schedules if s.in_force(now) is not None), default=0)
         return max(scheduled, self.predicted(now))
+
+    def cap(self, now: float) -> int | None:
+        """The scheduled actions' MaxSize at `now`: the lowest maximum in force, never below the highest
+        minimum in force; None where no schedule with a maximum is in force."""
+        held = [s for s in self.schedules if s.in_force(now) is not None]
+        maxima = [s.maximum for s in held if s.maximum is not None]
+        if not maxima:
+            return None
+        return max(min(maxima), *(s.minimum for s in held))
 
     def predicted(self, now: float) -> int:
         """Predictive scaling's minimum capacity at `now`: the capacity forecast of the hour that starts

@@ -86,9 +86,10 @@ alarms target tracking creates for itself:
 
 - Scheduled actions and predictive scaling (devkit/sim/policies/predictive.py): where the pool gives
   queue-scaler schedules, the group gets a scheduled action per schedule raising its minimum capacity
-  for the window; where it turns queue-scaler's forecast on in forecast_and_scale, a predictive scaling
-  policy in ForecastAndScale. Both act as AWS's do, on the group's minimum capacity: at each evaluation
-  the desired capacity is at least that minimum, and scale-in never goes below it.
+  for the window (and lowering its MaxSize to the schedule's maximum, if any); where it turns
+  queue-scaler's forecast on in forecast_and_scale, a predictive scaling policy in ForecastAndScale.
+  Both act as AWS's do, on the group's minimum capacity: at each evaluation the desired capacity is at
+  least that minimum, and scale-in never goes below it.
 
 Sources (Amazon EC2 Auto Scaling User Guide):
 https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-using-sqs-queue.html (Scaling policy based
@@ -214,6 +215,10 @@ class TargetTracking(Controller):
             minimum = min(pool.max_size, self.floor(now))
             if (pool.desired if desired is None else desired) < minimum:
                 desired = minimum
+            # A scheduled action's MaxSize (a schedule's maximum) while in force: nothing goes above it.
+            cap = self.floor.cap(now)
+            if cap is not None and (pool.desired if desired is None else desired) > cap:
+                desired = cap
         counts = [pool.sqs_counts(q) for q in range(len(pool.queues))]
         warm = sum(1 for i in pool.in_service.values() if self._warm(i, now))
         need = self._need(counts)

@@ -206,3 +206,30 @@ def test_target_tracking_stays_at_or_above_the_scheduled_minimum(
     floor = ps.capacity_floor(pool.config, [])
     controller = tt.TargetTracking(pool, tt.Resolution(tt.STANDARD_PERIOD, 0.0), 120.0, floor=floor)
     assert controller.on_loop(0, now) == expected
+
+
+CAPPED = SCHEDULE | {"name": "capped", "minimum": 2, "maximum": 5}
+
+
+@pytest.mark.parametrize(
+    ("schedules", "now", "desired", "expected"),
+    [
+        # In force: above its maximum, target tracking is brought down to it.
+        ([CAPPED], 9 * H, 9, 5),
+        # At or below the maximum: left alone.
+        ([CAPPED], 9 * H, 4, None),
+        # Out of its window: no cap.
+        ([CAPPED], 10 * H, 9, None),
+        # Never below another schedule's minimum in force: the cap is raised to the highest floor.
+        ([CAPPED, SCHEDULE], 9 * H, 9, 7),
+    ],
+    ids=["capped", "below-cap", "outside-window", "cap-raised-to-floor"],
+)
+def test_a_schedules_maximum_caps_target_tracking_while_in_force(
+    schedules: list[dict[str, Any]], now: float, desired: int, expected: int | None
+) -> None:
+    pool = pool_config({"backlog": {}, "schedule": {"schedules": schedules}})
+    pool.desired = desired
+    floor = ps.capacity_floor(pool.config, [])
+    controller = tt.TargetTracking(pool, tt.Resolution(tt.STANDARD_PERIOD, 0.0), 120.0, floor=floor)
+    assert controller.on_loop(0, now) == expected
