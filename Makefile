@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: build-x86_64 help setup test lint typecheck unit demo bench bench-worker clean tools validate build transform lock mutate generate
+.PHONY: build-x86_64 help setup test lint typecheck unit demo bench bench-features bench-worker clean tools validate build transform lock mutate generate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ mutate: $(STAMP) ## Mutation testing of each area's domain/ and services/, the w
 bench: $(STAMP) ## The simulator's scenarios (built-in and held-out) under queue-scaler and its peers (plots in out/bench, tables into docs/benchmark.md), then the worker's
 	$(VENV)/bin/queue-scaler bench --plots out/bench --write-doc docs/benchmark.md
 	$(PY) -m devkit.bench_worker
+
+bench-features: $(STAMP) ## The feature scenarios (schedule, forecast; days of simulated time each): not in make bench
+	$(VENV)/bin/queue-scaler bench --plots out/bench $(addprefix --scenario ,$(shell cat devkit/sim/scenarios/features/SUITE))
 
 bench-worker: $(STAMP) ## Messages per second: the worker against a one-at-a-time consumer, same moto server
 	$(PY) -m devkit.bench_worker

@@ -15,7 +15,9 @@ sized from the whole run's average load, which no controller knows in advance.
 
 Two sets are reported apart: the built-in scenarios, on which the recommended setting was chosen,
 and the held-out scenarios (devkit/sim/heldout.py), drawn once from the same public traces and never
-tuned on.
+tuned on. A third, the feature scenarios (scenarios/features: days of a daily pattern or a recurring
+burst, with queue-scaler's schedule or forecast on and the peers' equivalents), runs only when named
+(`bench --scenario NAME`): it is not part of the default run.
 
 `run_warm` (`bench --warm-pool STATE`) runs scenarios twice under ours and each dynamic peer: cold (no
 warm pool) and with a warm pool in STATE on every pool at AWS's default sizing (PutWarmPool without
@@ -35,7 +37,15 @@ from typing import Any
 from devkit.sim.policies import DYNAMIC_PEERS, ORACLE, OURS, POLICIES, REACTIVE_BOUND
 from devkit.sim.policies.registry import get
 from devkit.sim.runner import RunResult, simulate
-from devkit.sim.scenario import Scenario, WarmPoolSpec, WarmState, builtin_names, heldout_names, load_scenario
+from devkit.sim.scenario import (
+    Scenario,
+    WarmPoolSpec,
+    WarmState,
+    builtin_names,
+    feature_names,
+    heldout_names,
+    load_scenario,
+)
 from devkit.sim.workload import build_workload
 
 #: Where the gap counts, ours must lie within this share of it from B_r: B_r + GAP_SHARE x (P - B_r).
@@ -51,6 +61,7 @@ SPEED_SCENARIO = "azure-functions-day"
 #: The two sets `bench` reports apart.
 BUILT_IN = "built-in"
 HELD_OUT = "held-out"
+FEATURES = "feature"
 
 
 def all_names() -> list[str]:
@@ -58,9 +69,16 @@ def all_names() -> list[str]:
     return [*builtin_names(), *heldout_names()]
 
 
+def known_names() -> list[str]:
+    """Every scenario `bench --scenario` runs by name: the default run's and the feature scenarios."""
+    return [*all_names(), *feature_names()]
+
+
 def scenario_set(name: str) -> str:
-    """The set a scenario belongs to: held-out if it is one of them, else built-in."""
-    return HELD_OUT if name in heldout_names() else BUILT_IN
+    """The set a scenario belongs to: held-out or feature if it is one of them, else built-in."""
+    if name in heldout_names():
+        return HELD_OUT
+    return FEATURES if name in feature_names() else BUILT_IN
 
 
 def better_peer(metrics: dict[str, dict[str, Any]]) -> str:
@@ -196,7 +214,7 @@ class BenchResult:
 
     def sets(self) -> dict[str, list[str]]:
         """The scenarios that ran, by set (built-in first), in the order they ran; empty sets left out."""
-        grouped: dict[str, list[str]] = {BUILT_IN: [], HELD_OUT: []}
+        grouped: dict[str, list[str]] = {BUILT_IN: [], HELD_OUT: [], FEATURES: []}
         for name in self.runs:
             grouped[scenario_set(name)].append(name)
         return {label: names for label, names in grouped.items() if names}

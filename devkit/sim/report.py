@@ -14,6 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from devkit.sim.bench import (
+    FEATURES,
     GAP_SHARE,
     HELD_OUT,
     MIN_GAP_SECONDS,
@@ -188,7 +189,7 @@ def print_bench(result: BenchResult, console: Console) -> None:
 
 
 #: What each set's title says about it.
-SET_NOTES = {HELD_OUT: "never tuned on"}
+SET_NOTES = {HELD_OUT: "never tuned on", FEATURES: "schedule or forecast on, the peers' equivalents too"}
 
 
 def goal_line(result: BenchResult, label: str, names: list[str]) -> str:

@@ -33,6 +33,9 @@ from queue_worker.settings import WorkerSettings
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 #: The held-out set (issue 26): drawn once by devkit/sim/heldout.py, never tuned on.
 HELDOUT_DIR = BUILTIN_DIR / "heldout"
+#: Scenarios for the features an operator turns on (schedules, the forecast), run by name and left out
+#: of `make bench`'s default run (their days of simulated time would more than double it).
+FEATURES_DIR = BUILTIN_DIR / "features"
 #: Relative trace paths (e.g. `../shared/traces/x.csv`) are tried from the working directory, then
 #: from the repository root, so that the built-ins run from any directory of a fresh clone.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,19 +91,51 @@ class Trace(_Model):
         return self
 
 
+#: A day of simulated time: the simulator's clock reads as Unix time, so day k starts at k x DAY UTC.
+DAY = 86400.0
+
+
+class Daily(_Model):
+    """One day's arrivals (`day`: a burst, Poisson process or trace, its times counted from the start of
+    that day's pattern and cut at `length_seconds`) repeated on `days` consecutive days, with seeded
+    day-to-day variation: day k's pattern starts at `k x 86400 + offset_seconds` plus a shift drawn
+    uniformly in `[-jitter_seconds, jitter_seconds]`, and its volume (a burst's count, a Poisson rate,
+    a trace's scale) is multiplied by a log-normal factor of median 1 and log-standard deviation
+    `volume_sigma`. Every day draws its own arrivals (a trace's thinning, a burst's times) from the
+    queue's generator."""
+
+    days: Annotated[int, Field(ge=1, le=7)]
+    day: Arrivals
+    offset_seconds: Annotated[float, Field(ge=0, lt=DAY)] = 0
+    length_seconds: Annotated[float, Field(gt=0, le=DAY)] = DAY
+    jitter_seconds: Annotated[float, Field(ge=0, le=6 * 3600)] = 0
+    volume_sigma: Annotated[float, Field(ge=0, le=1)] = 0
+
+    @model_validator(mode="after")
+    def _one_level(self) -> Daily:
+        if self.day.daily is not None:
+            raise ValueError("day: a daily pattern repeats a burst, poisson or trace, not another daily pattern")
+        return self
+
+
 class Arrivals(_Model):
     """Exactly one arrival process."""
 
     burst: Burst | None = None
     poisson: Poisson | None = None
     trace: Trace | None = None
+    daily: Daily | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Arrivals:
-        given = [k for k in ("burst", "poisson", "trace") if getattr(self, k) is not None]
+        given = [k for k in ("burst", "poisson", "trace", "daily") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"set exactly one of burst, poisson, trace (got {given or 'none'})")
+            raise ValueError(f"set exactly one of burst, poisson, trace, daily (got {given or 'none'})")
         return self
+
+
+# `Daily.day` names Arrivals, defined after it.
+Daily.model_rebuild()
 
 
 class LogNormal(_Model):
@@ -422,18 +457,23 @@ def heldout_names() -> list[str]:
     return _suite(HELDOUT_DIR)
 
 
+def feature_names() -> list[str]:
+    """The feature scenarios (schedules, forecast), in the order `bench --scenario` lists them."""
+    return _suite(FEATURES_DIR)
+
+
 def scenario_path(name_or_path: str) -> Path:
-    """A file path as given, or the built-in or held-out scenario of that name."""
+    """A file path as given, or the built-in, held-out or feature scenario of that name."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    for folder in (BUILTIN_DIR, HELDOUT_DIR):
+    for folder in (BUILTIN_DIR, HELDOUT_DIR, FEATURES_DIR):
         named = folder / f"{name_or_path}.yaml"
         if named.is_file():
             return named
     raise FileNotFoundError(
-        f"no scenario file {name_or_path!r} and no built-in or held-out scenario of that name (built-ins: "
-        f"{', '.join(builtin_names())}; held-out: {', '.join(heldout_names())})"
+        f"no scenario file {name_or_path!r} and no built-in, held-out or feature scenario of that name (built-ins: "
+        f"{', '.join(builtin_names())}; held-out: {', '.join(heldout_names())}; features: {', '.join(feature_names())})"
     )
 
 

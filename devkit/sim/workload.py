@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from devkit.sim.scenario import Arrivals, QueueSpec, Scenario, Service, Trace, resolve_data_path
+from devkit.sim.scenario import DAY, Arrivals, Daily, QueueSpec, Scenario, Service, Trace, resolve_data_path
 
 # z-score of the 90th percentile of the standard normal: turns (median, p90) into sigma.
 _Z90 = 1.2815515655446004
@@ -82,9 +82,39 @@ def _arrivals(
         while t < end:
             yield t, None
             t += rng.expovariate(poisson.per_second)
+    elif spec.daily is not None:
+        yield from _daily_arrivals(spec.daily, duration, rng)
     else:
         assert spec.trace is not None, "validated to have one arrival spec"
         yield from _trace_arrivals(spec.trace, duration, rng, unit_column)
+
+
+def _daily_arrivals(daily: Daily, duration: float, rng: random.Random) -> Iterator[tuple[float, float | None]]:
+    """Each day's pattern, shifted and scaled by that day's draws (scenario.Daily), within `[0, duration)`."""
+    for k in range(daily.days):
+        shift = rng.uniform(-daily.jitter_seconds, daily.jitter_seconds) if daily.jitter_seconds else 0.0
+        factor = rng.lognormvariate(0.0, daily.volume_sigma) if daily.volume_sigma else 1.0
+        start = k * DAY + daily.offset_seconds + shift
+        for t, _ in _arrivals(_scaled_spec(daily.day, factor), daily.length_seconds, rng, None):
+            at = start + t
+            if 0 <= at < duration:
+                yield at, None
+
+
+def _scaled_spec(spec: Arrivals, factor: float) -> Arrivals:
+    """`spec` with its volume multiplied by `factor`: a burst's count, a Poisson rate, a trace's scale."""
+    if factor == 1.0:
+        return spec
+    if spec.burst is not None:
+        return spec.model_copy(
+            update={"burst": spec.burst.model_copy(update={"count": max(1, round(spec.burst.count * factor))})}
+        )
+    if spec.poisson is not None:
+        return spec.model_copy(
+            update={"poisson": spec.poisson.model_copy(update={"per_second": spec.poisson.per_second * factor})}
+        )
+    assert spec.trace is not None, "a daily pattern repeats a burst, poisson or trace (validated)"
+    return spec.model_copy(update={"trace": spec.trace.model_copy(update={"scale": spec.trace.scale * factor})})
 
 
 def _scaled(count: int, scale: float, rng: random.Random) -> int:

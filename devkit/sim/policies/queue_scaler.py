@@ -9,11 +9,22 @@ under whatever policy fields the scenario's `scaler` sets itself. A pool with a 
 with it, as DescribeWarmPool returns it (its PoolState; each instance Warmed:<state> once prepared,
 Warmed:Pending while being prepared): the scaler counts and explains them through the same
 FleetObservation fields it reads from AWS.
+
+A scenario may turn on the signals that state what the operator knows or opts into (FEATURE_SIGNALS:
+`schedule`, its known busy times; `forecast`, the seasonal floor and its mode): they are added to the
+recommended signals, not put in their place, so that the policy stays the recommended one with the
+feature on. The peers read the same settings and get the same feature as their docs offer it (KEDA's
+cron scaler, Auto Scaling's scheduled actions and predictive scaling). The scaler's clock is the
+simulator's (every tick's `now`), read as Unix time: day k of a run starts at k x 86400 s UTC, which is
+when a schedule's cron expression fires and what the forecast's same time of day means. Its history
+is the product's (`History.record` through the ScaleService), kept in memory across the whole run, so
+the forecast reads days of the thinned work samples the DynamoDB item would hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from devkit.sim.engine import Controller, PoolSim
 from devkit.sim.policies.registry import Role, register
@@ -22,10 +33,24 @@ from queue_scaler.scaling.adapters.memory import NullMetrics
 from queue_scaler.scaling.config import recommended
 from queue_scaler.scaling.domain.fleet import GroupState, InstanceState, WarmPool
 from queue_scaler.scaling.domain.models import QueueObservation
-from queue_scaler.scaling.domain.pool import QueueConfig
+from queue_scaler.scaling.domain.pool import PoolConfig, QueueConfig
 
 #: The scaler's tick (ARCHITECTURE.md, "Four call chains": a tick every ~10 s inside each invocation).
 TICK_SECONDS = 10.0
+#: The signals a scenario may add to the recommended ones (see the module docstring).
+FEATURE_SIGNALS = frozenset({"schedule", "forecast"})
+
+
+def with_features(pool: PoolConfig, scaler: Mapping[str, Any]) -> PoolConfig:
+    """The recommended policy on `pool`'s facts, under the scenario's own `scaler` fields, with the
+    scenario's feature signals added to the recommended signals (any other signal it lists replaces
+    them, as any policy field a scenario sets does)."""
+    given = dict(scaler)
+    signals = given.get("signals")
+    if signals is not None and set(signals) <= FEATURE_SIGNALS:
+        base = recommended(pool).signals
+        given["signals"] = {name: s.model_dump() for name, s in base.items()} | dict(signals)
+    return recommended(pool, given)
 
 
 class _SimQueues:
@@ -87,8 +112,9 @@ class QueueScaler(Controller):
         super().__init__(pool)
         self.loops = [(TICK_SECONDS, pool.first_run(TICK_SECONDS))]
         self.fleet = _SimFleet(pool)
-        # A scenario's own `scaler` policy fields win (the built-ins set none: tests/unit/sim/test_sim_scenario.py).
-        self.config = recommended(pool.config, pool.spec.scaler)
+        # A scenario's own `scaler` policy fields win (the built-ins set none but the feature signals:
+        # tests/unit/sim/test_sim_scenario.py).
+        self.config = with_features(pool.config, pool.spec.scaler)
         self.service = bootstrap.simulated_scale_service(_SimQueues(pool), self.fleet, NullMetrics())
 
     def on_loop(self, index: int, now: float) -> int | None:

@@ -84,6 +84,13 @@ alarms target tracking creates for itself:
   Source: https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html and the user
   guide's "Decrease latency for applications with long boot times using warm pools".
 
+- Scheduled actions and predictive scaling (devkit/sim/policies/predictive.py): where the pool gives
+  queue-scaler schedules, the group gets a scheduled action per schedule raising its minimum capacity
+  for the window (and lowering its MaxSize to the schedule's maximum, if any); where it turns
+  queue-scaler's forecast on in forecast_and_scale, a predictive scaling policy in ForecastAndScale.
+  Both act as AWS's do, on the group's minimum capacity: at each evaluation the desired capacity is at
+  least that minimum, and scale-in never goes below it.
+
 Sources (Amazon EC2 Auto Scaling User Guide):
 https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-using-sqs-queue.html (Scaling policy based
 on Amazon SQS), https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-default-instance-warmup.html
@@ -102,6 +109,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from devkit.sim.engine import Controller, ControllerFactory, Instance, PoolSim
+from devkit.sim.policies.predictive import CapacityFloor, capacity_floor
 from devkit.sim.policies.registry import Builder, Role, register
 from devkit.sim.scenario import Scenario
 from devkit.sim.workload import Workload
@@ -181,9 +189,15 @@ def capacity(denominator: int, metric: float) -> int:
 
 class TargetTracking(Controller):
     def __init__(
-        self, pool: PoolSim, resolution: Resolution, warmup_seconds: float, recipe: Recipe = Recipe.POOL_TARGET
+        self,
+        pool: PoolSim,
+        resolution: Resolution,
+        warmup_seconds: float,
+        recipe: Recipe = Recipe.POOL_TARGET,
+        floor: CapacityFloor | None = None,
     ) -> None:
         super().__init__(pool)
+        self.floor = floor if floor else None
         self.resolution = resolution
         self.warmup = warmup_seconds
         self.recipe = recipe
@@ -196,6 +210,15 @@ class TargetTracking(Controller):
     def on_loop(self, index: int, now: float) -> int | None:
         desired = self._evaluate(now)
         pool = self.pool
+        if self.floor is not None:
+            # The group's minimum capacity (scheduled actions, predictive scaling): nothing goes below it.
+            minimum = min(pool.max_size, self.floor(now))
+            if (pool.desired if desired is None else desired) < minimum:
+                desired = minimum
+            # A scheduled action's MaxSize (a schedule's maximum) while in force: nothing goes above it.
+            cap = self.floor.cap(now)
+            if cap is not None and (pool.desired if desired is None else desired) > cap:
+                desired = cap
         counts = [pool.sqs_counts(q) for q in range(len(pool.queues))]
         warm = sum(1 for i in pool.in_service.values() if self._warm(i, now))
         need = self._need(counts)
@@ -275,10 +298,20 @@ def choose_recipe(runs: Mapping[str, Mapping[str, Any]]) -> str:
     return better_run({Recipe(name): _Metrics(metrics) for name, metrics in runs.items()})[0].value
 
 
+def pool_arrivals(workload: Workload, pool: int) -> list[float]:
+    """The arrival times of pool `pool`'s jobs (what CloudWatch's NumberOfMessagesSent counts)."""
+    return [at for at, p in zip(workload.arrival, workload.pool, strict=True) if p == pool]
+
+
 def _builder(period: float, delay: Callable[[Scenario], float], recipe: Recipe) -> Builder:
     def build(scenario: Scenario, workload: Workload) -> ControllerFactory:
         resolution = Resolution(period, delay(scenario))
-        return lambda pool: TargetTracking(pool, resolution, scenario.warmup_seconds, recipe)
+
+        def factory(pool: PoolSim) -> TargetTracking:
+            floor = capacity_floor(pool.config, pool_arrivals(workload, pool.index))
+            return TargetTracking(pool, resolution, scenario.warmup_seconds, recipe, floor)
+
+        return factory
 
     return build
 
@@ -292,7 +325,8 @@ def _register(name: str, period: float, delay: Callable[[Scenario], float], cita
 
 
 _GUIDE = (
-    'Amazon EC2 Auto Scaling User Guide, "Target tracking scaling policies" and "Scaling policy based on Amazon SQS"'
+    'Amazon EC2 Auto Scaling User Guide, "Target tracking scaling policies" and "Scaling policy based on Amazon SQS" '
+    "(with scheduled actions and predictive scaling where the pool has schedules or a forecast)"
 )
 _register("target-tracking", STANDARD_PERIOD, lambda s: s.fleet.cloudwatch_delay_seconds, f"{_GUIDE}, 1-minute metric")
 _register(

@@ -44,6 +44,9 @@ from queue_scaler.shared.metric_names import Metric
 
 #: A window longer than a week would overlap the next fire of any expression that fires at all weekly.
 MAX_WINDOW_SECONDS = 7 * 24 * 3600
+#: Each (expression, zone)'s current fire interval (`Schedule._interval`); cleared when this many are held.
+_MAX_INTERVALS = 256
+_INTERVALS: dict[tuple[str, str], tuple[datetime, datetime]] = {}
 
 
 class Schedule(BaseModel):
@@ -96,6 +99,24 @@ class Schedule(BaseModel):
 
     def last_fire(self, now: float) -> datetime:
         """The latest fire at or before `now`, in the schedule's time zone."""
+        return self._interval(now)[0]
+
+    def _interval(self, now: float) -> tuple[datetime, datetime]:
+        """(the latest fire at or before `now`, the fire after it): remembered per expression and zone,
+        since every tick asks within the same interval and croniter takes milliseconds per step (the
+        simulator ticks days of them)."""
+        key = (self.cron, self.time_zone)
+        known = _INTERVALS.get(key)
+        if known is not None and known[0].timestamp() <= now < known[1].timestamp():
+            return known
+        fire = self._last_fire(now)
+        interval = (fire, croniter(self.cron, fire).get_next(datetime))
+        if len(_INTERVALS) >= _MAX_INTERVALS:
+            _INTERVALS.clear()
+        _INTERVALS[key] = interval
+        return interval
+
+    def _last_fire(self, now: float) -> datetime:
         local = datetime.fromtimestamp(now, ZoneInfo(self.time_zone))
         # croniter steps back from the second after `now`, so a fire exactly at `now` counts.
         fire: datetime = croniter(self.cron, local + timedelta(seconds=1)).get_prev(datetime)
@@ -109,8 +130,8 @@ class Schedule(BaseModel):
 
     def next_fire(self, now: float) -> datetime:
         """The first fire after `now`, in the schedule's time zone."""
-        fire: datetime = croniter(self.cron, datetime.fromtimestamp(now, ZoneInfo(self.time_zone))).get_next(datetime)
-        return fire
+        # The fire after the latest one: the same fires whatever instant asks (see last_fire).
+        return self._interval(now)[1]
 
     def in_force(self, now: float) -> tuple[datetime, datetime] | None:
         """The fire and the end (local times) of the window holding `now`, or None when `now` is in no window."""
