@@ -21,7 +21,10 @@ from devkit.localcloud.report import JobReport, read_open_attempts, read_worker_
 from devkit.localcloud.stack import LocalSettings
 from tests.e2e.conftest import alive
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
+# Above the sum of the test's own bounds (start 180 s, kills 150 s, settling 240 s, stop 60 s), so that a
+# slow machine fails on the condition that did not hold, not on this blunt limit: 468 s were measured
+# on a fresh clone beside a CPU burner.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 JOBS = 120
 #: Every job the chaos phase may submit, the first JOBS included.
 FED_JOBS = 320
