@@ -13,7 +13,7 @@ from devkit.localcloud import recording
 from devkit.localcloud.iam import PRODUCER, component_roles
 from devkit.localcloud.stack import LocalSettings, local_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def test_given_a_burst_across_plans_when_the_demo_runs_then_nothing_is_lost_and_pools_return_idle(

@@ -16,7 +16,7 @@ from tests.e2e.conftest import alive
 
 # Both use the checkout's own state folders (.localcloud, .localcloud-demo), as a user would: under
 # pytest-xdist they share one worker, so that neither takes down the other's local cloud.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.xdist_group("checkout-state")]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900), pytest.mark.xdist_group("checkout-state")]
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / DEMO_DIR
 
