@@ -234,6 +234,7 @@ class LocalCloud:
         while not self._stop.wait(CONTROL_SECONDS):
             try:
                 self.emulator.expire()
+                self.emulator.fill_warm_pools()
                 self.emulator.advance_refreshes()
                 self.agent.step()
                 self.fleet.step()
@@ -417,7 +418,11 @@ class LocalCloud:
                 }
                 for i in group["Instances"]
             ]
-            spec = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+            # A group with a warm pool launches from its plain launch template (stack.py).
+            spec = (
+                group.get("LaunchTemplate")
+                or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+            )
             pools[name] = {
                 "group": pool.config.group_name,
                 "desired": group["DesiredCapacity"],
@@ -427,6 +432,14 @@ class LocalCloud:
                 "launch_template_version": spec.get("Version"),
                 "refreshes": [r.as_dict() for r in self.emulator.refreshes.get(pool.config.group_name, [])],
                 "desired_changes": self.emulator.desired_changes.get(pool.config.group_name, []),
+                # Its warm pool's instances (DescribeWarmPool), and each start into service: (instance id,
+                # seconds from launch or warm start to InService, whether it was a warm start).
+                **(
+                    {"warm_pool": self.emulator.warm_instances(pool.config.group_name)}
+                    if self.emulator.warm_pool_state(pool.config.group_name) is not None
+                    else {}
+                ),
+                "starts": self.emulator.starts.get(pool.config.group_name, []),
             }
             for url, dlq in zip(pool.queue_urls, pool.dlq_urls, strict=True):
                 attrs = self._queue_counts(url)

@@ -9,6 +9,15 @@ Docker's side of a stop is emulated as Docker does it: `docker stop --time N` (t
 and an instance's shutdown with the container's `--stop-timeout`) sends SIGTERM and then SIGKILL
 exactly N seconds later if the worker still runs. A Spot interruption reclaims its instance at the
 notice's end whatever runs on it: the worker is SIGKILLed and the instance removed.
+
+A warm pool's instances (emulation.py) boot like any other, and their worker runs with the user
+data's WARM_POOL_STANDBY=true: it reads its instance's target lifecycle state from the instance
+metadata (an IMDS folder per instance, `AWS_EC2_METADATA_SERVICE_ENDPOINT`, written here), receives
+nothing while it says Warmed:*, and is healthy meanwhile, which is what LifecycleFunction's warm pass
+checks. Once the warm pass completes, a Stopped or Hibernated pool's instance stops: its worker is
+stopped as `docker stop` would (an instance's shutdown), and started again, after the shorter warm
+start, when a scale-out takes the instance; the worker then reads InService and serves at once, as
+Docker restarts the container on EC2. A Running pool's worker keeps standing by until its state turns.
 """
 
 from __future__ import annotations
@@ -32,6 +41,10 @@ from queue_scaler.lifecycle.domain.deadlines import stop_timeout_seconds
 
 RUNNING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 STOPPING_STATES = ("Terminating", "Terminating:Proceed")
+#: Launched into a warm pool and being prepared: the worker boots and stands by.
+WARMING_STATES = ("Warmed:Pending", "Warmed:Pending:Wait")
+#: The instance metadata's target lifecycle state file, under each instance's IMDS folder.
+TARGET_STATE_PATH = "latest/meta-data/autoscaling/target-lifecycle-state"
 
 
 @dataclass
@@ -111,17 +124,45 @@ class WorkerFleet:
                 "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             }
         )
+        warm_state = self.emulator.warm_pool_state(group)
+        if warm_state is not None:
+            # The user data's standby (queue_worker/warm.py), reading this instance's metadata folder.
+            env["WARM_POOL_STANDBY"] = "true"
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = self._imds(instance_id).as_uri()
         if self.iam is not None:
             env.update(self.iam.environment(worker_component(pool)))
         return env
 
+    def _imds(self, instance_id: str) -> Path:
+        """The instance's metadata service, as a folder its worker reads through file:// URLs."""
+        return (self.state_dir / "instances" / f"{instance_id}.imds").resolve()
+
+    def _target_state(self, instance_id: str, state: str, group: str) -> None:
+        """Write what IMDS's autoscaling/target-lifecycle-state says: Warmed:<PoolState> on the way into
+        the warm pool, InService otherwise. A token file answers IMDSv2's PUT api/token."""
+        warm_state = self.emulator.warm_pool_state(group)
+        if warm_state is None:
+            return
+        target = f"Warmed:{warm_state}" if state.startswith("Warmed:") else "InService"
+        root = self._imds(instance_id)
+        path = root / TARGET_STATE_PATH
+        if path.exists() and path.read_text() == target:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (root / "latest" / "api").mkdir(parents=True, exist_ok=True)
+        (root / "latest" / "api" / "token").write_text("local-imds-token")
+        partial = path.with_suffix(".tmp")
+        partial.write_text(target)
+        partial.replace(path)
+
     def _notice_file(self, instance_id: str) -> Path:
         return (self.state_dir / "instances" / f"{instance_id}.notice").resolve()
 
-    def _start(self, instance_id: str, group: str) -> None:
+    def _start(self, instance_id: str, group: str, state: str = "Pending") -> None:
         pool = self._pool_of(group)
         logs = self.state_dir / "instances"
         logs.mkdir(parents=True, exist_ok=True)
+        self._target_state(instance_id, state, group)
         log_path = logs / f"{instance_id}.log"
         health = (logs / f"{instance_id}.health").resolve()
         log = log_path.open("ab")
@@ -244,11 +285,16 @@ class WorkerFleet:
         now = self.clock()
         with self.lock:
             self._reclaim_due(now)
-            for instance_id, group, state, launched_at in self.emulator.snapshot():
+            for instance_id, group, state, started_at in self.emulator.snapshot():
                 worker = self.workers.get(instance_id)
-                if state in RUNNING_STATES:
-                    if worker is None and now - launched_at >= self.stack.settings.boot_seconds:
+                if state in WARMING_STATES or state == "Warmed:Pending:Proceed":
+                    self._warm_step(instance_id, group, state, started_at=started_at, now=now)
+                elif state in RUNNING_STATES:
+                    if worker is None and now - started_at >= self._boot_seconds(instance_id):
                         self._start(instance_id, group)
+                    elif worker is not None and worker.running and state != "InService":
+                        # A Running pool's instance left the pool with its worker in place: it serves now.
+                        self._target_state(instance_id, state, group)
                     elif worker is not None and not worker.running:
                         # The container died under a serving instance: EC2 health checks replace it.
                         self.emulator.mark_unhealthy(instance_id)
@@ -263,6 +309,32 @@ class WorkerFleet:
                     elif not worker.running:
                         self._reap(instance_id)
                         self.emulator.remove(instance_id)
+
+    def _boot_seconds(self, instance_id: str) -> float:
+        """A cold boot, or the shorter start of an instance taken from a warm pool."""
+        settings = self.stack.settings
+        return settings.warm_start_seconds if self.emulator.warm_started(instance_id) else settings.boot_seconds
+
+    def _warm_step(self, instance_id: str, group: str, state: str, *, started_at: float, now: float) -> None:
+        """An instance launched into a warm pool: it boots and its worker stands by; once the warm pass
+        completes (Warmed:Pending:Proceed) a Stopped or Hibernated pool's instance stops."""
+        worker = self.workers.get(instance_id)
+        if state in WARMING_STATES:
+            if worker is None and now - started_at >= self.stack.settings.boot_seconds:
+                self._start(instance_id, group, state)
+            elif state == "Warmed:Pending" and self.healthy(instance_id):
+                self.emulator.set_state(instance_id, "Warmed:Pending:Proceed")  # no launch hook to wait for
+            return
+        if self.emulator.warm_pool_state(group) == "Running" and worker is not None and worker.running:
+            self.emulator.warmed(instance_id)
+        elif worker is not None and worker.running:
+            if not worker.signalled:
+                # The instance stops: Docker stops the container with its --stop-timeout.
+                self.docker_stop(instance_id, stop_timeout_seconds(self.stack.settings.drain_seconds))
+        else:
+            if worker is not None:
+                self._reap(instance_id)
+            self.emulator.warmed(instance_id)
 
     def _reap(self, instance_id: str) -> None:
         worker = self.workers.pop(instance_id)
