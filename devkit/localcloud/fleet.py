@@ -290,11 +290,11 @@ class WorkerFleet:
                 if state in WARMING_STATES or state == "Warmed:Pending:Proceed":
                     self._warm_step(instance_id, group, state, started_at=started_at, now=now)
                 elif state in RUNNING_STATES:
-                    if worker is None and now - started_at >= self._boot_seconds(instance_id):
-                        self._start(instance_id, group)
-                    elif worker is not None and worker.running and state != "InService":
+                    if worker is not None and state != "InService" and self.emulator.warm_started(instance_id):
                         # A Running pool's instance left the pool with its worker in place: it serves now.
                         self._target_state(instance_id, state, group)
+                    if worker is None and now - started_at >= self._boot_seconds(instance_id):
+                        self._start(instance_id, group)
                     elif worker is not None and not worker.running:
                         # The container died under a serving instance: EC2 health checks replace it.
                         self.emulator.mark_unhealthy(instance_id)
