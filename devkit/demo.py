@@ -6,7 +6,7 @@ the launch readiness gate and run real workers; a few jobs fail for good into th
 drain; scale-in drains workers through SIGTERM. A live view shows it; at the end one summary line,
 and a PNG timeline per pool under out/.
 
-The ai pool has a warm pool (Stopped; `DEMO_WARM_POOLS`): its instances are prepared before the burst,
+The ai pool has a warm pool (Hibernated; `DEMO_WARM_POOLS`): its instances are prepared before the burst,
 and a scale-out starts them faster than a cold launch. The ai pool also gets a schedule at the demo's
 start (`demo_schedule`): a floor of one instance from the next minute on, for a short window. Both
 show as lines of the demo's timeline, printed as they happen (`TimelineLines`).
@@ -51,9 +51,11 @@ JOB_SECONDS = (0.5, 2.5)
 FAIL_EVERY = 10  # one job in 10 fails on every attempt and ends in its DLQ
 CREDITS = {"enterprise": 20, "studio": 12, "pro": 8, "starter": 4, "free": 0}
 STARTING_CREDITS = 10_000
-#: The demo's warm pool (the daemon's --warm-pool): ai, Stopped, MinSize 0, MaxGroupPreparedCapacity 2
+#: The demo's warm pool (the daemon's --warm-pool): ai, Hibernated, MinSize 0, MaxGroupPreparedCapacity 2
 #: (two instances prepared at rest, fewer as ai scales out; AWS's default, MaxSize, would prepare four).
-DEMO_WARM_POOLS = ("ai=Stopped:0:2",)
+#: Hibernated: the local cloud keeps the worker process frozen (the instance's RAM), so a warm start skips
+#: the worker's start, the part of a local launch a laptop makes slow (a Stopped pool restarts it).
+DEMO_WARM_POOLS = ("ai=Hibernated:0:2",)
 #: The demo's schedule: on this pool, a floor of `SCHEDULE_MINIMUM` for `SCHEDULE_WINDOW_SECONDS` (local
 #: seconds) from the first whole minute at least `SCHEDULE_LEAD_SECONDS` after the demo starts.
 SCHEDULE_POOL = "ai"

@@ -29,6 +29,7 @@ from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator, RunCommandEmulator
 from devkit.localcloud.fleet import WorkerFleet
 from devkit.localcloud.iam import LocalIam, current_component, resource_context
+from devkit.localcloud.imds import instance_metadata
 from devkit.localcloud.ledger import local_ledger
 from devkit.localcloud.recording import CallRecorder, default_session
 from devkit.localcloud.server import moto_server
@@ -145,7 +146,10 @@ class LocalCloud:
         # Lambda's SQS poller: its calls are the function's (recorded and judged against its role).
         self._poller = default_session().client("sqs", endpoint_url=self.endpoint_url)
         self.stack = stack_module.create(self.settings, self.endpoint_url)
-        self.fleet = WorkerFleet(self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time, iam=self.iam)
+        imds_url = self._resources.enter_context(instance_metadata(self.emulator.target_lifecycle_state))
+        self.fleet = WorkerFleet(
+            self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time, imds_url=imds_url, iam=self.iam
+        )
         self.agent = RunCommandEmulator(
             clock=time.time,
             drain=self.fleet.drain,

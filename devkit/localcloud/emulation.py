@@ -455,6 +455,18 @@ class AutoScalingEmulator:
         group = self.backend.autoscaling_groups.get(group_name)
         return None if group is None or group.warm_pool is None else str(group.warm_pool.pool_state or "Stopped")
 
+    def target_lifecycle_state(self, instance_id: str) -> str | None:
+        """What the instance's metadata says of where it is headed (autoscaling/target-lifecycle-state):
+        Warmed:<PoolState> into a warm pool, Terminated when leaving, InService otherwise; None if unknown."""
+        with self.lock:
+            record = self.instances.get(instance_id)
+            if record is None:
+                return None
+            state = record.state.lifecycle_state
+            if state.startswith(WARMED_PREFIX):
+                return f"{WARMED_PREFIX}{self.warm_pool_state(record.group) or 'Stopped'}"
+            return "Terminated" if state in TERMINATING_STATES else "InService"
+
     def warm_instances(self, group_name: str) -> list[dict[str, Any]]:
         """DescribeWarmPool's Instances: the warm pool's, as the API lists them."""
         with self.lock:

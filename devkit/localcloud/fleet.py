@@ -12,12 +12,14 @@ notice's end whatever runs on it: the worker is SIGKILLed and the instance remov
 
 A warm pool's instances (emulation.py) boot like any other, and their worker runs with the user
 data's WARM_POOL_STANDBY=true: it reads its instance's target lifecycle state from the instance
-metadata (an IMDS folder per instance, `AWS_EC2_METADATA_SERVICE_ENDPOINT`, written here), receives
+metadata (the local cloud's, imds.py, through `AWS_EC2_METADATA_SERVICE_ENDPOINT`), receives
 nothing while it says Warmed:*, and is healthy meanwhile, which is what LifecycleFunction's warm pass
-checks. Once the warm pass completes, a Stopped or Hibernated pool's instance stops: its worker is
-stopped as `docker stop` would (an instance's shutdown), and started again, after the shorter warm
-start, when a scale-out takes the instance; the worker then reads InService and serves at once, as
-Docker restarts the container on EC2. A Running pool's worker keeps standing by until its state turns.
+checks. Once the warm pass completes, a Stopped pool's instance stops: its worker is stopped as
+`docker stop` would (an instance's shutdown), and started again, after the shorter warm start, when
+a scale-out takes the instance; the worker then reads InService and serves at once, as Docker
+restarts the container on EC2. A Hibernated pool keeps the instance's RAM: its worker process is
+frozen (SIGSTOP) as it stands by, and resumed (SIGCONT) after the warm start, when it reads InService
+and serves without starting again. A Running pool's worker keeps standing by until its state turns.
 """
 
 from __future__ import annotations
@@ -43,8 +45,6 @@ RUNNING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 STOPPING_STATES = ("Terminating", "Terminating:Proceed")
 #: Launched into a warm pool and being prepared: the worker boots and stands by.
 WARMING_STATES = ("Warmed:Pending", "Warmed:Pending:Wait")
-#: The instance metadata's target lifecycle state file, under each instance's IMDS folder.
-TARGET_STATE_PATH = "latest/meta-data/autoscaling/target-lifecycle-state"
 
 
 @dataclass
@@ -61,6 +61,8 @@ class Worker:
     #: Docker's pending SIGKILL (`docker stop --time`): the earliest one asked for wins, as in Docker.
     kill_timer: threading.Timer | None = None
     kill_at: float | None = None
+    #: Frozen (SIGSTOP) while its instance hibernates in a warm pool.
+    suspended: bool = False
 
     @property
     def running(self) -> bool:
@@ -77,6 +79,8 @@ class WorkerFleet:
     state_dir: Path
     clock: Callable[[], float]
     job_handler: str = "queue_worker.examples:sleep_job"
+    #: The local instance metadata service (imds.py): a warm pool's workers read their target state there.
+    imds_url: str = ""
     #: Each worker runs under its pool's instance role, its AWS calls recorded (devkit/localcloud/recording.py).
     iam: LocalIam | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
@@ -126,43 +130,20 @@ class WorkerFleet:
         )
         warm_state = self.emulator.warm_pool_state(group)
         if warm_state is not None:
-            # The user data's standby (queue_worker/warm.py), reading this instance's metadata folder.
+            # The user data's standby (queue_worker/warm.py), reading this instance's metadata (imds.py).
             env["WARM_POOL_STANDBY"] = "true"
-            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = self._imds(instance_id).as_uri()
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{self.imds_url}/{instance_id}"
         if self.iam is not None:
             env.update(self.iam.environment(worker_component(pool)))
         return env
 
-    def _imds(self, instance_id: str) -> Path:
-        """The instance's metadata service, as a folder its worker reads through file:// URLs."""
-        return (self.state_dir / "instances" / f"{instance_id}.imds").resolve()
-
-    def _target_state(self, instance_id: str, state: str, group: str) -> None:
-        """Write what IMDS's autoscaling/target-lifecycle-state says: Warmed:<PoolState> on the way into
-        the warm pool, InService otherwise. A token file answers IMDSv2's PUT api/token."""
-        warm_state = self.emulator.warm_pool_state(group)
-        if warm_state is None:
-            return
-        target = f"Warmed:{warm_state}" if state.startswith("Warmed:") else "InService"
-        root = self._imds(instance_id)
-        path = root / TARGET_STATE_PATH
-        if path.exists() and path.read_text() == target:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        (root / "latest" / "api").mkdir(parents=True, exist_ok=True)
-        (root / "latest" / "api" / "token").write_text("local-imds-token")
-        partial = path.with_suffix(".tmp")
-        partial.write_text(target)
-        partial.replace(path)
-
     def _notice_file(self, instance_id: str) -> Path:
         return (self.state_dir / "instances" / f"{instance_id}.notice").resolve()
 
-    def _start(self, instance_id: str, group: str, state: str = "Pending") -> None:
+    def _start(self, instance_id: str, group: str) -> None:
         pool = self._pool_of(group)
         logs = self.state_dir / "instances"
         logs.mkdir(parents=True, exist_ok=True)
-        self._target_state(instance_id, state, group)
         log_path = logs / f"{instance_id}.log"
         health = (logs / f"{instance_id}.health").resolve()
         log = log_path.open("ab")
@@ -203,7 +184,15 @@ class WorkerFleet:
             worker.kills.append(sig.name)
             if sig == signal.SIGTERM:
                 worker.signalled = True
-            return _killpg(worker.process.pid, sig)
+            sent = _killpg(worker.process.pid, sig)
+            self._resume(worker)  # a hibernated worker gets its signal once it runs again
+            return sent
+
+    @staticmethod
+    def _resume(worker: Worker) -> None:
+        if worker.suspended:
+            worker.suspended = False
+            _killpg(worker.process.pid, signal.SIGCONT)
 
     def pid(self, instance_id: str) -> int | None:
         worker = self.workers.get(instance_id)
@@ -290,11 +279,12 @@ class WorkerFleet:
                 if state in WARMING_STATES or state == "Warmed:Pending:Proceed":
                     self._warm_step(instance_id, group, state, started_at=started_at, now=now)
                 elif state in RUNNING_STATES:
-                    if worker is not None and state != "InService" and self.emulator.warm_started(instance_id):
-                        # A Running pool's instance left the pool with its worker in place: it serves now.
-                        self._target_state(instance_id, state, group)
                     if worker is None and now - started_at >= self._boot_seconds(instance_id):
                         self._start(instance_id, group)
+                    elif worker is not None and worker.suspended:
+                        # A hibernated instance taken from the warm pool resumes after its warm start.
+                        if now - started_at >= self._boot_seconds(instance_id):
+                            self._resume(worker)
                     elif worker is not None and not worker.running:
                         # The container died under a serving instance: EC2 health checks replace it.
                         self.emulator.mark_unhealthy(instance_id)
@@ -317,15 +307,22 @@ class WorkerFleet:
 
     def _warm_step(self, instance_id: str, group: str, state: str, *, started_at: float, now: float) -> None:
         """An instance launched into a warm pool: it boots and its worker stands by; once the warm pass
-        completes (Warmed:Pending:Proceed) a Stopped or Hibernated pool's instance stops."""
+        completes (Warmed:Pending:Proceed) a Stopped pool's instance stops (its worker exits), a Hibernated
+        pool's hibernates (its worker is frozen, SIGSTOP, and resumed by a warm start), a Running pool's
+        worker keeps standing by."""
         worker = self.workers.get(instance_id)
         if state in WARMING_STATES:
             if worker is None and now - started_at >= self.stack.settings.boot_seconds:
-                self._start(instance_id, group, state)
+                self._start(instance_id, group)
             elif state == "Warmed:Pending" and self.healthy(instance_id):
                 self.emulator.set_state(instance_id, "Warmed:Pending:Proceed")  # no launch hook to wait for
             return
-        if self.emulator.warm_pool_state(group) == "Running" and worker is not None and worker.running:
+        pool_state = self.emulator.warm_pool_state(group)
+        if pool_state in {"Running", "Hibernated"} and worker is not None and worker.running:
+            if pool_state == "Hibernated":
+                # Hibernation keeps the instance's RAM: the worker process is frozen as it is, standing by.
+                _killpg(worker.process.pid, signal.SIGSTOP)
+                worker.suspended = True
             self.emulator.warmed(instance_id)
         elif worker is not None and worker.running:
             if not worker.signalled:
@@ -357,6 +354,7 @@ class WorkerFleet:
         for worker in workers:
             if worker.running:
                 _killpg(worker.process.pid, signal.SIGTERM)
+                self._resume(worker)
         for worker in workers:
             try:
                 worker.process.wait(timeout=timeout)

@@ -4,6 +4,9 @@ WarmPool, Destination AutoScalingGroup) with a shorter start, and listed by Desc
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from moto.autoscaling.responses import AutoScalingResponse
 from devkit.localcloud.daemon import parse_warm_pool
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.fleet import WorkerFleet
+from devkit.localcloud.imds import instance_metadata
 from devkit.localcloud.stack import LocalSettings, LocalStack, WarmPoolSettings
 from queue_scaler.scaling.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.shared.events import LifecycleActionEvent
@@ -211,3 +215,44 @@ def test_given_a_warm_pool_option_when_parsed_then_it_gives_the_templates_parame
 def test_given_a_bad_warm_pool_option_when_parsed_then_it_is_refused_naming_the_format(spec: str) -> None:
     with pytest.raises(SystemExit, match="POOL=STATE"):
         parse_warm_pool(spec)
+
+
+def test_given_the_local_metadata_service_when_a_worker_reads_its_target_state_then_it_gets_its_own(
+    tmp_path: Path,
+) -> None:
+    """AWS_EC2_METADATA_SERVICE_ENDPOINT (the AWS SDKs' setting, which the worker honours) points each
+    local worker at its own instance's metadata; botocore accepts the URL, so the worker's clients work."""
+    states = {"i-warm": "Warmed:Stopped", "i-serving": "InService"}
+    read = (
+        "import boto3; boto3.client('autoscaling', region_name='us-east-1'); "
+        "from queue_worker.warm import target_lifecycle_state; print(target_lifecycle_state())"
+    )
+    with instance_metadata(states.get) as url:
+        answers = {
+            instance_id: subprocess.run(
+                [sys.executable, "-c", read],
+                env={**os.environ, "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"{url}/{instance_id}"},
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout.strip()
+            for instance_id in [*states, "i-unknown"]
+        }
+    assert answers == {"i-warm": "Warmed:Stopped", "i-serving": "InService", "i-unknown": "None"}
+
+
+def test_given_instances_in_and_out_of_the_pool_then_their_target_lifecycle_state_says_where_they_go(
+    emulator: AutoScalingEmulator, events: list[dict[str, Any]]
+) -> None:
+    emulator.fill_warm_pools()
+    warming = [i["InstanceId"] for i in warm_pool()]
+    assert {emulator.target_lifecycle_state(i) for i in warming} == {"Warmed:Stopped"}
+    for event in list(events):
+        complete(event)
+    for instance_id in warming:
+        emulator.warmed(instance_id)
+    autoscaling().set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    [started] = [i["InstanceId"] for i in group_instances()]
+    assert started in warming and emulator.target_lifecycle_state(started) == "InService"
+    assert emulator.target_lifecycle_state("i-none") is None

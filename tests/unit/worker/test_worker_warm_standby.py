@@ -4,10 +4,7 @@ queues and a scripted target lifecycle state."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -162,24 +159,3 @@ def test_given_a_worker_that_never_left_the_pool_when_stopped_then_protection_ca
     )
     protection.stop()
     assert client.snapshot() == [] and undocumented(telemetry.events) == []
-
-
-def test_given_the_sdks_metadata_endpoint_setting_when_the_state_is_read_then_it_is_read_there(
-    tmp_path: Path,
-) -> None:
-    """AWS_EC2_METADATA_SERVICE_ENDPOINT (the AWS SDKs' setting) moves IMDS: the local cloud gives each
-    instance's worker a folder of its own, read through file:// URLs."""
-    imds = tmp_path / "imds"
-    (imds / "latest" / "api").mkdir(parents=True)
-    (imds / "latest" / "api" / "token").write_text("token")
-    state = imds / "latest" / "meta-data" / "autoscaling" / "target-lifecycle-state"
-    state.parent.mkdir(parents=True)
-    state.write_text("Warmed:Stopped\n")
-    read = "from queue_worker.warm import target_lifecycle_state; print(target_lifecycle_state())"
-    environment = {**os.environ, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.as_uri()}
-    answer = subprocess.run([sys.executable, "-c", read], env=environment, capture_output=True, text=True, check=True)
-    assert answer.stdout.strip() == "Warmed:Stopped"
-    environment.pop("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-    environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = (tmp_path / "none").as_uri()
-    answer = subprocess.run([sys.executable, "-c", read], env=environment, capture_output=True, text=True, check=True)
-    assert answer.stdout.strip() == "None"
