@@ -249,13 +249,14 @@ def progress_line(status: dict[str, Any], elapsed: float, submitted: int) -> str
 
 
 def settled(status: dict[str, Any]) -> bool:
-    """Queues and DLQs drained (dead letters refunded), pools back at their minimum, no lifecycle action open."""
+    """Queues and DLQs drained (dead letters refunded), pools back at their minimum, no lifecycle action open,
+    warm pools prepared again."""
     queues_empty = all(q["visible"] == 0 and q["in_flight"] == 0 and q["dlq"] == 0 for q in status["queues"].values())
     at_minimum = all(
         p["desired"] == (1 if name == "messaging" else 0) and len(p["instances"]) == p["desired"]
         for name, p in status["pools"].items()
     )
-    return queues_empty and at_minimum and status["lifecycle"]["pending"] == 0
+    return queues_empty and at_minimum and status["lifecycle"]["pending"] == 0 and warm_pools_ready(status)
 
 
 def passed(report: JobReport, status: dict[str, Any]) -> bool:
