@@ -125,6 +125,15 @@ class InstanceRecord:
     #: When its current start began: its launch, or its leaving the warm pool (a warm start).
     started_at: float = 0.0
     warm_start: bool = False
+    #: Seconds spent stopped or hibernated in a warm pool (EC2 bills no instance time for them), and since
+    #: when it is there now.
+    parked_seconds: float = 0.0
+    parked_since: float | None = None
+
+    def billed_seconds(self, now: float) -> float:
+        """Instance time EC2 bills: since launch, less the time stopped or hibernated in a warm pool."""
+        parked = self.parked_seconds + (now - self.parked_since if self.parked_since is not None else 0.0)
+        return now - self.launched_at - parked
 
 
 #: An instance refresh in these states is not over (AWS refuses to start another).
@@ -429,6 +438,9 @@ class AutoScalingEmulator:
         for record in ready:
             if record.state.lifecycle_state != "Warmed:Running":
                 self.backend.ec2_backend.start_instances([record.instance_id])
+            if record.parked_since is not None:
+                record.parked_seconds += now - record.parked_since
+                record.parked_since = None
             record.started_at, record.warm_start = now, True
             group.instance_states.append(record.state)
             if hook is None:
@@ -448,6 +460,7 @@ class AutoScalingEmulator:
             pool_state = group.warm_pool.pool_state or "Stopped"
             if pool_state != "Running":
                 self.backend.ec2_backend.stop_instances([instance_id])
+                record.parked_since = self.clock()
             record.state.lifecycle_state = f"{WARMED_PREFIX}{pool_state}"
 
     def warm_pool_state(self, group_name: str) -> str | None:
@@ -714,7 +727,7 @@ class AutoScalingEmulator:
             if record is None:
                 return
             self._cancel_actions(instance_id)
-            self.lifetimes.setdefault(record.group, []).append(self.clock() - record.launched_at)
+            self.lifetimes.setdefault(record.group, []).append(record.billed_seconds(self.clock()))
             self.backend.ec2_backend.terminate_instances([instance_id])
             group = self.backend.autoscaling_groups.get(record.group)
             if group is not None:
@@ -724,10 +737,11 @@ class AutoScalingEmulator:
                 self._set_desired_capacity(group, group.desired_capacity)
 
     def instance_seconds(self, group: str) -> float:
-        """Instance time the group has used so far: removed instances and the ones still running."""
+        """Instance time the group has used so far, as EC2 bills it: removed instances and the ones still
+        running (not the time stopped or hibernated in a warm pool)."""
         with self.lock:
             now = self.clock()
-            live = sum(now - r.launched_at for r in self.instances.values() if r.group == group)
+            live = sum(r.billed_seconds(now) for r in self.instances.values() if r.group == group)
             return live + sum(self.lifetimes.get(group, []))
 
     def snapshot(self) -> list[tuple[str, str, str, float]]:

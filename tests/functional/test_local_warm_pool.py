@@ -256,3 +256,16 @@ def test_given_instances_in_and_out_of_the_pool_then_their_target_lifecycle_stat
     [started] = [i["InstanceId"] for i in group_instances()]
     assert started in warming and emulator.target_lifecycle_state(started) == "InService"
     assert emulator.target_lifecycle_state("i-none") is None
+
+
+def test_given_instances_parked_in_the_pool_then_their_stopped_time_is_not_billed(
+    emulator: AutoScalingEmulator, events: list[dict[str, Any]], clock: dict[str, float]
+) -> None:
+    emulator.fill_warm_pools()
+    clock["now"] += 10  # both launched into the pool, 10 s of warm pass
+    warm_up(emulator, events)
+    clock["now"] += 100  # stopped in the pool: storage only
+    assert emulator.instance_seconds(GROUP) == pytest.approx(2 * 10)
+    autoscaling().set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    clock["now"] += 5  # one started: billed again
+    assert emulator.instance_seconds(GROUP) == pytest.approx(2 * 10 + 5)
