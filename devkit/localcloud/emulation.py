@@ -398,7 +398,8 @@ class AutoScalingEmulator:
         desired capacity, at least the pool's MinSize."""
         pool = group.warm_pool
         prepared = pool.max_group_prepared_capacity
-        ceiling = group.max_size if prepared in (None, "", -1) else int(prepared)
+        # The API's query string gives moto text: "-1" (or nothing) is AWS's default, the group's MaxSize.
+        ceiling = group.max_size if prepared in (None, "", -1, "-1") else int(prepared)
         return max(int(pool.min_size or 0), ceiling - (group.desired_capacity or 0))
 
     def _warm_records(self, group_name: str) -> list[InstanceRecord]:

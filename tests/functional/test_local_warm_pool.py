@@ -269,3 +269,19 @@ def test_given_instances_parked_in_the_pool_then_their_stopped_time_is_not_bille
     autoscaling().set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
     clock["now"] += 5  # one started: billed again
     assert emulator.instance_seconds(GROUP) == pytest.approx(2 * 10 + 5)
+
+
+def test_given_no_max_prepared_capacity_then_the_pool_holds_max_size_minus_desired(
+    emulator: AutoScalingEmulator,
+) -> None:
+    autoscaling().put_warm_pool(**WarmPoolSettings("Stopped", 1, -1).put_warm_pool_arguments(GROUP))
+    autoscaling().set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    emulator.fill_warm_pools()
+    assert len(warm_pool()) == 4 - 1
+    autoscaling().set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=4)
+    # Still warming, none was taken (cold launches instead); the pool's size is now its MinSize 1 (MaxSize
+    # - desired is 0); the emulator does not trim a pool above its size (module docstring).
+    emulator.fill_warm_pools()
+    assert len(warm_pool()) == 3
+    [group] = emulator.backend.describe_auto_scaling_groups([GROUP])
+    assert emulator.warm_pool_size(group) == 1
