@@ -408,14 +408,19 @@ def new_image(autoscaling: Any, ec2: Any, group_name: str, image_id: str = "ami-
     written into the group by number (CloudFormation's `LatestVersionNumber`), nothing else. The group's
     instances keep their version until the scaler's instance refresh replaces them. Returns the version."""
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
-    policy = group["MixedInstancesPolicy"]
-    spec = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+    # A group with a warm pool launches from its plain launch template; the others from their mixed policy.
+    policy = group.get("MixedInstancesPolicy")
+    spec = group["LaunchTemplate"] if policy is None else policy["LaunchTemplate"]["LaunchTemplateSpecification"]
     template_id = spec["LaunchTemplateId"]
     created = ec2.create_launch_template_version(
         LaunchTemplateId=template_id, SourceVersion=str(spec["Version"]), LaunchTemplateData={"ImageId": image_id}
     )
     version = str(created["LaunchTemplateVersion"]["VersionNumber"])
     # The id alone: UpdateAutoScalingGroup refuses a specification that names both the id and the name.
-    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = {"LaunchTemplateId": template_id, "Version": version}
+    pinned = {"LaunchTemplateId": template_id, "Version": version}
+    if policy is None:
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, LaunchTemplate=pinned)
+        return version
+    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = pinned
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MixedInstancesPolicy=policy)
     return version

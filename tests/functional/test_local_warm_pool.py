@@ -20,7 +20,7 @@ from devkit.localcloud.daemon import parse_warm_pool
 from devkit.localcloud.emulation import AutoScalingEmulator
 from devkit.localcloud.fleet import WorkerFleet
 from devkit.localcloud.imds import instance_metadata
-from devkit.localcloud.stack import LocalSettings, LocalStack, WarmPoolSettings
+from devkit.localcloud.stack import LocalSettings, LocalStack, WarmPoolSettings, new_image
 from queue_scaler.scaling.adapters.autoscaling import AutoScalingFleet
 from queue_scaler.shared.events import LifecycleActionEvent
 from tests.functional.moto_stack import REGION, create_group
@@ -285,3 +285,11 @@ def test_given_no_max_prepared_capacity_then_the_pool_holds_max_size_minus_desir
     assert len(warm_pool()) == 3
     [group] = emulator.backend.describe_auto_scaling_groups([GROUP])
     assert emulator.warm_pool_size(group) == 1
+
+
+def test_given_a_warm_pool_group_when_a_new_image_is_deployed_then_its_launch_template_version_moves(
+    emulator: AutoScalingEmulator,
+) -> None:
+    version = new_image(autoscaling(), boto3.client("ec2", region_name=REGION), GROUP)
+    [group] = autoscaling().describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"]
+    assert group["LaunchTemplate"]["Version"] == version != "1" and "MixedInstancesPolicy" not in group
