@@ -22,14 +22,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from devkit.configfile import load_parameter
-from devkit.demo_plot import Timeline
+from devkit.demo_plot import LOG_TIME, Timeline
 from devkit.localcloud import stack
 from devkit.localcloud.control import DEMO_DIR, down, fetch_status, up
 from devkit.localcloud.emulation import WARMED_READY
@@ -43,6 +43,9 @@ from queue_scaler.producer import Producer
 from queue_scaler.scaling.adapters.memory import NullMetrics
 from queue_scaler.scaling.config import ScalerConfig
 from queue_scaler.shared.adapters import clients
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 #: Jobs per plan and pool in the burst, and how long each runs.
 BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}
@@ -167,10 +170,29 @@ class TimelineLines:
                 )
         for outcome in status["scaler"]["last"]:
             decision = outcome.get("decision") or {}
-            for line in decision.get("explanation", []):
-                if line.startswith('schedule "') and (outcome["pool"], line) not in self.seen_schedules:
-                    self.seen_schedules.add((outcome["pool"], line))
-                    lines.append(f"t={elapsed:.0f}s {outcome['pool']}: {line}")
+            lines += self._schedules(outcome["pool"], decision.get("explanation", []), elapsed)
+        return lines
+
+    def _schedules(self, pool: str, explanation: list[str], elapsed: float) -> list[str]:
+        lines = []
+        for line in explanation:
+            if line.startswith('schedule "') and (pool, line) not in self.seen_schedules:
+                self.seen_schedules.add((pool, line))
+                lines.append(f"t={elapsed:.0f}s {pool}: {line}")
+        return lines
+
+    def from_log(self, log: Iterable[str], started_at: float) -> list[str]:
+        """The schedule lines the live view missed (a window shorter than a slow status poll), from the
+        scaler's "decision" log records, each at its tick's time (`started_at`: epoch seconds)."""
+        lines: list[str] = []
+        for text in log:
+            try:
+                record = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("message") == "decision" and "explanation" in record:
+                at = datetime.strptime(record["timestamp"], LOG_TIME).timestamp() - started_at
+                lines += self._schedules(record["pool"], record["explanation"], at)
         return lines
 
 
@@ -371,12 +393,21 @@ def run(
         _stop(state_dir, caller_environment)
     read_worker_logs(state_dir / "instances", report)
     # The scaler's decisions, each at its tick's time: what the timeline's scale-down window is drawn from.
-    with (state_dir / "localcloud.log").open(encoding="utf-8", errors="replace") as log:
-        timeline.read_decisions(log, started_at)
+    read_log(console, state_dir / "localcloud.log", timeline, lines, started_at)
     for path in timeline.plot(out_dir):
         console.print(f"timeline: {path}")
     print_summary(console, report, status)
     return report, status
+
+
+def read_log(console: Console, path: Path, timeline: Timeline, lines: TimelineLines, started_at: float) -> None:
+    """The scaler's decisions from the local cloud's log: the timeline's scale-down window, and the
+    schedule lines the live view missed."""
+    with path.open(encoding="utf-8", errors="replace") as log:
+        timeline.read_decisions(log, started_at)
+    with path.open(encoding="utf-8", errors="replace") as log:
+        for line in lines.from_log(log, started_at):
+            console.print(line)
 
 
 def print_summary(console: Console, report: JobReport, status: dict[str, Any]) -> None:

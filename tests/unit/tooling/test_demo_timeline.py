@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,3 +56,17 @@ def test_given_statuses_when_read_then_each_warm_start_and_schedule_is_one_line_
 def test_given_warm_pools_then_ready_only_once_every_instance_is_prepared() -> None:
     assert warm_pools_ready(status([], [], ["Warmed:Hibernated", "Warmed:Stopped"]))
     assert not warm_pools_ready(status([], [], ["Warmed:Hibernated", "Warmed:Pending:Wait"]))
+
+
+def test_given_a_schedule_the_live_view_missed_when_the_log_is_read_then_its_line_is_printed_at_its_tick() -> None:
+    line = 'schedule "demo-floor" (31 19 7 12 * UTC, until 19:31) floor 1'
+    started_at = datetime(2026, 12, 7, 19, 30, 0, tzinfo=UTC).timestamp()
+    record = {"message": "decision", "timestamp": "2026-12-07 19:31:02,500+0000", "pool": "ai"}
+    log = [
+        "not json",
+        json.dumps(record | {"explanation": ["backlog: 0", line]}),
+        json.dumps(record | {"explanation": [line]}),
+    ]
+    lines = TimelineLines()
+    assert lines.from_log(log, started_at) == [f"t=62s ai: {line}"]
+    assert lines.from_log(log, started_at) == []  # once
