@@ -5,26 +5,34 @@ the plans lands; the scaler (the real handler, on its schedule) scales out from 
 the launch readiness gate and run real workers; a few jobs fail for good into the DLQs; the queues
 drain; scale-in drains workers through SIGTERM. A live view shows it; at the end one summary line,
 and a PNG timeline per pool under out/.
+
+The ai pool has a warm pool (Hibernated; `DEMO_WARM_POOLS`): its instances are prepared before the burst,
+and a scale-out starts them faster than a cold launch. The ai pool also gets a schedule at the demo's
+start (`demo_schedule`): a floor of one instance from the next minute on, for a short window. Both
+show as lines of the demo's timeline, printed as they happen (`TimelineLines`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from devkit.configfile import load_parameter
-from devkit.demo_plot import Timeline
+from devkit.demo_plot import LOG_TIME, Timeline
 from devkit.localcloud import stack
 from devkit.localcloud.control import DEMO_DIR, down, fetch_status, up
+from devkit.localcloud.emulation import WARMED_READY
 from devkit.localcloud.report import JobReport, read_worker_logs
 from devkit.localcloud.stack import LocalSettings, scale_down_window_seconds
 from devkit.ownership import claim_state_dir, release_state_dir
@@ -33,7 +41,11 @@ from queue_scaler.credits.domain.ledger import JobOutcome
 from queue_scaler.credits.domain.refund import RefundPolicy
 from queue_scaler.producer import Producer
 from queue_scaler.scaling.adapters.memory import NullMetrics
+from queue_scaler.scaling.config import ScalerConfig
 from queue_scaler.shared.adapters import clients
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 #: Jobs per plan and pool in the burst, and how long each runs.
 BURST = {"video": {"enterprise": 6, "studio": 8, "pro": 16, "starter": 14, "free": 24}, "ai": {"pro": 12, "free": 18}}
@@ -42,6 +54,20 @@ JOB_SECONDS = (0.5, 2.5)
 FAIL_EVERY = 10  # one job in 10 fails on every attempt and ends in its DLQ
 CREDITS = {"enterprise": 20, "studio": 12, "pro": 8, "starter": 4, "free": 0}
 STARTING_CREDITS = 10_000
+#: The demo's warm pool (the daemon's --warm-pool): ai, Hibernated, MinSize 0, MaxGroupPreparedCapacity 2
+#: (two instances prepared at rest, fewer as ai scales out; AWS's default, MaxSize, would prepare four).
+#: Hibernated: the local cloud keeps the worker process frozen (the instance's RAM), so a warm start skips
+#: the worker's start, the part of a local launch a laptop makes slow (a Stopped pool restarts it).
+DEMO_WARM_POOLS = ("ai=Hibernated:0:2",)
+#: The demo's schedule: on this pool, a floor of `SCHEDULE_MINIMUM` for `SCHEDULE_WINDOW_SECONDS` (local
+#: seconds) from the first whole minute at least `SCHEDULE_LEAD_SECONDS` after the demo starts.
+SCHEDULE_POOL = "ai"
+SCHEDULE_NAME = "demo-floor"
+SCHEDULE_MINIMUM = 1
+SCHEDULE_WINDOW_SECONDS = 15.0
+SCHEDULE_LEAD_SECONDS = 3.0
+#: The longest the burst waits for the warm pool to be prepared.
+WARM_POOL_WAIT_SECONDS = 30.0
 
 
 def job(pool: str, plan: str, index: int, rng: random.Random) -> dict[str, Any]:
@@ -77,6 +103,103 @@ def submit_burst(jobs_producer: Producer, rng: random.Random, size: float = 1.0)
         if jobs_producer.submit(**spec, now=datetime.now(UTC)).reserved:
             report.charged.add(spec["job_id"])
     return report
+
+
+def demo_schedule(now: datetime) -> tuple[dict[str, Any], float]:
+    """The demo's schedule (the schedule signal's settings, in UTC) and when its window ends (epoch
+    seconds): a cron expression naming one minute (cron fires on whole minutes), the first at least
+    `SCHEDULE_LEAD_SECONDS` from `now`."""
+    lead = now + timedelta(seconds=SCHEDULE_LEAD_SECONDS)
+    fire = lead.replace(second=0, microsecond=0)
+    if fire < lead:
+        fire += timedelta(minutes=1)
+    schedule = {
+        "name": SCHEDULE_NAME,
+        "cron": f"{fire.minute} {fire.hour} {fire.day} {fire.month} *",
+        "time_zone": "UTC",
+        "minimum": SCHEDULE_MINIMUM,
+        "window_seconds": SCHEDULE_WINDOW_SECONDS,
+    }
+    return schedule, fire.timestamp() + SCHEDULE_WINDOW_SECONDS
+
+
+def add_schedule(endpoint_url: str, settings: LocalSettings, schedule: dict[str, Any]) -> None:
+    """Give `SCHEDULE_POOL` the schedule in the scaler's configuration parameter (the operator's change;
+    the local scaler reads it again within CONFIG_MAX_AGE_SECONDS)."""
+    import boto3
+
+    ssm = boto3.client("ssm", endpoint_url=endpoint_url, region_name=settings.region)
+    name = stack.config_parameter(settings)
+    config = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    for pool in config["pools"]:
+        if pool["name"] == SCHEDULE_POOL:
+            pool["signals"] = {**pool.get("signals", {}), "schedule": {"schedules": [schedule]}}
+    value = ScalerConfig.model_validate(config).model_dump_json(exclude_defaults=False)
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+def start_cloud(state_dir: Path, settings: LocalSettings) -> tuple[dict[str, Any], float]:
+    """The demo's local cloud, with its warm pool and its schedule. Returns its state and when the
+    schedule's window ends (epoch seconds)."""
+    state = up(state_dir, warm_pools=DEMO_WARM_POOLS)
+    # The operator's side (the local cloud's admin key), before the producer's credentials.
+    schedule, schedule_ends = demo_schedule(datetime.now(UTC))
+    add_schedule(state["endpoint_url"], settings, schedule)
+    return state, schedule_ends
+
+
+@dataclass
+class TimelineLines:
+    """The timeline's lines, each printed once as it happens: an instance started from a warm pool (and
+    how long it took against the cold starts so far), and each schedule the scaler's explanation names."""
+
+    seen_starts: set[str] = field(default_factory=set)
+    seen_schedules: set[tuple[str, str]] = field(default_factory=set)
+
+    def new(self, status: dict[str, Any], elapsed: float) -> list[str]:
+        lines: list[str] = []
+        cold = [s for p in status["pools"].values() for _i, s, warm in p.get("starts", []) if not warm]
+        for name, pool in status["pools"].items():
+            for instance_id, seconds, warm in pool.get("starts", []):
+                if not warm or instance_id in self.seen_starts:
+                    continue
+                self.seen_starts.add(instance_id)
+                versus = f"cold starts so far: {sum(cold) / len(cold):.1f} s" if cold else "no cold start yet"
+                lines.append(
+                    f"t={elapsed:.0f}s {name}: {instance_id} started from the warm pool in {seconds:.1f} s ({versus})"
+                )
+        for outcome in status["scaler"]["last"]:
+            decision = outcome.get("decision") or {}
+            lines += self._schedules(outcome["pool"], decision.get("explanation", []), elapsed)
+        return lines
+
+    def _schedules(self, pool: str, explanation: list[str], elapsed: float) -> list[str]:
+        lines = []
+        for line in explanation:
+            if line.startswith('schedule "') and (pool, line) not in self.seen_schedules:
+                self.seen_schedules.add((pool, line))
+                lines.append(f"t={elapsed:.0f}s {pool}: {line}")
+        return lines
+
+    def from_log(self, log: Iterable[str], started_at: float) -> list[str]:
+        """The schedule lines the live view missed (a window shorter than a slow status poll), from the
+        scaler's "decision" log records, each at its tick's time (`started_at`: epoch seconds)."""
+        lines: list[str] = []
+        for text in log:
+            try:
+                record = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("message") == "decision" and "explanation" in record:
+                at = datetime.strptime(record["timestamp"], LOG_TIME).timestamp() - started_at
+                lines += self._schedules(record["pool"], record["explanation"], at)
+        return lines
+
+
+def warm_pools_ready(status: dict[str, Any]) -> bool:
+    """Every warm pool holds prepared instances only (Warmed:Stopped, Warmed:Running, Warmed:Hibernated)."""
+    warm = [i for p in status["pools"].values() for i in p.get("warm_pool", [])]
+    return all(i["LifecycleState"] in WARMED_READY for i in warm)
 
 
 def outcome_line(ledger: dict[str, Any], submitted: int) -> str:
@@ -148,13 +271,14 @@ def progress_line(status: dict[str, Any], elapsed: float, submitted: int) -> str
 
 
 def settled(status: dict[str, Any]) -> bool:
-    """Queues and DLQs drained (dead letters refunded), pools back at their minimum, no lifecycle action open."""
+    """Queues and DLQs drained (dead letters refunded), pools back at their minimum, no lifecycle action open,
+    warm pools prepared again."""
     queues_empty = all(q["visible"] == 0 and q["in_flight"] == 0 and q["dlq"] == 0 for q in status["queues"].values())
     at_minimum = all(
         p["desired"] == (1 if name == "messaging" else 0) and len(p["instances"]) == p["desired"]
         for name, p in status["pools"].items()
     )
-    return queues_empty and at_minimum and status["lifecycle"]["pending"] == 0
+    return queues_empty and at_minimum and status["lifecycle"]["pending"] == 0 and warm_pools_ready(status)
 
 
 def passed(report: JobReport, status: dict[str, Any]) -> bool:
@@ -206,7 +330,7 @@ def run(
     rng = random.Random(seed)  # noqa: S311 - demo workload, not security
     try:
         # Inside the try: a cloud that fails to start still gives its state directory back.
-        state = up(state_dir)
+        state, schedule_ends = start_cloud(state_dir, settings)
         # The producer runs as a product would: under the stack's producer policy alone. Clients cached
         # by an earlier run in this process (another local cloud, maybe on the same port) hold other
         # credentials: this run's clients are made afresh.
@@ -224,12 +348,19 @@ def run(
         started = time.monotonic()
         started_at = time.time()  # the scaler's log records are timed by the wall clock
         report = JobReport(set())
+        lines = TimelineLines()
         status = patient_status(state)
         next_line = 0.0
         with Live(view(status, 0, 0), console=console, refresh_per_second=2) as live:
             while True:
                 elapsed = time.monotonic() - started
-                if not report.submitted and elapsed >= 3:
+                # The burst lands once the warm pool is prepared (as a warm pool is meant to be: before the
+                # work arrives), or after WARM_POOL_WAIT_SECONDS whatever it holds.
+                if (
+                    not report.submitted
+                    and elapsed >= 3
+                    and (warm_pools_ready(status) or elapsed >= WARM_POOL_WAIT_SECONDS)
+                ):
                     report = submit_burst(jobs_producer, rng, size)
                     timeline.burst_at = elapsed
                 try:
@@ -240,13 +371,16 @@ def run(
                     time.sleep(1)
                     continue
                 timeline.add(elapsed, status)
+                for line in lines.new(status, elapsed):
+                    console.print(line)
                 live.update(view(status, elapsed, len(report.submitted)))
                 if not console.is_terminal and elapsed >= next_line:
                     # Piped or logged (CI), the live view shows only at the end: a line now and then instead,
                     # dated when the status arrived (on a busy machine a status can take seconds to answer).
                     console.print(progress_line(status, time.monotonic() - started, len(report.submitted)))
                     next_line = elapsed + PROGRESS_SECONDS
-                if report.submitted and settled(status) and elapsed > 10:
+                # Settled, and past the schedule's window (whose floor shows in the timeline).
+                if report.submitted and settled(status) and elapsed > 10 and time.time() > schedule_ends:
                     break
                 if elapsed > timeout:
                     console.print(f"[red]demo: not settled after {timeout:.0f} s[/]")
@@ -259,12 +393,21 @@ def run(
         _stop(state_dir, caller_environment)
     read_worker_logs(state_dir / "instances", report)
     # The scaler's decisions, each at its tick's time: what the timeline's scale-down window is drawn from.
-    with (state_dir / "localcloud.log").open(encoding="utf-8", errors="replace") as log:
-        timeline.read_decisions(log, started_at)
+    read_log(console, state_dir / "localcloud.log", timeline, lines, started_at)
     for path in timeline.plot(out_dir):
         console.print(f"timeline: {path}")
     print_summary(console, report, status)
     return report, status
+
+
+def read_log(console: Console, path: Path, timeline: Timeline, lines: TimelineLines, started_at: float) -> None:
+    """The scaler's decisions from the local cloud's log: the timeline's scale-down window, and the
+    schedule lines the live view missed."""
+    with path.open(encoding="utf-8", errors="replace") as log:
+        timeline.read_decisions(log, started_at)
+    with path.open(encoding="utf-8", errors="replace") as log:
+        for line in lines.from_log(log, started_at):
+            console.print(line)
 
 
 def print_summary(console: Console, report: JobReport, status: dict[str, Any]) -> None:

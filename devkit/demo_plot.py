@@ -30,7 +30,7 @@ RECOMMENDATION_LABEL = "recommendation (the need, before the window)"
 #: The limit a decision names when the scale-down window kept it above its recommendation.
 STABILIZED = "ScaleDownStabilized"
 #: Powertools' log timestamp: "2026-12-07 05:30:05,325+0000".
-_LOG_TIME = "%Y-%m-%d %H:%M:%S,%f%z"
+LOG_TIME = "%Y-%m-%d %H:%M:%S,%f%z"
 
 
 class Tick(NamedTuple):
@@ -97,7 +97,7 @@ class Timeline:
                 continue
             if not isinstance(record, dict) or record.get("message") != "decision" or "limited_by" not in record:
                 continue
-            t = datetime.strptime(record["timestamp"], _LOG_TIME).timestamp() - started_at
+            t = datetime.strptime(record["timestamp"], LOG_TIME).timestamp() - started_at
             if t >= 0:
                 tick = Tick(t, record["recommendation"], record["desired"], record["limited_by"])
                 self.ticks.setdefault(record["pool"], []).append(tick)

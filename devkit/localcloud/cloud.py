@@ -29,6 +29,7 @@ from devkit.localcloud import stack as stack_module
 from devkit.localcloud.emulation import AutoScalingEmulator, RunCommandEmulator
 from devkit.localcloud.fleet import WorkerFleet
 from devkit.localcloud.iam import LocalIam, current_component, resource_context
+from devkit.localcloud.imds import instance_metadata
 from devkit.localcloud.ledger import local_ledger
 from devkit.localcloud.recording import CallRecorder, default_session
 from devkit.localcloud.server import moto_server
@@ -145,7 +146,10 @@ class LocalCloud:
         # Lambda's SQS poller: its calls are the function's (recorded and judged against its role).
         self._poller = default_session().client("sqs", endpoint_url=self.endpoint_url)
         self.stack = stack_module.create(self.settings, self.endpoint_url)
-        self.fleet = WorkerFleet(self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time, iam=self.iam)
+        imds_url = self._resources.enter_context(instance_metadata(self.emulator.target_lifecycle_state))
+        self.fleet = WorkerFleet(
+            self.stack, self.emulator, self.endpoint_url, self.state_dir, time.time, imds_url=imds_url, iam=self.iam
+        )
         self.agent = RunCommandEmulator(
             clock=time.time,
             drain=self.fleet.drain,
@@ -234,6 +238,7 @@ class LocalCloud:
         while not self._stop.wait(CONTROL_SECONDS):
             try:
                 self.emulator.expire()
+                self.emulator.fill_warm_pools()
                 self.emulator.advance_refreshes()
                 self.agent.step()
                 self.fleet.step()
@@ -417,7 +422,11 @@ class LocalCloud:
                 }
                 for i in group["Instances"]
             ]
-            spec = group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+            # A group with a warm pool launches from its plain launch template (stack.py).
+            spec = (
+                group.get("LaunchTemplate")
+                or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+            )
             pools[name] = {
                 "group": pool.config.group_name,
                 "desired": group["DesiredCapacity"],
@@ -427,6 +436,14 @@ class LocalCloud:
                 "launch_template_version": spec.get("Version"),
                 "refreshes": [r.as_dict() for r in self.emulator.refreshes.get(pool.config.group_name, [])],
                 "desired_changes": self.emulator.desired_changes.get(pool.config.group_name, []),
+                # Its warm pool's instances (DescribeWarmPool), and each start into service: (instance id,
+                # seconds from launch or warm start to InService, whether it was a warm start).
+                **(
+                    {"warm_pool": self.emulator.warm_instances(pool.config.group_name)}
+                    if self.emulator.warm_pool_state(pool.config.group_name) is not None
+                    else {}
+                ),
+                "starts": self.emulator.starts.get(pool.config.group_name, []),
             }
             for url, dlq in zip(pool.queue_urls, pool.dlq_urls, strict=True):
                 attrs = self._queue_counts(url)

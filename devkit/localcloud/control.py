@@ -130,9 +130,12 @@ def up(
     drop_lifecycle_events: tuple[str, ...] = (),
     reconcile: bool = True,
     drain_seconds: int | None = None,
+    *,
+    warm_pools: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Start the daemon unless one runs; wait until it is ready. Returns its state.
 
+    `warm_pools` gives pools a warm pool (the daemon's `--warm-pool POOL=STATE[:MIN_SIZE[:MAX_PREPARED]]`).
     A running daemon is reused only when it has the options asked for (OptionsDiffer otherwise).
     Interrupted while it starts (Ctrl-C, SIGTERM), the starting daemon and its workers are stopped.
     `drop_lifecycle_events` (fault injection, for tests) names detail-types whose events are lost.
@@ -157,6 +160,11 @@ def up(
                 f"schedule {'on' if state.get('reconcile', True) else 'off (--no-reconcile)'}: stop it first "
                 "(queue-scaler local down)"
             )
+        if sorted(state.get("warm_pools", [])) != sorted(warm_pools):
+            raise OptionsDiffer(
+                f"a local cloud already runs in {state_dir} ({state['endpoint_url']}) with warm pools "
+                f"{state.get('warm_pools', [])}, not {list(warm_pools)}: stop it first (queue-scaler local down)"
+            )
         return state
     check_templates()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +174,8 @@ def up(
         + ([] if schedule_seconds is None else ["--schedule-seconds", str(schedule_seconds)])
         + ([] if reconcile else ["--no-reconcile"])
         + ([] if drain_seconds is None else ["--drain-seconds", str(drain_seconds)])
-        + [arg for kind in drop_lifecycle_events for arg in ("--drop-lifecycle-event", kind)],
+        + [arg for kind in drop_lifecycle_events for arg in ("--drop-lifecycle-event", kind)]
+        + [arg for spec in warm_pools for arg in ("--warm-pool", spec)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

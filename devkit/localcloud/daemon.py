@@ -19,7 +19,7 @@ from typing import Any
 
 from devkit.localcloud.cloud import LocalCloud, free_port
 from devkit.localcloud.iam import PRODUCER
-from devkit.localcloud.stack import LocalSettings
+from devkit.localcloud.stack import WARM_POOL_STATES, LocalSettings, WarmPoolSettings
 
 STATE_FILE = "state.json"
 
@@ -74,6 +74,20 @@ def serve_status(cloud: LocalCloud) -> ThreadingHTTPServer:
     return server
 
 
+def parse_warm_pool(spec: str) -> tuple[str, WarmPoolSettings]:
+    """`ai=Stopped:0:2` -> ("ai", WarmPoolSettings("Stopped", 0, 2)); an unknown state is refused by name."""
+    pool, _, rest = spec.partition("=")
+    state, *sizes = rest.split(":")
+    numbers = len(sizes) <= 2 and all(size.lstrip("-").isdigit() for size in sizes)
+    if not pool or state not in WARM_POOL_STATES or not numbers:
+        raise SystemExit(
+            f"--warm-pool {spec!r}: write POOL=STATE[:MIN_SIZE[:MAX_PREPARED]], "
+            f"STATE one of {', '.join(WARM_POOL_STATES)}"
+        )
+    min_size, max_prepared = [int(size) for size in sizes] + [0, -1][len(sizes) :]
+    return pool, WarmPoolSettings(state, min_size, max_prepared)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devkit.localcloud.daemon")
     parser.add_argument("state_dir", type=Path)
@@ -89,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DETAIL_TYPE",
         help="fault injection: lose every lifecycle event of this detail-type before it reaches its queue",
     )
+    parser.add_argument(
+        "--warm-pool",
+        action="append",
+        default=[],
+        metavar="POOL=STATE[:MIN_SIZE[:MAX_PREPARED]]",
+        help="give POOL a warm pool (as its WarmPoolState, WarmPoolMinSize, WarmPoolMaxPreparedCapacity)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per emulated API request would drown what matters; errors still show.
@@ -102,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         reconcile_schedule=not args.no_reconcile,
         drain_seconds=args.drain_seconds,
         drop_lifecycle_events=tuple(args.drop_lifecycle_event),
+        warm_pools=dict(parse_warm_pool(spec) for spec in args.warm_pool),
     )
     cloud = LocalCloud(args.state_dir, settings)
     try:
@@ -120,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             # CLI's submit / credits / jobs use with --local, as a product would on AWS.
             "producer": cloud.iam.environment(PRODUCER),
             "drain_seconds": settings.drain_seconds,
+            "warm_pools": sorted(args.warm_pool),
         }
         # Written whole, then renamed: `local up` polls for this file and must never read half of it.
         partial = args.state_dir / f"{STATE_FILE}.partial"

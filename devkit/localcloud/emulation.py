@@ -22,6 +22,15 @@ RecordLifecycleActionHeartbeat. This module patches moto, in the local cloud's p
   each instance reports the launch template version it was launched from, and a refresh replaces
   the instances of another version, launch before terminate, through both hooks.
 
+- a group with a warm pool (PutWarmPool, moto's own configuration) keeps it filled as AWS does: AWS's
+  size (MaxGroupPreparedCapacity, or MaxSize, minus desired capacity; at least the pool's MinSize) of
+  instances launched outside desired capacity, each through Warmed:Pending:Wait (the launch hook, its
+  event's Origin EC2 and Destination WarmPool) to Warmed:<PoolState> once the action completes (the
+  worker fleet stops a Stopped or Hibernated pool's worker, as the instance stops). A scale-out takes
+  warmed instances first: Pending:Wait again, Origin WarmPool and Destination AutoScalingGroup, a warm
+  start (LocalSettings.warm_start_seconds instead of a cold boot). DescribeWarmPool answers with them
+  (moto's lists none). Not emulated: trimming a pool above its size, and ReuseOnScaleIn's way back.
+
 - SendCommand runs on the local instances what the LifecycleFunction's scripts would run
   (RunCommandEmulator, below).
 
@@ -42,6 +51,7 @@ from typing import Any
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult
 
 from queue_scaler.lifecycle.domain.commands import (
     COMMENT_MAX_CHARS,
@@ -59,6 +69,10 @@ STDOUT_CONTENT_CHARS = 24_000
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
 TERMINATING_STATES = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
+#: An instance in (or headed for) a warm pool: outside the group's instances and desired capacity.
+WARMED_PREFIX = "Warmed:"
+#: The warm pool's steady states: prepared instances a scale-out starts first.
+WARMED_READY = ("Warmed:Stopped", "Warmed:Running", "Warmed:Hibernated")
 
 
 @dataclass
@@ -108,6 +122,18 @@ class InstanceRecord:
     state: Any  # moto's InstanceState; its lifecycle_state is what DescribeAutoScalingGroups reports
     #: The group's launch template version when the instance launched (the policy's "oldest" rule).
     template_version: int = 0
+    #: When its current start began: its launch, or its leaving the warm pool (a warm start).
+    started_at: float = 0.0
+    warm_start: bool = False
+    #: Seconds spent stopped or hibernated in a warm pool (EC2 bills no instance time for them), and since
+    #: when it is there now.
+    parked_seconds: float = 0.0
+    parked_since: float | None = None
+
+    def billed_seconds(self, now: float) -> float:
+        """Instance time EC2 bills: since launch, less the time stopped or hibernated in a warm pool."""
+        parked = self.parked_seconds + (now - self.parked_since if self.parked_since is not None else 0.0)
+        return now - self.launched_at - parked
 
 
 #: An instance refresh in these states is not over (AWS refuses to start another).
@@ -197,6 +223,8 @@ class AutoScalingEmulator:
     refreshes: dict[str, list[InstanceRefresh]] = field(default_factory=dict)
     #: Each group's changes of desired capacity: (when, from, to, whether a refresh was running).
     desired_changes: dict[str, list[tuple[float, int, int, bool]]] = field(default_factory=dict)
+    #: Each group's starts into service: (instance id, seconds from launch or warm start to InService, warm).
+    starts: dict[str, list[tuple[str, float, bool]]] = field(default_factory=dict)
 
     # --- installation -----------------------------------------------------------------------
     def install(self) -> None:
@@ -270,6 +298,11 @@ class AutoScalingEmulator:
             set_instance_protection(backend, group_name, instance_ids, protected)
             emulator._protection_changed(backend.autoscaling_groups[group_name])
 
+        def describe_warm_pool(response: AutoScalingResponse) -> ActionResult:
+            name = response._get_param("AutoScalingGroupName")
+            configuration = emulator.backend.describe_warm_pool(group_name=name)
+            return ActionResult({"WarmPoolConfiguration": configuration, "Instances": emulator.warm_instances(name)})
+
         asg_models.FakeAutoScalingGroup.update = update  # type: ignore[method-assign,assignment]
         asg_models.FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign,assignment]
         asg_models.AutoScalingBackend.set_instance_protection = protect  # type: ignore[method-assign,assignment]
@@ -277,6 +310,7 @@ class AutoScalingEmulator:
         AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat  # type: ignore[attr-defined]
         AutoScalingResponse.start_instance_refresh = start_instance_refresh  # type: ignore[attr-defined]
         AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
+        AutoScalingResponse.describe_warm_pool = describe_warm_pool  # type: ignore[method-assign,assignment]
         asg_models.InstanceState.launch_template = property(launch_template)  # type: ignore[method-assign,assignment]
 
     @property
@@ -304,6 +338,8 @@ class AutoScalingEmulator:
             ids = {s.instance.id for s in live}
             doubled = sum(1 for old, new in (refresh.pairs if refresh else {}).items() if old in ids and new in ids)
             delta = (group.desired_capacity or 0) - (len(live) - doubled)
+            if delta > 0:
+                delta -= self._start_warmed(group, delta)
             if delta > 0:
                 before = set(group.instance_states)
                 group.replace_autoscaling_group_instances(delta, group.get_propagated_tags())
@@ -342,17 +378,134 @@ class AutoScalingEmulator:
     def _record(self, state: Any) -> InstanceRecord:
         return self.instances.get(state.instance.id) or InstanceRecord(state.instance.id, "", 0.0, state)
 
-    def _launched(self, group: Any, state: Any) -> None:
+    def _launched(self, group: Any, state: Any, warm: bool = False) -> None:
+        """A new instance: into service, or (`warm`) into the warm pool, through the launch hook either way."""
         now = self.clock()
         self.instances[state.instance.id] = InstanceRecord(
-            state.instance.id, group.name, now, state, _template_version(group)
+            state.instance.id, group.name, now, state, _template_version(group), started_at=now
         )
+        prefix = WARMED_PREFIX if warm else ""
         hook = self._hook(group, LAUNCHING)
         if hook is None:
-            state.lifecycle_state = "Pending"
+            state.lifecycle_state = f"{prefix}Pending"
             return
-        state.lifecycle_state = "Pending:Wait"
+        state.lifecycle_state = f"{prefix}Pending:Wait"
         self._start_action(group, hook, state, LAUNCHING, now)
+
+    # --- warm pool --------------------------------------------------------------------------------
+    def warm_pool_size(self, group: Any) -> int:
+        """AWS's size of the group's warm pool: MaxGroupPreparedCapacity (MaxSize when not set) minus
+        desired capacity, at least the pool's MinSize."""
+        pool = group.warm_pool
+        prepared = pool.max_group_prepared_capacity
+        # The API's query string gives moto text: "-1" (or nothing) is AWS's default, the group's MaxSize.
+        ceiling = group.max_size if prepared in (None, "", -1, "-1") else int(prepared)
+        return max(int(pool.min_size or 0), ceiling - (group.desired_capacity or 0))
+
+    def _warm_records(self, group_name: str) -> list[InstanceRecord]:
+        return [
+            r
+            for r in self.instances.values()
+            if r.group == group_name and r.state.lifecycle_state.startswith(WARMED_PREFIX)
+        ]
+
+    def fill_warm_pools(self) -> None:
+        """Launch into each warm pool what it lacks of its size (called by the local cloud's control loop)."""
+        with self.lock:
+            for group in list(self.backend.autoscaling_groups.values()):
+                if getattr(group, "warm_pool", None) is None:
+                    continue
+                lacking = self.warm_pool_size(group) - len(self._warm_records(group.name))
+                for _ in range(max(0, lacking)):
+                    before = {s.instance.id for s in group.instance_states}
+                    group.replace_autoscaling_group_instances(1, group.get_propagated_tags())
+                    # Outside desired capacity: not one of the group's instances (DescribeAutoScalingGroups).
+                    launched = [s for s in group.instance_states if s.instance.id not in before]
+                    group.instance_states = [s for s in group.instance_states if s.instance.id in before]
+                    for state in launched:
+                        self._launched(group, state, warm=True)
+
+    def _start_warmed(self, group: Any, wanted: int) -> int:
+        """A scale-out takes warmed instances first: each starts (Pending:Wait, Origin WarmPool) and
+        joins the group. Returns how many it took."""
+        if getattr(group, "warm_pool", None) is None:
+            return 0
+        ready = sorted(
+            (r for r in self._warm_records(group.name) if r.state.lifecycle_state in WARMED_READY),
+            key=lambda r: r.launched_at,
+        )[:wanted]
+        now = self.clock()
+        hook = self._hook(group, LAUNCHING)
+        for record in ready:
+            if record.state.lifecycle_state != "Warmed:Running":
+                self.backend.ec2_backend.start_instances([record.instance_id])
+            if record.parked_since is not None:
+                record.parked_seconds += now - record.parked_since
+                record.parked_since = None
+            record.started_at, record.warm_start = now, True
+            group.instance_states.append(record.state)
+            if hook is None:
+                record.state.lifecycle_state = "Pending"
+                continue
+            record.state.lifecycle_state = "Pending:Wait"
+            self._start_action(group, hook, record.state, LAUNCHING, now, origin="WarmPool")
+        return len(ready)
+
+    def warmed(self, instance_id: str) -> None:
+        """The warm pass is over (the worker fleet stopped what runs): the instance waits in Warmed:<PoolState>."""
+        with self.lock:
+            record = self.instances.get(instance_id)
+            group = self.backend.autoscaling_groups.get(record.group) if record else None
+            if record is None or group is None or group.warm_pool is None:
+                return
+            pool_state = group.warm_pool.pool_state or "Stopped"
+            if pool_state != "Running":
+                self.backend.ec2_backend.stop_instances([instance_id])
+                record.parked_since = self.clock()
+            record.state.lifecycle_state = f"{WARMED_PREFIX}{pool_state}"
+
+    def warm_pool_state(self, group_name: str) -> str | None:
+        """The group's PoolState, or None when it has no warm pool."""
+        group = self.backend.autoscaling_groups.get(group_name)
+        return None if group is None or group.warm_pool is None else str(group.warm_pool.pool_state or "Stopped")
+
+    def target_lifecycle_state(self, instance_id: str) -> str | None:
+        """What the instance's metadata says of where it is headed (autoscaling/target-lifecycle-state):
+        Warmed:<PoolState> into a warm pool, Terminated when leaving, InService otherwise; None if unknown."""
+        with self.lock:
+            record = self.instances.get(instance_id)
+            if record is None:
+                return None
+            state = record.state.lifecycle_state
+            if state.startswith(WARMED_PREFIX):
+                return f"{WARMED_PREFIX}{self.warm_pool_state(record.group) or 'Stopped'}"
+            return "Terminated" if state in TERMINATING_STATES else "InService"
+
+    def warm_instances(self, group_name: str) -> list[dict[str, Any]]:
+        """DescribeWarmPool's Instances: the warm pool's, as the API lists them."""
+        with self.lock:
+            group = self.backend.autoscaling_groups.get(group_name)
+            if group is None:
+                raise ValidationError(f"AutoScalingGroup name not found - {group_name}")
+            return [
+                {
+                    "InstanceId": r.instance_id,
+                    "InstanceType": r.state.instance.instance_type,
+                    "AvailabilityZone": r.state.instance.placement.zone,
+                    "LifecycleState": r.state.lifecycle_state,
+                    "HealthStatus": "Healthy",
+                    "ProtectedFromScaleIn": False,
+                }
+                for r in self._warm_records(group_name)
+            ]
+
+    def record_in_service(self, instance_id: str) -> None:
+        """An instance went InService: how long its start took (launch or warm start to InService)."""
+        record = self.instances.get(instance_id)
+        if record is not None:
+            self.starts.setdefault(record.group, []).append(
+                (instance_id, round(self.clock() - record.started_at, 2), record.warm_start)
+            )
 
     def _terminate(self, group: Any, state: Any) -> None:
         now = self.clock()
@@ -363,7 +516,9 @@ class AutoScalingEmulator:
         state.lifecycle_state = "Terminating:Wait"
         self._start_action(group, hook, state, TERMINATING, now)
 
-    def _start_action(self, group: Any, hook: Any, state: Any, transition: str, now: float) -> None:
+    def _start_action(
+        self, group: Any, hook: Any, state: Any, transition: str, now: float, *, origin: str | None = None
+    ) -> None:
         timeout = float(hook.heartbeat_timeout)
         action = LifecycleAction(
             token=str(uuid.uuid4()),
@@ -377,10 +532,16 @@ class AutoScalingEmulator:
             default_result=hook.default_result,
         )
         self.actions[action.token] = action
-        self.on_event(self._event(action))
+        self.on_event(self._event(action, state.lifecycle_state, origin))
 
-    def _event(self, action: LifecycleAction) -> dict[str, Any]:
+    def _event(self, action: LifecycleAction, lifecycle_state: str = "", origin: str | None = None) -> dict[str, Any]:
+        """The EventBridge event of a lifecycle action; Origin and Destination as AWS sets them, warm
+        pools included (events/lifecycle/warm-pool-*.json)."""
         kind = "launch" if action.transition == LAUNCHING else "terminate"
+        source = origin or ("EC2" if kind == "launch" else "AutoScalingGroup")
+        destination = "AutoScalingGroup" if kind == "launch" else "EC2"
+        if lifecycle_state.startswith(WARMED_PREFIX):
+            destination = "WarmPool"
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -399,8 +560,8 @@ class AutoScalingEmulator:
                 "LifecycleHookName": action.hook,
                 "EC2InstanceId": action.instance_id,
                 "LifecycleTransition": action.transition,
-                "Origin": "EC2" if kind == "launch" else "AutoScalingGroup",
-                "Destination": "AutoScalingGroup" if kind == "launch" else "EC2",
+                "Origin": source,
+                "Destination": destination,
             },
         }
 
@@ -427,6 +588,7 @@ class AutoScalingEmulator:
                 for r in self.instances.values()
                 if r.group == group_name
                 and r.state.lifecycle_state not in TERMINATING_STATES
+                and not r.state.lifecycle_state.startswith(WARMED_PREFIX)
                 and not (skip and r.template_version == version)
             ]
             refresh = InstanceRefresh(
@@ -519,6 +681,9 @@ class AutoScalingEmulator:
         state = record.state
         if action.transition == TERMINATING:
             state.lifecycle_state = "Terminating:Proceed"
+        elif state.lifecycle_state == "Warmed:Pending:Wait":
+            # An abandoned warm pass terminates the instance; the pool then launches another.
+            state.lifecycle_state = "Warmed:Pending:Proceed" if result == "CONTINUE" else "Terminating"
         elif result == "CONTINUE":
             state.lifecycle_state = "Pending:Proceed"
         else:
@@ -553,6 +718,8 @@ class AutoScalingEmulator:
     def set_state(self, instance_id: str, lifecycle_state: str) -> None:
         with self.lock:
             self.instances[instance_id].state.lifecycle_state = lifecycle_state
+            if lifecycle_state == "InService":
+                self.record_in_service(instance_id)
 
     def remove(self, instance_id: str) -> None:
         """The instance has stopped: drop it from its group (and EC2), as Auto Scaling does after Terminated."""
@@ -561,7 +728,7 @@ class AutoScalingEmulator:
             if record is None:
                 return
             self._cancel_actions(instance_id)
-            self.lifetimes.setdefault(record.group, []).append(self.clock() - record.launched_at)
+            self.lifetimes.setdefault(record.group, []).append(record.billed_seconds(self.clock()))
             self.backend.ec2_backend.terminate_instances([instance_id])
             group = self.backend.autoscaling_groups.get(record.group)
             if group is not None:
@@ -571,16 +738,23 @@ class AutoScalingEmulator:
                 self._set_desired_capacity(group, group.desired_capacity)
 
     def instance_seconds(self, group: str) -> float:
-        """Instance time the group has used so far: removed instances and the ones still running."""
+        """Instance time the group has used so far, as EC2 bills it: removed instances and the ones still
+        running (not the time stopped or hibernated in a warm pool)."""
         with self.lock:
             now = self.clock()
-            live = sum(now - r.launched_at for r in self.instances.values() if r.group == group)
+            live = sum(r.billed_seconds(now) for r in self.instances.values() if r.group == group)
             return live + sum(self.lifetimes.get(group, []))
 
     def snapshot(self) -> list[tuple[str, str, str, float]]:
-        """(instance id, group, lifecycle state, launched at) of every instance the emulator tracks."""
+        """(instance id, group, lifecycle state, started at) of every instance the emulator tracks: started
+        at its launch, or at its warm start for one taken from a warm pool."""
         with self.lock:
-            return [(r.instance_id, r.group, r.state.lifecycle_state, r.launched_at) for r in self.instances.values()]
+            return [(r.instance_id, r.group, r.state.lifecycle_state, r.started_at) for r in self.instances.values()]
+
+    def warm_started(self, instance_id: str) -> bool:
+        """Whether the instance's current start is a warm start (taken from a warm pool)."""
+        record = self.instances.get(instance_id)
+        return record is not None and record.warm_start
 
 
 def _template_version(group: Any) -> int:

@@ -9,6 +9,17 @@ Docker's side of a stop is emulated as Docker does it: `docker stop --time N` (t
 and an instance's shutdown with the container's `--stop-timeout`) sends SIGTERM and then SIGKILL
 exactly N seconds later if the worker still runs. A Spot interruption reclaims its instance at the
 notice's end whatever runs on it: the worker is SIGKILLed and the instance removed.
+
+A warm pool's instances (emulation.py) boot like any other, and their worker runs with the user
+data's WARM_POOL_STANDBY=true: it reads its instance's target lifecycle state from the instance
+metadata (the local cloud's, imds.py, through `AWS_EC2_METADATA_SERVICE_ENDPOINT`), receives
+nothing while it says Warmed:*, and is healthy meanwhile, which is what LifecycleFunction's warm pass
+checks. Once the warm pass completes, a Stopped pool's instance stops: its worker is stopped as
+`docker stop` would (an instance's shutdown), and started again, after the shorter warm start, when
+a scale-out takes the instance; the worker then reads InService and serves at once, as Docker
+restarts the container on EC2. A Hibernated pool keeps the instance's RAM: its worker process is
+frozen (SIGSTOP) as it stands by, and resumed (SIGCONT) after the warm start, when it reads InService
+and serves without starting again. A Running pool's worker keeps standing by until its state turns.
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ from queue_scaler.lifecycle.domain.deadlines import stop_timeout_seconds
 
 RUNNING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
 STOPPING_STATES = ("Terminating", "Terminating:Proceed")
+#: Launched into a warm pool and being prepared: the worker boots and stands by.
+WARMING_STATES = ("Warmed:Pending", "Warmed:Pending:Wait")
 
 
 @dataclass
@@ -48,6 +61,8 @@ class Worker:
     #: Docker's pending SIGKILL (`docker stop --time`): the earliest one asked for wins, as in Docker.
     kill_timer: threading.Timer | None = None
     kill_at: float | None = None
+    #: Frozen (SIGSTOP) while its instance hibernates in a warm pool.
+    suspended: bool = False
 
     @property
     def running(self) -> bool:
@@ -64,6 +79,8 @@ class WorkerFleet:
     state_dir: Path
     clock: Callable[[], float]
     job_handler: str = "queue_worker.examples:sleep_job"
+    #: The local instance metadata service (imds.py): a warm pool's workers read their target state there.
+    imds_url: str = ""
     #: Each worker runs under its pool's instance role, its AWS calls recorded (devkit/localcloud/recording.py).
     iam: LocalIam | None = None
     workers: dict[str, Worker] = field(default_factory=dict)
@@ -111,6 +128,11 @@ class WorkerFleet:
                 "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             }
         )
+        warm_state = self.emulator.warm_pool_state(group)
+        if warm_state is not None:
+            # The user data's standby (queue_worker/warm.py), reading this instance's metadata (imds.py).
+            env["WARM_POOL_STANDBY"] = "true"
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"{self.imds_url}/{instance_id}"
         if self.iam is not None:
             env.update(self.iam.environment(worker_component(pool)))
         return env
@@ -162,7 +184,15 @@ class WorkerFleet:
             worker.kills.append(sig.name)
             if sig == signal.SIGTERM:
                 worker.signalled = True
-            return _killpg(worker.process.pid, sig)
+            sent = _killpg(worker.process.pid, sig)
+            self._resume(worker)  # a hibernated worker gets its signal once it runs again
+            return sent
+
+    @staticmethod
+    def _resume(worker: Worker) -> None:
+        if worker.suspended:
+            worker.suspended = False
+            _killpg(worker.process.pid, signal.SIGCONT)
 
     def pid(self, instance_id: str) -> int | None:
         worker = self.workers.get(instance_id)
@@ -244,11 +274,17 @@ class WorkerFleet:
         now = self.clock()
         with self.lock:
             self._reclaim_due(now)
-            for instance_id, group, state, launched_at in self.emulator.snapshot():
+            for instance_id, group, state, started_at in self.emulator.snapshot():
                 worker = self.workers.get(instance_id)
-                if state in RUNNING_STATES:
-                    if worker is None and now - launched_at >= self.stack.settings.boot_seconds:
+                if state in WARMING_STATES or state == "Warmed:Pending:Proceed":
+                    self._warm_step(instance_id, group, state, started_at=started_at, now=now)
+                elif state in RUNNING_STATES:
+                    if worker is None and now - started_at >= self._boot_seconds(instance_id):
                         self._start(instance_id, group)
+                    elif worker is not None and worker.suspended:
+                        # A hibernated instance taken from the warm pool resumes after its warm start.
+                        if now - started_at >= self._boot_seconds(instance_id):
+                            self._resume(worker)
                     elif worker is not None and not worker.running:
                         # The container died under a serving instance: EC2 health checks replace it.
                         self.emulator.mark_unhealthy(instance_id)
@@ -263,6 +299,39 @@ class WorkerFleet:
                     elif not worker.running:
                         self._reap(instance_id)
                         self.emulator.remove(instance_id)
+
+    def _boot_seconds(self, instance_id: str) -> float:
+        """A cold boot, or the shorter start of an instance taken from a warm pool."""
+        settings = self.stack.settings
+        return settings.warm_start_seconds if self.emulator.warm_started(instance_id) else settings.boot_seconds
+
+    def _warm_step(self, instance_id: str, group: str, state: str, *, started_at: float, now: float) -> None:
+        """An instance launched into a warm pool: it boots and its worker stands by; once the warm pass
+        completes (Warmed:Pending:Proceed) a Stopped pool's instance stops (its worker exits), a Hibernated
+        pool's hibernates (its worker is frozen, SIGSTOP, and resumed by a warm start), a Running pool's
+        worker keeps standing by."""
+        worker = self.workers.get(instance_id)
+        if state in WARMING_STATES:
+            if worker is None and now - started_at >= self.stack.settings.boot_seconds:
+                self._start(instance_id, group)
+            elif state == "Warmed:Pending" and self.healthy(instance_id):
+                self.emulator.set_state(instance_id, "Warmed:Pending:Proceed")  # no launch hook to wait for
+            return
+        pool_state = self.emulator.warm_pool_state(group)
+        if pool_state in {"Running", "Hibernated"} and worker is not None and worker.running:
+            if pool_state == "Hibernated":
+                # Hibernation keeps the instance's RAM: the worker process is frozen as it is, standing by.
+                _killpg(worker.process.pid, signal.SIGSTOP)
+                worker.suspended = True
+            self.emulator.warmed(instance_id)
+        elif worker is not None and worker.running:
+            if not worker.signalled:
+                # The instance stops: Docker stops the container with its --stop-timeout.
+                self.docker_stop(instance_id, stop_timeout_seconds(self.stack.settings.drain_seconds))
+        else:
+            if worker is not None:
+                self._reap(instance_id)
+            self.emulator.warmed(instance_id)
 
     def _reap(self, instance_id: str) -> None:
         worker = self.workers.pop(instance_id)
@@ -285,6 +354,7 @@ class WorkerFleet:
         for worker in workers:
             if worker.running:
                 _killpg(worker.process.pid, signal.SIGTERM)
+                self._resume(worker)
         for worker in workers:
             try:
                 worker.process.wait(timeout=timeout)

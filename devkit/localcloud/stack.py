@@ -21,6 +21,34 @@ from queue_scaler.scaling.domain.pool import PoolConfig
 TEMPLATES_ENV = "QS_LOCAL_TEMPLATES"
 LAUNCH_HOOK = "launch-readiness"
 TERMINATE_HOOK = "terminate-drain"
+#: templates/pool.yaml's WarmPoolState values that make a warm pool (PutWarmPool's PoolState).
+WARM_POOL_STATES = ("Stopped", "Hibernated", "Running")
+#: The design's cold boot, 60-180 s (docs/design): its middle is what a local cold boot stands for.
+DESIGN_COLD_BOOT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class WarmPoolSettings:
+    """A pool's warm pool, as templates/pool.yaml's parameters set it (WarmPoolState, WarmPoolMinSize,
+    WarmPoolMaxPreparedCapacity, WarmPoolReuseOnScaleIn) and its AWS::AutoScaling::WarmPool makes it."""
+
+    state: str = "Stopped"
+    min_size: int = 0
+    #: MaxGroupPreparedCapacity; -1 for AWS's default (the group's MaxSize).
+    max_prepared_capacity: int = -1
+    reuse_on_scale_in: bool = False
+
+    def put_warm_pool_arguments(self, group_name: str) -> dict[str, Any]:
+        """PutWarmPool's arguments, as the template's WarmPool resource passes them."""
+        arguments: dict[str, Any] = {
+            "AutoScalingGroupName": group_name,
+            "PoolState": self.state,
+            "MinSize": self.min_size,
+            "InstanceReusePolicy": {"ReuseOnScaleIn": self.reuse_on_scale_in},
+        }
+        if self.max_prepared_capacity != -1:
+            arguments["MaxGroupPreparedCapacity"] = self.max_prepared_capacity
+        return arguments
 
 
 @dataclass(frozen=True)
@@ -54,6 +82,18 @@ class LocalSettings:
     #: A laptop's fleet: each pool's MaxSize on the local cloud (`default_max_size` for a pool not named).
     max_sizes: dict[str, int] = field(default_factory=lambda: {"messaging": 2, "video": 6, "ai": 4})
     default_max_size: int = 2
+    #: Pools with a warm pool (none by default, as the template's WarmPoolState "off"): their group
+    #: launches On-Demand from its plain launch template, as the template's rule WarmPoolIsOnDemand asks.
+    warm_pools: dict[str, WarmPoolSettings] = field(default_factory=dict)
+
+    @property
+    def warm_start_seconds(self) -> float:
+        """A warm start's boot on the local cloud: the cold boot scaled as the simulator's warm start
+        (devkit/sim/billing.py WARM_START_SECONDS, 36 s, AWS's workshop figure for a Stopped pool) is to
+        the design's cold boot (60-180 s, its middle)."""
+        from devkit.sim.billing import WARM_START_SECONDS
+
+        return self.boot_seconds * WARM_START_SECONDS / DESIGN_COLD_BOOT_SECONDS
 
     @property
     def terminate_hook_timeout(self) -> int:
@@ -298,23 +338,16 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
             queue_urls.append(url)
             dlq_urls.append(dlq_url)
         config = PoolConfig.model_validate({**spec, "queues": queues})
+        warm_pool = settings.warm_pools.get(config.name)
+        # Spot-ready as the template's groups are (several types, capacity rebalancing); with a warm
+        # pool, the template's plain launch template, On-Demand (AWS allows no warm pool otherwise).
+        launch: dict[str, Any] = {"MixedInstancesPolicy": _mixed_instances_policy(launch_template)}
+        if warm_pool is not None:
+            launch = {"LaunchTemplate": {"LaunchTemplateId": launch_template, "Version": "1"}}
         asg.create_auto_scaling_group(
             AutoScalingGroupName=config.group_name,
-            # Spot-ready as the template's groups are: several types, capacity rebalancing.
-            MixedInstancesPolicy={
-                "LaunchTemplate": {
-                    # Pinned by number, as the template pins LatestVersionNumber: instances of an older
-                    # version are then told apart (new_image, below).
-                    "LaunchTemplateSpecification": {"LaunchTemplateId": launch_template, "Version": "1"},
-                    "Overrides": [{"InstanceType": "c7g.medium"}, {"InstanceType": "c6g.medium"}],
-                },
-                "InstancesDistribution": {
-                    "OnDemandBaseCapacity": 0,
-                    "OnDemandPercentageAboveBaseCapacity": 30,
-                    "SpotAllocationStrategy": "price-capacity-optimized",
-                },
-            },
-            CapacityRebalance=True,
+            **launch,
+            CapacityRebalance=warm_pool is None,
             MinSize=config.min_size,
             MaxSize=config.max_size,
             DesiredCapacity=0,
@@ -335,6 +368,8 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
             DefaultResult="CONTINUE",
         )
         # Hooks in place first, then the minimum: the messaging pool's idle worker also goes through them.
+        if warm_pool is not None:
+            asg.put_warm_pool(**warm_pool.put_warm_pool_arguments(config.group_name))
         asg.update_auto_scaling_group(AutoScalingGroupName=config.group_name, DesiredCapacity=config.min_size)
         pools[config.name] = PoolResources(config, queue_urls, dlq_urls)
 
@@ -352,19 +387,40 @@ def create(settings: LocalSettings, endpoint_url: str) -> LocalStack:
     return stack
 
 
+def _mixed_instances_policy(launch_template: str) -> dict[str, Any]:
+    return {
+        "LaunchTemplate": {
+            # Pinned by number, as the template pins LatestVersionNumber: instances of an older
+            # version are then told apart (new_image, below).
+            "LaunchTemplateSpecification": {"LaunchTemplateId": launch_template, "Version": "1"},
+            "Overrides": [{"InstanceType": "c7g.medium"}, {"InstanceType": "c6g.medium"}],
+        },
+        "InstancesDistribution": {
+            "OnDemandBaseCapacity": 0,
+            "OnDemandPercentageAboveBaseCapacity": 30,
+            "SpotAllocationStrategy": "price-capacity-optimized",
+        },
+    }
+
+
 def new_image(autoscaling: Any, ec2: Any, group_name: str, image_id: str = "ami-0fe1c0a1e2b3c4d5e") -> str:
     """What a deploy with a new AMI or image URI does to one pool's group: a new launch template version,
     written into the group by number (CloudFormation's `LatestVersionNumber`), nothing else. The group's
     instances keep their version until the scaler's instance refresh replaces them. Returns the version."""
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
-    policy = group["MixedInstancesPolicy"]
-    spec = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+    # A group with a warm pool launches from its plain launch template; the others from their mixed policy.
+    policy = group.get("MixedInstancesPolicy")
+    spec = group["LaunchTemplate"] if policy is None else policy["LaunchTemplate"]["LaunchTemplateSpecification"]
     template_id = spec["LaunchTemplateId"]
     created = ec2.create_launch_template_version(
         LaunchTemplateId=template_id, SourceVersion=str(spec["Version"]), LaunchTemplateData={"ImageId": image_id}
     )
     version = str(created["LaunchTemplateVersion"]["VersionNumber"])
     # The id alone: UpdateAutoScalingGroup refuses a specification that names both the id and the name.
-    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = {"LaunchTemplateId": template_id, "Version": version}
+    pinned = {"LaunchTemplateId": template_id, "Version": version}
+    if policy is None:
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, LaunchTemplate=pinned)
+        return version
+    policy["LaunchTemplate"]["LaunchTemplateSpecification"] = pinned
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MixedInstancesPolicy=policy)
     return version

@@ -18,6 +18,7 @@ instance between a receive and the protection call) is what the terminate hook's
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import urllib.request
@@ -34,8 +35,9 @@ from queue_worker.telemetry import Telemetry
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
 
-#: IMDSv2 (the launch template requires tokens; hop limit 2 lets the container reach it).
-IMDS = "http://169.254.169.254/latest"
+#: IMDSv2 (the launch template requires tokens; hop limit 2 lets the container reach it). The AWS SDKs'
+#: AWS_EC2_METADATA_SERVICE_ENDPOINT moves it, as botocore honours it: the local cloud's instances read theirs there.
+IMDS = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254").rstrip("/") + "/latest"
 #: Pause before retrying a failed SetInstanceProtection call.
 RETRY_SECONDS = 2.0
 
