@@ -439,7 +439,10 @@ class LocalCloud:
                 # Its warm pool's instances (DescribeWarmPool), and each start into service: (instance id,
                 # seconds from launch or warm start to InService, whether it was a warm start).
                 **(
-                    {"warm_pool": self.emulator.warm_instances(pool.config.group_name)}
+                    {
+                        "warm_pool": self.emulator.warm_instances(pool.config.group_name),
+                        "warm_pool_size": self.emulator.warm_pool_target(pool.config.group_name),
+                    }
                     if self.emulator.warm_pool_state(pool.config.group_name) is not None
                     else {}
                 ),

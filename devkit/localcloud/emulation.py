@@ -464,6 +464,12 @@ class AutoScalingEmulator:
                 record.parked_since = self.clock()
             record.state.lifecycle_state = f"{WARMED_PREFIX}{pool_state}"
 
+    def warm_pool_target(self, group_name: str) -> int:
+        """How many instances the group's warm pool holds once prepared (0 without a warm pool)."""
+        with self.lock:
+            group = self.backend.autoscaling_groups.get(group_name)
+            return 0 if group is None or group.warm_pool is None else self.warm_pool_size(group)
+
     def warm_pool_state(self, group_name: str) -> str | None:
         """The group's PoolState, or None when it has no warm pool."""
         group = self.backend.autoscaling_groups.get(group_name)

@@ -32,10 +32,13 @@ def test_given_the_demos_start_then_its_schedule_fires_at_the_next_minute_and_is
     assert schedule.in_force(ends - 0.5) is not None and schedule.in_force(ends) is None
 
 
-def status(starts: list[list[Any]], explanation: list[str], warm_pool: list[str]) -> dict[str, Any]:
+def status(
+    starts: list[list[Any]], explanation: list[str], warm_pool: list[str], size: int | None = None
+) -> dict[str, Any]:
+    warm = [{"LifecycleState": s} for s in warm_pool]
     return {
         "pools": {
-            "ai": {"starts": starts, "warm_pool": [{"LifecycleState": s} for s in warm_pool]},
+            "ai": {"starts": starts, "warm_pool": warm, "warm_pool_size": len(warm) if size is None else size},
             "video": {"starts": [["i-cold2", 6.0, False]]},
         },
         "scaler": {"last": [{"pool": "ai", "decision": {"explanation": explanation}}]},
@@ -56,6 +59,9 @@ def test_given_statuses_when_read_then_each_warm_start_and_schedule_is_one_line_
 def test_given_warm_pools_then_ready_only_once_every_instance_is_prepared() -> None:
     assert warm_pools_ready(status([], [], ["Warmed:Hibernated", "Warmed:Stopped"]))
     assert not warm_pools_ready(status([], [], ["Warmed:Hibernated", "Warmed:Pending:Wait"]))
+    # Not filled yet (the control loop launches into it): an empty or short pool is not ready.
+    assert not warm_pools_ready(status([], [], [], size=2))
+    assert not warm_pools_ready(status([], [], ["Warmed:Hibernated"], size=2))
 
 
 def test_given_a_schedule_the_live_view_missed_when_the_log_is_read_then_its_line_is_printed_at_its_tick() -> None:
