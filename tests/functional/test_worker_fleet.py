@@ -125,7 +125,9 @@ def test_given_500_jobs_when_half_the_fleet_is_replaced_midway_then_each_job_com
     assert wait_for(lambda: counts(sqs, url) == (0, 0), 30), counts(sqs, url)
     for worker in first[2:] + replacements:
         worker.signal(signal.SIGTERM)
-        assert worker.wait(5) == 0
+        # Idle, it exits at once; the bound is the drain's, with the same room as above (5 s was exceeded
+        # on a fresh clone's run beside the e2e tier).
+        assert worker.wait(3 + 10) == 0
 
     done = completed(fleet)
     assert set(done) == expected
