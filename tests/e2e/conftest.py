@@ -39,6 +39,19 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def unclean_exits(state_dir: Path, finished: Iterable[dict[str, Any]], lines: int = 25) -> str:
+    """The workers of `finished` that did not drain cleanly (exit 0, SIGTERM only), each with the end of
+    its log: what a failed assertion prints, since a CI run keeps nothing but its output."""
+    parts = []
+    for worker in finished:
+        if worker["exit_code"] == 0 and worker["signals"] and set(worker["signals"]) == {"SIGTERM"}:
+            continue
+        log = state_dir / "instances" / f"{worker['instance_id']}.log"
+        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else ["(no log)"]
+        parts.append("\n".join([f"{worker}:", *tail]))
+    return "\n\n".join(parts)
+
+
 class Cloud:
     """A running local cloud: its state, its status, and clients for its endpoint."""
 

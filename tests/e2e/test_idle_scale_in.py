@@ -12,7 +12,7 @@ import pytest
 
 from devkit.localcloud.control import down
 from devkit.localcloud.report import JobReport, read_worker_logs
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import unclean_exits, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 GROUP = "queue-scaler-local-video"
@@ -96,4 +96,5 @@ def test_given_three_of_four_instances_busy_when_scaled_to_one_then_only_idle_on
     # worker read its stop notice again.
     gone = [w for w in finished if w["pool"] == "video"]
     assert len(gone) == 3, gone
-    assert all(w["exit_code"] == 0 and w["signals"] and set(w["signals"]) == {"SIGTERM"} for w in gone), gone
+    unclean = unclean_exits(cloud.state_dir, gone)
+    assert not unclean, unclean

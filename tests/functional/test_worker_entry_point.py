@@ -102,6 +102,36 @@ def test_given_a_job_when_main_runs_and_sigterm_arrives_then_it_completes_and_ex
     assert not environment.exists(), "stopped: not healthy"
 
 
+def test_given_sigterm_while_the_worker_starts_then_it_runs_nothing_and_exits_0(
+    environment: Path,
+    restored_signals: None,
+    sqs: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    events: list[dict[str, Any]],
+) -> None:
+    # A drain can reach a container still starting (an instance refresh replacing one just launched).
+    url, _ = make_queue(sqs, "early")
+    monkeypatch.setenv("QUEUE_URLS", url)
+    send_bodies(sqs, url, [envelope("e-1", seconds=0.5)])
+
+    def not_caught(signum: int, _frame: object) -> None:
+        raise AssertionError("a SIGTERM while the worker starts was left to the handler before main()")
+
+    signal.signal(signal.SIGTERM, not_caught)
+    load = app.load_handler
+
+    def load_while_signalled(name: str) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled before this returns, on the main thread
+        return load(name)
+
+    monkeypatch.setattr(app, "load_handler", load_while_signalled)
+    assert app.main() == 0
+    names = [e["event"] for e in events]
+    assert names[-3:] == ["worker_started", "worker_stopping", "worker_stopped"], names
+    assert events[-1]["signal"] == "SIGTERM" and events[-1]["completed"] == 0
+    assert counts(sqs, url) == (1, 0), "the job was never received: it waits for another worker"
+
+
 def test_given_no_queue_urls_when_main_runs_then_it_exits_2_naming_the_variable(
     environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

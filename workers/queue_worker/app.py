@@ -20,10 +20,18 @@ from queue_worker.worker import Worker, load_handler
 
 #: Exit code of a worker that cannot start: its configuration or handler is wrong.
 EXIT_CONFIG = 2
+#: `docker stop` (and a terminal's Ctrl-C): each asks for a drain.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def main() -> int:
     """Run a worker until SIGTERM or SIGINT; 0 after a drain, 2 when it cannot start."""
+    # Caught from the first line: a drain can reach a container still starting (an instance refresh or
+    # scale-in of one just launched). Kept, it drains the worker as soon as it runs, which then exits 0
+    # holding nothing, instead of Python's default of dying by the signal.
+    early: list[int] = []
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda number, _frame: early.append(number))
     try:
         settings = WorkerSettings()
     except ValidationError as error:
@@ -59,6 +67,8 @@ def main() -> int:
         attempts=AttemptRecorder.for_settings(settings, telemetry),
         standby=standby,
     )
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, worker.request_stop)
+    for number in early:
+        worker.request_stop(number)
     return worker.run()

@@ -49,7 +49,9 @@ class Protection(Protocol):
 
     def idle(self) -> None: ...
 
-    def stop(self) -> None: ...
+    def stop(self, timeout: float) -> bool:
+        """Leave: at most `timeout` s for the last call; False when it was still under way then."""
+        ...
 
 
 class NoProtection:
@@ -61,8 +63,8 @@ class NoProtection:
     def idle(self) -> None:
         return None
 
-    def stop(self) -> None:
-        return None
+    def stop(self, timeout: float) -> bool:
+        return True
 
 
 def imds_token(timeout: float = 2.0) -> str:
@@ -139,25 +141,28 @@ class ScaleInProtection:
             self._idle_since = self._clock()
             self._cond.notify_all()
 
-    def stop(self) -> None:
-        """The worker is leaving: remove the protection so no idle, protected instance stays behind."""
+    def stop(self, timeout: float) -> bool:
+        """The worker is leaving: remove the protection so no idle, protected instance stays behind.
+
+        The last call is the protection thread's; the worker waits for it at most `timeout` s (what is
+        left before Docker's SIGKILL) and exits anyway: False when it was still under way then.
+        """
         with self._cond:
             self._stopped = True
             self._wanted = False
             self._cond.notify_all()
-        self._thread.join(timeout=10)
-        if self._applied is not False and (self._ready is None or self._ready.is_set()):
-            self._apply(False, final=True)
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
 
     def _loop(self) -> None:
         while self._ready is not None and not self._ready.wait(timeout=1.0):
             with self._cond:
                 if self._stopped:
-                    return
+                    return  # still in the warm pool: AWS would refuse the call
         while True:
             with self._cond:
                 if self._stopped:
-                    return
+                    break
                 due = self._idle_since + self._linger
                 mismatch = self._applied is not self._wanted
                 if not mismatch or (not self._wanted and self._clock() < due):
@@ -168,6 +173,8 @@ class ScaleInProtection:
             if not self._apply(wanted):
                 with self._cond:
                     self._cond.wait(timeout=RETRY_SECONDS)
+        if self._applied is not False:
+            self._apply(False, final=True)
 
     def _apply(self, protected: bool, *, final: bool = False) -> bool:
         with self._call_lock:

@@ -14,11 +14,14 @@ is released at once, so that another worker starts it now rather than after the 
 deadline whatever still runs is released. Both are recorded `released`, never `failed`. A second
 SIGTERM (a Spot notice during a drain already under way) reads the notice again.
 
-Every message this process holds is in `_held` until it is settled (deleted, failed or released),
-and every SQS call that settles or extends a message happens under `_settle_lock` after checking
-that the message is still held. That is what makes "released" final: a heartbeat can never hide a
-message again once the drain has made it visible, and a job that finishes after its message was
-released never deletes a message another worker may now be running.
+Every message this process holds is in `_held` until it is settled (deleted, failed or released).
+A settlement first takes the message out of `_held` under `_settle_lock` (one actor wins it), and
+the heartbeat extends only messages still held, its call made under that lock. That is what makes
+"released" final: a heartbeat can never hide a message again once the drain has made it visible,
+and a job that finishes after its message was released never deletes a message another worker may
+now be running. Deletes and releases make their call after the lock is let go, so that a slow delete
+never holds the drain's release back past the SIGKILL; after the release only bookkeeping is left,
+and each of its waits ends before that moment (`EXIT_MARGIN_SECONDS`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ JobHandler = Callable[[JobEnvelope], object]
 MAX_RECEIVE_BACKOFF_SECONDS = 20.0
 #: SQS's longest visibility timeout.
 MAX_VISIBILITY_SECONDS = 43_200
+#: Seconds kept before Docker's SIGKILL (or the instance's end) for the last flush and the exit itself:
+#: the steps after the release wait no longer than that moment less this.
+EXIT_MARGIN_SECONDS = 1.0
+#: How long the exit waits for the scale-in protection's last call when no SIGKILL time is known.
+PROTECTION_STOP_SECONDS = 10.0
 #: Why a receive deletes its message without running the job (the `reason` of `job_refused`).
 REFUSALS = {
     StartVerdict.REFUNDED: "the job failed for good and was refunded (or recorded)",
@@ -150,6 +158,8 @@ class Worker:
         self._stopping = False
         # Set at the stop: when this process is certainly gone (wall clock), None while unknown.
         self._gone_by: float | None = None
+        # The same moment on the worker's clock: the exit's waits end before it.
+        self._killed_at: float | None = None
         self._counts: Counter[str] = Counter()
         self._deletes: list[_Success] = []
         # The batch the deleter has taken and is deleting: finished too, never to be released.
@@ -454,7 +464,10 @@ class Worker:
         """Delete the messages of succeeded jobs that are still held, then report each job."""
         with self._settle_lock:
             mine = [s for s in batch if self._held.pop(s.message.receipt_handle, None) is not None]
-            failures = self._queues.delete([s.message for s in mine]) if mine else {}
+        # Outside the lock: these messages are no longer held, so neither the heartbeat nor the drain's
+        # release touches them, and a slow delete cannot hold the release back past the SIGKILL.
+        failures = self._queues.delete([s.message for s in mine]) if mine else {}
+        with self._settle_lock:
             self._idle_if_empty()
         for success in batch:
             # The job completed either way (its handler succeeded, the ledger recorded it): counted.
@@ -521,9 +534,14 @@ class Worker:
 
     def _release(self, messages: list[ReceivedMessage], reason: str) -> None:
         """Make still-held `messages` visible at once (unstarted, or out of drain time)."""
+        if not messages:
+            return
         with self._settle_lock:
             mine = [m for m in messages if self._held.pop(m.receipt_handle, None) is not None]
-            failures = dict((m.receipt_handle, why) for m, why in self._queues.set_visibility(mine, 0)) if mine else {}
+        # Made visible outside the lock, as a delete is (`_complete`): a heartbeat under way ended before
+        # the pop above, and none after it extends these messages again.
+        failures = dict((m.receipt_handle, why) for m, why in self._queues.set_visibility(mine, 0)) if mine else {}
+        with self._settle_lock:
             self._idle_if_empty()
         for message in mine:
             self._count("released")
@@ -561,7 +579,14 @@ class Worker:
     def _note_gone_by(self, signalled_at: float, notice: float | None) -> None:
         """When this process is certainly gone, on the wall clock: what a released run's lease is cut to."""
         ends = gone_by(signalled_at, self._settings.stop_timeout_seconds, notice)
+        self._killed_at = ends
         self._gone_by = None if ends is None else self._wall_clock() + (ends - self._clock())
+
+    def _before_kill(self, seconds: float) -> float:
+        """`seconds`, cut so that a wait that long ends `EXIT_MARGIN_SECONDS` before the SIGKILL."""
+        if self._killed_at is None:
+            return seconds
+        return max(0.0, min(seconds, self._killed_at - EXIT_MARGIN_SECONDS - self._clock()))
 
     def _notice_ends_at(self) -> float | None:
         """The epoch second the stop-notice file names, or None when there is none (or it is unreadable)."""
@@ -594,6 +619,32 @@ class Worker:
             self._cond.notify_all()
         if doomed:
             self._release([job.message for job in doomed], "cannot finish before the stop deadline")
+
+    def _wind_down(self, deleter: threading.Thread, heartbeat: threading.Thread) -> None:
+        """After the release: the deleter's last batch, the heartbeat and the protection's last call."""
+        # What is left is bookkeeping: each wait ends before the SIGKILL, so that the worker exits 0
+        # with its last lines written rather than being killed in a call the local cloud or AWS is slow
+        # to answer. A delete cut short comes back and is skipped as completed (the ledger has it).
+        deleter.join(timeout=self._before_kill(self._settings.read_timeout))
+        if not deleter.is_alive():
+            # Jobs that ended after the deleter's last turn (their messages were released at the
+            # deadline): counted and reported like every other completion before the last flush.
+            with self._cond:
+                late, self._deletes = self._deletes, []
+            if late:
+                self._complete(late)
+        self._heartbeat_stop.set()
+        heartbeat.join(timeout=self._before_kill(self._settings.read_timeout))
+        unprotected = self._protection.stop(self._before_kill(PROTECTION_STOP_SECONDS))
+        hurried = [t.name for t in (deleter, heartbeat) if t.is_alive()] + ([] if unprotected else ["protection"])
+        if hurried:
+            self._telemetry.event(
+                "exit_hurried",
+                "exiting before the SIGKILL with calls still under way",
+                level="warning",
+                still_running=hurried,
+                kill_in_seconds=None if self._killed_at is None else round(self._killed_at - self._clock(), 3),
+            )
 
     def _drain(self, poller: threading.Thread, heartbeat: threading.Thread, deleter: threading.Thread) -> None:
         signalled_at = self._clock()
@@ -651,17 +702,7 @@ class Worker:
         with self._settle_lock:
             still_held = [message for handle, message in self._held.items() if handle not in finished]
         self._release(still_held, "drain deadline reached")
-        deleter.join(timeout=self._settings.read_timeout)
-        if not deleter.is_alive():
-            # Jobs that ended after the deleter's last turn (their messages were released at the
-            # deadline): counted and reported like every other completion before the last flush.
-            with self._cond:
-                late, self._deletes = self._deletes, []
-            if late:
-                self._complete(late)
-        self._heartbeat_stop.set()
-        heartbeat.join(timeout=self._settings.read_timeout)
-        self._protection.stop()
+        self._wind_down(deleter, heartbeat)
         if poller.is_alive():
             self._telemetry.event(
                 "poll_abandoned",

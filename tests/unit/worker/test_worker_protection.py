@@ -59,7 +59,7 @@ def make() -> Iterator[Callable[..., tuple[ScaleInProtection, FakeAutoScaling]]]
 
     yield build
     for protection in made:
-        protection.stop()
+        protection.stop(10)
 
 
 def test_given_a_received_message_when_busy_then_the_instance_is_protected_before_it_returns(make: Any) -> None:
@@ -95,5 +95,5 @@ def test_given_a_failed_protect_when_busy_then_it_is_retried_until_it_holds(make
 def test_given_a_stopping_worker_when_stopped_then_no_protection_stays_behind(make: Any) -> None:
     protection, client = make(linger=3600)
     protection.busy()
-    protection.stop()
+    protection.stop(10)
     assert client.calls == [True, False]

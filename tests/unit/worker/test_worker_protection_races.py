@@ -76,7 +76,7 @@ def made() -> Iterator[tuple[ScaleInProtection, GatedAutoScaling, SpyTelemetry]]
         client.calls.clear()
     yield protection, client, telemetry
     client.gate.set()
-    protection.stop()
+    protection.stop(10)
     assert undocumented(telemetry.events) == [], "every line as docs/worker-events.md says"
 
 
@@ -116,10 +116,27 @@ def test_given_a_removal_that_fails_at_exit_then_it_is_logged_as_info_not_retrie
     protection, client, telemetry = made
     protection.busy()
     client.fail = True
-    protection.stop()
+    protection.stop(10)
     [failed] = [e for e in telemetry.events if e["event"] == "protection_failed"]
     assert (failed["protected"], failed["level"]) == (False, "info")
     assert "Throttling" in failed["error"]
+
+
+def test_given_a_removal_at_exit_slower_than_the_wait_then_stop_returns_false_at_the_wait_and_the_call_ends_later(
+    made: tuple[ScaleInProtection, GatedAutoScaling, SpyTelemetry],
+) -> None:
+    protection, client, _ = made
+    protection.busy()
+    client.hold = True  # Auto Scaling slow to answer the last call
+    began = time.monotonic()
+    assert protection.stop(0.3) is False, "the worker's exit does not wait past what it was given"
+    assert time.monotonic() - began < 2
+    assert client.entered.is_set() and client.snapshot() == [True]
+    client.gate.set()
+    deadline = time.monotonic() + 10
+    while client.snapshot() != [True, False]:  # the call goes on in its thread while the process lives
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
 
 
 def test_given_a_protect_that_fails_while_running_then_it_is_a_warning(
@@ -144,7 +161,7 @@ def test_given_protection_off_then_nothing_is_called() -> None:
     settings = WorkerSettings(queue_urls="http://sqs.local/1/q", job_handler="m:f")
     protection = protect_instance(settings, SpyTelemetry())
     assert isinstance(protection, NoProtection)
-    assert (protection.busy(), protection.idle(), protection.stop()) == (None, None, None)
+    assert (protection.busy(), protection.idle(), protection.stop(10)) == (None, None, True)
 
 
 def test_given_protection_on_then_the_instance_is_protected_in_its_group_with_the_configured_linger(
@@ -171,5 +188,5 @@ def test_given_protection_on_then_the_instance_is_protected_in_its_group_with_th
         time.sleep(0.3)
         assert client.snapshot() == [False, True], "still protected: the linger is 300 s"
     finally:
-        protection.stop()
+        protection.stop(10)
     assert client.snapshot() == [False, True, False]

@@ -143,7 +143,7 @@ def test_given_a_warmed_instance_when_protection_waits_for_serving_then_no_call_
     assert client.snapshot() == []
     serving.set()
     until(lambda: client.snapshot() == [False])  # the first clear, once it serves
-    protection.stop()
+    protection.stop(10)
 
 
 def test_given_a_worker_that_never_left_the_pool_when_stopped_then_protection_calls_nothing() -> None:
@@ -157,5 +157,5 @@ def test_given_a_worker_that_never_left_the_pool_when_stopped_then_protection_ca
         clock=time.monotonic,
         ready=threading.Event(),
     )
-    protection.stop()
+    protection.stop(10)
     assert client.snapshot() == [] and undocumented(telemetry.events) == []
