@@ -249,3 +249,51 @@ def test_given_a_job_ending_after_the_deleters_last_turn_then_it_is_still_counte
     assert not thread.is_alive()
     assert queues.deleted == [] and ("m-0", 0) in queues.visibility, "released, never deleted"
     assert "job_finished_after_release" in events and len(completed) == 1
+
+
+class SlowHeartbeat(FakeQueues):
+    """SQS that answers the first visibility extension only once `gate` is set: a heartbeat under way
+    when the drain reaches its deadline."""
+
+    def __init__(self, bodies: list[str]) -> None:
+        super().__init__(bodies)
+        self.extending = threading.Event()
+        self.gate = threading.Event()
+
+    def set_visibility(self, messages: list[ReceivedMessage], seconds: int) -> list[tuple[ReceivedMessage, str]]:
+        if seconds > 0 and not self.extending.is_set():
+            self.extending.set()
+            self.gate.wait(10)
+        return super().set_visibility(messages, seconds)
+
+
+@pytest.mark.parametrize("heartbeat_first", [True, False], ids=["heartbeat under way", "release first"])
+def test_given_a_heartbeat_and_the_release_of_one_message_in_either_order_then_the_release_is_the_last_word(
+    run_worker: Callable[..., tuple[Worker, threading.Thread, list[int]]], heartbeat_first: bool
+) -> None:
+    # The release's call is made outside the settle lock (a slow delete must not hold it back); the
+    # heartbeat's is made under it, on messages still held. Either order ends with the message visible.
+    entered, done = threading.Event(), threading.Event()
+
+    def long_job(job: JobEnvelope) -> None:
+        entered.set()
+        done.wait(10)
+
+    queues = SlowHeartbeat([body("long")])
+    if not heartbeat_first:
+        queues.extending.set()  # the heartbeat's calls answer at once
+    worker, thread, result = run_worker(queues, long_job, heartbeat_seconds=0.2)
+    assert entered.wait(5)
+    if heartbeat_first:
+        assert queues.extending.wait(5), "a heartbeat is under way"
+    worker.request_stop(signal.SIGTERM)
+    if heartbeat_first:
+        time.sleep(0.8)  # past the 0.5 s drain deadline: the release waits for the heartbeat's call
+        assert ("m-0", 0) not in queues.visibility
+        queues.gate.set()
+    thread.join(5)
+    assert result == [0]
+    time.sleep(0.5)  # heartbeats' time to come round again: none extends a released message
+    done.set()
+    assert queues.visibility[-1] == ("m-0", 0), queues.visibility
+    assert queues.visibility.count(("m-0", 0)) == 1
