@@ -66,6 +66,7 @@ class AttemptRecorder:
         pool: str = "default",
         identity: str = "worker",
         lease_seconds: float = 120,
+        min_lease_left: float | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._log = log
@@ -73,6 +74,9 @@ class AttemptRecorder:
         self._pool = pool
         self._identity = identity
         self._lease_seconds = lease_seconds
+        # What a lease must have left when its job starts: the heartbeat renews it once a period and a
+        # renewal may take up to a period (two thirds of the lease with the default period, a third).
+        self._min_lease_left = 2 * lease_seconds / 3 if min_lease_left is None else min_lease_left
         self._now = now
 
     @classmethod
@@ -84,6 +88,7 @@ class AttemptRecorder:
             pool=settings.pool_name,
             identity=worker_identity(settings),
             lease_seconds=settings.visibility_timeout,
+            min_lease_left=min(2 * settings.heartbeat_period, 2 * settings.visibility_timeout / 3),
         )
 
     def owner(self, message: ReceivedMessage) -> str:
@@ -103,10 +108,38 @@ class AttemptRecorder:
         attempt = Attempt(attempt_id=attempt_id(message), at=now, outcome=AttemptOutcome.STARTED)
         lease = Lease(owner=self.owner(message), attempt_id=attempt.attempt_id, expires_at=self._expiry(now))
         try:
-            return self._log.start_attempt(self._pool, job_id, attempt, lease, now.timestamp())
+            result = self._log.start_attempt(self._pool, job_id, attempt, lease, now.timestamp())
         except AwsCallError as error:
             self._not_recorded(job_id, attempt, error)
             return None
+        if result.verdict == StartVerdict.START and not self._lease_lasts(job_id, message, lease.expires_at):
+            return None
+        return result
+
+    def _lease_lasts(self, job_id: str, message: ReceivedMessage, expires_at: float) -> bool:
+        """Whether a lease just taken has the time left its renewals need; renewed once when it has not.
+
+        The lease runs from before the call that took it (the ledger compares it with the next receive's
+        clock), so a call that took most of the lease leaves a lease that may run out before the
+        heartbeat's first renewal, and another receive of the same job (SQS delivers at least once, and
+        a slow heartbeat lets the message show again) would then start it too. The job runs only under a
+        lease with `min_lease_left` to go; otherwise the attempt ends `released`, its lease cut to now,
+        and the message comes back.
+        """
+        if expires_at - self._now().timestamp() >= self._min_lease_left:
+            return True
+        renewed_from = self._now()
+        if self.renew(job_id, message) and self._expiry(renewed_from) - self._now().timestamp() >= self._min_lease_left:
+            return True
+        self._telemetry.event(
+            "lease_too_short",
+            "the ledger answered too late for the job to run under its lease; it comes back later",
+            level="warning",
+            job_id=job_id,
+            min_lease_left_seconds=round(self._min_lease_left, 3),
+        )
+        self.end(job_id, message, AttemptOutcome.RELEASED, "lease too short to run", hold_until=self._now().timestamp())
+        return False
 
     def renew(self, job_id: str, message: ReceivedMessage) -> bool:
         """Extend this receive's lease by the lease period; False when it was lost (or cannot be written)."""

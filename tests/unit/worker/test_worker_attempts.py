@@ -221,3 +221,78 @@ def test_given_no_ledger_then_nothing_is_recorded_and_every_job_runs() -> None:
     message = ReceivedMessage(0, "u", "m-1", "handle-1", "{}", 1, None)
     assert recorder.start("j", message) == StartResult(StartVerdict.START)
     recorder.end("j", message, AttemptOutcome.FAILED, "x")
+
+
+class Clock:
+    """The recorders' wall clock, moved by the ledger's calls."""
+
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.t, UTC)
+
+
+class SlowLedger(FakeLedger):
+    """A ledger whose calls take `start_seconds` / `renew_seconds` on `clock` (a loaded endpoint, retries)."""
+
+    def __init__(self, clock: Clock, start_seconds: float, renew_seconds: float = 0.0) -> None:
+        super().__init__()
+        self.clock, self.start_seconds, self.renew_seconds = clock, start_seconds, renew_seconds
+        self.renewals = 0
+
+    def start_attempt(self, pool: str, job_id: str, attempt: Attempt, lease: Lease, now: float) -> StartResult:
+        result = super().start_attempt(pool, job_id, attempt, lease, now)
+        self.clock.t += self.start_seconds
+        return result
+
+    def renew_lease(self, pool: str, job_id: str, lease: Lease) -> bool:
+        self.renewals += 1
+        renewed = super().renew_lease(pool, job_id, lease)
+        self.clock.t += self.renew_seconds
+        return renewed
+
+
+def receive(n: int) -> ReceivedMessage:
+    """The `n`th receive of the same message (SQS delivers at least once; a slow heartbeat lets it show)."""
+    return ReceivedMessage(0, "http://sqs.local/1/jobs", "m-1", f"r-{n}", body("slow"), n, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("start_seconds", "renew_seconds", "first_runs", "renewals"),
+    [
+        (1.0, 0.0, True, 0),  # a prompt start: no renewal needed, the heartbeat's comes in time
+        (8.0, 0.0, True, 1),  # a slow start: renewed at once, then run
+        (8.0, 8.0, False, 1),  # the renewal slow too: not run, released, back later
+    ],
+)
+def test_given_a_start_that_took_most_of_the_lease_then_a_second_receive_never_runs_the_job_at_the_same_time(
+    start_seconds: float, renew_seconds: float, first_runs: bool, renewals: int
+) -> None:
+    # Lease 10 s, heartbeat every 10/3 s: a job starts only under a lease with two periods to go.
+    clock = Clock()
+    ledger = SlowLedger(clock, start_seconds, renew_seconds)
+    ledger.put_job(POOL, "slow")
+    first = AttemptRecorder(ledger, Telemetry("unit", "Test", 3600, time.monotonic), pool=POOL, identity="w1",
+                            lease_seconds=10, now=clock.now)  # fmt: skip
+    second = AttemptRecorder(ledger, Telemetry("unit", "Test", 3600, time.monotonic), pool=POOL, identity="w2",
+                             lease_seconds=10, now=clock.now)  # fmt: skip
+    began = clock.t
+    a = first.start("slow", receive(1))
+    assert (a is not None and a.verdict == StartVerdict.START) == first_runs
+    assert ledger.renewals == renewals, "renewed at once only when the start took too long"
+    if first_runs:
+        # The heartbeat's first renewal, a period after the job started, if it comes before the copy.
+        heartbeat = clock.t + 10 / 3
+        if heartbeat < began + 10.5:
+            clock.t = heartbeat
+            assert first.renew("slow", receive(1))
+    clock.t = max(clock.t, began + 10.5)  # a copy shows up once the first start's lease term is over
+    ledger.start_seconds = 0.0
+    b = second.start("slow", receive(2))
+    assert b is not None
+    if first_runs:
+        assert b.verdict == StartVerdict.LEASED, "the first receive still runs the job under a renewed lease"
+    else:
+        assert b.verdict == StartVerdict.START
+        assert outcomes(ledger, "slow")[0] == "released", "the first receive recorded it did not run"
