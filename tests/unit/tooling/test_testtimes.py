@@ -64,12 +64,3 @@ def test_the_steps_are_read_from_keepalives_last_lines_and_the_rest_is_one_row()
 def test_a_readme_without_the_markers_is_refused() -> None:
     with pytest.raises(SystemExit, match="no test-times markers"):
         testtimes.replace_block("no markers here", "block")
-
-
-def test_architecture_quotes_the_readme_tables_tier_and_total_times() -> None:
-    rows = dict(re.findall(r"^\| (.+?) \| \**((?:\d+ min )?\d+ s)\** \|$", readme_block(), flags=re.MULTILINE))
-    if not rows:
-        pytest.skip("no figures yet")
-    quoted = " ".join((ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8").split())
-    tiers = ", ".join(f"{tier} {rows[f'pytest tests/{tier}']}" for tier in ("unit", "functional", "contract", "e2e"))
-    assert f"{tiers}, {rows['**total**']} in all" in quoted, "ARCHITECTURE.md's test-tier times are the README table's"
